@@ -1,0 +1,344 @@
+/**
+ * The reference executor: a plain float64 interpreter that defines what every op means.
+ * It is written for obviousness, not speed; every backend is tested against it (and against
+ * onnxruntime). Tensors are NCHW, row-major.
+ */
+import { GraphError } from './errors.js';
+import { inferShapes } from './graph.js';
+import { assertNever, type Graph, type Node, type NodeOf, type Shape } from './ir.js';
+import { fmt } from './ops.js';
+import { numel, type WeightMap } from './weights.js';
+
+export interface Tensor64 {
+  readonly shape: Shape;
+  readonly data: Float64Array;
+}
+
+export interface ExecuteOptions {
+  /** Also return every intermediate tensor (by layer name). */
+  readonly keepIntermediates?: boolean;
+}
+
+function param(weights: WeightMap, layer: string, suffix: string): Float32Array {
+  const t = weights.get(`${layer}.${suffix}`);
+  if (!t) throw new GraphError(layer, `missing weight "${layer}.${suffix}"`);
+  return t.data;
+}
+
+function conv2d(node: NodeOf<'conv2d'>, x: Tensor64, out: Shape, w: WeightMap): Float64Array {
+  const {
+    kernel: [kh, kw],
+    stride: [sh, sw],
+    pads: [pt, pl],
+    dilation: [dh, dw],
+    groups,
+    bias,
+  } = node.attrs;
+  const [n, cin, h, wd] = x.shape;
+  const [, cout, oh, ow] = out;
+  const weight = param(w, node.name, 'weight');
+  const b = bias ? param(w, node.name, 'bias') : undefined;
+  const cinG = cin / groups;
+  const coutG = cout / groups;
+  const y = new Float64Array(numel(out));
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let o = 0; o < cout; o++) {
+      const g = Math.floor(o / coutG);
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          let acc = b ? b[o]! : 0;
+          for (let ci = 0; ci < cinG; ci++) {
+            const c = g * cinG + ci;
+            for (let ky = 0; ky < kh; ky++) {
+              const iy = oy * sh - pt + ky * dh;
+              if (iy < 0 || iy >= h) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= wd) continue;
+                acc +=
+                  x.data[((b0 * cin + c) * h + iy) * wd + ix]! *
+                  weight[((o * cinG + ci) * kh + ky) * kw + kx]!;
+              }
+            }
+          }
+          y[((b0 * cout + o) * oh + oy) * ow + ox] = acc;
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** Transposed conv as a scatter: input (iy, ix) adds weight * x into output (iy*s - pad + ky, ...). */
+function convTranspose2d(
+  node: NodeOf<'convTranspose2d'>,
+  x: Tensor64,
+  out: Shape,
+  w: WeightMap,
+): Float64Array {
+  const {
+    kernel: [kh, kw],
+    stride: [sh, sw],
+    pads: [pt, pl],
+    groups,
+    bias,
+  } = node.attrs;
+  const [n, cin, h, wd] = x.shape;
+  const [, cout, oh, ow] = out;
+  const weight = param(w, node.name, 'weight'); // (cin, cout/groups, kh, kw)
+  const b = bias ? param(w, node.name, 'bias') : undefined;
+  const cinG = cin / groups;
+  const coutG = cout / groups;
+  const y = new Float64Array(numel(out));
+  for (let b0 = 0; b0 < n; b0++) {
+    if (b)
+      for (let o = 0; o < cout; o++) y.fill(b[o]!, (b0 * cout + o) * oh * ow, (b0 * cout + o + 1) * oh * ow);
+    for (let c = 0; c < cin; c++) {
+      const g = Math.floor(c / cinG);
+      for (let iy = 0; iy < h; iy++) {
+        for (let ix = 0; ix < wd; ix++) {
+          const v = x.data[((b0 * cin + c) * h + iy) * wd + ix]!;
+          for (let oc = 0; oc < coutG; oc++) {
+            const o = g * coutG + oc;
+            for (let ky = 0; ky < kh; ky++) {
+              const oy = iy * sh - pt + ky;
+              if (oy < 0 || oy >= oh) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ox = ix * sw - pl + kx;
+                if (ox < 0 || ox >= ow) continue;
+                y[((b0 * cout + o) * oh + oy) * ow + ox]! +=
+                  v * weight[((c * coutG + oc) * kh + ky) * kw + kx]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+function batchNorm(node: NodeOf<'batchNorm'>, x: Tensor64, w: WeightMap): Float64Array {
+  const [n, c, h, wd] = x.shape;
+  const gamma = param(w, node.name, 'weight');
+  const beta = param(w, node.name, 'bias');
+  const mean = param(w, node.name, 'running_mean');
+  const variance = param(w, node.name, 'running_var');
+  const y = new Float64Array(x.data.length);
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let ch = 0; ch < c; ch++) {
+      const scale = gamma[ch]! / Math.sqrt(variance[ch]! + node.attrs.epsilon);
+      const base = (b0 * c + ch) * h * wd;
+      for (let i = 0; i < h * wd; i++) y[base + i] = (x.data[base + i]! - mean[ch]!) * scale + beta[ch]!;
+    }
+  }
+  return y;
+}
+
+/** PyTorch nearest: out (y, x) = in (floor(y/2), floor(x/2)). */
+function upsampleNearest(x: Tensor64, out: Shape): Float64Array {
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const y = new Float64Array(numel(out));
+  for (let p = 0; p < n * c; p++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        y[(p * oh + oy) * ow + ox] = x.data[(p * h + Math.floor(oy / 2)) * w + Math.floor(ox / 2)]!;
+      }
+    }
+  }
+  return y;
+}
+
+/** Bilinear, align_corners=False (half-pixel centres, source clamped at 0 and the edge). */
+function upsampleBilinear(x: Tensor64, out: Shape): Float64Array {
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const src = (o: number, inSize: number, outSize: number): [number, number, number] => {
+    const s = Math.max(0, ((o + 0.5) * inSize) / outSize - 0.5);
+    const i0 = Math.min(Math.floor(s), inSize - 1);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    return [i0, i1, s - i0];
+  };
+  const y = new Float64Array(numel(out));
+  for (let p = 0; p < n * c; p++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const [y0, y1, fy] = src(oy, h, oh);
+      for (let ox = 0; ox < ow; ox++) {
+        const [x0, x1, fx] = src(ox, w, ow);
+        const at = (yy: number, xx: number): number => x.data[(p * h + yy) * w + xx]!;
+        const top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx;
+        const bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx;
+        y[(p * oh + oy) * ow + ox] = top * (1 - fy) + bottom * fy;
+      }
+    }
+  }
+  return y;
+}
+
+function unpool(x: Tensor64, out: Shape): Float64Array {
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const y = new Float64Array(numel(out));
+  for (let p = 0; p < n * c; p++) {
+    for (let iy = 0; iy < h; iy++) {
+      for (let ix = 0; ix < w; ix++) y[(p * oh + 2 * iy) * ow + 2 * ix] = x.data[(p * h + iy) * w + ix]!;
+    }
+  }
+  return y;
+}
+
+/** PyTorch PixelShuffle: out[c, y*r+i, x*r+j] = in[c*r*r + i*r + j, y, x]. */
+function pixelShuffle(node: NodeOf<'pixelShuffle'>, x: Tensor64, out: Shape): Float64Array {
+  const r = node.attrs.blockSize;
+  const [n, cin, h, w] = x.shape;
+  const [, cout, oh, ow] = out;
+  const y = new Float64Array(numel(out));
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let c = 0; c < cout; c++) {
+      for (let i = 0; i < r; i++) {
+        for (let j = 0; j < r; j++) {
+          const ic = c * r * r + i * r + j;
+          for (let iy = 0; iy < h; iy++) {
+            for (let ix = 0; ix < w; ix++) {
+              y[((b0 * cout + c) * oh + iy * r + i) * ow + ix * r + j] =
+                x.data[((b0 * cin + ic) * h + iy) * w + ix]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** Max pool; padded positions are ignored (as -infinity). */
+function maxPool(node: NodeOf<'maxPool'>, x: Tensor64, out: Shape): Float64Array {
+  const {
+    kernel: [kh, kw],
+    stride: [sh, sw],
+    pads: [pt, pl],
+  } = node.attrs;
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const y = new Float64Array(numel(out));
+  for (let p = 0; p < n * c; p++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        let m = Number.NEGATIVE_INFINITY;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= w) continue;
+            m = Math.max(m, x.data[(p * h + iy) * w + ix]!);
+          }
+        }
+        y[(p * oh + oy) * ow + ox] = m;
+      }
+    }
+  }
+  return y;
+}
+
+function concatChannels(xs: readonly Tensor64[], out: Shape): Float64Array {
+  const [n, c, h, w] = out;
+  const y = new Float64Array(numel(out));
+  for (let b0 = 0; b0 < n; b0++) {
+    let offset = 0;
+    for (const x of xs) {
+      const cx = x.shape[1];
+      y.set(x.data.subarray(b0 * cx * h * w, (b0 + 1) * cx * h * w), (b0 * c + offset) * h * w);
+      offset += cx;
+    }
+  }
+  return y;
+}
+
+function evalNode(node: Node, ins: readonly Tensor64[], out: Shape, w: WeightMap): Float64Array {
+  const x = ins[0]!;
+  switch (node.op) {
+    case 'input':
+      throw new GraphError(node.name, 'input nodes are fed, not evaluated');
+    case 'conv2d':
+      return conv2d(node, x, out, w);
+    case 'convTranspose2d':
+      return convTranspose2d(node, x, out, w);
+    case 'batchNorm':
+      return batchNorm(node, x, w);
+    case 'relu':
+      return x.data.map((v) => Math.max(0, v));
+    case 'relu6':
+      return x.data.map((v) => Math.min(6, Math.max(0, v)));
+    case 'add': {
+      const y = new Float64Array(x.data);
+      for (const other of ins.slice(1)) for (let i = 0; i < y.length; i++) y[i]! += other.data[i]!;
+      return y;
+    }
+    case 'concat':
+      return concatChannels(ins, out);
+    case 'upsample':
+      return node.attrs.mode === 'nearest' ? upsampleNearest(x, out) : upsampleBilinear(x, out);
+    case 'unpool':
+      return unpool(x, out);
+    case 'pixelShuffle':
+      return pixelShuffle(node, x, out);
+    case 'maxPool':
+      return maxPool(node, x, out);
+    case 'output':
+      return x.data;
+    default:
+      return assertNever(node);
+  }
+}
+
+/**
+ * Runs `graph` on `inputs` (keyed by input layer name; float32 or float64 data in NCHW).
+ * Returns every output layer's tensor, plus intermediates when asked.
+ */
+export function execute(
+  graph: Graph,
+  weights: WeightMap,
+  inputs: Readonly<Record<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }>>,
+  options: ExecuteOptions = {},
+): Record<string, Tensor64> {
+  const shapes = inferShapes(graph);
+  const values = new Map<string, Tensor64>();
+  const results: Record<string, Tensor64> = {};
+  // Free each intermediate after its last reader: full-size float64 activations add up.
+  const remainingReads = new Map<string, number>();
+  for (const node of graph.nodes)
+    for (const i of node.inputs) remainingReads.set(i, (remainingReads.get(i) ?? 0) + 1);
+  for (const node of graph.nodes) {
+    const shape = shapes.get(node.name)!;
+    let data: Float64Array;
+    if (node.op === 'input') {
+      const fed = inputs[node.name];
+      if (!fed) throw new GraphError(node.name, 'no value fed for this input');
+      if (fed.data.length !== numel(shape)) {
+        throw new GraphError(
+          node.name,
+          `fed ${fed.data.length} values (shape ${fmt(fed.shape)}), expected shape ${fmt(shape)}`,
+        );
+      }
+      data = Float64Array.from(fed.data);
+    } else {
+      data = evalNode(
+        node,
+        node.inputs.map((i) => values.get(i)!),
+        shape,
+        weights,
+      );
+    }
+    const t: Tensor64 = { shape, data };
+    values.set(node.name, t);
+    for (const i of node.inputs) {
+      const left = remainingReads.get(i)! - 1;
+      remainingReads.set(i, left);
+      if (left === 0) values.delete(i);
+    }
+    if (node.op === 'output' || options.keepIntermediates) results[node.name] = t;
+  }
+  return results;
+}

@@ -1,0 +1,71 @@
+/** Queries over a graph: shapes, parameter specs, consumers. All derived, never stored. */
+import { GraphError } from './errors.js';
+import type { Graph, Node, OpAttrMap, OpKind, Shape } from './ir.js';
+import { OPS, type OpDef, type ParamSpec } from './ops.js';
+
+/** The op table entry for a node, typed loosely enough to call with the node's own attrs. */
+export function opDef(node: Node): OpDef<OpKind> {
+  return OPS[node.op] as unknown as OpDef<OpKind>;
+}
+
+function attrsOf(node: Node): OpAttrMap[OpKind] {
+  return node.attrs;
+}
+
+/** Output shape of every node, in graph order. Throws `GraphError` on the first bad node. */
+export function inferShapes(graph: Graph): ReadonlyMap<string, Shape> {
+  const shapes = new Map<string, Shape>();
+  for (const node of graph.nodes) {
+    const inputs = node.inputs.map((name) => {
+      const s = shapes.get(name);
+      if (!s) throw new GraphError(node.name, `unknown input "${name}" (not declared before this layer)`);
+      return s;
+    });
+    shapes.set(node.name, opDef(node).inferShape(node.name, attrsOf(node), inputs));
+  }
+  return shapes;
+}
+
+/** Input shapes of a node given the graph's shape map. */
+export function inputShapes(node: Node, shapes: ReadonlyMap<string, Shape>): Shape[] {
+  return node.inputs.map((name) => shapes.get(name)!);
+}
+
+export interface NamedParam extends ParamSpec {
+  /** Full tensor name: `${layer}.${suffix}`. */
+  readonly name: string;
+  readonly layer: string;
+}
+
+/** Every parameter tensor of the graph, in graph order. */
+export function paramSpecs(
+  graph: Graph,
+  shapes: ReadonlyMap<string, Shape> = inferShapes(graph),
+): NamedParam[] {
+  const out: NamedParam[] = [];
+  for (const node of graph.nodes) {
+    for (const spec of opDef(node).params(attrsOf(node), inputShapes(node, shapes))) {
+      out.push({ ...spec, name: `${node.name}.${spec.suffix}`, layer: node.name });
+    }
+  }
+  return out;
+}
+
+/** Names of the nodes that read each node's output. */
+export function consumers(graph: Graph): ReadonlyMap<string, readonly string[]> {
+  const map = new Map<string, string[]>(graph.nodes.map((n) => [n.name, []]));
+  for (const node of graph.nodes) for (const i of node.inputs) map.get(i)?.push(node.name);
+  return map;
+}
+
+export function nodeByName(graph: Graph): ReadonlyMap<string, Node> {
+  return new Map(graph.nodes.map((n) => [n.name, n]));
+}
+
+export function graphInputs(graph: Graph): Extract<Node, { op: 'input' }>[] {
+  return graph.nodes.filter((n): n is Extract<Node, { op: 'input' }> => n.op === 'input');
+}
+
+export function graphOutputs(graph: Graph): Extract<Node, { op: 'output' }>[] {
+  return graph.nodes.filter((n): n is Extract<Node, { op: 'output' }> => n.op === 'output');
+}

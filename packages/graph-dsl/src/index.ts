@@ -1,0 +1,48 @@
+/**
+ * @fastdepth/graph-dsl — the typed layer DSL, its JSON IR, weights (safetensors), analysis,
+ * passes and the reference executor. Knows nothing of ONNX, TVM or tfjs.
+ */
+export * from './ir.js';
+export * from './errors.js';
+export {
+  OPS,
+  OP_KINDS,
+  isOpKind,
+  fmt,
+  type OpDef,
+  type OpTable,
+  type ParamSpec,
+  type ParamRole,
+  type ParamInit,
+} from './ops.js';
+export {
+  GraphBuilder,
+  type Tensor,
+  type Conv2dOptions,
+  type ConvTranspose2dOptions,
+  type MaxPoolOptions,
+} from './builder.js';
+export {
+  inferShapes,
+  inputShapes,
+  paramSpecs,
+  consumers,
+  nodeByName,
+  graphInputs,
+  graphOutputs,
+  type NamedParam,
+} from './graph.js';
+export { saveGraph, loadGraph, parseGraph } from './serialize.js';
+export {
+  initWeights,
+  checkWeights,
+  numel,
+  SeededRandom,
+  type TensorF32,
+  type WeightMap,
+  type Model,
+} from './weights.js';
+export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from './safetensors.js';
+export { analyze, type GraphStats, type LayerStats } from './analysis.js';
+export { execute, type Tensor64, type ExecuteOptions } from './executor.js';
+export * from './passes/index.js';

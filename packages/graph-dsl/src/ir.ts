@@ -1,0 +1,115 @@
+/**
+ * The graph IR: plain, readonly, JSON-serialisable data. A network is a list of nodes in
+ * topological order; every node has a stable name, an `op` tag, the names of its inputs and
+ * the attributes of its op. Shapes are not stored: they are inferred from the input node's
+ * shape by the op table (see `ops.ts`), so a graph can never disagree with itself.
+ *
+ * Layout is NCHW everywhere in the IR; emitters that need another layout convert inside.
+ */
+
+/** Format tag and version written into every saved graph; loading rejects anything else. */
+export const GRAPH_FORMAT = 'fastdepth-graph';
+export const GRAPH_FORMAT_VERSION = 1;
+
+/** An NCHW tensor shape. */
+export type Shape = readonly [n: number, c: number, h: number, w: number];
+/** [height, width] pair. */
+export type Pair = readonly [number, number];
+/** Explicit padding [top, left, bottom, right] (ONNX order is [top, left, bottom, right] too). */
+export type Pads = readonly [top: number, left: number, bottom: number, right: number];
+
+export interface InputAttrs {
+  readonly shape: Shape;
+}
+export interface Conv2dAttrs {
+  readonly outChannels: number;
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly pads: Pads;
+  readonly dilation: Pair;
+  readonly groups: number;
+  readonly bias: boolean;
+}
+export interface ConvTranspose2dAttrs {
+  readonly outChannels: number;
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly pads: Pads;
+  readonly outputPadding: Pair;
+  readonly groups: number;
+  readonly bias: boolean;
+}
+export interface BatchNormAttrs {
+  readonly epsilon: number;
+}
+export type NoAttrs = Readonly<Record<string, never>>;
+export type UpsampleMode = 'nearest' | 'bilinear';
+export interface UpsampleAttrs {
+  /** nearest = PyTorch `F.interpolate(mode='nearest')`; bilinear = `align_corners=False`. */
+  readonly mode: UpsampleMode;
+  readonly scale: 2;
+}
+export interface UnpoolAttrs {
+  /** Zero insertion: input (y, x) lands at output (2y, 2x), every other output is 0. */
+  readonly scale: 2;
+}
+export interface PixelShuffleAttrs {
+  /** Depth-to-space in PyTorch `PixelShuffle` order (ONNX DepthToSpace mode CRD). */
+  readonly blockSize: 2;
+}
+export interface MaxPoolAttrs {
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly pads: Pads;
+}
+
+/** Attributes of every op, keyed by op name. Adding an op starts here. */
+export interface OpAttrMap {
+  input: InputAttrs;
+  conv2d: Conv2dAttrs;
+  convTranspose2d: ConvTranspose2dAttrs;
+  batchNorm: BatchNormAttrs;
+  relu: NoAttrs;
+  relu6: NoAttrs;
+  add: NoAttrs;
+  concat: NoAttrs;
+  upsample: UpsampleAttrs;
+  unpool: UnpoolAttrs;
+  pixelShuffle: PixelShuffleAttrs;
+  maxPool: MaxPoolAttrs;
+  output: NoAttrs;
+}
+
+export type OpKind = keyof OpAttrMap;
+
+/** One node of a given op. */
+export interface NodeOf<K extends OpKind> {
+  readonly op: K;
+  readonly name: string;
+  readonly inputs: readonly string[];
+  readonly attrs: OpAttrMap[K];
+}
+
+/** Any node: a discriminated union tagged by `op`. */
+export type Node = { [K in OpKind]: NodeOf<K> }[OpKind];
+
+export interface Graph {
+  readonly format: typeof GRAPH_FORMAT;
+  readonly version: typeof GRAPH_FORMAT_VERSION;
+  /** Architecture name, e.g. `mobilenet-nnconv5dw-skipadd`. */
+  readonly name: string;
+  /** Nodes in topological order; names are unique. */
+  readonly nodes: readonly Node[];
+  /** Free-form provenance (arch options, pruning history). Values are JSON scalars. */
+  readonly meta?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** Narrow a node to one op. */
+export function isOp<K extends OpKind>(node: Node, op: K): node is Extract<Node, { op: K }> {
+  return node.op === op;
+}
+
+/** Exhaustiveness helper: a `switch` over `op` ends with `assertNever(node)`. */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
+}
