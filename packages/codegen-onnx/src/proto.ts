@@ -26,13 +26,27 @@ function rawBytes(data: Float32Array | BigInt64Array): Uint8Array {
 
 /** A float32 initializer. */
 export function floatTensor(name: string, dims: readonly number[], data: Float32Array): onnx.TensorProto {
-  return proto.TensorProto.create({ name, dims: [...dims], dataType: DataType.FLOAT, rawData: rawBytes(data) });
+  return proto.TensorProto.create({
+    name,
+    dims: [...dims],
+    dataType: DataType.FLOAT,
+    rawData: rawBytes(data),
+  });
 }
 
 /** An int64 initializer (axes, pads, shapes: the inputs ONNX >= 13 takes as tensors). */
-export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): onnx.TensorProto {
+export function int64Tensor(
+  name: string,
+  dims: readonly number[],
+  values: readonly number[],
+): onnx.TensorProto {
   const data = BigInt64Array.from(values, (v) => BigInt(v));
-  return proto.TensorProto.create({ name, dims: [...dims], dataType: DataType.INT64, rawData: rawBytes(data) });
+  return proto.TensorProto.create({
+    name,
+    dims: [...dims],
+    dataType: DataType.INT64,
+    rawData: rawBytes(data),
+  });
 }
 
 export function attrInt(name: string, value: number): onnx.AttributeProto {
@@ -48,7 +62,11 @@ export function attrFloat(name: string, value: number): onnx.AttributeProto {
 }
 
 export function attrString(name: string, value: string): onnx.AttributeProto {
-  return proto.AttributeProto.create({ name, type: AttributeType.STRING, s: new TextEncoder().encode(value) });
+  return proto.AttributeProto.create({
+    name,
+    type: AttributeType.STRING,
+    s: new TextEncoder().encode(value),
+  });
 }
 
 /** A float32 value with a fully static shape (graph inputs, outputs, intermediate shapes). */
@@ -64,8 +82,20 @@ export function floatValueInfo(name: string, shape: readonly number[]): onnx.Val
   });
 }
 
-/** `long` values decode as `Long` objects; everything this package writes fits a double. */
-export function toNumber(value: number | Long | null | undefined): number {
+/**
+ * Reads an int64 field: `Long` objects once decoded (protobufjs 6), plain numbers when built
+ * here. Everything this package writes fits a double. (`unknown` because onnx-proto's typings
+ * name a global `Long` type that is not declared anywhere.)
+ */
+export function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
   if (value === null || value === undefined) return 0;
-  return typeof value === 'number' ? value : value.toNumber();
+  if (isLongLike(value)) return value.toNumber();
+  throw new TypeError(`not an int64 value: ${typeof value}`);
+}
+
+function isLongLike(value: unknown): value is { toNumber(): number } {
+  return (
+    typeof value === 'object' && value !== null && 'toNumber' in value && typeof value.toNumber === 'function'
+  );
 }

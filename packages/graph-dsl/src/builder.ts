@@ -6,7 +6,8 @@
  *   const g = new GraphBuilder('tiny');
  *   const x = g.input('input', [1, 3, 32, 32]);
  *   const y = g.relu('conv0_relu', g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 8, kernel: 3, pads: 1 })));
- *   const graph = g.build([g.output('depth', y)]);
+ *   g.output('depth', y);
+ *   const graph = g.build();
  */
 import { GraphError } from './errors.js';
 import {

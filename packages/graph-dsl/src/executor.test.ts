@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder, type Tensor } from './builder.js';
 import { execute } from './executor.js';
 import type { Shape } from './ir.js';
-import { randomTensor } from './testing.js';
+import { randomTensor } from './numeric.js';
 import { initWeights, type TensorF32 } from './weights.js';
 
 /** Runs a one-op graph on `data` with the given weights; returns the output values. */

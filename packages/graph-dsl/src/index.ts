@@ -46,3 +46,4 @@ export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from '.
 export { analyze, type GraphStats, type LayerStats } from './analysis.js';
 export { execute, type Tensor64, type ExecuteOptions } from './executor.js';
 export * from './passes/index.js';
+export { maxRelativeError, randomizeBatchNorm, randomTensor } from './numeric.js';

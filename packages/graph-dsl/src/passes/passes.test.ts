@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../builder.js';
 import { execute } from '../executor.js';
 import type { Graph } from '../ir.js';
-import { maxRelativeError, randomizeBatchNorm, randomTensor } from '../testing.js';
+import { maxRelativeError, randomizeBatchNorm, randomTensor } from '../numeric.js';
 import { initWeights } from '../weights.js';
 import {
   foldBatchNorm,

@@ -280,7 +280,8 @@ export class Operator extends TableAccessor {
   /** field 4 `builtin_options:BuiltinOptions` (the union value; read as the table its tag names) */
   builtinOptions<T extends TableAccessor>(obj: T): T | null {
     const offset = this.field(4);
-    return offset ? (this.bb!.__union(obj, this.bb_pos + offset) as T) : null;
+    // What `bb.__union` does, without its `Table` type (whose `bb` may not be null).
+    return offset ? obj.__init(this.bb!.__indirect(this.bb_pos + offset), this.bb!) : null;
   }
 }
 
@@ -418,6 +419,34 @@ export class DepthwiseConv2DOptions extends TableAccessor {
   /** field 6 `dilation_h_factor:int = 1` */
   dilationHFactor(): number {
     return this.int32(6, 1);
+  }
+}
+
+/** `table Pool2DOptions`. */
+export class Pool2DOptions extends TableAccessor {
+  /** field 0 `padding:Padding` */
+  padding(): number {
+    return this.int8(0, Padding.SAME);
+  }
+  /** field 1 `stride_w:int` */
+  strideW(): number {
+    return this.int32(1, 0);
+  }
+  /** field 2 `stride_h:int` */
+  strideH(): number {
+    return this.int32(2, 0);
+  }
+  /** field 3 `filter_width:int` */
+  filterWidth(): number {
+    return this.int32(3, 0);
+  }
+  /** field 4 `filter_height:int` */
+  filterHeight(): number {
+    return this.int32(4, 0);
+  }
+  /** field 5 `fused_activation_function:ActivationFunctionType` */
+  fusedActivationFunction(): number {
+    return this.int8(5, ActivationFunctionType.NONE);
   }
 }
 

@@ -1,0 +1,22 @@
+// The installed command itself (built output), as a user runs it: exit codes and stderr.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../bin/fastdepth.js', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+
+describe('bin/fastdepth.js', () => {
+  it('prints help with every command', () => {
+    const r = run('--help');
+    expect(r.status).toBe(0);
+    for (const cmd of ['list', 'info', 'compile']) expect(r.stdout).toContain(cmd);
+  });
+
+  it('exits 1 with one line and no stack trace on a user error', () => {
+    const r = run('info', '--arch', 'nope');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^fastdepth: error: unknown architecture "nope"/);
+  });
+});

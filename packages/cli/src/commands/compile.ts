@@ -1,0 +1,102 @@
+import { analyze, encodeSafetensors, saveGraph } from '@fastdepth/graph-dsl';
+import { relative } from 'node:path';
+import { looksLikePath, parseInputSize, resolveArch } from '../arch-source.js';
+import { UserError } from '../errors.js';
+import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
+import type { Output } from '../output.js';
+import { referenceCase } from '../reference.js';
+import { formatTable, humanBytes } from '../table.js';
+import { TARGET_NAMES, TARGETS, type Check, type TargetName } from '../targets.js';
+import { loadModel } from '../weights-source.js';
+import { layerTable, totalsLine } from './info.js';
+import { basename } from 'node:path';
+
+export interface CompileOptions {
+  readonly arch: string;
+  readonly target?: string;
+  readonly weights?: string;
+  readonly seed: string;
+  readonly opset: string;
+  readonly foldBn?: boolean;
+  readonly inputSize?: string;
+  readonly out: string;
+  readonly json?: boolean;
+}
+
+function parseTargets(value: string | undefined): TargetName[] {
+  if (value === undefined || value === 'all') return [...TARGET_NAMES];
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const n of names) {
+    if (!(TARGET_NAMES as readonly string[]).includes(n)) throw new UserError(`--target: unknown target "${n}" (known: ${TARGET_NAMES.join(', ')}, all)`);
+  }
+  if (names.length === 0) throw new UserError('--target: no target named');
+  return [...new Set(names)] as TargetName[];
+}
+
+function parseInteger(flag: string, value: string): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${flag} must be an integer, found "${value}"`);
+  return Number(value);
+}
+
+export async function compileCommand(out: Output, options: CompileOptions): Promise<void> {
+  const targets = parseTargets(options.target);
+  const seed = parseInteger('--seed', options.seed);
+  const opset = parseInteger('--opset', options.opset);
+  const graph = await resolveArch(options.arch, options.inputSize === undefined ? undefined : parseInputSize(options.inputSize));
+  const stem = looksLikePath(options.arch) ? basename(options.arch).replace(/\.json$/, '') : options.arch;
+  const { model, weightsSource } = await loadModel(graph, options.weights, seed);
+  const stats = analyze(model.graph);
+
+  const started = performance.now();
+  out.note(`computing the reference output of ${stem} (float64 reference executor)...`);
+  const reference = referenceCase(model);
+  const files: OutputFile[] = [
+    { name: `${stem}.json`, data: saveGraph(model.graph) },
+    { name: `${stem}.safetensors`, data: encodeSafetensors(model.weights, { arch: stem, weights: weightsSource }) },
+  ];
+  const checks: (Check & { target: string })[] = [];
+  const summaries: Record<string, string> = {};
+  for (const target of targets) {
+    out.note(`compiling ${stem} for ${target}...`);
+    const result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm: options.foldBn ?? false });
+    files.push(...result.files.map((f) => ({ name: `${target}/${f.name}`, data: f.data })));
+    checks.push(...result.checks.map((c) => ({ ...c, target })));
+    summaries[target] = result.summary;
+  }
+  const failed = checks.filter((c) => !(c.maxRelativeError <= c.limit));
+  if (failed.length > 0) {
+    const f = failed[0]!;
+    throw new UserError(`${f.target}: ${f.name}: max relative error ${f.maxRelativeError.toExponential(2)} exceeds ${f.limit} — nothing was written`);
+  }
+  const written = await writeFilesAtomic(options.out, files);
+  const seconds = (performance.now() - started) / 1000;
+
+  if (options.json) {
+    out.json({
+      arch: stem,
+      weights: weightsSource,
+      targets,
+      macs: stats.macs,
+      params: stats.params,
+      convWeights: stats.convWeights,
+      files: written.map((path, i) => ({ path, bytes: byteLength(files[i]!.data) })),
+      checks,
+      seconds,
+    });
+    return;
+  }
+  out.line(`${stem} — weights: ${weightsSource}`);
+  out.line(layerTable(stats));
+  out.line(totalsLine(stats));
+  out.line('');
+  out.line(`targets: ${targets.map((t) => `${t} (${summaries[t]})`).join(', ')}`);
+  out.line('files written:');
+  out.line(formatTable(['file', 'size'], written.map((p, i) => [relative(process.cwd(), p) || p, humanBytes(byteLength(files[i]!.data))])));
+  out.line('parity on a fixed seeded input (max |error| / max |reference|):');
+  out.line(formatTable(['target', 'check', 'error', 'limit'], checks.map((c) => [c.target, c.name, c.maxRelativeError.toExponential(2), c.limit.toExponential(0)])));
+  out.line(`done in ${seconds.toFixed(1)} s`);
+}
+
+function byteLength(data: Uint8Array | string): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+}

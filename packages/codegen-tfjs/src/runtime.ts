@@ -1,0 +1,99 @@
+/**
+ * The model-independent part of every generated module: manifest types, the error class, the
+ * weights reader and the input check. Kept as source text (not imported at run time) so a
+ * generated module depends on `@tensorflow/tfjs-core` alone.
+ */
+export const RUNTIME_DECLARATIONS = String.raw`
+/** One tensor of the weights file (float32 little-endian, in the layout tfjs reads). */
+export interface WeightsManifestEntry {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: string;
+  readonly layout: string;
+  readonly byteOffset: number;
+  readonly byteLength: number;
+}
+
+/** The JSON manifest written next to the weights file. */
+export interface WeightsManifest {
+  readonly format: string;
+  readonly version: number;
+  readonly arch: string;
+  readonly generator?: string;
+  readonly weightsFile?: string;
+  readonly byteLength: number;
+  readonly tensors: readonly WeightsManifestEntry[];
+}
+
+/** Bad weights or a bad input; the message names the tensor and what was expected. */
+export class ModelError extends Error {
+  override readonly name = 'ModelError';
+}
+
+interface WeightSpec {
+  readonly name: keyof Weights;
+  readonly shape: readonly number[];
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function readWeights(manifest: WeightsManifest, buffer: ArrayBuffer): Map<string, Float32Array> {
+  if (manifest.format !== MODEL_INFO.weightsFormat || manifest.version !== MODEL_INFO.weightsFormatVersion) {
+    throw new ModelError(
+      'weights manifest: format ' + JSON.stringify(manifest.format) + ' version ' + String(manifest.version) +
+        ', expected ' + MODEL_INFO.weightsFormat + ' version ' + String(MODEL_INFO.weightsFormatVersion),
+    );
+  }
+  if (manifest.arch !== MODEL_INFO.arch) {
+    throw new ModelError('weights manifest is for arch "' + manifest.arch + '", this module runs "' + MODEL_INFO.arch + '"');
+  }
+  if (buffer.byteLength !== manifest.byteLength) {
+    throw new ModelError(
+      'weights buffer holds ' + String(buffer.byteLength) + ' bytes, the manifest says ' + String(manifest.byteLength) + ' (truncated or wrong file?)',
+    );
+  }
+  const entries = new Map<string, WeightsManifestEntry>();
+  for (const entry of manifest.tensors) {
+    if (entries.has(entry.name)) throw new ModelError('tensor "' + entry.name + '": listed twice in the weights manifest');
+    entries.set(entry.name, entry);
+  }
+  const expected = new Set<string>(WEIGHT_SPECS.map((spec) => spec.name));
+  for (const name of entries.keys()) {
+    if (!expected.has(name)) throw new ModelError('tensor "' + name + '": not a weight of "' + MODEL_INFO.arch + '"');
+  }
+  const data = new Map<string, Float32Array>();
+  for (const spec of WEIGHT_SPECS) {
+    const entry = entries.get(spec.name);
+    if (entry === undefined) throw new ModelError('tensor "' + spec.name + '": missing from the weights manifest');
+    if (entry.dtype !== 'float32') throw new ModelError('tensor "' + spec.name + '": dtype ' + entry.dtype + ', expected float32');
+    if (!sameShape(entry.shape, spec.shape)) {
+      throw new ModelError('tensor "' + spec.name + '": shape [' + entry.shape.join(', ') + '], expected [' + spec.shape.join(', ') + ']');
+    }
+    const byteLength = spec.shape.reduce((a, b) => a * b, 1) * 4;
+    if (entry.byteLength !== byteLength) {
+      throw new ModelError('tensor "' + spec.name + '": ' + String(entry.byteLength) + ' bytes, shape needs ' + String(byteLength));
+    }
+    const begin = entry.byteOffset;
+    if (!Number.isInteger(begin) || begin < 0 || begin + byteLength > buffer.byteLength) {
+      throw new ModelError(
+        'tensor "' + spec.name + '": bytes ' + String(begin) + '..' + String(begin + byteLength) + ' lie outside the ' + String(buffer.byteLength) + '-byte buffer',
+      );
+    }
+    // A copy: aligned, and independent of whatever the caller does with the buffer later.
+    const values = new Float32Array(buffer.slice(begin, begin + byteLength));
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new ModelError('tensor "' + spec.name + '": value ' + String(values[bad]) + ' at flat index ' + String(bad) + ' is not finite');
+    data.set(spec.name, values);
+  }
+  return data;
+}
+
+function checkInput(input: tf.Tensor4D): void {
+  if (input.dtype !== 'float32') throw new ModelError('predict: input dtype ' + input.dtype + ', expected float32');
+  if (!sameShape(input.shape, MODEL_INFO.inputShape)) {
+    throw new ModelError('predict: input shape [' + input.shape.join(', ') + '], expected [' + MODEL_INFO.inputShape.join(', ') + '] (NHWC)');
+  }
+}
+`;

@@ -1,0 +1,6 @@
+import { defineProject } from 'vitest/config';
+
+export default defineProject({
+  resolve: { conditions: ['@fastdepth/source'] },
+  test: { name: 'eval', include: ['src/**/*.test.ts'], testTimeout: 120_000 },
+});

@@ -1,0 +1,97 @@
+/**
+ * `importTflite`: a TFLite file of a FastDepth-family network (int8 or float) to DSL weights.
+ * Parse (read.ts) -> recover the float, BN-folded graph (recover.ts) -> read the widths off its
+ * convolutions -> build `fastdepth({ widths })` -> match layer by layer (match.ts), turning each
+ * folded bias into an identity-plus-bias BatchNorm.
+ */
+import { FormatError, type Model, type Node } from '@fastdepth/graph-dsl';
+import { FASTDEPTH_PRUNED_WIDTHS, fastdepth, type FastDepthWidths } from '@fastdepth/fastdepth-arch';
+import { matchModel } from '../match.js';
+import { readTflite } from './read.js';
+import { recoverTflite, type TensorSummary } from './recover.js';
+
+/** What the importer found in the file. */
+export interface TfliteImportReport {
+  /** Model description string stored in the file. */
+  readonly description: string;
+  /** Count of each TFLite op. */
+  readonly opCounts: Readonly<Record<string, number>>;
+  /** Weights were stored as int8/uint8 and have been dequantised. */
+  readonly quantized: boolean;
+  readonly input: TensorSummary;
+  readonly output: TensorSummary;
+  /** Channel widths read off the convolutions. */
+  readonly widths: FastDepthWidths;
+  /** Convolutions recovered (each with a folded bias). */
+  readonly convolutions: number;
+  /** BatchNorm layers built as identity-plus-bias (all of them: TFLite always folds BN). */
+  readonly identityBatchNorms: number;
+}
+
+export interface TfliteImport {
+  readonly model: Model;
+  /** `fastdepth-pruned`, `fastdepth`, or `fastdepth` with other widths (see `model.graph.meta.widths`). */
+  readonly archName: string;
+  readonly report: TfliteImportReport;
+}
+
+function equalWidths(a: FastDepthWidths, b: FastDepthWidths): boolean {
+  const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  return eq(a.encoder, b.encoder) && eq(a.decoder, b.decoder);
+}
+
+/**
+ * FastDepth's widths read off a recovered graph: the outputs of its full (non-depthwise)
+ * convolutions, in order, are conv0, conv1..13 pointwise, decode_conv1..5 pointwise, head.
+ */
+function widthsOf(graph: Model['graph'], source: string): FastDepthWidths {
+  const full = graph.nodes.filter((n) => n.op === 'conv2d' && n.attrs.groups === 1);
+  const widths = full.map((n) => (n.op === 'conv2d' ? n.attrs.outChannels : 0));
+  if (widths.length !== 20) {
+    throw new FormatError(source, `not a FastDepth-family network: it has ${widths.length} full convolutions, FastDepth has 20 (conv0, 13 pointwise, 5 decoder pointwise, head)`);
+  }
+  return { encoder: widths.slice(0, 14), decoder: widths.slice(14, 19) };
+}
+
+function describeOp(file: ReturnType<typeof readTflite>): (n: Node) => string {
+  return (n) => {
+    const index = /^op(\d+)_/.exec(n.name)?.[1];
+    const op = index === undefined ? undefined : file.operators[Number(index)];
+    return op ? `operator ${op.index} (${op.opName})` : `"${n.name}"`;
+  };
+}
+
+/**
+ * Imports a TFLite FastDepth. `source` names the file in errors: wrong identifier, truncation,
+ * an op or layer that is not FastDepth's (the error says which operator and layer).
+ */
+export function importTflite(bytes: Uint8Array, source: string): TfliteImport {
+  const file = readTflite(bytes, source);
+  const recovered = recoverTflite(file, source);
+  const widths = widthsOf(recovered.model.graph, source);
+  const archName = equalWidths(widths, FASTDEPTH_PRUNED_WIDTHS) ? 'fastdepth-pruned' : 'fastdepth';
+  const input = recovered.model.graph.nodes[0]!;
+  const inputSize = input.op === 'input' ? ([input.attrs.shape[2], input.attrs.shape[3]] as const) : undefined;
+  let graph;
+  try {
+    graph = fastdepth({ widths, name: archName, ...(inputSize ? { inputSize } : {}) });
+  } catch (error) {
+    if (error instanceof Error) throw new FormatError(source, `not a FastDepth-family network: ${error.message}`);
+    throw error;
+  }
+  const { weights, identityBatchNorms } = matchModel(graph, recovered.model, { source, archName, describe: describeOp(file) });
+  return {
+    model: { graph, weights },
+    archName,
+    report: {
+      description: file.description,
+      opCounts: recovered.opCounts,
+      quantized: recovered.quantized,
+      input: recovered.input,
+      output: recovered.output,
+      widths,
+      convolutions: recovered.model.graph.nodes.filter((n) => n.op === 'conv2d').length,
+      identityBatchNorms: identityBatchNorms.length,
+    },
+  };
+}
