@@ -3,6 +3,8 @@
  * the target's own folder) and the checks it ran. Adding a target is one entry here.
  */
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
+import { emitTfjs } from '@fastdepth/codegen-tfjs';
+import { emitTvmPackage } from '@fastdepth/codegen-tvm';
 import { graphInputs, type Model } from '@fastdepth/graph-dsl';
 import type { OutputFile } from './fs-atomic.js';
 import { onnxParity } from './onnx-check.js';
@@ -33,7 +35,7 @@ export interface TargetOutput {
 
 export const PARITY_LIMIT = 1e-4;
 
-export const TARGET_NAMES = ['onnx'] as const;
+export const TARGET_NAMES = ['onnx', 'tvm', 'tfjs'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promise<TargetOutput>>> = {
@@ -46,5 +48,38 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
       checks: [{ name: 'onnxruntime-node vs reference executor', maxRelativeError: err, limit: PARITY_LIMIT }],
       summary: `opset ${opset}, BatchNorm ${foldBatchNorm ? 'folded' : 'kept'}`,
     };
+  },
+
+  tvm: ({ model, stem, reference, foldBatchNorm }) => {
+    // build.py --frontend onnx reads the ONNX file the onnx target writes beside this folder.
+    const { files } = emitTvmPackage(model, {
+      archName: stem,
+      input: reference.input,
+      expected: reference.expected,
+      onnxFileName: `../onnx/${stem}.onnx`,
+      foldBatchNorm,
+    });
+    return Promise.resolve({
+      files,
+      checks: [],
+      summary: `Relay for TVM 0.19, BatchNorm ${foldBatchNorm ? 'folded' : 'kept'}; build.py self-checks against expected.npy`,
+    });
+  },
+
+  tfjs: ({ model, stem }) => {
+    const { source, weights, manifest } = emitTfjs(model, {
+      moduleName: stem,
+      weightsFileName: `${stem}.weights.bin`,
+      regenerate: `fastdepth compile --arch ${stem} --target tfjs`,
+    });
+    return Promise.resolve({
+      files: [
+        { name: `${stem}.ts`, data: source },
+        { name: `${stem}.weights.bin`, data: weights },
+        { name: `${stem}.weights.json`, data: `${JSON.stringify(manifest, null, 2)}\n` },
+      ],
+      checks: [],
+      summary: 'TypeScript module on @tensorflow/tfjs-core, BatchNorm folded',
+    });
   },
 };

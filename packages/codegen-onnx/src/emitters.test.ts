@@ -12,7 +12,7 @@ import {
   type Tensor,
 } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { encodeOnnx } from './emit.js';
+import { encodeOnnx, SUPPORTED_OPSETS } from './emit.js';
 import { EMITTERS } from './emitters.js';
 import { compare, perturbBatchNorm, perturbBiases, randomTensor } from './testing/fixtures.js';
 import { createSession, runSession } from './testing/ort.js';
@@ -254,6 +254,35 @@ describe('every DSL op matches the reference executor under onnxruntime', () => 
       }
     }
   }
+
+  it('a graph with every op runs at every supported opset', async () => {
+    const g = new GraphBuilder('all-ops');
+    const x = g.input('input', [1, 4, 6, 6]);
+    const c = g.relu6(
+      'c_relu',
+      g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 8, kernel: 3, pads: 1, groups: 2 })),
+    );
+    const d = g.relu(
+      'd_relu',
+      g.batchNorm(
+        'd_bn',
+        g.convTranspose2d('d', c, { outChannels: 4, kernel: 3, stride: 2, pads: 1, outputPadding: 1 }),
+      ),
+    );
+    const p = g.maxPool('p', d, { kernel: 2, pads: [0, 0, 1, 1], stride: 2 });
+    const u = g.addTensors(
+      's',
+      g.upsample('n', p, 'nearest'),
+      g.upsample('b', p, 'bilinear'),
+      g.unpool('z', p),
+    );
+    const cat = g.concat('cat', u, x, c);
+    g.output('out', g.pixelShuffle('ps', cat));
+    const graph = g.build();
+    expect(new Set(graph.nodes.map((n) => n.op)).size).toBe(OP_KINDS.length);
+    for (const opset of SUPPORTED_OPSETS)
+      for (const fold of [false, true]) await checkCase(graph, opset, opset, fold);
+  });
 
   it('the test cases cover every op kind', () => {
     const covered = new Set(

@@ -3,7 +3,7 @@
  * until it has a tfjs translation. Each emitter returns the statements of its node; the last
  * one declares `ctx.out` as a `tf.Tensor4D` (NHWC). Shapes handed in are the DSL's NCHW shapes.
  */
-import type { NodeOf, OpKind, Pads, Shape, TensorF32 } from '@fastdepth/graph-dsl';
+import type { NodeOf, OpKind, Pads, Pair, Shape, TensorF32 } from '@fastdepth/graph-dsl';
 import {
   depthwiseToHwcm,
   iohwToHwoi,
@@ -59,9 +59,19 @@ function isSymmetric(p: Pads): boolean {
   return p[0] === p[1] && p[0] === p[2] && p[0] === p[3];
 }
 
-/** tfjs pad argument: a number when all four sides agree (exact, no 'same' guesswork). */
-function padArg(p: Pads): string {
-  if (isSymmetric(p)) return p[0] === 0 ? `'valid'` : String(p[0]);
+/**
+ * Whether tfjs computes the right output size for a numeric `pad`: for numbers it derives
+ * both output dimensions from the filter height and the stride height (tfjs 4.22
+ * `getPadAndOutInfo`), so only a square (dilated) kernel with equal strides is safe.
+ */
+function numericPadSafe(p: Pads, kernel: Pair, stride: Pair, dilation: Pair): boolean {
+  const span = (k: number, d: number): number => d * (k - 1) + 1;
+  return isSymmetric(p) && span(kernel[0], dilation[0]) === span(kernel[1], dilation[1]) && stride[0] === stride[1];
+}
+
+/** tfjs pad argument: exact pads, never 'same' (which pads bottom/right first at stride 2). */
+function padArg(p: Pads, kernel: Pair, stride: Pair, dilation: Pair = [1, 1]): string {
+  if (numericPadSafe(p, kernel, stride, dilation)) return p[0] === 0 ? `'valid'` : String(p[0]);
   return `[[0, 0], [${p[0]}, ${p[2]}], [${p[1]}, ${p[3]}], [0, 0]]`;
 }
 
@@ -204,7 +214,7 @@ const conv2d: NodeEmitter<'conv2d'> = (ctx) => {
   const strided = a.stride[0] > 1 || a.stride[1] > 1;
   const dilated = a.dilation[0] > 1 || a.dilation[1] > 1;
   const subsample = strided && dilated;
-  const strides = subsample ? [1, 1] : a.stride;
+  const strides: Pair = subsample ? [1, 1] : a.stride;
   const target = subsample ? temp('dense') : out;
 
   if (a.groups === 1) {
@@ -212,14 +222,14 @@ const conv2d: NodeEmitter<'conv2d'> = (ctx) => {
     if (ctx.permutation) filter = permuteLastAxis(filter, ctx.permutation);
     const f = ctx.addWeight(`${node.name}.weight`, filter, 'HWIO');
     const b = biasData ? bias1d(ctx, `${node.name}.bias`, biasData) : undefined;
-    lines.push(decl(target, convCall('conv2d', x, f, strides, padArg(a.pads), a.dilation, b, ctx.activation)));
+    lines.push(decl(target, convCall('conv2d', x, f, strides, padArg(a.pads, a.kernel, strides, a.dilation), a.dilation, b, ctx.activation)));
   } else if (a.groups === cin) {
     const f = ctx.addWeight(`${node.name}.weight`, depthwiseToHwcm(weight.data, weight.shape, cin), 'HWCM');
     const b = biasData ? bias1d(ctx, `${node.name}.bias`, biasData) : undefined;
     let input = x;
-    let pad = padArg(a.pads);
-    // Fused depthwise takes only a number or 'valid'/'same' as pad: asymmetric pads go first.
-    if (!isSymmetric(a.pads)) {
+    let pad = padArg(a.pads, a.kernel, strides, a.dilation);
+    // Fused depthwise takes only a number or 'valid'/'same' as pad: other pads go first.
+    if (!numericPadSafe(a.pads, a.kernel, strides, a.dilation)) {
       const [t, l, bt, r] = a.pads;
       input = padOrCrop(lines, x, nhwc(inShape), [t, bt, l, r], temp, temps).value;
       pad = `'valid'`;
@@ -236,7 +246,7 @@ const conv2d: NodeEmitter<'conv2d'> = (ctx) => {
       const f = ctx.addWeight(`${node.name}.weight.group${g}`, oihwToHwio(weight.data, weight.shape, g * coutG, coutG), 'HWIO');
       const b = biasData ? ctx.addWeight(`${node.name}.bias.group${g}`, { shape: [coutG], data: sliceData(biasData, g * coutG, coutG) }, 'C') : undefined;
       lines.push(decl(xs, `tf.slice(${x}, [0, 0, 0, ${g * cinG}], [-1, -1, -1, ${cinG}])`));
-      lines.push(decl(ys, convCall('conv2d', xs, f, strides, padArg(a.pads), a.dilation, b, ctx.activation)));
+      lines.push(decl(ys, convCall('conv2d', xs, f, strides, padArg(a.pads, a.kernel, strides, a.dilation), a.dilation, b, ctx.activation)));
       temps.push(xs, ys);
       parts.push(ys);
     }
@@ -274,7 +284,7 @@ const convTranspose2d: NodeEmitter<'convTranspose2d'> = (ctx) => {
     // PyTorch pads (t, l, b, r) are exactly the forward-conv pads whose input gradient this is;
     // the output size (with outputPadding) is passed explicitly.
     const target = bias !== undefined || ctx.activation !== undefined ? raw : out;
-    lines.push(decl(target, `tf.conv2dTranspose(${x}, ${f}, [${n}, ${oh}, ${ow}, ${cout}], ${list(a.stride)}, ${padArg(a.pads)})`));
+    lines.push(decl(target, `tf.conv2dTranspose(${x}, ${f}, [${n}, ${oh}, ${ow}, ${cout}], ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`));
     if (target === raw) {
       temps.push(raw);
       epilogue(lines, raw, bias, ctx.activation, out, temp, temps);
@@ -298,7 +308,7 @@ const convTranspose2d: NodeEmitter<'convTranspose2d'> = (ctx) => {
     const bottom = oh + kh - 1 - shape[1] - top;
     const right = ow + kw - 1 - shape[2] - left;
     let pad = `'valid'`;
-    if (top === bottom && top === left && top === right && top >= 0) {
+    if (top >= 0 && numericPadSafe([top, left, bottom, right], a.kernel, [1, 1], [1, 1])) {
       pad = top === 0 ? `'valid'` : String(top);
     } else {
       value = padOrCrop(lines, value, shape, [top, bottom, left, right], temp, temps).value;
@@ -313,7 +323,7 @@ const convTranspose2d: NodeEmitter<'convTranspose2d'> = (ctx) => {
       const ys = temp(`out${g}`);
       const f = ctx.addWeight(`${node.name}.weight.group${g}`, iohwToHwoi(weight.data, weight.shape, g * cinG, cinG), 'HWOI');
       lines.push(decl(xs, `tf.slice(${x}, [0, 0, 0, ${g * cinG}], [-1, -1, -1, ${cinG}])`));
-      lines.push(decl(ys, `tf.conv2dTranspose(${xs}, ${f}, [${n}, ${oh}, ${ow}, ${coutG}], ${list(a.stride)}, ${padArg(a.pads)})`));
+      lines.push(decl(ys, `tf.conv2dTranspose(${xs}, ${f}, [${n}, ${oh}, ${ow}, ${coutG}], ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`));
       temps.push(xs, ys);
       parts.push(ys);
     }
@@ -386,7 +396,7 @@ export const EMITTERS: EmitterTable = {
   maxPool: (ctx) => {
     const a = ctx.node.attrs;
     // tfjs pooling skips padded positions, i.e. treats them as -infinity, like the reference.
-    return [decl(ctx.out, `tf.maxPool(${ctx.input(0)}, ${list(a.kernel)}, ${list(a.stride)}, ${padArg(a.pads)})`)];
+    return [decl(ctx.out, `tf.maxPool(${ctx.input(0)}, ${list(a.kernel)}, ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`)];
   },
   output: () => [],
 };

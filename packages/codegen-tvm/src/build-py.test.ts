@@ -3,7 +3,16 @@
  * copied to a temp dir and put on PYTHONPATH). The stub computes nothing; numbers are TVM's
  * business. numpy is required: without it these tests fail with the install hint.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execute, initWeights, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
@@ -22,7 +31,10 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const graph = OP_GRAPHS.conv_bn_relu6!;
 const model: Model = { graph, weights: initWeights(graph, 5) };
-const input: TensorF32 = { shape: [1, 3, 8, 8], data: Float32Array.from({ length: 192 }, (_, i) => (i % 17) / 17) };
+const input: TensorF32 = {
+  shape: [1, 3, 8, 8],
+  data: Float32Array.from({ length: 192 }, (_, i) => (i % 17) / 17),
+};
 const out = execute(graph, model.weights, { input })['out']!;
 const expected: TensorF32 = { shape: out.shape, data: Float32Array.from(out.data) };
 
@@ -31,15 +43,34 @@ interface Event {
   readonly [key: string]: unknown;
 }
 
-function run(args: readonly string[], env: Record<string, string> = {}, path = stub): { status: number | null; stdout: string; stderr: string; events: Event[] } {
+function run(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  path = stub,
+): { status: number | null; stdout: string; stderr: string; events: Event[] } {
   rmSync(log, { force: true });
   const r = python([join(pkg, 'build.py'), ...args], {
-    env: { ...process.env, PYTHONPATH: path, PYTHONDONTWRITEBYTECODE: '1', STUB_LOG: log, STUB_EXPECTED: join(pkg, 'expected.npy'), COLUMNS: '100', ...env },
+    env: {
+      ...process.env,
+      PYTHONPATH: path,
+      PYTHONDONTWRITEBYTECODE: '1',
+      STUB_LOG: log,
+      STUB_EXPECTED: join(pkg, 'expected.npy'),
+      COLUMNS: '100',
+      ...env,
+    },
   });
-  const events = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Event) : [];
+  const events = existsSync(log)
+    ? readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Event)
+    : [];
   return { ...r, events };
 }
-const find = (events: readonly Event[], name: string): Event | undefined => events.find((e) => e.event === name);
+const find = (events: readonly Event[], name: string): Event | undefined =>
+  events.find((e) => e.event === name);
 
 beforeAll(() => {
   requireNumpy();
@@ -51,12 +82,15 @@ beforeAll(() => {
 beforeEach(() => {
   rmSync(pkg, { recursive: true, force: true });
   mkdirSync(pkg);
-  for (const f of emitTvmPackage(model, { archName: 'tiny', input, expected }).files) writeFileSync(join(pkg, f.name), f.data);
+  for (const f of emitTvmPackage(model, { archName: 'tiny', input, expected }).files)
+    writeFileSync(join(pkg, f.name), f.data);
 });
 
 describe('build.py', () => {
   it('compiles with py_compile', () => {
-    const r = python(['-m', 'py_compile', join(pkg, 'build.py')], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const r = python(['-m', 'py_compile', join(pkg, 'build.py')], {
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
@@ -64,7 +98,17 @@ describe('build.py', () => {
   it('--help works without TVM and names every option and preset', () => {
     const r = run(['--help'], {}, noTvm);
     expect(r.status).toBe(0);
-    for (const s of ['--target', '--tune-trials', '--frontend {relay,onnx}', '--no-check', 'tx2-cpu', 'tx2-gpu', 'rasp4', 'exit codes']) expect(r.stdout).toContain(s);
+    for (const s of [
+      '--target',
+      '--tune-trials',
+      '--frontend {relay,onnx}',
+      '--no-check',
+      'tx2-cpu',
+      'tx2-gpu',
+      'rasp4',
+      'exit codes',
+    ])
+      expect(r.stdout).toContain(s);
   });
 
   it('default run: parses the text, loads the params, builds for llvm at opt_level 3, exports .so, self-checks', () => {
@@ -78,7 +122,11 @@ describe('build.py', () => {
     const build = find(r.events, 'relay.build')!;
     expect(build.target).toBe('llvm');
     expect(build.params).toEqual([...names].sort());
-    expect(find(r.events, 'set_input')).toMatchObject({ name: 'input', shape: [1, 3, 8, 8], dtype: 'float32' });
+    expect(find(r.events, 'set_input')).toMatchObject({
+      name: 'input',
+      shape: [1, 3, 8, 8],
+      dtype: 'float32',
+    });
     expect(find(r.events, 'export_library')?.path).toBe(join(pkg, 'tiny-llvm.so'));
     expect(existsSync(join(pkg, 'tiny-llvm.so'))).toBe(true);
     expect(r.stdout).toMatch(/self-check: max relative error 0\.000e\+00/);
@@ -87,7 +135,9 @@ describe('build.py', () => {
   it('--target tx2-cpu maps to the preset, exports .tar and skips the self-check', () => {
     const r = run(['--target', 'tx2-cpu']);
     expect(r.status).toBe(0);
-    expect(find(r.events, 'relay.build')?.target).toBe('llvm -device=arm_cpu -mtriple=aarch64-linux-gnu -mattr=+neon');
+    expect(find(r.events, 'relay.build')?.target).toBe(
+      'llvm -device=arm_cpu -mtriple=aarch64-linux-gnu -mattr=+neon',
+    );
     expect(find(r.events, 'export_library')?.path).toBe(join(pkg, 'tiny-tx2-cpu.tar'));
     expect(find(r.events, 'GraphModule')).toBeUndefined();
   });
@@ -95,7 +145,10 @@ describe('build.py', () => {
   it('--target tx2-gpu is CUDA with an aarch64 host; rasp4 adds the Cortex-A72', () => {
     const gpu = run(['--target', 'tx2-gpu']);
     expect(gpu.status).toBe(0);
-    expect(find(gpu.events, 'Target')).toMatchObject({ target: 'cuda -arch=sm_62', host: 'llvm -mtriple=aarch64-linux-gnu' });
+    expect(find(gpu.events, 'Target')).toMatchObject({
+      target: 'cuda -arch=sm_62',
+      host: 'llvm -mtriple=aarch64-linux-gnu',
+    });
     const pi = run(['--target', 'rasp4']);
     expect(find(pi.events, 'relay.build')?.target).toContain('-mcpu=cortex-a72');
   });
@@ -130,7 +183,9 @@ describe('build.py', () => {
     expect(find(first.events, 'tune')).toMatchObject({ trials: 10, runner: 'LocalRunner' });
     expect(existsSync(logFile)).toBe(true);
     expect(find(first.events, 'ApplyHistoryBest.enter')?.log).toBe(logFile);
-    expect(find(first.events, 'PassContext.enter')?.config).toEqual({ 'relay.backend.use_auto_scheduler': true });
+    expect(find(first.events, 'PassContext.enter')?.config).toEqual({
+      'relay.backend.use_auto_scheduler': true,
+    });
 
     const again = run(['--tune-trials', '5']);
     expect(find(again.events, 'TaskScheduler')?.load_log_file).toBe(logFile);
@@ -154,7 +209,10 @@ describe('build.py', () => {
     const r = run(['--frontend', 'onnx']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(find(r.events, 'from_onnx')).toMatchObject({ model: 'onnx:tiny.onnx', keep_params_in_input: false });
+    expect(find(r.events, 'from_onnx')).toMatchObject({
+      model: 'onnx:tiny.onnx',
+      keep_params_in_input: false,
+    });
     expect(find(r.events, 'relax.build')?.target).toBe('llvm');
     expect(find(r.events, 'export_library')?.path).toBe(join(pkg, 'tiny-llvm-relax.so'));
     expect(r.stdout).toContain('self-check: max relative error');

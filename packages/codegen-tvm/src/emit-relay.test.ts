@@ -1,5 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { foldBatchNorm, GraphBuilder, GraphError, initWeights, type Graph, type Model } from '@fastdepth/graph-dsl';
+import {
+  foldBatchNorm,
+  GraphBuilder,
+  GraphError,
+  initWeights,
+  type Graph,
+  type Model,
+} from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { emitRelay, relayParams, RELAY_VERSION_HEADER } from './emit-relay.js';
 import { OP_GRAPHS } from './testing/graphs.js';
@@ -31,13 +38,17 @@ describe('emitRelay goldens', () => {
   for (const [name, graph] of Object.entries(OP_GRAPHS)) {
     it(`${name} matches its golden`, () => golden(`${name}.relay`, emitRelay(model(graph))));
     if (graph.nodes.some((n) => n.op === 'batchNorm')) {
-      it(`${name} with folded BN matches its golden`, () => golden(`${name}.folded.relay`, emitRelay(model(graph), { foldBatchNorm: true })));
+      it(`${name} with folded BN matches its golden`, () =>
+        golden(`${name}.folded.relay`, emitRelay(model(graph), { foldBatchNorm: true })));
     }
   }
 });
 
 describe('Relay text traps (FASTDEPTH.md section 6)', () => {
-  const texts = Object.values(OP_GRAPHS).flatMap((g) => [emitRelay(model(g)), emitRelay(model(g), { foldBatchNorm: true })]);
+  const texts = Object.values(OP_GRAPHS).flatMap((g) => [
+    emitRelay(model(g)),
+    emitRelay(model(g), { foldBatchNorm: true }),
+  ]);
 
   it('starts with the version header', () => {
     for (const t of texts) expect(t.split('\n')[0]).toBe(RELAY_VERSION_HEADER);
@@ -60,7 +71,9 @@ describe('Relay text traps (FASTDEPTH.md section 6)', () => {
   it('types every parameter and the result', () => {
     for (const t of texts) {
       const head = t.split('\n')[2]!;
-      expect(head).toMatch(/^def @main\((%[A-Za-z0-9_]+: Tensor\[\([0-9, ]+\), float32\](, )?)+\) -> Tensor\[\([0-9, ]+\), float32\] \{$/);
+      expect(head).toMatch(
+        /^def @main\((%[A-Za-z0-9_]+: Tensor\[\([0-9, ]+\), float32\](, )?)+\) -> Tensor\[\([0-9, ]+\), float32\] \{$/,
+      );
     }
   });
 
@@ -94,14 +107,23 @@ describe('relayParams', () => {
   it('names weights like the Relay parameters, in @main order', () => {
     const mdl = model(OP_GRAPHS.conv_bn_relu6!);
     const params = relayParams(mdl);
-    expect([...params.keys()]).toEqual(['conv0_weight', 'conv0_bn_weight', 'conv0_bn_bias', 'conv0_bn_running_mean', 'conv0_bn_running_var']);
+    expect([...params.keys()]).toEqual([
+      'conv0_weight',
+      'conv0_bn_weight',
+      'conv0_bn_bias',
+      'conv0_bn_running_mean',
+      'conv0_bn_running_var',
+    ]);
     expect(params.get('conv0_weight')).toBe(mdl.weights.get('conv0.weight'));
     const head = emitRelay(mdl).split('\n')[2]!;
     expect([...head.matchAll(/%([a-z0-9_]+):/g)].map((x) => x[1])).toEqual(['input', ...params.keys()]);
   });
 
   it('folded: conv weight and bias only', () => {
-    expect([...relayParams(model(OP_GRAPHS.conv_bn_relu6!), { foldBatchNorm: true }).keys()]).toEqual(['conv0_weight', 'conv0_bias']);
+    expect([...relayParams(model(OP_GRAPHS.conv_bn_relu6!), { foldBatchNorm: true }).keys()]).toEqual([
+      'conv0_weight',
+      'conv0_bias',
+    ]);
   });
 });
 
@@ -110,7 +132,16 @@ describe('name errors name the layer', () => {
     const b = new GraphBuilder('kw');
     b.output('out', b.relu('fn', b.input('input', [1, 1, 2, 2])));
     const g = b.build();
-    const renamed: Graph = { ...g, nodes: g.nodes.map((n) => (n.name === 'input' ? { ...n, name: 'match' } : n.inputs[0] === 'input' ? { ...n, inputs: ['match'] } : n)) };
+    const renamed: Graph = {
+      ...g,
+      nodes: g.nodes.map((n) =>
+        n.name === 'input'
+          ? { ...n, name: 'match' }
+          : n.inputs[0] === 'input'
+            ? { ...n, inputs: ['match'] }
+            : n,
+      ),
+    };
     expect(() => emitRelay({ graph: renamed, weights: new Map() })).toThrow(GraphError);
     expect(() => emitRelay({ graph: renamed, weights: new Map() })).toThrow(/layer "match".*keyword/);
   });

@@ -67,7 +67,8 @@ interface Ctx {
 
 function ref(ctx: Ctx, layer: string, input: string): string {
   const r = ctx.values.get(input);
-  if (r === undefined) throw new GraphError(layer, `input "${input}" has no value (graph not in topological order?)`);
+  if (r === undefined)
+    throw new GraphError(layer, `input "${input}" has no value (graph not in topological order?)`);
   return r;
 }
 
@@ -168,7 +169,11 @@ const EMIT: EmitterTable = {
   unpool: (ctx, node, [x], out) => {
     const [n, c, h, w] = ctx.shapes.get(node.inputs[0]!)!;
     const s = node.attrs.scale;
-    const cells = bind(ctx, node.name, `reshape(${x!}, newshape=${ints([n, c, h, 1, w, 1])}, allowzero=False)`);
+    const cells = bind(
+      ctx,
+      node.name,
+      `reshape(${x!}, newshape=${ints([n, c, h, 1, w, 1])}, allowzero=False)`,
+    );
     const padded = bind(
       ctx,
       node.name,
@@ -178,7 +183,12 @@ const EMIT: EmitterTable = {
   },
 
   pixelShuffle: (ctx, node, [x], out) =>
-    bind(ctx, node.name, `nn.depth_to_space(${x!}, block_size=${node.attrs.blockSize}, layout="NCHW", mode="CRD")`, out),
+    bind(
+      ctx,
+      node.name,
+      `nn.depth_to_space(${x!}, block_size=${node.attrs.blockSize}, layout="NCHW", mode="CRD")`,
+      out,
+    ),
 
   maxPool: (ctx, node, [x], out) => {
     const a = node.attrs;
@@ -200,7 +210,7 @@ const EMIT: EmitterTable = {
 function emitNode(ctx: Ctx, node: Node): string {
   const x = node.inputs.map((i) => ref(ctx, node.name, i));
   const out = ctx.shapes.get(node.name)!;
-  return (EMIT[node.op] as Emitter<OpKind>)(ctx, node as NodeOf<OpKind>, x, out);
+  return (EMIT[node.op] as Emitter<OpKind>)(ctx, node, x, out);
 }
 
 /**
@@ -247,7 +257,9 @@ export function emitRelay(model: Model, options: RelayOptions = {}): string {
   const outs = ctx.outputs;
   if (outs.length === 0) throw new GraphError(graph.name, 'graph has no output layer');
   const single = outs.length === 1 ? outs[0] : undefined;
-  const retType = single ? relayTensorType(single.shape) : `(${outs.map((o) => relayTensorType(o.shape)).join(', ')})`;
+  const retType = single
+    ? relayTensorType(single.shape)
+    : `(${outs.map((o) => relayTensorType(o.shape)).join(', ')})`;
   const result = single ? single.ref : `(${outs.map((o) => o.ref).join(', ')})`;
   const resultNote = outs.map((o) => `${o.layer} ty=${relayTensorType(o.shape)}`).join(', ');
 

@@ -30,7 +30,15 @@ describe('npy / npz', () => {
   it('numpy reads the .npy and .npz files back exactly', () => {
     requireNumpy();
     writeFileSync(join(dir, 'a.npy'), encodeNpy(t4));
-    writeFileSync(join(dir, 'w.npz'), encodeNpz(new Map([['conv0_weight', t4], ['conv0_bias', t1]])));
+    writeFileSync(
+      join(dir, 'w.npz'),
+      encodeNpz(
+        new Map([
+          ['conv0_weight', t4],
+          ['conv0_bias', t1],
+        ]),
+      ),
+    );
     const r = python(
       [
         '-c',
@@ -45,7 +53,13 @@ print(json.dumps({'a': [a.dtype.str, list(a.shape), a.ravel().tolist()],
       { cwd: dir },
     );
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout) as { a: [string, number[], number[]]; keys: string[]; w: number[]; b: number[]; same: boolean };
+    const out = JSON.parse(r.stdout) as {
+      a: [string, number[], number[]];
+      keys: string[];
+      w: number[];
+      b: number[];
+      same: boolean;
+    };
     expect(out.a[0]).toBe('<f4');
     expect(out.a[1]).toEqual([1, 2, 3, 4]);
     expect(out.a[2]).toEqual([...t4.data]);

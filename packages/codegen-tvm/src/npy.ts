@@ -14,13 +14,17 @@ function pyTuple(shape: readonly number[]): string {
 /** One `.npy` file (v1.0): magic, version, u16 header length, padded dict header, data. */
 export function encodeNpy(tensor: TensorF32): Uint8Array {
   if (tensor.data.length !== numel(tensor.shape)) {
-    throw new WeightsError('npy', `holds ${tensor.data.length} values but shape [${tensor.shape.join(', ')}] needs ${numel(tensor.shape)}`);
+    throw new WeightsError(
+      'npy',
+      `holds ${tensor.data.length} values but shape [${tensor.shape.join(', ')}] needs ${numel(tensor.shape)}`,
+    );
   }
   const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${pyTuple(tensor.shape)}, }`;
   // Magic (6) + version (2) + length (2) + header must be a multiple of 64; header ends in \n.
   const unpadded = 10 + dict.length + 1;
   const headerLen = dict.length + 1 + ((64 - (unpadded % 64)) % 64);
-  if (headerLen > 0xffff) throw new WeightsError('npy', `shape [${tensor.shape.join(', ')}] needs a header too long for NPY v1.0`);
+  if (headerLen > 0xffff)
+    throw new WeightsError('npy', `shape [${tensor.shape.join(', ')}] needs a header too long for NPY v1.0`);
   const header = dict.padEnd(headerLen - 1, ' ') + '\n';
   const out = new Uint8Array(10 + headerLen + tensor.data.length * 4);
   const view = new DataView(out.buffer);
@@ -61,11 +65,17 @@ const DOS_DATE = (0 << 9) | (1 << 5) | 1;
  */
 export function encodeZip(members: readonly { name: string; data: Uint8Array }[]): Uint8Array {
   const utf8 = new TextEncoder();
-  const entries = members.map((m) => ({ name: utf8.encode(m.name), data: m.data, crc: crc32(m.data), offset: 0 }));
+  const entries = members.map((m) => ({
+    name: utf8.encode(m.name),
+    data: m.data,
+    crc: crc32(m.data),
+    offset: 0,
+  }));
   const localSize = entries.reduce((s, e) => s + 30 + e.name.length + e.data.length, 0);
   const centralSize = entries.reduce((s, e) => s + 46 + e.name.length, 0);
   const total = localSize + centralSize + 22;
-  if (total > 0xffffffff || entries.length > 0xffff) throw new WeightsError('npz', 'archive too large for a zip without zip64');
+  if (total > 0xffffffff || entries.length > 0xffff)
+    throw new WeightsError('npz', 'archive too large for a zip without zip64');
   const out = new Uint8Array(total);
   const v = new DataView(out.buffer);
   let p = 0;

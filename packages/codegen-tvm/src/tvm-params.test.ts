@@ -42,6 +42,8 @@ describe('encodeTvmParams', () => {
   });
 
   it('rejects a tensor whose data does not fit its shape, naming it', () => {
-    expect(() => encodeTvmParams(new Map([['w', { shape: [3], data: new Float32Array(2) }]]))).toThrow(/"w".*3/);
+    expect(() => encodeTvmParams(new Map([['w', { shape: [3], data: new Float32Array(2) }]]))).toThrow(
+      /"w".*3/,
+    );
   });
 });

@@ -92,7 +92,10 @@ export function encodeTvmParams(params: ReadonlyMap<string, TensorF32>): Uint8Ar
   w.u64(params.size);
   for (const [name, t] of params) {
     if (t.data.length !== numel(t.shape)) {
-      throw new WeightsError(name, `holds ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel(t.shape)}`);
+      throw new WeightsError(
+        name,
+        `holds ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel(t.shape)}`,
+      );
     }
     w.u64(TVM_NDARRAY_MAGIC);
     w.u64(0);

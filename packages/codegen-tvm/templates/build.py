@@ -39,8 +39,8 @@ def parse_args(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(
         prog="build.py",
-        description="Compile this folder's FastDepth network with TVM (Relay, TVM v0.19) or, with "
-        "--frontend onnx, through Relax (newer TVM); optionally auto-tune; export the library; "
+        description="Compile this folder's FastDepth network with TVM (Relay, TVM v0.19) or, with\n"
+        "--frontend onnx, through Relax (newer TVM); optionally auto-tune; export the library;\n"
         "for host targets, check the output against expected.npy.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="target presets:\n"

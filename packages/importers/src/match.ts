@@ -48,8 +48,7 @@ function structure(node: Node): string {
     case 'conv2d':
     case 'convTranspose2d': {
       // A bias is not structure: folded files have one where the architecture has BN instead.
-      const { bias: _bias, ...rest } = node.attrs;
-      return JSON.stringify(rest);
+      return JSON.stringify({ ...node.attrs, bias: null });
     }
     case 'batchNorm':
       return '{}';
@@ -62,7 +61,8 @@ function describeNode(node: Node): string {
   switch (node.op) {
     case 'conv2d': {
       const a = node.attrs;
-      const dw = a.groups > 1 && a.groups === a.outChannels ? 'depthwise ' : a.groups > 1 ? `${a.groups}-group ` : '';
+      const dw =
+        a.groups > 1 && a.groups === a.outChannels ? 'depthwise ' : a.groups > 1 ? `${a.groups}-group ` : '';
       return `${dw}conv ${a.kernel.join('x')} -> ${a.outChannels} channels, stride ${a.stride.join('x')}, pads [${a.pads.join(', ')}]`;
     }
     case 'convTranspose2d': {
@@ -109,7 +109,10 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
   const pendingBias = new Map<string, { data: Float32Array; from: string }>();
 
   const fail = (t: Node, detail: string): never => {
-    throw new FormatError(source, `not a ${archName} network: at layer "${t.name}" (${describeNode(t)}) ${detail}`);
+    throw new FormatError(
+      source,
+      `not a ${archName} network: at layer "${t.name}" (${describeNode(t)}) ${detail}`,
+    );
   };
   const mapped = (t: Node, input: string): string => {
     const r = map.get(input);
@@ -127,9 +130,18 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
     copy(`${t.name}.weight`, w.data, w.shape);
     const hasBias = r.attrs.bias;
     if (t.attrs.bias) {
-      copy(`${t.name}.bias`, hasBias ? tensor(recovered.weights, `${r.name}.bias`, source).data : new Float32Array(t.attrs.outChannels), [t.attrs.outChannels]);
+      copy(
+        `${t.name}.bias`,
+        hasBias
+          ? tensor(recovered.weights, `${r.name}.bias`, source).data
+          : new Float32Array(t.attrs.outChannels),
+        [t.attrs.outChannels],
+      );
     } else if (hasBias) {
-      pendingBias.set(t.name, { data: tensor(recovered.weights, `${r.name}.bias`, source).data, from: r.name });
+      pendingBias.set(t.name, {
+        data: tensor(recovered.weights, `${r.name}.bias`, source).data,
+        from: r.name,
+      });
     }
   };
 
@@ -137,7 +149,11 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
     if (t.op === 'input') {
       const r = rNodes.find((n) => n.op === 'input' && !matched.has(n.name));
       if (!r || r.op !== 'input') return fail(t, 'the file has no (further) input');
-      if (fmt(r.attrs.shape) !== fmt(t.attrs.shape)) fail(t, `the file's input ${describeFile(r)} has shape ${fmt(r.attrs.shape)}, expected ${fmt(t.attrs.shape)}`);
+      if (fmt(r.attrs.shape) !== fmt(t.attrs.shape))
+        fail(
+          t,
+          `the file's input ${describeFile(r)} has shape ${fmt(r.attrs.shape)}, expected ${fmt(t.attrs.shape)}`,
+        );
       map.set(t.name, r.name);
       matched.add(r.name);
       continue;
@@ -172,9 +188,15 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
         matched.add(bn.name);
       } else {
         weights.set(`${t.name}.weight`, { shape: [count], data: new Float32Array(count).fill(1) });
-        weights.set(`${t.name}.bias`, { shape: [count], data: pending ? Float32Array.from(pending.data) : new Float32Array(count) });
+        weights.set(`${t.name}.bias`, {
+          shape: [count],
+          data: pending ? Float32Array.from(pending.data) : new Float32Array(count),
+        });
         weights.set(`${t.name}.running_mean`, { shape: [count], data: new Float32Array(count) });
-        weights.set(`${t.name}.running_var`, { shape: [count], data: new Float32Array(count).fill(1 - t.attrs.epsilon) });
+        weights.set(`${t.name}.running_var`, {
+          shape: [count],
+          data: new Float32Array(count).fill(1 - t.attrs.epsilon),
+        });
         identity.push(t.name);
         map.set(t.name, rInputs[0]!);
       }
@@ -189,7 +211,12 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
       const sameOp = candidates.find((n) => n.op === t.op && sameInputs(rInputs, n.inputs, t.op === 'add'));
       if (sameOp) return fail(t, `the file has ${describeFile(sameOp)}: ${describeNode(sameOp)}`);
       const found = candidates.map((n) => `${describeFile(n)}: ${describeNode(n)}`);
-      return fail(t, found.length > 0 ? `the file has ${found.join('; ')}` : 'the file has nothing there (its graph ends or branches differently)');
+      return fail(
+        t,
+        found.length > 0
+          ? `the file has ${found.join('; ')}`
+          : 'the file has nothing there (its graph ends or branches differently)',
+      );
     }
     if (t.op === 'conv2d' || t.op === 'convTranspose2d') matchConv(t, r);
     map.set(t.name, r.name);
@@ -198,11 +225,18 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
 
   for (const [conv, b] of pendingBias) {
     if (b.data.some((v) => v !== 0)) {
-      throw new FormatError(source, `not a ${archName} network: layer "${conv}" has no bias and no BatchNorm after it, but the file's ${b.from} has a non-zero bias`);
+      throw new FormatError(
+        source,
+        `not a ${archName} network: layer "${conv}" has no bias and no BatchNorm after it, but the file's ${b.from} has a non-zero bias`,
+      );
     }
   }
   const extra = rNodes.find((n) => !matched.has(n.name));
-  if (extra) throw new FormatError(source, `not a ${archName} network: the file has an extra layer ${describeFile(extra)} (${describeNode(extra)}) the architecture lacks`);
+  if (extra)
+    throw new FormatError(
+      source,
+      `not a ${archName} network: the file has an extra layer ${describeFile(extra)} (${describeNode(extra)}) the architecture lacks`,
+    );
   checkWeights(graph, weights, source);
   return { weights, layerMap: map, identityBatchNorms: identity };
 }

@@ -46,7 +46,8 @@ function parseHeader(text: string, source: string): { descr: string; fortran: bo
     .filter((s) => s.length > 0)
     .map((s) => {
       const n = Number(s.replace(/L$/, ''));
-      if (!Number.isInteger(n) || n < 0) throw new FormatError(source, `bad dimension "${s}" in the .npy shape`);
+      if (!Number.isInteger(n) || n < 0)
+        throw new FormatError(source, `bad dimension "${s}" in the .npy shape`);
       return n;
     });
   return { descr, fortran: fortran === 'True', shape };
@@ -72,18 +73,27 @@ export function readNpy(bytes: Uint8Array, source: string): NpyArray {
     throw new FormatError(source, `.npy format version ${major} is not supported (1, 2, 3 are)`);
   }
   if (headerStart + headerLen > bytes.length) throw new FormatError(source, 'truncated .npy header');
-  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, headerStart + headerLen));
+  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(
+    bytes.subarray(headerStart, headerStart + headerLen),
+  );
   const { descr, fortran, shape } = parseHeader(header, source);
   const dtype = descr === '<u1' ? '|u1' : descr === '<i1' ? '|i1' : descr;
   if (!isDtype(dtype)) {
-    throw new FormatError(source, `.npy dtype "${descr}" is not supported (${Object.keys(DTYPES).join(', ')} are)`);
+    throw new FormatError(
+      source,
+      `.npy dtype "${descr}" is not supported (${Object.keys(DTYPES).join(', ')} are)`,
+    );
   }
-  if (fortran && shape.length > 1) throw new FormatError(source, 'Fortran-order .npy arrays are not supported (save with C order)');
+  if (fortran && shape.length > 1)
+    throw new FormatError(source, 'Fortran-order .npy arrays are not supported (save with C order)');
   const count = shape.reduce((a, b) => a * b, 1);
   const size = DTYPES[dtype];
   const dataStart = headerStart + headerLen;
   if (dataStart + count * size > bytes.length) {
-    throw new FormatError(source, `truncated .npy data: shape (${shape.join(', ')}) of ${dtype} needs ${count * size} bytes, found ${bytes.length - dataStart}`);
+    throw new FormatError(
+      source,
+      `truncated .npy data: shape (${shape.join(', ')}) of ${dtype} needs ${count * size} bytes, found ${bytes.length - dataStart}`,
+    );
   }
   const data = new Float64Array(count);
   const at = (i: number): number => dataStart + i * size;
@@ -121,7 +131,10 @@ export function readNpy(bytes: Uint8Array, source: string): NpyArray {
 /** Encodes a float32 C-order array as a version 1.0 `.npy` file (`<f4`). */
 export function encodeNpy(shape: readonly number[], data: Float32Array): Uint8Array {
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`encodeNpy: shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`);
+  if (count !== data.length)
+    throw new RangeError(
+      `encodeNpy: shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`,
+    );
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
   // Pad with spaces and end with a newline so that data starts on a 64-byte boundary, as NumPy does.

@@ -60,7 +60,8 @@ describe('pruneUnit', () => {
   const reference = run(model);
   for (const [unitId, n] of [
     ['conv0', 16],
-    ['conv7_pw', 200],
+    ['conv2_pw', 64],
+    ['decode_conv5_pw', 16],
     ['conv1_pw+decode_conv4_pw', 40],
     ['conv3_pw+decode_conv3_pw', 64],
     ['conv5_pw+decode_conv2_pw', 128],

@@ -2,7 +2,7 @@
  * Test harness: writes a generated module into the package's `.tmp/`, imports it, runs it on
  * a tfjs backend and converts layouts. Test-only; not part of the build.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,7 +12,8 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { EmitTfjsResult, WeightsManifest } from '../index.js';
 
 export const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const TMP_DIR = join(PACKAGE_DIR, '.tmp');
+/** Under `.tmp/` (gitignored) and inside a `generated/` folder (which the root eslint ignores). */
+export const TMP_DIR = join(PACKAGE_DIR, '.tmp', 'generated');
 
 export type BackendName = 'cpu' | 'wasm';
 
@@ -40,11 +41,22 @@ export interface GeneratedModule {
 export type GeneratedWeights = Readonly<Record<string, tf.Tensor>>;
 
 let counter = 0;
+let workDir: string | undefined;
 
-/** Writes `source` to `.tmp/<tag>-<n>.ts` and imports it. */
+/** This process's scratch folder, removed when the process exits. */
+export function scratchDir(): string {
+  if (workDir === undefined) {
+    const dir = join(TMP_DIR, `p${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    workDir = dir;
+  }
+  return workDir;
+}
+
+/** Writes `source` to a scratch `.ts` file and imports it. */
 export async function importGenerated(source: string, tag: string): Promise<GeneratedModule> {
-  mkdirSync(TMP_DIR, { recursive: true });
-  const file = join(TMP_DIR, `${tag}-${process.pid}-${counter++}.ts`);
+  const file = join(scratchDir(), `${tag}-${counter++}.ts`);
   writeFileSync(file, source);
   return (await import(/* @vite-ignore */ pathToFileURL(file).href)) as GeneratedModule;
 }

@@ -21,16 +21,35 @@ export const OP_GRAPHS: Readonly<Record<string, Graph>> = {
   }),
   conv_dilated_asym: g('conv_dilated_asym', (b) => {
     const x = b.input('input', [1, 2, 9, 9]);
-    b.output('out', b.conv2d('conv', x, { outChannels: 3, kernel: [3, 2], pads: [0, 1, 2, 1], dilation: [2, 1] }));
+    b.output(
+      'out',
+      b.conv2d('conv', x, { outChannels: 3, kernel: [3, 2], pads: [0, 1, 2, 1], dilation: [2, 1] }),
+    );
   }),
   deconv_bn_relu: g('deconv_bn_relu', (b) => {
     const x = b.input('input', [1, 4, 4, 4]);
-    const d = b.convTranspose2d('deconv', x, { outChannels: 2, kernel: 3, stride: 2, pads: 1, outputPadding: 1 });
+    const d = b.convTranspose2d('deconv', x, {
+      outChannels: 2,
+      kernel: 3,
+      stride: 2,
+      pads: 1,
+      outputPadding: 1,
+    });
     b.output('out', b.relu('deconv_relu', b.batchNorm('deconv_bn', d, 1e-3)));
   }),
   deconv_dw_bias: g('deconv_dw_bias', (b) => {
     const x = b.input('input', [1, 4, 4, 4]);
-    b.output('out', b.convTranspose2d('deconv', x, { outChannels: 4, kernel: 4, stride: 2, pads: 1, groups: 4, bias: true }));
+    b.output(
+      'out',
+      b.convTranspose2d('deconv', x, {
+        outChannels: 4,
+        kernel: 4,
+        stride: 2,
+        pads: 1,
+        groups: 4,
+        bias: true,
+      }),
+    );
   }),
   add_concat: g('add_concat', (b) => {
     const x = b.input('input', [1, 2, 4, 4]);

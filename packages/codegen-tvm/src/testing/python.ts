@@ -10,9 +10,21 @@ export interface PyResult {
   readonly stderr: string;
 }
 
-export function python(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): PyResult {
-  const r = spawnSync('python3', args, { encoding: 'utf8', cwd: options.cwd, env: options.env ?? process.env, input: options.input, timeout: 60_000 });
-  if (r.error) throw new Error(`cannot run python3 (${r.error.message}); these tests need Python 3 with numpy (apt-get install python3 python3-numpy)`);
+export function python(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): PyResult {
+  const r = spawnSync('python3', args, {
+    encoding: 'utf8',
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    input: options.input,
+    timeout: 60_000,
+  });
+  if (r.error)
+    throw new Error(
+      `cannot run python3 (${r.error.message}); these tests need Python 3 with numpy (apt-get install python3 python3-numpy)`,
+    );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -20,6 +32,8 @@ export function python(args: readonly string[], options: { cwd?: string; env?: N
 export function requireNumpy(): void {
   const r = python(['-c', 'import numpy']);
   if (r.status !== 0) {
-    throw new Error(`python3 cannot import numpy; these tests need it (CI: apt-get install -y python3-numpy). ${r.stderr.trim()}`);
+    throw new Error(
+      `python3 cannot import numpy; these tests need it (CI: apt-get install -y python3-numpy). ${r.stderr.trim()}`,
+    );
   }
 }

@@ -40,7 +40,12 @@ export type Expr =
   | { readonly kind: 'get'; readonly tuple: Expr; readonly index: number }
   | { readonly kind: 'tuple'; readonly items: readonly Expr[] }
   | { readonly kind: 'const'; readonly value: number; readonly float: boolean }
-  | { readonly kind: 'call'; readonly op: string; readonly args: readonly Expr[]; readonly attrs: ReadonlyMap<string, AttrValue> };
+  | {
+      readonly kind: 'call';
+      readonly op: string;
+      readonly args: readonly Expr[];
+      readonly attrs: ReadonlyMap<string, AttrValue>;
+    };
 
 export interface RelayParam {
   readonly name: string;
@@ -78,7 +83,7 @@ function tokenize(src: string): Tok[] {
   };
   const number = (negative: boolean): Tok => {
     let s = '';
-    while (i < src.length && NUMERIC.test(src[i]!)) s += src[i++];
+    while (i < src.length && NUMERIC.test(src[i]!)) s += src[i++]!;
     let float = false;
     if (src[i] === 'f') {
       float = true;
@@ -168,7 +173,8 @@ class Parser {
   }
   ident(v?: string): string {
     const t = this.next();
-    if (t.k !== 'ident' || (v !== undefined && t.v !== v)) throw new Error(`relay: expected ${v ?? 'identifier'}, found ${JSON.stringify(t)}`);
+    if (t.k !== 'ident' || (v !== undefined && t.v !== v))
+      throw new Error(`relay: expected ${v ?? 'identifier'}, found ${JSON.stringify(t)}`);
     return t.v;
   }
 
@@ -191,7 +197,8 @@ class Parser {
     const dims: number[] = [];
     while (!this.isPunct(')')) {
       const t = this.next();
-      if (t.k !== 'int') throw new Error(`relay: shape dimension must be an integer, found ${JSON.stringify(t)}`);
+      if (t.k !== 'int')
+        throw new Error(`relay: shape dimension must be an integer, found ${JSON.stringify(t)}`);
       dims.push(t.v);
       if (!this.isPunct(')')) this.punct(',');
     }
@@ -258,7 +265,13 @@ class Parser {
       while (!this.isPunct(')')) {
         const a = this.peek();
         const after = this.toks[this.pos + 1];
-        if (a?.k === 'ident' && after?.k === 'punct' && after.v === '=' && a.v !== 'True' && a.v !== 'False') {
+        if (
+          a?.k === 'ident' &&
+          after?.k === 'punct' &&
+          after.v === '=' &&
+          a.v !== 'True' &&
+          a.v !== 'False'
+        ) {
           this.next();
           this.punct('=');
           if (attrs.has(a.v)) throw new Error(`relay: ${op}: attribute ${a.v} given twice`);
@@ -336,7 +349,8 @@ function int(v: AttrValue | undefined, what: string): number {
   return v.value;
 }
 function float(v: AttrValue | undefined, what: string): number {
-  if (v?.kind !== 'float') throw new Error(`${what} must be a float literal (with f), found ${JSON.stringify(v)}`);
+  if (v?.kind !== 'float')
+    throw new Error(`${what} must be a float literal (with f), found ${JSON.stringify(v)}`);
   return v.value;
 }
 function str(v: AttrValue | undefined, what: string): string {
@@ -348,7 +362,8 @@ function bool(v: AttrValue | undefined, what: string): boolean {
   return v.value;
 }
 function list(v: AttrValue | undefined, what: string, n?: number): readonly AttrValue[] {
-  if (v?.kind !== 'list' || (n !== undefined && v.items.length !== n)) throw new Error(`${what} must be a list${n === undefined ? '' : ` of ${n}`}, found ${JSON.stringify(v)}`);
+  if (v?.kind !== 'list' || (n !== undefined && v.items.length !== n))
+    throw new Error(`${what} must be a list${n === undefined ? '' : ` of ${n}`}, found ${JSON.stringify(v)}`);
   return v.items;
 }
 function ints(v: AttrValue | undefined, what: string, n?: number): number[] {
@@ -363,7 +378,8 @@ type Call = Extract<Expr, { kind: 'call' }>;
 function attrsOf(call: Call, names: readonly string[]): (name: string) => AttrValue | undefined {
   const have = [...call.attrs.keys()].sort();
   const want = [...names].sort();
-  if (have.join() !== want.join()) throw new Error(`${call.op}: attributes [${have.join(', ')}], expected exactly [${want.join(', ')}]`);
+  if (have.join() !== want.join())
+    throw new Error(`${call.op}: attributes [${have.join(', ')}], expected exactly [${want.join(', ')}]`);
   return (name) => call.attrs.get(name);
 }
 
@@ -371,9 +387,31 @@ function expect(cond: boolean, what: string): void {
   if (!cond) throw new Error(what);
 }
 
-const CONV_ATTRS = ['strides', 'padding', 'dilation', 'groups', 'channels', 'kernel_size', 'data_layout', 'kernel_layout', 'out_layout', 'out_dtype'];
+const CONV_ATTRS = [
+  'strides',
+  'padding',
+  'dilation',
+  'groups',
+  'channels',
+  'kernel_size',
+  'data_layout',
+  'kernel_layout',
+  'out_layout',
+  'out_dtype',
+];
 const DECONV_ATTRS = [...CONV_ATTRS, 'output_padding'];
-const RESIZE_ATTRS = ['size', 'roi', 'layout', 'method', 'coordinate_transformation_mode', 'rounding_method', 'cubic_alpha', 'cubic_exclude', 'extrapolation_value', 'out_dtype'];
+const RESIZE_ATTRS = [
+  'size',
+  'roi',
+  'layout',
+  'method',
+  'coordinate_transformation_mode',
+  'rounding_method',
+  'cubic_alpha',
+  'cubic_exclude',
+  'extrapolation_value',
+  'out_dtype',
+];
 
 export interface LiftedGraph {
   readonly graph: Graph;
@@ -407,7 +445,8 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
     const last = groups[groups.length - 1];
     if (last?.layer === layer) last.bindings.push(b);
     else {
-      if (groups.some((g) => g.layer === layer)) throw new Error(`relay: layer ${layer} split into two runs of bindings`);
+      if (groups.some((g) => g.layer === layer))
+        throw new Error(`relay: layer ${layer} split into two runs of bindings`);
       groups.push({ layer, bindings: [b] });
     }
   }
@@ -427,7 +466,8 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
     const data = (e: Expr | undefined): string => {
       if (e?.kind === 'ref') {
         const l = layerOfRef.get(e.id);
-        if (l === undefined || own.has(e.id)) throw new Error(`${layer}: %${e.id} is not a previous layer's value`);
+        if (l === undefined || own.has(e.id))
+          throw new Error(`${layer}: %${e.id} is not a previous layer's value`);
         if (bindings.length === 0) throw new Error('unreachable');
         return l;
       }
@@ -438,24 +478,41 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
       throw new Error(`${layer}: expected a data value, found ${JSON.stringify(e)}`);
     };
     const prevIs = (e: Expr | undefined, i: number): void => {
-      expect(e?.kind === 'ref' && e.id === bindings[i]!.id, `${layer}: binding ${i + 1} must read binding ${i}`);
+      expect(
+        e?.kind === 'ref' && e.id === bindings[i]!.id,
+        `${layer}: binding ${i + 1} must read binding ${i}`,
+      );
     };
     const wvar = (e: Expr | undefined, suffix: string): void => {
       const want = `${layer}_${suffix}`;
-      expect(e?.kind === 'var' && e.name === want && paramTypes.has(want), `${layer}: expected parameter %${want}, found ${JSON.stringify(e)}`);
+      expect(
+        e?.kind === 'var' && e.name === want && paramTypes.has(want),
+        `${layer}: expected parameter %${want}, found ${JSON.stringify(e)}`,
+      );
       weightVars.add(want);
     };
     const sig = ops.join(' ');
     let node: Node;
-    if (sig === 'nn.conv2d' || sig === 'nn.conv2d nn.bias_add' || sig === 'nn.conv2d_transpose' || sig === 'nn.conv2d_transpose nn.bias_add') {
+    if (
+      sig === 'nn.conv2d' ||
+      sig === 'nn.conv2d nn.bias_add' ||
+      sig === 'nn.conv2d_transpose' ||
+      sig === 'nn.conv2d_transpose nn.bias_add'
+    ) {
       const c = callAt(0);
       const transpose = c.op === 'nn.conv2d_transpose';
       const a = attrsOf(c, transpose ? DECONV_ATTRS : CONV_ATTRS);
       expect(c.args.length === 2, `${layer}: conv takes 2 arguments`);
       wvar(c.args[1], 'weight');
       expect(str(a('data_layout'), 'data_layout') === 'NCHW', `${layer}: data_layout`);
-      expect(str(a('kernel_layout'), 'kernel_layout') === (transpose ? 'IOHW' : 'OIHW'), `${layer}: kernel_layout`);
-      expect(str(a('out_layout'), 'out_layout') === '' && str(a('out_dtype'), 'out_dtype') === '', `${layer}: out_layout/out_dtype`);
+      expect(
+        str(a('kernel_layout'), 'kernel_layout') === (transpose ? 'IOHW' : 'OIHW'),
+        `${layer}: kernel_layout`,
+      );
+      expect(
+        str(a('out_layout'), 'out_layout') === '' && str(a('out_dtype'), 'out_dtype') === '',
+        `${layer}: out_layout/out_dtype`,
+      );
       const bias = bindings.length === 2;
       if (bias) {
         const b = callAt(1);
@@ -472,20 +529,44 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
         bias,
       };
       if (transpose) {
-        expect(ints(a('dilation'), 'dilation', 2).every((d) => d === 1), `${layer}: conv2d_transpose dilation must be 1`);
-        node = { op: 'convTranspose2d', name: layer, inputs: [data(c.args[0])], attrs: { ...common, outputPadding: pair(a('output_padding'), 'output_padding') } };
+        expect(
+          ints(a('dilation'), 'dilation', 2).every((d) => d === 1),
+          `${layer}: conv2d_transpose dilation must be 1`,
+        );
+        node = {
+          op: 'convTranspose2d',
+          name: layer,
+          inputs: [data(c.args[0])],
+          attrs: { ...common, outputPadding: pair(a('output_padding'), 'output_padding') },
+        };
       } else {
-        node = { op: 'conv2d', name: layer, inputs: [data(c.args[0])], attrs: { ...common, dilation: pair(a('dilation'), 'dilation') } };
+        node = {
+          op: 'conv2d',
+          name: layer,
+          inputs: [data(c.args[0])],
+          attrs: { ...common, dilation: pair(a('dilation'), 'dilation') },
+        };
       }
     } else if (sig === 'nn.batch_norm get') {
       const c = callAt(0);
       const a = attrsOf(c, ['axis', 'epsilon', 'center', 'scale']);
-      expect(int(a('axis'), 'axis') === 1 && bool(a('center'), 'center') && bool(a('scale'), 'scale'), `${layer}: batch_norm attrs`);
+      expect(
+        int(a('axis'), 'axis') === 1 && bool(a('center'), 'center') && bool(a('scale'), 'scale'),
+        `${layer}: batch_norm attrs`,
+      );
       expect(c.args.length === 5, `${layer}: batch_norm takes 5 arguments`);
       ['weight', 'bias', 'running_mean', 'running_var'].forEach((s, i) => wvar(c.args[i + 1], s));
       const g = calls[1]!;
-      expect(g.kind === 'get' && g.index === 0 && g.tuple.kind === 'ref' && g.tuple.id === bindings[0]!.id, `${layer}: expected %n.0 of the batch_norm`);
-      node = { op: 'batchNorm', name: layer, inputs: [data(c.args[0])], attrs: { epsilon: float(a('epsilon'), 'epsilon') } };
+      expect(
+        g.kind === 'get' && g.index === 0 && g.tuple.kind === 'ref' && g.tuple.id === bindings[0]!.id,
+        `${layer}: expected %n.0 of the batch_norm`,
+      );
+      node = {
+        op: 'batchNorm',
+        name: layer,
+        inputs: [data(c.args[0])],
+        attrs: { epsilon: float(a('epsilon'), 'epsilon') },
+      };
     } else if (sig === 'nn.relu') {
       const c = callAt(0);
       attrsOf(c, []);
@@ -493,7 +574,10 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
     } else if (sig === 'clip') {
       const c = callAt(0);
       const a = attrsOf(c, ['a_min', 'a_max']);
-      expect(float(a('a_min'), 'a_min') === 0 && float(a('a_max'), 'a_max') === 6, `${layer}: clip must be [0f, 6f]`);
+      expect(
+        float(a('a_min'), 'a_min') === 0 && float(a('a_max'), 'a_max') === 6,
+        `${layer}: clip must be [0f, 6f]`,
+      );
       node = { op: 'relu6', name: layer, inputs: [data(c.args[0])], attrs: {} };
     } else if (ops.every((o) => o === 'add')) {
       const inputs = [data(callAt(0).args[0]), data(callAt(0).args[1])];
@@ -513,27 +597,62 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
       const c = callAt(0);
       const a = attrsOf(c, ['scale_h', 'scale_w', 'layout', 'method', 'align_corners']);
       expect(float(a('scale_h'), 'scale_h') === 2 && float(a('scale_w'), 'scale_w') === 2, `${layer}: scale`);
-      expect(str(a('layout'), 'layout') === 'NCHW' && str(a('method'), 'method') === 'nearest_neighbor' && !bool(a('align_corners'), 'align_corners'), `${layer}: upsampling attrs`);
+      expect(
+        str(a('layout'), 'layout') === 'NCHW' &&
+          str(a('method'), 'method') === 'nearest_neighbor' &&
+          !bool(a('align_corners'), 'align_corners'),
+        `${layer}: upsampling attrs`,
+      );
       node = { op: 'upsample', name: layer, inputs: [data(c.args[0])], attrs: { mode: 'nearest', scale: 2 } };
     } else if (sig === 'image.resize2d') {
       const c = callAt(0);
       const a = attrsOf(c, RESIZE_ATTRS);
-      expect(list(a('roi'), 'roi', 4).every((v) => float(v, 'roi') === 0), `${layer}: roi`);
-      expect(str(a('layout'), 'l') === 'NCHW' && str(a('method'), 'm') === 'linear' && str(a('coordinate_transformation_mode'), 'c') === 'half_pixel', `${layer}: resize mode`);
-      expect(str(a('rounding_method'), 'r') === '' && float(a('cubic_alpha'), 'a') === -0.5 && int(a('cubic_exclude'), 'e') === 0, `${layer}: resize cubic attrs`);
-      expect(float(a('extrapolation_value'), 'x') === 0 && str(a('out_dtype'), 'o') === '', `${layer}: resize extrapolation/out_dtype`);
+      expect(
+        list(a('roi'), 'roi', 4).every((v) => float(v, 'roi') === 0),
+        `${layer}: roi`,
+      );
+      expect(
+        str(a('layout'), 'l') === 'NCHW' &&
+          str(a('method'), 'm') === 'linear' &&
+          str(a('coordinate_transformation_mode'), 'c') === 'half_pixel',
+        `${layer}: resize mode`,
+      );
+      expect(
+        str(a('rounding_method'), 'r') === '' &&
+          float(a('cubic_alpha'), 'a') === -0.5 &&
+          int(a('cubic_exclude'), 'e') === 0,
+        `${layer}: resize cubic attrs`,
+      );
+      expect(
+        float(a('extrapolation_value'), 'x') === 0 && str(a('out_dtype'), 'o') === '',
+        `${layer}: resize extrapolation/out_dtype`,
+      );
       const size = ints(a('size'), 'size', 2);
-      node = { op: 'upsample', name: layer, inputs: [data(c.args[0])], attrs: { mode: 'bilinear', scale: 2 } };
+      node = {
+        op: 'upsample',
+        name: layer,
+        inputs: [data(c.args[0])],
+        attrs: { mode: 'bilinear', scale: 2 },
+      };
       layerTypes.set(`${layer}#size`, size);
     } else if (sig === 'reshape nn.pad reshape') {
       const [r1, p, r2] = [callAt(0), callAt(1), callAt(2)];
       const s1 = ints(attrsOf(r1, ['newshape', 'allowzero'])('newshape'), 'newshape', 6);
-      expect(s1[3] === 1 && s1[5] === 1 && !bool(r1.attrs.get('allowzero'), 'allowzero'), `${layer}: unpool first reshape`);
+      expect(
+        s1[3] === 1 && s1[5] === 1 && !bool(r1.attrs.get('allowzero'), 'allowzero'),
+        `${layer}: unpool first reshape`,
+      );
       const pa = attrsOf(p, ['pad_width', 'pad_mode']);
       expect(str(pa('pad_mode'), 'pad_mode') === 'constant', `${layer}: pad_mode`);
       const widths = list(pa('pad_width'), 'pad_width', 6).map((w) => ints(w, 'pad_width', 2).join(':'));
-      expect(widths.join(' ') === '0:0 0:0 0:0 0:1 0:0 0:1', `${layer}: unpool pad_width ${widths.join(' ')}`);
-      expect(p.args.length === 2 && p.args[1]?.kind === 'const' && p.args[1].float && p.args[1].value === 0, `${layer}: pad value must be 0f`);
+      expect(
+        widths.join(' ') === '0:0 0:0 0:0 0:1 0:0 0:1',
+        `${layer}: unpool pad_width ${widths.join(' ')}`,
+      );
+      expect(
+        p.args.length === 2 && p.args[1]?.kind === 'const' && p.args[1].float && p.args[1].value === 0,
+        `${layer}: pad value must be 0f`,
+      );
       prevIs(p.args[0], 0);
       prevIs(r2.args[0], 1);
       const s2 = ints(attrsOf(r2, ['newshape', 'allowzero'])('newshape'), 'newshape', 4);
@@ -542,13 +661,41 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
     } else if (sig === 'nn.depth_to_space') {
       const c = callAt(0);
       const a = attrsOf(c, ['block_size', 'layout', 'mode']);
-      expect(int(a('block_size'), 'block_size') === 2 && str(a('layout'), 'l') === 'NCHW' && str(a('mode'), 'm') === 'CRD', `${layer}: depth_to_space attrs`);
+      expect(
+        int(a('block_size'), 'block_size') === 2 &&
+          str(a('layout'), 'l') === 'NCHW' &&
+          str(a('mode'), 'm') === 'CRD',
+        `${layer}: depth_to_space attrs`,
+      );
       node = { op: 'pixelShuffle', name: layer, inputs: [data(c.args[0])], attrs: { blockSize: 2 } };
     } else if (sig === 'nn.max_pool2d') {
       const c = callAt(0);
-      const a = attrsOf(c, ['pool_size', 'strides', 'dilation', 'padding', 'layout', 'out_layout', 'ceil_mode']);
-      expect(ints(a('dilation'), 'dilation', 2).join() === '1,1' && str(a('layout'), 'l') === 'NCHW' && str(a('out_layout'), 'o') === '' && !bool(a('ceil_mode'), 'ceil_mode'), `${layer}: max_pool2d attrs`);
-      node = { op: 'maxPool', name: layer, inputs: [data(c.args[0])], attrs: { kernel: pair(a('pool_size'), 'pool_size'), stride: pair(a('strides'), 'strides'), pads: quad(a('padding'), 'padding') } };
+      const a = attrsOf(c, [
+        'pool_size',
+        'strides',
+        'dilation',
+        'padding',
+        'layout',
+        'out_layout',
+        'ceil_mode',
+      ]);
+      expect(
+        ints(a('dilation'), 'dilation', 2).join() === '1,1' &&
+          str(a('layout'), 'l') === 'NCHW' &&
+          str(a('out_layout'), 'o') === '' &&
+          !bool(a('ceil_mode'), 'ceil_mode'),
+        `${layer}: max_pool2d attrs`,
+      );
+      node = {
+        op: 'maxPool',
+        name: layer,
+        inputs: [data(c.args[0])],
+        attrs: {
+          kernel: pair(a('pool_size'), 'pool_size'),
+          stride: pair(a('strides'), 'strides'),
+          pads: quad(a('padding'), 'padding'),
+        },
+      };
     } else {
       throw new Error(`${layer}: unknown binding pattern "${sig}"`);
     }
@@ -556,7 +703,9 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
     for (const b of bindings) layerOfRef.set(b.id, layer);
   }
 
-  const outM = /^([A-Za-z_][A-Za-z0-9_]*) ty=Tensor\[\(([0-9, ]*)\), float32\]$/.exec(mod.resultComment ?? '');
+  const outM = /^([A-Za-z_][A-Za-z0-9_]*) ty=Tensor\[\(([0-9, ]*)\), float32\]$/.exec(
+    mod.resultComment ?? '',
+  );
   if (!outM) throw new Error('relay: the result needs a "<output layer> ty=..." comment');
   const outLayer = outM[1]!;
   const res = mod.result;
@@ -571,7 +720,12 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
       expect(p.shape.length === 4, `input ${p.name} must be 4-D`);
       return { op: 'input', name: p.name, inputs: [], attrs: { shape: p.shape as unknown as Shape } };
     });
-  const graph: Graph = { format: GRAPH_FORMAT, version: GRAPH_FORMAT_VERSION, name: mod.graphName ?? 'relay', nodes: [...inputNodes, ...nodes] };
+  const graph: Graph = {
+    format: GRAPH_FORMAT,
+    version: GRAPH_FORMAT_VERSION,
+    name: mod.graphName ?? 'relay',
+    nodes: [...inputNodes, ...nodes],
+  };
   return { graph, paramTypes, layerTypes };
 }
 
@@ -587,18 +741,25 @@ export function typeMismatches(mod: RelayModule, lifted: LiftedGraph): string[] 
     a !== undefined && b !== undefined && a.length === b.length && a.every((d, i) => d === b[i]);
   for (const spec of paramSpecs(lifted.graph, shapes)) {
     const name = spec.name.replaceAll('.', '_');
-    if (!same(lifted.paramTypes.get(name), spec.shape)) out.push(`param ${name}: ${String(lifted.paramTypes.get(name))} vs ${spec.shape.join(',')}`);
+    if (!same(lifted.paramTypes.get(name), spec.shape))
+      out.push(`param ${name}: ${String(lifted.paramTypes.get(name))} vs ${spec.shape.join(',')}`);
   }
   for (const node of lifted.graph.nodes) {
     if (node.op === 'input') continue;
-    if (!same(lifted.layerTypes.get(node.name), shapes.get(node.name))) out.push(`layer ${node.name}: ty ${String(lifted.layerTypes.get(node.name))} vs ${shapes.get(node.name)!.join(',')}`);
+    if (!same(lifted.layerTypes.get(node.name), shapes.get(node.name)))
+      out.push(
+        `layer ${node.name}: ty ${String(lifted.layerTypes.get(node.name))} vs ${shapes.get(node.name)!.join(',')}`,
+      );
     const size = lifted.layerTypes.get(`${node.name}#size`);
-    if (size && !same(size, shapes.get(node.name)!.slice(2))) out.push(`layer ${node.name}: resize size ${size.join(',')}`);
-    if (node.op === 'output' && !(mod.retTypes.length === 1 && same(mod.retTypes[0], shapes.get(node.name)))) out.push(`return type ${JSON.stringify(mod.retTypes)}`);
+    if (size && !same(size, shapes.get(node.name)!.slice(2)))
+      out.push(`layer ${node.name}: resize size ${size.join(',')}`);
+    if (node.op === 'output' && !(mod.retTypes.length === 1 && same(mod.retTypes[0], shapes.get(node.name))))
+      out.push(`return type ${JSON.stringify(mod.retTypes)}`);
   }
   const weights = new Set(paramSpecs(lifted.graph, shapes).map((s) => s.name.replaceAll('.', '_')));
   for (const p of mod.params) {
-    if (!weights.has(p.name) && !lifted.graph.nodes.some((n) => n.op === 'input' && n.name === p.name)) out.push(`parameter %${p.name} is unused`);
+    if (!weights.has(p.name) && !lifted.graph.nodes.some((n) => n.op === 'input' && n.name === p.name))
+      out.push(`parameter %${p.name} is unused`);
   }
   return out;
 }

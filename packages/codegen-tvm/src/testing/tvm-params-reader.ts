@@ -52,7 +52,8 @@ export function readTvmParams(bytes: Uint8Array): Map<string, ReadTensor> {
     const size = Number(v.getBigInt64(p, true));
     p += 8;
     const n = shape.reduce((a, b) => a * b, 1);
-    if (size !== n * (dtype.bits / 8) * dtype.lanes) throw new Error(`${name}: data size ${size} does not match shape`);
+    if (size !== n * (dtype.bits / 8) * dtype.lanes)
+      throw new Error(`${name}: data size ${size} does not match shape`);
     const data = new Float32Array(n);
     for (let k = 0; k < n; k++) data[k] = v.getFloat32(p + 4 * k, true);
     p += size;

@@ -8,8 +8,23 @@
  */
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
-import { FastDepthError, FormatError, GraphBuilder, type Graph, type Model, type Node, type Tensor, type TensorF32 } from '@fastdepth/graph-dsl';
-import { buildArch, fastdepth, FASTDEPTH_PRUNED_WIDTHS, FASTDEPTH_WIDTHS, type FastDepthWidths } from '@fastdepth/fastdepth-arch';
+import {
+  FastDepthError,
+  FormatError,
+  GraphBuilder,
+  type Graph,
+  type Model,
+  type Node,
+  type Tensor,
+  type TensorF32,
+} from '@fastdepth/graph-dsl';
+import {
+  buildArch,
+  fastdepth,
+  FASTDEPTH_PRUNED_WIDTHS,
+  FASTDEPTH_WIDTHS,
+  type FastDepthWidths,
+} from '@fastdepth/fastdepth-arch';
 import { matchModel } from '../match.js';
 
 const proto: typeof onnx = onnxProto.onnx;
@@ -22,6 +37,8 @@ export interface OnnxImportOptions {
    * convolutions, which only works for FastDepth-shaped graphs.
    */
   readonly arch?: string;
+  /** Match against this graph instead (e.g. a pruned variant loaded from JSON); wins over `arch`. */
+  readonly graph?: Graph;
 }
 
 export interface OnnxImport {
@@ -50,18 +67,27 @@ function decodeTensor(t: onnx.ITensorProto, source: string): Constant {
   const where = `tensor "${t.name ?? ''}"`;
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
   if (t.dataLocation === proto.TensorProto.DataLocation.EXTERNAL) {
-    throw new FormatError(source, `${where} keeps its data in an external file, which is not supported (save with all tensors inside)`);
+    throw new FormatError(
+      source,
+      `${where} keeps its data in an external file, which is not supported (save with all tensors inside)`,
+    );
   }
   const data = new Float64Array(count);
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : null;
   const need = (bytes: number): void => {
     if (raw && raw.length !== count * bytes) {
-      throw new FormatError(source, `${where}: ${raw.length} raw bytes for dims [${dims.join(', ')}] (needs ${count * bytes})`);
+      throw new FormatError(
+        source,
+        `${where}: ${raw.length} raw bytes for dims [${dims.join(', ')}] (needs ${count * bytes})`,
+      );
     }
   };
   const from = (values: readonly Long[] | null | undefined): void => {
     if (!values || values.length !== count) {
-      throw new FormatError(source, `${where}: holds ${values?.length ?? 0} values for dims [${dims.join(', ')}]`);
+      throw new FormatError(
+        source,
+        `${where}: holds ${values?.length ?? 0} values for dims [${dims.join(', ')}]`,
+      );
     }
     values.forEach((v, i) => (data[i] = num(v)));
   };
@@ -92,7 +118,10 @@ function decodeTensor(t: onnx.ITensorProto, source: string): Constant {
       else from((t.int32Data ?? []).map((h) => halfToFloat(h)));
       break;
     default:
-      throw new FormatError(source, `${where}: data type ${t.dataType ?? 'unset'} is not supported (float, double, float16, int32, int64 are)`);
+      throw new FormatError(
+        source,
+        `${where}: data type ${t.dataType ?? 'unset'} is not supported (float, double, float16, int32, int64 are)`,
+      );
   }
   return { dims, data };
 }
@@ -120,7 +149,10 @@ function attrs(node: onnx.INodeProto, source: string): Map<string, AttrValue> {
         out.set(name, a.f ?? 0);
         break;
       case AttributeType.INTS:
-        out.set(name, (a.ints ?? []).map((v) => num(v as Long)));
+        out.set(
+          name,
+          (a.ints ?? []).map((v) => num(v as Long)),
+        );
         break;
       case AttributeType.FLOATS:
         out.set(name, a.floats ?? []);
@@ -139,7 +171,11 @@ function attrs(node: onnx.INodeProto, source: string): Map<string, AttrValue> {
 }
 
 /** Kahn's algorithm over value names: ONNX requires sorted nodes, but not every writer obeys. */
-function topological(nodes: readonly onnx.INodeProto[], available: ReadonlySet<string>, source: string): onnx.INodeProto[] {
+function topological(
+  nodes: readonly onnx.INodeProto[],
+  available: ReadonlySet<string>,
+  source: string,
+): onnx.INodeProto[] {
   const ready = new Set(available);
   ready.add('');
   const pending = [...nodes];
@@ -149,7 +185,10 @@ function topological(nodes: readonly onnx.INodeProto[], available: ReadonlySet<s
     if (i < 0) {
       const n = pending[0]!;
       const missing = (n.input ?? []).filter((x) => !ready.has(x));
-      throw new FormatError(source, `node "${n.name ?? ''}" (${n.opType ?? ''}) reads ${missing.map((m) => `"${m}"`).join(', ')}, which nothing produces (or the graph has a cycle)`);
+      throw new FormatError(
+        source,
+        `node "${n.name ?? ''}" (${n.opType ?? ''}) reads ${missing.map((m) => `"${m}"`).join(', ')}, which nothing produces (or the graph has a cycle)`,
+      );
     }
     const [n] = pending.splice(i, 1);
     out.push(n!);
@@ -172,12 +211,16 @@ class OnnxRecoverer {
   ) {}
 
   private fail(node: onnx.INodeProto | undefined, detail: string): never {
-    throw new FormatError(this.source, node ? `node "${node.name ?? ''}" (${node.opType ?? ''}): ${detail}` : detail);
+    throw new FormatError(
+      this.source,
+      node ? `node "${node.name ?? ''}" (${node.opType ?? ''}): ${detail}` : detail,
+    );
   }
 
   private value(node: onnx.INodeProto, name: string | undefined): Tensor {
     const v = name === undefined ? undefined : this.values.get(name);
-    if (!v) this.fail(node, `input "${name ?? ''}" is not an activation (a constant where a tensor was expected?)`);
+    if (!v)
+      this.fail(node, `input "${name ?? ''}" is not an activation (a constant where a tensor was expected?)`);
     return v;
   }
 
@@ -205,6 +248,11 @@ class OnnxRecoverer {
     this.weights.set(name, { shape: dims, data: Float32Array.from(data) });
   }
 
+  private str(a: Map<string, AttrValue>, key: string, fallback: string): string {
+    const v = a.get(key);
+    return typeof v === 'string' ? v : fallback;
+  }
+
   private ints(a: Map<string, AttrValue>, key: string, fallback: readonly number[]): readonly number[] {
     const v = a.get(key);
     return Array.isArray(v) ? (v as readonly number[]) : fallback;
@@ -215,10 +263,13 @@ class OnnxRecoverer {
     const [xi, wi, bi] = node.input ?? [];
     const x = this.value(node, xi);
     const w = this.constant(node, wi, 'weight');
-    if (w.dims.length !== 4) this.fail(node, `weight has ${w.dims.length} dims; only 2-D convolutions are supported`);
-    const autoPad = a.get('auto_pad');
-    if (autoPad !== undefined && autoPad !== 'NOTSET' && autoPad !== 'VALID') this.fail(node, `auto_pad ${String(autoPad)} is not supported (PyTorch writes explicit pads)`);
-    if (transpose && a.has('output_shape')) this.fail(node, 'output_shape is not supported (use pads and output_padding)');
+    if (w.dims.length !== 4)
+      this.fail(node, `weight has ${w.dims.length} dims; only 2-D convolutions are supported`);
+    const autoPad = this.str(a, 'auto_pad', 'NOTSET');
+    if (autoPad !== 'NOTSET' && autoPad !== 'VALID')
+      this.fail(node, `auto_pad ${autoPad} is not supported (PyTorch writes explicit pads)`);
+    if (transpose && a.has('output_shape'))
+      this.fail(node, 'output_shape is not supported (use pads and output_padding)');
     const kernel = this.ints(a, 'kernel_shape', w.dims.slice(2));
     const stride = this.ints(a, 'strides', [1, 1]);
     const pads = this.ints(a, 'pads', [0, 0, 0, 0]);
@@ -248,7 +299,8 @@ class OnnxRecoverer {
             bias: bias !== undefined,
           }),
     );
-    if (transpose && dilation.some((d) => d !== 1)) this.fail(node, 'dilated transposed convolutions are not supported');
+    if (transpose && dilation.some((d) => d !== 1))
+      this.fail(node, 'dilated transposed convolutions are not supported');
     this.setWeight(`${t.name}.weight`, w.dims, w.data);
     if (bias) this.setWeight(`${t.name}.bias`, [out], bias.data);
   }
@@ -257,7 +309,8 @@ class OnnxRecoverer {
     const a = attrs(node, this.source);
     const [xi, si, bi, mi, vi] = node.input ?? [];
     const x = this.value(node, xi);
-    if (num(a.get('training_mode') as number | undefined) !== 0) this.fail(node, 'training_mode=1 is not an inference graph');
+    if (num(a.get('training_mode') as number | undefined) !== 0)
+      this.fail(node, 'training_mode=1 is not an inference graph');
     const eps = typeof a.get('epsilon') === 'number' ? (a.get('epsilon') as number) : 1e-5;
     const t = this.declare(node, 'bn', (name) => this.g.batchNorm(name, x, eps));
     const c = x.shape[1];
@@ -290,7 +343,8 @@ class OnnxRecoverer {
     const lo = bound(mini, 'min', Number.NEGATIVE_INFINITY);
     const hi = bound(maxi, 'max', Number.POSITIVE_INFINITY);
     if (lo === 0 && hi === 6) this.declare(node, 'relu6', (name) => this.g.relu6(name, x));
-    else if (lo === 0 && (hi === Number.POSITIVE_INFINITY || hi >= 3.4e38)) this.declare(node, 'relu', (name) => this.g.relu(name, x));
+    else if (lo === 0 && (hi === Number.POSITIVE_INFINITY || hi >= 3.4e38))
+      this.declare(node, 'relu', (name) => this.g.relu(name, x));
     else this.fail(node, `Clip(${lo}, ${hi}) is neither ReLU nor ReLU6`);
   }
 
@@ -303,27 +357,40 @@ class OnnxRecoverer {
     let factors: readonly number[] | undefined;
     const scalesName = node.opType === 'Resize' && inputs.length >= 3 ? inputs[2] : inputs[1];
     const sizesName = node.opType === 'Resize' ? inputs[3] : undefined;
-    if (scalesName && this.constants.get(scalesName)?.data.length) factors = [...this.constants.get(scalesName)!.data];
+    if (scalesName && this.constants.get(scalesName)?.data.length)
+      factors = [...this.constants.get(scalesName)!.data];
     else if (sizesName) {
       const s = this.constant(node, sizesName, 'sizes').data;
       factors = [s[0]! / x.shape[0], s[1]! / x.shape[1], s[2]! / h, s[3]! / w];
     } else if (Array.isArray(a.get('scales'))) factors = a.get('scales') as number[];
     if (!factors) this.fail(node, 'needs constant scales or sizes');
-    if (factors.length !== 4 || factors[0] !== 1 || factors[1] !== 1 || factors[2] !== 2 || factors[3] !== 2) {
+    if (
+      factors.length !== 4 ||
+      factors[0] !== 1 ||
+      factors[1] !== 1 ||
+      factors[2] !== 2 ||
+      factors[3] !== 2
+    ) {
       this.fail(node, `scales [${factors.join(', ')}]: only x2 spatial upsampling is part of the family`);
     }
-    const mode = String(a.get('mode') ?? 'nearest');
-    const ctm = String(a.get('coordinate_transformation_mode') ?? (node.opType === 'Resize' ? 'half_pixel' : 'asymmetric'));
-    const nearestMode = String(a.get('nearest_mode') ?? 'round_prefer_floor');
+    const mode = this.str(a, 'mode', 'nearest');
+    const ctm = this.str(
+      a,
+      'coordinate_transformation_mode',
+      node.opType === 'Resize' ? 'half_pixel' : 'asymmetric',
+    );
+    const nearestMode = this.str(a, 'nearest_mode', 'round_prefer_floor');
     if (mode === 'nearest') {
       // At exactly x2, these all read input floor(y / 2), like PyTorch's nearest.
       const ok =
         (ctm === 'asymmetric' && (nearestMode === 'floor' || nearestMode === 'round_prefer_floor')) ||
         ((ctm === 'half_pixel' || ctm === 'pytorch_half_pixel') && nearestMode.startsWith('round_prefer'));
-      if (!ok) this.fail(node, `nearest resize with ${ctm} / ${nearestMode} does not equal PyTorch's nearest x2`);
+      if (!ok)
+        this.fail(node, `nearest resize with ${ctm} / ${nearestMode} does not equal PyTorch's nearest x2`);
       this.declare(node, 'up', (name) => this.g.upsample(name, x, 'nearest'));
     } else if (mode === 'linear' || mode === 'bilinear') {
-      if (ctm !== 'half_pixel' && ctm !== 'pytorch_half_pixel') this.fail(node, `linear resize with ${ctm} is not PyTorch's align_corners=False`);
+      if (ctm !== 'half_pixel' && ctm !== 'pytorch_half_pixel')
+        this.fail(node, `linear resize with ${ctm} is not PyTorch's align_corners=False`);
       this.declare(node, 'up', (name) => this.g.upsample(name, x, 'bilinear'));
     } else {
       this.fail(node, `resize mode "${mode}" is not part of the family`);
@@ -336,7 +403,8 @@ class OnnxRecoverer {
     switch (node.opType) {
       case 'Constant': {
         const v = a().get('value');
-        if (!v || typeof v !== 'object' || Array.isArray(v)) this.fail(node, 'only tensor-valued Constants are supported');
+        if (!v || typeof v !== 'object' || Array.isArray(v))
+          this.fail(node, 'only tensor-valued Constants are supported');
         this.constants.set(node.output?.[0] ?? '', v as Constant);
         return;
       }
@@ -348,21 +416,26 @@ class OnnxRecoverer {
         return;
       }
       case 'Conv':
-        return this.conv(node, false);
+        this.conv(node, false);
+        return;
       case 'ConvTranspose':
-        return this.conv(node, true);
+        this.conv(node, true);
+        return;
       case 'BatchNormalization':
-        return this.batchNorm(node);
+        this.batchNorm(node);
+        return;
       case 'Relu': {
         const x = this.value(node, inputs[0]);
         this.declare(node, 'relu', (name) => this.g.relu(name, x));
         return;
       }
       case 'Clip':
-        return this.clip(node);
+        this.clip(node);
+        return;
       case 'Resize':
       case 'Upsample':
-        return this.resize(node);
+        this.resize(node);
+        return;
       case 'Add':
       case 'Sum': {
         const xs = inputs.map((i) => this.value(node, i));
@@ -371,27 +444,36 @@ class OnnxRecoverer {
       }
       case 'Concat': {
         const axis = num(a().get('axis') as number | undefined);
-        if (axis !== 1 && axis !== -3) this.fail(node, `concatenates along axis ${axis}; only channels (1) are supported`);
+        if (axis !== 1 && axis !== -3)
+          this.fail(node, `concatenates along axis ${axis}; only channels (1) are supported`);
         const xs = inputs.map((i) => this.value(node, i));
         this.declare(node, 'concat', (name) => this.g.concat(name, ...xs));
         return;
       }
       case 'MaxPool': {
         const at = a();
-        if (num(at.get('ceil_mode') as number | undefined) !== 0) this.fail(node, 'ceil_mode=1 is not supported');
+        if (num(at.get('ceil_mode') as number | undefined) !== 0)
+          this.fail(node, 'ceil_mode=1 is not supported');
         const x = this.value(node, inputs[0]);
         const k = this.ints(at, 'kernel_shape', []);
         const s = this.ints(at, 'strides', [1, 1]);
         const p = this.ints(at, 'pads', [0, 0, 0, 0]);
         this.declare(node, 'maxpool', (name) =>
-          this.g.maxPool(name, x, { kernel: [k[0]!, k[1]!], stride: [s[0]!, s[1]!], pads: [p[0]!, p[1]!, p[2]!, p[3]!] }),
+          this.g.maxPool(name, x, {
+            kernel: [k[0]!, k[1]!],
+            stride: [s[0]!, s[1]!],
+            pads: [p[0]!, p[1]!, p[2]!, p[3]!],
+          }),
         );
         return;
       }
       case 'DepthToSpace': {
         const at = a();
         if (at.get('mode') !== 'CRD' || num(at.get('blocksize') as number | undefined) !== 2) {
-          this.fail(node, 'only DepthToSpace blocksize 2, mode CRD (PyTorch PixelShuffle) is part of the family');
+          this.fail(
+            node,
+            'only DepthToSpace blocksize 2, mode CRD (PyTorch PixelShuffle) is part of the family',
+          );
         }
         const x = this.value(node, inputs[0]);
         this.declare(node, 'shuffle', (name) => this.g.pixelShuffle(name, x));
@@ -407,20 +489,40 @@ class OnnxRecoverer {
     if (!graph) throw new FormatError(this.source, 'not an ONNX model (no graph)');
     for (const t of graph.initializer ?? []) this.constants.set(t.name ?? '', decodeTensor(t, this.source));
     const realInputs = (graph.input ?? []).filter((i) => !this.constants.has(i.name ?? ''));
-    if (realInputs.length !== 1) throw new FormatError(this.source, `the graph has ${realInputs.length} non-constant inputs; FastDepth has one image input`);
+    if (realInputs.length !== 1)
+      throw new FormatError(
+        this.source,
+        `the graph has ${realInputs.length} non-constant inputs; FastDepth has one image input`,
+      );
     const input = realInputs[0]!;
     const dims = input.type?.tensorType?.shape?.dim ?? [];
-    const shape = dims.map((d) => (d.dimValue !== null && d.dimValue !== undefined ? num(d.dimValue as Long) : 0));
-    if (shape.length !== 4) throw new FormatError(this.source, `input "${input.name ?? ''}" has rank ${shape.length}, expected NCHW`);
+    const shape = dims.map((d) =>
+      d.dimValue !== null && d.dimValue !== undefined ? num(d.dimValue as Long) : 0,
+    );
+    if (shape.length !== 4)
+      throw new FormatError(
+        this.source,
+        `input "${input.name ?? ''}" has rank ${shape.length}, expected NCHW`,
+      );
     // Dynamic dims: batch 1, 3 channels, FastDepth's 224.
-    const fixed: [number, number, number, number] = [shape[0] || 1, shape[1] || 3, shape[2] || 224, shape[3] || 224];
+    const fixed: [number, number, number, number] = [
+      shape[0] || 1,
+      shape[1] || 3,
+      shape[2] || 224,
+      shape[3] || 224,
+    ];
     this.values.set(input.name ?? '', this.g.input('input', fixed));
     const available = new Set([...this.values.keys(), ...this.constants.keys()]);
     for (const node of topological(graph.node ?? [], available, this.source)) this.node(node);
     const outputs = graph.output ?? [];
-    if (outputs.length !== 1) throw new FormatError(this.source, `the graph has ${outputs.length} outputs; FastDepth has one depth output`);
+    if (outputs.length !== 1)
+      throw new FormatError(
+        this.source,
+        `the graph has ${outputs.length} outputs; FastDepth has one depth output`,
+      );
     const out = this.values.get(outputs[0]!.name ?? '');
-    if (!out) throw new FormatError(this.source, `output "${outputs[0]!.name ?? ''}" is not computed by the graph`);
+    if (!out)
+      throw new FormatError(this.source, `output "${outputs[0]!.name ?? ''}" is not computed by the graph`);
     this.g.output('output', out);
     const descriptions = this.descriptions;
     return {
@@ -435,7 +537,10 @@ function decodeModel(bytes: Uint8Array, source: string): onnx.ModelProto {
   try {
     model = proto.ModelProto.decode(bytes);
   } catch (error) {
-    throw new FormatError(source, `not an ONNX model (${error instanceof Error ? error.message : String(error)})`);
+    throw new FormatError(
+      source,
+      `not an ONNX model (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   if (!model.graph) throw new FormatError(source, 'not an ONNX model (no graph)');
   return model;
@@ -443,14 +548,17 @@ function decodeModel(bytes: Uint8Array, source: string): onnx.ModelProto {
 
 /** FastDepth's widths from a recovered graph's full convolutions (see the TFLite importer). */
 function fastdepthWidths(graph: Graph): FastDepthWidths | undefined {
-  const full = graph.nodes.flatMap((n) => (n.op === 'conv2d' && n.attrs.groups === 1 ? [n.attrs.outChannels] : []));
+  const full = graph.nodes.flatMap((n) =>
+    n.op === 'conv2d' && n.attrs.groups === 1 ? [n.attrs.outChannels] : [],
+  );
   const depthwise = graph.nodes.filter((n) => n.op === 'conv2d' && n.attrs.groups > 1).length;
   if (full.length !== 20 || depthwise !== 18) return undefined;
   return { encoder: full.slice(0, 14), decoder: full.slice(14, 19) };
 }
 
 function sameWidths(a: FastDepthWidths, b: FastDepthWidths): boolean {
-  const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  const eq = (x: readonly number[], y: readonly number[]): boolean =>
+    x.length === y.length && x.every((v, i) => v === y[i]);
   return eq(a.encoder, b.encoder) && eq(a.decoder, b.decoder);
 }
 
@@ -461,27 +569,40 @@ function sameWidths(a: FastDepthWidths, b: FastDepthWidths): boolean {
 export function importOnnx(bytes: Uint8Array, source: string, options: OnnxImportOptions = {}): OnnxImport {
   const recovered = new OnnxRecoverer(decodeModel(bytes, source), source).run();
   const input = recovered.model.graph.nodes[0]!;
-  const inputSize = input.op === 'input' ? ([input.attrs.shape[2], input.attrs.shape[3]] as const) : undefined;
+  const inputSize =
+    input.op === 'input' ? ([input.attrs.shape[2], input.attrs.shape[3]] as const) : undefined;
   const size = inputSize ? { inputSize } : {};
   let graph: Graph;
   let archName: string;
   try {
-    if (options.arch !== undefined) {
+    if (options.graph) {
+      graph = options.graph;
+      archName = options.arch ?? String(graph.meta?.arch ?? graph.name);
+    } else if (options.arch !== undefined) {
       archName = options.arch;
       graph = buildArch(options.arch, size);
     } else {
       const widths = fastdepthWidths(recovered.model.graph);
       if (!widths) {
-        throw new FormatError(source, 'not FastDepth-shaped (FastDepth has 20 full and 18 depthwise convolutions); name the architecture (`arch` / --arch) to match another family network');
+        throw new FormatError(
+          source,
+          'not FastDepth-shaped (FastDepth has 20 full and 18 depthwise convolutions); name the architecture (`arch` / --arch) to match another family network',
+        );
       }
       archName = sameWidths(widths, FASTDEPTH_PRUNED_WIDTHS) ? 'fastdepth-pruned' : 'fastdepth';
-      graph = sameWidths(widths, FASTDEPTH_WIDTHS) ? buildArch('fastdepth', size) : fastdepth({ widths, name: archName, ...size });
+      graph = sameWidths(widths, FASTDEPTH_WIDTHS)
+        ? buildArch('fastdepth', size)
+        : fastdepth({ widths, name: archName, ...size });
     }
   } catch (error) {
     if (error instanceof FormatError) throw error;
     if (error instanceof FastDepthError) throw new FormatError(source, error.message);
     throw error;
   }
-  const { weights, identityBatchNorms } = matchModel(graph, recovered.model, { source, archName, describe: recovered.describe });
+  const { weights, identityBatchNorms } = matchModel(graph, recovered.model, {
+    source,
+    archName,
+    describe: recovered.describe,
+  });
   return { model: { graph, weights }, archName, foldedBatchNorm: identityBatchNorms.length > 0 };
 }

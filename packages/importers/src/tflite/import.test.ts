@@ -7,7 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readNpy } from '../npy.js';
 import { importTflite, type TfliteImport } from './import.js';
 
-const DATA = process.env.FASTDEPTH_DATA ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
+const DATA =
+  process.env.FASTDEPTH_DATA ??
+  resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
 const TFLITE = resolve(DATA, 'weights/fast_depth_224.tflite');
 
 describe('importTflite on the published FastDepth', () => {
@@ -34,7 +36,10 @@ describe('importTflite on the published FastDepth', () => {
     for (const spec of specs) {
       const t = imported.model.weights.get(spec.name)!;
       expect(t.shape, spec.name).toEqual(spec.shape);
-      expect(t.data.every((v) => Number.isFinite(v)), spec.name).toBe(true);
+      expect(
+        t.data.every((v) => Number.isFinite(v)),
+        spec.name,
+      ).toBe(true);
     }
     // Dequantised, transposed: conv0 is (16, 3, 3, 3) OIHW, conv1_dw (16, 1, 3, 3).
     expect(imported.model.weights.get('conv0.weight')!.shape).toEqual([16, 3, 3, 3]);
@@ -60,8 +65,12 @@ describe('importTflite on the published FastDepth', () => {
     expect(rgb.shape).toEqual([224, 224, 3]);
     const [h, w] = [224, 224];
     const nchw = new Float64Array(3 * h * w);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) nchw[(c * h + y) * w + x] = rgb.data[(y * w + x) * 3 + c]!;
-    const out = execute(imported.model.graph, imported.model.weights, { input: { shape: [1, 3, h, w], data: nchw } }).depth!;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 3; c++) nchw[(c * h + y) * w + x] = rgb.data[(y * w + x) * 3 + c]!;
+    const out = execute(imported.model.graph, imported.model.weights, {
+      input: { shape: [1, 3, h, w], data: nchw },
+    }).depth!;
     expect(out.shape).toEqual([1, 1, h, w]);
     let rel = 0;
     let se = 0;
@@ -71,7 +80,9 @@ describe('importTflite on the published FastDepth', () => {
     }
     const meanRel = rel / (h * w);
     const rmse = Math.sqrt(se / (h * w));
-    console.log(`nyu-sample: mean relative difference to pred.npy ${(meanRel * 100).toFixed(3)}%, RMSE vs depth.npy ${rmse.toFixed(4)} m`);
+    console.log(
+      `nyu-sample: mean relative difference to pred.npy ${(meanRel * 100).toFixed(3)}%, RMSE vs depth.npy ${rmse.toFixed(4)} m`,
+    );
     expect(meanRel).toBeLessThanOrEqual(0.03);
     expect(rmse).toBeLessThanOrEqual(0.65);
     expect(rmse).toBeGreaterThan(0.55);
@@ -79,13 +90,17 @@ describe('importTflite on the published FastDepth', () => {
 
   it('rejects a truncated file, naming it', () => {
     expect(() => importTflite(bytes.subarray(0, 100_000), 'cut.tflite')).toThrow(FormatError);
-    expect(() => importTflite(bytes.subarray(0, 100_000), 'cut.tflite')).toThrow(/cut\.tflite: truncated or corrupt/);
+    expect(() => importTflite(bytes.subarray(0, 100_000), 'cut.tflite')).toThrow(
+      /cut\.tflite: truncated or corrupt/,
+    );
     expect(() => importTflite(bytes.subarray(0, 6), 'tiny.tflite')).toThrow(/tiny\.tflite: too short/);
   });
 
   it('rejects a wrong file identifier', () => {
     const copy = Uint8Array.from(bytes);
     copy.set([0x54, 0x46, 0x4c, 0x32], 4); // "TFL2"
-    expect(() => importTflite(copy, 'old.tflite')).toThrow(/old\.tflite: not a TFLite file: file identifier is "TFL2", expected "TFL3"/);
+    expect(() => importTflite(copy, 'old.tflite')).toThrow(
+      /old\.tflite: not a TFLite file: file identifier is "TFL2", expected "TFL3"/,
+    );
   });
 });

@@ -4,7 +4,7 @@
  * convolutions -> build `fastdepth({ widths })` -> match layer by layer (match.ts), turning each
  * folded bias into an identity-plus-bias BatchNorm.
  */
-import { FormatError, type Model, type Node } from '@fastdepth/graph-dsl';
+import { FastDepthError, FormatError, type Graph, type Model, type Node } from '@fastdepth/graph-dsl';
 import { FASTDEPTH_PRUNED_WIDTHS, fastdepth, type FastDepthWidths } from '@fastdepth/fastdepth-arch';
 import { matchModel } from '../match.js';
 import { readTflite } from './read.js';
@@ -28,6 +28,11 @@ export interface TfliteImportReport {
   readonly identityBatchNorms: number;
 }
 
+export interface TfliteImportOptions {
+  /** Match against this graph instead of `fastdepth({ widths })` with the widths read off the file. */
+  readonly graph?: Graph;
+}
+
 export interface TfliteImport {
   readonly model: Model;
   /** `fastdepth-pruned`, `fastdepth`, or `fastdepth` with other widths (see `model.graph.meta.widths`). */
@@ -36,7 +41,8 @@ export interface TfliteImport {
 }
 
 function equalWidths(a: FastDepthWidths, b: FastDepthWidths): boolean {
-  const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  const eq = (x: readonly number[], y: readonly number[]): boolean =>
+    x.length === y.length && x.every((v, i) => v === y[i]);
   return eq(a.encoder, b.encoder) && eq(a.decoder, b.decoder);
 }
 
@@ -48,7 +54,10 @@ function widthsOf(graph: Model['graph'], source: string): FastDepthWidths {
   const full = graph.nodes.filter((n) => n.op === 'conv2d' && n.attrs.groups === 1);
   const widths = full.map((n) => (n.op === 'conv2d' ? n.attrs.outChannels : 0));
   if (widths.length !== 20) {
-    throw new FormatError(source, `not a FastDepth-family network: it has ${widths.length} full convolutions, FastDepth has 20 (conv0, 13 pointwise, 5 decoder pointwise, head)`);
+    throw new FormatError(
+      source,
+      `not a FastDepth-family network: it has ${widths.length} full convolutions, FastDepth has 20 (conv0, 13 pointwise, 5 decoder pointwise, head)`,
+    );
   }
   return { encoder: widths.slice(0, 14), decoder: widths.slice(14, 19) };
 }
@@ -65,21 +74,36 @@ function describeOp(file: ReturnType<typeof readTflite>): (n: Node) => string {
  * Imports a TFLite FastDepth. `source` names the file in errors: wrong identifier, truncation,
  * an op or layer that is not FastDepth's (the error says which operator and layer).
  */
-export function importTflite(bytes: Uint8Array, source: string): TfliteImport {
+export function importTflite(
+  bytes: Uint8Array,
+  source: string,
+  options: TfliteImportOptions = {},
+): TfliteImport {
   const file = readTflite(bytes, source);
   const recovered = recoverTflite(file, source);
   const widths = widthsOf(recovered.model.graph, source);
-  const archName = equalWidths(widths, FASTDEPTH_PRUNED_WIDTHS) ? 'fastdepth-pruned' : 'fastdepth';
+  let archName = equalWidths(widths, FASTDEPTH_PRUNED_WIDTHS) ? 'fastdepth-pruned' : 'fastdepth';
   const input = recovered.model.graph.nodes[0]!;
-  const inputSize = input.op === 'input' ? ([input.attrs.shape[2], input.attrs.shape[3]] as const) : undefined;
-  let graph;
-  try {
-    graph = fastdepth({ widths, name: archName, ...(inputSize ? { inputSize } : {}) });
-  } catch (error) {
-    if (error instanceof Error) throw new FormatError(source, `not a FastDepth-family network: ${error.message}`);
-    throw error;
+  const inputSize =
+    input.op === 'input' ? ([input.attrs.shape[2], input.attrs.shape[3]] as const) : undefined;
+  let graph: Graph;
+  if (options.graph) {
+    graph = options.graph;
+    archName = String(graph.meta?.arch ?? graph.name);
+  } else {
+    try {
+      graph = fastdepth({ widths, name: archName, ...(inputSize ? { inputSize } : {}) });
+    } catch (error) {
+      if (error instanceof FastDepthError)
+        throw new FormatError(source, `not a FastDepth-family network: ${error.message}`);
+      throw error;
+    }
   }
-  const { weights, identityBatchNorms } = matchModel(graph, recovered.model, { source, archName, describe: describeOp(file) });
+  const { weights, identityBatchNorms } = matchModel(graph, recovered.model, {
+    source,
+    archName,
+    describe: describeOp(file),
+  });
   return {
     model: { graph, weights },
     archName,

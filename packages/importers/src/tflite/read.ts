@@ -32,7 +32,9 @@ class OutOfBounds extends Error {}
 class CheckedByteBuffer extends ByteBuffer {
   private check(offset: number, size: number): void {
     if (!Number.isInteger(offset) || offset < 0 || offset + size > this.capacity()) {
-      throw new OutOfBounds(`read of ${size} bytes at offset ${offset} is outside the ${this.capacity()}-byte file`);
+      throw new OutOfBounds(
+        `read of ${size} bytes at offset ${offset} is outside the ${this.capacity()}-byte file`,
+      );
     }
   }
   override readUint8(offset: number): number {
@@ -133,7 +135,10 @@ function activation(code: number, where: string, source: string): Activation {
     case ActivationFunctionType.RELU6:
       return 'relu6';
     default:
-      throw new FormatError(source, `${where}: fused activation ${code} is not supported (NONE, RELU, RELU6 are)`);
+      throw new FormatError(
+        source,
+        `${where}: fused activation ${code} is not supported (NONE, RELU, RELU6 are)`,
+      );
   }
 }
 
@@ -146,7 +151,8 @@ function padding(code: number, where: string, source: string): TflitePadding {
 function readOptions(op: Operator, code: number, where: string, source: string): OperatorOptions {
   const tag = op.builtinOptionsType();
   const expect = (wanted: number, table: string): void => {
-    if (tag !== wanted) throw new FormatError(source, `${where}: builtin_options holds union member ${tag}, expected ${table}`);
+    if (tag !== wanted)
+      throw new FormatError(source, `${where}: builtin_options holds union member ${tag}, expected ${table}`);
   };
   switch (code) {
     case BuiltinOperator.CONV_2D: {
@@ -179,7 +185,10 @@ function readOptions(op: Operator, code: number, where: string, source: string):
     case BuiltinOperator.ADD: {
       if (tag === BuiltinOptions.NONE) return { kind: 'add', activation: 'none' };
       expect(BuiltinOptions.AddOptions, 'AddOptions');
-      return { kind: 'add', activation: activation(op.builtinOptions(new AddOptions())!.fusedActivationFunction(), where, source) };
+      return {
+        kind: 'add',
+        activation: activation(op.builtinOptions(new AddOptions())!.fusedActivationFunction(), where, source),
+      };
     }
     case BuiltinOperator.MAX_POOL_2D: {
       expect(BuiltinOptions.Pool2DOptions, 'Pool2DOptions');
@@ -195,16 +204,22 @@ function readOptions(op: Operator, code: number, where: string, source: string):
     case BuiltinOperator.CONCATENATION: {
       expect(BuiltinOptions.ConcatenationOptions, 'ConcatenationOptions');
       const o = op.builtinOptions(new ConcatenationOptions())!;
-      return { kind: 'concat', axis: o.axis(), activation: activation(o.fusedActivationFunction(), where, source) };
+      return {
+        kind: 'concat',
+        axis: o.axis(),
+        activation: activation(o.fusedActivationFunction(), where, source),
+      };
     }
     case BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: {
-      if (tag === BuiltinOptions.NONE) return { kind: 'resize', alignCorners: false, halfPixelCenters: false };
+      if (tag === BuiltinOptions.NONE)
+        return { kind: 'resize', alignCorners: false, halfPixelCenters: false };
       expect(BuiltinOptions.ResizeNearestNeighborOptions, 'ResizeNearestNeighborOptions');
       const o = op.builtinOptions(new ResizeNearestNeighborOptions())!;
       return { kind: 'resize', alignCorners: o.alignCorners(), halfPixelCenters: o.halfPixelCenters() };
     }
     case BuiltinOperator.RESIZE_BILINEAR: {
-      if (tag === BuiltinOptions.NONE) return { kind: 'resize', alignCorners: false, halfPixelCenters: false };
+      if (tag === BuiltinOptions.NONE)
+        return { kind: 'resize', alignCorners: false, halfPixelCenters: false };
       expect(BuiltinOptions.ResizeBilinearOptions, 'ResizeBilinearOptions');
       const o = op.builtinOptions(new ResizeBilinearOptions())!;
       return { kind: 'resize', alignCorners: o.alignCorners(), halfPixelCenters: o.halfPixelCenters() };
@@ -214,7 +229,13 @@ function readOptions(op: Operator, code: number, where: string, source: string):
   }
 }
 
-function readTensor(t: Tensor, index: number, model: Model, bb: CheckedByteBuffer, source: string): TfliteTensor {
+function readTensor(
+  t: Tensor,
+  index: number,
+  model: Model,
+  bb: CheckedByteBuffer,
+  source: string,
+): TfliteTensor {
   const name = t.name() ?? `tensor${index}`;
   const where = `tensor ${index} "${name}"`;
   if (t.hasSparsity()) throw new FormatError(source, `${where}: sparse tensors are not supported`);
@@ -223,7 +244,10 @@ function readTensor(t: Tensor, index: number, model: Model, bb: CheckedByteBuffe
   const bufferIndex = t.buffer();
   if (bufferIndex !== 0) {
     if (bufferIndex >= model.buffersLength()) {
-      throw new FormatError(source, `${where}: buffer index ${bufferIndex} is past the ${model.buffersLength()} buffers`);
+      throw new FormatError(
+        source,
+        `${where}: buffer index ${bufferIndex} is past the ${model.buffersLength()} buffers`,
+      );
     }
     const buffer = model.buffers(bufferIndex)!;
     const range = buffer.dataRange();
@@ -238,7 +262,8 @@ function readTensor(t: Tensor, index: number, model: Model, bb: CheckedByteBuffe
   let quantization: Quantization | null = null;
   const q = t.quantization();
   if (q && q.scaleLength() > 0) {
-    if (q.detailsType() !== 0) throw new FormatError(source, `${where}: custom quantisation details are not supported`);
+    if (q.detailsType() !== 0)
+      throw new FormatError(source, `${where}: custom quantisation details are not supported`);
     const scale = Array.from({ length: q.scaleLength() }, (_, i) => q.scale(i)!);
     const zeroPoint = Array.from({ length: q.zeroPointLength() }, (_, i) => Number(q.zeroPoint(i)!));
     quantization = { scale, zeroPoint, dimension: q.quantizedDimension() };
@@ -249,7 +274,10 @@ function readTensor(t: Tensor, index: number, model: Model, bb: CheckedByteBuffe
 function readOperator(op: Operator, index: number, model: Model, source: string): TfliteOperator {
   const opcodeIndex = op.opcodeIndex();
   if (opcodeIndex >= model.operatorCodesLength()) {
-    throw new FormatError(source, `operator ${index}: opcode_index ${opcodeIndex} is past the ${model.operatorCodesLength()} operator codes`);
+    throw new FormatError(
+      source,
+      `operator ${index}: opcode_index ${opcodeIndex} is past the ${model.operatorCodesLength()} operator codes`,
+    );
   }
   const oc = model.operatorCodes(opcodeIndex)!;
   // TFLite's own rule (schema_utils GetBuiltinCode): the larger of the two fields wins.
@@ -267,22 +295,32 @@ function readOperator(op: Operator, index: number, model: Model, source: string)
  * reads only subgraph 0 (the main model).
  */
 export function readTflite(bytes: Uint8Array, source: string): TfliteFile {
-  if (bytes.length < 8) throw new FormatError(source, `too short to be a TFLite file (${bytes.length} bytes)`);
+  if (bytes.length < 8)
+    throw new FormatError(source, `too short to be a TFLite file (${bytes.length} bytes)`);
   const bb = new CheckedByteBuffer(bytes);
   if (!Model.bufferHasIdentifier(bb)) {
     const found = String.fromCharCode(...bytes.subarray(4, 8));
-    throw new FormatError(source, `not a TFLite file: file identifier is ${JSON.stringify(found)}, expected "${TFLITE_FILE_IDENTIFIER}"`);
+    throw new FormatError(
+      source,
+      `not a TFLite file: file identifier is ${JSON.stringify(found)}, expected "${TFLITE_FILE_IDENTIFIER}"`,
+    );
   }
   try {
     const model = Model.getRootAsModel(bb);
     const version = model.version();
-    if (version !== 3) throw new FormatError(source, `TFLite schema version ${version} is not supported (3 is)`);
+    if (version !== 3)
+      throw new FormatError(source, `TFLite schema version ${version} is not supported (3 is)`);
     if (model.subgraphsLength() === 0) throw new FormatError(source, 'the model has no subgraph');
     const sg = model.subgraphs(0)!;
-    const tensors = Array.from({ length: sg.tensorsLength() }, (_, i) => readTensor(sg.tensors(i)!, i, model, bb, source));
-    const operators = Array.from({ length: sg.operatorsLength() }, (_, i) => readOperator(sg.operators(i)!, i, model, source));
+    const tensors = Array.from({ length: sg.tensorsLength() }, (_, i) =>
+      readTensor(sg.tensors(i)!, i, model, bb, source),
+    );
+    const operators = Array.from({ length: sg.operatorsLength() }, (_, i) =>
+      readOperator(sg.operators(i)!, i, model, source),
+    );
     const checkIndex = (i: number, what: string): number => {
-      if (i < -1 || i >= tensors.length) throw new FormatError(source, `${what} refers to tensor ${i}, but there are ${tensors.length}`);
+      if (i < -1 || i >= tensors.length)
+        throw new FormatError(source, `${what} refers to tensor ${i}, but there are ${tensors.length}`);
       return i;
     };
     for (const op of operators) {
@@ -294,8 +332,12 @@ export function readTflite(bytes: Uint8Array, source: string): TfliteFile {
       description: model.description() ?? '',
       tensors,
       operators,
-      inputs: Array.from({ length: sg.inputsLength() }, (_, i) => checkIndex(sg.inputs(i)!, 'subgraph input')),
-      outputs: Array.from({ length: sg.outputsLength() }, (_, i) => checkIndex(sg.outputs(i)!, 'subgraph output')),
+      inputs: Array.from({ length: sg.inputsLength() }, (_, i) =>
+        checkIndex(sg.inputs(i)!, 'subgraph input'),
+      ),
+      outputs: Array.from({ length: sg.outputsLength() }, (_, i) =>
+        checkIndex(sg.outputs(i)!, 'subgraph output'),
+      ),
       subgraphCount: model.subgraphsLength(),
     };
   } catch (error) {

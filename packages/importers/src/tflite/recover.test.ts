@@ -1,5 +1,15 @@
 import { Builder } from 'flatbuffers';
-import { FormatError, GraphBuilder, execute, foldBatchNorm, initWeights, inferShapes, type Graph, type Model } from '@fastdepth/graph-dsl';
+import {
+  FormatError,
+  GraphBuilder,
+  execute,
+  foldBatchNorm,
+  initWeights,
+  inferShapes,
+  type Graph,
+  type Model,
+  type Node,
+} from '@fastdepth/graph-dsl';
 import { fastdepth } from '@fastdepth/fastdepth-arch';
 import { describe, expect, it } from 'vitest';
 import { importTflite } from './import.js';
@@ -22,7 +32,12 @@ function writeTflite(model: Model, description = 'test'): Uint8Array {
     const [n, c, h, w] = shapes.get(name)!;
     return [n, h, w, c];
   };
-  const tensor = (name: string, shape: number[], type: number = TensorType.FLOAT32, data?: Uint8Array): number => {
+  const tensor = (
+    name: string,
+    shape: number[],
+    type: number = TensorType.FLOAT32,
+    data?: Uint8Array,
+  ): number => {
     let buffer = 0;
     if (data) {
       buffer = buffers.length;
@@ -46,24 +61,48 @@ function writeTflite(model: Model, description = 'test'): Uint8Array {
         ids.set(node.name, graphIn);
         break;
       case 'conv2d': {
-        const { kernel: [kh, kw], stride: [sh, sw], pads, groups, outChannels: co } = node.attrs;
+        const {
+          kernel: [kh, kw],
+          stride: [sh, sw],
+          pads,
+          groups,
+          outChannels: co,
+        } = node.attrs;
         const w = model.weights.get(`${node.name}.weight`)!;
         const cinG = w.shape[1]!;
         const dw = groups > 1;
         const data = new Float32Array(w.data.length);
-        for (let o = 0; o < co; o++) for (let i = 0; i < cinG; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
-          const src = w.data[((o * cinG + i) * kh + y) * kw + x]!;
-          data[dw ? (y * kw + x) * co + o : ((o * kh + y) * kw + x) * cinG + i] = src;
-        }
-        const wt = tensor(`${node.name}/w`, dw ? [1, kh, kw, co] : [co, kh, kw, cinG], TensorType.FLOAT32, f32(data));
-        const bt = tensor(`${node.name}/b`, [co], TensorType.FLOAT32, f32(model.weights.get(`${node.name}.bias`)!.data));
+        for (let o = 0; o < co; o++)
+          for (let i = 0; i < cinG; i++)
+            for (let y = 0; y < kh; y++)
+              for (let x = 0; x < kw; x++) {
+                const src = w.data[((o * cinG + i) * kh + y) * kw + x]!;
+                data[dw ? (y * kw + x) * co + o : ((o * kh + y) * kw + x) * cinG + i] = src;
+              }
+        const wt = tensor(
+          `${node.name}/w`,
+          dw ? [1, kh, kw, co] : [co, kh, kw, cinG],
+          TensorType.FLOAT32,
+          f32(data),
+        );
+        const bt = tensor(
+          `${node.name}/b`,
+          [co],
+          TensorType.FLOAT32,
+          f32(model.weights.get(`${node.name}.bias`)!.data),
+        );
         let x = ids.get(node.inputs[0]!)!;
         const centred = pads.every((p) => p === pads[0]) && pads[0] === (kh - 1) / 2 && kh === kw;
         const same = sh === 1 && centred && pads[0] > 0;
         if (!same && pads.some((p) => p > 0)) {
           const [n, h, wd, c] = nhwc(node.inputs[0]!) as [number, number, number, number];
           const padded = tensor(`${node.name}/pad`, [n, h + pads[0] + pads[2], wd + pads[1] + pads[3], c]);
-          const p = tensor(`${node.name}/paddings`, [4, 2], TensorType.INT32, i32([0, 0, pads[0], pads[2], pads[1], pads[3], 0, 0]));
+          const p = tensor(
+            `${node.name}/paddings`,
+            [4, 2],
+            TensorType.INT32,
+            i32([0, 0, pads[0], pads[2], pads[1], pads[3], 0, 0]),
+          );
           op(BuiltinOperator.PAD, [x, p], [padded]);
           x = padded;
         }
@@ -83,7 +122,11 @@ function writeTflite(model: Model, description = 'test'): Uint8Array {
       case 'relu':
       case 'relu6': {
         const out = tensor(node.name, nhwc(node.name));
-        op(node.op === 'relu' ? BuiltinOperator.RELU : BuiltinOperator.RELU6, [ids.get(node.inputs[0]!)!], [out]);
+        op(
+          node.op === 'relu' ? BuiltinOperator.RELU : BuiltinOperator.RELU6,
+          [ids.get(node.inputs[0]!)!],
+          [out],
+        );
         ids.set(node.name, out);
         break;
       }
@@ -123,7 +166,9 @@ function writeTflite(model: Model, description = 'test'): Uint8Array {
     return b.endVector();
   };
   const bufferOffsets = buffers.map((data) => {
-    const vec = data ? (b.startVector(1, data.length, 16), [...data].reverse().forEach((v) => b.addInt8(v)), b.endVector()) : 0;
+    const vec = data
+      ? (b.startVector(1, data.length, 16), [...data].reverse().forEach((v) => b.addInt8(v)), b.endVector())
+      : 0;
     b.startObject(3);
     if (data) b.addFieldOffset(0, vec, 0);
     return b.endObject();
@@ -183,16 +228,20 @@ function writeTflite(model: Model, description = 'test'): Uint8Array {
   return b.asUint8Array();
 }
 
-const SMALL = { encoder: [8, 16, 16, 8, 16, 24, 16, 16, 16, 16, 16, 16, 24, 32], decoder: [16, 24, 8, 16, 8] };
+const SMALL = {
+  encoder: [8, 16, 16, 8, 16, 24, 16, 16, 16, 16, 16, 16, 24, 32],
+  decoder: [16, 24, 8, 16, 8],
+};
 
 function randomModel(graph: Graph, seed: number): Model {
   const weights = initWeights(graph, seed);
   // Non-trivial BN statistics, so that folding changes the numbers.
   let s = seed;
-  const next = (): number => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const next = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (const [name, t] of weights) {
     if (name.endsWith('.running_var')) t.data.forEach((_, i) => (t.data[i] = 0.5 + next()));
-    if (name.endsWith('.running_mean') || name.endsWith('.bias')) t.data.forEach((_, i) => (t.data[i] = next() - 0.5));
+    if (name.endsWith('.running_mean') || name.endsWith('.bias'))
+      t.data.forEach((_, i) => (t.data[i] = next() - 0.5));
   }
   return { graph, weights };
 }
@@ -207,30 +256,41 @@ describe('TFLite round trip through a float32 writer', () => {
     expect(imported.report.widths).toEqual(SMALL);
     expect(imported.report.quantized).toBe(false);
     expect(imported.report.opCounts.PAD).toBeGreaterThan(0);
-    const input = { shape: [1, 3, 32, 32], data: Float64Array.from({ length: 3 * 32 * 32 }, (_, i) => ((i * 37) % 101) / 101) };
+    const input = {
+      shape: [1, 3, 32, 32],
+      data: Float64Array.from({ length: 3 * 32 * 32 }, (_, i) => ((i * 37) % 101) / 101),
+    };
     const want = execute(original.graph, original.weights, { input }).depth!.data;
     const got = execute(imported.model.graph, imported.model.weights, { input }).depth!.data;
     const scale = Math.max(...want.map(Math.abs));
     expect(scale).toBeGreaterThan(0);
-    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(1e-5 * scale + 1e-6);
+    for (let i = 0; i < want.length; i++)
+      expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(1e-5 * scale + 1e-6);
   });
 
   it('rejects a network that is not FastDepth-shaped, saying so', () => {
     const g = new GraphBuilder('tiny');
     const x = g.input('input', [1, 3, 32, 32]);
-    const y = g.relu6('c_relu', g.conv2d('c', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1, bias: true }));
+    const y = g.relu6(
+      'c_relu',
+      g.conv2d('c', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1, bias: true }),
+    );
     g.output('out', y);
     const graph = g.build();
     const bytes = writeTflite({ graph, weights: initWeights(graph, 1) });
     expect(() => importTflite(bytes, 'tiny.tflite')).toThrow(FormatError);
-    expect(() => importTflite(bytes, 'tiny.tflite')).toThrow(/tiny\.tflite: not a FastDepth-family network: it has 1 full convolutions/);
+    expect(() => importTflite(bytes, 'tiny.tflite')).toThrow(
+      /tiny\.tflite: not a FastDepth-family network: it has 1 full convolutions/,
+    );
   });
 
   it('names the layer where a 20-conv network stops matching FastDepth', () => {
     // FastDepth with ReLU6 in the decoder instead of ReLU.
     const graph = fastdepth({ widths: SMALL, inputSize: 32 });
     const folded = foldBatchNorm(randomModel(graph, 3));
-    const nodes = folded.graph.nodes.map((n) => (n.name === 'decode_conv3_dw_relu' ? { ...n, op: 'relu6' as const } : n));
+    const nodes = folded.graph.nodes.map((n) =>
+      n.name === 'decode_conv3_dw_relu' ? ({ ...n, op: 'relu6' } as Node) : n,
+    );
     const bytes = writeTflite({ graph: { ...folded.graph, nodes }, weights: folded.weights });
     expect(() => importTflite(bytes, 'bad.tflite')).toThrow(
       /bad\.tflite: not a fastdepth network: at layer "decode_conv3_dw_relu" \(relu\) the file has operator \d+ \(RELU6\): relu6/,

@@ -6,8 +6,22 @@
  * The result is a BN-free model whose convolutions carry the (BN-folded) biases; the importer
  * then matches it against an architecture of the family.
  */
-import { FastDepthError, FormatError, GraphBuilder, type Model, type Pads, type Tensor, type TensorF32 } from '@fastdepth/graph-dsl';
-import { elementBytes, type Activation, type TfliteFile, type TfliteOperator, type TfliteTensor } from './read.js';
+import {
+  FastDepthError,
+  FormatError,
+  GraphBuilder,
+  type Model,
+  type Pads,
+  type Tensor,
+  type TensorF32,
+} from '@fastdepth/graph-dsl';
+import {
+  elementBytes,
+  type Activation,
+  type TfliteFile,
+  type TfliteOperator,
+  type TfliteTensor,
+} from './read.js';
 import { BuiltinOperator, TensorType } from './schema.js';
 
 /** What the recovery saw, for the import report. */
@@ -117,15 +131,22 @@ class Recoverer {
   }
 
   /** A constant as float32, dequantised per channel along its quantized dimension. */
-  private constant(index: number, op: TfliteOperator): { shape: readonly number[]; data: Float32Array; t: TfliteTensor } {
+  private constant(
+    index: number,
+    op: TfliteOperator,
+  ): { shape: readonly number[]; data: Float32Array; t: TfliteTensor } {
     const from = this.dequantizedFrom.get(index);
     const t = this.tensor(from ?? index, op);
     if (!t.data) this.fail(op, `input tensor "${t.name}" is not a constant`);
     const size = elementBytes(t.type);
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (size === undefined) this.fail(op, `constant "${t.name}" has unsupported type ${TYPE_NAMES.get(t.type) ?? t.type}`);
+    if (size === undefined)
+      this.fail(op, `constant "${t.name}" has unsupported type ${TYPE_NAMES.get(t.type) ?? t.type}`);
     if (t.data.length !== count * size) {
-      this.fail(op, `constant "${t.name}" holds ${t.data.length} bytes, shape [${t.shape.join(', ')}] needs ${count * size}`);
+      this.fail(
+        op,
+        `constant "${t.name}" holds ${t.data.length} bytes, shape [${t.shape.join(', ')}] needs ${count * size}`,
+      );
     }
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     const data = new Float32Array(count);
@@ -139,7 +160,10 @@ class Recoverer {
     const dim = q.dimension;
     const channels = q.scale.length;
     if (channels !== 1 && t.shape[dim] !== channels) {
-      this.fail(op, `constant "${t.name}" has ${channels} scales but dimension ${dim} has size ${t.shape[dim]}`);
+      this.fail(
+        op,
+        `constant "${t.name}" has ${channels} scales but dimension ${dim} has size ${t.shape[dim]}`,
+      );
     }
     // Elements of channel c along `dim` sit in runs of `inner` elements, every `channels * inner`.
     const inner = channels === 1 ? count : t.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
@@ -163,14 +187,19 @@ class Recoverer {
 
   private value(index: number, op: TfliteOperator): Value {
     const v = this.values.get(index);
-    if (!v) this.fail(op, `reads tensor "${this.tensor(index, op).name}", which no earlier operator produced (not an activation?)`);
+    if (!v)
+      this.fail(
+        op,
+        `reads tensor "${this.tensor(index, op).name}", which no earlier operator produced (not an activation?)`,
+      );
     return v;
   }
 
   /** An activation without a pending PAD (PAD is only absorbed by convolutions). */
   private plain(index: number, op: TfliteOperator): Tensor {
     const v = this.value(index, op);
-    if (v.pads) this.fail(op, `reads the output of PAD operator ${v.padOp}; only convolutions can absorb a PAD`);
+    if (v.pads)
+      this.fail(op, `reads the output of PAD operator ${v.padOp}; only convolutions can absorb a PAD`);
     return v.tensor;
   }
 
@@ -201,9 +230,17 @@ class Recoverer {
     if (out === undefined) this.fail(op, 'has no output');
     const expected = this.tensor(out, op).shape;
     const [n, c, h, w] = t.shape;
-    const nhwc = [n, h + (extra.pads ? extra.pads[0] + extra.pads[2] : 0), w + (extra.pads ? extra.pads[1] + extra.pads[3] : 0), c];
+    const nhwc = [
+      n,
+      h + (extra.pads ? extra.pads[0] + extra.pads[2] : 0),
+      w + (extra.pads ? extra.pads[1] + extra.pads[3] : 0),
+      c,
+    ];
     if (expected.length === 4 && !sameShape(expected, nhwc)) {
-      this.fail(op, `recovered output shape [${nhwc.join(', ')}] (NHWC) differs from the file's [${expected.join(', ')}]`);
+      this.fail(
+        op,
+        `recovered output shape [${nhwc.join(', ')}] (NHWC) differs from the file's [${expected.join(', ')}]`,
+      );
     }
     this.values.set(out, { tensor: t, ...extra });
   }
@@ -231,7 +268,8 @@ class Recoverer {
     if (depthwise && (d0 !== 1 || d3 % cin !== 0)) {
       this.fail(op, `depthwise filter shape [${w.shape.join(', ')}] does not fit ${cin} input channels`);
     }
-    if (!depthwise && !Number.isInteger(groups)) this.fail(op, `filter has ${d3} input channels, input has ${cin}`);
+    if (!depthwise && !Number.isInteger(groups))
+      this.fail(op, `filter has ${d3} input channels, input has ${cin}`);
     // OHWI -> OIHW; depthwise 1HWC -> (C, 1, kh, kw).
     const cinG = depthwise ? 1 : d3;
     const data = new Float32Array(cout * cinG * kh * kw);
@@ -249,9 +287,11 @@ class Recoverer {
     let bias: Float32Array = new Float32Array(cout);
     if (bi !== undefined && bi >= 0) {
       const b = this.constant(bi, op);
-      if (b.data.length !== cout) this.fail(op, `bias "${b.t.name}" has ${b.data.length} values for ${cout} output channels`);
+      if (b.data.length !== cout)
+        this.fail(op, `bias "${b.t.name}" has ${b.data.length} values for ${cout} output channels`);
       bias = b.data;
-      if (!b.t.quantization && b.t.type === TensorType.INT32) this.fail(op, `int32 bias "${b.t.name}" has no quantisation scale`);
+      if (!b.t.quantization && b.t.type === TensorType.INT32)
+        this.fail(op, `int32 bias "${b.t.name}" has no quantisation scale`);
     }
     const y = this.declare(op, () =>
       this.g.conv2d(name, x.tensor, {
@@ -276,7 +316,16 @@ class Recoverer {
     if (x.pads) this.fail(op, 'PAD of a PAD is not supported');
     const p = this.ints(pi, op);
     if (p.length !== 8) this.fail(op, `paddings must be 4x2, found ${p.length} values`);
-    const [nb, na, t, b, l, r, cb, ca] = p as [number, number, number, number, number, number, number, number];
+    const [nb, na, t, b, l, r, cb, ca] = p as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     if (nb || na || cb || ca) this.fail(op, 'pads the batch or channel axis');
     this.produce(op, x.tensor, { pads: [t, l, b, r], padOp: op.index });
   }
@@ -295,8 +344,12 @@ class Recoverer {
     if (alignCorners) this.fail(op, 'align_corners=true is not part of the family');
     // Nearest x2 picks floor(y/2) with or without half-pixel centres; bilinear needs them to
     // equal PyTorch's align_corners=False.
-    if (mode === 'bilinear' && !halfPixelCenters) this.fail(op, 'bilinear resize without half_pixel_centers differs from PyTorch');
-    this.produce(op, this.declare(op, () => this.g.upsample(`op${op.index}_up`, x, mode)));
+    if (mode === 'bilinear' && !halfPixelCenters)
+      this.fail(op, 'bilinear resize without half_pixel_centers differs from PyTorch');
+    this.produce(
+      op,
+      this.declare(op, () => this.g.upsample(`op${op.index}_up`, x, mode)),
+    );
   }
 
   private operator(op: TfliteOperator): void {
@@ -313,11 +366,14 @@ class Recoverer {
         return;
       }
       case BuiltinOperator.PAD:
-        return this.pad(op);
+        this.pad(op);
+        return;
       case BuiltinOperator.CONV_2D:
-        return this.conv(op, false);
+        this.conv(op, false);
+        return;
       case BuiltinOperator.DEPTHWISE_CONV_2D:
-        return this.conv(op, true);
+        this.conv(op, true);
+        return;
       case BuiltinOperator.RELU:
       case BuiltinOperator.RELU6: {
         const x = this.plain(op.inputs[0] ?? -1, op);
@@ -327,7 +383,8 @@ class Recoverer {
       case BuiltinOperator.ADD: {
         if (op.options.kind !== 'add') this.fail(op, 'missing add options');
         const act = op.options.activation;
-        if (op.inputs.some((i) => this.isConstant(i))) this.fail(op, 'adds a constant; only activation + activation is part of the family');
+        if (op.inputs.some((i) => this.isConstant(i)))
+          this.fail(op, 'adds a constant; only activation + activation is part of the family');
         const xs = op.inputs.map((i) => this.plain(i, op));
         const y = this.declare(op, () => this.g.addTensors(`op${op.index}_add`, ...xs));
         this.produce(op, this.activation(op, y, act));
@@ -336,23 +393,32 @@ class Recoverer {
       case BuiltinOperator.CONCATENATION: {
         if (op.options.kind !== 'concat') this.fail(op, 'missing concatenation options');
         const { axis, activation } = op.options;
-        if (axis !== 3 && axis !== -1) this.fail(op, `concatenates along axis ${axis}; only channels (3) are supported`);
+        if (axis !== 3 && axis !== -1)
+          this.fail(op, `concatenates along axis ${axis}; only channels (3) are supported`);
         const xs = op.inputs.map((i) => this.plain(i, op));
         const y = this.declare(op, () => this.g.concat(`op${op.index}_concat`, ...xs));
         this.produce(op, this.activation(op, y, activation));
         return;
       }
       case BuiltinOperator.RESIZE_NEAREST_NEIGHBOR:
-        return this.resize(op, 'nearest');
+        this.resize(op, 'nearest');
+        return;
       case BuiltinOperator.RESIZE_BILINEAR:
-        return this.resize(op, 'bilinear');
+        this.resize(op, 'bilinear');
+        return;
       case BuiltinOperator.MAX_POOL_2D: {
         if (op.options.kind !== 'pool') this.fail(op, 'missing pool options');
         const o = op.options;
         const x = this.plain(op.inputs[0] ?? -1, op);
         const [t, b] = o.padding === 'same' ? samePads(x.shape[2], o.filter[0], o.stride[0], 1) : [0, 0];
         const [l, r] = o.padding === 'same' ? samePads(x.shape[3], o.filter[1], o.stride[1], 1) : [0, 0];
-        const y = this.declare(op, () => this.g.maxPool(`op${op.index}_maxpool`, x, { kernel: o.filter, stride: o.stride, pads: [t, l, b, r] }));
+        const y = this.declare(op, () =>
+          this.g.maxPool(`op${op.index}_maxpool`, x, {
+            kernel: o.filter,
+            stride: o.stride,
+            pads: [t, l, b, r],
+          }),
+        );
         this.produce(op, this.activation(op, y, o.activation));
         return;
       }
@@ -363,10 +429,13 @@ class Recoverer {
 
   run(): TfliteRecovery {
     const { file } = this;
-    if (file.inputs.length !== 1) this.fail(undefined, `the model has ${file.inputs.length} inputs; FastDepth has one image input`);
-    if (file.outputs.length !== 1) this.fail(undefined, `the model has ${file.outputs.length} outputs; FastDepth has one depth output`);
+    if (file.inputs.length !== 1)
+      this.fail(undefined, `the model has ${file.inputs.length} inputs; FastDepth has one image input`);
+    if (file.outputs.length !== 1)
+      this.fail(undefined, `the model has ${file.outputs.length} outputs; FastDepth has one depth output`);
     const inT = this.tensor(file.inputs[0]!);
-    if (inT.shape.length !== 4) this.fail(undefined, `input "${inT.name}" has shape [${inT.shape.join(', ')}], expected NHWC`);
+    if (inT.shape.length !== 4)
+      this.fail(undefined, `input "${inT.name}" has shape [${inT.shape.join(', ')}], expected NHWC`);
     const [n, h, w, c] = inT.shape as [number, number, number, number];
     this.values.set(inT.index, { tensor: this.g.input('input', [n, c, h, w]) });
     for (const op of file.operators) this.operator(op);

@@ -151,7 +151,10 @@ abstract class TableAccessor {
   protected vectorRange(id: number): { start: number; length: number } | null {
     const offset = this.field(id);
     if (!offset) return null;
-    return { start: this.bb!.__vector(this.bb_pos + offset), length: this.bb!.__vector_len(this.bb_pos + offset) };
+    return {
+      start: this.bb!.__vector(this.bb_pos + offset),
+      length: this.bb!.__vector_len(this.bb_pos + offset),
+    };
   }
 }
 

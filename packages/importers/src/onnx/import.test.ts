@@ -1,0 +1,218 @@
+import onnxProto from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
+import { encodeOnnx } from '@fastdepth/codegen-onnx';
+import { FormatError, execute, initWeights, type Graph, type Model } from '@fastdepth/graph-dsl';
+import { buildArch as arch, fastdepth } from '@fastdepth/fastdepth-arch';
+import { describe, expect, it } from 'vitest';
+import { importOnnx } from './import.js';
+
+const proto: typeof onnx = onnxProto.onnx;
+const SMALL = {
+  encoder: [8, 16, 16, 8, 16, 24, 16, 16, 16, 16, 16, 16, 24, 32],
+  decoder: [16, 24, 8, 16, 8],
+};
+
+/** Weights with non-trivial BN statistics, so that a mix-up of BN tensors shows. */
+function randomModel(graph: Graph, seed: number): Model {
+  const weights = initWeights(graph, seed);
+  let s = seed;
+  const next = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (const [name, t] of weights) {
+    if (name.endsWith('.running_var')) t.data.forEach((_, i) => (t.data[i] = 0.5 + next()));
+    else if (name.endsWith('.running_mean') || (name.endsWith('.bias') && !name.includes('bn')))
+      t.data.forEach((_, i) => (t.data[i] = next() - 0.5));
+    else if (name.endsWith('_bn.weight') || name.endsWith('_bn.bias'))
+      t.data.forEach((_, i) => (t.data[i] = next() + 0.25));
+  }
+  return { graph, weights };
+}
+
+function expectSameWeights(got: Model, want: Model): void {
+  expect([...got.weights.keys()].sort()).toEqual([...want.weights.keys()].sort());
+  for (const [name, t] of want.weights) {
+    const g = got.weights.get(name)!;
+    expect(g.shape, name).toEqual(t.shape);
+    // A plain loop: deep equality on megabyte arrays is slow.
+    const bad = t.data.findIndex((v, i) => !Object.is(v, g.data[i]));
+    expect(bad, `${name} differs at ${bad}`).toBe(-1);
+  }
+}
+
+function expectSameOutput(got: Model, want: Model, size: number): void {
+  const input = {
+    shape: [1, 3, size, size],
+    data: Float64Array.from({ length: 3 * size * size }, (_, i) => ((i * 37) % 101) / 101),
+  };
+  // Compare before the final ReLU, which may zero everything for random weights.
+  const a = execute(want.graph, want.weights, { input }, { keepIntermediates: true }).decode_conv6_bn!.data;
+  const b = execute(got.graph, got.weights, { input }, { keepIntermediates: true }).decode_conv6_bn!.data;
+  const scale = Math.max(...a.map(Math.abs));
+  expect(scale).toBeGreaterThan(0);
+  for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(1e-5 * scale);
+}
+
+/** Renames every initializer `onnx::Conv_<n>` and every value `/<n>`, as the PyTorch exporter does. */
+function pytorchNames(bytes: Uint8Array): Uint8Array {
+  const m = proto.ModelProto.decode(bytes);
+  const g = m.graph as onnx.GraphProto;
+  // Decoded messages are class instances; the generated typings only promise the interfaces.
+  const initializers = g.initializer as unknown as onnx.TensorProto[];
+  const nodes = g.node as unknown as onnx.NodeProto[];
+  const outputs = new Set(g.output.map((x) => x.name ?? ''));
+  const rename = new Map<string, string>();
+  initializers.forEach((t, i) => rename.set(t.name, `onnx::Conv_${100 + i}`));
+  nodes.forEach((n, i) => {
+    for (const o of n.output) if (!outputs.has(o)) rename.set(o, `/${i}/Out`);
+  });
+  const r = (s: string): string => rename.get(s) ?? s;
+  for (const t of initializers) t.name = r(t.name);
+  for (const n of nodes) {
+    n.input = n.input.map(r);
+    n.output = n.output.map(r);
+    n.name = `/node_${n.opType}_${n.name.length}`;
+  }
+  // Clip bounds as Constant nodes, as some exporter versions write them.
+  for (const n of nodes.filter((x) => x.opType === 'Clip')) {
+    for (const input of n.input.slice(1)) {
+      const [t] = initializers.splice(
+        initializers.findIndex((x) => x.name === input),
+        1,
+      );
+      nodes.unshift(
+        proto.NodeProto.create({
+          opType: 'Constant',
+          output: [input],
+          attribute: [{ name: 'value', type: proto.AttributeProto.AttributeType.TENSOR, t: t ?? null }],
+        }),
+      );
+    }
+  }
+  g.valueInfo = [];
+  // Reverse the node list: the importer must sort it topologically itself.
+  nodes.reverse();
+  return proto.ModelProto.encode(m).finish();
+}
+
+describe('importOnnx', () => {
+  it("imports our emitter's FastDepth (BN kept) with exactly the original weights", () => {
+    const original = randomModel(fastdepth({ widths: SMALL, inputSize: 32 }), 11);
+    const imported = importOnnx(encodeOnnx(original), 'small.onnx');
+    expect(imported.archName).toBe('fastdepth');
+    expect(imported.foldedBatchNorm).toBe(false);
+    expect(imported.model.graph.meta?.widths).toBe(JSON.stringify(SMALL));
+    expectSameWeights(imported.model, original);
+  });
+
+  it('matches by structure, not by names or node order', () => {
+    const original = randomModel(fastdepth({ widths: SMALL, inputSize: 32 }), 12);
+    const imported = importOnnx(pytorchNames(encodeOnnx(original)), 'renamed.onnx');
+    expectSameWeights(imported.model, original);
+  });
+
+  it('imports a BN-folded file through identity BatchNorms', () => {
+    const original = randomModel(fastdepth({ widths: SMALL, inputSize: 32 }), 13);
+    const imported = importOnnx(encodeOnnx(original, { foldBatchNorm: true }), 'folded.onnx');
+    expect(imported.foldedBatchNorm).toBe(true);
+    const w = imported.model.weights;
+    expect(w.get('conv0_bn.running_var')!.data.every((v) => v === Math.fround(1 - 1e-5))).toBe(true);
+    expect(w.get('conv0_bn.weight')!.data.every((v) => v === 1)).toBe(true);
+    expectSameOutput(imported.model, original, 32);
+  });
+
+  it('recognises the published widths as fastdepth-pruned', () => {
+    const original = randomModel(arch('fastdepth-pruned', { inputSize: 32 }), 14);
+    const imported = importOnnx(encodeOnnx(original), 'pruned.onnx');
+    expect(imported.archName).toBe('fastdepth-pruned');
+    expectSameWeights(imported.model, original);
+  });
+
+  it('matches another family network layer by layer when the arch is named', () => {
+    const name = 'mobilenet-deconv3dw-skipconcat';
+    const original = randomModel(arch(name, { inputSize: 32 }), 15);
+    const bytes = encodeOnnx(original);
+    expect(() => importOnnx(bytes, 'deconv.onnx')).toThrow(
+      /deconv\.onnx: not FastDepth-shaped .*name the architecture/,
+    );
+    const imported = importOnnx(bytes, 'deconv.onnx', { arch: name });
+    expect(imported.archName).toBe(name);
+    expectSameWeights(imported.model, original);
+    expect(() => importOnnx(bytes, 'deconv.onnx', { arch: 'mobilenet-deconv5dw-skipconcat' })).toThrow(
+      /deconv\.onnx: not a mobilenet-deconv5dw-skipconcat network: at layer "decode_conv1_dw" \(transposed conv 5x5 .*\) the file has node "decode_conv1_dw" \(ConvTranspose\): transposed conv 3x3/,
+    );
+  });
+
+  it('reads a PyTorch-style hand-built file: Clip bounds as initializers, Resize with scales', () => {
+    // conv(3->4, no bias) -> BN -> Clip(0, 6) -> Resize x2 nearest, under onnx:: names.
+    const f = (name: string, dims: number[], values: number[]): onnx.TensorProto =>
+      proto.TensorProto.create({ name, dims, dataType: proto.TensorProto.DataType.FLOAT, floatData: values });
+    const w = Array.from({ length: 4 * 3 * 9 }, (_, i) => Math.fround(Math.sin(i)));
+    const nodes = [
+      {
+        opType: 'Conv',
+        input: ['x', 'onnx::Conv_7'],
+        output: ['/c'],
+        attribute: [
+          { name: 'kernel_shape', type: 7, ints: [3, 3] },
+          { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+          { name: 'strides', type: 7, ints: [2, 2] },
+        ],
+      },
+      {
+        opType: 'BatchNormalization',
+        input: ['/c', 'onnx::BN_1', 'onnx::BN_2', 'onnx::BN_3', 'onnx::BN_4'],
+        output: ['/b'],
+        attribute: [{ name: 'epsilon', type: 1, f: 1e-5 }],
+      },
+      { opType: 'Clip', input: ['/b', 'onnx::Clip_5', 'onnx::Clip_6'], output: ['/r'] },
+      {
+        opType: 'Resize',
+        input: ['/r', '', 'onnx::Resize_8'],
+        output: ['y'],
+        attribute: [
+          { name: 'mode', type: 3, s: new TextEncoder().encode('nearest') },
+          { name: 'coordinate_transformation_mode', type: 3, s: new TextEncoder().encode('asymmetric') },
+          { name: 'nearest_mode', type: 3, s: new TextEncoder().encode('floor') },
+        ],
+      },
+    ];
+    const model = proto.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ version: 17 }],
+      graph: {
+        node: nodes,
+        initializer: [
+          f('onnx::Conv_7', [4, 3, 3, 3], w),
+          f('onnx::BN_1', [4], [1, 2, 3, 4]),
+          f('onnx::BN_2', [4], [0.5, 0, -0.5, 1]),
+          f('onnx::BN_3', [4], [0.1, 0.2, 0.3, 0.4]),
+          f('onnx::BN_4', [4], [1, 1.5, 2, 2.5]),
+          f('onnx::Clip_5', [], [0]),
+          f('onnx::Clip_6', [], [6]),
+          f('onnx::Resize_8', [4], [1, 1, 2, 2]),
+        ],
+        input: [
+          {
+            name: 'x',
+            type: {
+              tensorType: {
+                elemType: 1,
+                shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }, { dimValue: 8 }, { dimValue: 8 }] },
+              },
+            },
+          },
+        ],
+        output: [{ name: 'y' }],
+      },
+    });
+    const bytes = proto.ModelProto.encode(model).finish();
+    expect(() => importOnnx(bytes, 'tiny.onnx')).toThrow(FormatError);
+    expect(() => importOnnx(bytes, 'tiny.onnx')).toThrow(/tiny\.onnx: not FastDepth-shaped/);
+    expect(() => importOnnx(bytes, 'tiny.onnx', { arch: 'fastdepth' })).toThrow(/tiny\.onnx: inputSize/);
+  });
+
+  it('rejects bytes that are not ONNX', () => {
+    expect(() => importOnnx(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]), 'junk.onnx')).toThrow(
+      /junk\.onnx: not an ONNX model/,
+    );
+  });
+});

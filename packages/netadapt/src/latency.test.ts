@@ -1,0 +1,57 @@
+import { buildArch } from '@fastdepth/fastdepth-arch';
+import { GraphBuilder, type Model } from '@fastdepth/graph-dsl';
+import { describe, expect, it } from 'vitest';
+import { LatencyTable, latencyLayers, tfjsRunner, type LatencyRunner } from './latency.js';
+
+/** A fake runtime: latency = MACs-ish of the one-layer graph, so interpolation is checkable. */
+function fakeRunner(calls: string[]): LatencyRunner {
+  return {
+    backend: 'fake',
+    measure(model: Model) {
+      const conv = model.graph.nodes.find((n) => n.op === 'conv2d');
+      const input = model.graph.nodes[0]!;
+      const cin = input.op === 'input' ? input.attrs.shape[1] : 0;
+      calls.push(`${cin}x${conv?.op === 'conv2d' ? conv.attrs.outChannels : 0}`);
+      return Promise.resolve(conv?.op === 'conv2d' ? 1 + cin * conv.attrs.outChannels * 0.01 : 1);
+    },
+  };
+}
+
+describe('latencyLayers', () => {
+  it('groups conv + BN + activation and keeps other ops apart', () => {
+    const layers = latencyLayers(buildArch('fastdepth', { inputSize: 64 }));
+    const names = layers.map((l) => l.name);
+    expect(names.slice(0, 3)).toEqual(['conv0', 'conv1_dw', 'conv1_pw']);
+    expect(names).toContain('decode_conv1_up');
+    expect(names).toContain('skip2_add');
+    expect(names).not.toContain('conv0_bn');
+    // 27 encoder + 10 decoder convs + head, 5 upsamples, 3 adds
+    expect(layers).toHaveLength(27 + 10 + 1 + 5 + 3);
+    expect(layers.find((l) => l.name === 'conv1_dw')!.channelwise).toBe(true);
+  });
+});
+
+describe('LatencyTable', () => {
+  it('measures grid points lazily and interpolates bilinearly', async () => {
+    const calls: string[] = [];
+    const table = new LatencyTable(fakeRunner(calls), { step: 8, cacheFile: false });
+    const g = new GraphBuilder('one');
+    g.output('out', g.conv2d('c', g.input('input', [1, 20, 4, 4]), { outChannels: 12, kernel: 1 }));
+    const [layer] = latencyLayers(g.build());
+    const ms = await table.layerLatency(layer!, 20, 12);
+    // grid corners 16/24 x 8/16; the fake is bilinear in (cin, cout), so interpolation is exact
+    expect(ms).toBeCloseTo(20 * 12 * 0.01, 9);
+    const measured = calls.length;
+    await table.layerLatency(layer!, 20, 12);
+    expect(calls.length).toBe(measured);
+  });
+
+  it('measures generated tfjs code on wasm and sums close to the whole network', async () => {
+    const graph = buildArch('fastdepth', { inputSize: 32 });
+    const table = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile: false });
+    const layers = latencyLayers(graph);
+    const one = await table.layerLatency(layers.find((l) => l.name === 'conv13_pw')!);
+    expect(one).toBeGreaterThanOrEqual(0);
+    expect(table.size).toBeGreaterThan(0);
+  });
+});

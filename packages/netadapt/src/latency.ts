@@ -1,0 +1,343 @@
+/**
+ * Empirical latency: a lookup table of per-layer latencies measured on a real runtime, the
+ * way NetAdapt estimates a network's latency (the sum of its layers). A "layer" is a conv with
+ * the BN and activation that follow it (one block, as every runtime fuses them), or any other
+ * op on its own. Each is measured as a one-layer network compiled by codegen-tfjs and run on
+ * tfjs-wasm in Node; entries are keyed by layer signature + (in, out) channels + backend +
+ * machine, measured lazily on a grid (multiples of `step`), cached on disk as JSON, and
+ * bilinearly interpolated between grid points.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { emitTfjs, type WeightsManifest } from '@fastdepth/codegen-tfjs';
+import {
+  consumers,
+  GraphBuilder,
+  inferShapes,
+  initWeights,
+  randomizeBatchNorm,
+  type Graph,
+  type Model,
+  type Node,
+  type Shape,
+} from '@fastdepth/graph-dsl';
+import ts from 'typescript';
+import { tf, useTfBackend } from './tf-backend.js';
+
+/** One latency-relevant layer of a graph. */
+export interface LatencyLayer {
+  /** The layer's (first) node name, e.g. `conv1_pw` (its BN and activation ride along). */
+  readonly name: string;
+  /** Everything but the channel counts: op, kernel, stride, pads, spatial size, fused BN/act. */
+  readonly signature: string;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  /** Depthwise convs and channel-wise ops have in = out: a 1-D table. */
+  readonly channelwise: boolean;
+  /** Builds the one-layer graph measured for (cin, cout). */
+  readonly build: (cin: number, cout: number) => Graph;
+}
+
+/** Splits a graph into latency layers (conv + BN + activation blocks, other ops alone). */
+export function latencyLayers(graph: Graph): LatencyLayer[] {
+  const shapes = inferShapes(graph);
+  const users = consumers(graph);
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const absorbed = new Set<string>();
+  const soleUser = (name: string): Node | undefined => {
+    const u = users.get(name)!;
+    return u.length === 1 ? byName.get(u[0]!) : undefined;
+  };
+  const layers: LatencyLayer[] = [];
+  for (const node of graph.nodes) {
+    if (absorbed.has(node.name) || node.op === 'input' || node.op === 'output') continue;
+    const inShape: Shape = shapes.get(node.inputs[0]!)!;
+    const out = shapes.get(node.name)!;
+    if (node.op === 'conv2d' || node.op === 'convTranspose2d') {
+      const bn = soleUser(node.name);
+      const hasBn = bn?.op === 'batchNorm';
+      const act = hasBn ? soleUser(bn.name) : undefined;
+      const actOp = act && (act.op === 'relu' || act.op === 'relu6') ? act.op : 'none';
+      if (hasBn) absorbed.add(bn.name);
+      if (actOp !== 'none') absorbed.add(act!.name);
+      const depthwise = node.attrs.groups > 1 && node.attrs.groups === inShape[1];
+      const a = node.attrs;
+      const signature = [
+        node.op,
+        depthwise ? 'dw' : `g${a.groups}`,
+        `k${a.kernel.join('x')}`,
+        `s${a.stride.join('x')}`,
+        `p${a.pads.join(',')}`,
+        'dilation' in a ? `d${a.dilation.join('x')}` : `op${a.outputPadding.join('x')}`,
+        `in${inShape[0]}x${inShape[2]}x${inShape[3]}`,
+        hasBn ? 'bn' : 'nobn',
+        actOp,
+        a.bias ? 'bias' : 'nobias',
+      ].join(':');
+      layers.push({
+        name: node.name,
+        signature,
+        inChannels: inShape[1],
+        outChannels: out[1],
+        channelwise: depthwise,
+        build: (cin, cout) => {
+          const g = new GraphBuilder(`lut_${node.op}`);
+          const x = g.input('input', [inShape[0], cin, inShape[2], inShape[3]]);
+          const attrs = { ...a, outChannels: depthwise ? cin : cout, groups: depthwise ? cin : a.groups };
+          let y = g.add(node.op, 'layer', [x], attrs as never);
+          if (hasBn) y = g.batchNorm('layer_bn', y);
+          if (actOp === 'relu') y = g.relu('layer_act', y);
+          if (actOp === 'relu6') y = g.relu6('layer_act', y);
+          g.output('out', y);
+          return g.build();
+        },
+      });
+      continue;
+    }
+    // Channel-wise ops: signature by op and input shapes but the channels.
+    const ins = node.inputs.map((i) => shapes.get(i)!);
+    const signature = [node.op, JSON.stringify(node.attrs), ...ins.map((s) => `${s[0]}x${s[2]}x${s[3]}`)].join(
+      ':',
+    );
+    const concat = node.op === 'concat';
+    layers.push({
+      name: node.name,
+      signature: concat ? `${signature}:c${ins.map((s) => s[1]).join(',')}` : signature,
+      inChannels: inShape[1],
+      outChannels: out[1],
+      channelwise: true,
+      build: (c) => {
+        // Generated modules take one input: multi-input ops read it several times.
+        const g = new GraphBuilder(`lut_${node.op}`);
+        const [n, , h, w] = inShape;
+        const x = g.input('input', [n, concat ? Math.ceil(out[1] / ins.length) : c, h, w]);
+        const y = g.add(
+          node.op,
+          'layer',
+          ins.map(() => x),
+          node.attrs as never,
+        );
+        g.output('out', y);
+        return g.build();
+      },
+    });
+  }
+  return layers;
+}
+
+/** Runs models and times them; the table calls it for each grid point. */
+export interface LatencyRunner {
+  /** A key naming the runtime in the cache, e.g. `tfjs-wasm`. */
+  readonly backend: string;
+  /** Median milliseconds of one forward pass of `model` (weights random). */
+  measure(model: Model): Promise<number>;
+}
+
+/** Where generated modules are written (inside the repo, so their bare imports resolve). */
+export function generatedDir(): string {
+  const require = createRequire(import.meta.url);
+  const core = require.resolve('@tensorflow/tfjs-core');
+  const nm = core.slice(0, core.lastIndexOf('node_modules') + 'node_modules'.length);
+  return join(nm, '.cache', 'fastdepth', 'netadapt');
+}
+
+interface GeneratedModule {
+  loadWeights(manifest: WeightsManifest, buffer: ArrayBuffer): unknown;
+  predict(input: tf.Tensor4D, weights: unknown): tf.Tensor4D;
+  dispose(weights: unknown): void;
+}
+
+let moduleCounter = 0;
+
+/** Compiles a model with codegen-tfjs, transpiles it with `typescript` and imports it. */
+export async function importGeneratedTfjs(model: Model): Promise<{
+  module: GeneratedModule;
+  manifest: WeightsManifest;
+  weights: ArrayBuffer;
+}> {
+  const emitted = emitTfjs(model, { moduleName: 'netadapt_probe' });
+  const js = ts.transpileModule(emitted.source, {
+    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+  }).outputText;
+  const dir = generatedDir();
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `probe-${process.pid}-${Date.now()}-${moduleCounter++}.mjs`);
+  writeFileSync(file, js);
+  const module = (await import(/* @vite-ignore */ pathToFileURL(file).href)) as GeneratedModule;
+  return { module, manifest: emitted.manifest, weights: emitted.weights.slice().buffer };
+}
+
+/** Times generated tfjs code on a tfjs backend (default wasm): warm-up runs, then the median. */
+export function tfjsRunner(options: { backend?: 'wasm' | 'cpu'; runs?: number; warmup?: number } = {}): LatencyRunner {
+  const backend = options.backend ?? 'wasm';
+  return {
+    backend: `tfjs-${backend}`,
+    async measure(model) {
+      await useTfBackend(backend);
+      const { module, manifest, weights } = await importGeneratedTfjs(model);
+      const w = module.loadWeights(manifest, weights);
+      const input = model.graph.nodes.find((n) => n.op === 'input');
+      if (input?.op !== 'input') throw new Error('tfjsRunner: the graph has no input');
+      const [b, c, h, wd] = input.attrs.shape;
+      const x = tf.randomUniform([b, h, wd, c], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const run = (): void => {
+        const y = module.predict(x, w);
+        y.dataSync();
+        // An identity network hands back its input.
+        if (y !== x) y.dispose();
+      };
+      try {
+        for (let i = 0; i < (options.warmup ?? 2); i++) run();
+        const times: number[] = [];
+        for (let i = 0; i < (options.runs ?? 5); i++) {
+          const t0 = performance.now();
+          run();
+          times.push(performance.now() - t0);
+        }
+        return median(times);
+      } finally {
+        x.dispose();
+        module.dispose(w);
+      }
+    },
+  };
+}
+
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The machine part of a cache key: CPU model, core count, Node version. */
+export function machineKey(): string {
+  const cpu = cpus();
+  return `${cpu[0]?.model.trim() ?? 'unknown'}|${cpu.length} cores|node ${process.version}`;
+}
+
+export interface LatencyTableOptions {
+  /** Grid spacing of measured channel counts; default 8. */
+  readonly step?: number;
+  /** JSON cache file; default `node_modules/.cache/fastdepth/netadapt/latency.json`; `false` = memory only. */
+  readonly cacheFile?: string | false;
+  /** Called after each new measurement (progress). */
+  readonly onMeasure?: (key: string, ms: number) => void;
+}
+
+/**
+ * A lazily measured latency lookup table. `layerLatency` interpolates bilinearly between the
+ * four surrounding grid points (measuring any missing); `estimate` sums a graph's layers.
+ */
+export class LatencyTable {
+  private readonly entries = new Map<string, number>();
+  private readonly step: number;
+  private readonly cacheFile: string | false;
+  private readonly machine = machineKey();
+  private dirty = false;
+
+  constructor(
+    readonly runner: LatencyRunner,
+    private readonly options: LatencyTableOptions = {},
+  ) {
+    this.step = options.step ?? 8;
+    this.cacheFile = options.cacheFile ?? join(generatedDir(), 'latency.json');
+    if (this.cacheFile) {
+      try {
+        const raw = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as Record<string, number>;
+        for (const [k, v] of Object.entries(raw)) if (typeof v === 'number') this.entries.set(k, v);
+      } catch {
+        // no cache yet (or unreadable): start empty
+      }
+    }
+  }
+
+  private key(signature: string, cin: number, cout: number): string {
+    return `${this.machine}|${this.runner.backend}|${signature}|${cin}x${cout}`;
+  }
+
+  /** Number of cached entries. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private async point(layer: LatencyLayer, cin: number, cout: number): Promise<number> {
+    const key = this.key(layer.signature, cin, cout);
+    const hit = this.entries.get(key);
+    if (hit !== undefined) return hit;
+    const graph = layer.build(cin, cout);
+    const model: Model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
+    const ms = await this.runner.measure(model);
+    const baseKey = this.key(`overhead:${layer.signature}`, cin, cin);
+    let overhead = this.entries.get(baseKey);
+    if (overhead === undefined) {
+      // Per-call cost (input upload, output download) is paid once per network, not per layer.
+      const g = new GraphBuilder('lut_identity');
+      const outShape = inferShapes(graph).get('out')!;
+      g.output('out', g.input('input', [outShape[0], outShape[1], outShape[2], outShape[3]]));
+      overhead = await this.runner.measure({ graph: g.build(), weights: new Map() });
+      this.entries.set(baseKey, overhead);
+    }
+    const net = Math.max(0, ms - overhead);
+    this.entries.set(key, net);
+    this.dirty = true;
+    this.options.onMeasure?.(key, net);
+    return net;
+  }
+
+  private around(v: number): [number, number, number] {
+    const lo = Math.max(this.step, Math.floor(v / this.step) * this.step);
+    const hi = Math.max(lo, Math.ceil(v / this.step) * this.step);
+    return [lo, hi, hi === lo ? 0 : (v - lo) / (hi - lo)];
+  }
+
+  /** Estimated ms of one layer at (cin, cout), bilinear between grid points. */
+  async layerLatency(layer: LatencyLayer, cin = layer.inChannels, cout = layer.outChannels): Promise<number> {
+    if (layer.channelwise) {
+      if (cin < this.step) return this.point(layer, cin, cin);
+      const [a, b, t] = this.around(cin);
+      const va = await this.point(layer, a, a);
+      return t === 0 ? va : va * (1 - t) + (await this.point(layer, b, b)) * t;
+    }
+    const [i0, i1, ti] = cin < this.step ? [cin, cin, 0] : this.around(cin);
+    const [o0, o1, to] = cout < this.step ? [cout, cout, 0] : this.around(cout);
+    const v00 = await this.point(layer, i0, o0);
+    const v01 = to === 0 ? v00 : await this.point(layer, i0, o1);
+    const v10 = ti === 0 ? v00 : await this.point(layer, i1, o0);
+    const v11 = ti === 0 ? v01 : to === 0 ? v10 : await this.point(layer, i1, o1);
+    return (v00 * (1 - to) + v01 * to) * (1 - ti) + (v10 * (1 - to) + v11 * to) * ti;
+  }
+
+  /** Estimated ms of the whole graph: the sum of its layers. */
+  async estimate(graph: Graph): Promise<number> {
+    let sum = 0;
+    for (const layer of latencyLayers(graph)) sum += await this.layerLatency(layer);
+    this.save();
+    return sum;
+  }
+
+  /** Writes new entries to the cache file (temp + rename, so a killed run never truncates it). */
+  save(): void {
+    if (!this.cacheFile || !this.dirty) return;
+    mkdirSync(dirname(this.cacheFile), { recursive: true });
+    const tmp = `${this.cacheFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(Object.fromEntries(this.entries), null, 1)}\n`);
+    renameSync(tmp, this.cacheFile);
+    this.dirty = false;
+  }
+}
+
+/**
+ * How close the table's sum comes to the measured whole network: `{ estimated, measured,
+ * ratio }` (ratio = estimated / measured; NetAdapt needs it near 1 to trust the table).
+ */
+export async function checkLatencyTable(
+  model: Model,
+  table: LatencyTable,
+): Promise<{ estimated: number; measured: number; ratio: number }> {
+  const estimated = await table.estimate(model.graph);
+  const measured = await table.runner.measure(model);
+  return { estimated, measured, ratio: estimated / measured };
+}

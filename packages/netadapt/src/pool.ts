@@ -1,0 +1,132 @@
+/**
+ * Proposal evaluation (short fine-tune + accuracy), in-process or in a pool of worker threads.
+ * Workers rebuild the default trainer/evaluator from their portable specs. The worker entry is
+ * `worker.js` next to this file when built (dist/); from sources (tests, tsx) it is `worker.ts`
+ * started with tsx's loader and the `@fastdepth/source` condition.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FastDepthError, saveGraph, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
+import type { Evaluator, PortableTask, Trainer } from './train.js';
+
+/** One job: fine-tune `model` for `steps` (seeded) then evaluate it. */
+export interface ProposalJob {
+  readonly model: Model;
+  readonly steps: number;
+  readonly seed: number;
+}
+
+export interface ProposalOutcome {
+  readonly model: Model;
+  readonly accuracy: number;
+}
+
+/** Runs jobs; `close` ends any workers. */
+export interface ProposalPool {
+  run(job: ProposalJob): Promise<ProposalOutcome>;
+  close(): Promise<void>;
+}
+
+/** Messages between the pool and `worker.ts`. */
+export interface WorkerRequest {
+  readonly id: number;
+  readonly graph: string;
+  readonly weights: readonly (readonly [string, TensorF32])[];
+  readonly steps: number;
+  readonly seed: number;
+}
+export type WorkerResponse =
+  | { readonly id: number; readonly weights: readonly (readonly [string, TensorF32])[]; readonly accuracy: number }
+  | { readonly id: number; readonly error: string };
+export interface WorkerInit {
+  readonly train: PortableTask;
+  readonly evaluate: PortableTask;
+}
+
+/** Fine-tunes and evaluates in this thread. */
+export function inProcessPool(trainer: Trainer, evaluator: Evaluator): ProposalPool {
+  return {
+    async run(job) {
+      const model = await trainer.train(job.model, job.steps, job.seed);
+      return { model, accuracy: await evaluator.evaluate(model) };
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/** The worker: built `worker.js`, or from sources `worker.ts` through tsx's loader (tests, tsx). */
+function startWorker(init: WorkerInit): Worker {
+  const built = new URL('./worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData: init });
+  const require = createRequire(import.meta.url);
+  const tsx = pathToFileURL(require.resolve('tsx/esm/api')).href;
+  const source = new URL('./worker.ts', import.meta.url).href;
+  // A loader registered with --import does not reach worker threads; register it inside.
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(source)}); });`;
+  return new Worker(code, { eval: true, workerData: init, execArgv: ['--conditions=@fastdepth/source'] });
+}
+
+/** A pool of `size` worker threads; trainer and evaluator must be portable. */
+export function workerPool(size: number, trainer: Trainer, evaluator: Evaluator): ProposalPool {
+  if (!trainer.portable || !evaluator.portable) {
+    throw new FastDepthError(
+      'workers > 0 needs the built-in trainer and evaluator (portable); use workers: 0 for custom ones',
+    );
+  }
+  const init: WorkerInit = { train: trainer.portable, evaluate: evaluator.portable };
+  const idle: Worker[] = [];
+  const all: Worker[] = [];
+  const waiting: ((w: Worker) => void)[] = [];
+  let nextId = 0;
+  for (let i = 0; i < size; i++) {
+    const w = startWorker(init);
+    all.push(w);
+    idle.push(w);
+  }
+  const acquire = (): Promise<Worker> =>
+    new Promise((resolve) => {
+      const w = idle.pop();
+      if (w) resolve(w);
+      else waiting.push(resolve);
+    });
+  const release = (w: Worker): void => {
+    const next = waiting.shift();
+    if (next) next(w);
+    else idle.push(w);
+  };
+  return {
+    async run(job) {
+      const worker = await acquire();
+      const id = nextId++;
+      try {
+        const response = await new Promise<WorkerResponse>((resolve, reject) => {
+          const onMessage = (m: WorkerResponse): void => {
+            if (m.id !== id) return;
+            worker.off('message', onMessage);
+            worker.off('error', reject);
+            resolve(m);
+          };
+          worker.on('message', onMessage);
+          worker.once('error', reject);
+          const request: WorkerRequest = {
+            id,
+            graph: saveGraph(job.model.graph),
+            weights: [...job.model.weights],
+            steps: job.steps,
+            seed: job.seed,
+          };
+          worker.postMessage(request);
+        });
+        if ('error' in response) throw new Error(`proposal worker: ${response.error}`);
+        return { model: { graph: job.model.graph, weights: new Map(response.weights) }, accuracy: response.accuracy };
+      } finally {
+        release(worker);
+      }
+    },
+    async close() {
+      await Promise.all(all.map((w) => w.terminate()));
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { buildArch } from '@fastdepth/fastdepth-arch';
+import {
+  execute,
+  GraphBuilder,
+  initWeights,
+  maxRelativeError,
+  randomizeBatchNorm,
+  randomTensor,
+  type Graph,
+} from '@fastdepth/graph-dsl';
+import { describe, expect, it } from 'vitest';
+import { tf, useTfBackend } from './tf-backend.js';
+import { nchwToNhwcTensor, TfGraph } from './tf-graph.js';
+
+function allOps(): Graph {
+  const g = new GraphBuilder('all_ops');
+  const x = g.input('input', [1, 3, 8, 8]);
+  const a = g.relu6('a_relu', g.batchNorm('a_bn', g.conv2d('a', x, { outChannels: 8, kernel: 3, pads: 1, bias: true })));
+  const p = g.maxPool('pool', a, { kernel: 3, stride: 2, pads: 1 });
+  const t = g.convTranspose2d('t', p, { outChannels: 8, kernel: 3, stride: 2, pads: 1, outputPadding: 1 });
+  const dt = g.convTranspose2d('dt', t, { outChannels: 8, kernel: 3, stride: 1, pads: 1, groups: 8 });
+  const u = g.unpool('unpool', g.conv2d('b', dt, { outChannels: 4, kernel: 1, stride: 2 }));
+  const c = g.concat('cat', u, g.relu('r', dt));
+  const d = g.conv2d('dw', c, { outChannels: 12, kernel: 5, pads: 2, groups: 12 });
+  const s = g.pixelShuffle('shuffle', g.conv2d('e', d, { outChannels: 16, kernel: 1 }));
+  const up = g.upsample('bl', s, 'bilinear');
+  const nn = g.upsample('nn', g.maxPool('pool2', up, { kernel: 2 }), 'nearest');
+  g.output('out', g.addTensors('sum', up, nn));
+  return g.build();
+}
+
+async function check(graph: Graph): Promise<number> {
+  await useTfBackend('cpu');
+  const weights = randomizeBatchNorm(graph, initWeights(graph, 5), 6);
+  const inShape = graph.nodes[0]!.op === 'input' ? graph.nodes[0].attrs.shape : [1, 3, 8, 8];
+  const input = randomTensor(inShape, 2);
+  const ref = Object.values(execute(graph, weights, { input }))[0]!;
+  const net = new TfGraph({ graph, weights });
+  const y = tf.tidy(() => {
+    const out = net.forward(nchwToNhwcTensor(input.data, inShape));
+    return tf.transpose(out, [0, 3, 1, 2]);
+  });
+  const err = maxRelativeError(await y.data(), ref.data);
+  // toWeights gives back exactly what went in (layouts round-trip)
+  const back = net.toWeights();
+  const mismatched = [...weights].filter(([name, t]) => {
+    const b = back.get(name)!.data;
+    return b.length !== t.data.length || b.some((v, i) => v !== t.data[i]);
+  });
+  expect(mismatched.map(([name]) => name)).toEqual([]);
+  y.dispose();
+  net.dispose();
+  return err;
+}
+
+describe('TfGraph', () => {
+  it('matches the reference executor on every op', async () => {
+    expect(await check(allOps())).toBeLessThan(1e-4);
+  });
+  it('matches the reference executor on fastdepth', async () => {
+    expect(await check(buildArch('fastdepth', { inputSize: 32 }))).toBeLessThan(1e-4);
+  });
+});

@@ -1,0 +1,271 @@
+/**
+ * A differentiable tfjs interpreter of the graph DSL, for fine-tuning. NHWC inside; weights
+ * become `tf.Variable`s in tfjs layouts (conv HWIO, depthwise HWC1) and convert back to the
+ * DSL's PyTorch layouts with `toWeights`. BatchNorm runs in inference mode: the running mean
+ * and variance stay frozen (short fine-tunes on small batches would only make them noisy) and
+ * only gamma and beta train.
+ */
+import {
+  assertNever,
+  FastDepthError,
+  inferShapes,
+  type Model,
+  type Node,
+  type NodeOf,
+  type Shape,
+  type TensorF32,
+} from '@fastdepth/graph-dsl';
+import { tf } from './tf-backend.js';
+
+type Layout = 'conv' | 'depthwise' | 'transposed' | 'transposedDepthwise' | 'vector';
+
+interface Param {
+  readonly name: string;
+  readonly layout: Layout;
+  readonly shape: readonly number[];
+  readonly value: tf.Variable | tf.Tensor;
+}
+
+/** OIHW -> HWIO, (C,1,kh,kw) -> (kh,kw,C,1), IOHW -> (kh,kw,O,I) for conv2dTranspose. */
+const TO_TF: Record<Exclude<Layout, 'vector' | 'transposedDepthwise'>, readonly number[]> = {
+  conv: [2, 3, 1, 0],
+  depthwise: [2, 3, 0, 1],
+  transposed: [2, 3, 1, 0],
+};
+const FROM_TF: Record<Exclude<Layout, 'vector' | 'transposedDepthwise'>, readonly number[]> = {
+  conv: [3, 2, 0, 1],
+  depthwise: [2, 3, 0, 1],
+  transposed: [3, 2, 0, 1],
+};
+
+function isDepthwise(node: NodeOf<'conv2d'> | NodeOf<'convTranspose2d'>, cin: number): boolean {
+  return node.attrs.groups > 1 && node.attrs.groups === cin && node.attrs.outChannels === cin;
+}
+
+/** The graph as a trainable tfjs function. Call `dispose` when done. */
+export class TfGraph {
+  private readonly params = new Map<string, Param>();
+  private readonly shapes: ReadonlyMap<string, Shape>;
+
+  constructor(readonly model: Model) {
+    this.shapes = inferShapes(model.graph);
+    for (const node of model.graph.nodes) {
+      if (node.op === 'conv2d' || node.op === 'convTranspose2d') {
+        const cin = this.shapes.get(node.inputs[0]!)![1];
+        if (node.attrs.groups !== 1 && !isDepthwise(node, cin)) {
+          throw new FastDepthError(
+            `layer "${node.name}": grouped convolutions other than depthwise are not supported for fine-tuning`,
+          );
+        }
+        const grouped = node.attrs.groups !== 1;
+        const layout: Layout =
+          node.op === 'conv2d'
+            ? grouped
+              ? 'depthwise'
+              : 'conv'
+            : grouped
+              ? 'transposedDepthwise'
+              : 'transposed';
+        this.add(`${node.name}.weight`, layout, true);
+        if (node.attrs.bias) this.add(`${node.name}.bias`, 'vector', true);
+      } else if (node.op === 'batchNorm') {
+        this.add(`${node.name}.weight`, 'vector', true);
+        this.add(`${node.name}.bias`, 'vector', true);
+        this.add(`${node.name}.running_mean`, 'vector', false);
+        this.add(`${node.name}.running_var`, 'vector', false);
+      }
+    }
+  }
+
+  private add(name: string, layout: Layout, trainable: boolean): void {
+    const t = this.model.weights.get(name);
+    if (!t) throw new FastDepthError(`TfGraph: missing weight "${name}"`);
+    const value = tf.tidy(() => {
+      if (layout === 'vector') return tf.tensor(t.data, [...t.shape], 'float32');
+      if (layout === 'transposedDepthwise') {
+        // Depthwise transposed conv: expand (C,1,kh,kw) to a block-diagonal (kh,kw,C,C) filter.
+        const c = t.shape[0]!;
+        const hwc = permute(t.data, t.shape, [2, 3, 1, 0]);
+        return tf.mul(tf.tensor(hwc.data, [...hwc.shape]), tf.reshape(tf.eye(c), [1, 1, c, c]));
+      }
+      const p = permute(t.data, t.shape, TO_TF[layout]);
+      return tf.tensor(p.data, [...p.shape], 'float32');
+    });
+    this.params.set(name, {
+      name,
+      layout,
+      shape: t.shape,
+      value: trainable ? tf.variable(value, true, `${name}#${tfNameCounter++}`) : value,
+    });
+    if (trainable) value.dispose();
+  }
+
+  /** The trainable variables (conv weights and biases, BN gamma and beta). */
+  get variables(): tf.Variable[] {
+    return [...this.params.values()].filter((p) => p.value instanceof tf.Variable).map((p) => p.value as tf.Variable);
+  }
+
+  private p(name: string): tf.Tensor {
+    return this.params.get(name)!.value;
+  }
+
+  /** Forward pass: NHWC input -> the first output layer, NHWC. Call inside `tf.tidy`. */
+  forward(input: tf.Tensor4D): tf.Tensor4D {
+    const values = new Map<string, tf.Tensor4D>();
+    let result: tf.Tensor4D | undefined;
+    for (const node of this.model.graph.nodes) {
+      const x = (i: number): tf.Tensor4D => values.get(node.inputs[i]!)!;
+      const y = this.apply(node, x, input);
+      if (node.op === 'output' && !result) result = y;
+      values.set(node.name, y);
+    }
+    return result!;
+  }
+
+  private apply(node: Node, x: (i: number) => tf.Tensor4D, input: tf.Tensor4D): tf.Tensor4D {
+    switch (node.op) {
+      case 'input':
+        return input;
+      case 'conv2d': {
+        const a = node.attrs;
+        const [pt, pl, pb, pr] = a.pads;
+        const padded = pt + pl + pb + pr > 0 ? tf.pad(x(0), [[0, 0], [pt, pb], [pl, pr], [0, 0]]) : x(0);
+        const w = this.p(`${node.name}.weight`);
+        const stride: [number, number] = [a.stride[0], a.stride[1]];
+        const dil: [number, number] = [a.dilation[0], a.dilation[1]];
+        let y =
+          a.groups === 1
+            ? tf.conv2d(padded, w as tf.Tensor4D, stride, 'valid', 'NHWC', dil)
+            : tf.depthwiseConv2d(padded, w as tf.Tensor4D, stride, 'valid', 'NHWC', dil);
+        if (a.bias) y = tf.add(y, this.p(`${node.name}.bias`));
+        return y;
+      }
+      case 'convTranspose2d': {
+        const a = node.attrs;
+        const [n, h, w] = x(0).shape;
+        const full: [number, number, number, number] = [
+          n,
+          (h - 1) * a.stride[0] + a.kernel[0],
+          (w - 1) * a.stride[1] + a.kernel[1],
+          a.outChannels,
+        ];
+        let y = tf.conv2dTranspose(
+          x(0),
+          this.p(`${node.name}.weight`) as tf.Tensor4D,
+          full,
+          [a.stride[0], a.stride[1]],
+          'valid',
+        );
+        // PyTorch crops pads from the full output and appends outputPadding zero rows/cols.
+        const [, , oh, ow] = this.shapes.get(node.name)!;
+        const [pt, pl] = a.pads;
+        const extraH = Math.max(0, pt + oh - full[1]);
+        const extraW = Math.max(0, pl + ow - full[2]);
+        if (extraH > 0 || extraW > 0) y = tf.pad(y, [[0, 0], [0, extraH], [0, extraW], [0, 0]]);
+        y = tf.slice(y, [0, pt, pl, 0], [n, oh, ow, a.outChannels]);
+        if (a.bias) y = tf.add(y, this.p(`${node.name}.bias`));
+        return y;
+      }
+      case 'batchNorm': {
+        const p = (s: string): tf.Tensor => this.p(`${node.name}.${s}`);
+        const scale = tf.mul(p('weight'), tf.rsqrt(tf.add(p('running_var'), node.attrs.epsilon)));
+        return tf.add(tf.mul(tf.sub(x(0), p('running_mean')), scale), p('bias'));
+      }
+      case 'relu':
+        return tf.relu(x(0));
+      case 'relu6':
+        return tf.clipByValue(x(0), 0, 6);
+      case 'add':
+        return node.inputs.length === 2
+          ? tf.add(x(0), x(1))
+          : (tf.addN(node.inputs.map((_, i) => x(i))) as tf.Tensor4D);
+      case 'concat':
+        return tf.concat(
+          node.inputs.map((_, i) => x(i)),
+          3,
+        );
+      case 'upsample': {
+        const [n, h, w, c] = x(0).shape;
+        if (node.attrs.mode === 'bilinear')
+          return tf.image.resizeBilinear(x(0), [2 * h, 2 * w], false, true);
+        // Nearest x2 as reshapes + rank-3 tiles (tile's gradient stops at rank 4): columns, then rows.
+        const cols = tf.tile(tf.reshape(x(0), [n * h * w, 1, c]), [1, 2, 1]);
+        const rows = tf.tile(tf.reshape(cols, [n * h, 1, 2 * w * c]), [1, 2, 1]);
+        return tf.reshape(rows, [n, 2 * h, 2 * w, c]);
+      }
+      case 'unpool': {
+        const [n, h, w, c] = x(0).shape;
+        const z = tf.pad(tf.reshape(x(0), [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, 1], [0, 0], [0, 1], [0, 0]]);
+        return tf.reshape(z, [n, 2 * h, 2 * w, c]);
+      }
+      case 'pixelShuffle': {
+        const [n, h, w, c] = x(0).shape;
+        const t = tf.transpose(tf.reshape(x(0), [n, h, w, c / 4, 2, 2]), [0, 1, 4, 2, 5, 3]);
+        return tf.reshape(t, [n, 2 * h, 2 * w, c / 4]);
+      }
+      case 'maxPool': {
+        const a = node.attrs;
+        const [pt, pl, pb, pr] = a.pads;
+        const padded =
+          pt + pl + pb + pr > 0 ? tf.pad(x(0), [[0, 0], [pt, pb], [pl, pr], [0, 0]], -3.4e38) : x(0);
+        return tf.maxPool(padded, [a.kernel[0], a.kernel[1]], [a.stride[0], a.stride[1]], 'valid');
+      }
+      case 'output':
+        return x(0);
+      default:
+        return assertNever(node);
+    }
+  }
+
+  /** Current values back in the DSL layouts (a full `WeightMap`, running stats included). */
+  toWeights(): Map<string, TensorF32> {
+    const out = new Map<string, TensorF32>();
+    for (const p of this.params.values()) {
+      let data: Float32Array;
+      if (p.layout === 'vector') data = Float32Array.from(p.value.dataSync());
+      else if (p.layout === 'transposedDepthwise') {
+        // Diagonal of the block-diagonal filter: (kh,kw,C,C) -> (C,1,kh,kw).
+        const c = p.shape[0]!;
+        const diag = tf.tidy(() => tf.sum(tf.mul(p.value, tf.reshape(tf.eye(c), [1, 1, c, c])), 2, true));
+        data = permute(diag.dataSync() as Float32Array, diag.shape, [3, 2, 0, 1]).data;
+        diag.dispose();
+      } else data = permute(p.value.dataSync() as Float32Array, p.value.shape, FROM_TF[p.layout]).data;
+      out.set(p.name, { shape: [...p.shape], data });
+    }
+    return out;
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.value.dispose();
+    this.params.clear();
+  }
+}
+
+let tfNameCounter = 0;
+
+/** Transposes a row-major 4-D array in plain JS (tfjs-cpu's generic transpose is far slower). */
+export function permute(
+  data: Float32Array,
+  shape: readonly number[],
+  perm: readonly number[],
+): { data: Float32Array; shape: number[] } {
+  const outShape = perm.map((p) => shape[p]!);
+  const stride = [shape[1]! * shape[2]! * shape[3]!, shape[2]! * shape[3]!, shape[3]!, 1];
+  const s = perm.map((p) => stride[p]!) as [number, number, number, number];
+  const [d0, d1, d2, d3] = outShape as [number, number, number, number];
+  const out = new Float32Array(data.length);
+  let k = 0;
+  for (let a = 0; a < d0; a++)
+    for (let b = 0; b < d1; b++)
+      for (let c = 0; c < d2; c++) {
+        const base = a * s[0] + b * s[1] + c * s[2];
+        for (let d = 0; d < d3; d++) out[k++] = data[base + d * s[3]]!;
+      }
+  return { data: out, shape: outShape };
+}
+
+/** NCHW float data -> NHWC tensor. */
+export function nchwToNhwcTensor(data: ArrayLike<number>, shape: readonly number[]): tf.Tensor4D {
+  const [n, c, h, w] = shape as [number, number, number, number];
+  return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(data), [n, c, h, w]), [0, 2, 3, 1]));
+}

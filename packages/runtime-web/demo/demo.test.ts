@@ -1,0 +1,87 @@
+/**
+ * End to end: the demo page in headless Chromium (Debian's /usr/bin/chromium, driven by
+ * playwright-core) loads the model, estimates depth for a real photograph picked through the
+ * file input, and shows a non-blank depth map with its latency. A screenshot goes to
+ * `.tmp/screenshots/` for a person to look at.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TMP_DIR } from '../src/testing/models.js';
+import { startDemoServer, type DemoServer } from './server.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const IMAGES = fileURLToPath(new URL('../../../../shared/data/images/', import.meta.url));
+const SCREENSHOTS = join(TMP_DIR, 'screenshots');
+
+let server: DemoServer | undefined;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser end-to-end test`);
+  }
+  server = await startDemoServer({ quiet: true });
+  // launch() gives the browser a fresh temporary profile of its own.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe.each([
+  ['tfjs', 'wasm'],
+  ['onnx', 'wasm'],
+])('demo page, %s on %s', (engine, backend) => {
+  it('shows a depth map and its latency for a photograph, then for the next one', async () => {
+    const page = await browser!.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${server!.url}?engine=${engine}&backend=${backend}`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Ready') === true, undefined, { timeout: 60_000 });
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+
+    for (const [n, image] of [[1, 'SUN_color.jpg'], [2, 'esanet_rgb.png']] as const) {
+      await page.setInputFiles('#file', join(IMAGES, image));
+      await page.waitForFunction((count) => document.body.dataset.estimates === String(count), n, { timeout: 60_000 });
+    }
+    const stats = await page.evaluate(() => {
+      const canvas = document.getElementById('depth-canvas') as HTMLCanvasElement;
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      let sum = 0;
+      let sum2 = 0;
+      let count = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        if (data[i + 3] === 0) continue;
+        const v = data[i]! + data[i + 1]! + data[i + 2]!;
+        sum += v;
+        sum2 += v * v;
+        count++;
+      }
+      return {
+        count,
+        variance: count === 0 ? 0 : sum2 / count - (sum / count) ** 2,
+        latency: Number(document.getElementById('stat-latency')?.dataset.ms),
+        backend: document.getElementById('stat-backend')?.textContent,
+        engine: document.getElementById('stat-engine')?.textContent,
+        status: document.getElementById('status')?.textContent,
+      };
+    });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, `demo-${engine}-${backend}.png`), fullPage: true });
+    await page.close();
+    expect(errors).toEqual([]);
+    expect(stats.status).not.toMatch(/error/i);
+    expect([stats.engine, stats.backend]).toEqual([engine, backend]);
+    expect(stats.count).toBeGreaterThan(1000);
+    expect(stats.variance).toBeGreaterThan(0);
+    expect(stats.latency).toBeGreaterThan(0);
+  });
+});

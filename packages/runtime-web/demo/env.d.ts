@@ -1,0 +1,8 @@
+declare module 'virtual:demo-model' {
+  import type { TfjsModelModule } from '@fastdepth/runtime-web';
+  export const module: TfjsModelModule;
+  export const info: { readonly name: string; readonly arch: string; readonly origin: 'trained' | 'seeded' };
+  export const manifestUrl: string;
+  export const onnxUrl: string;
+  export const wasmPaths: { readonly tfjs: string; readonly onnx: string };
+}

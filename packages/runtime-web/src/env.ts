@@ -1,0 +1,49 @@
+/** Where we run and how bytes are fetched there; Node modules are imported lazily so bundles never see them. */
+import { DepthEstimatorError } from './errors.js';
+import type { Location } from './types.js';
+
+/** True in Node (and not in a browser or a worker). */
+export function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions === 'object' && typeof process.versions.node === 'string' && typeof window === 'undefined';
+}
+
+/** Imports a module that browser bundlers must not follow (Node built-ins, onnxruntime-node). */
+export async function importHidden<T>(specifier: string): Promise<T> {
+  return (await import(/* @vite-ignore */ specifier)) as T;
+}
+
+function isFileLocation(location: Location): boolean {
+  const text = location.toString();
+  return text.startsWith('file:') || (isNode() && !/^[a-z][a-z0-9+.-]*:/i.test(text));
+}
+
+/** The bytes at `location`: fetched, or in Node read from a `file:` URL or a path. */
+export async function loadBytes(location: Location, what: string): Promise<ArrayBuffer> {
+  if (isFileLocation(location)) {
+    const fs = await importHidden<typeof import('node:fs/promises')>('node:fs/promises');
+    const url = await importHidden<typeof import('node:url')>('node:url');
+    const path = location.toString().startsWith('file:') ? url.fileURLToPath(location) : location.toString();
+    try {
+      const bytes = await fs.readFile(path);
+      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    } catch (error) {
+      throw new DepthEstimatorError(`${what}: cannot read ${path}: ${(error as Error).message}`);
+    }
+  }
+  let response: Response;
+  try {
+    response = await fetch(location);
+  } catch (error) {
+    throw new DepthEstimatorError(`${what}: cannot fetch ${location.toString()}: ${(error as Error).message}`);
+  }
+  if (!response.ok) throw new DepthEstimatorError(`${what}: ${location.toString()} answered HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
+/** `relative` resolved against `base` (a URL, or a path in Node). */
+export function resolveLocation(relative: string, base: Location): Location {
+  const text = base.toString();
+  if (/^[a-z][a-z0-9+.-]*:/i.test(text)) return new URL(relative, text);
+  if (isNode()) return text.slice(0, text.lastIndexOf('/') + 1) + relative;
+  return new URL(relative, new URL(text, globalThis.location.href));
+}

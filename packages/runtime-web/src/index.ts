@@ -1,0 +1,32 @@
+/**
+ * @fastdepth/runtime-web — depth from images in the browser and Node. Runs a module generated
+ * by `@fastdepth/codegen-tfjs` (tfjs: webgpu, webgl, wasm, cpu) or the ONNX model from
+ * `@fastdepth/codegen-onnx` (onnxruntime-web / onnxruntime-node) behind one API, with the
+ * authors' preprocessing and turbo/viridis colour maps.
+ */
+export { createDepthEstimator } from './estimator.js';
+export { resizeDepth, type ResizeDepthOptions } from './resize.js';
+export { toColorMap, colormapTable, depthRange, type ColorMapOptions, type ColormapName } from './colormap.js';
+export { coverCrop, preprocess, type InputLayout } from './preprocess.js';
+export { toPixels } from './image.js';
+export { DepthEstimatorError } from './errors.js';
+export { TFJS_BACKEND_ORDER } from './tfjs-engine.js';
+export { ONNX_BACKEND_ORDER } from './onnx-engine.js';
+export type {
+  BackendName,
+  DepthEstimator,
+  DepthEstimatorOptions,
+  DepthResult,
+  EngineName,
+  ImageInput,
+  Location,
+  ModelSource,
+  OnnxModelSource,
+  PixelBuffer,
+  Rect,
+  TfjsModelModule,
+  TfjsModelSource,
+  TfjsWeightsSource,
+  WasmPaths,
+  WeightsManifestLike,
+} from './types.js';
