@@ -1,6 +1,3 @@
-import { defineProject } from 'vitest/config';
+import { packageTestConfig } from '../../vitest.shared.js';
 
-export default defineProject({
-  resolve: { conditions: ['@fastdepth/source'] },
-  test: { name: 'codegen-tfjs', include: ['src/**/*.test.ts'], testTimeout: 120_000 },
-});
+export default packageTestConfig('codegen-tfjs');

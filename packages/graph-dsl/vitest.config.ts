@@ -1,6 +1,3 @@
-import { defineProject } from 'vitest/config';
+import { packageTestConfig } from '../../vitest.shared.js';
 
-export default defineProject({
-  resolve: { conditions: ['@fastdepth/source'] },
-  test: { name: 'graph-dsl', include: ['src/**/*.test.ts'] },
-});
+export default packageTestConfig('graph-dsl');

@@ -1,8 +1,3 @@
-import { defineProject } from 'vitest/config';
+import { packageTestConfig } from '../../vitest.shared.js';
 
-export default defineProject({
-  resolve: { conditions: ['@fastdepth/source'] },
-  // Vitest runs tests in vite's ssr environment, whose conditions are set apart from `resolve`.
-  ssr: { resolve: { conditions: ['@fastdepth/source'], externalConditions: ['@fastdepth/source'] } },
-  test: { name: 'runtime-web', include: ['src/**/*.test.ts', 'demo/**/*.test.ts'], testTimeout: 120_000 },
-});
+export default packageTestConfig('runtime-web', { include: ['src/**/*.test.ts', 'demo/**/*.test.ts'] });

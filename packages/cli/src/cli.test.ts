@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { encodeSafetensors, initWeights, saveGraph } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
@@ -71,14 +72,33 @@ describe('fastdepth compile', () => {
   });
 });
 
-describe('bad input: one-line error, exit 1, nothing written', () => {
-  const expectUserError = async (args: string[], message: RegExp): Promise<void> => {
-    const r = await runCli(...args);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(message);
-    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-  };
+describe('fastdepth compile --weights (real trained weights)', () => {
+  const tflite = fileURLToPath(new URL('../../../../shared/data/weights/fast_depth_224.tflite', import.meta.url));
 
+  it('imports the paper\'s int8 TFLite model as fastdepth-pruned and compiles it', async () => {
+    const out = tmp();
+    const r = await runCli('compile', '--weights', tflite, '--target', 'onnx', '--out', out, '--json');
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as { arch: string; macs: number; checks: { maxRelativeError: number }[] };
+    expect(result.arch).toBe('fastdepth-pruned');
+    expect(result.macs).toBe(366_393_384);
+    expect(result.checks[0]!.maxRelativeError).toBeLessThan(1e-4);
+  });
+
+  it('rejects a TFLite file for the wrong --arch, naming the layer', async () => {
+    await expectUserError(['compile', '--arch', 'fastdepth', '--weights', tflite, '--out', join(tmp(), 'o')], /fast_depth_224\.tflite/);
+  });
+});
+
+const expectUserError = async (args: string[], message: RegExp): Promise<void> => {
+  const r = await runCli(...args);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+};
+
+describe('bad input: one-line error, exit 1, nothing written', () => {
   it('unknown architecture names', async () => {
     await expectUserError(['info', '--arch', 'fastdeph'], /fastdepth: error: unknown architecture "fastdeph"/);
   });
@@ -100,8 +120,8 @@ describe('bad input: one-line error, exit 1, nothing written', () => {
     await expectUserError(['compile', '--arch', 'fastdepth', '--input-size', '32', '--weights', join(dir, 'trunc.safetensors'), '--out', out], /trunc\.safetensors: tensor ".*": data .* lies outside/);
     writeFileSync(join(dir, 'other.safetensors'), bytes);
     await expectUserError(['compile', '--arch', 'fastdepth-pruned', '--input-size', '32', '--weights', join(dir, 'other.safetensors'), '--out', out], /other\.safetensors: tensor "conv0\.weight": shape 32x3x3x3 does not match the graph's 16x3x3x3/);
-    writeFileSync(join(dir, 'w.bin'), bytes);
-    await expectUserError(['compile', '--weights', join(dir, 'w.bin'), '--out', out], /unsupported extension "\.bin"/);
+    writeFileSync(join(dir, 'w.bin'), 'not weights at all');
+    await expectUserError(['compile', '--weights', join(dir, 'w.bin'), '--out', out], /w\.bin: unknown weight file extension "\.bin"/);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -37,9 +37,9 @@ export function buildProgram(out: Output): Command {
   program
     .command('compile')
     .description('compile an architecture and its weights to deployable artifacts, checked against the reference executor')
-    .option('--arch <name|file>', 'architecture name (see `fastdepth list`) or saved graph .json', 'fastdepth-pruned')
+    .option('--arch <name|file>', 'architecture name (see `fastdepth list`) or saved graph .json (default: fastdepth-pruned, or the graph a .onnx/.tflite weights file carries)')
     .addOption(new Option('--target <list>', `comma-separated targets: ${TARGET_NAMES.join(', ')} or all`).default('all'))
-    .option('--weights <file>', 'weights to compile (.safetensors); default: seeded initialisation')
+    .option('--weights <file>', 'weights: .safetensors (for --arch), .onnx or .tflite (graph recovered from the file); default: seeded initialisation')
     .option('--seed <n>', 'seed for the initialisation when no --weights is given', '0')
     .option('--opset <n>', 'ONNX opset, 13 to 17', '13')
     .option('--fold-bn', 'fold BatchNorm into the convolutions in the ONNX output')

@@ -1,32 +1,52 @@
 /**
- * `--weights FILE`: where a model's weights come from. `.safetensors` must fit the graph
- * given by `--arch`; `.onnx` and `.tflite` files carry their own graph, which the importers
- * recover and check against the FastDepth family.
+ * `--arch` + `--weights`: the model a command works on. Without `--weights` the weights are
+ * seeded. `.safetensors` holds weights only, so they must fit `--arch` (default
+ * fastdepth-pruned); `.onnx` and `.tflite` files carry their own graph, which the importers
+ * recover and match against the FastDepth family (or against `--arch` when it is given).
  */
-import { extname } from 'node:path';
-import { checkWeights, decodeSafetensors, initWeights, type Graph, type Model } from '@fastdepth/graph-dsl';
-import { readInput } from './arch-source.js';
-import { UserError } from './errors.js';
+import { importWeights } from '@fastdepth/importers';
+import { initWeights, type Model } from '@fastdepth/graph-dsl';
+import { basename, extname } from 'node:path';
+import { looksLikePath, readInput, resolveArch } from './arch-source.js';
 
-export const WEIGHT_FORMATS = ['.safetensors'] as const;
+export const DEFAULT_ARCH = 'fastdepth-pruned';
+
+export interface ModelSource {
+  /** `--arch` as given (undefined = not given). */
+  readonly arch?: string;
+  readonly weights?: string;
+  readonly seed: number;
+  readonly inputSize?: number | readonly [number, number];
+}
 
 export interface LoadedModel {
   readonly model: Model;
-  /** Where the weights came from, for reports: `seed 0` or the file path. */
+  /** File stem for outputs: the arch name, or the graph file's name. */
+  readonly stem: string;
+  /** Where the weights came from, for reports: `seeded (seed 0)` or the file path. */
   readonly weightsSource: string;
 }
 
-export async function loadModel(graph: Graph, weightsPath: string | undefined, seed: number): Promise<LoadedModel> {
-  if (weightsPath === undefined) return { model: { graph, weights: initWeights(graph, seed) }, weightsSource: `seeded (seed ${seed})` };
-  const ext = extname(weightsPath).toLowerCase();
-  const bytes = await readInput(weightsPath, 'weights file');
-  switch (ext) {
-    case '.safetensors': {
-      const { weights } = decodeSafetensors(bytes, weightsPath);
-      checkWeights(graph, weights, weightsPath);
-      return { model: { graph, weights }, weightsSource: weightsPath };
-    }
-    default:
-      throw new UserError(`weights file "${weightsPath}": unsupported extension "${ext}" (supported: ${WEIGHT_FORMATS.join(', ')})`);
+function stemOf(arch: string): string {
+  return looksLikePath(arch) ? basename(arch).replace(/\.json$/, '') : arch;
+}
+
+export async function loadModel(source: ModelSource): Promise<LoadedModel> {
+  const { weights: weightsPath, seed, inputSize } = source;
+  if (weightsPath === undefined) {
+    const arch = source.arch ?? DEFAULT_ARCH;
+    const graph = await resolveArch(arch, inputSize);
+    return { model: { graph, weights: initWeights(graph, seed) }, stem: stemOf(arch), weightsSource: `seeded (seed ${seed})` };
   }
+  const bytes = await readInput(weightsPath, 'weights file');
+  const ext = extname(weightsPath).toLowerCase();
+  const carriesGraph = ext === '.onnx' || ext === '.tflite';
+  const arch = source.arch ?? (carriesGraph ? undefined : DEFAULT_ARCH);
+  const graph = arch === undefined ? undefined : await resolveArch(arch, inputSize);
+  const imported = importWeights(bytes, { source: weightsPath, ...(graph ? { graph } : {}) });
+  return {
+    model: imported.model,
+    stem: arch === undefined ? imported.archName : stemOf(arch),
+    weightsSource: weightsPath,
+  };
 }

@@ -66,7 +66,7 @@ describe('emitted model metadata', () => {
     expect(toNumber(m.irVersion)).toBe(7);
   });
 
-  it('doc string and metadata say whether BatchNorm is kept or folded; a given doc string wins', () => {
+  it('doc string and metadata say whether BatchNorm is kept or folded; a given doc string comes first', () => {
     const kept = emitOnnx({ graph, weights });
     const folded = emitOnnx({ graph, weights }, { foldBatchNorm: true });
     expect(kept.docString).toContain('BatchNorm kept');
@@ -75,7 +75,8 @@ describe('emitted model metadata', () => {
       Object.fromEntries(m.metadataProps.map((p): [string, string] => [p.key ?? '', p.value ?? '']));
     expect(props(kept)).toEqual({ arch: 'tiny-net', batch_norm: 'kept', 'meta.width': '0.5' });
     expect(props(folded)['batch_norm']).toBe('folded');
-    expect(emitOnnx({ graph, weights }, { docString: 'custom' }).docString).toBe('custom');
+    const custom = emitOnnx({ graph, weights }, { docString: 'custom' }).docString.split('\n');
+    expect(custom).toEqual(['custom', kept.docString]);
   });
 
   it('graph, inputs, outputs, initializers and nodes carry the DSL names', () => {

@@ -31,7 +31,7 @@ export interface OnnxEmitOptions {
   readonly opset?: number;
   /** Fold every BatchNorm that follows a conv into the conv's weight and bias (default false). */
   readonly foldBatchNorm?: boolean;
-  /** Model doc string; default: arch name, opset and whether BatchNorm is kept or folded. */
+  /** First line of the model doc string; a generated line (arch, opset, BatchNorm kept or folded) follows. */
   readonly docString?: string;
 }
 
@@ -70,7 +70,7 @@ function valueNames(graph: Graph): Map<string, string> {
   return names;
 }
 
-function defaultDocString(
+function describe(
   graph: Graph,
   opset: number,
   folded: boolean,
@@ -169,7 +169,9 @@ export function emitOnnx(model: Model, options: OnnxEmitOptions = {}): onnx.Mode
     opsetImport: [{ domain: '', version: opset }],
     producerName: PRODUCER_NAME,
     producerVersion: PACKAGE_VERSION,
-    docString: options.docString ?? defaultDocString(graph, opset, folded, bnBefore, countBatchNorm(graph)),
+    docString: [options.docString, describe(graph, opset, folded, bnBefore, countBatchNorm(graph))]
+      .filter((line) => line !== undefined && line !== '')
+      .join('\n'),
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
     graph: proto.GraphProto.create({
       name: graph.name,

@@ -276,7 +276,7 @@ describe('every DSL op matches the reference executor under onnxruntime', () => 
       g.upsample('b', p, 'bilinear'),
       g.unpool('z', p),
     );
-    const cat = g.concat('cat', u, x, c);
+    const cat = g.concat('cat', u, d, u);
     g.output('out', g.pixelShuffle('ps', cat));
     const graph = g.build();
     expect(new Set(graph.nodes.map((n) => n.op)).size).toBe(OP_KINDS.length);

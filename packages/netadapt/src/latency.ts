@@ -99,9 +99,11 @@ export function latencyLayers(graph: Graph): LatencyLayer[] {
     }
     // Channel-wise ops: signature by op and input shapes but the channels.
     const ins = node.inputs.map((i) => shapes.get(i)!);
-    const signature = [node.op, JSON.stringify(node.attrs), ...ins.map((s) => `${s[0]}x${s[2]}x${s[3]}`)].join(
-      ':',
-    );
+    const signature = [
+      node.op,
+      JSON.stringify(node.attrs),
+      ...ins.map((s) => `${s[0]}x${s[2]}x${s[3]}`),
+    ].join(':');
     const concat = node.op === 'concat';
     layers.push({
       name: node.name,
@@ -171,7 +173,9 @@ export async function importGeneratedTfjs(model: Model): Promise<{
 }
 
 /** Times generated tfjs code on a tfjs backend (default wasm): warm-up runs, then the median. */
-export function tfjsRunner(options: { backend?: 'wasm' | 'cpu'; runs?: number; warmup?: number } = {}): LatencyRunner {
+export function tfjsRunner(
+  options: { backend?: 'wasm' | 'cpu'; runs?: number; warmup?: number } = {},
+): LatencyRunner {
   const backend = options.backend ?? 'wasm';
   return {
     backend: `tfjs-${backend}`,

@@ -155,7 +155,10 @@ export function resourceOf(metric: Metric, table?: LatencyTable): (graph: Graph)
 }
 
 /** Runs NetAdapt; see `NetAdaptOptions`. */
-export async function runNetAdapt(options: NetAdaptOptions, events: NetAdaptEvents = {}): Promise<NetAdaptResult> {
+export async function runNetAdapt(
+  options: NetAdaptOptions,
+  events: NetAdaptEvents = {},
+): Promise<NetAdaptResult> {
   const o = {
     shortSteps: 10,
     longSteps: 100,
@@ -167,7 +170,8 @@ export async function runNetAdapt(options: NetAdaptOptions, events: NetAdaptEven
     seed: 0,
     ...options,
   };
-  if (!(o.budget > 0 && o.budget < 1)) throw new FastDepthError(`budget must be in (0, 1), found ${o.budget}`);
+  if (!(o.budget > 0 && o.budget < 1))
+    throw new FastDepthError(`budget must be in (0, 1), found ${o.budget}`);
   const resource = resourceOf(o.metric, o.latencyTable);
   mkdirSync(o.outDir, { recursive: true });
   const statePath = join(o.outDir, 'state.json');
@@ -178,7 +182,11 @@ export async function runNetAdapt(options: NetAdaptOptions, events: NetAdaptEven
     let state: State;
     if (o.resume && existsSync(statePath)) {
       state = JSON.parse(readFileSync(statePath, 'utf8')) as State;
-      if (state.format !== 'fastdepth-netadapt-state' || state.metric !== o.metric || state.budget !== o.budget) {
+      if (
+        state.format !== 'fastdepth-netadapt-state' ||
+        state.metric !== o.metric ||
+        state.budget !== o.budget
+      ) {
         throw new FastDepthError(
           `${statePath}: cannot resume a run of metric ${state.metric} budget ${state.budget} as ${o.metric} ${o.budget}`,
         );
@@ -231,8 +239,18 @@ export async function runNetAdapt(options: NetAdaptOptions, events: NetAdaptEven
       const outcomes = await Promise.all(
         proposals.map(async (p) => {
           const pruned = shrinkUnit(current, p.unit, p.width);
-          const out = await pool.run({ model: pruned, steps: o.shortSteps, seed: o.seed + iteration * 1000 + p.index });
-          events.proposalDone?.({ iteration, unit: p.unit, width: p.width, resource: p.resource, accuracy: out.accuracy });
+          const out = await pool.run({
+            model: pruned,
+            steps: o.shortSteps,
+            seed: o.seed + iteration * 1000 + p.index,
+          });
+          events.proposalDone?.({
+            iteration,
+            unit: p.unit,
+            width: p.width,
+            resource: p.resource,
+            accuracy: out.accuracy,
+          });
           return { ...p, ...out };
         }),
       );

@@ -38,7 +38,11 @@ export interface WorkerRequest {
   readonly seed: number;
 }
 export type WorkerResponse =
-  | { readonly id: number; readonly weights: readonly (readonly [string, TensorF32])[]; readonly accuracy: number }
+  | {
+      readonly id: number;
+      readonly weights: readonly (readonly [string, TensorF32])[];
+      readonly accuracy: number;
+    }
   | { readonly id: number; readonly error: string };
 export interface WorkerInit {
   readonly train: PortableTask;
@@ -61,7 +65,8 @@ function startWorker(init: WorkerInit): Worker {
   const built = new URL('./worker.js', import.meta.url);
   if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData: init });
   const require = createRequire(import.meta.url);
-  const tsx = pathToFileURL(require.resolve('tsx/esm/api')).href;
+  // require.resolve finds the CommonJS build; the ESM one sits beside it.
+  const tsx = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const source = new URL('./worker.ts', import.meta.url).href;
   // A loader registered with --import does not reach worker threads; register it inside.
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(source)}); });`;
@@ -120,7 +125,10 @@ export function workerPool(size: number, trainer: Trainer, evaluator: Evaluator)
           worker.postMessage(request);
         });
         if ('error' in response) throw new Error(`proposal worker: ${response.error}`);
-        return { model: { graph: job.model.graph, weights: new Map(response.weights) }, accuracy: response.accuracy };
+        return {
+          model: { graph: job.model.graph, weights: new Map(response.weights) },
+          accuracy: response.accuracy,
+        };
       } finally {
         release(worker);
       }

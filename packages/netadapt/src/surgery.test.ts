@@ -75,11 +75,13 @@ describe('pruneUnit', () => {
       const expected = run(zeroDropped(model, unitId, keep));
       const actual = run(pruned);
       let maxDiff = 0;
-      for (let i = 0; i < actual.length; i++) maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
+      for (let i = 0; i < actual.length; i++)
+        maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
       expect(maxDiff).toBeLessThan(1e-5);
       // and the cut really changed something, so the comparison is not vacuous
       let changed = 0;
-      for (let i = 0; i < actual.length; i++) changed = Math.max(changed, Math.abs(actual[i]! - reference[i]!));
+      for (let i = 0; i < actual.length; i++)
+        changed = Math.max(changed, Math.abs(actual[i]! - reference[i]!));
       expect(changed).toBeGreaterThan(1e-6);
     });
   }

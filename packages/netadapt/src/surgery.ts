@@ -96,7 +96,8 @@ function refreshWidthsMeta(graph: Graph): Graph {
   const encoder = Array.from({ length: 14 }, (_, i) => width(i === 0 ? 'conv0' : `conv${i}_pw`));
   const decoder = Array.from({ length: 5 }, (_, k) => width(`decode_conv${k + 1}_pw`));
   const meta = { ...graph.meta };
-  if ([...encoder, ...decoder].every((w) => w !== undefined)) meta.widths = JSON.stringify({ encoder, decoder });
+  if ([...encoder, ...decoder].every((w) => w !== undefined))
+    meta.widths = JSON.stringify({ encoder, decoder });
   else delete meta.widths;
   return { ...graph, meta };
 }
@@ -174,7 +175,9 @@ export function chooseChannels(model: Model, unit: PrunableUnit | string, n: num
     throw new FastDepthError(`unit "${u.id}": cannot keep ${n} of ${u.channels} channels`);
   const score = new Float64Array(u.channels);
   for (const p of u.producers) filterNorms(model, p).forEach((v, c) => (score[c]! += v));
-  const order = Array.from({ length: u.channels }, (_, c) => c).sort((a, b) => score[b]! - score[a]! || a - b);
+  const order = Array.from({ length: u.channels }, (_, c) => c).sort(
+    (a, b) => score[b]! - score[a]! || a - b,
+  );
   return order.slice(0, n).sort((a, b) => a - b);
 }
 

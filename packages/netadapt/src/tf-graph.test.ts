@@ -15,7 +15,10 @@ import { nchwToNhwcTensor, TfGraph } from './tf-graph.js';
 function allOps(): Graph {
   const g = new GraphBuilder('all_ops');
   const x = g.input('input', [1, 3, 8, 8]);
-  const a = g.relu6('a_relu', g.batchNorm('a_bn', g.conv2d('a', x, { outChannels: 8, kernel: 3, pads: 1, bias: true })));
+  const a = g.relu6(
+    'a_relu',
+    g.batchNorm('a_bn', g.conv2d('a', x, { outChannels: 8, kernel: 3, pads: 1, bias: true })),
+  );
   const p = g.maxPool('pool', a, { kernel: 3, stride: 2, pads: 1 });
   const t = g.convTranspose2d('t', p, { outChannels: 8, kernel: 3, stride: 2, pads: 1, outputPadding: 1 });
   const dt = g.convTranspose2d('dt', t, { outChannels: 8, kernel: 3, stride: 1, pads: 1, groups: 8 });

@@ -102,7 +102,9 @@ export class TfGraph {
 
   /** The trainable variables (conv weights and biases, BN gamma and beta). */
   get variables(): tf.Variable[] {
-    return [...this.params.values()].filter((p) => p.value instanceof tf.Variable).map((p) => p.value as tf.Variable);
+    return [...this.params.values()]
+      .filter((p) => p.value instanceof tf.Variable)
+      .map((p) => p.value as tf.Variable);
   }
 
   private p(name: string): tf.Tensor {
@@ -129,7 +131,15 @@ export class TfGraph {
       case 'conv2d': {
         const a = node.attrs;
         const [pt, pl, pb, pr] = a.pads;
-        const padded = pt + pl + pb + pr > 0 ? tf.pad(x(0), [[0, 0], [pt, pb], [pl, pr], [0, 0]]) : x(0);
+        const padded =
+          pt + pl + pb + pr > 0
+            ? tf.pad(x(0), [
+                [0, 0],
+                [pt, pb],
+                [pl, pr],
+                [0, 0],
+              ])
+            : x(0);
         const w = this.p(`${node.name}.weight`);
         const stride: [number, number] = [a.stride[0], a.stride[1]];
         const dil: [number, number] = [a.dilation[0], a.dilation[1]];
@@ -161,7 +171,13 @@ export class TfGraph {
         const [pt, pl] = a.pads;
         const extraH = Math.max(0, pt + oh - full[1]);
         const extraW = Math.max(0, pl + ow - full[2]);
-        if (extraH > 0 || extraW > 0) y = tf.pad(y, [[0, 0], [0, extraH], [0, extraW], [0, 0]]);
+        if (extraH > 0 || extraW > 0)
+          y = tf.pad(y, [
+            [0, 0],
+            [0, extraH],
+            [0, extraW],
+            [0, 0],
+          ]);
         y = tf.slice(y, [0, pt, pl, 0], [n, oh, ow, a.outChannels]);
         if (a.bias) y = tf.add(y, this.p(`${node.name}.bias`));
         return y;
@@ -186,8 +202,7 @@ export class TfGraph {
         );
       case 'upsample': {
         const [n, h, w, c] = x(0).shape;
-        if (node.attrs.mode === 'bilinear')
-          return tf.image.resizeBilinear(x(0), [2 * h, 2 * w], false, true);
+        if (node.attrs.mode === 'bilinear') return tf.image.resizeBilinear(x(0), [2 * h, 2 * w], false, true);
         // Nearest x2 as reshapes + rank-3 tiles (tile's gradient stops at rank 4): columns, then rows.
         const cols = tf.tile(tf.reshape(x(0), [n * h * w, 1, c]), [1, 2, 1]);
         const rows = tf.tile(tf.reshape(cols, [n * h, 1, 2 * w * c]), [1, 2, 1]);
@@ -195,7 +210,14 @@ export class TfGraph {
       }
       case 'unpool': {
         const [n, h, w, c] = x(0).shape;
-        const z = tf.pad(tf.reshape(x(0), [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, 1], [0, 0], [0, 1], [0, 0]]);
+        const z = tf.pad(tf.reshape(x(0), [n, h, 1, w, 1, c]), [
+          [0, 0],
+          [0, 0],
+          [0, 1],
+          [0, 0],
+          [0, 1],
+          [0, 0],
+        ]);
         return tf.reshape(z, [n, 2 * h, 2 * w, c]);
       }
       case 'pixelShuffle': {
@@ -207,7 +229,18 @@ export class TfGraph {
         const a = node.attrs;
         const [pt, pl, pb, pr] = a.pads;
         const padded =
-          pt + pl + pb + pr > 0 ? tf.pad(x(0), [[0, 0], [pt, pb], [pl, pr], [0, 0]], -3.4e38) : x(0);
+          pt + pl + pb + pr > 0
+            ? tf.pad(
+                x(0),
+                [
+                  [0, 0],
+                  [pt, pb],
+                  [pl, pr],
+                  [0, 0],
+                ],
+                -3.4e38,
+              )
+            : x(0);
         return tf.maxPool(padded, [a.kernel[0], a.kernel[1]], [a.stride[0], a.stride[1]], 'valid');
       }
       case 'output':

@@ -7,13 +7,7 @@
  * Trainers and evaluators built here are *portable*: they carry a plain-data spec that worker
  * threads rebuild them from. Custom implementations without one run in-process (`workers: 0`).
  */
-import {
-  FastDepthError,
-  SeededRandom,
-  type Graph,
-  type Model,
-  type TensorF32,
-} from '@fastdepth/graph-dsl';
+import { FastDepthError, SeededRandom, type Graph, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import { tf, useTfBackend, type TfBackendName } from './tf-backend.js';
 import { nchwToNhwcTensor, TfGraph } from './tf-graph.js';
 
@@ -65,7 +59,9 @@ function batchTensors(
   indices.forEach((i, b) => {
     const s = samples[i]!;
     if (s.rgb.shape[1] !== h || s.rgb.shape[2] !== w)
-      throw new FastDepthError(`sample ${i}: rgb ${s.rgb.shape.join('x')}, expected 3x${h}x${w} like sample 0`);
+      throw new FastDepthError(
+        `sample ${i}: rgb ${s.rgb.shape.join('x')}, expected 3x${h}x${w} like sample 0`,
+      );
     rgb.set(s.rgb.data, b * 3 * h * w);
     depth.set(s.depth.data, b * h * w);
   });
@@ -99,12 +95,8 @@ export function l1Trainer(task: PortableTask): Trainer {
             Math.floor(rng.uniform() * task.samples.length),
           );
           const { x, y } = batchTensors(task.samples, indices);
-          const loss = optimizer.minimize(
-            () => tf.mean(tf.abs(tf.sub(net.forward(x), y))),
-            true,
-            net.variables,
-          );
-          tf.dispose([x, y, loss]);
+          optimizer.minimize(() => tf.mean(tf.abs(tf.sub(net.forward(x), y))), false, net.variables);
+          tf.dispose([x, y]);
         }
         return { graph: model.graph, weights: net.toWeights() };
       } finally {

@@ -9,7 +9,11 @@ describe('findUnits', () => {
     const units = prunableUnits(graph);
     expect(units).toHaveLength(16);
     const tied = units.filter((u) => u.producers.length > 1).map((u) => u.id);
-    expect(tied.sort()).toEqual(['conv1_pw+decode_conv4_pw', 'conv3_pw+decode_conv3_pw', 'conv5_pw+decode_conv2_pw']);
+    expect(tied.sort()).toEqual([
+      'conv1_pw+decode_conv4_pw',
+      'conv3_pw+decode_conv3_pw',
+      'conv5_pw+decode_conv2_pw',
+    ]);
     const all = findUnits(graph);
     const head = all.find((u) => u.id === 'decode_conv6')!;
     expect(head.prunable).toBe(false);

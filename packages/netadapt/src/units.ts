@@ -9,7 +9,14 @@
  * segments into one (union-find); a channel-mixing conv ends the segments and starts its own.
  * Pure over the graph: units are recomputed after every surgery, so offsets stay right.
  */
-import { assertNever, FastDepthError, inferShapes, type Graph, type Node, type Shape } from '@fastdepth/graph-dsl';
+import {
+  assertNever,
+  FastDepthError,
+  inferShapes,
+  type Graph,
+  type Node,
+  type Shape,
+} from '@fastdepth/graph-dsl';
 
 /** Where a unit's channels live in one layer. */
 export type UnitSite =
@@ -138,7 +145,9 @@ export function findUnits(graph: Graph): PrunableUnit[] {
           return s.length === first.length && s.every((seg, k) => seg.width === first[k]!.width);
         });
         if (!aligned) {
-          node.inputs.forEach((_, i) => freeze(input(i), `add "${node.name}" mixes differently split inputs`));
+          node.inputs.forEach((_, i) =>
+            freeze(input(i), `add "${node.name}" mixes differently split inputs`),
+          );
           segs.set(node.name, first);
           return;
         }

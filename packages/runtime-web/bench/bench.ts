@@ -82,7 +82,8 @@ if (args.includes('--profile')) {
       const profile = await tf.profile(() => module.predict(x, weights));
       for (const k of profile.kernels) {
         const ms = await Promise.resolve(k.kernelTimeMs);
-        if (typeof ms === 'number') byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms / 5);
+        // `<op>__op` entries wrap the kernel of the same op: count kernels only.
+        if (typeof ms === 'number' && !k.name.endsWith('__op')) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms / 5);
       }
     }
     tf.dispose(x);

@@ -1,6 +1,6 @@
 import { analyze, encodeSafetensors, saveGraph } from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
-import { looksLikePath, parseInputSize, resolveArch } from '../arch-source.js';
+import { parseInputSize } from '../arch-source.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import type { Output } from '../output.js';
@@ -9,10 +9,9 @@ import { formatTable, humanBytes } from '../table.js';
 import { TARGET_NAMES, TARGETS, type Check, type TargetName } from '../targets.js';
 import { loadModel } from '../weights-source.js';
 import { layerTable, totalsLine } from './info.js';
-import { basename } from 'node:path';
 
 export interface CompileOptions {
-  readonly arch: string;
+  readonly arch?: string;
   readonly target?: string;
   readonly weights?: string;
   readonly seed: string;
@@ -42,9 +41,12 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const targets = parseTargets(options.target);
   const seed = parseInteger('--seed', options.seed);
   const opset = parseInteger('--opset', options.opset);
-  const graph = await resolveArch(options.arch, options.inputSize === undefined ? undefined : parseInputSize(options.inputSize));
-  const stem = looksLikePath(options.arch) ? basename(options.arch).replace(/\.json$/, '') : options.arch;
-  const { model, weightsSource } = await loadModel(graph, options.weights, seed);
+  const { model, stem, weightsSource } = await loadModel({
+    ...(options.arch !== undefined ? { arch: options.arch } : {}),
+    ...(options.weights !== undefined ? { weights: options.weights } : {}),
+    ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
+    seed,
+  });
   const stats = analyze(model.graph);
 
   const started = performance.now();

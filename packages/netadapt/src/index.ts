@@ -1,0 +1,60 @@
+/**
+ * @fastdepth/netadapt — NetAdapt on graph-DSL networks: prunable units (tied through skip
+ * adds), aligned channel surgery, exact MACs/params and empirical latency tables, fine-tuning
+ * with tfjs, and the NetAdapt loop writing every pruned variant.
+ */
+export { findUnits, prunableUnits, unitById, type PrunableUnit, type UnitSite } from './units.js';
+export {
+  pruneUnit,
+  shrinkUnit,
+  chooseChannels,
+  resizeUnitGraph,
+  sliceAxis,
+  cloneWeights,
+} from './surgery.js';
+export {
+  LatencyTable,
+  latencyLayers,
+  tfjsRunner,
+  checkLatencyTable,
+  importGeneratedTfjs,
+  generatedDir,
+  machineKey,
+  median,
+  type LatencyLayer,
+  type LatencyRunner,
+  type LatencyTableOptions,
+} from './latency.js';
+export { TfGraph, nchwToNhwcTensor, permute } from './tf-graph.js';
+export { useTfBackend, type TfBackendName } from './tf-backend.js';
+export {
+  l1Trainer,
+  l1Evaluator,
+  supervisedTask,
+  distillationTask,
+  randomImages,
+  withInputShape,
+  fromPortable,
+  type Trainer,
+  type Evaluator,
+  type DepthSample,
+  type PortableTask,
+  type TaskOptions,
+} from './train.js';
+export {
+  inProcessPool,
+  workerPool,
+  type ProposalPool,
+  type ProposalJob,
+  type ProposalOutcome,
+} from './pool.js';
+export {
+  runNetAdapt,
+  resourceOf,
+  type Metric,
+  type NetAdaptOptions,
+  type NetAdaptEvents,
+  type NetAdaptResult,
+  type IterationRow,
+  type ProposalRow,
+} from './netadapt.js';

@@ -1,0 +1,17 @@
+/**
+ * Vitest settings every package shares. Workspace packages resolve to their TypeScript
+ * sources through the `@fastdepth/source` export condition, so tests never run a stale
+ * `dist/`. Vitest runs Node tests in Vite's SSR environment, which has its own resolve
+ * conditions: both must name ours.
+ */
+import { defineProject, type UserWorkspaceConfig } from 'vitest/config';
+
+const conditions = ['@fastdepth/source'];
+
+export function packageTestConfig(name: string, test: UserWorkspaceConfig['test'] = {}): UserWorkspaceConfig {
+  return defineProject({
+    resolve: { conditions: [...conditions, 'module', 'node', 'development|production'] },
+    ssr: { resolve: { conditions: [...conditions, 'module', 'node', 'development|production'], externalConditions: conditions } },
+    test: { name, include: ['src/**/*.test.ts'], testTimeout: 120_000, ...test },
+  });
+}
