@@ -70,13 +70,7 @@ function valueNames(graph: Graph): Map<string, string> {
   return names;
 }
 
-function describe(
-  graph: Graph,
-  opset: number,
-  folded: boolean,
-  bnBefore: number,
-  bnAfter: number,
-): string {
+function describe(graph: Graph, opset: number, folded: boolean, bnBefore: number, bnAfter: number): string {
   const bn =
     bnBefore === 0
       ? 'no BatchNorm layers'

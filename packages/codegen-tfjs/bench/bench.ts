@@ -43,11 +43,26 @@ for (const arch of ['fastdepth', 'fastdepth-pruned']) {
   const input = Float32Array.from({ length: 224 * 224 * 3 }, (_, i) => (i % 255) / 255);
 
   const measured: [string, number][] = [];
-  const session1 = await ort.InferenceSession.create(encodeOnnx(model, { foldBatchNorm: true }), { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  const sessionN = await ort.InferenceSession.create(encodeOnnx(model, { foldBatchNorm: true }), { graphOptimizationLevel: 'all' });
+  const session1 = await ort.InferenceSession.create(encodeOnnx(model, { foldBatchNorm: true }), {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  const sessionN = await ort.InferenceSession.create(encodeOnnx(model, { foldBatchNorm: true }), {
+    graphOptimizationLevel: 'all',
+  });
   const feed = { input: new ort.Tensor('float32', Float32Array.from(input), [1, 3, 224, 224]) };
-  measured.push(['onnxruntime-node, 1 thread', await time(RUNS, async () => void (await session1.run(feed)))]);
-  measured.push(['onnxruntime-node, default threads', await time(RUNS, async () => void (await sessionN.run(feed)))]);
+  measured.push([
+    'onnxruntime-node, 1 thread',
+    await time(RUNS, async () => {
+      await session1.run(feed);
+    }),
+  ]);
+  measured.push([
+    'onnxruntime-node, default threads',
+    await time(RUNS, async () => {
+      await sessionN.run(feed);
+    }),
+  ]);
   await session1.release();
   await sessionN.release();
 
@@ -72,4 +87,6 @@ for (const arch of ['fastdepth', 'fastdepth-pruned']) {
 
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-console.log(`\n${RUNS} runs after ${WARMUP} warm-up; ${process.arch}, Node ${process.version}, tfjs-core ${tf.version_core}.`);
+console.log(
+  `\n${RUNS} runs after ${WARMUP} warm-up; ${process.arch}, Node ${process.version}, tfjs-core ${tf.version_core}.`,
+);

@@ -5,7 +5,14 @@ import { GraphBuilder, GraphError, initWeights, WeightsError, type Graph } from 
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emitTfjs, GENERATOR_VERSION, type EmitTfjsResult, type WeightsManifest } from './index.js';
-import { importGenerated, PACKAGE_DIR, scratchDir, useBackend, weightsBuffer, type GeneratedModule } from './testing/harness.js';
+import {
+  importGenerated,
+  PACKAGE_DIR,
+  scratchDir,
+  useBackend,
+  weightsBuffer,
+  type GeneratedModule,
+} from './testing/harness.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { randomModel, tinyGraph } from './testing/tiny.js';
 
@@ -34,7 +41,10 @@ function typeErrors(source: string, name: string): string[] {
     noEmit: true,
   });
   return ts.getPreEmitDiagnostics(program).map((d) => {
-    const where = d.file && d.start !== undefined ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}: ` : '';
+    const where =
+      d.file && d.start !== undefined
+        ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}: `
+        : '';
     return where + ts.flattenDiagnosticMessageText(d.messageText, '\n');
   });
 }
@@ -62,7 +72,9 @@ describe('emitTfjs', () => {
     expect(head).toContain('DO NOT EDIT');
     expect(head).toContain(`@fastdepth/codegen-tfjs ${GENERATOR_VERSION}`);
     expect(head).toContain('Architecture "tiny"');
-    expect(emitTfjs(randomModel(tinyGraph(), 1), { regenerate: 'fastdepth export --arch tiny' }).source).toContain('Regenerate: fastdepth export --arch tiny.');
+    expect(
+      emitTfjs(randomModel(tinyGraph(), 1), { regenerate: 'fastdepth export --arch tiny' }).source,
+    ).toContain('Regenerate: fastdepth export --arch tiny.');
   });
 
   it('imports nothing but @tensorflow/tfjs-core', () => {
@@ -81,7 +93,9 @@ describe('emitTfjs', () => {
   });
 
   it('type-checking catches a broken module (the check is live)', () => {
-    expect(typeErrors(tiny.source.replace("tf.depthToSpace(", "tf.depthToSpace2("), 'typecheck-broken').length).toBeGreaterThan(0);
+    expect(
+      typeErrors(tiny.source.replace('tf.depthToSpace(', 'tf.depthToSpace2('), 'typecheck-broken').length,
+    ).toBeGreaterThan(0);
   });
 
   it('folds BN and fuses activations for fastdepth: no batchNorm, no separate relu, symmetric pads as numbers', () => {
@@ -91,9 +105,18 @@ describe('emitTfjs', () => {
     expect(source).not.toMatch(/tf\.relu6?\(/);
     expect(source).not.toContain("'same'");
     expect(source).not.toContain('tf.pad(');
-    expect(source).toContain("tf.fused.depthwiseConv2d({ x: conv0_relu, filter: weights['conv1_dw.weight'], strides: [1, 1], pad: 1, bias: weights['conv1_dw.bias'], activation: 'relu6' })");
-    expect(manifest.tensors.find((t) => t.name === 'conv0.weight')).toMatchObject({ shape: [3, 3, 3, 32], layout: 'HWIO', byteOffset: 0 });
-    expect(manifest.tensors.find((t) => t.name === 'conv1_dw.weight')).toMatchObject({ shape: [3, 3, 32, 1], layout: 'HWCM' });
+    expect(source).toContain(
+      "tf.fused.depthwiseConv2d({ x: conv0_relu, filter: weights['conv1_dw.weight'], strides: [1, 1], pad: 1, bias: weights['conv1_dw.bias'], activation: 'relu6' })",
+    );
+    expect(manifest.tensors.find((t) => t.name === 'conv0.weight')).toMatchObject({
+      shape: [3, 3, 3, 32],
+      layout: 'HWIO',
+      byteOffset: 0,
+    });
+    expect(manifest.tensors.find((t) => t.name === 'conv1_dw.weight')).toMatchObject({
+      shape: [3, 3, 32, 1],
+      layout: 'HWCM',
+    });
   });
 
   it('keeps an unfoldable BatchNorm as tf.batchNorm', () => {
@@ -102,7 +125,13 @@ describe('emitTfjs', () => {
 
   it('writes a manifest whose entries tile the weights file', () => {
     const { manifest, weights } = tiny;
-    expect(manifest).toMatchObject({ format: 'fastdepth-tfjs-weights', version: 1, arch: 'tiny', weightsFile: 'tiny.weights.bin', byteLength: weights.byteLength });
+    expect(manifest).toMatchObject({
+      format: 'fastdepth-tfjs-weights',
+      version: 1,
+      arch: 'tiny',
+      weightsFile: 'tiny.weights.bin',
+      byteLength: weights.byteLength,
+    });
     let offset = 0;
     for (const t of manifest.tensors) {
       expect(t.byteOffset).toBe(offset);
@@ -110,7 +139,10 @@ describe('emitTfjs', () => {
       offset += t.byteLength;
     }
     expect(offset).toBe(weights.byteLength);
-    expect(emitTfjs(randomModel(tinyGraph(), 1), { moduleName: 'm', weightsFileName: 'w.bin' }).manifest.weightsFile).toBe('w.bin');
+    expect(
+      emitTfjs(randomModel(tinyGraph(), 1), { moduleName: 'm', weightsFileName: 'w.bin' }).manifest
+        .weightsFile,
+    ).toBe('w.bin');
   });
 
   it('rejects bad models with errors naming the place', () => {
@@ -148,14 +180,23 @@ describe('the generated loader and predict', () => {
     mod = await importGenerated(tiny.source, 'loader');
   });
 
-  const load = (manifest: WeightsManifest, buffer: ArrayBuffer = weightsBuffer(tiny)): (() => void) => () => mod.dispose(mod.loadWeights(manifest, buffer));
-  const edit = (f: (t: WeightsManifest['tensors'][number]) => WeightsManifest['tensors'][number]): WeightsManifest => ({
+  const load =
+    (manifest: WeightsManifest, buffer: ArrayBuffer = weightsBuffer(tiny)): (() => void) =>
+    () =>
+      mod.dispose(mod.loadWeights(manifest, buffer));
+  const edit = (
+    f: (t: WeightsManifest['tensors'][number]) => WeightsManifest['tensors'][number],
+  ): WeightsManifest => ({
     ...tiny.manifest,
     tensors: tiny.manifest.tensors.map((t) => (t.name === 'dw.weight' ? f(t) : t)),
   });
 
   it('exports MODEL_INFO with NHWC shapes', () => {
-    expect(mod.MODEL_INFO).toMatchObject({ arch: 'tiny', inputShape: [1, 16, 16, 3], outputShape: [1, 16, 16, 1] });
+    expect(mod.MODEL_INFO).toMatchObject({
+      arch: 'tiny',
+      inputShape: [1, 16, 16, 3],
+      outputShape: [1, 16, 16, 1],
+    });
   });
 
   it('loads and disposes without leaking', () => {
@@ -166,13 +207,21 @@ describe('the generated loader and predict', () => {
 
   it('rejects bad manifests and buffers, naming the tensor, creating nothing', () => {
     const before = tf.memory().numTensors;
-    expect(load({ ...tiny.manifest, format: 'other' } as unknown as WeightsManifest)).toThrow(/format "other"/);
+    expect(load({ ...tiny.manifest, format: 'other' } as unknown as WeightsManifest)).toThrow(
+      /format "other"/,
+    );
     expect(load({ ...tiny.manifest, arch: 'fastdepth' })).toThrow(/arch "fastdepth"/);
     expect(load(tiny.manifest, weightsBuffer(tiny).slice(0, 100))).toThrow(/holds 100 bytes/);
-    expect(load(edit((t) => ({ ...t, shape: [3, 3, 1, 8] })))).toThrow(/tensor "dw\.weight": shape \[3, 3, 1, 8\], expected \[3, 3, 8, 1\]/);
-    expect(load(edit((t) => ({ ...t, byteOffset: tiny.weights.byteLength - 4 })))).toThrow(/tensor "dw\.weight": bytes .* outside/);
+    expect(load(edit((t) => ({ ...t, shape: [3, 3, 1, 8] })))).toThrow(
+      /tensor "dw\.weight": shape \[3, 3, 1, 8\], expected \[3, 3, 8, 1\]/,
+    );
+    expect(load(edit((t) => ({ ...t, byteOffset: tiny.weights.byteLength - 4 })))).toThrow(
+      /tensor "dw\.weight": bytes .* outside/,
+    );
     expect(load(edit((t) => ({ ...t, name: 'dw.kernel' })))).toThrow(/tensor "dw\.kernel": not a weight/);
-    expect(load({ ...tiny.manifest, tensors: tiny.manifest.tensors.filter((t) => t.name !== 'head.bias') })).toThrow(/tensor "head\.bias": missing/);
+    expect(
+      load({ ...tiny.manifest, tensors: tiny.manifest.tensors.filter((t) => t.name !== 'head.bias') }),
+    ).toThrow(/tensor "head\.bias": missing/);
     const nan = weightsBuffer(tiny);
     new Float32Array(nan)[2] = Number.NaN;
     expect(load(tiny.manifest, nan)).toThrow(/tensor "conv0\.weight": value NaN at flat index 2/);
@@ -181,8 +230,10 @@ describe('the generated loader and predict', () => {
 
   it('rejects an input of the wrong shape', () => {
     const weights = mod.loadWeights(tiny.manifest, weightsBuffer(tiny));
-    const x = tf.zeros([1, 3, 16, 16]) as tf.Tensor4D;
-    expect(() => mod.predict(x, weights)).toThrow(/input shape \[1, 3, 16, 16\], expected \[1, 16, 16, 3\] \(NHWC\)/);
+    const x = tf.zeros<tf.Rank.R4>([1, 3, 16, 16]);
+    expect(() => mod.predict(x, weights)).toThrow(
+      /input shape \[1, 3, 16, 16\], expected \[1, 16, 16, 3\] \(NHWC\)/,
+    );
     tf.dispose(x);
     mod.dispose(weights);
   });
@@ -191,7 +242,7 @@ describe('the generated loader and predict', () => {
     it(`100 predict calls leave tf.memory().numTensors unchanged (${backend})`, async () => {
       await useBackend(backend);
       const weights = mod.loadWeights(tiny.manifest, weightsBuffer(tiny));
-      const x = tf.randomUniform([1, 16, 16, 3]) as tf.Tensor4D;
+      const x = tf.randomUniform<tf.Rank.R4>([1, 16, 16, 3]);
       tf.dispose(mod.predict(x, weights));
       const before = tf.memory().numTensors;
       for (let i = 0; i < 100; i++) tf.dispose(mod.predict(x, weights));

@@ -66,7 +66,9 @@ function isSymmetric(p: Pads): boolean {
  */
 function numericPadSafe(p: Pads, kernel: Pair, stride: Pair, dilation: Pair): boolean {
   const span = (k: number, d: number): number => d * (k - 1) + 1;
-  return isSymmetric(p) && span(kernel[0], dilation[0]) === span(kernel[1], dilation[1]) && stride[0] === stride[1];
+  return (
+    isSymmetric(p) && span(kernel[0], dilation[0]) === span(kernel[1], dilation[1]) && stride[0] === stride[1]
+  );
 }
 
 /** tfjs pad argument: exact pads, never 'same' (which pads bottom/right first at stride 2). */
@@ -222,7 +224,21 @@ const conv2d: NodeEmitter<'conv2d'> = (ctx) => {
     if (ctx.permutation) filter = permuteLastAxis(filter, ctx.permutation);
     const f = ctx.addWeight(`${node.name}.weight`, filter, 'HWIO');
     const b = biasData ? bias1d(ctx, `${node.name}.bias`, biasData) : undefined;
-    lines.push(decl(target, convCall('conv2d', x, f, strides, padArg(a.pads, a.kernel, strides, a.dilation), a.dilation, b, ctx.activation)));
+    lines.push(
+      decl(
+        target,
+        convCall(
+          'conv2d',
+          x,
+          f,
+          strides,
+          padArg(a.pads, a.kernel, strides, a.dilation),
+          a.dilation,
+          b,
+          ctx.activation,
+        ),
+      ),
+    );
   } else if (a.groups === cin) {
     const f = ctx.addWeight(`${node.name}.weight`, depthwiseToHwcm(weight.data, weight.shape, cin), 'HWCM');
     const b = biasData ? bias1d(ctx, `${node.name}.bias`, biasData) : undefined;
@@ -234,7 +250,9 @@ const conv2d: NodeEmitter<'conv2d'> = (ctx) => {
       input = padOrCrop(lines, x, nhwc(inShape), [t, bt, l, r], temp, temps).value;
       pad = `'valid'`;
     }
-    lines.push(decl(target, convCall('depthwiseConv2d', input, f, strides, pad, a.dilation, b, ctx.activation)));
+    lines.push(
+      decl(target, convCall('depthwiseConv2d', input, f, strides, pad, a.dilation, b, ctx.activation)),
+    );
   } else {
     // Other group counts: one conv per group on a channel slice, then concatenate.
     const cinG = cin / a.groups;
@@ -243,10 +261,34 @@ const conv2d: NodeEmitter<'conv2d'> = (ctx) => {
     for (let g = 0; g < a.groups; g++) {
       const xs = temp(`in${g}`);
       const ys = temp(`out${g}`);
-      const f = ctx.addWeight(`${node.name}.weight.group${g}`, oihwToHwio(weight.data, weight.shape, g * coutG, coutG), 'HWIO');
-      const b = biasData ? ctx.addWeight(`${node.name}.bias.group${g}`, { shape: [coutG], data: sliceData(biasData, g * coutG, coutG) }, 'C') : undefined;
+      const f = ctx.addWeight(
+        `${node.name}.weight.group${g}`,
+        oihwToHwio(weight.data, weight.shape, g * coutG, coutG),
+        'HWIO',
+      );
+      const b = biasData
+        ? ctx.addWeight(
+            `${node.name}.bias.group${g}`,
+            { shape: [coutG], data: sliceData(biasData, g * coutG, coutG) },
+            'C',
+          )
+        : undefined;
       lines.push(decl(xs, `tf.slice(${x}, [0, 0, 0, ${g * cinG}], [-1, -1, -1, ${cinG}])`));
-      lines.push(decl(ys, convCall('conv2d', xs, f, strides, padArg(a.pads, a.kernel, strides, a.dilation), a.dilation, b, ctx.activation)));
+      lines.push(
+        decl(
+          ys,
+          convCall(
+            'conv2d',
+            xs,
+            f,
+            strides,
+            padArg(a.pads, a.kernel, strides, a.dilation),
+            a.dilation,
+            b,
+            ctx.activation,
+          ),
+        ),
+      );
       temps.push(xs, ys);
       parts.push(ys);
     }
@@ -254,7 +296,12 @@ const conv2d: NodeEmitter<'conv2d'> = (ctx) => {
   }
   if (subsample) {
     temps.push(target);
-    lines.push(decl(out, `tf.stridedSlice(${target}, [0, 0, 0, 0], [${inShape[0]}, ${(oh - 1) * a.stride[0] + 1}, ${(ow - 1) * a.stride[1] + 1}, ${cout}], [1, ${a.stride[0]}, ${a.stride[1]}, 1]) as ${T4}`));
+    lines.push(
+      decl(
+        out,
+        `tf.stridedSlice(${target}, [0, 0, 0, 0], [${inShape[0]}, ${(oh - 1) * a.stride[0] + 1}, ${(ow - 1) * a.stride[1] + 1}, ${cout}], [1, ${a.stride[0]}, ${a.stride[1]}, 1]) as ${T4}`,
+      ),
+    );
   }
   disposeTemps(lines, temps);
   return lines;
@@ -284,7 +331,12 @@ const convTranspose2d: NodeEmitter<'convTranspose2d'> = (ctx) => {
     // PyTorch pads (t, l, b, r) are exactly the forward-conv pads whose input gradient this is;
     // the output size (with outputPadding) is passed explicitly.
     const target = bias !== undefined || ctx.activation !== undefined ? raw : out;
-    lines.push(decl(target, `tf.conv2dTranspose(${x}, ${f}, [${n}, ${oh}, ${ow}, ${cout}], ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`));
+    lines.push(
+      decl(
+        target,
+        `tf.conv2dTranspose(${x}, ${f}, [${n}, ${oh}, ${ow}, ${cout}], ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`,
+      ),
+    );
     if (target === raw) {
       temps.push(raw);
       epilogue(lines, raw, bias, ctx.activation, out, temp, temps);
@@ -292,7 +344,11 @@ const convTranspose2d: NodeEmitter<'convTranspose2d'> = (ctx) => {
   } else if (a.groups === cin) {
     // Depthwise transposed conv = zero insertion, pad by k-1-p (crop if negative), then a
     // depthwise conv with the flipped kernel: bias and activation fuse into that conv.
-    const f = ctx.addWeight(`${node.name}.weight`, transposedDepthwiseToFlippedHwcm(weight.data, weight.shape), 'HWCM');
+    const f = ctx.addWeight(
+      `${node.name}.weight`,
+      transposedDepthwiseToFlippedHwcm(weight.data, weight.shape),
+      'HWCM',
+    );
     bias = biasData ? bias1d(ctx, `${node.name}.bias`, biasData) : undefined;
     let value = x;
     let shape: readonly [number, number, number, number] = [n, h, w, cin];
@@ -321,9 +377,18 @@ const convTranspose2d: NodeEmitter<'convTranspose2d'> = (ctx) => {
     for (let g = 0; g < a.groups; g++) {
       const xs = temp(`in${g}`);
       const ys = temp(`out${g}`);
-      const f = ctx.addWeight(`${node.name}.weight.group${g}`, iohwToHwoi(weight.data, weight.shape, g * cinG, cinG), 'HWOI');
+      const f = ctx.addWeight(
+        `${node.name}.weight.group${g}`,
+        iohwToHwoi(weight.data, weight.shape, g * cinG, cinG),
+        'HWOI',
+      );
       lines.push(decl(xs, `tf.slice(${x}, [0, 0, 0, ${g * cinG}], [-1, -1, -1, ${cinG}])`));
-      lines.push(decl(ys, `tf.conv2dTranspose(${xs}, ${f}, [${n}, ${oh}, ${ow}, ${coutG}], ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`));
+      lines.push(
+        decl(
+          ys,
+          `tf.conv2dTranspose(${xs}, ${f}, [${n}, ${oh}, ${ow}, ${coutG}], ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`,
+        ),
+      );
       temps.push(xs, ys);
       parts.push(ys);
     }
@@ -349,7 +414,14 @@ export const EMITTERS: EmitterTable = {
       const t = ctx.param(suffix);
       return ctx.addWeight(`${name}.${suffix}`, { shape: [t.data.length], data: t.data }, 'C');
     };
-    const args = [ctx.input(0), vec('running_mean'), vec('running_var'), vec('bias'), vec('weight'), String(ctx.node.attrs.epsilon)];
+    const args = [
+      ctx.input(0),
+      vec('running_mean'),
+      vec('running_var'),
+      vec('bias'),
+      vec('weight'),
+      String(ctx.node.attrs.epsilon),
+    ];
     return [decl(ctx.out, `tf.batchNorm(${args.join(', ')})`)];
   },
   relu: (ctx) => [decl(ctx.out, `tf.relu(${ctx.input(0)})`)],
@@ -358,7 +430,9 @@ export const EMITTERS: EmitterTable = {
     const xs = ctx.node.inputs.map((_, i) => ctx.input(i));
     return [decl(ctx.out, xs.length === 2 ? `tf.add(${xs[0]!}, ${xs[1]!})` : `tf.addN([${xs.join(', ')}])`)];
   },
-  concat: (ctx) => [decl(ctx.out, `tf.concat([${ctx.node.inputs.map((_, i) => ctx.input(i)).join(', ')}], 3)`)],
+  concat: (ctx) => [
+    decl(ctx.out, `tf.concat([${ctx.node.inputs.map((_, i) => ctx.input(i)).join(', ')}], 3)`),
+  ],
   upsample: (ctx) => {
     const [, , oh, ow] = ctx.outShape;
     // nearest: src = floor(dst / 2) needs alignCorners = halfPixelCenters = false (PyTorch
@@ -396,7 +470,12 @@ export const EMITTERS: EmitterTable = {
   maxPool: (ctx) => {
     const a = ctx.node.attrs;
     // tfjs pooling skips padded positions, i.e. treats them as -infinity, like the reference.
-    return [decl(ctx.out, `tf.maxPool(${ctx.input(0)}, ${list(a.kernel)}, ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`)];
+    return [
+      decl(
+        ctx.out,
+        `tf.maxPool(${ctx.input(0)}, ${list(a.kernel)}, ${list(a.stride)}, ${padArg(a.pads, a.kernel, a.stride)})`,
+      ),
+    ];
   },
   output: () => [],
 };

@@ -10,11 +10,18 @@ import { execute, type Model, type Tensor64 } from '@fastdepth/graph-dsl';
 import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emitTfjs, type EmitTfjsResult } from './index.js';
-import { importGenerated, randomInput, relativeError, runOnce, useBackend, type GeneratedModule } from './testing/harness.js';
+import {
+  importGenerated,
+  randomInput,
+  relativeError,
+  runOnce,
+  useBackend,
+  type GeneratedModule,
+} from './testing/harness.js';
 import { randomModel } from './testing/tiny.js';
 
 const TOLERANCE = 1e-4;
-const INPUT_SHAPE = [1, 3, 224, 224] as const;
+const INPUT_SHAPE: readonly number[] = [1, 3, 224, 224];
 
 describe.each(['fastdepth', 'fastdepth-pruned'])('%s at 224x224', (arch) => {
   let model: Model;
@@ -31,7 +38,10 @@ describe.each(['fastdepth', 'fastdepth-pruned'])('%s at 224x224', (arch) => {
     weights.set('decode_conv6_bn.bias', { shape: [1], data: Float32Array.of(0.5) });
     weights.set('decode_conv6_bn.running_mean', { shape: [1], data: Float32Array.of(0) });
     model = { graph: random.graph, weights };
-    input = randomInput(INPUT_SHAPE.reduce((a, b) => a * b, 1), 22);
+    input = randomInput(
+      INPUT_SHAPE.reduce((a, b) => a * b, 1),
+      22,
+    );
     reference = execute(model.graph, model.weights, { input: { shape: INPUT_SHAPE, data: input } })['depth']!;
     result = emitTfjs(model);
     mod = await importGenerated(result.source, arch);
@@ -50,7 +60,9 @@ describe.each(['fastdepth', 'fastdepth-pruned'])('%s at 224x224', (arch) => {
   }
 
   it('matches onnxruntime-node running the codegen-onnx export', async () => {
-    const session = await ort.InferenceSession.create(encodeOnnx(model, { opset: 13, foldBatchNorm: true }), { executionProviders: ['cpu'] });
+    const session = await ort.InferenceSession.create(encodeOnnx(model, { opset: 13, foldBatchNorm: true }), {
+      executionProviders: ['cpu'],
+    });
     const outputs = await session.run({ input: new ort.Tensor('float32', input, [...INPUT_SHAPE]) });
     const onnx = outputs['depth']!.data as Float32Array;
     await useBackend('wasm');

@@ -12,5 +12,11 @@ export {
   type WeightsManifest,
   type WeightsManifestEntry,
 } from './manifest.js';
-export { EMITTERS, type EmitContext, type EmitterTable, type NodeEmitter, type WeightLayout } from './emitters.js';
+export {
+  EMITTERS,
+  type EmitContext,
+  type EmitterTable,
+  type NodeEmitter,
+  type WeightLayout,
+} from './emitters.js';
 export { planGraph, type FusedActivation, type Plan } from './plan.js';

@@ -25,7 +25,8 @@ export function oihwToHwio(
     for (let i = 0; i < cin; i++) {
       for (let y = 0; y < kh; y++) {
         for (let x = 0; x < kw; x++) {
-          out[((y * kw + x) * cin + i) * outCount + o] = data[(((outBegin + o) * cin + i) * kh + y) * kw + x]!;
+          out[((y * kw + x) * cin + i) * outCount + o] =
+            data[(((outBegin + o) * cin + i) * kh + y) * kw + x]!;
         }
       }
     }
@@ -44,7 +45,8 @@ export function depthwiseToHwcm(data: Float32Array, shape: readonly number[], ch
   for (let c = 0; c < channels; c++) {
     for (let q = 0; q < m; q++) {
       for (let y = 0; y < kh; y++) {
-        for (let x = 0; x < kw; x++) out[((y * kw + x) * channels + c) * m + q] = data[((c * m + q) * kh + y) * kw + x]!;
+        for (let x = 0; x < kw; x++)
+          out[((y * kw + x) * channels + c) * m + q] = data[((c * m + q) * kh + y) * kw + x]!;
       }
     }
   }
@@ -57,13 +59,20 @@ export function depthwiseToHwcm(data: Float32Array, shape: readonly number[], ch
  * tfjs computes the input gradient of a conv whose filter is [kh, kw, out, in]; that gradient
  * is PyTorch's transposed conv with the same (unflipped) taps.
  */
-export function iohwToHwoi(data: Float32Array, shape: readonly number[], inBegin = 0, inCount = shape[0]!): LaidOut {
+export function iohwToHwoi(
+  data: Float32Array,
+  shape: readonly number[],
+  inBegin = 0,
+  inCount = shape[0]!,
+): LaidOut {
   const [, cout, kh, kw] = shape as [number, number, number, number];
   const out = new Float32Array(kh * kw * cout * inCount);
   for (let i = 0; i < inCount; i++) {
     for (let o = 0; o < cout; o++) {
       for (let y = 0; y < kh; y++) {
-        for (let x = 0; x < kw; x++) out[((y * kw + x) * cout + o) * inCount + i] = data[(((inBegin + i) * cout + o) * kh + y) * kw + x]!;
+        for (let x = 0; x < kw; x++)
+          out[((y * kw + x) * cout + o) * inCount + i] =
+            data[(((inBegin + i) * cout + o) * kh + y) * kw + x]!;
       }
     }
   }
@@ -82,7 +91,8 @@ export function transposedDepthwiseToFlippedHwcm(data: Float32Array, shape: read
     for (let q = 0; q < m; q++) {
       for (let y = 0; y < kh; y++) {
         for (let x = 0; x < kw; x++) {
-          out[((y * kw + x) * channels + c) * m + q] = data[((c * m + q) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)]!;
+          out[((y * kw + x) * channels + c) * m + q] =
+            data[((c * m + q) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)]!;
         }
       }
     }
@@ -106,7 +116,8 @@ export function crdToDcrPermutation(channels: number, blockSize: number): number
 /** Reorders the last axis of a tensor: out[..., k] = in[..., perm[k]]. */
 export function permuteLastAxis(t: LaidOut, perm: readonly number[]): LaidOut {
   const n = perm.length;
-  if (t.shape[t.shape.length - 1] !== n) throw new Error(`permutation of length ${n} does not fit shape [${t.shape.join(', ')}]`);
+  if (t.shape[t.shape.length - 1] !== n)
+    throw new Error(`permutation of length ${n} does not fit shape [${t.shape.join(', ')}]`);
   const out = new Float32Array(t.data.length);
   for (let base = 0; base < t.data.length; base += n) {
     for (let k = 0; k < n; k++) out[base + k] = t.data[base + perm[k]!]!;
@@ -120,10 +131,12 @@ export function permuteLastAxis(t: LaidOut, perm: readonly number[]): LaidOut {
  */
 export function permuteAxis2(t: LaidOut, perm: readonly number[]): LaidOut {
   const [a, b, n, d] = t.shape as [number, number, number, number];
-  if (n !== perm.length) throw new Error(`permutation of length ${perm.length} does not fit shape [${t.shape.join(', ')}]`);
+  if (n !== perm.length)
+    throw new Error(`permutation of length ${perm.length} does not fit shape [${t.shape.join(', ')}]`);
   const out = new Float32Array(t.data.length);
   for (let p = 0; p < a * b; p++) {
-    for (let k = 0; k < n; k++) out.set(t.data.subarray((p * n + perm[k]!) * d, (p * n + perm[k]! + 1) * d), (p * n + k) * d);
+    for (let k = 0; k < n; k++)
+      out.set(t.data.subarray((p * n + perm[k]!) * d, (p * n + perm[k]! + 1) * d), (p * n + k) * d);
   }
   return { shape: t.shape, data: out };
 }

@@ -57,7 +57,14 @@ export function packWeights(
   for (const w of weights) {
     const { data, shape } = w.tensor;
     for (let i = 0; i < data.length; i++) view.setFloat32(offset + i * 4, data[i]!, true);
-    tensors.push({ name: w.name, shape: [...shape], dtype: 'float32', layout: w.layout, byteOffset: offset, byteLength: data.length * 4 });
+    tensors.push({
+      name: w.name,
+      shape: [...shape],
+      dtype: 'float32',
+      layout: w.layout,
+      byteOffset: offset,
+      byteLength: data.length * 4,
+    });
     offset += data.length * 4;
   }
   const manifest: WeightsManifest = {

@@ -1,7 +1,22 @@
-import { execute, GraphBuilder, GraphError, SeededRandom, type Graph, type OpKind, type Tensor } from '@fastdepth/graph-dsl';
+import {
+  execute,
+  GraphBuilder,
+  GraphError,
+  SeededRandom,
+  type Graph,
+  type OpKind,
+  type Tensor,
+} from '@fastdepth/graph-dsl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emitTfjs } from './index.js';
-import { importGenerated, randomInput, relativeError, runOnce, useBackend, type BackendName } from './testing/harness.js';
+import {
+  importGenerated,
+  randomInput,
+  relativeError,
+  runOnce,
+  useBackend,
+  type BackendName,
+} from './testing/harness.js';
 import { randomModel, tinyGraph } from './testing/tiny.js';
 
 const TOLERANCE = 1e-4;
@@ -12,7 +27,8 @@ const CONV_SEEDS = Array.from({ length: 16 }, (_, i) => i + 1);
 type Rng = SeededRandom;
 const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng.uniform() * (hi - lo + 1));
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng.uniform() * xs.length)]!;
-const divisors = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+const divisors = (n: number): number[] =>
+  Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
 
 function input(g: GraphBuilder, rng: Rng, channels = int(rng, 1, 6), even = true): Tensor {
   const size = (): number => (even ? 2 * int(rng, 2, 6) : int(rng, 3, 11));
@@ -41,7 +57,12 @@ function randomPads(rng: Rng, kernel: readonly [number, number]): [number, numbe
     const p = int(rng, 0, Math.min(kernel[0], kernel[1]) - 1);
     return [p, p, p, p];
   }
-  return [0, 1, 2, 3].map((i) => int(rng, 0, kernel[i % 2 === 0 ? 0 : 1] - 1)) as [number, number, number, number];
+  return [0, 1, 2, 3].map((i) => int(rng, 0, kernel[i % 2 === 0 ? 0 : 1] - 1)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
 }
 
 function randomConv(g: GraphBuilder, rng: Rng, x: Tensor): Tensor {
@@ -52,7 +73,15 @@ function randomConv(g: GraphBuilder, rng: Rng, x: Tensor): Tensor {
   const pads = randomPads(rng, kernel);
   const dilation = pick(rng, [1, 1, 2]);
   const outChannels = groups * int(rng, 1, 3);
-  return g.conv2d('conv', x, { outChannels, kernel, stride, pads, dilation, groups, bias: rng.uniform() < 0.5 });
+  return g.conv2d('conv', x, {
+    outChannels,
+    kernel,
+    stride,
+    pads,
+    dilation,
+    groups,
+    bias: rng.uniform() < 0.5,
+  });
 }
 
 function randomConvTranspose(g: GraphBuilder, rng: Rng, x: Tensor): Tensor {
@@ -63,13 +92,25 @@ function randomConvTranspose(g: GraphBuilder, rng: Rng, x: Tensor): Tensor {
   const pads = randomPads(rng, kernel);
   const outputPadding: [number, number] = [int(rng, 0, stride[0] - 1), int(rng, 0, stride[1] - 1)];
   const outChannels = groups * int(rng, 1, 3);
-  return g.convTranspose2d('convt', x, { outChannels, kernel, stride, pads, outputPadding, groups, bias: rng.uniform() < 0.5 });
+  return g.convTranspose2d('convt', x, {
+    outChannels,
+    kernel,
+    stride,
+    pads,
+    outputPadding,
+    groups,
+    bias: rng.uniform() < 0.5,
+  });
 }
 
-const conv1x1 = (g: GraphBuilder, name: string, x: Tensor, outChannels: number): Tensor => g.conv2d(name, x, { outChannels, kernel: 1, bias: true });
+const conv1x1 = (g: GraphBuilder, name: string, x: Tensor, outChannels: number): Tensor =>
+  g.conv2d(name, x, { outChannels, kernel: 1, bias: true });
 
 /** Per op: a builder of one small random graph around it (and the gain for its weights). */
-const CASES: Record<OpKind, { readonly gain?: number; readonly build: (g: GraphBuilder, rng: Rng) => Tensor }> = {
+const CASES: Record<
+  OpKind,
+  { readonly gain?: number; readonly build: (g: GraphBuilder, rng: Rng) => Tensor }
+> = {
   input: { build: (g, rng) => input(g, rng) },
   output: { build: (g, rng) => g.relu('r', input(g, rng)) },
   conv2d: { build: (g, rng) => tail(g, rng, randomConv(g, rng, input(g, rng))) },
@@ -82,7 +123,11 @@ const CASES: Record<OpKind, { readonly gain?: number; readonly build: (g: GraphB
     build: (g, rng) => {
       const x = input(g, rng);
       const n = int(rng, 2, 3);
-      return g.addTensors('sum', x, ...Array.from({ length: n - 1 }, (_, i) => conv1x1(g, `c${i}`, x, x.shape[1])));
+      return g.addTensors(
+        'sum',
+        x,
+        ...Array.from({ length: n - 1 }, (_, i) => conv1x1(g, `c${i}`, x, x.shape[1])),
+      );
     },
   },
   concat: {
@@ -91,7 +136,14 @@ const CASES: Record<OpKind, { readonly gain?: number; readonly build: (g: GraphB
       return g.concat('cat', conv1x1(g, 'a', x, int(rng, 1, 4)), x, conv1x1(g, 'b', x, int(rng, 1, 4)));
     },
   },
-  upsample: { build: (g, rng) => g.upsample('up', g.batchNorm('bn', input(g, rng, int(rng, 1, 6), false)), pick(rng, ['nearest', 'bilinear'] as const)) },
+  upsample: {
+    build: (g, rng) =>
+      g.upsample(
+        'up',
+        g.batchNorm('bn', input(g, rng, int(rng, 1, 6), false)),
+        pick(rng, ['nearest', 'bilinear'] as const),
+      ),
+  },
   unpool: { build: (g, rng) => g.unpool('unpool', g.batchNorm('bn', input(g, rng, int(rng, 1, 6), false))) },
   pixelShuffle: {
     build: (g, rng) => {
@@ -105,7 +157,12 @@ const CASES: Record<OpKind, { readonly gain?: number; readonly build: (g: GraphB
   maxPool: {
     build: (g, rng) => {
       const kernel: [number, number] = [int(rng, 1, 4), int(rng, 1, 4)];
-      const pads = [0, 1, 2, 3].map((i) => int(rng, 0, kernel[i % 2 === 0 ? 0 : 1] - 1)) as [number, number, number, number];
+      const pads = [0, 1, 2, 3].map((i) => int(rng, 0, kernel[i % 2 === 0 ? 0 : 1] - 1)) as [
+        number,
+        number,
+        number,
+        number,
+      ];
       return g.maxPool('pool', g.batchNorm('bn', input(g, rng)), { kernel, stride: pick(rng, [1, 2]), pads });
     },
   },
@@ -126,13 +183,23 @@ function caseGraph(op: OpKind, seed: number): Graph {
   throw new Error(`no valid random graph for ${op}`);
 }
 
-async function checkGraph(graph: Graph, seed: number, gain: number, backends: readonly BackendName[]): Promise<void> {
+async function checkGraph(
+  graph: Graph,
+  seed: number,
+  gain: number,
+  backends: readonly BackendName[],
+): Promise<void> {
   const model = randomModel(graph, seed, gain);
   const inputNode = graph.nodes[0]!;
   if (inputNode.op !== 'input') throw new Error('first node must be the input');
   const shape = inputNode.attrs.shape;
-  const x = randomInput(shape.reduce((a, b) => a * b, 1), seed);
-  const reference = Object.values(execute(graph, model.weights, { [inputNode.name]: { shape, data: x } }))[0]!;
+  const x = randomInput(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+  );
+  const reference = Object.values(
+    execute(graph, model.weights, { [inputNode.name]: { shape, data: x } }),
+  )[0]!;
   const result = emitTfjs(model);
   const mod = await importGenerated(result.source, graph.name);
   for (const backend of backends) {
@@ -153,29 +220,81 @@ describe('generated tfjs code matches the reference executor', () => {
   for (const op of Object.keys(CASES) as OpKind[]) {
     it(`${op} (random shapes and attributes)`, async () => {
       const seeds = op === 'conv2d' || op === 'convTranspose2d' ? CONV_SEEDS : SEEDS;
-      for (const seed of seeds) await checkGraph(caseGraph(op, seed), seed, CASES[op].gain ?? 1, ['cpu', 'wasm']);
+      for (const seed of seeds)
+        await checkGraph(caseGraph(op, seed), seed, CASES[op].gain ?? 1, ['cpu', 'wasm']);
     });
   }
 
   // The layers of the FastDepth family, on sizes where tfjs 'same' would pad differently.
   const FIXED: Record<string, (g: GraphBuilder, x: Tensor) => Tensor> = {
-    'conv 3x3 stride 2 pad 1 + BN + relu6': (g, x) => g.relu6('c_relu', g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 }))),
-    'depthwise 3x3 stride 2 pad 1 + BN + relu6': (g, x) => g.relu6('c_relu', g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 4, kernel: 3, stride: 2, pads: 1, groups: 4 }))),
+    'conv 3x3 stride 2 pad 1 + BN + relu6': (g, x) =>
+      g.relu6(
+        'c_relu',
+        g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 })),
+      ),
+    'depthwise 3x3 stride 2 pad 1 + BN + relu6': (g, x) =>
+      g.relu6(
+        'c_relu',
+        g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 4, kernel: 3, stride: 2, pads: 1, groups: 4 })),
+      ),
     'depthwise 5x5 pad 2 + BN + relu, pointwise, nearest x2': (g, x) =>
-      g.upsample('up', g.conv2d('pw', g.relu('c_relu', g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 4, kernel: 5, pads: 2, groups: 4 }))), { outChannels: 6, kernel: 1 }), 'nearest'),
-    'depthwise with channel multiplier 3': (g, x) => g.conv2d('c', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1, groups: 4, bias: true }),
+      g.upsample(
+        'up',
+        g.conv2d(
+          'pw',
+          g.relu(
+            'c_relu',
+            g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 4, kernel: 5, pads: 2, groups: 4 })),
+          ),
+          { outChannels: 6, kernel: 1 },
+        ),
+        'nearest',
+      ),
+    'depthwise with channel multiplier 3': (g, x) =>
+      g.conv2d('c', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1, groups: 4, bias: true }),
     'deconv3: conv-transpose 3x3 stride 2 pad 1 output padding 1 + BN + relu': (g, x) =>
-      g.relu('c_relu', g.batchNorm('c_bn', g.convTranspose2d('c', x, { outChannels: 6, kernel: 3, stride: 2, pads: 1, outputPadding: 1 }))),
+      g.relu(
+        'c_relu',
+        g.batchNorm(
+          'c_bn',
+          g.convTranspose2d('c', x, { outChannels: 6, kernel: 3, stride: 2, pads: 1, outputPadding: 1 }),
+        ),
+      ),
     'deconv5dw: depthwise conv-transpose 5x5 stride 2 pad 2 output padding 1 + BN + relu': (g, x) =>
-      g.relu('c_relu', g.batchNorm('c_bn', g.convTranspose2d('c', x, { outChannels: 4, kernel: 5, stride: 2, pads: 2, outputPadding: 1, groups: 4 }))),
-    'upconv: unpool + 5x5 conv': (g, x) => g.conv2d('c', g.unpool('unpool', x), { outChannels: 3, kernel: 5, pads: 2 }),
+      g.relu(
+        'c_relu',
+        g.batchNorm(
+          'c_bn',
+          g.convTranspose2d('c', x, {
+            outChannels: 4,
+            kernel: 5,
+            stride: 2,
+            pads: 2,
+            outputPadding: 1,
+            groups: 4,
+          }),
+        ),
+      ),
+    'upconv: unpool + 5x5 conv': (g, x) =>
+      g.conv2d('c', g.unpool('unpool', x), { outChannels: 3, kernel: 5, pads: 2 }),
     'shuffle: conv + relu + pixel shuffle + 3x3 conv': (g, x) =>
-      g.conv2d('c2', g.pixelShuffle('ps', g.relu('c_relu', g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 8, kernel: 3, pads: 1 })))), { outChannels: 2, kernel: 3, pads: 1 }),
-    'max pool 3x3 stride 2 pad 1': (g, x) => g.maxPool('pool', g.batchNorm('bn', x), { kernel: 3, stride: 2, pads: 1 }),
+      g.conv2d(
+        'c2',
+        g.pixelShuffle(
+          'ps',
+          g.relu('c_relu', g.batchNorm('c_bn', g.conv2d('c', x, { outChannels: 8, kernel: 3, pads: 1 }))),
+        ),
+        { outChannels: 2, kernel: 3, pads: 1 },
+      ),
+    'max pool 3x3 stride 2 pad 1': (g, x) =>
+      g.maxPool('pool', g.batchNorm('bn', x), { kernel: 3, stride: 2, pads: 1 }),
   };
   for (const [title, build] of Object.entries(FIXED)) {
     it(title, async () => {
-      for (const [seed, size] of [[1, 8], [2, 10]] as const) {
+      for (const [seed, size] of [
+        [1, 8],
+        [2, 10],
+      ] as const) {
         const g = new GraphBuilder('fixed');
         g.output('out', build(g, g.input('input', [1, 4, size, size])));
         await checkGraph(g.build(), seed, 1, ['cpu', 'wasm']);
@@ -191,7 +310,20 @@ describe('generated tfjs code matches the reference executor', () => {
     const graph = caseGraph('relu6', 1);
     const model = randomModel(graph, 1, 8);
     const shape = (graph.nodes[0] as Extract<Graph['nodes'][number], { op: 'input' }>).attrs.shape;
-    const bn = execute(graph, model.weights, { input: { shape, data: randomInput(shape.reduce((a, b) => a * b, 1), 1) } }, { keepIntermediates: true })['bn']!;
+    const bn = execute(
+      graph,
+      model.weights,
+      {
+        input: {
+          shape,
+          data: randomInput(
+            shape.reduce((a, b) => a * b, 1),
+            1,
+          ),
+        },
+      },
+      { keepIntermediates: true },
+    )['bn']!;
     expect(Math.max(...bn.data)).toBeGreaterThan(6);
   });
 });

@@ -11,7 +11,10 @@ export type FusedActivation = 'relu' | 'relu6';
 
 export interface Plan {
   /** Conv (or conv-transpose) name -> activation applied inside its call. */
-  readonly fusedActivation: ReadonlyMap<string, { readonly node: string; readonly activation: FusedActivation }>;
+  readonly fusedActivation: ReadonlyMap<
+    string,
+    { readonly node: string; readonly activation: FusedActivation }
+  >;
   /** Activation nodes whose work happens inside their producer's call. */
   readonly absorbed: ReadonlySet<string>;
   /** Conv name -> output-channel permutation (CRD -> DCR) baked into its weights. */
@@ -28,7 +31,9 @@ export interface Plan {
 
 /** Names the generated module uses itself; a layer with one of these names gets a `_` suffix. */
 const RESERVED = new Set([
-  ...'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await'.split(' '),
+  ...'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await'.split(
+    ' ',
+  ),
   'tf',
   'w',
   'input',
@@ -52,8 +57,16 @@ function isConvLike(node: Node | undefined): node is Extract<Node, { op: 'conv2d
 export function planGraph(graph: Graph): Plan {
   const inputs = graph.nodes.filter((n): n is Extract<Node, { op: 'input' }> => n.op === 'input');
   const outputs = graph.nodes.filter((n): n is Extract<Node, { op: 'output' }> => n.op === 'output');
-  if (inputs.length !== 1) throw new GraphError(graph.name, `the tfjs emitter needs exactly one input layer, found ${inputs.length}`);
-  if (outputs.length !== 1) throw new GraphError(graph.name, `the tfjs emitter needs exactly one output layer, found ${outputs.length}`);
+  if (inputs.length !== 1)
+    throw new GraphError(
+      graph.name,
+      `the tfjs emitter needs exactly one input layer, found ${inputs.length}`,
+    );
+  if (outputs.length !== 1)
+    throw new GraphError(
+      graph.name,
+      `the tfjs emitter needs exactly one output layer, found ${outputs.length}`,
+    );
   const users = consumers(graph);
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const soleUser = (name: string): Node | undefined => {
@@ -85,7 +98,10 @@ export function planGraph(graph: Graph): Plan {
       producer = byName.get(producer.inputs[0]!);
     }
     if (!isConvLike(producer) || producer.attrs.groups !== 1 || soleUser(producer.name) !== reader) continue;
-    channelPermutation.set(producer.name, crdToDcrPermutation(producer.attrs.outChannels, node.attrs.blockSize));
+    channelPermutation.set(
+      producer.name,
+      crdToDcrPermutation(producer.attrs.outChannels, node.attrs.blockSize),
+    );
     dcrReady.add(node.name);
   }
 
@@ -96,7 +112,8 @@ export function planGraph(graph: Graph): Plan {
     if (node.op === 'input') v = 'input';
     else if (node.op === 'output') v = variable.get(node.inputs[0]!)!;
     else v = variableName(node.name);
-    if (node.op !== 'output' && used.has(v)) throw new GraphError(node.name, `variable name "${v}" is taken by another layer`);
+    if (node.op !== 'output' && used.has(v))
+      throw new GraphError(node.name, `variable name "${v}" is taken by another layer`);
     used.add(v);
     variable.set(node.name, v);
   }
@@ -111,5 +128,14 @@ export function planGraph(graph: Graph): Plan {
     if (node.op === 'output' || absorbed.has(node.name)) return;
     for (const input of node.inputs) lastUse.set(variable.get(input)!, index);
   });
-  return { fusedActivation, absorbed, channelPermutation, dcrReady, variable, lastUse, inputNode: inputs[0]!, outputNode };
+  return {
+    fusedActivation,
+    absorbed,
+    channelPermutation,
+    dcrReady,
+    variable,
+    lastUse,
+    inputNode: inputs[0]!,
+    outputNode,
+  };
 }

@@ -12,5 +12,5 @@ export {
 } from './emit-relay.js';
 export { relayParamName, checkRelayName, RELAY_KEYWORDS } from './names.js';
 export { encodeTvmParams, TVM_NDARRAY_LIST_MAGIC, TVM_NDARRAY_MAGIC } from './tvm-params.js';
-export { encodeNpy, encodeNpz, encodeZip, crc32 } from './npy.js';
+export { encodeNpz, encodeTensorNpy } from './npz.js';
 export { emitTvmPackage, buildScript, type PackageFile, type TvmPackageOptions } from './package.js';

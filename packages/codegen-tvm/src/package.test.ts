@@ -1,7 +1,7 @@
 import { FastDepthError, initWeights, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { emitRelay, relayParams } from './emit-relay.js';
-import { encodeNpy, encodeNpz } from './npy.js';
+import { encodeNpz, encodeTensorNpy as encodeNpy } from './npz.js';
 import { buildScript, emitTvmPackage } from './package.js';
 import { OP_GRAPHS } from './testing/graphs.js';
 import { encodeTvmParams } from './tvm-params.js';

@@ -13,7 +13,7 @@ import {
 } from '@fastdepth/graph-dsl';
 import { emitRelay, relayParams } from './emit-relay.js';
 import { checkRelayName } from './names.js';
-import { encodeNpy, encodeNpz } from './npy.js';
+import { encodeNpz, encodeTensorNpy as encodeNpy } from './npz.js';
 import { encodeTvmParams } from './tvm-params.js';
 
 /** One file of the package; text files are strings. */

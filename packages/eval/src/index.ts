@@ -14,7 +14,7 @@ export {
   type MetricInfo,
   type DepthMetrics,
 } from './metrics.js';
-export { readNpy, readNpyFile, encodeNpy, type NpyArray, type NpyData, type NpyDtype } from './npy.js';
+export { readNpyFile } from './npy-file.js';
 export {
   NYU_RESIZE_SCALE,
   NYU_CROP,

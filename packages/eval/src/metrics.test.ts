@@ -8,7 +8,7 @@ import {
   formatMetrics,
   type DepthMetrics,
 } from './metrics.js';
-import { readNpyFile } from './npy.js';
+import { readNpyFile } from './npy-file.js';
 
 const SAMPLE = new URL('../../../../shared/data/nyu-sample/', import.meta.url);
 

@@ -5,7 +5,8 @@ import { FormatError } from '@fastdepth/graph-dsl';
 import { File as H5File, ready } from 'h5wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeMetrics } from './metrics.js';
-import { encodeNpy, readNpyFile } from './npy.js';
+import { encodeNpy } from '@fastdepth/graph-dsl';
+import { readNpyFile } from './npy-file.js';
 import {
   encodeNyuH5,
   iterateNyuFolder,

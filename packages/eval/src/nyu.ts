@@ -8,7 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FastDepthError, FormatError } from '@fastdepth/graph-dsl';
 import { Dataset, File as H5File, ready } from 'h5wasm';
-import { readNpyFile } from './npy.js';
+import { readNpyFile } from './npy-file.js';
 import { gatherHWC, NYU_OUTPUT_SIZE, valTransformMaps, type IndexMaps, type OutputSize } from './resize.js';
 
 /** A raw frame: RGB interleaved (H, W, 3) uint8 and depth (H, W) in metres. */

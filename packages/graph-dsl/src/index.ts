@@ -42,6 +42,7 @@ export {
   type WeightMap,
   type Model,
 } from './weights.js';
+export { readNpy, encodeNpy, type NpyArray, type NpyData, type NpyDtype } from './npy.js';
 export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from './safetensors.js';
 export { analyze, type GraphStats, type LayerStats } from './analysis.js';
 export { execute, type Tensor64, type ExecuteOptions } from './executor.js';

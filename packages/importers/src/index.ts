@@ -20,4 +20,3 @@ export {
   type ImportedWeights,
   type WeightFormat,
 } from './dispatch.js';
-export { readNpy, encodeNpy, type NpyArray, type NpyDtype } from './npy.js';

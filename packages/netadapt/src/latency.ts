@@ -87,7 +87,7 @@ export function latencyLayers(graph: Graph): LatencyLayer[] {
           const g = new GraphBuilder(`lut_${node.op}`);
           const x = g.input('input', [inShape[0], cin, inShape[2], inShape[3]]);
           const attrs = { ...a, outChannels: depthwise ? cin : cout, groups: depthwise ? cin : a.groups };
-          let y = g.add(node.op, 'layer', [x], attrs as never);
+          let y = g.add(node.op, 'layer', [x], attrs);
           if (hasBn) y = g.batchNorm('layer_bn', y);
           if (actOp === 'relu') y = g.relu('layer_act', y);
           if (actOp === 'relu6') y = g.relu6('layer_act', y);
@@ -120,7 +120,7 @@ export function latencyLayers(graph: Graph): LatencyLayer[] {
           node.op,
           'layer',
           ins.map(() => x),
-          node.attrs as never,
+          node.attrs,
         );
         g.output('out', y);
         return g.build();
@@ -186,7 +186,7 @@ export function tfjsRunner(
       const input = model.graph.nodes.find((n) => n.op === 'input');
       if (input?.op !== 'input') throw new Error('tfjsRunner: the graph has no input');
       const [b, c, h, wd] = input.attrs.shape;
-      const x = tf.randomUniform([b, h, wd, c], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const x = tf.randomUniform<tf.Rank.R4>([b, h, wd, c], 0, 1, 'float32', 1);
       const run = (): void => {
         const y = module.predict(x, w);
         y.dataSync();

@@ -105,7 +105,8 @@ describe('pruneUnit', () => {
 
   it('updates the widths metadata and rejects bad keep lists', () => {
     const pruned = shrinkUnit(model, 'conv0', 8);
-    expect(JSON.parse(String(pruned.graph.meta?.widths)).encoder[0]).toBe(8);
+    const widths = JSON.parse(String(pruned.graph.meta?.widths)) as { encoder: number[] };
+    expect(widths.encoder[0]).toBe(8);
     expect(() => pruneUnit(model, 'conv0', [3, 1])).toThrow(/strictly increasing/);
     expect(() => pruneUnit(model, 'decode_conv6', [0])).toThrow(/not prunable/);
   });

@@ -194,7 +194,7 @@ export class TfGraph {
       case 'add':
         return node.inputs.length === 2
           ? tf.add(x(0), x(1))
-          : (tf.addN(node.inputs.map((_, i) => x(i))) as tf.Tensor4D);
+          : tf.addN<tf.Tensor4D>(node.inputs.map((_, i) => x(i)));
       case 'concat':
         return tf.concat(
           node.inputs.map((_, i) => x(i)),

@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { chromium } from 'playwright-core';
 import { startDemoServer } from '../demo/server.js';
-import { createDepthEstimator, type BackendName, type DepthEstimator, type ModelSource } from '../src/index.js';
+import {
+  createDepthEstimator,
+  type BackendName,
+  type DepthEstimator,
+  type ModelSource,
+} from '../src/index.js';
 import { emitArch, importModule, readWeights, TMP_DIR, type EmittedModel } from '../src/testing/models.js';
 
 const args = process.argv.slice(2);
@@ -27,7 +32,11 @@ function median(values: readonly number[]): number {
 }
 
 async function time(estimator: DepthEstimator, runs: number): Promise<number> {
-  const image = { data: new Uint8ClampedArray(estimator.width * estimator.height * 4).map((_, i) => (i * 37) % 251), width: estimator.width, height: estimator.height };
+  const image = {
+    data: new Uint8ClampedArray(estimator.width * estimator.height * 4).map((_, i) => (i * 37) % 251),
+    width: estimator.width,
+    height: estimator.height,
+  };
   for (let i = 0; i < WARMUP; i++) await estimator.estimate(image);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) times.push((await estimator.estimate(image)).latencyMs);
@@ -44,14 +53,28 @@ interface Row {
 }
 
 const dir = join(TMP_DIR, 'bench');
-const models = Object.fromEntries(ARCHS.map((arch) => [arch, emitArch(arch, 224, dir)])) as Record<(typeof ARCHS)[number], EmittedModel>;
+const models = Object.fromEntries(ARCHS.map((arch) => [arch, emitArch(arch, 224, dir)])) as Record<
+  (typeof ARCHS)[number],
+  EmittedModel
+>;
 for (const arch of ARCHS) models[arch] = { ...models[arch], name: `${arch}-224` };
 const rows: Row[] = [];
 
-async function nodeRow(runtime: string, threads: number, reference: string, source: (m: EmittedModel) => Promise<ModelSource>, backend: BackendName, runs = RUNS): Promise<void> {
+async function nodeRow(
+  runtime: string,
+  threads: number,
+  reference: string,
+  source: (m: EmittedModel) => Promise<ModelSource>,
+  backend: BackendName,
+  runs = RUNS,
+): Promise<void> {
   const ms: Row['ms'] = {};
   for (const arch of ARCHS) {
-    const estimator = await createDepthEstimator({ model: await source(models[arch]), backend, numThreads: threads });
+    const estimator = await createDepthEstimator({
+      model: await source(models[arch]),
+      backend,
+      numThreads: threads,
+    });
     ms[arch] = await time(estimator, runs);
     await estimator.dispose();
   }
@@ -59,8 +82,13 @@ async function nodeRow(runtime: string, threads: number, reference: string, sour
   console.error(`node ${runtime} x${threads}: ${JSON.stringify(ms)}`);
 }
 
-const tfjsSource = async (m: EmittedModel): Promise<ModelSource> => ({ engine: 'tfjs', module: await importModule(m), weights: readWeights(m) });
-const onnxSource = (m: EmittedModel): Promise<ModelSource> => Promise.resolve({ engine: 'onnx', model: m.onnx });
+const tfjsSource = async (m: EmittedModel): Promise<ModelSource> => ({
+  engine: 'tfjs',
+  module: await importModule(m),
+  weights: readWeights(m),
+});
+const onnxSource = (m: EmittedModel): Promise<ModelSource> =>
+  Promise.resolve({ engine: 'onnx', model: m.onnx });
 
 await nodeRow('onnxruntime-web wasm', 1, 'onnxruntime-web wasm', onnxSource, 'wasm');
 await nodeRow('onnxruntime-web wasm', 2, 'onnxruntime-web wasm', onnxSource, 'wasm');
@@ -83,14 +111,20 @@ if (args.includes('--profile')) {
       for (const k of profile.kernels) {
         const ms = await Promise.resolve(k.kernelTimeMs);
         // `<op>__op` entries wrap the kernel of the same op: count kernels only.
-        if (typeof ms === 'number' && !k.name.endsWith('__op')) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms / 5);
+        if (typeof ms === 'number' && !k.name.endsWith('__op'))
+          byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms / 5);
       }
     }
     tf.dispose(x);
     module.dispose(weights);
     const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
-    console.log(`\ntfjs-wasm kernels, ${arch} (Node, mean of 5 profiled runs, ${total.toFixed(1)} ms in kernels):`);
-    for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1])) console.log(`  ${name.padEnd(28)} ${ms.toFixed(2).padStart(8)} ms  ${((100 * ms) / total).toFixed(1)}%`);
+    console.log(
+      `\ntfjs-wasm kernels, ${arch} (Node, mean of 5 profiled runs, ${total.toFixed(1)} ms in kernels):`,
+    );
+    for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]))
+      console.log(
+        `  ${name.padEnd(28)} ${ms.toFixed(2).padStart(8)} ms  ${((100 * ms) / total).toFixed(1)}%`,
+      );
   }
 }
 
@@ -98,7 +132,15 @@ if (!args.includes('--no-browser')) {
   const server = await startDemoServer({ quiet: true });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     const probe = await browser.newPage();
@@ -110,9 +152,18 @@ if (!args.includes('--no-browser')) {
         const page = await browser.newPage();
         await page.goto(`${server.url}bench.html`);
         await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
-        const request = { engine, threads, warmup: WARMUP, runs: RUNS, models: ARCHS.map((arch) => ({ name: models[arch].name, modulePath: models[arch].tfjsModule })) };
+        const request = {
+          engine,
+          threads,
+          warmup: WARMUP,
+          runs: RUNS,
+          models: ARCHS.map((arch) => ({ name: models[arch].name, modulePath: models[arch].tfjsModule })),
+        };
         const result = await page.evaluate(
-          (r) => (globalThis as unknown as { fastdepthBench(x: typeof r): Promise<Record<string, number>> }).fastdepthBench(r),
+          (r) =>
+            (
+              globalThis as unknown as { fastdepthBench(x: typeof r): Promise<Record<string, number>> }
+            ).fastdepthBench(r),
           request,
         );
         await page.close();
@@ -129,10 +180,18 @@ if (!args.includes('--no-browser')) {
 }
 
 const refOf = (row: Row, arch: (typeof ARCHS)[number]): number | undefined => {
-  const ref = rows.find((r) => r.where === row.where && r.runtime === row.reference && r.threads === (row.runtime.startsWith('onnxruntime-node') || row.runtime.startsWith('tfjs cpu') ? 1 : row.threads));
+  const ref = rows.find(
+    (r) =>
+      r.where === row.where &&
+      r.runtime === row.reference &&
+      r.threads ===
+        (row.runtime.startsWith('onnxruntime-node') || row.runtime.startsWith('tfjs cpu') ? 1 : row.threads),
+  );
   return ref?.ms[arch];
 };
-console.log(`\nmedian estimate() latency over ${RUNS} runs after ${WARMUP} warm-up, 224x224 input (ratio = this / onnxruntime-web wasm, same place, same threads)`);
+console.log(
+  `\nmedian estimate() latency over ${RUNS} runs after ${WARMUP} warm-up, 224x224 input (ratio = this / onnxruntime-web wasm, same place, same threads)`,
+);
 const header = ['where', 'runtime', 'threads', ...ARCHS.flatMap((a) => [`${a} ms`, 'ratio'])];
 const table = rows.map((row) => [
   row.where,
@@ -141,8 +200,14 @@ const table = rows.map((row) => [
   ...ARCHS.flatMap((arch) => {
     const ms = row.ms[arch];
     const ref = refOf(row, arch);
-    return [ms === undefined ? '-' : ms.toFixed(1), ms === undefined || ref === undefined ? '-' : (ms / ref).toFixed(2)];
+    return [
+      ms === undefined ? '-' : ms.toFixed(1),
+      ms === undefined || ref === undefined ? '-' : (ms / ref).toFixed(2),
+    ];
   }),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
-for (const line of [header, ...table]) console.log(line.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+for (const line of [header, ...table])
+  console.log(
+    line.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '),
+  );

@@ -31,8 +31,17 @@ async function bench(request: BenchRequest): Promise<Record<string, number>> {
             weights: { manifestUrl: `/bench-models/${name}.weights.json` },
           }
         : { engine: 'onnx' as const, model: `/bench-models/${name}.onnx` };
-    const estimator = await createDepthEstimator({ model, backend: 'wasm', numThreads: request.threads, wasmPaths });
-    const image = { data: new Uint8ClampedArray(estimator.width * estimator.height * 4).map((_, i) => (i * 37) % 251), width: estimator.width, height: estimator.height };
+    const estimator = await createDepthEstimator({
+      model,
+      backend: 'wasm',
+      numThreads: request.threads,
+      wasmPaths,
+    });
+    const image = {
+      data: new Uint8ClampedArray(estimator.width * estimator.height * 4).map((_, i) => (i * 37) % 251),
+      width: estimator.width,
+      height: estimator.height,
+    };
     for (let i = 0; i < request.warmup; i++) await estimator.estimate(image);
     const times: number[] = [];
     for (let i = 0; i < request.runs; i++) times.push((await estimator.estimate(image)).latencyMs);

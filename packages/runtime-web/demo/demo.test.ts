@@ -21,13 +21,23 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser end-to-end test`);
+    throw new Error(
+      `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser end-to-end test`,
+    );
   }
   server = await startDemoServer({ quiet: true });
   // launch() gives the browser a fresh temporary profile of its own.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 120_000);
 
@@ -45,12 +55,21 @@ describe.each([
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${server!.url}?engine=${engine}&backend=${backend}`);
-    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Ready') === true, undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => document.getElementById('status')?.textContent?.startsWith('Ready') === true,
+      undefined,
+      { timeout: 60_000 },
+    );
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
 
-    for (const [n, image] of [[1, 'SUN_color.jpg'], [2, 'esanet_rgb.png']] as const) {
+    for (const [n, image] of [
+      [1, 'SUN_color.jpg'],
+      [2, 'esanet_rgb.png'],
+    ] as const) {
       await page.setInputFiles('#file', join(IMAGES, image));
-      await page.waitForFunction((count) => document.body.dataset.estimates === String(count), n, { timeout: 60_000 });
+      await page.waitForFunction((count) => document.body.dataset.estimates === String(count), n, {
+        timeout: 60_000,
+      });
     }
     const stats = await page.evaluate(() => {
       const canvas = document.getElementById('depth-canvas') as HTMLCanvasElement;

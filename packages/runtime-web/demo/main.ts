@@ -59,7 +59,11 @@ ui.modelInfo.textContent =
 ui.modelInfo.classList.toggle('seeded', info.origin === 'seeded');
 
 const params = new URLSearchParams(location.search);
-for (const [key, select] of [['engine', ui.engine], ['backend', ui.backend], ['threads', ui.threads]] as const) {
+for (const [key, select] of [
+  ['engine', ui.engine],
+  ['backend', ui.backend],
+  ['threads', ui.threads],
+] as const) {
   const value = params.get(key);
   if (value !== null) select.value = value;
 }
@@ -113,10 +117,13 @@ function drawDepth(result: DepthResult): void {
   const [min, max] = depthRange(result.depth);
   ui.depthCanvas.width = width;
   ui.depthCanvas.height = height;
-  ui.depthCanvas.getContext('2d')!.putImageData(new ImageData(toColorMap(depth, { colormap, min, max }), width, height), 0, 0);
+  ui.depthCanvas
+    .getContext('2d')!
+    .putImageData(new ImageData(toColorMap(depth, { colormap, min, max }), width, height), 0, 0);
   const table = colormapTable(colormap);
   const bar = new ImageData(256, 1);
-  for (let i = 0; i < 256; i++) bar.data.set([table[i * 3]!, table[i * 3 + 1]!, table[i * 3 + 2]!, 255], i * 4);
+  for (let i = 0; i < 256; i++)
+    bar.data.set([table[i * 3]!, table[i * 3 + 1]!, table[i * 3 + 2]!, 255], i * 4);
   const legend = ui.legendBar.getContext('2d')!;
   for (let y = 0; y < ui.legendBar.height; y++) legend.putImageData(bar, 0, y);
   ui.legendMin.textContent = `${min.toFixed(2)} m`;
@@ -128,7 +135,8 @@ function drawDepth(result: DepthResult): void {
 async function run(image: ImageBitmap | HTMLVideoElement): Promise<void> {
   const current = estimator ?? (await loading);
   if (current === undefined) return;
-  const [sw, sh] = image instanceof HTMLVideoElement ? [image.videoWidth, image.videoHeight] : [image.width, image.height];
+  const [sw, sh] =
+    image instanceof HTMLVideoElement ? [image.videoWidth, image.videoHeight] : [image.width, image.height];
   const [width, height] = viewSize(sw, sh);
   ui.imageCanvas.width = width;
   ui.imageCanvas.height = height;
@@ -165,7 +173,9 @@ async function startWebcam(): Promise<void> {
   const loop = async (): Promise<void> => {
     if (stream === undefined) return;
     if (ui.video.videoWidth > 0) await run(ui.video);
-    requestAnimationFrame(() => void loop().catch((error: unknown) => setStatus((error as Error).message, true)));
+    requestAnimationFrame(
+      () => void loop().catch((error: unknown) => setStatus((error as Error).message, true)),
+    );
   };
   await loop();
 }

@@ -22,7 +22,9 @@ export interface DemoModelInfo {
 function existing(): DemoModelInfo | undefined {
   if (!existsSync(INFO_FILE)) return undefined;
   const info = JSON.parse(readFileSync(INFO_FILE, 'utf8')) as DemoModelInfo;
-  const stems = ['.ts', '.weights.json', '.weights.bin', '.onnx'].map((ext) => join(DEMO_MODEL_DIR, info.name + ext));
+  const stems = ['.ts', '.weights.json', '.weights.bin', '.onnx'].map((ext) =>
+    join(DEMO_MODEL_DIR, info.name + ext),
+  );
   return stems.every((f) => existsSync(f)) ? info : undefined;
 }
 

@@ -100,7 +100,9 @@ export interface DemoServer {
 }
 
 /** Prepares the model and starts the dev server (default 127.0.0.1 on a free port). */
-export async function startDemoServer(options: { host?: string; port?: number; quiet?: boolean } = {}): Promise<DemoServer> {
+export async function startDemoServer(
+  options: { host?: string; port?: number; quiet?: boolean } = {},
+): Promise<DemoServer> {
   const host = options.host ?? '127.0.0.1';
   const info = await prepareDemoModel(options.quiet === true ? () => undefined : console.log);
   const port = options.port ?? (await freePort(host));
@@ -111,8 +113,16 @@ export async function startDemoServer(options: { host?: string; port?: number; q
     clearScreen: false,
     resolve: { conditions: ['@fastdepth/source', 'module', 'browser', 'development|production'] },
     plugins: [demoPlugin(info)],
-    server: { host, port, strictPort: true, headers: ISOLATION_HEADERS, fs: { allow: [join(DEMO_DIR, '..', '..', '..')] } },
-    build: { rollupOptions: { input: { main: join(DEMO_DIR, 'index.html'), bench: join(DEMO_DIR, 'bench.html') } } },
+    server: {
+      host,
+      port,
+      strictPort: true,
+      headers: ISOLATION_HEADERS,
+      fs: { allow: [join(DEMO_DIR, '..', '..', '..')] },
+    },
+    build: {
+      rollupOptions: { input: { main: join(DEMO_DIR, 'index.html'), bench: join(DEMO_DIR, 'bench.html') } },
+    },
     optimizeDeps: {
       // Pre-bundled up front so a dynamically imported backend never triggers a re-optimise and reload.
       include: [

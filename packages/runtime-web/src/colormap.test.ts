@@ -23,7 +23,11 @@ describe('colour maps', () => {
   });
 
   it('maps min..max onto the table, NaN to transparent', () => {
-    const rgba = toColorMap(new Float32Array([1, 3, 2, Number.NaN, 10]), { colormap: 'viridis', min: 1, max: 3 });
+    const rgba = toColorMap(new Float32Array([1, 3, 2, Number.NaN, 10]), {
+      colormap: 'viridis',
+      min: 1,
+      max: 3,
+    });
     const table = colormapTable('viridis');
     expect([...rgba.subarray(0, 4)]).toEqual([...table.subarray(0, 3), 255]);
     expect([...rgba.subarray(4, 8)]).toEqual([...table.subarray(765), 255]);

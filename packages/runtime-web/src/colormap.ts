@@ -56,7 +56,8 @@ export function colormapTable(name: ColormapName): Uint8ClampedArray {
   let table = tables.get(name);
   if (table === undefined) {
     const fn = FUNCTIONS[name] as ((x: number) => Rgb) | undefined;
-    if (fn === undefined) throw new DepthEstimatorError(`toColorMap: unknown colormap "${name}" (turbo or viridis)`);
+    if (fn === undefined)
+      throw new DepthEstimatorError(`toColorMap: unknown colormap "${name}" (turbo or viridis)`);
     table = new Uint8ClampedArray(768);
     for (let i = 0; i < 256; i++) {
       const rgb = fn(i / 255);
@@ -83,7 +84,10 @@ export function depthRange(values: ArrayLike<number>): [number, number] {
  * `depth` -> RGBA pixels (4 bytes per value, alpha 255; NaN -> transparent black), ready for
  * `new ImageData(rgba, width, height)`. A constant map (max = min) takes the low end.
  */
-export function toColorMap(depth: ArrayLike<number>, options: ColorMapOptions = {}): Uint8ClampedArray<ArrayBuffer> {
+export function toColorMap(
+  depth: ArrayLike<number>,
+  options: ColorMapOptions = {},
+): Uint8ClampedArray<ArrayBuffer> {
   const table = colormapTable(options.colormap ?? 'turbo');
   let { min, max } = options;
   if (min === undefined || max === undefined) {

@@ -4,7 +4,12 @@ import type { Location } from './types.js';
 
 /** True in Node (and not in a browser or a worker). */
 export function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions === 'object' && typeof process.versions.node === 'string' && typeof window === 'undefined';
+  return (
+    typeof process !== 'undefined' &&
+    typeof process.versions === 'object' &&
+    typeof process.versions.node === 'string' &&
+    typeof window === 'undefined'
+  );
 }
 
 /** Imports a module that browser bundlers must not follow (Node built-ins, onnxruntime-node). */
@@ -34,9 +39,12 @@ export async function loadBytes(location: Location, what: string): Promise<Array
   try {
     response = await fetch(location);
   } catch (error) {
-    throw new DepthEstimatorError(`${what}: cannot fetch ${location.toString()}: ${(error as Error).message}`);
+    throw new DepthEstimatorError(
+      `${what}: cannot fetch ${location.toString()}: ${(error as Error).message}`,
+    );
   }
-  if (!response.ok) throw new DepthEstimatorError(`${what}: ${location.toString()} answered HTTP ${response.status}`);
+  if (!response.ok)
+    throw new DepthEstimatorError(`${what}: ${location.toString()} answered HTTP ${response.status}`);
   return response.arrayBuffer();
 }
 

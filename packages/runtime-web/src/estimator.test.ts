@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDepthEstimator, DepthEstimatorError, type DepthEstimator, type PixelBuffer } from './index.js';
-import { emitArch, emitModel, importModule, readWeights, seededModel, TMP_DIR, type EmittedModel } from './testing/models.js';
+import {
+  emitArch,
+  emitModel,
+  importModule,
+  readWeights,
+  seededModel,
+  TMP_DIR,
+  type EmittedModel,
+} from './testing/models.js';
 import { tinyDepthGraph } from './testing/tiny.js';
 
 const DIR = join(TMP_DIR, `estimator-test-${process.pid}`);
@@ -55,7 +63,10 @@ afterAll(() => {
 });
 
 async function tfjsEstimator(files: EmittedModel, backend: 'wasm' | 'cpu'): Promise<DepthEstimator> {
-  return createDepthEstimator({ model: { engine: 'tfjs', module: await importModule(files), weights: readWeights(files) }, backend });
+  return createDepthEstimator({
+    model: { engine: 'tfjs', module: await importModule(files), weights: readWeights(files) },
+    backend,
+  });
 }
 
 describe.each([
@@ -74,7 +85,12 @@ describe.each([
       const estimator = await tfjsEstimator(files(), backend);
       const result = await estimator.estimate(image);
       await estimator.dispose();
-      expect([result.engine, result.backend, result.width, result.height]).toEqual(['tfjs', backend, expected.width, expected.height]);
+      expect([result.engine, result.backend, result.width, result.height]).toEqual([
+        'tfjs',
+        backend,
+        expected.width,
+        expected.height,
+      ]);
       expect(result.source).toEqual(expected.source);
       expect(result.latencyMs).toBeGreaterThan(0);
       expect(relativeError(result.depth, expected.depth)).toBeLessThanOrEqual(1e-4);
@@ -87,9 +103,16 @@ describe('tfjs engine', () => {
     const estimator = await createDepthEstimator({
       model: { engine: 'tfjs', module: await importModule(tiny), weights: { manifestUrl: tiny.weightsJson } },
     });
-    expect([estimator.engine, estimator.backend, estimator.width, estimator.height]).toEqual(['tfjs', 'wasm', 20, 12]);
+    expect([estimator.engine, estimator.backend, estimator.width, estimator.height]).toEqual([
+      'tfjs',
+      'wasm',
+      20,
+      12,
+    ]);
     await estimator.dispose();
-    await expect(estimator.estimate({ data: pattern(20, 12, 1), width: 20, height: 12 })).rejects.toThrow(/disposed/);
+    await expect(estimator.estimate({ data: pattern(20, 12, 1), width: 20, height: 12 })).rejects.toThrow(
+      /disposed/,
+    );
   });
 
   it.each(['wasm', 'cpu'] as const)('leaks no tensors over 100 estimates on %s', async (backend) => {
@@ -117,18 +140,18 @@ describe('tfjs engine', () => {
     await expect(estimator.estimate({ data: new Uint8Array(10), width: 4, height: 4 })).rejects.toThrow(
       'estimate: image data holds 10 bytes, expected 4 x 4 x 4 (RGBA) = 64',
     );
-    await expect(estimator.estimate({ data: new Uint8Array(47), width: 4, height: 4, channels: 3 })).rejects.toThrow(
-      'expected 4 x 4 x 3 (RGB) = 48',
-    );
+    await expect(
+      estimator.estimate({ data: new Uint8Array(47), width: 4, height: 4, channels: 3 }),
+    ).rejects.toThrow('expected 4 x 4 x 3 (RGB) = 48');
     await expect(estimator.estimate({ data: new Uint8Array(0), width: 0, height: 0 })).rejects.toThrow(
       'estimate: image size 0x0, width and height must be positive integers',
     );
-    await expect(estimator.estimate({ data: new Uint8Array(8), width: 2, height: 1, channels: 2 as 3 })).rejects.toThrow(
-      'channels 2, expected 3 (RGB) or 4 (RGBA)',
-    );
-    await expect(estimator.estimate({ data: [1, 2, 3] as unknown as Uint8Array, width: 1, height: 1, channels: 3 })).rejects.toBeInstanceOf(
-      DepthEstimatorError,
-    );
+    await expect(
+      estimator.estimate({ data: new Uint8Array(8), width: 2, height: 1, channels: 2 as 3 }),
+    ).rejects.toThrow('channels 2, expected 3 (RGB) or 4 (RGBA)');
+    await expect(
+      estimator.estimate({ data: [1, 2, 3] as unknown as Uint8Array, width: 1, height: 1, channels: 3 }),
+    ).rejects.toBeInstanceOf(DepthEstimatorError);
     // A bad call leaves the estimator usable.
     const ok = await estimator.estimate({ data: pattern(20, 12, 1), width: 20, height: 12 });
     expect(ok.depth.length).toBe(240);
@@ -139,25 +162,43 @@ describe('tfjs engine', () => {
     const module = await importModule(tiny);
     const { manifest, buffer } = readWeights(tiny);
     await expect(
-      createDepthEstimator({ model: { engine: 'tfjs', module, weights: { manifest, buffer: buffer.slice(0, 100) } }, backend: 'cpu' }),
+      createDepthEstimator({
+        model: { engine: 'tfjs', module, weights: { manifest, buffer: buffer.slice(0, 100) } },
+        backend: 'cpu',
+      }),
     ).rejects.toThrow(/weights buffer holds 100 bytes/);
     await expect(
-      createDepthEstimator({ model: { engine: 'tfjs', module, weights: { manifestUrl: join(DIR, 'missing.json') } }, backend: 'cpu' }),
+      createDepthEstimator({
+        model: { engine: 'tfjs', module, weights: { manifestUrl: join(DIR, 'missing.json') } },
+        backend: 'cpu',
+      }),
     ).rejects.toThrow(/tfjs weights manifest: cannot read .*missing\.json/);
-    await expect(createDepthEstimator({ model: { engine: 'tfjs', module, weights: { manifest, buffer } }, numThreads: 0 })).rejects.toThrow(
-      'numThreads 0: expected a positive integer',
-    );
-    await expect(createDepthEstimator({ model: { engine: 'tfjs', module, weights: { manifest, buffer } }, backend: 'webgl' })).rejects.toThrow(
-      /tfjs: no backend initialised \(webgl: /,
-    );
+    await expect(
+      createDepthEstimator({
+        model: { engine: 'tfjs', module, weights: { manifest, buffer } },
+        numThreads: 0,
+      }),
+    ).rejects.toThrow('numThreads 0: expected a positive integer');
+    await expect(
+      createDepthEstimator({
+        model: { engine: 'tfjs', module, weights: { manifest, buffer } },
+        backend: 'webgl',
+      }),
+    ).rejects.toThrow(/tfjs: no backend initialised \(webgl: /);
   });
 });
 
 describe('onnx engine', () => {
   it('runs onnxruntime-web (wasm) in Node too, matching onnxruntime-node', async () => {
     const image = { data: pattern(26, 30, 9), width: 26, height: 30 };
-    const native = await createDepthEstimator({ model: { engine: 'onnx', model: tiny.onnx }, backend: 'cpu' });
-    const web = await createDepthEstimator({ model: { engine: 'onnx', model: new URL(`file://${tiny.onnx}`) }, backend: 'wasm' });
+    const native = await createDepthEstimator({
+      model: { engine: 'onnx', model: tiny.onnx },
+      backend: 'cpu',
+    });
+    const web = await createDepthEstimator({
+      model: { engine: 'onnx', model: new URL(`file://${tiny.onnx}`) },
+      backend: 'wasm',
+    });
     const [a, b] = [await native.estimate(image), await web.estimate(image)];
     await Promise.all([native.dispose(), web.dispose()]);
     expect([b.engine, b.backend, b.width, b.height]).toEqual(['onnx', 'wasm', 20, 12]);
@@ -165,8 +206,8 @@ describe('onnx engine', () => {
   });
 
   it('rejects a file that is not ONNX', async () => {
-    await expect(createDepthEstimator({ model: { engine: 'onnx', model: new Uint8Array([1, 2, 3]) } })).rejects.toThrow(
-      /onnx: no runtime initialised \(cpu: /,
-    );
+    await expect(
+      createDepthEstimator({ model: { engine: 'onnx', model: new Uint8Array([1, 2, 3]) } }),
+    ).rejects.toThrow(/onnx: no runtime initialised \(cpu: /);
   });
 });

@@ -4,7 +4,14 @@ import { toPixels } from './image.js';
 import { createOnnxRunner } from './onnx-engine.js';
 import { coverCrop, preprocess, type InputLayout } from './preprocess.js';
 import { createTfjsRunner } from './tfjs-engine.js';
-import type { BackendName, DepthEstimator, DepthEstimatorOptions, DepthResult, EngineName, ImageInput } from './types.js';
+import type {
+  BackendName,
+  DepthEstimator,
+  DepthEstimatorOptions,
+  DepthResult,
+  EngineName,
+  ImageInput,
+} from './types.js';
 
 interface Runner {
   readonly backend: BackendName;
@@ -23,7 +30,8 @@ const now = (): number => (typeof performance === 'undefined' ? Date.now() : per
 export async function createDepthEstimator(options: DepthEstimatorOptions): Promise<DepthEstimator> {
   const { model, backend, wasmPaths } = options;
   const numThreads = options.numThreads ?? 1;
-  if (!Number.isInteger(numThreads) || numThreads < 1) throw new DepthEstimatorError(`numThreads ${numThreads}: expected a positive integer`);
+  if (!Number.isInteger(numThreads) || numThreads < 1)
+    throw new DepthEstimatorError(`numThreads ${numThreads}: expected a positive integer`);
   let runner: Runner;
   let layout: InputLayout;
   const engine: EngineName = model.engine;
@@ -38,7 +46,9 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
       break;
     default: {
       const never: never = model;
-      throw new DepthEstimatorError(`unknown engine ${JSON.stringify((never as { engine: unknown }).engine)} (tfjs or onnx)`);
+      throw new DepthEstimatorError(
+        `unknown engine ${JSON.stringify((never as { engine: unknown }).engine)} (tfjs or onnx)`,
+      );
     }
   }
   const { width, height } = runner;
@@ -58,7 +68,11 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
       backend: runner.backend,
       engine,
       latencyMs: now() - start,
-      source: { width: pixels.width, height: pixels.height, crop: coverCrop(pixels.width, pixels.height, width, height) },
+      source: {
+        width: pixels.width,
+        height: pixels.height,
+        crop: coverCrop(pixels.width, pixels.height, width, height),
+      },
     };
   }
 

@@ -19,10 +19,14 @@ export function checkPixels(image: PixelBuffer): PixelBuffer {
     throw new DepthEstimatorError(`estimate: channels ${String(channels)}, expected 3 (RGB) or 4 (RGBA)`);
   }
   if (!(data instanceof Uint8Array) && !(data instanceof Uint8ClampedArray)) {
-    throw new DepthEstimatorError('estimate: image data must be a Uint8Array or Uint8ClampedArray of 8-bit samples');
+    throw new DepthEstimatorError(
+      'estimate: image data must be a Uint8Array or Uint8ClampedArray of 8-bit samples',
+    );
   }
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new DepthEstimatorError(`estimate: image size ${String(width)}x${String(height)}, width and height must be positive integers`);
+    throw new DepthEstimatorError(
+      `estimate: image size ${String(width)}x${String(height)}, width and height must be positive integers`,
+    );
   }
   const expected = width * height * channels;
   if (data.length !== expected) {
@@ -37,9 +41,11 @@ export function checkPixels(image: PixelBuffer): PixelBuffer {
 type Drawable = Exclude<ImageInput, PixelBuffer | ImageData>;
 
 function naturalSize(image: Drawable): [number, number] {
-  if (typeof HTMLVideoElement !== 'undefined' && image instanceof HTMLVideoElement) return [image.videoWidth, image.videoHeight];
+  if (typeof HTMLVideoElement !== 'undefined' && image instanceof HTMLVideoElement)
+    return [image.videoWidth, image.videoHeight];
   if (typeof HTMLImageElement !== 'undefined' && image instanceof HTMLImageElement) {
-    if (!image.complete) throw new DepthEstimatorError('estimate: the image element has not finished loading');
+    if (!image.complete)
+      throw new DepthEstimatorError('estimate: the image element has not finished loading');
     return [image.naturalWidth, image.naturalHeight];
   }
   return [image.width, image.height];
@@ -47,11 +53,14 @@ function naturalSize(image: Drawable): [number, number] {
 
 /** The pixels of `image` (browser sources are read through a 2D canvas). */
 export function toPixels(image: ImageInput): PixelBuffer {
-  if (image === null || typeof image !== 'object') throw new DepthEstimatorError('estimate: expected an image, got ' + String(image));
+  if (image === null || typeof image !== 'object')
+    throw new DepthEstimatorError('estimate: expected an image, got ' + String(image));
   if (isPixelBuffer(image)) return checkPixels(image);
   const [width, height] = naturalSize(image);
   if (!(width > 0 && height > 0)) {
-    throw new DepthEstimatorError(`estimate: image source is ${width}x${height} (a video without a frame yet, or an image that failed to load?)`);
+    throw new DepthEstimatorError(
+      `estimate: image source is ${width}x${height} (a video without a frame yet, or an image that failed to load?)`,
+    );
   }
   let context: OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null;
   if (typeof OffscreenCanvas !== 'undefined') {
@@ -62,9 +71,12 @@ export function toPixels(image: ImageInput): PixelBuffer {
     canvas.height = height;
     context = canvas.getContext('2d', { willReadFrequently: true });
   } else {
-    throw new DepthEstimatorError('estimate: browser image sources need a canvas; in Node pass { data, width, height, channels }');
+    throw new DepthEstimatorError(
+      'estimate: browser image sources need a canvas; in Node pass { data, width, height, channels }',
+    );
   }
-  if (context === null) throw new DepthEstimatorError('estimate: could not create a 2D canvas to read the image');
+  if (context === null)
+    throw new DepthEstimatorError('estimate: could not create a 2D canvas to read the image');
   context.drawImage(image, 0, 0, width, height);
   return context.getImageData(0, 0, width, height);
 }

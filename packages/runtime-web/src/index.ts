@@ -6,7 +6,13 @@
  */
 export { createDepthEstimator } from './estimator.js';
 export { resizeDepth, type ResizeDepthOptions } from './resize.js';
-export { toColorMap, colormapTable, depthRange, type ColorMapOptions, type ColormapName } from './colormap.js';
+export {
+  toColorMap,
+  colormapTable,
+  depthRange,
+  type ColorMapOptions,
+  type ColormapName,
+} from './colormap.js';
 export { coverCrop, preprocess, type InputLayout } from './preprocess.js';
 export { toPixels } from './image.js';
 export { DepthEstimatorError } from './errors.js';

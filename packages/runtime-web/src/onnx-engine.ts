@@ -16,18 +16,25 @@ export const ONNX_BACKEND_ORDER: Readonly<Record<'browser' | 'node', readonly Ba
   node: ['cpu', 'wasm'],
 };
 
-async function runtimeFor(backend: BackendName, numThreads: number, wasmPaths: WasmPaths | undefined): Promise<Ort> {
+async function runtimeFor(
+  backend: BackendName,
+  numThreads: number,
+  wasmPaths: WasmPaths | undefined,
+): Promise<Ort> {
   if (backend === 'cpu') {
     if (!isNode()) throw new Error('the cpu backend of the onnx engine is onnxruntime-node (Node only)');
     return importHidden<Ort>('onnxruntime-node');
   }
   if (backend === 'webgl') throw new Error('not offered (use webgpu or wasm)');
-  if (backend === 'webgpu' && (typeof navigator === 'undefined' || !('gpu' in navigator))) throw new Error('WebGPU is not available here');
+  if (backend === 'webgpu' && (typeof navigator === 'undefined' || !('gpu' in navigator)))
+    throw new Error('WebGPU is not available here');
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = numThreads;
   if (wasmPaths?.onnx !== undefined) ort.env.wasm.wasmPaths = wasmPaths.onnx;
   else if (!isNode()) {
-    throw new Error('no wasmPaths.onnx given: serve onnxruntime-web/dist/ort-wasm-*.{wasm,mjs} and pass its URL prefix (never fetched from a CDN)');
+    throw new Error(
+      'no wasmPaths.onnx given: serve onnxruntime-web/dist/ort-wasm-*.{wasm,mjs} and pass its URL prefix (never fetched from a CDN)',
+    );
   }
   return ort;
 }
@@ -61,7 +68,9 @@ function inputSize(session: Session): [number, number] {
   const shape = meta !== undefined && meta.isTensor ? meta.shape : [];
   const [n, c, h, w] = shape;
   if (shape.length !== 4 || n !== 1 || c !== 3 || typeof h !== 'number' || typeof w !== 'number') {
-    throw new DepthEstimatorError(`onnx model: input shape [${shape.join(', ')}], expected [1, 3, H, W] with a fixed H and W`);
+    throw new DepthEstimatorError(
+      `onnx model: input shape [${shape.join(', ')}], expected [1, 3, H, W] with a fixed H and W`,
+    );
   }
   return [h, w];
 }
@@ -101,7 +110,9 @@ export async function createOnnxRunner(
         try {
           const data = (await y.getData()) as Float32Array;
           if (data.length !== width * height) {
-            throw new DepthEstimatorError(`onnx model: output "${outputName}" has ${data.length} values, expected 1x1x${height}x${width}`);
+            throw new DepthEstimatorError(
+              `onnx model: output "${outputName}" has ${data.length} values, expected 1x1x${height}x${width}`,
+            );
           }
           return data;
         } finally {

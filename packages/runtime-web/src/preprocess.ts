@@ -51,7 +51,12 @@ export function bilinearTaps(n: number, start: number, length: number, size: num
  * `pixels` (8-bit RGB or RGBA) -> float32 RGB in [0, 1] at `netWidth` x `netHeight`, NHWC
  * (`[H, W, 3]`) or NCHW (`[3, H, W]`); alpha is ignored.
  */
-export function preprocess(pixels: PixelBuffer, netWidth: number, netHeight: number, layout: InputLayout): Float32Array {
+export function preprocess(
+  pixels: PixelBuffer,
+  netWidth: number,
+  netHeight: number,
+  layout: InputLayout,
+): Float32Array {
   const { data, width, height } = pixels;
   const channels = pixels.channels ?? 4;
   const out = new Float32Array(netWidth * netHeight * 3);
@@ -70,7 +75,8 @@ export function preprocess(pixels: PixelBuffer, netWidth: number, netHeight: num
         };
   const k = 1 / 255;
   if (width === netWidth && height === netHeight) {
-    for (let p = 0; p < plane; p++) put(p, data[p * channels]! * k, data[p * channels + 1]! * k, data[p * channels + 2]! * k);
+    for (let p = 0; p < plane; p++)
+      put(p, data[p * channels]! * k, data[p * channels + 1]! * k, data[p * channels + 2]! * k);
     return out;
   }
   const crop = coverCrop(width, height, netWidth, netHeight);

@@ -4,12 +4,19 @@ import { resizeDepth } from './resize.js';
 
 /** A 2x2 depth map the network produced for a `width` x `height` input. */
 function result(width: number, height: number): Parameters<typeof resizeDepth>[0] {
-  return { depth: new Float32Array([1, 2, 3, 4]), width: 2, height: 2, source: { width, height, crop: coverCrop(width, height, 2, 2) } };
+  return {
+    depth: new Float32Array([1, 2, 3, 4]),
+    width: 2,
+    height: 2,
+    source: { width, height, crop: coverCrop(width, height, 2, 2) },
+  };
 }
 
 describe('resizeDepth', () => {
   it('maps a square input back pixel for pixel (nearest)', () => {
-    expect([...resizeDepth(result(4, 4), 4, 4, { interpolation: 'nearest' })]).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+    expect([...resizeDepth(result(4, 4), 4, 4, { interpolation: 'nearest' })]).toEqual([
+      1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4,
+    ]);
   });
 
   it('interpolates bilinearly with half-pixel centres, clamped at the border', () => {
@@ -23,10 +30,21 @@ describe('resizeDepth', () => {
     const clamp = resizeDepth(result(8, 4), 8, 1, { interpolation: 'nearest' });
     expect([...clamp]).toEqual([3, 3, 3, 3, 4, 4, 4, 4]);
     const nan = resizeDepth(result(8, 4), 8, 2, { interpolation: 'nearest', outside: 'nan' });
-    expect([...nan.subarray(0, 8)].map((v) => (Number.isNaN(v) ? 'nan' : v))).toEqual(['nan', 'nan', 1, 1, 2, 2, 'nan', 'nan']);
+    expect([...nan.subarray(0, 8)].map((v) => (Number.isNaN(v) ? 'nan' : v))).toEqual([
+      'nan',
+      'nan',
+      1,
+      1,
+      2,
+      2,
+      'nan',
+      'nan',
+    ]);
   });
 
   it('rejects a bad target size', () => {
-    expect(() => resizeDepth(result(4, 4), 0, 3)).toThrow('resizeDepth: target size 0x3 must be positive integers');
+    expect(() => resizeDepth(result(4, 4), 0, 3)).toThrow(
+      'resizeDepth: target size 0x3 must be positive integers',
+    );
   });
 });

@@ -16,7 +16,11 @@ export const TFJS_BACKEND_ORDER: Readonly<Record<'browser' | 'node', readonly Ba
 
 let wasmConfigured = false;
 
-async function register(name: BackendName, numThreads: number, wasmPaths: WasmPaths | undefined): Promise<void> {
+async function register(
+  name: BackendName,
+  numThreads: number,
+  wasmPaths: WasmPaths | undefined,
+): Promise<void> {
   switch (name) {
     case 'cpu':
       await import('@tensorflow/tfjs-backend-cpu');
@@ -25,7 +29,8 @@ async function register(name: BackendName, numThreads: number, wasmPaths: WasmPa
       await import('@tensorflow/tfjs-backend-webgl');
       return;
     case 'webgpu':
-      if (typeof navigator === 'undefined' || !('gpu' in navigator)) throw new Error('WebGPU is not available here');
+      if (typeof navigator === 'undefined' || !('gpu' in navigator))
+        throw new Error('WebGPU is not available here');
       await import('@tensorflow/tfjs-backend-webgpu');
       return;
     case 'wasm': {
@@ -34,12 +39,17 @@ async function register(name: BackendName, numThreads: number, wasmPaths: WasmPa
       if (isNode()) {
         const { createRequire } = await importHidden<typeof import('node:module')>('node:module');
         const { dirname } = await importHidden<typeof import('node:path')>('node:path');
-        wasm.setWasmPaths(wasmPaths?.tfjs ?? `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`);
+        wasm.setWasmPaths(
+          wasmPaths?.tfjs ??
+            `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`,
+        );
         // tfjs's threaded wasm build needs a browser worker; in Node it is SIMD, one thread.
         tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       } else {
         if (wasmPaths?.tfjs === undefined) {
-          throw new Error('no wasmPaths.tfjs given: serve tfjs-backend-wasm/dist/*.wasm and pass its URL prefix (never fetched from a CDN)');
+          throw new Error(
+            'no wasmPaths.tfjs given: serve tfjs-backend-wasm/dist/*.wasm and pass its URL prefix (never fetched from a CDN)',
+          );
         }
         wasm.setWasmPaths(wasmPaths.tfjs);
         wasm.setThreadsCount(numThreads);
@@ -55,7 +65,11 @@ async function register(name: BackendName, numThreads: number, wasmPaths: WasmPa
 }
 
 /** Registers and selects `name`; resolves false (with the reason) when it does not initialise. */
-async function trySetBackend(name: BackendName, numThreads: number, wasmPaths: WasmPaths | undefined): Promise<string | undefined> {
+async function trySetBackend(
+  name: BackendName,
+  numThreads: number,
+  wasmPaths: WasmPaths | undefined,
+): Promise<string | undefined> {
   try {
     await register(name, numThreads, wasmPaths);
     if (!(await tf.setBackend(name))) return 'did not initialise';
@@ -82,22 +96,31 @@ export async function selectTfjsBackend(
   throw new DepthEstimatorError(`tfjs: no backend initialised (${failures.join('; ')})`);
 }
 
-async function loadManifest(source: TfjsModelSource): Promise<{ manifest: WeightsManifestLike; buffer: ArrayBuffer }> {
+async function loadManifest(
+  source: TfjsModelSource,
+): Promise<{ manifest: WeightsManifestLike; buffer: ArrayBuffer }> {
   const { weights } = source;
   if ('manifest' in weights) {
     const { buffer } = weights;
-    return { manifest: weights.manifest, buffer: buffer instanceof Uint8Array ? buffer.slice().buffer : buffer };
+    return {
+      manifest: weights.manifest,
+      buffer: buffer instanceof Uint8Array ? buffer.slice().buffer : buffer,
+    };
   }
   const text = new TextDecoder().decode(await loadBytes(weights.manifestUrl, 'tfjs weights manifest'));
   let manifest: WeightsManifestLike;
   try {
     manifest = JSON.parse(text) as WeightsManifestLike;
   } catch (error) {
-    throw new DepthEstimatorError(`tfjs weights manifest ${weights.manifestUrl.toString()}: not JSON (${(error as Error).message})`);
+    throw new DepthEstimatorError(
+      `tfjs weights manifest ${weights.manifestUrl.toString()}: not JSON (${(error as Error).message})`,
+    );
   }
   const file = manifest.weightsFile ?? source.module.MODEL_INFO.weightsFile;
-  const weightsUrl = weights.weightsUrl ?? (file === undefined ? undefined : resolveLocation(file, weights.manifestUrl));
-  if (weightsUrl === undefined) throw new DepthEstimatorError('tfjs weights: the manifest names no weightsFile; pass weightsUrl');
+  const weightsUrl =
+    weights.weightsUrl ?? (file === undefined ? undefined : resolveLocation(file, weights.manifestUrl));
+  if (weightsUrl === undefined)
+    throw new DepthEstimatorError('tfjs weights: the manifest names no weightsFile; pass weightsUrl');
   return { manifest, buffer: await loadBytes(weightsUrl, 'tfjs weights') };
 }
 
@@ -121,7 +144,9 @@ export async function createTfjsRunner(
   const shape = module.MODEL_INFO.inputShape;
   const [n, height, width, c] = shape;
   if (shape.length !== 4 || n !== 1 || c !== 3 || height === undefined || width === undefined) {
-    throw new DepthEstimatorError(`tfjs module "${module.MODEL_INFO.arch}": input shape [${shape.join(', ')}], expected [1, H, W, 3] (NHWC)`);
+    throw new DepthEstimatorError(
+      `tfjs module "${module.MODEL_INFO.arch}": input shape [${shape.join(', ')}], expected [1, H, W, 3] (NHWC)`,
+    );
   }
   const backend = await selectTfjsBackend(requested, numThreads, wasmPaths);
   const { manifest, buffer } = await loadManifest(source);

@@ -33,7 +33,11 @@ export async function useBackend(name: BackendName): Promise<void> {
 
 /** The interface every generated module exports (weights kept opaque). */
 export interface GeneratedModule {
-  readonly MODEL_INFO: { readonly inputShape: readonly number[]; readonly outputShape: readonly number[]; readonly arch: string };
+  readonly MODEL_INFO: {
+    readonly inputShape: readonly number[];
+    readonly outputShape: readonly number[];
+    readonly arch: string;
+  };
   loadWeights(manifest: WeightsManifest, buffer: ArrayBuffer): GeneratedWeights;
   predict(input: tf.Tensor4D, weights: GeneratedWeights): tf.Tensor4D;
   dispose(weights: GeneratedWeights): void;
@@ -68,13 +72,17 @@ export function weightsBuffer(result: EmitTfjsResult): ArrayBuffer {
 
 export function nchwToNhwc(data: ArrayLike<number>, [n, c, h, w]: readonly number[]): Float32Array {
   const out = new Float32Array(n! * c! * h! * w!);
-  for (let b = 0; b < n!; b++) for (let ch = 0; ch < c!; ch++) for (let p = 0; p < h! * w!; p++) out[(b * h! * w! + p) * c! + ch] = data[(b * c! + ch) * h! * w! + p]!;
+  for (let b = 0; b < n!; b++)
+    for (let ch = 0; ch < c!; ch++)
+      for (let p = 0; p < h! * w!; p++) out[(b * h! * w! + p) * c! + ch] = data[(b * c! + ch) * h! * w! + p]!;
   return out;
 }
 
 export function nhwcToNchw(data: ArrayLike<number>, [n, h, w, c]: readonly number[]): Float64Array {
   const out = new Float64Array(n! * c! * h! * w!);
-  for (let b = 0; b < n!; b++) for (let ch = 0; ch < c!; ch++) for (let p = 0; p < h! * w!; p++) out[(b * c! + ch) * h! * w! + p] = data[(b * h! * w! + p) * c! + ch]!;
+  for (let b = 0; b < n!; b++)
+    for (let ch = 0; ch < c!; ch++)
+      for (let p = 0; p < h! * w!; p++) out[(b * c! + ch) * h! * w! + p] = data[(b * h! * w! + p) * c! + ch]!;
   return out;
 }
 

@@ -1,5 +1,12 @@
 /** Small test graphs for the tfjs emitter (test-only; not part of the build). */
-import { GraphBuilder, initWeights, SeededRandom, type Graph, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
+import {
+  GraphBuilder,
+  initWeights,
+  SeededRandom,
+  type Graph,
+  type Model,
+  type TensorF32,
+} from '@fastdepth/graph-dsl';
 
 /**
  * Random weights for every parameter, with BN statistics far from the identity (gamma, beta,
@@ -32,21 +39,43 @@ export function randomModel(graph: Graph, seed: number, gain = 1): Model {
 export function tinyGraph(): Graph {
   const g = new GraphBuilder('tiny');
   const x = g.input('input', [1, 3, 16, 16]);
-  const c0 = g.relu6('conv0_relu', g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 })));
-  const dw = g.relu('dw_relu', g.batchNorm('dw_bn', g.conv2d('dw', c0, { outChannels: 8, kernel: 3, pads: 1, groups: 8 })));
+  const c0 = g.relu6(
+    'conv0_relu',
+    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 })),
+  );
+  const dw = g.relu(
+    'dw_relu',
+    g.batchNorm('dw_bn', g.conv2d('dw', c0, { outChannels: 8, kernel: 3, pads: 1, groups: 8 })),
+  );
   const pw = g.conv2d('pw', dw, { outChannels: 8, kernel: 1, bias: true });
   const gc = g.conv2d('gconv', c0, { outChannels: 8, kernel: 3, pads: [1, 0, 1, 2], groups: 2 });
   const dwa = g.conv2d('dw_asym', gc, { outChannels: 16, kernel: 2, pads: [0, 0, 1, 1], groups: 8 });
   const sum = g.addTensors('sum', pw, gc);
   const bn = g.batchNorm('sum_bn', sum);
   const pool = g.maxPool('pool', bn, { kernel: 3, stride: 2, pads: 1 });
-  const up = g.relu('up_relu', g.batchNorm('up_bn', g.convTranspose2d('up', pool, { outChannels: 8, kernel: 3, stride: 2, pads: 1, outputPadding: 1 })));
-  const dwt = g.convTranspose2d('dwt', up, { outChannels: 8, kernel: 4, stride: 2, pads: 1, groups: 8, bias: true });
+  const up = g.relu(
+    'up_relu',
+    g.batchNorm(
+      'up_bn',
+      g.convTranspose2d('up', pool, { outChannels: 8, kernel: 3, stride: 2, pads: 1, outputPadding: 1 }),
+    ),
+  );
+  const dwt = g.convTranspose2d('dwt', up, {
+    outChannels: 8,
+    kernel: 4,
+    stride: 2,
+    pads: 1,
+    groups: 8,
+    bias: true,
+  });
   const gt = g.convTranspose2d('gt', up, { outChannels: 8, kernel: 2, stride: 2, groups: 2 });
   const near = g.upsample('near', dwa, 'nearest');
   const bil = g.upsample('bil', bn, 'bilinear');
   const unp = g.unpool('unp', c0);
-  const shufConv = g.relu('shuf_conv_relu', g.conv2d('shuf_conv', bn, { outChannels: 16, kernel: 3, pads: 1 }));
+  const shufConv = g.relu(
+    'shuf_conv_relu',
+    g.conv2d('shuf_conv', bn, { outChannels: 16, kernel: 3, pads: 1 }),
+  );
   const shuf = g.pixelShuffle('shuf', shufConv);
   const shuf2 = g.pixelShuffle('shuf_rt', dwa);
   const cat = g.concat('cat', dwt, gt, near, bil, unp, shuf, shuf2);

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FormatError, execute, paramSpecs } from '@fastdepth/graph-dsl';
+import { FormatError, execute, paramSpecs, readNpy } from '@fastdepth/graph-dsl';
 import { FASTDEPTH_PRUNED_WIDTHS } from '@fastdepth/fastdepth-arch';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readNpy } from '../npy.js';
 import { importTflite, type TfliteImport } from './import.js';
 
 const DATA =

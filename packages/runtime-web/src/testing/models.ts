@@ -55,7 +55,10 @@ export async function trainedModel(): Promise<Model | undefined> {
 /** Writes the tfjs module + weights and the ONNX file of `model` under `dir` as `<name>.*`. */
 export function emitModel(model: Model, name: string, dir: string, origin: WeightsOrigin): EmittedModel {
   mkdirSync(dir, { recursive: true });
-  const tfjs = emitTfjs(model, { moduleName: name, regenerate: 'packages/runtime-web/src/testing/models.ts' });
+  const tfjs = emitTfjs(model, {
+    moduleName: name,
+    regenerate: 'packages/runtime-web/src/testing/models.ts',
+  });
   const files: EmittedModel = {
     name,
     dir,

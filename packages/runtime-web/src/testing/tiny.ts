@@ -5,8 +5,14 @@ import { GraphBuilder, type Graph } from '@fastdepth/graph-dsl';
 export function tinyDepthGraph(): Graph {
   const g = new GraphBuilder('tiny-depth');
   const x = g.input('input', [1, 3, 12, 20]);
-  const c0 = g.relu6('conv0_relu', g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 })));
-  const dw = g.relu6('dw_relu', g.batchNorm('dw_bn', g.conv2d('dw', c0, { outChannels: 8, kernel: 3, pads: 1, groups: 8 })));
+  const c0 = g.relu6(
+    'conv0_relu',
+    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 })),
+  );
+  const dw = g.relu6(
+    'dw_relu',
+    g.batchNorm('dw_bn', g.conv2d('dw', c0, { outChannels: 8, kernel: 3, pads: 1, groups: 8 })),
+  );
   const pw = g.relu('pw_relu', g.batchNorm('pw_bn', g.conv2d('pw', dw, { outChannels: 8, kernel: 1 })));
   const sum = g.addTensors('skip', pw, c0);
   const up = g.upsample('up', sum, 'nearest');

@@ -4,8 +4,7 @@
  * 4 in v2/v3), a Python-literal header dict `{'descr', 'fortran_order', 'shape'}`, then the raw
  * data. We read the four dtypes this project meets and write v1 files as numpy does.
  */
-import { readFile } from 'node:fs/promises';
-import { FastDepthError, FormatError } from '@fastdepth/graph-dsl';
+import { FastDepthError, FormatError } from './errors.js';
 
 /** The dtypes we read and write, as numpy spells them in `descr`. */
 export type NpyDtype = '<f4' | '<f8' | '|u1' | '<i4';
@@ -145,15 +144,4 @@ export function encodeNpy(shape: readonly number[], data: NpyData): Uint8Array {
   out.set(new TextEncoder().encode(header), 10);
   out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
   return out;
-}
-
-/** Reads and decodes a `.npy` file from disk; errors name `path`. */
-export async function readNpyFile(path: string): Promise<NpyArray> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new FormatError(path, `cannot read: ${(error as Error).message}`);
-  }
-  return readNpy(bytes, path);
 }
