@@ -5,6 +5,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isUserError } from '@fastdepth/graph-dsl';
 import { compileCommand } from './commands/compile.js';
+import { evalCommand } from './commands/eval.js';
+import { predictCommand } from './commands/predict.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { consoleOutput, type Output } from './output.js';
@@ -47,6 +49,35 @@ export function buildProgram(out: Output): Command {
     .option('--out <dir>', 'output folder', 'out')
     .option('--json', 'machine-readable output')
     .action((o: Parameters<typeof compileCommand>[1]) => compileCommand(out, o));
+
+  program
+    .command('predict')
+    .description('estimate depth for one image (PNG/JPEG/...): writes the coloured depth map, prints depth range and latency')
+    .argument('<image>', 'the input image')
+    .option('--arch <name|file>', 'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)')
+    .option('--weights <file>', 'weights: .safetensors, .onnx or .tflite (e.g. the paper\'s fast_depth_224.tflite)')
+    .option('--seed <n>', 'seed for the initialisation when no --weights is given', '0')
+    .option('--input-size <N|HxW>', 'network input size for architecture names (default 224)')
+    .addOption(new Option('--engine <engine>', 'generated tfjs code or the emitted ONNX in onnxruntime').choices(['tfjs', 'onnx']).default('tfjs'))
+    .addOption(new Option('--backend <backend>', 'tfjs: wasm (default) or cpu; onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web)').choices(['wasm', 'cpu']))
+    .option('--out <file>', 'coloured depth map (PNG), at the input image\'s size', 'depth.png')
+    .option('--npy <file>', 'also write the depth in metres at the network\'s resolution as .npy (float32, H x W)')
+    .addOption(new Option('--colormap <name>', 'colour map').choices(['turbo', 'viridis']).default('turbo'))
+    .option('--json', 'machine-readable output')
+    .action((image: string, o: Parameters<typeof predictCommand>[2]) => predictCommand(out, image, o));
+
+  program
+    .command('eval')
+    .description('depth metrics as the FastDepth authors compute them (RMSE, AbsRel, log10, delta1..3) over NYU Depth v2 data')
+    .requiredOption('--data <path>', 'folder of NYU .h5 files (recursive), folder with rgb.npy + depth.npy, a .h5 file, or RGB.npy,DEPTH.npy')
+    .option('--weights <file>', 'weights: .safetensors, .onnx or .tflite')
+    .option('--arch <name|file>', 'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)')
+    .addOption(new Option('--engine <engine>', 'generated tfjs code or the emitted ONNX in onnxruntime').choices(['tfjs', 'onnx']).default('onnx'))
+    .addOption(new Option('--backend <backend>', 'see predict').choices(['wasm', 'cpu']))
+    .option('--limit <n>', 'evaluate at most the first N frames')
+    .option('--compare-pred <file>', 'a reference prediction .npy for a single frame: prints the mean relative difference')
+    .option('--json', 'machine-readable output')
+    .action((o: Parameters<typeof evalCommand>[1]) => evalCommand(out, o));
 
   return program;
 }

@@ -125,12 +125,12 @@ describe('FastDepth structure', () => {
     expect(byName.get('decode_conv6')?.inputs).toEqual(['decode_conv5_up']);
   });
 
-  it('is the same graph as mobilenet-nnconv5dw-skipadd (only meta.arch differs)', () => {
+  it('is the same graph as mobilenet-nnconv5dw-skipadd (only the names differ)', () => {
     const a = buildArch('fastdepth');
     const b = buildArch('mobilenet-nnconv5dw-skipadd');
-    expect(a.meta?.arch).toBe('fastdepth');
-    expect(b.meta?.arch).toBe('mobilenet-nnconv5dw-skipadd');
-    expect({ ...b, meta: { ...b.meta, arch: 'fastdepth' } }).toEqual(a);
+    expect([a.name, a.meta?.arch]).toEqual(['fastdepth', 'fastdepth']);
+    expect([b.name, b.meta?.arch]).toEqual(['mobilenet-nnconv5dw-skipadd', 'mobilenet-nnconv5dw-skipadd']);
+    expect({ ...b, name: 'fastdepth', meta: { ...b.meta, arch: 'fastdepth' } }).toEqual(a);
     expect(JSON.stringify(fastdepth().nodes)).toBe(JSON.stringify(a.nodes));
   });
 

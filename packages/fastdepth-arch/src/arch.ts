@@ -177,9 +177,10 @@ export function fastdepth(options: FastDepthOptions = {}): Graph {
 }
 
 /**
- * Builds a network by name (`ARCH_NAMES`). `meta.arch` is the name as given; the graph's name
- * is the canonical family name, so `fastdepth` and `mobilenet-nnconv5dw-skipadd` are the same
- * graph. Unknown names throw `FastDepthError` with close matches.
+ * Builds a network by name (`ARCH_NAMES`). The graph's name and `meta.arch` are the name as
+ * given (so emitted artifacts say `fastdepth-pruned`, not the family name); the layers of
+ * `fastdepth` and `mobilenet-nnconv5dw-skipadd` are identical. Unknown names throw
+ * `FastDepthError` with close matches.
  */
 export function buildArch(name: string, options: ArchOptions = {}): Graph {
   const spec = parseArchName(name);
@@ -191,5 +192,5 @@ export function buildArch(name: string, options: ArchOptions = {}): Graph {
       : canonical === FASTDEPTH_CANONICAL
         ? FASTDEPTH_WIDTHS
         : undefined;
-  return declare({ spec, arch: name, graphName: canonical, size, ...(widths ? { widths } : {}) });
+  return declare({ spec, arch: name, graphName: name, size, ...(widths ? { widths } : {}) });
 }

@@ -17,7 +17,13 @@ import {
   type DepthEstimator,
   type ModelSource,
 } from '../src/index.js';
-import { emitArch, importModule, readWeights, TMP_DIR, type EmittedModel } from '../src/testing/models.js';
+import {
+  emitArch,
+  importModule,
+  readWeights,
+  GENERATED_DIR,
+  type EmittedModel,
+} from '../src/testing/models.js';
 
 const args = process.argv.slice(2);
 const RUNS = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 20);
@@ -52,7 +58,7 @@ interface Row {
   readonly reference: string;
 }
 
-const dir = join(TMP_DIR, 'bench');
+const dir = join(GENERATED_DIR, 'bench');
 const models = Object.fromEntries(ARCHS.map((arch) => [arch, emitArch(arch, 224, dir)])) as Record<
   (typeof ARCHS)[number],
   EmittedModel
@@ -103,7 +109,7 @@ if (args.includes('--profile')) {
     await tf.setBackend('wasm');
     const { manifest, buffer } = readWeights(models[arch]);
     const weights = module.loadWeights(manifest, buffer);
-    const x = tf.zeros([1, 224, 224, 3]) as tf.Tensor4D;
+    const x = tf.zeros<tf.Rank.R4>([1, 224, 224, 3]);
     for (let i = 0; i < 3; i++) module.predict(x, weights).dispose();
     const byKernel = new Map<string, number>();
     for (let r = 0; r < 5; r++) {

@@ -1,6 +1,6 @@
 /**
  * Browser half of `bench/bench.ts`: times `estimate` for one engine at one thread count on
- * models emitted into `.tmp/bench/` (served under `/bench-models/`). A fresh page per
+ * models emitted into `tmp/generated/bench/` (served under `/bench-models/`). A fresh page per
  * configuration, since the wasm thread count is fixed when a runtime initialises.
  */
 import { createDepthEstimator, type EngineName, type TfjsModelModule } from '@fastdepth/runtime-web';

@@ -2,7 +2,7 @@
  * End to end: the demo page in headless Chromium (Debian's /usr/bin/chromium, driven by
  * playwright-core) loads the model, estimates depth for a real photograph picked through the
  * file input, and shows a non-blank depth map with its latency. A screenshot goes to
- * `.tmp/screenshots/` for a person to look at.
+ * `tmp/screenshots/` for a person to look at.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';

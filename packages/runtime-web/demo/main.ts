@@ -17,34 +17,34 @@ import {
 } from '@fastdepth/runtime-web';
 import { info, manifestUrl, module, onnxUrl, wasmPaths } from 'virtual:demo-model';
 
-function byId<T extends HTMLElement>(id: string): T {
+function byId(id: string): HTMLElement {
   const element = document.getElementById(id);
   if (element === null) throw new Error(`demo: #${id} missing`);
-  return element as T;
+  return element;
 }
 
 const ui = {
-  engine: byId<HTMLSelectElement>('engine'),
-  backend: byId<HTMLSelectElement>('backend'),
-  threads: byId<HTMLSelectElement>('threads'),
-  colormap: byId<HTMLSelectElement>('colormap'),
-  file: byId<HTMLInputElement>('file'),
-  webcam: byId<HTMLButtonElement>('webcam'),
-  drop: byId<HTMLElement>('drop'),
-  imageCanvas: byId<HTMLCanvasElement>('image-canvas'),
-  depthCanvas: byId<HTMLCanvasElement>('depth-canvas'),
-  legendBar: byId<HTMLCanvasElement>('legend-bar'),
-  legendMin: byId<HTMLElement>('legend-min'),
-  legendMax: byId<HTMLElement>('legend-max'),
-  modelInfo: byId<HTMLElement>('model-info'),
-  status: byId<HTMLElement>('status'),
-  video: byId<HTMLVideoElement>('video'),
+  engine: byId('engine') as HTMLSelectElement,
+  backend: byId('backend') as HTMLSelectElement,
+  threads: byId('threads') as HTMLSelectElement,
+  colormap: byId('colormap') as HTMLSelectElement,
+  file: byId('file') as HTMLInputElement,
+  webcam: byId('webcam') as HTMLButtonElement,
+  drop: byId('drop'),
+  imageCanvas: byId('image-canvas') as HTMLCanvasElement,
+  depthCanvas: byId('depth-canvas') as HTMLCanvasElement,
+  legendBar: byId('legend-bar') as HTMLCanvasElement,
+  legendMin: byId('legend-min'),
+  legendMax: byId('legend-max'),
+  modelInfo: byId('model-info'),
+  status: byId('status'),
+  video: byId('video') as HTMLVideoElement,
   stat: {
-    engine: byId<HTMLElement>('stat-engine'),
-    backend: byId<HTMLElement>('stat-backend'),
-    latency: byId<HTMLElement>('stat-latency'),
-    size: byId<HTMLElement>('stat-size'),
-    isolated: byId<HTMLElement>('stat-isolated'),
+    engine: byId('stat-engine'),
+    backend: byId('stat-backend'),
+    latency: byId('stat-latency'),
+    size: byId('stat-size'),
+    isolated: byId('stat-isolated'),
   },
 };
 

@@ -1,14 +1,20 @@
 /**
- * Prepares the demo's model files in `.tmp/demo-model/`: emitted once (tfjs module + weights,
+ * Prepares the demo's model files in `tmp/generated/demo-model/`: emitted once (tfjs module + weights,
  * ONNX), from the paper's trained TFLite weights when `@fastdepth/importers` can read them,
  * else from seeded weights; re-emitted when trained weights become available.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildArch } from '@fastdepth/fastdepth-arch';
-import { emitModel, seededModel, TMP_DIR, trainedModel, type WeightsOrigin } from '../src/testing/models.js';
+import {
+  emitModel,
+  GENERATED_DIR,
+  seededModel,
+  trainedModel,
+  type WeightsOrigin,
+} from '../src/testing/models.js';
 
-export const DEMO_MODEL_DIR = join(TMP_DIR, 'demo-model');
+export const DEMO_MODEL_DIR = join(GENERATED_DIR, 'demo-model');
 const INFO_FILE = join(DEMO_MODEL_DIR, 'demo-model.json');
 
 /** What the page is told about its model. */

@@ -9,7 +9,7 @@ import { createServer as createNetServer } from 'node:net';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, type Connect, type Plugin, type ViteDevServer } from 'vite';
-import { TMP_DIR } from '../src/testing/models.js';
+import { GENERATED_DIR } from '../src/testing/models.js';
 import { DEMO_MODEL_DIR, prepareDemoModel, type DemoModelInfo } from './prepare.js';
 
 const DEMO_DIR = dirname(fileURLToPath(import.meta.url));
@@ -20,7 +20,7 @@ export const STATIC_DIRS: Readonly<Record<string, string>> = {
   '/wasm/tfjs/': dirname(require.resolve('@tensorflow/tfjs-backend-wasm')),
   '/wasm/ort/': join(dirname(require.resolve('onnxruntime-web')), '..', 'dist'),
   '/model/': DEMO_MODEL_DIR,
-  '/bench-models/': join(TMP_DIR, 'bench'),
+  '/bench-models/': join(GENERATED_DIR, 'bench'),
 };
 
 export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
@@ -42,10 +42,16 @@ function serveStatic(): Connect.NextHandleFunction {
   return (req, res, next) => {
     const path = (req.url ?? '').split('?')[0]!;
     const prefix = Object.keys(STATIC_DIRS).find((p) => path.startsWith(p));
-    if (prefix === undefined) return next();
+    if (prefix === undefined) {
+      next();
+      return;
+    }
     const root = STATIC_DIRS[prefix]!;
     const file = normalize(join(root, decodeURIComponent(path.slice(prefix.length))));
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) return next();
+    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
+      next();
+      return;
+    }
     res.setHeader('Content-Type', TYPES[extname(file)] ?? 'application/octet-stream');
     for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');

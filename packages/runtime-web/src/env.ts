@@ -30,7 +30,7 @@ export async function loadBytes(location: Location, what: string): Promise<Array
     const path = location.toString().startsWith('file:') ? url.fileURLToPath(location) : location.toString();
     try {
       const bytes = await fs.readFile(path);
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+      return new Uint8Array(bytes).buffer;
     } catch (error) {
       throw new DepthEstimatorError(`${what}: cannot read ${path}: ${(error as Error).message}`);
     }

@@ -9,12 +9,12 @@ import {
   importModule,
   readWeights,
   seededModel,
-  TMP_DIR,
+  GENERATED_DIR,
   type EmittedModel,
 } from './testing/models.js';
 import { tinyDepthGraph } from './testing/tiny.js';
 
-const DIR = join(TMP_DIR, `estimator-test-${process.pid}`);
+const DIR = join(GENERATED_DIR, `estimator-test-${process.pid}`);
 
 /** A deterministic RGBA photo-like pattern (smooth gradients + noise) of any size. */
 function pattern(width: number, height: number, seed: number): Uint8ClampedArray {

@@ -34,14 +34,14 @@ async function register(
       await import('@tensorflow/tfjs-backend-webgpu');
       return;
     case 'wasm': {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      const { setWasmPaths, setThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
       if (wasmConfigured) return;
       if (isNode()) {
         const { createRequire } = await importHidden<typeof import('node:module')>('node:module');
-        const { dirname } = await importHidden<typeof import('node:path')>('node:path');
-        wasm.setWasmPaths(
+        const path = await importHidden<typeof import('node:path')>('node:path');
+        setWasmPaths(
           wasmPaths?.tfjs ??
-            `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`,
+            `${path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`,
         );
         // tfjs's threaded wasm build needs a browser worker; in Node it is SIMD, one thread.
         tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
@@ -51,8 +51,8 @@ async function register(
             'no wasmPaths.tfjs given: serve tfjs-backend-wasm/dist/*.wasm and pass its URL prefix (never fetched from a CDN)',
           );
         }
-        wasm.setWasmPaths(wasmPaths.tfjs);
-        wasm.setThreadsCount(numThreads);
+        setWasmPaths(wasmPaths.tfjs);
+        setThreadsCount(numThreads);
       }
       wasmConfigured = true;
       return;

@@ -2,10 +2,11 @@
  * Test harness: writes a generated module into the package's `.tmp/`, imports it, runs it on
  * a tfjs backend and converts layouts. Test-only; not part of the build.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { threadId } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -47,12 +48,29 @@ export type GeneratedWeights = Readonly<Record<string, tf.Tensor>>;
 let counter = 0;
 let workDir: string | undefined;
 
-/** This process's scratch folder, removed when the process exits. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * This worker's scratch folder (per process and thread). Test workers often end without an
+ * `exit` event, so folders of processes that are gone are removed on the next run.
+ */
 export function scratchDir(): string {
   if (workDir === undefined) {
-    const dir = join(TMP_DIR, `p${process.pid}`);
+    mkdirSync(TMP_DIR, { recursive: true });
+    for (const name of readdirSync(TMP_DIR)) {
+      const pid = /^p(\d+)-/.exec(name)?.[1];
+      if (pid !== undefined && !alive(Number(pid)))
+        rmSync(join(TMP_DIR, name), { recursive: true, force: true });
+    }
+    const dir = join(TMP_DIR, `p${process.pid}-t${threadId}`);
     mkdirSync(dir, { recursive: true });
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     workDir = dir;
   }
   return workDir;

@@ -14,8 +14,10 @@ import { initWeights, type Graph, type Model } from '@fastdepth/graph-dsl';
 import type { TfjsModelModule, WeightsManifestLike } from '../types.js';
 
 export const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Gitignored scratch folder for emitted models. */
-export const TMP_DIR = join(PACKAGE_DIR, '.tmp');
+/** Gitignored scratch folder (the root .gitignore has `tmp/`). */
+export const TMP_DIR = join(PACKAGE_DIR, 'tmp');
+/** Emitted models go under `tmp/generated/`: eslint ignores every `generated` folder. */
+export const GENERATED_DIR = join(TMP_DIR, 'generated');
 /** The shared data folder beside the clone (never copied into the repository). */
 export const SHARED_DATA_DIR = join(PACKAGE_DIR, '..', '..', '..', 'shared', 'data');
 export const TFLITE_WEIGHTS = join(SHARED_DATA_DIR, 'weights', 'fast_depth_224.tflite');

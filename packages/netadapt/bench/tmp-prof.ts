@@ -1,0 +1,14 @@
+import { buildArch } from '@fastdepth/fastdepth-arch';
+import { initWeights, randomizeBatchNorm } from '@fastdepth/graph-dsl';
+import { distillationTask, randomImages, shrinkUnit } from '/work/main/packages/netadapt/src/index.js';
+const g = buildArch('fastdepth', { inputSize: 64 });
+const m = { graph: g, weights: randomizeBatchNorm(g, initWeights(g, 1), 2) };
+let t = performance.now();
+const task = await distillationTask(m, randomImages(8, 64, 5), { batchSize: 4 });
+console.log('label', performance.now() - t); t = performance.now();
+const p = shrinkUnit(m, 'conv13_pw', 1016);
+console.log('shrink', performance.now() - t); t = performance.now();
+const tr = await task.trainer.train(p, 1, 0);
+console.log('train1', performance.now() - t); t = performance.now();
+await task.evaluator.evaluate(tr);
+console.log('eval', performance.now() - t); t = performance.now();
