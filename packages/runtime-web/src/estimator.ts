@@ -11,6 +11,7 @@ import type {
   DepthResult,
   EngineName,
   ImageInput,
+  PreparedRgb,
 } from './types.js';
 
 interface Runner {
@@ -19,6 +20,16 @@ interface Runner {
   readonly height: number;
   run(input: Float32Array): Promise<Float32Array>;
   dispose(): void | Promise<void>;
+}
+
+function hwcToChw(hwc: Float32Array, plane: number): Float32Array {
+  const chw = new Float32Array(hwc.length);
+  for (let p = 0; p < plane; p++) {
+    chw[p] = hwc[p * 3]!;
+    chw[plane + p] = hwc[p * 3 + 1]!;
+    chw[2 * plane + p] = hwc[p * 3 + 2]!;
+  }
+  return chw;
 }
 
 const now = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now());
@@ -76,16 +87,39 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
     };
   }
 
+  async function estimateRgbNow(rgb: PreparedRgb): Promise<DepthResult> {
+    if (disposed) throw new DepthEstimatorError('estimateRgb: the estimator was disposed');
+    if (rgb.width !== width || rgb.height !== height || rgb.data.length !== width * height * 3) {
+      throw new DepthEstimatorError(
+        `estimateRgb: input ${rgb.width}x${rgb.height} with ${rgb.data.length} values, the network takes ${width}x${height}x3`,
+      );
+    }
+    const start = now();
+    const depth = await runner.run(layout === 'nhwc' ? rgb.data : hwcToChw(rgb.data, width * height));
+    return {
+      depth,
+      width,
+      height,
+      backend: runner.backend,
+      engine,
+      latencyMs: now() - start,
+      source: { width, height, crop: { x: 0, y: 0, width, height } },
+    };
+  }
+
+  function serialised<T>(work: () => Promise<T>): Promise<T> {
+    const result = queue.then(work);
+    queue = result.catch(() => undefined);
+    return result;
+  }
+
   return {
     engine,
     backend: runner.backend,
     width,
     height,
-    estimate(image: ImageInput): Promise<DepthResult> {
-      const result = queue.then(() => estimateNow(image));
-      queue = result.catch(() => undefined);
-      return result;
-    },
+    estimate: (image: ImageInput) => serialised(() => estimateNow(image)),
+    estimateRgb: (rgb: PreparedRgb) => serialised(() => estimateRgbNow(rgb)),
     async dispose(): Promise<void> {
       if (disposed) return;
       disposed = true;

@@ -29,6 +29,7 @@ export type {
   ModelSource,
   OnnxModelSource,
   PixelBuffer,
+  PreparedRgb,
   Rect,
   TfjsModelModule,
   TfjsModelSource,

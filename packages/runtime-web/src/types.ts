@@ -124,6 +124,13 @@ export type ImageInput =
   | ImageBitmap
   | OffscreenCanvas;
 
+/** A preprocessed network input: float RGB in [0, 1], HWC, at the network's size. */
+export interface PreparedRgb {
+  readonly data: Float32Array;
+  readonly width: number;
+  readonly height: number;
+}
+
 /** An axis-aligned rectangle in input-image pixels (may be fractional). */
 export interface Rect {
   readonly x: number;
@@ -155,6 +162,12 @@ export interface DepthEstimator {
   readonly height: number;
   /** Estimates depth for one image. Calls are serialised; reuse one estimator for a stream. */
   estimate(image: ImageInput): Promise<DepthResult>;
+  /**
+   * Estimates depth for an input that is already preprocessed, e.g. by the authors' NYU
+   * validation transform: RGB in [0, 1], row-major HWC, exactly the network's size. Skips
+   * `estimate`'s 8-bit decode and resampling, so evaluation sees the same numbers as theirs.
+   */
+  estimateRgb(input: PreparedRgb): Promise<DepthResult>;
   /** Frees the weights / session; the estimator cannot be used afterwards. */
   dispose(): Promise<void>;
 }

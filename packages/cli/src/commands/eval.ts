@@ -65,7 +65,6 @@ export async function resolveFrames(data: string): Promise<{ kind: string; frame
     const depth = join(data, 'depth.npy');
     if ((await exists(rgb)) && (await exists(depth))) return { kind: '.npy pair', frames: [() => loadNpyPair(rgb, depth)] };
     const files = await listNyuFiles(data);
-    if (files.length === 0) throw new UserError(`--data "${data}": no .h5 files, and no rgb.npy + depth.npy pair, in this folder`);
     return { kind: 'NYU .h5 folder', frames: files.map((f) => async () => nyuValTransform(await loadNyuH5File(f))) };
   }
   if (data.endsWith('.h5')) return { kind: 'NYU .h5 file', frames: [async () => nyuValTransform(await loadNyuH5File(data))] };

@@ -1,0 +1,92 @@
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { encodeNyuH5 } from '@fastdepth/eval';
+import { readNpy } from '@fastdepth/graph-dsl';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './test-helpers.js';
+
+const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
+const TFLITE = join(DATA, 'weights/fast_depth_224.tflite');
+const NYU = join(DATA, 'nyu-sample');
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'fastdepth-cli-'));
+
+interface EvalReport {
+  frames: number;
+  engine: string;
+  metrics: { rmse: number; delta1: number; absRel: number };
+  meanRelativeDifferenceToPred?: number;
+}
+
+describe('fastdepth eval on the NYU sample with the paper\'s trained weights', () => {
+  it.each(['onnx', 'tfjs'])('%s engine: close to the official model (RMSE <= 0.65 m, delta1 >= 0.75, within 3 percent of pred.npy)', async (engine) => {
+    const r = await runCli('eval', '--weights', TFLITE, '--data', NYU, '--engine', engine, '--compare-pred', join(NYU, 'pred.npy'), '--json');
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as EvalReport;
+    expect(report.frames).toBe(1);
+    expect(report.engine).toBe(engine);
+    expect(report.metrics.rmse).toBeLessThanOrEqual(0.65);
+    expect(report.metrics.delta1).toBeGreaterThanOrEqual(0.75);
+    expect(report.meanRelativeDifferenceToPred).toBeLessThanOrEqual(0.03);
+  });
+
+  it('reads a folder of NYU .h5 files as the authors\' loader does', async () => {
+    const dir = join(tmp(), 'val', 'official');
+    mkdirSync(dir, { recursive: true });
+    // A 480x640 frame built from the sample: a flat grey image with a depth ramp.
+    const rgb = new Uint8Array(3 * 480 * 640).fill(128);
+    const depth = Float32Array.from({ length: 480 * 640 }, (_, i) => 1 + (i % 640) / 160);
+    for (const name of ['00001.h5', '00002.h5']) {
+      writeFileSync(join(dir, name), await encodeNyuH5({ source: name, rgb: { height: 480, width: 640, data: rgb }, depth: { height: 480, width: 640, data: depth } }));
+    }
+    const r = await runCli('eval', '--weights', TFLITE, '--data', join(dir, '..'), '--json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as EvalReport;
+    expect(report.frames).toBe(2);
+    expect(Number.isFinite(report.metrics.rmse)).toBe(true);
+  });
+
+  it('rejects data it cannot read, naming it', async () => {
+    const empty = tmp();
+    let r = await runCli('eval', '--weights', TFLITE, '--data', empty);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/no \.h5 files found/) as unknown]);
+    r = await runCli('eval', '--weights', TFLITE, '--data', join(empty, 'nope'));
+    expect(r.stderr).toMatch(/no such file or folder/);
+    writeFileSync(join(empty, 'broken.h5'), 'not hdf5');
+    r = await runCli('eval', '--weights', TFLITE, '--data', join(empty, 'broken.h5'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/broken\.h5/);
+  });
+});
+
+describe('fastdepth predict', () => {
+  it('writes a coloured depth map at the image size and the depth as .npy', async () => {
+    const dir = tmp();
+    const out = join(dir, 'depth.png');
+    const npy = join(dir, 'depth.npy');
+    const r = await runCli('predict', join(DATA, 'images/SUN_color.jpg'), '--weights', TFLITE, '--out', out, '--npy', npy, '--json');
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { depthMetres: { min: number; median: number; max: number }; latencyMs: { steady: number } };
+    // An indoor scene: metres, not garbage.
+    expect(report.depthMetres.min).toBeGreaterThan(0.2);
+    expect(report.depthMetres.max).toBeLessThan(12);
+    expect(report.latencyMs.steady).toBeGreaterThan(0);
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 640, 480]);
+    const depth = readNpy(readFileSync(npy), npy);
+    expect(depth.shape).toEqual([224, 224]);
+  });
+
+  it('rejects an unreadable image without writing anything', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'x.png'), 'not an image');
+    const r = await runCli('predict', join(dir, 'x.png'), '--out', join(dir, 'depth.png'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot decode image ".*x\.png"/);
+    expect(existsSync(join(dir, 'depth.png'))).toBe(false);
+  });
+});
