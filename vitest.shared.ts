@@ -11,7 +11,12 @@ const conditions = ['@fastdepth/source'];
 export function packageTestConfig(name: string, test: UserWorkspaceConfig['test'] = {}): UserWorkspaceConfig {
   return defineProject({
     resolve: { conditions: [...conditions, 'module', 'node', 'development|production'] },
-    ssr: { resolve: { conditions: [...conditions, 'module', 'node', 'development|production'], externalConditions: conditions } },
+    ssr: {
+      resolve: {
+        conditions: [...conditions, 'module', 'node', 'development|production'],
+        externalConditions: conditions,
+      },
+    },
     test: { name, include: ['src/**/*.test.ts'], testTimeout: 120_000, ...test },
   });
 }

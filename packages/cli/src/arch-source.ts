@@ -16,14 +16,25 @@ export async function readInput(path: string, what: string): Promise<Buffer> {
     return await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a folder'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (e as Error).message;
     throw new UserError(`cannot read ${what} "${path}": ${why}`);
   }
 }
 
-export async function resolveArch(arch: string, inputSize?: number | readonly [number, number]): Promise<Graph> {
+export async function resolveArch(
+  arch: string,
+  inputSize?: number | readonly [number, number],
+): Promise<Graph> {
   if (!looksLikePath(arch)) return buildArch(arch, inputSize === undefined ? {} : { inputSize });
-  if (inputSize !== undefined) throw new UserError('--input-size applies to architecture names, not to saved graph files');
+  if (inputSize !== undefined)
+    throw new UserError('--input-size applies to architecture names, not to saved graph files');
   const text = await readInput(arch, 'graph file');
   return loadGraph(text.toString('utf8'), arch);
 }

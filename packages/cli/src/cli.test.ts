@@ -21,7 +21,13 @@ describe('fastdepth list / info', () => {
   it('info --json gives the paper-exact totals', async () => {
     const r = await runCli('info', '--arch', 'fastdepth', '--json');
     expect(r.code).toBe(0);
-    const info = JSON.parse(r.stdout) as { arch: string; macs: number; params: number; convWeights: number; layers: { name: string }[] };
+    const info = JSON.parse(r.stdout) as {
+      arch: string;
+      macs: number;
+      params: number;
+      convWeights: number;
+      layers: { name: string }[];
+    };
     expect(info.arch).toBe('fastdepth');
     expect(info.macs).toBe(736_658_944);
     expect(info.convWeights).toBe(3_933_088);
@@ -49,10 +55,24 @@ describe('fastdepth list / info', () => {
 describe('fastdepth compile', () => {
   it('compiles to ONNX, checks it in onnxruntime against the reference executor and writes atomically', async () => {
     const out = tmp();
-    const r = await runCli('compile', '--arch', 'fastdepth-pruned', '--input-size', '64', '--target', 'onnx', '--out', out, '--json');
+    const r = await runCli(
+      'compile',
+      '--arch',
+      'fastdepth-pruned',
+      '--input-size',
+      '64',
+      '--target',
+      'onnx',
+      '--out',
+      out,
+      '--json',
+    );
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as { files: { path: string; bytes: number }[]; checks: { maxRelativeError: number }[] };
+    const result = JSON.parse(r.stdout) as {
+      files: { path: string; bytes: number }[];
+      checks: { maxRelativeError: number }[];
+    };
     expect(result.checks[0]!.maxRelativeError).toBeLessThan(1e-4);
     expect(readdirSync(join(out, 'onnx'))).toEqual(['fastdepth-pruned.onnx']);
     for (const f of result.files) expect(readFileSync(f.path).byteLength).toBe(f.bytes);
@@ -65,7 +85,17 @@ describe('fastdepth compile', () => {
     const graph = buildArch('fastdepth', { inputSize: 32 });
     writeFileSync(join(out, 'g.json'), saveGraph(graph));
     writeFileSync(join(out, 'w.safetensors'), encodeSafetensors(initWeights(graph, 42)));
-    const r = await runCli('compile', '--arch', join(out, 'g.json'), '--weights', join(out, 'w.safetensors'), '--target', 'onnx', '--out', join(out, 'o'));
+    const r = await runCli(
+      'compile',
+      '--arch',
+      join(out, 'g.json'),
+      '--weights',
+      join(out, 'w.safetensors'),
+      '--target',
+      'onnx',
+      '--out',
+      join(out, 'o'),
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/onnxruntime-node vs reference executor\s+\d\.\d+e-\d+/);
     expect(existsSync(join(out, 'o', 'onnx', 'g.onnx'))).toBe(true);
@@ -73,21 +103,30 @@ describe('fastdepth compile', () => {
 });
 
 describe('fastdepth compile --weights (real trained weights)', () => {
-  const tflite = fileURLToPath(new URL('../../../../shared/data/weights/fast_depth_224.tflite', import.meta.url));
+  const tflite = fileURLToPath(
+    new URL('../../../../shared/data/weights/fast_depth_224.tflite', import.meta.url),
+  );
 
-  it('imports the paper\'s int8 TFLite model as fastdepth-pruned and compiles it', async () => {
+  it("imports the paper's int8 TFLite model as fastdepth-pruned and compiles it", async () => {
     const out = tmp();
     const r = await runCli('compile', '--weights', tflite, '--target', 'onnx', '--out', out, '--json');
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as { arch: string; macs: number; checks: { maxRelativeError: number }[] };
+    const result = JSON.parse(r.stdout) as {
+      arch: string;
+      macs: number;
+      checks: { maxRelativeError: number }[];
+    };
     expect(result.arch).toBe('fastdepth-pruned');
     expect(result.macs).toBe(366_393_384);
     expect(result.checks[0]!.maxRelativeError).toBeLessThan(1e-4);
   });
 
   it('rejects a TFLite file for the wrong --arch, naming the layer', async () => {
-    await expectUserError(['compile', '--arch', 'fastdepth', '--weights', tflite, '--out', join(tmp(), 'o')], /fast_depth_224\.tflite/);
+    await expectUserError(
+      ['compile', '--arch', 'fastdepth', '--weights', tflite, '--out', join(tmp(), 'o')],
+      /fast_depth_224\.tflite/,
+    );
   });
 });
 
@@ -100,16 +139,28 @@ const expectUserError = async (args: string[], message: RegExp): Promise<void> =
 
 describe('bad input: one-line error, exit 1, nothing written', () => {
   it('unknown architecture names', async () => {
-    await expectUserError(['info', '--arch', 'fastdeph'], /fastdepth: error: unknown architecture "fastdeph"/);
+    await expectUserError(
+      ['info', '--arch', 'fastdeph'],
+      /fastdepth: error: unknown architecture "fastdeph"/,
+    );
   });
 
   it('malformed graph JSON files', async () => {
     const dir = tmp();
-    writeFileSync(join(dir, 'bad.json'), '{"format": "fastdepth-graph", "version": 1, "name": "x", "nodes": [{"op": "conv9d", "name": "a", "inputs": [], "attrs": {}}]}');
-    await expectUserError(['info', '--arch', join(dir, 'bad.json')], /bad\.json: layer "a": unknown op "conv9d"/);
+    writeFileSync(
+      join(dir, 'bad.json'),
+      '{"format": "fastdepth-graph", "version": 1, "name": "x", "nodes": [{"op": "conv9d", "name": "a", "inputs": [], "attrs": {}}]}',
+    );
+    await expectUserError(
+      ['info', '--arch', join(dir, 'bad.json')],
+      /bad\.json: layer "a": unknown op "conv9d"/,
+    );
     writeFileSync(join(dir, 'trunc.json'), '{"format": "fastdepth-gr');
     await expectUserError(['info', '--arch', join(dir, 'trunc.json')], /trunc\.json: not valid JSON/);
-    await expectUserError(['info', '--arch', join(dir, 'missing.json')], /cannot read graph file ".*missing\.json": no such file/);
+    await expectUserError(
+      ['info', '--arch', join(dir, 'missing.json')],
+      /cannot read graph file ".*missing\.json": no such file/,
+    );
   });
 
   it('truncated and mismatched weight files', async () => {
@@ -117,22 +168,57 @@ describe('bad input: one-line error, exit 1, nothing written', () => {
     const out = join(dir, 'out');
     const bytes = encodeSafetensors(initWeights(buildArch('fastdepth', { inputSize: 32 }), 0));
     writeFileSync(join(dir, 'trunc.safetensors'), bytes.subarray(0, bytes.length - 100));
-    await expectUserError(['compile', '--arch', 'fastdepth', '--input-size', '32', '--weights', join(dir, 'trunc.safetensors'), '--out', out], /trunc\.safetensors: tensor ".*": data .* lies outside/);
+    await expectUserError(
+      [
+        'compile',
+        '--arch',
+        'fastdepth',
+        '--input-size',
+        '32',
+        '--weights',
+        join(dir, 'trunc.safetensors'),
+        '--out',
+        out,
+      ],
+      /trunc\.safetensors: tensor ".*": data .* lies outside/,
+    );
     writeFileSync(join(dir, 'other.safetensors'), bytes);
-    await expectUserError(['compile', '--arch', 'fastdepth-pruned', '--input-size', '32', '--weights', join(dir, 'other.safetensors'), '--out', out], /other\.safetensors: tensor "conv0\.weight": shape 32x3x3x3 does not match the graph's 16x3x3x3/);
+    await expectUserError(
+      [
+        'compile',
+        '--arch',
+        'fastdepth-pruned',
+        '--input-size',
+        '32',
+        '--weights',
+        join(dir, 'other.safetensors'),
+        '--out',
+        out,
+      ],
+      /other\.safetensors: tensor "conv0\.weight": shape 32x3x3x3 does not match the graph's 16x3x3x3/,
+    );
     writeFileSync(join(dir, 'w.bin'), 'not weights at all');
-    await expectUserError(['compile', '--weights', join(dir, 'w.bin'), '--out', out], /w\.bin: unknown weight file extension "\.bin"/);
+    await expectUserError(
+      ['compile', '--weights', join(dir, 'w.bin'), '--out', out],
+      /w\.bin: unknown weight file extension "\.bin"/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
   it('an output folder that cannot be written', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'file'), 'x');
-    await expectUserError(['compile', '--input-size', '32', '--target', 'onnx', '--out', join(dir, 'file', 'sub')], /cannot write output folder ".*file\/sub": a part of the path is a file/);
+    await expectUserError(
+      ['compile', '--input-size', '32', '--target', 'onnx', '--out', join(dir, 'file', 'sub')],
+      /cannot write output folder ".*file\/sub": a part of the path is a file/,
+    );
   });
 
   it('bad option values', async () => {
-    await expectUserError(['compile', '--opset', '12', '--input-size', '32', '--target', 'onnx', '--out', join(tmp(), 'o')], /opset/);
+    await expectUserError(
+      ['compile', '--opset', '12', '--input-size', '32', '--target', 'onnx', '--out', join(tmp(), 'o')],
+      /opset/,
+    );
     await expectUserError(['compile', '--target', 'coreml'], /--target: unknown target "coreml"/);
     await expectUserError(['compile', '--seed', 'abc'], /--seed must be an integer/);
     await expectUserError(['info', '--arch', 'fastdepth', '--input-size', '100'], /100/);

@@ -14,7 +14,8 @@ export const ENGINES = ['tfjs', 'onnx'] as const;
 export type EngineChoice = (typeof ENGINES)[number];
 
 export function parseEngine(value: string): EngineChoice {
-  if (!(ENGINES as readonly string[]).includes(value)) throw new UserError(`--engine must be one of ${ENGINES.join(', ')}, found "${value}"`);
+  if (!(ENGINES as readonly string[]).includes(value))
+    throw new UserError(`--engine must be one of ${ENGINES.join(', ')}, found "${value}"`);
   return value as EngineChoice;
 }
 
@@ -22,16 +23,26 @@ const BACKENDS: readonly BackendName[] = ['wasm', 'cpu'];
 
 export function parseBackend(value: string | undefined): BackendName | undefined {
   if (value === undefined) return undefined;
-  if (!(BACKENDS as readonly string[]).includes(value)) throw new UserError(`--backend must be one of ${BACKENDS.join(', ')} in Node, found "${value}"`);
+  if (!(BACKENDS as readonly string[]).includes(value))
+    throw new UserError(`--backend must be one of ${BACKENDS.join(', ')} in Node, found "${value}"`);
   return value as BackendName;
 }
 
-export async function createEstimator(model: Model, engine: EngineChoice, backend?: BackendName): Promise<DepthEstimator> {
+export async function createEstimator(
+  model: Model,
+  engine: EngineChoice,
+  backend?: BackendName,
+): Promise<DepthEstimator> {
   const options = backend === undefined ? {} : { backend };
-  if (engine === 'onnx') return createDepthEstimator({ model: { engine: 'onnx', model: encodeOnnx(model) }, ...options });
+  if (engine === 'onnx')
+    return createDepthEstimator({ model: { engine: 'onnx', model: encodeOnnx(model) }, ...options });
   const loaded = await importGeneratedModule(emitTfjs(model));
   return createDepthEstimator({
-    model: { engine: 'tfjs', module: loaded.module, weights: { manifest: loaded.manifest, buffer: loaded.weights } },
+    model: {
+      engine: 'tfjs',
+      module: loaded.module,
+      weights: { manifest: loaded.manifest, buffer: loaded.weights },
+    },
     ...options,
   });
 }

@@ -16,7 +16,9 @@ export const VERSION = '0.1.0';
 
 export function buildProgram(out: Output): Command {
   const program = new Command('fastdepth')
-    .description('Fast monocular depth estimation: FastDepth declared once, compiled to ONNX / TVM / tfjs, run and pruned.')
+    .description(
+      'Fast monocular depth estimation: FastDepth declared once, compiled to ONNX / TVM / tfjs, run and pruned.',
+    )
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -38,10 +40,22 @@ export function buildProgram(out: Output): Command {
 
   program
     .command('compile')
-    .description('compile an architecture and its weights to deployable artifacts, checked against the reference executor')
-    .option('--arch <name|file>', 'architecture name (see `fastdepth list`) or saved graph .json (default: fastdepth-pruned, or the graph a .onnx/.tflite weights file carries)')
-    .addOption(new Option('--target <list>', `comma-separated targets: ${TARGET_NAMES.join(', ')} or all`).default('all'))
-    .option('--weights <file>', 'weights: .safetensors (for --arch), .onnx or .tflite (graph recovered from the file); default: seeded initialisation')
+    .description(
+      'compile an architecture and its weights to deployable artifacts, checked against the reference executor',
+    )
+    .option(
+      '--arch <name|file>',
+      'architecture name (see `fastdepth list`) or saved graph .json (default: fastdepth-pruned, or the graph a .onnx/.tflite weights file carries)',
+    )
+    .addOption(
+      new Option('--target <list>', `comma-separated targets: ${TARGET_NAMES.join(', ')} or all`).default(
+        'all',
+      ),
+    )
+    .option(
+      '--weights <file>',
+      'weights: .safetensors (for --arch), .onnx or .tflite (graph recovered from the file); default: seeded initialisation',
+    )
     .option('--seed <n>', 'seed for the initialisation when no --weights is given', '0')
     .option('--opset <n>', 'ONNX opset, 13 to 17', '13')
     .option('--fold-bn', 'fold BatchNorm into the convolutions in the ONNX output')
@@ -52,30 +66,65 @@ export function buildProgram(out: Output): Command {
 
   program
     .command('predict')
-    .description('estimate depth for one image (PNG/JPEG/...): writes the coloured depth map, prints depth range and latency')
+    .description(
+      'estimate depth for one image (PNG/JPEG/...): writes the coloured depth map, prints depth range and latency',
+    )
     .argument('<image>', 'the input image')
-    .option('--arch <name|file>', 'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)')
-    .option('--weights <file>', 'weights: .safetensors, .onnx or .tflite (e.g. the paper\'s fast_depth_224.tflite)')
+    .option(
+      '--arch <name|file>',
+      'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)',
+    )
+    .option(
+      '--weights <file>',
+      "weights: .safetensors, .onnx or .tflite (e.g. the paper's fast_depth_224.tflite)",
+    )
     .option('--seed <n>', 'seed for the initialisation when no --weights is given', '0')
     .option('--input-size <N|HxW>', 'network input size for architecture names (default 224)')
-    .addOption(new Option('--engine <engine>', 'generated tfjs code or the emitted ONNX in onnxruntime').choices(['tfjs', 'onnx']).default('tfjs'))
-    .addOption(new Option('--backend <backend>', 'tfjs: wasm (default) or cpu; onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web)').choices(['wasm', 'cpu']))
-    .option('--out <file>', 'coloured depth map (PNG), at the input image\'s size', 'depth.png')
-    .option('--npy <file>', 'also write the depth in metres at the network\'s resolution as .npy (float32, H x W)')
+    .addOption(
+      new Option('--engine <engine>', 'generated tfjs code or the emitted ONNX in onnxruntime')
+        .choices(['tfjs', 'onnx'])
+        .default('tfjs'),
+    )
+    .addOption(
+      new Option(
+        '--backend <backend>',
+        'tfjs: wasm (default) or cpu; onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web)',
+      ).choices(['wasm', 'cpu']),
+    )
+    .option('--out <file>', "coloured depth map (PNG), at the input image's size", 'depth.png')
+    .option(
+      '--npy <file>',
+      "also write the depth in metres at the network's resolution as .npy (float32, H x W)",
+    )
     .addOption(new Option('--colormap <name>', 'colour map').choices(['turbo', 'viridis']).default('turbo'))
     .option('--json', 'machine-readable output')
     .action((image: string, o: Parameters<typeof predictCommand>[2]) => predictCommand(out, image, o));
 
   program
     .command('eval')
-    .description('depth metrics as the FastDepth authors compute them (RMSE, AbsRel, log10, delta1..3) over NYU Depth v2 data')
-    .requiredOption('--data <path>', 'folder of NYU .h5 files (recursive), folder with rgb.npy + depth.npy, a .h5 file, or RGB.npy,DEPTH.npy')
+    .description(
+      'depth metrics as the FastDepth authors compute them (RMSE, AbsRel, log10, delta1..3) over NYU Depth v2 data',
+    )
+    .requiredOption(
+      '--data <path>',
+      'folder of NYU .h5 files (recursive), folder with rgb.npy + depth.npy, a .h5 file, or RGB.npy,DEPTH.npy',
+    )
     .option('--weights <file>', 'weights: .safetensors, .onnx or .tflite')
-    .option('--arch <name|file>', 'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)')
-    .addOption(new Option('--engine <engine>', 'generated tfjs code or the emitted ONNX in onnxruntime').choices(['tfjs', 'onnx']).default('onnx'))
+    .option(
+      '--arch <name|file>',
+      'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)',
+    )
+    .addOption(
+      new Option('--engine <engine>', 'generated tfjs code or the emitted ONNX in onnxruntime')
+        .choices(['tfjs', 'onnx'])
+        .default('onnx'),
+    )
     .addOption(new Option('--backend <backend>', 'see predict').choices(['wasm', 'cpu']))
     .option('--limit <n>', 'evaluate at most the first N frames')
-    .option('--compare-pred <file>', 'a reference prediction .npy for a single frame: prints the mean relative difference')
+    .option(
+      '--compare-pred <file>',
+      'a reference prediction .npy for a single frame: prints the mean relative difference',
+    )
     .option('--json', 'machine-readable output')
     .action((o: Parameters<typeof evalCommand>[1]) => evalCommand(out, o));
 
@@ -95,7 +144,11 @@ export async function main(argv: readonly string[], out: Output = consoleOutput)
       return 1;
     }
     out.error(`fastdepth: internal error: ${(e as Error).message}`);
-    out.error(process.env.FASTDEPTH_DEBUG ? ((e as Error).stack ?? '') : '(this is a bug; set FASTDEPTH_DEBUG=1 to see the stack trace)');
+    out.error(
+      process.env.FASTDEPTH_DEBUG
+        ? ((e as Error).stack ?? '')
+        : '(this is a bug; set FASTDEPTH_DEBUG=1 to see the stack trace)',
+    );
     return 2;
   }
 }

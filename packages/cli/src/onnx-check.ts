@@ -15,7 +15,12 @@ export async function runOnnx(bytes: Uint8Array, inputName: string, input: Tenso
 }
 
 /** max |onnxruntime - reference| / max |reference|. */
-export async function onnxParity(bytes: Uint8Array, inputName: string, input: TensorF32, expected: TensorF32): Promise<number> {
+export async function onnxParity(
+  bytes: Uint8Array,
+  inputName: string,
+  input: TensorF32,
+  expected: TensorF32,
+): Promise<number> {
   const out = await runOnnx(bytes, inputName, input);
   return maxRelativeError(out.data, expected.data);
 }

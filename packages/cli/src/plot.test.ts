@@ -14,7 +14,16 @@ describe('plot', () => {
       title: 'accuracy vs MACs',
       xLabel: 'MACs',
       yLabel: 'L1',
-      series: [{ label: 'NetAdapt', points: [{ x: 7.4e8, y: 0.1, note: '0' }, { x: 5e8, y: 0.12 }, { x: 3.7e8, y: 0.15 }] }],
+      series: [
+        {
+          label: 'NetAdapt',
+          points: [
+            { x: 7.4e8, y: 0.1, note: '0' },
+            { x: 5e8, y: 0.12 },
+            { x: 3.7e8, y: 0.15 },
+          ],
+        },
+      ],
     });
     expect(svg).toContain('<polyline');
     const png = await renderPng(svg);
@@ -23,7 +32,8 @@ describe('plot', () => {
     const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     // Some pixels carry the series colour (#1f77b4).
     let blue = 0;
-    for (let i = 0; i < data.length; i += meta.channels!) if (data[i] === 0x1f && data[i + 1] === 0x77 && data[i + 2] === 0xb4) blue++;
+    for (let i = 0; i < data.length; i += meta.channels)
+      if (data[i] === 0x1f && data[i + 1] === 0x77 && data[i + 2] === 0xb4) blue++;
     expect(blue).toBeGreaterThan(50);
   });
 });

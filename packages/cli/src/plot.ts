@@ -32,7 +32,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)));
+  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push(Number(t.toPrecision(12)));
   return ticks;
 }
 
@@ -51,7 +52,8 @@ export function lineChartSvg(o: ChartOptions): string {
   const all = o.series.flatMap((s) => s.points);
   const xs = all.map((p) => p.x);
   const ys = all.map((p) => p.y);
-  const pad = (lo: number, hi: number): [number, number] => (hi > lo ? [lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05] : [lo - 1, hi + 1]);
+  const pad = (lo: number, hi: number): [number, number] =>
+    hi > lo ? [lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05] : [lo - 1, hi + 1];
   const [x0, x1] = pad(Math.min(...xs), Math.max(...xs));
   const [y0, y1] = pad(Math.min(...ys), Math.max(...ys));
   const px = (x: number): number => m.left + ((x - x0) / (x1 - x0)) * (width - m.left - m.right);
@@ -63,23 +65,40 @@ export function lineChartSvg(o: ChartOptions): string {
   ];
   for (const t of niceTicks(x0, x1)) {
     parts.push(`<line x1="${px(t)}" y1="${m.top}" x2="${px(t)}" y2="${height - m.bottom}" stroke="#eee"/>`);
-    parts.push(`<text x="${px(t)}" y="${height - m.bottom + 18}" font-size="12" text-anchor="middle">${tickLabel(t)}</text>`);
+    parts.push(
+      `<text x="${px(t)}" y="${height - m.bottom + 18}" font-size="12" text-anchor="middle">${tickLabel(t)}</text>`,
+    );
   }
   for (const t of niceTicks(y0, y1)) {
     parts.push(`<line x1="${m.left}" y1="${py(t)}" x2="${width - m.right}" y2="${py(t)}" stroke="#eee"/>`);
-    parts.push(`<text x="${m.left - 8}" y="${py(t) + 4}" font-size="12" text-anchor="end">${tickLabel(t)}</text>`);
+    parts.push(
+      `<text x="${m.left - 8}" y="${py(t) + 4}" font-size="12" text-anchor="end">${tickLabel(t)}</text>`,
+    );
   }
-  parts.push(`<rect x="${m.left}" y="${m.top}" width="${width - m.left - m.right}" height="${height - m.top - m.bottom}" fill="none" stroke="#333"/>`);
-  parts.push(`<text x="${width / 2}" y="${height - 16}" font-size="14" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
-  parts.push(`<text x="18" y="${height / 2}" font-size="14" text-anchor="middle" transform="rotate(-90 18 ${height / 2})">${escapeXml(o.yLabel)}</text>`);
+  parts.push(
+    `<rect x="${m.left}" y="${m.top}" width="${width - m.left - m.right}" height="${height - m.top - m.bottom}" fill="none" stroke="#333"/>`,
+  );
+  parts.push(
+    `<text x="${width / 2}" y="${height - 16}" font-size="14" text-anchor="middle">${escapeXml(o.xLabel)}</text>`,
+  );
+  parts.push(
+    `<text x="18" y="${height / 2}" font-size="14" text-anchor="middle" transform="rotate(-90 18 ${height / 2})">${escapeXml(o.yLabel)}</text>`,
+  );
   o.series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${s.points.map((p) => `${px(p.x)},${py(p.y)}`).join(' ')}"/>`);
+    parts.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${s.points.map((p) => `${px(p.x)},${py(p.y)}`).join(' ')}"/>`,
+    );
     for (const p of s.points) {
       parts.push(`<circle cx="${px(p.x)}" cy="${py(p.y)}" r="4" fill="${color}"/>`);
-      if (p.note) parts.push(`<text x="${px(p.x) + 6}" y="${py(p.y) - 6}" font-size="11" fill="#444">${escapeXml(p.note)}</text>`);
+      if (p.note)
+        parts.push(
+          `<text x="${px(p.x) + 6}" y="${py(p.y) - 6}" font-size="11" fill="#444">${escapeXml(p.note)}</text>`,
+        );
     }
-    parts.push(`<text x="${width - m.right - 8}" y="${m.top + 18 + i * 18}" font-size="13" text-anchor="end" fill="${color}">${escapeXml(s.label)}</text>`);
+    parts.push(
+      `<text x="${width - m.right - 8}" y="${m.top + 18 + i * 18}" font-size="13" text-anchor="end" fill="${color}">${escapeXml(s.label)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');

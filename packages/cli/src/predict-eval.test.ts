@@ -20,27 +20,48 @@ interface EvalReport {
   meanRelativeDifferenceToPred?: number;
 }
 
-describe('fastdepth eval on the NYU sample with the paper\'s trained weights', () => {
-  it.each(['onnx', 'tfjs'])('%s engine: close to the official model (RMSE <= 0.65 m, delta1 >= 0.75, within 3 percent of pred.npy)', async (engine) => {
-    const r = await runCli('eval', '--weights', TFLITE, '--data', NYU, '--engine', engine, '--compare-pred', join(NYU, 'pred.npy'), '--json');
-    expect(r.stderr).not.toMatch(/error/);
-    expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as EvalReport;
-    expect(report.frames).toBe(1);
-    expect(report.engine).toBe(engine);
-    expect(report.metrics.rmse).toBeLessThanOrEqual(0.65);
-    expect(report.metrics.delta1).toBeGreaterThanOrEqual(0.75);
-    expect(report.meanRelativeDifferenceToPred).toBeLessThanOrEqual(0.03);
-  });
+describe("fastdepth eval on the NYU sample with the paper's trained weights", () => {
+  it.each(['onnx', 'tfjs'])(
+    '%s engine: close to the official model (RMSE <= 0.65 m, delta1 >= 0.75, within 3 percent of pred.npy)',
+    async (engine) => {
+      const r = await runCli(
+        'eval',
+        '--weights',
+        TFLITE,
+        '--data',
+        NYU,
+        '--engine',
+        engine,
+        '--compare-pred',
+        join(NYU, 'pred.npy'),
+        '--json',
+      );
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout) as EvalReport;
+      expect(report.frames).toBe(1);
+      expect(report.engine).toBe(engine);
+      expect(report.metrics.rmse).toBeLessThanOrEqual(0.65);
+      expect(report.metrics.delta1).toBeGreaterThanOrEqual(0.75);
+      expect(report.meanRelativeDifferenceToPred).toBeLessThanOrEqual(0.03);
+    },
+  );
 
-  it('reads a folder of NYU .h5 files as the authors\' loader does', async () => {
+  it("reads a folder of NYU .h5 files as the authors' loader does", async () => {
     const dir = join(tmp(), 'val', 'official');
     mkdirSync(dir, { recursive: true });
     // A 480x640 frame built from the sample: a flat grey image with a depth ramp.
     const rgb = new Uint8Array(3 * 480 * 640).fill(128);
     const depth = Float32Array.from({ length: 480 * 640 }, (_, i) => 1 + (i % 640) / 160);
     for (const name of ['00001.h5', '00002.h5']) {
-      writeFileSync(join(dir, name), await encodeNyuH5({ source: name, rgb: { height: 480, width: 640, data: rgb }, depth: { height: 480, width: 640, data: depth } }));
+      writeFileSync(
+        join(dir, name),
+        await encodeNyuH5({
+          source: name,
+          rgb: { height: 480, width: 640, data: rgb },
+          depth: { height: 480, width: 640, data: depth },
+        }),
+      );
     }
     const r = await runCli('eval', '--weights', TFLITE, '--data', join(dir, '..'), '--json');
     expect(r.code).toBe(0);
@@ -67,10 +88,23 @@ describe('fastdepth predict', () => {
     const dir = tmp();
     const out = join(dir, 'depth.png');
     const npy = join(dir, 'depth.npy');
-    const r = await runCli('predict', join(DATA, 'images/SUN_color.jpg'), '--weights', TFLITE, '--out', out, '--npy', npy, '--json');
+    const r = await runCli(
+      'predict',
+      join(DATA, 'images/SUN_color.jpg'),
+      '--weights',
+      TFLITE,
+      '--out',
+      out,
+      '--npy',
+      npy,
+      '--json',
+    );
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as { depthMetres: { min: number; median: number; max: number }; latencyMs: { steady: number } };
+    const report = JSON.parse(r.stdout) as {
+      depthMetres: { min: number; median: number; max: number };
+      latencyMs: { steady: number };
+    };
     // An indoor scene: metres, not garbage.
     expect(report.depthMetres.min).toBeGreaterThan(0.2);
     expect(report.depthMetres.max).toBeLessThan(12);

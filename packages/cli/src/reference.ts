@@ -2,8 +2,15 @@
  * The fixed check input every `compile` uses, and the reference executor's answer on it:
  * emitted artifacts are compared against this (and TVM's build.py re-checks against it).
  */
-import { execute, graphInputs, graphOutputs, inferShapes, randomTensor, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
-
+import {
+  execute,
+  graphInputs,
+  graphOutputs,
+  inferShapes,
+  randomTensor,
+  type Model,
+  type TensorF32,
+} from '@fastdepth/graph-dsl';
 
 export const CHECK_INPUT_SEED = 2019;
 

@@ -40,12 +40,18 @@ export type TargetName = (typeof TARGET_NAMES)[number];
 
 export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promise<TargetOutput>>> = {
   onnx: async ({ model, stem, reference, opset, foldBatchNorm }) => {
-    const bytes = encodeOnnx(model, { opset, foldBatchNorm, docString: `${stem}, emitted by fastdepth compile` });
+    const bytes = encodeOnnx(model, {
+      opset,
+      foldBatchNorm,
+      docString: `${stem}, emitted by fastdepth compile`,
+    });
     const inputName = graphInputs(model.graph)[0]!.name;
     const err = await onnxParity(bytes, inputName, reference.input, reference.expected);
     return {
       files: [{ name: `${stem}.onnx`, data: bytes }],
-      checks: [{ name: 'onnxruntime-node vs reference executor', maxRelativeError: err, limit: PARITY_LIMIT }],
+      checks: [
+        { name: 'onnxruntime-node vs reference executor', maxRelativeError: err, limit: PARITY_LIMIT },
+      ],
       summary: `opset ${opset}, BatchNorm ${foldBatchNorm ? 'folded' : 'kept'}`,
     };
   },

@@ -36,7 +36,11 @@ export async function loadModel(source: ModelSource): Promise<LoadedModel> {
   if (weightsPath === undefined) {
     const arch = source.arch ?? DEFAULT_ARCH;
     const graph = await resolveArch(arch, inputSize);
-    return { model: { graph, weights: initWeights(graph, seed) }, stem: stemOf(arch), weightsSource: `seeded (seed ${seed})` };
+    return {
+      model: { graph, weights: initWeights(graph, seed) },
+      stem: stemOf(arch),
+      weightsSource: `seeded (seed ${seed})`,
+    };
   }
   const bytes = await readInput(weightsPath, 'weights file');
   const ext = extname(weightsPath).toLowerCase();

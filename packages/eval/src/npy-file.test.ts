@@ -7,7 +7,9 @@ describe('readNpyFile', () => {
   });
 
   it('reads the shared NYU sample', async () => {
-    const depth = await readNpyFile(new URL('../../../../shared/data/nyu-sample/depth.npy', import.meta.url).pathname);
+    const depth = await readNpyFile(
+      new URL('../../../../shared/data/nyu-sample/depth.npy', import.meta.url).pathname,
+    );
     expect(depth.shape).toEqual([224, 224]);
   });
 });

@@ -110,5 +110,4 @@ describe('readNpy', () => {
   it('refuses to encode data that does not fill the shape', () => {
     expect(() => encodeNpy([2, 2], new Float32Array(3))).toThrow(/holds 4 values but the data has 3/);
   });
-
 });

@@ -99,22 +99,25 @@ describe.each([
 });
 
 describe('estimateRgb (preprocessed input)', () => {
-  it.each(['tfjs', 'onnx'] as const)('%s: equals estimate() of the same pixels at the network size', async (engine) => {
-    const estimator =
-      engine === 'tfjs'
-        ? await tfjsEstimator(tiny, 'cpu')
-        : await createDepthEstimator({ model: { engine: 'onnx', model: tiny.onnx } });
-    const rgba = pattern(20, 12, 9);
-    const hwc = new Float32Array(20 * 12 * 3);
-    for (let p = 0; p < 20 * 12; p++) for (let c = 0; c < 3; c++) hwc[p * 3 + c] = rgba[p * 4 + c]! / 255;
-    const viaImage = await estimator.estimate({ data: rgba, width: 20, height: 12 });
-    const viaRgb = await estimator.estimateRgb({ data: hwc, width: 20, height: 12 });
-    expect(relativeError(viaRgb.depth, viaImage.depth)).toBeLessThanOrEqual(1e-6);
-    await expect(estimator.estimateRgb({ data: hwc, width: 12, height: 20 })).rejects.toThrow(
-      /estimateRgb: input 12x20 with 720 values, the network takes 20x12x3/,
-    );
-    await estimator.dispose();
-  });
+  it.each(['tfjs', 'onnx'] as const)(
+    '%s: equals estimate() of the same pixels at the network size',
+    async (engine) => {
+      const estimator =
+        engine === 'tfjs'
+          ? await tfjsEstimator(tiny, 'cpu')
+          : await createDepthEstimator({ model: { engine: 'onnx', model: tiny.onnx } });
+      const rgba = pattern(20, 12, 9);
+      const hwc = new Float32Array(20 * 12 * 3);
+      for (let p = 0; p < 20 * 12; p++) for (let c = 0; c < 3; c++) hwc[p * 3 + c] = rgba[p * 4 + c]! / 255;
+      const viaImage = await estimator.estimate({ data: rgba, width: 20, height: 12 });
+      const viaRgb = await estimator.estimateRgb({ data: hwc, width: 20, height: 12 });
+      expect(relativeError(viaRgb.depth, viaImage.depth)).toBeLessThanOrEqual(1e-6);
+      await expect(estimator.estimateRgb({ data: hwc, width: 12, height: 20 })).rejects.toThrow(
+        /estimateRgb: input 12x20 with 720 values, the network takes 20x12x3/,
+      );
+      await estimator.dispose();
+    },
+  );
 });
 
 describe('tfjs engine', () => {

@@ -24,9 +24,13 @@ export interface CompileOptions {
 
 function parseTargets(value: string | undefined): TargetName[] {
   if (value === undefined || value === 'all') return [...TARGET_NAMES];
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const n of names) {
-    if (!(TARGET_NAMES as readonly string[]).includes(n)) throw new UserError(`--target: unknown target "${n}" (known: ${TARGET_NAMES.join(', ')}, all)`);
+    if (!(TARGET_NAMES as readonly string[]).includes(n))
+      throw new UserError(`--target: unknown target "${n}" (known: ${TARGET_NAMES.join(', ')}, all)`);
   }
   if (names.length === 0) throw new UserError('--target: no target named');
   return [...new Set(names)] as TargetName[];
@@ -54,13 +58,22 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const reference = referenceCase(model);
   const files: OutputFile[] = [
     { name: `${stem}.json`, data: saveGraph(model.graph) },
-    { name: `${stem}.safetensors`, data: encodeSafetensors(model.weights, { arch: stem, weights: weightsSource }) },
+    {
+      name: `${stem}.safetensors`,
+      data: encodeSafetensors(model.weights, { arch: stem, weights: weightsSource }),
+    },
   ];
   const checks: (Check & { target: string })[] = [];
   const summaries: Record<string, string> = {};
   for (const target of targets) {
     out.note(`compiling ${stem} for ${target}...`);
-    const result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm: options.foldBn ?? false });
+    const result = await TARGETS[target]({
+      model,
+      stem,
+      reference,
+      opset,
+      foldBatchNorm: options.foldBn ?? false,
+    });
     files.push(...result.files.map((f) => ({ name: `${target}/${f.name}`, data: f.data })));
     checks.push(...result.checks.map((c) => ({ ...c, target })));
     summaries[target] = result.summary;
@@ -68,7 +81,9 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const failed = checks.filter((c) => !(c.maxRelativeError <= c.limit));
   if (failed.length > 0) {
     const f = failed[0]!;
-    throw new UserError(`${f.target}: ${f.name}: max relative error ${f.maxRelativeError.toExponential(2)} exceeds ${f.limit} — nothing was written`);
+    throw new UserError(
+      `${f.target}: ${f.name}: max relative error ${f.maxRelativeError.toExponential(2)} exceeds ${f.limit} — nothing was written`,
+    );
   }
   const written = await writeFilesAtomic(options.out, files);
   const seconds = (performance.now() - started) / 1000;
@@ -93,9 +108,19 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   out.line('');
   out.line(`targets: ${targets.map((t) => `${t} (${summaries[t]})`).join(', ')}`);
   out.line('files written:');
-  out.line(formatTable(['file', 'size'], written.map((p, i) => [relative(process.cwd(), p) || p, humanBytes(byteLength(files[i]!.data))])));
+  out.line(
+    formatTable(
+      ['file', 'size'],
+      written.map((p, i) => [relative(process.cwd(), p) || p, humanBytes(byteLength(files[i]!.data))]),
+    ),
+  );
   out.line('parity on a fixed seeded input (max |error| / max |reference|):');
-  out.line(formatTable(['target', 'check', 'error', 'limit'], checks.map((c) => [c.target, c.name, c.maxRelativeError.toExponential(2), c.limit.toExponential(0)])));
+  out.line(
+    formatTable(
+      ['target', 'check', 'error', 'limit'],
+      checks.map((c) => [c.target, c.name, c.maxRelativeError.toExponential(2), c.limit.toExponential(0)]),
+    ),
+  );
   out.line(`done in ${seconds.toFixed(1)} s`);
 }
 

@@ -57,17 +57,23 @@ async function exists(path: string): Promise<boolean> {
 export async function resolveFrames(data: string): Promise<{ kind: string; frames: Frame[] }> {
   if (data.includes(',')) {
     const [rgb, depth, ...rest] = data.split(',');
-    if (!rgb || !depth || rest.length > 0) throw new UserError(`--data "${data}": a pair is written RGB.npy,DEPTH.npy`);
+    if (!rgb || !depth || rest.length > 0)
+      throw new UserError(`--data "${data}": a pair is written RGB.npy,DEPTH.npy`);
     return { kind: '.npy pair', frames: [() => loadNpyPair(rgb, depth)] };
   }
   if (await isDir(data)) {
     const rgb = join(data, 'rgb.npy');
     const depth = join(data, 'depth.npy');
-    if ((await exists(rgb)) && (await exists(depth))) return { kind: '.npy pair', frames: [() => loadNpyPair(rgb, depth)] };
+    if ((await exists(rgb)) && (await exists(depth)))
+      return { kind: '.npy pair', frames: [() => loadNpyPair(rgb, depth)] };
     const files = await listNyuFiles(data);
-    return { kind: 'NYU .h5 folder', frames: files.map((f) => async () => nyuValTransform(await loadNyuH5File(f))) };
+    return {
+      kind: 'NYU .h5 folder',
+      frames: files.map((f) => async () => nyuValTransform(await loadNyuH5File(f))),
+    };
   }
-  if (data.endsWith('.h5')) return { kind: 'NYU .h5 file', frames: [async () => nyuValTransform(await loadNyuH5File(data))] };
+  if (data.endsWith('.h5'))
+    return { kind: 'NYU .h5 file', frames: [async () => nyuValTransform(await loadNyuH5File(data))] };
   throw new UserError(`--data "${data}": expected a folder, a .h5 file or RGB.npy,DEPTH.npy`);
 }
 
@@ -95,24 +101,40 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
     seed: 0,
   });
-  if (options.weights === undefined) out.note('warning: no --weights given: evaluating seeded, untrained weights');
+  if (options.weights === undefined)
+    out.note('warning: no --weights given: evaluating seeded, untrained weights');
   const selected = frames.slice(0, limit);
-  const comparePred = options.comparePred === undefined ? undefined : readNpy(await readInput(options.comparePred, 'prediction file'), options.comparePred);
-  if (comparePred && selected.length !== 1) throw new UserError('--compare-pred compares one frame: give --data a single frame');
+  const comparePred =
+    options.comparePred === undefined
+      ? undefined
+      : readNpy(await readInput(options.comparePred, 'prediction file'), options.comparePred);
+  if (comparePred && selected.length !== 1)
+    throw new UserError('--compare-pred compares one frame: give --data a single frame');
 
   const estimator = await createEstimator(model, engine, backend);
   const averager = new MetricsAverager();
   const latencies: number[] = [];
   let relDiff: number | undefined;
-  const bar = new SingleBar({ format: 'eval [{bar}] {value}/{total} frames | ETA {eta}s', stream: process.stderr, hideCursor: true, noTTYOutput: false });
+  const bar = new SingleBar({
+    format: 'eval [{bar}] {value}/{total} frames | ETA {eta}s',
+    stream: process.stderr,
+    hideCursor: true,
+    noTTYOutput: false,
+  });
   if (!options.json && selected.length > 1) bar.start(selected.length, 0);
   try {
     for (const frame of selected) {
       const sample = await frame();
       if (sample.height !== estimator.height || sample.width !== estimator.width) {
-        throw new UserError(`${sample.source}: prepared frame is ${sample.height}x${sample.width}, the network takes ${estimator.height}x${estimator.width}`);
+        throw new UserError(
+          `${sample.source}: prepared frame is ${sample.height}x${sample.width}, the network takes ${estimator.height}x${estimator.width}`,
+        );
       }
-      const result = await estimator.estimateRgb({ data: sample.rgb, width: sample.width, height: sample.height });
+      const result = await estimator.estimateRgb({
+        data: sample.rgb,
+        width: sample.width,
+        height: sample.height,
+      });
       latencies.push(result.latencyMs);
       averager.add(computeMetrics(result.depth, sample.depth));
       if (comparePred) relDiff = meanRelativeDifference(result.depth, comparePred.data);
@@ -124,13 +146,36 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
   }
   const metrics: DepthMetrics = averager.average();
   const medianLatency = latencies.sort((a, b) => a - b)[Math.floor(latencies.length / 2)]!;
-  const report = { arch: stem, weights: weightsSource, data: options.data, kind, frames: averager.count, engine: estimator.engine, backend: estimator.backend, metrics, medianLatencyMs: medianLatency, ...(relDiff === undefined ? {} : { meanRelativeDifferenceToPred: relDiff }) };
+  const report = {
+    arch: stem,
+    weights: weightsSource,
+    data: options.data,
+    kind,
+    frames: averager.count,
+    engine: estimator.engine,
+    backend: estimator.backend,
+    metrics,
+    medianLatencyMs: medianLatency,
+    ...(relDiff === undefined ? {} : { meanRelativeDifferenceToPred: relDiff }),
+  };
   if (options.json) {
     out.json(report);
     return;
   }
-  out.line(`${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}/${estimator.backend}`);
-  out.line(formatTable(['metric', 'value', 'unit'], METRIC_NAMES.map((n) => [METRIC_INFO[n].label, metrics[n].toFixed(METRIC_INFO[n].digits), METRIC_INFO[n].unit])));
-  if (relDiff !== undefined) out.line(`mean relative difference to ${options.comparePred ?? ''}: ${(relDiff * 100).toFixed(2)}%`);
+  out.line(
+    `${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}/${estimator.backend}`,
+  );
+  out.line(
+    formatTable(
+      ['metric', 'value', 'unit'],
+      METRIC_NAMES.map((n) => [
+        METRIC_INFO[n].label,
+        metrics[n].toFixed(METRIC_INFO[n].digits),
+        METRIC_INFO[n].unit,
+      ]),
+    ),
+  );
+  if (relDiff !== undefined)
+    out.line(`mean relative difference to ${options.comparePred ?? ''}: ${(relDiff * 100).toFixed(2)}%`);
   out.line(`median latency ${medianLatency.toFixed(1)} ms per frame`);
 }

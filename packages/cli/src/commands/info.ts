@@ -19,7 +19,14 @@ export function statsJson(arch: string, stats: GraphStats): Record<string, unkno
     params: stats.params,
     convWeights: stats.convWeights,
     activationBytes: stats.activationBytes,
-    layers: stats.layers.map((l) => ({ name: l.name, op: l.op, inputs: l.inputs, shape: l.shape, macs: l.macs, params: l.params })),
+    layers: stats.layers.map((l) => ({
+      name: l.name,
+      op: l.op,
+      inputs: l.inputs,
+      shape: l.shape,
+      macs: l.macs,
+      params: l.params,
+    })),
   };
 }
 
@@ -40,7 +47,10 @@ export function totalsLine(stats: GraphStats): string {
 }
 
 export async function infoCommand(out: Output, options: InfoOptions): Promise<void> {
-  const graph = await resolveArch(options.arch, options.inputSize === undefined ? undefined : parseInputSize(options.inputSize));
+  const graph = await resolveArch(
+    options.arch,
+    options.inputSize === undefined ? undefined : parseInputSize(options.inputSize),
+  );
   const stats = analyze(graph);
   if (options.json) {
     out.json(statsJson(options.arch, stats));
