@@ -57,7 +57,6 @@ describe("fastdepth eval on the NYU sample with the paper's trained weights", ()
       writeFileSync(
         join(dir, name),
         await encodeNyuH5({
-          source: name,
           rgb: { height: 480, width: 640, data: rgb },
           depth: { height: 480, width: 640, data: depth },
         }),

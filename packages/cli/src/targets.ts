@@ -4,8 +4,10 @@
  */
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs } from '@fastdepth/codegen-tfjs';
+import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
+import { createDepthEstimator } from '@fastdepth/runtime-web';
 import { emitTvmPackage } from '@fastdepth/codegen-tvm';
-import { graphInputs, type Model } from '@fastdepth/graph-dsl';
+import { graphInputs, maxRelativeError, type Model } from '@fastdepth/graph-dsl';
 import type { OutputFile } from './fs-atomic.js';
 import { onnxParity } from './onnx-check.js';
 import type { ReferenceCase } from './reference.js';
@@ -72,20 +74,41 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
     });
   },
 
-  tfjs: ({ model, stem }) => {
-    const { source, weights, manifest } = emitTfjs(model, {
+  tfjs: async ({ model, stem, reference }) => {
+    const emitted = emitTfjs(model, {
       moduleName: stem,
       weightsFileName: `${stem}.weights.bin`,
       regenerate: `fastdepth compile --arch ${stem} --target tfjs`,
     });
-    return Promise.resolve({
+    const { source, weights, manifest } = emitted;
+    const err = await tfjsParity(emitted, reference);
+    return {
       files: [
         { name: `${stem}.ts`, data: source },
         { name: `${stem}.weights.bin`, data: weights },
         { name: `${stem}.weights.json`, data: `${JSON.stringify(manifest, null, 2)}\n` },
       ],
-      checks: [],
+      checks: [{ name: 'generated tfjs (wasm) vs reference executor', maxRelativeError: err, limit: PARITY_LIMIT }],
       summary: 'TypeScript module on @tensorflow/tfjs-core, BatchNorm folded',
-    });
+    };
   },
 };
+
+/** Runs the generated module on tfjs-wasm, through runtime-web, on the reference input. */
+async function tfjsParity(emitted: ReturnType<typeof emitTfjs>, reference: ReferenceCase): Promise<number> {
+  const loaded = await importGeneratedModule(emitted);
+  const estimator = await createDepthEstimator({
+    model: { engine: 'tfjs', module: loaded.module, weights: { manifest: loaded.manifest, buffer: loaded.weights } },
+    backend: 'wasm',
+  });
+  try {
+    const [, c, h, w] = reference.input.shape as [number, number, number, number];
+    if (c !== 3) return Number.NaN;
+    const hwc = new Float32Array(h * w * 3);
+    for (let p = 0; p < h * w; p++) for (let k = 0; k < 3; k++) hwc[p * 3 + k] = reference.input.data[k * h * w + p]!;
+    const result = await estimator.estimateRgb({ data: hwc, width: w, height: h });
+    return maxRelativeError(result.depth, reference.expected.data);
+  } finally {
+    await estimator.dispose();
+  }
+}

@@ -76,16 +76,24 @@ const result = await runNetAdapt(
       ),
   },
 );
-console.log(`\nNetAdapt: ${result.rows.length} iterations in ${((performance.now() - t0) / 1000).toFixed(0)} s, out ${outDir}`);
-console.log(`accuracy proxy (-L1 vs teacher): before ${result.initialAccuracy.toFixed(4)}, after long fine-tune ${result.finalAccuracy.toFixed(4)}`);
+console.log(
+  `\nNetAdapt: ${result.rows.length} iterations in ${((performance.now() - t0) / 1000).toFixed(0)} s, out ${outDir}`,
+);
+console.log(
+  `accuracy proxy (-L1 vs teacher): before ${result.initialAccuracy.toFixed(4)}, after long fine-tune ${result.finalAccuracy.toFixed(4)}`,
+);
 
 const ours = widthsOf(result.model);
 console.log('\n| layer | unpruned | paper pruned | NetAdapt (ours) |\n|---|---|---|---|');
 const base = widthsOf(original);
 for (let i = 0; i < 14; i++)
-  console.log(`| conv${i} | ${base.encoder[i]} | ${FASTDEPTH_PRUNED_WIDTHS.encoder[i]} | ${ours.encoder[i]} |`);
+  console.log(
+    `| conv${i} | ${base.encoder[i]} | ${FASTDEPTH_PRUNED_WIDTHS.encoder[i]} | ${ours.encoder[i]} |`,
+  );
 for (let k = 0; k < 5; k++)
-  console.log(`| decode_conv${k + 1} | ${base.decoder[k]} | ${FASTDEPTH_PRUNED_WIDTHS.decoder[k]} | ${ours.decoder[k]} |`);
+  console.log(
+    `| decode_conv${k + 1} | ${base.decoder[k]} | ${FASTDEPTH_PRUNED_WIDTHS.decoder[k]} | ${ours.decoder[k]} |`,
+  );
 
 // Latency at 224x224 on the same weights (the network is fully convolutional).
 const at224 = (m: Model): Model => ({ graph: withInputShape(m.graph, [1, 3, 224, 224]), weights: m.weights });
@@ -96,7 +104,9 @@ const variants: [string, Model][] = [
   ['NetAdapt (ours)', at224(result.model)],
 ];
 const runner = tfjsRunner({ backend: 'wasm', runs: 7, warmup: 2 });
-console.log('\n| model | GMACs | M params | tfjs-wasm ms | onnxruntime-node ms (1 thread) |\n|---|---|---|---|---|');
+console.log(
+  '\n| model | GMACs | M params | tfjs-wasm ms | onnxruntime-node ms (1 thread) |\n|---|---|---|---|---|',
+);
 for (const [name, m] of variants) {
   const s = analyze(m.graph);
   console.log(
@@ -108,6 +118,8 @@ if (process.env.LUT_CHECK) {
   const table = new LatencyTable(runner, { step: 8 });
   for (const [name, m] of variants) {
     const c = await checkLatencyTable(m, table);
-    console.log(`LUT check ${name}: table sum ${c.estimated.toFixed(1)} ms, measured ${c.measured.toFixed(1)} ms, ratio ${c.ratio.toFixed(3)}`);
+    console.log(
+      `LUT check ${name}: table sum ${c.estimated.toFixed(1)} ms, measured ${c.measured.toFixed(1)} ms, ratio ${c.ratio.toFixed(3)}`,
+    );
   }
 }

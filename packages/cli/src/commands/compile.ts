@@ -1,4 +1,4 @@
-import { analyze, encodeSafetensors, saveGraph } from '@fastdepth/graph-dsl';
+import { analyze, encodeSafetensors, saveGraph, type Model } from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
 import { parseInputSize } from '../arch-source.js';
 import { UserError } from '../errors.js';
@@ -22,7 +22,7 @@ export interface CompileOptions {
   readonly json?: boolean;
 }
 
-function parseTargets(value: string | undefined): TargetName[] {
+export function parseTargets(value: string | undefined): TargetName[] {
   if (value === undefined || value === 'all') return [...TARGET_NAMES];
   const names = value
     .split(',')
@@ -36,9 +36,48 @@ function parseTargets(value: string | undefined): TargetName[] {
   return [...new Set(names)] as TargetName[];
 }
 
-function parseInteger(flag: string, value: string): number {
+export function parseInteger(flag: string, value: string): number {
   if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${flag} must be an integer, found "${value}"`);
   return Number(value);
+}
+
+export interface CompiledArtifacts {
+  readonly files: readonly OutputFile[];
+  readonly checks: readonly (Check & { readonly target: string })[];
+  readonly summaries: Readonly<Record<string, string>>;
+}
+
+/**
+ * Emits `model` for every target (plus the graph JSON and safetensors), runs each target's
+ * checks against the reference executor, and throws if one fails — before anything is written.
+ */
+export async function compileArtifacts(
+  out: Output,
+  input: { model: Model; stem: string; weightsSource: string; targets: readonly TargetName[]; opset: number; foldBatchNorm: boolean },
+): Promise<CompiledArtifacts> {
+  const { model, stem, weightsSource, targets, opset, foldBatchNorm } = input;
+  out.note(`computing the reference output of ${stem} (float64 reference executor)...`);
+  const reference = referenceCase(model);
+  const files: OutputFile[] = [
+    { name: `${stem}.json`, data: saveGraph(model.graph) },
+    { name: `${stem}.safetensors`, data: encodeSafetensors(model.weights, { arch: stem, weights: weightsSource }) },
+  ];
+  const checks: (Check & { target: string })[] = [];
+  const summaries: Record<string, string> = {};
+  for (const target of targets) {
+    out.note(`compiling ${stem} for ${target}...`);
+    const result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm });
+    files.push(...result.files.map((f) => ({ name: `${target}/${f.name}`, data: f.data })));
+    checks.push(...result.checks.map((c) => ({ ...c, target })));
+    summaries[target] = result.summary;
+  }
+  const failed = checks.find((c) => !(c.maxRelativeError <= c.limit));
+  if (failed) {
+    throw new UserError(
+      `${failed.target}: ${failed.name}: max relative error ${failed.maxRelativeError.toExponential(2)} exceeds ${failed.limit} — nothing was written`,
+    );
+  }
+  return { files, checks, summaries };
 }
 
 export async function compileCommand(out: Output, options: CompileOptions): Promise<void> {
@@ -52,39 +91,15 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     seed,
   });
   const stats = analyze(model.graph);
-
   const started = performance.now();
-  out.note(`computing the reference output of ${stem} (float64 reference executor)...`);
-  const reference = referenceCase(model);
-  const files: OutputFile[] = [
-    { name: `${stem}.json`, data: saveGraph(model.graph) },
-    {
-      name: `${stem}.safetensors`,
-      data: encodeSafetensors(model.weights, { arch: stem, weights: weightsSource }),
-    },
-  ];
-  const checks: (Check & { target: string })[] = [];
-  const summaries: Record<string, string> = {};
-  for (const target of targets) {
-    out.note(`compiling ${stem} for ${target}...`);
-    const result = await TARGETS[target]({
-      model,
-      stem,
-      reference,
-      opset,
-      foldBatchNorm: options.foldBn ?? false,
-    });
-    files.push(...result.files.map((f) => ({ name: `${target}/${f.name}`, data: f.data })));
-    checks.push(...result.checks.map((c) => ({ ...c, target })));
-    summaries[target] = result.summary;
-  }
-  const failed = checks.filter((c) => !(c.maxRelativeError <= c.limit));
-  if (failed.length > 0) {
-    const f = failed[0]!;
-    throw new UserError(
-      `${f.target}: ${f.name}: max relative error ${f.maxRelativeError.toExponential(2)} exceeds ${f.limit} — nothing was written`,
-    );
-  }
+  const { files, checks, summaries } = await compileArtifacts(out, {
+    model,
+    stem,
+    weightsSource,
+    targets,
+    opset,
+    foldBatchNorm: options.foldBn ?? false,
+  });
   const written = await writeFilesAtomic(options.out, files);
   const seconds = (performance.now() - started) / 1000;
 
