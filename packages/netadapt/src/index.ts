@@ -16,6 +16,7 @@ export {
   LatencyTable,
   latencyLayers,
   tfjsRunner,
+  onnxRunner,
   checkLatencyTable,
   importGeneratedTfjs,
   generatedDir,
@@ -27,6 +28,7 @@ export {
 } from './latency.js';
 export { TfGraph, nchwToNhwcTensor, permute } from './tf-graph.js';
 export { useTfBackend, type TfBackendName } from './tf-backend.js';
+export { registerWasmGradientKernels } from './wasm-grad-kernels.js';
 export {
   l1Trainer,
   l1Evaluator,
@@ -52,6 +54,7 @@ export {
   runNetAdapt,
   resourceOf,
   type Metric,
+  type LatencyBackend,
   type NetAdaptOptions,
   type NetAdaptEvents,
   type NetAdaptResult,

@@ -1,7 +1,7 @@
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { GraphBuilder, type Model } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { LatencyTable, latencyLayers, tfjsRunner, type LatencyRunner } from './latency.js';
+import { LatencyTable, latencyLayers, onnxRunner, tfjsRunner, type LatencyRunner } from './latency.js';
 
 /** A fake runtime: latency = MACs-ish of the one-layer graph, so interpolation is checkable. */
 function fakeRunner(calls: string[]): LatencyRunner {
@@ -53,5 +53,26 @@ describe('LatencyTable', () => {
     const one = await table.layerLatency(layers.find((l) => l.name === 'conv13_pw')!);
     expect(one).toBeGreaterThanOrEqual(0);
     expect(table.size).toBeGreaterThan(0);
+  });
+});
+
+describe('onnxRunner', () => {
+  it('times one-layer ONNX models in onnxruntime-node under its own cache key', async () => {
+    const graph = buildArch('fastdepth', { inputSize: 32 });
+    const runner = onnxRunner({ runs: 1, warmup: 1 });
+    expect(runner.backend).toBe('onnxruntime-node-1t');
+    const onnx = new LatencyTable(runner, { step: 512, cacheFile: false });
+    const wasm = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile: false });
+    const layers = latencyLayers(graph);
+    // a conv block, a depthwise block, an upsample, an add: each a one-layer ONNX model (+ identity)
+    for (const name of ['conv13_pw', 'conv13_dw', 'decode_conv1_up', 'skip2_add']) {
+      const ms = await onnx.layerLatency(layers.find((l) => l.name === name)!);
+      expect(Number.isFinite(ms) && ms >= 0).toBe(true);
+    }
+    expect(onnx.size).toBeGreaterThanOrEqual(8);
+    const keys = (t: LatencyTable): string[] => [...(t as unknown as { entries: Map<string, number> }).entries.keys()];
+    await wasm.layerLatency(layers.find((l) => l.name === 'conv13_pw')!);
+    expect(keys(onnx).every((k) => k.includes('|onnxruntime-node-1t|'))).toBe(true);
+    expect(keys(wasm).every((k) => k.includes('|tfjs-wasm|'))).toBe(true);
   });
 });

@@ -12,9 +12,11 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs, type WeightsManifest } from '@fastdepth/codegen-tfjs';
 import {
   consumers,
+  FastDepthError,
   GraphBuilder,
   inferShapes,
   initWeights,
@@ -210,6 +212,45 @@ export function tfjsRunner(
   };
 }
 
+/**
+ * Times the model as ONNX (`encodeOnnx`) in onnxruntime-node on one CPU thread (intra- and
+ * inter-op), the deployment runtime of the CLI's ONNX export: warm-up runs, then the median.
+ * onnxruntime-node is imported on first use (its native binding is large).
+ */
+export function onnxRunner(options: { runs?: number; warmup?: number; threads?: number } = {}): LatencyRunner {
+  const threads = options.threads ?? 1;
+  return {
+    backend: `onnxruntime-node-${threads}t`,
+    async measure(model) {
+      const ort = await import('onnxruntime-node');
+      const session = await ort.InferenceSession.create(encodeOnnx(model), {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+      try {
+        const input = model.graph.nodes.find((n) => n.op === 'input');
+        if (input?.op !== 'input') throw new FastDepthError('onnxRunner: the graph has no input');
+        const shape = [...input.attrs.shape];
+        const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i % 97) / 97);
+        const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, shape) };
+        for (let i = 0; i < (options.warmup ?? 2); i++) await session.run(feeds);
+        const times: number[] = [];
+        for (let i = 0; i < (options.runs ?? 5); i++) {
+          const t0 = performance.now();
+          await session.run(feeds);
+          times.push(performance.now() - t0);
+        }
+        return median(times);
+      } finally {
+        await session.release();
+      }
+    },
+  };
+}
+
+/** The median of a non-empty list. */
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;

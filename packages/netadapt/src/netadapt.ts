@@ -19,11 +19,14 @@ import {
   type Graph,
   type Model,
 } from '@fastdepth/graph-dsl';
-import { LatencyTable, tfjsRunner } from './latency.js';
+import { LatencyTable, onnxRunner, tfjsRunner } from './latency.js';
 import { inProcessPool, workerPool, type ProposalPool } from './pool.js';
 import { resizeUnitGraph, shrinkUnit } from './surgery.js';
 import type { Evaluator, Trainer } from './train.js';
 import { prunableUnits } from './units.js';
+
+/** The runtimes a latency table can be measured on. */
+export type LatencyBackend = 'wasm' | 'onnx';
 
 /** The resource NetAdapt shrinks. */
 export type Metric = 'macs' | 'params' | 'latency';
@@ -33,8 +36,11 @@ export interface NetAdaptOptions {
   readonly metric: Metric;
   /** Target as a fraction of the initial resource, e.g. 0.5. */
   readonly budget: number;
-  /** Latency runtime (metric `latency`): tfjs-wasm in Node. Default `wasm`. */
-  readonly backend?: 'wasm';
+  /**
+   * Latency runtime (metric `latency`): `wasm` = generated tfjs code on tfjs-backend-wasm,
+   * `onnx` = the ONNX export in onnxruntime-node, one thread. Default `wasm`.
+   */
+  readonly backend?: LatencyBackend;
   /** A ready latency table (overrides `backend`); lets callers share one cache or fake a runtime. */
   readonly latencyTable?: LatencyTable;
   readonly trainer: Trainer;
@@ -141,14 +147,18 @@ function readModel(outDir: string, graphFile: string, weightsFile: string): Mode
 }
 
 /** A resource function for the metric (MACs and params exact from `analyze`). */
-export function resourceOf(metric: Metric, table?: LatencyTable): (graph: Graph) => Promise<number> {
+export function resourceOf(
+  metric: Metric,
+  table?: LatencyTable,
+  backend: LatencyBackend = 'wasm',
+): (graph: Graph) => Promise<number> {
   switch (metric) {
     case 'macs':
       return (g) => Promise.resolve(analyze(g).macs);
     case 'params':
       return (g) => Promise.resolve(analyze(g).params);
     case 'latency': {
-      const t = table ?? new LatencyTable(tfjsRunner({ backend: 'wasm' }));
+      const t = table ?? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }));
       return (g) => t.estimate(g);
     }
   }
@@ -172,7 +182,7 @@ export async function runNetAdapt(
   };
   if (!(o.budget > 0 && o.budget < 1))
     throw new FastDepthError(`budget must be in (0, 1), found ${o.budget}`);
-  const resource = resourceOf(o.metric, o.latencyTable);
+  const resource = resourceOf(o.metric, o.latencyTable, o.backend);
   mkdirSync(o.outDir, { recursive: true });
   const statePath = join(o.outDir, 'state.json');
   const pool: ProposalPool =

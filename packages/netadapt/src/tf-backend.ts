@@ -1,9 +1,13 @@
-/** tfjs backend selection for Node: cpu (has every gradient) or wasm (SIMD, single thread). */
+/**
+ * tfjs backend selection for Node: cpu or wasm (SIMD, single thread; its missing backward conv
+ * kernels are registered from `wasm-grad-kernels.ts`, so both train).
+ */
 import { createRequire, register } from 'node:module';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { registerWasmGradientKernels } from './wasm-grad-kernels.js';
 
 /** A tfjs backend this package can run on. */
 export type TfBackendName = 'cpu' | 'wasm';
@@ -40,6 +44,7 @@ export async function useTfBackend(name: TfBackendName): Promise<void> {
     setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm'))}/`);
     // Threads would need a worker per wasm instance; we parallelise across proposals instead.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    registerWasmGradientKernels();
     wasmPathsSet = true;
   }
   if (tf.getBackend() === name) return;

@@ -11,6 +11,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { tf, useTfBackend } from './tf-backend.js';
 import { nchwToNhwcTensor, TfGraph } from './tf-graph.js';
+import { withInputShape } from './train.js';
 
 function allOps(): Graph {
   const g = new GraphBuilder('all_ops');
@@ -62,5 +63,43 @@ describe('TfGraph', () => {
   });
   it('matches the reference executor on fastdepth', async () => {
     expect(await check(buildArch('fastdepth', { inputSize: 32 }))).toBeLessThan(1e-4);
+  });
+});
+
+describe('TfGraph gradients', () => {
+  it('are the same on wasm as on cpu for fastdepth (L1 loss, every variable)', async () => {
+    const graph = withInputShape(buildArch('fastdepth', { inputSize: 32 }), [2, 3, 32, 32]);
+    const weights = randomizeBatchNorm(graph, initWeights(graph, 5), 6);
+    const input = randomTensor([2, 3, 32, 32], 2);
+    const target = randomTensor([2, 32, 32, 1], 3);
+    const run = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
+      await useTfBackend(backend);
+      const net = new TfGraph({ graph, weights });
+      const x = nchwToNhwcTensor(input.data, input.shape);
+      const y = tf.tensor4d(Float32Array.from(target.data), [2, 32, 32, 1]);
+      const { grads } = tf.variableGrads(() => tf.mean(tf.abs(tf.sub(net.forward(x), y))), net.variables);
+      const out = await Promise.all(
+        net.variables.map(async (v) => Float32Array.from(await grads[v.name]!.data())),
+      );
+      tf.dispose([x, y, ...Object.values(grads)]);
+      net.dispose();
+      return out;
+    };
+    const ref = await run('cpu');
+    const got = await run('wasm');
+    // Relative to the largest gradient of each variable; the L1 loss's sign() makes tiny
+    // forward differences flip a few terms, so allow 1e-3 here (per-op checks are at 1e-4).
+    let worst = 0;
+    ref.forEach((r, k) => {
+      let scale = 1e-12;
+      let diff = 0;
+      for (let i = 0; i < r.length; i++) {
+        scale = Math.max(scale, Math.abs(r[i]!));
+        diff = Math.max(diff, Math.abs(r[i]! - got[k]![i]!));
+      }
+      worst = Math.max(worst, diff / scale);
+    });
+    expect(ref.length).toBeGreaterThan(50);
+    expect(worst).toBeLessThan(1e-3);
   });
 });
