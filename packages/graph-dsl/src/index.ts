@@ -47,4 +47,4 @@ export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from '.
 export { analyze, type GraphStats, type LayerStats } from './analysis.js';
 export { execute, type Tensor64, type ExecuteOptions } from './executor.js';
 export * from './passes/index.js';
-export { maxRelativeError, randomizeBatchNorm, randomTensor } from './numeric.js';
+export { halfToFloat, maxRelativeError, randomizeBatchNorm, randomTensor } from './numeric.js';

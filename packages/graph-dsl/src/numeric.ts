@@ -47,3 +47,13 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
   }
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
+
+/** IEEE 754 half precision (as stored in safetensors, ONNX, TFLite float16 tensors) to a number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}

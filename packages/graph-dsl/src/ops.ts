@@ -5,7 +5,7 @@
  * its own table by `OpKind`.
  */
 import { GraphError } from './errors.js';
-import type { OpAttrMap, OpKind, Pads, Pair, Shape } from './ir.js';
+import type { Conv2dAttrs, ConvTranspose2dAttrs, OpAttrMap, OpKind, Pads, Pair, Shape } from './ir.js';
 
 /** The role of a parameter tensor; emitters and passes dispatch on it. */
 export type ParamRole = 'weight' | 'bias' | 'gamma' | 'beta' | 'mean' | 'var';
@@ -108,6 +108,19 @@ function checkPadsSmallerThanKernel(layer: string, pads: Pads, kernel: Pair): vo
   }
 }
 
+/** The attributes conv2d and convTranspose2d share. */
+function checkConvAttrs(layer: string, a: Conv2dAttrs | ConvTranspose2dAttrs): void {
+  if (!isPositiveInt(a.outChannels))
+    fail(layer, `attribute "outChannels" must be a positive integer, found ${JSON.stringify(a.outChannels)}`);
+  checkTuple(layer, 'kernel', a.kernel, 2, 1);
+  checkTuple(layer, 'stride', a.stride, 2, 1);
+  checkTuple(layer, 'pads', a.pads, 4, 0);
+  if (!isPositiveInt(a.groups))
+    fail(layer, `attribute "groups" must be a positive integer, found ${JSON.stringify(a.groups)}`);
+  if (typeof a.bias !== 'boolean')
+    fail(layer, `attribute "bias" must be a boolean, found ${JSON.stringify(a.bias)}`);
+}
+
 function heFanOut(kernel: Pair, channels: number): ParamInit {
   return { kind: 'heNormal', fanOut: kernel[0] * kernel[1] * channels };
 }
@@ -166,19 +179,8 @@ export const OPS: OpTable = {
         heFanOut(a.kernel, a.outChannels),
       ),
     checkAttrs: (layer, a) => {
-      if (!isPositiveInt(a.outChannels))
-        fail(
-          layer,
-          `attribute "outChannels" must be a positive integer, found ${JSON.stringify(a.outChannels)}`,
-        );
-      checkTuple(layer, 'kernel', a.kernel, 2, 1);
-      checkTuple(layer, 'stride', a.stride, 2, 1);
-      checkTuple(layer, 'pads', a.pads, 4, 0);
+      checkConvAttrs(layer, a);
       checkTuple(layer, 'dilation', a.dilation, 2, 1);
-      if (!isPositiveInt(a.groups))
-        fail(layer, `attribute "groups" must be a positive integer, found ${JSON.stringify(a.groups)}`);
-      if (typeof a.bias !== 'boolean')
-        fail(layer, `attribute "bias" must be a boolean, found ${JSON.stringify(a.bias)}`);
     },
   },
 
@@ -216,19 +218,8 @@ export const OPS: OpTable = {
       );
     },
     checkAttrs: (layer, a) => {
-      if (!isPositiveInt(a.outChannels))
-        fail(
-          layer,
-          `attribute "outChannels" must be a positive integer, found ${JSON.stringify(a.outChannels)}`,
-        );
-      checkTuple(layer, 'kernel', a.kernel, 2, 1);
-      checkTuple(layer, 'stride', a.stride, 2, 1);
-      checkTuple(layer, 'pads', a.pads, 4, 0);
+      checkConvAttrs(layer, a);
       checkTuple(layer, 'outputPadding', a.outputPadding, 2, 0);
-      if (!isPositiveInt(a.groups))
-        fail(layer, `attribute "groups" must be a positive integer, found ${JSON.stringify(a.groups)}`);
-      if (typeof a.bias !== 'boolean')
-        fail(layer, `attribute "bias" must be a boolean, found ${JSON.stringify(a.bias)}`);
     },
   },
 

@@ -4,6 +4,7 @@
  * raw little-endian data. We write F32 and read F32/F16/F64 (converted to float32).
  */
 import { FormatError } from './errors.js';
+import { halfToFloat } from './numeric.js';
 import { numel, type TensorF32, type WeightMap } from './weights.js';
 
 const DTYPE_BYTES: Readonly<Record<string, number>> = { F16: 2, F32: 4, F64: 8 };
@@ -38,15 +39,6 @@ export function encodeSafetensors(
     at += t.data.byteLength;
   }
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
 export interface DecodedSafetensors {

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { GraphBuilder, type Model } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
@@ -61,8 +64,9 @@ describe('onnxRunner', () => {
     const graph = buildArch('fastdepth', { inputSize: 32 });
     const runner = onnxRunner({ runs: 1, warmup: 1 });
     expect(runner.backend).toBe('onnxruntime-node-1t');
-    const onnx = new LatencyTable(runner, { step: 512, cacheFile: false });
-    const wasm = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile: false });
+    const cacheFile = join(mkdtempSync(join(tmpdir(), 'netadapt-lut-')), 'latency.json');
+    const onnx = new LatencyTable(runner, { step: 512, cacheFile });
+    const wasm = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile });
     const layers = latencyLayers(graph);
     // a conv block, a depthwise block, an upsample, an add: each a one-layer ONNX model (+ identity)
     for (const name of ['conv13_pw', 'conv13_dw', 'decode_conv1_up', 'skip2_add']) {
@@ -70,9 +74,12 @@ describe('onnxRunner', () => {
       expect(Number.isFinite(ms) && ms >= 0).toBe(true);
     }
     expect(onnx.size).toBeGreaterThanOrEqual(8);
-    const keys = (t: LatencyTable): string[] => [...(t as unknown as { entries: Map<string, number> }).entries.keys()];
+    onnx.save();
+    const saved = Object.keys(JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, number>);
+    expect(saved.length).toBe(onnx.size);
+    expect(saved.every((k) => k.includes('|onnxruntime-node-1t|'))).toBe(true);
+    // the same layer on another runtime is a miss: measured again under its own key
     await wasm.layerLatency(layers.find((l) => l.name === 'conv13_pw')!);
-    expect(keys(onnx).every((k) => k.includes('|onnxruntime-node-1t|'))).toBe(true);
-    expect(keys(wasm).every((k) => k.includes('|tfjs-wasm|'))).toBe(true);
+    expect(wasm.size).toBe(2); // the layer and its per-call overhead
   });
 });

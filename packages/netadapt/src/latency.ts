@@ -217,7 +217,9 @@ export function tfjsRunner(
  * inter-op), the deployment runtime of the CLI's ONNX export: warm-up runs, then the median.
  * onnxruntime-node is imported on first use (its native binding is large).
  */
-export function onnxRunner(options: { runs?: number; warmup?: number; threads?: number } = {}): LatencyRunner {
+export function onnxRunner(
+  options: { runs?: number; warmup?: number; threads?: number } = {},
+): LatencyRunner {
   const threads = options.threads ?? 1;
   return {
     backend: `onnxruntime-node-${threads}t`,

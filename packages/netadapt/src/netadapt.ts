@@ -158,7 +158,8 @@ export function resourceOf(
     case 'params':
       return (g) => Promise.resolve(analyze(g).params);
     case 'latency': {
-      const t = table ?? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }));
+      const t =
+        table ?? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }));
       return (g) => t.estimate(g);
     }
   }

@@ -120,16 +120,7 @@ export function runOnce(mod: GeneratedModule, result: EmitTfjsResult, inputNchw:
 }
 
 /** max |a - b| / max |b| (absolute when the reference is all zeros). */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) throw new Error(`length ${actual.length} vs ${expected.length}`);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    err = Math.max(err, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? err : err / scale;
-}
+export { maxRelativeError as relativeError } from '@fastdepth/graph-dsl';
 
 /** Deterministic input values in [0, 1]. */
 export function randomInput(size: number, seed: number): Float32Array {

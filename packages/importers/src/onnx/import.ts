@@ -17,6 +17,7 @@ import {
   type Node,
   type Tensor,
   type TensorF32,
+  halfToFloat,
 } from '@fastdepth/graph-dsl';
 import {
   buildArch,
@@ -124,15 +125,6 @@ function decodeTensor(t: onnx.ITensorProto, source: string): Constant {
       );
   }
   return { dims, data };
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
 type AttrValue = number | string | readonly number[] | Constant | undefined;

@@ -14,6 +14,7 @@ import {
   type Pads,
   type Tensor,
   type TensorF32,
+  halfToFloat,
 } from '@fastdepth/graph-dsl';
 import {
   elementBytes,
@@ -80,15 +81,6 @@ function rawElement(view: DataView, type: number, i: number): number {
     default:
       return Number.NaN;
   }
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
