@@ -98,6 +98,7 @@ export function buildProgram(out: Output): Command {
       "also write the depth in metres at the network's resolution as .npy (float32, H x W)",
     )
     .addOption(new Option('--colormap <name>', 'colour map').choices(['turbo', 'viridis']).default('turbo'))
+    .option('--side-by-side', 'write the image and its depth next to each other')
     .option('--json', 'machine-readable output')
     .action((image: string, o: Parameters<typeof predictCommand>[2]) => predictCommand(out, image, o));
 
@@ -131,20 +132,46 @@ export function buildProgram(out: Output): Command {
 
   program
     .command('prune')
-    .description('NetAdapt: shrink a network to a MACs / latency / params budget, fine-tuning as it goes; writes every accepted variant')
-    .option('--arch <name|file>', 'architecture name or saved graph .json (default: fastdepth, or the graph the weights file carries)')
+    .description(
+      'NetAdapt: shrink a network to a MACs / latency / params budget, fine-tuning as it goes; writes every accepted variant',
+    )
+    .option(
+      '--arch <name|file>',
+      'architecture name or saved graph .json (default: fastdepth, or the graph the weights file carries)',
+    )
     .option('--weights <file>', 'weights to start from: .safetensors, .onnx or .tflite; default: seeded')
     .option('--seed <n>', 'seed for the initialisation and the fine-tuning batch order', '0')
     .option('--input-size <N|HxW>', 'input size the resource is measured at (default 224)')
     .requiredOption('--budget <fraction>', 'target as a fraction of the starting resource, e.g. 0.5')
-    .addOption(new Option('--metric <metric>', 'resource to meet').choices(['macs', 'latency', 'params']).default('macs'))
-    .addOption(new Option('--backend <runtime>', 'latency runtime for --metric latency: generated tfjs on wasm, or onnxruntime-node').choices(['wasm', 'onnx']).default('wasm'))
+    .addOption(
+      new Option('--metric <metric>', 'resource to meet')
+        .choices(['macs', 'latency', 'params'])
+        .default('macs'),
+    )
+    .addOption(
+      new Option(
+        '--backend <runtime>',
+        'latency runtime for --metric latency: generated tfjs on wasm, or onnxruntime-node',
+      )
+        .choices(['wasm', 'onnx'])
+        .default('wasm'),
+    )
     .option('--data <path>', 'labelled NYU data for supervised L1 fine-tuning (as in eval --data)')
-    .option('--images <dir>', 'unlabelled photos for distillation fine-tuning (default when --data is absent)')
-    .option('--teacher <file>', 'distillation teacher weights (.safetensors with --arch, .onnx, .tflite); default: the starting model')
+    .option(
+      '--images <dir>',
+      'unlabelled photos for distillation fine-tuning (default when --data is absent)',
+    )
+    .option(
+      '--teacher <file>',
+      'distillation teacher weights (.safetensors with --arch, .onnx, .tflite); default: the starting model',
+    )
     .option('--short-steps <n>', 'fine-tune steps per proposal', '10')
     .option('--long-steps <n>', 'fine-tune steps of the final network', '100')
-    .option('--resolution <n>', 'fine-tuning resolution (the network is fully convolutional), multiple of 32', '64')
+    .option(
+      '--resolution <n>',
+      'fine-tuning resolution (the network is fully convolutional), multiple of 32',
+      '64',
+    )
     .option('--batch-size <n>', 'fine-tuning batch size', '4')
     .option('--workers <n>', 'worker threads evaluating proposals (0 = in-process; default min(2, cores))')
     .option('--out <dir>', 'output folder for iterations, plot and the final compiled variant', 'out/prune')

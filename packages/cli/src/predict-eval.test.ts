@@ -114,6 +114,25 @@ describe('fastdepth predict', () => {
     expect(depth.shape).toEqual([224, 224]);
   });
 
+  it('puts the image and its depth side by side on request', async () => {
+    const out = join(tmp(), 'pair.png');
+    const r = await runCli(
+      'predict',
+      join(DATA, 'images/esanet_rgb.png'),
+      '--weights',
+      TFLITE,
+      '--side-by-side',
+      '--colormap',
+      'viridis',
+      '--out',
+      out,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/depth \(m\): min \d+\.\d{3}  median \d+\.\d{3}  max \d+\.\d{3}/);
+    const meta = await sharp(out).metadata();
+    expect([meta.width, meta.height]).toEqual([2 * 512, 424]);
+  });
+
   it('rejects an unreadable image without writing anything', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'x.png'), 'not an image');

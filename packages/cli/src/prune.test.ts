@@ -11,10 +11,19 @@ const tmp = (): string => mkdtempSync(join(tmpdir(), 'fastdepth-prune-'));
 function tinyNetFile(dir: string): string {
   const g = new GraphBuilder('tiny-net');
   const x = g.input('input', [1, 3, 32, 32]);
-  const c0 = g.relu6('conv0_relu', g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 32, kernel: 3, stride: 2, pads: 1 })));
-  const c1 = g.relu6('conv1_relu', g.batchNorm('conv1_bn', g.conv2d('conv1', c0, { outChannels: 48, kernel: 1 })));
+  const c0 = g.relu6(
+    'conv0_relu',
+    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 32, kernel: 3, stride: 2, pads: 1 })),
+  );
+  const c1 = g.relu6(
+    'conv1_relu',
+    g.batchNorm('conv1_bn', g.conv2d('conv1', c0, { outChannels: 48, kernel: 1 })),
+  );
   const up = g.upsample('up', c1, 'nearest');
-  const head = g.relu('head_relu', g.batchNorm('head_bn', g.conv2d('head', up, { outChannels: 1, kernel: 1 })));
+  const head = g.relu(
+    'head_relu',
+    g.batchNorm('head_bn', g.conv2d('head', up, { outChannels: 1, kernel: 1 })),
+  );
   g.output('depth', head);
   const file = join(dir, 'tiny-net.json');
   writeFileSync(file, saveGraph(g.build()));
@@ -26,24 +35,59 @@ describe('fastdepth prune', () => {
     const dir = tmp();
     const arch = tinyNetFile(dir);
     const out = join(dir, 'out');
-    const r = await runCli('prune', '--arch', arch, '--budget', '0.7', '--metric', 'macs', '--short-steps', '1', '--long-steps', '1', '--resolution', '32', '--workers', '0', '--out', out, '--json');
+    const r = await runCli(
+      'prune',
+      '--arch',
+      arch,
+      '--budget',
+      '0.7',
+      '--metric',
+      'macs',
+      '--short-steps',
+      '1',
+      '--long-steps',
+      '1',
+      '--resolution',
+      '32',
+      '--workers',
+      '0',
+      '--out',
+      out,
+      '--json',
+    );
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as { done: boolean; initial: number; final: number; iterations: { graphFile: string }[] };
+    const report = JSON.parse(r.stdout) as {
+      done: boolean;
+      initial: number;
+      final: number;
+      iterations: { graphFile: string }[];
+    };
     expect(report.done).toBe(true);
     expect(report.final).toBeLessThanOrEqual(0.7 * report.initial);
     expect(report.iterations.length).toBeGreaterThan(0);
     // Files are named relative to --out.
     for (const row of report.iterations) expect(existsSync(join(out, row.graphFile))).toBe(true);
     const last = report.iterations.at(-1)!;
-    expect(analyze(loadGraph(readFileSync(join(out, last.graphFile), 'utf8'), last.graphFile)).macs).toBe(report.final);
+    expect(analyze(loadGraph(readFileSync(join(out, last.graphFile), 'utf8'), last.graphFile)).macs).toBe(
+      report.final,
+    );
     expect(existsSync(join(out, 'netadapt.png'))).toBe(true);
-    expect(readdirSync(join(out, 'final')).sort()).toEqual(['onnx', 'tfjs', 'tiny-net-netadapt.json', 'tiny-net-netadapt.safetensors', 'tvm']);
+    expect(readdirSync(join(out, 'final')).sort()).toEqual([
+      'onnx',
+      'tfjs',
+      'tiny-net-netadapt.json',
+      'tiny-net-netadapt.safetensors',
+      'tvm',
+    ]);
   });
 
   it('rejects bad budgets, metrics and data with one line', async () => {
     let r = await runCli('prune', '--budget', '1.5');
-    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/--budget must be a fraction between 0 and 1/) as unknown]);
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      expect.stringMatching(/--budget must be a fraction between 0 and 1/) as unknown,
+    ]);
     r = await runCli('prune', '--budget', '0.5', '--resolution', '50');
     expect(r.stderr).toMatch(/--resolution must be a positive multiple of 32/);
     r = await runCli('prune', '--budget', '0.5', '--images', join(tmp(), 'none'));

@@ -88,7 +88,9 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
         { name: `${stem}.weights.bin`, data: weights },
         { name: `${stem}.weights.json`, data: `${JSON.stringify(manifest, null, 2)}\n` },
       ],
-      checks: [{ name: 'generated tfjs (wasm) vs reference executor', maxRelativeError: err, limit: PARITY_LIMIT }],
+      checks: [
+        { name: 'generated tfjs (wasm) vs reference executor', maxRelativeError: err, limit: PARITY_LIMIT },
+      ],
       summary: 'TypeScript module on @tensorflow/tfjs-core, BatchNorm folded',
     };
   },
@@ -98,14 +100,19 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
 async function tfjsParity(emitted: ReturnType<typeof emitTfjs>, reference: ReferenceCase): Promise<number> {
   const loaded = await importGeneratedModule(emitted);
   const estimator = await createDepthEstimator({
-    model: { engine: 'tfjs', module: loaded.module, weights: { manifest: loaded.manifest, buffer: loaded.weights } },
+    model: {
+      engine: 'tfjs',
+      module: loaded.module,
+      weights: { manifest: loaded.manifest, buffer: loaded.weights },
+    },
     backend: 'wasm',
   });
   try {
     const [, c, h, w] = reference.input.shape as [number, number, number, number];
     if (c !== 3) return Number.NaN;
     const hwc = new Float32Array(h * w * 3);
-    for (let p = 0; p < h * w; p++) for (let k = 0; k < 3; k++) hwc[p * 3 + k] = reference.input.data[k * h * w + p]!;
+    for (let p = 0; p < h * w; p++)
+      for (let k = 0; k < 3; k++) hwc[p * 3 + k] = reference.input.data[k * h * w + p]!;
     const result = await estimator.estimateRgb({ data: hwc, width: w, height: h });
     return maxRelativeError(result.depth, reference.expected.data);
   } finally {

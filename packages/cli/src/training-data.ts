@@ -24,7 +24,8 @@ export async function loadImageFolder(dir: string, size: number): Promise<Tensor
   } catch {
     throw new UserError(`--images "${dir}": cannot read this folder`);
   }
-  if (names.length === 0) throw new UserError(`--images "${dir}": no .png/.jpg/.webp/.tif images in this folder`);
+  if (names.length === 0)
+    throw new UserError(`--images "${dir}": no .png/.jpg/.webp/.tif images in this folder`);
   const images: TensorF32[] = [];
   for (const name of names) {
     const path = join(dir, name);
@@ -35,7 +36,12 @@ export async function loadImageFolder(dir: string, size: number): Promise<Tensor
     } catch (e) {
       throw new UserError(`cannot decode image "${path}": ${(e as Error).message}`);
     }
-    const data = preprocess({ data: raw.data, width: raw.info.width, height: raw.info.height }, size, size, 'nchw');
+    const data = preprocess(
+      { data: raw.data, width: raw.info.width, height: raw.info.height },
+      size,
+      size,
+      'nchw',
+    );
     images.push({ shape: [1, 3, size, size], data });
   }
   return images;

@@ -18,6 +18,7 @@ export {
   tfjsRunner,
   onnxRunner,
   checkLatencyTable,
+  calibrationGraph,
   importGeneratedTfjs,
   generatedDir,
   machineKey,

@@ -132,6 +132,35 @@ export function latencyLayers(graph: Graph): LatencyLayer[] {
   return layers;
 }
 
+/**
+ * The network `perLayerOverhead` calibrates on: stem conv then 6 separable blocks (depthwise
+ * 3x3 + pointwise, BN + ReLU6) at 56x56 and 28x28 and a nearest x2 + add, 16 latency layers,
+ * deliberately not FastDepth so the check on FastDepth is out of sample.
+ */
+export function calibrationGraph(): Graph {
+  const g = new GraphBuilder('latency_calibration');
+  const block = (name: string, x: string, out: number, stride: number, cin: number): string => {
+    const dw = g.conv2d(`${name}_dw`, x, { outChannels: cin, kernel: 3, stride, pads: 1, groups: cin });
+    const a = g.relu6(`${name}_dw_relu`, g.batchNorm(`${name}_dw_bn`, dw));
+    const pw = g.conv2d(`${name}_pw`, a, { outChannels: out, kernel: 1 });
+    return g.relu6(`${name}_pw_relu`, g.batchNorm(`${name}_pw_bn`, pw));
+  };
+  const x = g.input('input', [1, 3, 112, 112]);
+  let y = g.relu6(
+    'stem_relu',
+    g.batchNorm('stem_bn', g.conv2d('stem', x, { outChannels: 48, kernel: 3, stride: 2, pads: 1 })),
+  );
+  y = block('b1', y, 96, 1, 48);
+  const skip = block('b2', y, 160, 1, 96);
+  y = block('b3', skip, 224, 2, 160);
+  y = block('b4', y, 320, 1, 224);
+  y = block('b5', y, 160, 1, 320);
+  y = g.addTensors('sum', g.upsample('up', y, 'nearest'), skip);
+  y = block('b6', y, 64, 1, 160);
+  g.output('out', y);
+  return g.build();
+}
+
 /** Runs models and times them; the table calls it for each grid point. */
 export interface LatencyRunner {
   /** A key naming the runtime in the cache, e.g. `tfjs-wasm`. */
@@ -174,7 +203,13 @@ export async function importGeneratedTfjs(model: Model): Promise<{
   return { module, manifest: emitted.manifest, weights: emitted.weights.slice().buffer };
 }
 
-/** Times generated tfjs code on a tfjs backend (default wasm): warm-up runs, then the median. */
+/**
+ * Times generated tfjs code on a tfjs backend (default wasm): warm-up runs, then the median.
+ * wasm and cpu run kernels synchronously, so the output is ready when `predict` returns: the
+ * output is not downloaded (a download per one-layer network would be a per-layer cost the
+ * whole network does not pay; subtracting it, measured on an identity network, over-corrected
+ * and made the table sum 15% short of the whole network).
+ */
 export function tfjsRunner(
   options: { backend?: 'wasm' | 'cpu'; runs?: number; warmup?: number } = {},
 ): LatencyRunner {
@@ -191,7 +226,6 @@ export function tfjsRunner(
       const x = tf.randomUniform<tf.Rank.R4>([b, h, wd, c], 0, 1, 'float32', 1);
       const run = (): void => {
         const y = module.predict(x, w);
-        y.dataSync();
         // An identity network hands back its input.
         if (y !== x) y.dispose();
       };
@@ -229,7 +263,7 @@ export function onnxRunner(
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
+        graphOptimizationLevel: options.optimization ?? 'all',
       });
       try {
         const input = model.graph.nodes.find((n) => n.op === 'input');
@@ -270,6 +304,11 @@ export interface LatencyTableOptions {
   readonly step?: number;
   /** JSON cache file; default `node_modules/.cache/fastdepth/netadapt/latency.json`; `false` = memory only. */
   readonly cacheFile?: string | false;
+  /**
+   * Add a per-layer overhead measured once on a calibration network (`perLayerOverhead`);
+   * default true. Layers timed alone miss costs a whole network pays between layers.
+   */
+  readonly calibrate?: boolean;
   /** Called after each new measurement (progress). */
   readonly onMeasure?: (key: string, ms: number) => void;
 }
@@ -285,11 +324,14 @@ export class LatencyTable {
   private readonly machine = machineKey();
   private dirty = false;
 
+  private readonly calibrate: boolean;
+
   constructor(
     readonly runner: LatencyRunner,
     private readonly options: LatencyTableOptions = {},
   ) {
     this.step = options.step ?? 8;
+    this.calibrate = options.calibrate ?? true;
     this.cacheFile = options.cacheFile ?? join(generatedDir(), 'latency.json');
     if (this.cacheFile) {
       try {
@@ -302,7 +344,8 @@ export class LatencyTable {
   }
 
   private key(signature: string, cin: number, cout: number): string {
-    return `${this.machine}|${this.runner.backend}|${signature}|${cin}x${cout}`;
+    // v2: outputs no longer downloaded on tfjs (older entries measured something else)
+    return `v2|${this.machine}|${this.runner.backend}|${signature}|${cin}x${cout}`;
   }
 
   /** Number of cached entries. */
@@ -357,10 +400,37 @@ export class LatencyTable {
     return (v00 * (1 - to) + v01 * to) * (1 - ti) + (v10 * (1 - to) + v11 * to) * ti;
   }
 
-  /** Estimated ms of the whole graph: the sum of its layers. */
-  async estimate(graph: Graph): Promise<number> {
+  /**
+   * The per-layer cost a network pays beyond its layers measured alone (ms, may be negative),
+   * measured once per runtime and machine on a calibration network that is not FastDepth: a
+   * chain of separable blocks (see `calibrationGraph`): (whole - table sum) / layers.
+   */
+  async perLayerOverhead(): Promise<number> {
+    if (!this.calibrate) return 0;
+    const key = this.key('calibration:separable-chain', 0, 0);
+    const hit = this.entries.get(key);
+    if (hit !== undefined) return hit;
+    const graph = calibrationGraph();
+    const layers = latencyLayers(graph);
     let sum = 0;
-    for (const layer of latencyLayers(graph)) sum += await this.layerLatency(layer);
+    for (const layer of layers) sum += await this.layerLatency(layer);
+    const whole = await this.runner.measure({
+      graph,
+      weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2),
+    });
+    const c = (whole - sum) / layers.length;
+    this.entries.set(key, c);
+    this.dirty = true;
+    this.options.onMeasure?.(key, c);
+    return c;
+  }
+
+  /** Estimated ms of the whole graph: the sum of its layers, plus the per-layer overhead each. */
+  async estimate(graph: Graph): Promise<number> {
+    const layers = latencyLayers(graph);
+    let sum = 0;
+    for (const layer of layers) sum += await this.layerLatency(layer);
+    sum += layers.length * (await this.perLayerOverhead());
     this.save();
     return sum;
   }

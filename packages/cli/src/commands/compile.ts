@@ -53,14 +53,24 @@ export interface CompiledArtifacts {
  */
 export async function compileArtifacts(
   out: Output,
-  input: { model: Model; stem: string; weightsSource: string; targets: readonly TargetName[]; opset: number; foldBatchNorm: boolean },
+  input: {
+    model: Model;
+    stem: string;
+    weightsSource: string;
+    targets: readonly TargetName[];
+    opset: number;
+    foldBatchNorm: boolean;
+  },
 ): Promise<CompiledArtifacts> {
   const { model, stem, weightsSource, targets, opset, foldBatchNorm } = input;
   out.note(`computing the reference output of ${stem} (float64 reference executor)...`);
   const reference = referenceCase(model);
   const files: OutputFile[] = [
     { name: `${stem}.json`, data: saveGraph(model.graph) },
-    { name: `${stem}.safetensors`, data: encodeSafetensors(model.weights, { arch: stem, weights: weightsSource }) },
+    {
+      name: `${stem}.safetensors`,
+      data: encodeSafetensors(model.weights, { arch: stem, weights: weightsSource }),
+    },
   ];
   const checks: (Check & { target: string })[] = [];
   const summaries: Record<string, string> = {};

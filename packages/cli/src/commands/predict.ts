@@ -19,6 +19,7 @@ export interface PredictOptions {
   readonly out: string;
   readonly npy?: string;
   readonly colormap: string;
+  readonly sideBySide?: boolean;
   readonly json?: boolean;
 }
 
@@ -66,11 +67,27 @@ export async function predictCommand(out: Output, image: string, options: Predic
     const stats = { min: sorted[0]!, median: percentile(sorted, 0.5), max: sorted[sorted.length - 1]! };
     const full = resizeDepth(result, input.width, input.height);
     const rgba = toColorMap(full, { colormap });
-    const png = await sharp(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength), {
+    const depthPng = await sharp(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength), {
       raw: { width: input.width, height: input.height, channels: 4 },
     })
       .png()
       .toBuffer();
+    const png = options.sideBySide
+      ? await sharp({
+          create: { width: 2 * input.width, height: input.height, channels: 4, background: '#000' },
+        })
+          .composite([
+            {
+              input: pixels.data,
+              raw: { width: input.width, height: input.height, channels: 4 },
+              left: 0,
+              top: 0,
+            },
+            { input: depthPng, left: input.width, top: 0 },
+          ])
+          .png()
+          .toBuffer()
+      : depthPng;
     const files: OutputFile[] = [{ name: basename(options.out), data: png }];
     const written = await writeFilesAtomic(dirname(options.out), files);
     if (options.npy !== undefined) {

@@ -48,7 +48,8 @@ const METRICS: readonly Metric[] = ['macs', 'latency', 'params'];
 
 function parseFraction(flag: string, value: string): number {
   const v = Number(value);
-  if (!(v > 0 && v < 1)) throw new UserError(`${flag} must be a fraction between 0 and 1 (e.g. 0.5), found "${value}"`);
+  if (!(v > 0 && v < 1))
+    throw new UserError(`${flag} must be a fraction between 0 and 1 (e.g. 0.5), found "${value}"`);
   return v;
 }
 
@@ -57,14 +58,29 @@ function formatResource(metric: Metric, value: number): string {
 }
 
 /** Fine-tuning task: supervised on NYU data, or distillation on photos (or seeded noise images). */
-async function buildTask(out: Output, options: PruneOptions, resolution: number, batchSize: number, teacherModel: NetAdaptOptions['model']) {
+async function buildTask(
+  out: Output,
+  options: PruneOptions,
+  resolution: number,
+  batchSize: number,
+  teacherModel: NetAdaptOptions['model'],
+) {
   if (options.data !== undefined) {
-    if (options.images !== undefined || options.teacher !== undefined) throw new UserError('--data (supervised) and --images/--teacher (distillation) exclude each other');
+    if (options.images !== undefined || options.teacher !== undefined)
+      throw new UserError('--data (supervised) and --images/--teacher (distillation) exclude each other');
     const { frames } = await resolveFrames(options.data);
     const prepared: PreparedSample[] = [];
     for (const frame of frames) prepared.push(await frame());
-    out.note(`fine-tuning: supervised L1 on ${prepared.length} labelled frame(s) from ${options.data} at ${resolution}x${resolution}`);
-    return { kind: `supervised L1 on ${options.data}`, task: supervisedTask(prepared.map((f) => sampleAt(f, resolution)), { batchSize }) };
+    out.note(
+      `fine-tuning: supervised L1 on ${prepared.length} labelled frame(s) from ${options.data} at ${resolution}x${resolution}`,
+    );
+    return {
+      kind: `supervised L1 on ${options.data}`,
+      task: supervisedTask(
+        prepared.map((f) => sampleAt(f, resolution)),
+        { batchSize },
+      ),
+    };
   }
   let images;
   let source: string;
@@ -74,21 +90,30 @@ async function buildTask(out: Output, options: PruneOptions, resolution: number,
   } else {
     images = randomImages(8, resolution, 0);
     source = '8 seeded synthetic images (no --images or --data given)';
-    out.note('warning: no --data or --images: distilling on synthetic images; give real photos for a meaningful accuracy proxy');
+    out.note(
+      'warning: no --data or --images: distilling on synthetic images; give real photos for a meaningful accuracy proxy',
+    );
   }
-  out.note(`fine-tuning: distillation from ${options.teacher ?? 'the original model'} on ${source} at ${resolution}x${resolution}`);
-  return { kind: `distillation on ${source}`, task: await distillationTask(teacherModel, images, { batchSize }) };
+  out.note(
+    `fine-tuning: distillation from ${options.teacher ?? 'the original model'} on ${source} at ${resolution}x${resolution}`,
+  );
+  return {
+    kind: `distillation on ${source}`,
+    task: await distillationTask(teacherModel, images, { batchSize }),
+  };
 }
 
 export async function pruneCommand(out: Output, options: PruneOptions): Promise<void> {
   const budget = parseFraction('--budget', options.budget);
-  if (!(METRICS as readonly string[]).includes(options.metric)) throw new UserError(`--metric must be one of ${METRICS.join(', ')}, found "${options.metric}"`);
+  if (!(METRICS as readonly string[]).includes(options.metric))
+    throw new UserError(`--metric must be one of ${METRICS.join(', ')}, found "${options.metric}"`);
   const metric = options.metric as Metric;
   const shortSteps = parseInteger('--short-steps', options.shortSteps);
   const longSteps = parseInteger('--long-steps', options.longSteps);
   const resolution = parseInteger('--resolution', options.resolution);
   const batchSize = parseInteger('--batch-size', options.batchSize);
-  if (resolution % 32 !== 0 || resolution <= 0) throw new UserError(`--resolution must be a positive multiple of 32, found ${resolution}`);
+  if (resolution % 32 !== 0 || resolution <= 0)
+    throw new UserError(`--resolution must be a positive multiple of 32, found ${resolution}`);
   const workers = options.workers === undefined ? undefined : parseInteger('--workers', options.workers);
   const seed = parseInteger('--seed', options.seed);
   const { model, stem, weightsSource } = await loadModel({
@@ -97,11 +122,18 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
     seed,
   });
-  const teacher = options.teacher === undefined ? model : (await loadModel({ weights: options.teacher, seed: 0 })).model;
+  const teacher =
+    options.teacher === undefined ? model : (await loadModel({ weights: options.teacher, seed: 0 })).model;
   const { kind, task } = await buildTask(out, options, resolution, batchSize, teacher);
 
   const bars = new MultiBar(
-    { format: '{label} [{bar}] {value}/{total} | ETA {eta_formatted} | {info}', stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 20 },
+    {
+      format: '{label} [{bar}] {value}/{total} | ETA {eta_formatted} | {info}',
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 20,
+    },
     Presets.shades_classic,
   );
   let overall: ReturnType<MultiBar['create']> | undefined;
@@ -130,21 +162,31 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       start: (info) => {
         initial = info.initial;
         target = info.initial * budget;
-        out.note(`${stem}: ${metric} ${formatResource(metric, info.initial)} -> budget ${formatResource(metric, target)} (${info.units} prunable units${info.resumedAt > 0 ? `, resuming after iteration ${info.resumedAt}` : ''})`);
-        if (showBars) overall = bars.create(100, 0, { label: 'budget %   ', info: formatResource(metric, info.initial) });
+        out.note(
+          `${stem}: ${metric} ${formatResource(metric, info.initial)} -> budget ${formatResource(metric, target)} (${info.units} prunable units${info.resumedAt > 0 ? `, resuming after iteration ${info.resumedAt}` : ''})`,
+        );
+        if (showBars)
+          overall = bars.create(100, 0, { label: 'budget %   ', info: formatResource(metric, info.initial) });
       },
       iterationStart: (info) => {
         if (!showBars) return;
         proposals?.stop();
         if (proposals) bars.remove(proposals);
         proposalLabel = `iteration ${String(info.iteration).padStart(2)}`;
-        proposals = bars.create(info.proposals, 0, { label: proposalLabel, info: `target ${formatResource(metric, info.target)}` });
+        proposals = bars.create(info.proposals, 0, {
+          label: proposalLabel,
+          info: `target ${formatResource(metric, info.target)}`,
+        });
       },
       // cli-progress replaces the whole payload on update, so the label travels with each one.
-      proposalDone: (row) => proposals?.increment(1, { label: proposalLabel, info: `proposal ${row.unit} -> ${row.width}` }),
+      proposalDone: (row) =>
+        proposals?.increment(1, { label: proposalLabel, info: `proposal ${row.unit} -> ${row.width}` }),
       iterationDone: (row) => {
         const progress = Math.min(100, Math.round((100 * (initial - row.resource)) / (initial - target)));
-        overall?.update(progress, { label: 'budget %   ', info: `${formatResource(metric, row.resource)} after shrinking ${row.unit} to ${row.to}` });
+        overall?.update(progress, {
+          label: 'budget %   ',
+          info: `${formatResource(metric, row.resource)} after shrinking ${row.unit} to ${row.to}`,
+        });
       },
       longFineTuneStart: (info) => out.note(`\nlong fine-tune: ${info.steps} steps`),
     },
@@ -159,16 +201,29 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     series: [
       {
         label: kind.length > 60 ? `${kind.slice(0, 57)}...` : kind,
-        points: [{ x: result.initial, y: result.initialAccuracy, note: 'start' }, ...result.rows.map((r) => ({ x: r.resource, y: r.accuracy, note: String(r.iteration) }))],
+        points: [
+          { x: result.initial, y: result.initialAccuracy, note: 'start' },
+          ...result.rows.map((r) => ({ x: r.resource, y: r.accuracy, note: String(r.iteration) })),
+        ],
       },
     ],
   });
-  const plotFiles = [{ name: 'netadapt.png', data: await renderPng(chart) }, { name: 'netadapt.svg', data: chart }];
+  const plotFiles = [
+    { name: 'netadapt.png', data: await renderPng(chart) },
+    { name: 'netadapt.svg', data: chart },
+  ];
   const written = await writeFilesAtomic(options.out, plotFiles);
   const finalStem = `${stem}-netadapt`;
   let compiled: string[] = [];
   if (result.done) {
-    const artifacts = await compileArtifacts(out, { model: result.model, stem: finalStem, weightsSource: `NetAdapt from ${weightsSource}`, targets: [...TARGET_NAMES], opset: 13, foldBatchNorm: false });
+    const artifacts = await compileArtifacts(out, {
+      model: result.model,
+      stem: finalStem,
+      weightsSource: `NetAdapt from ${weightsSource}`,
+      targets: [...TARGET_NAMES],
+      opset: 13,
+      foldBatchNorm: false,
+    });
     compiled = await writeFilesAtomic(join(options.out, 'final'), artifacts.files);
   }
 
@@ -197,11 +252,23 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   out.line(
     formatTable(
       ['iter', 'unit', 'width', metric, 'of start', 'accuracy'],
-      result.rows.map((r) => [r.iteration, r.unit, `${r.from} -> ${r.to}`, formatResource(metric, r.resource), `${(100 * r.fraction).toFixed(1)}%`, r.accuracy.toFixed(4)]),
+      result.rows.map((r) => [
+        r.iteration,
+        r.unit,
+        `${r.from} -> ${r.to}`,
+        formatResource(metric, r.resource),
+        `${(100 * r.fraction).toFixed(1)}%`,
+        r.accuracy.toFixed(4),
+      ]),
     ),
   );
-  out.line(`${metric}: ${formatResource(metric, result.initial)} -> ${formatResource(metric, result.final)} (${((100 * result.final) / result.initial).toFixed(1)}%), accuracy proxy ${result.initialAccuracy.toFixed(4)} -> ${result.finalAccuracy.toFixed(4)}`);
-  out.line(`final: ${humanCount(final.macs)} MACs, ${humanCount(final.params)} params${result.done ? `; compiled to ${TARGET_NAMES.join(', ')} in ${join(options.out, 'final')}` : ' (budget not met yet: run again with --resume)'}`);
-  out.line(`plot: ${written[0] ?? ''}; every accepted iteration is in ${options.out} (graph .json + .safetensors + report.jsonl)`);
+  out.line(
+    `${metric}: ${formatResource(metric, result.initial)} -> ${formatResource(metric, result.final)} (${((100 * result.final) / result.initial).toFixed(1)}%), accuracy proxy ${result.initialAccuracy.toFixed(4)} -> ${result.finalAccuracy.toFixed(4)}`,
+  );
+  out.line(
+    `final: ${humanCount(final.macs)} MACs, ${humanCount(final.params)} params${result.done ? `; compiled to ${TARGET_NAMES.join(', ')} in ${join(options.out, 'final')}` : ' (budget not met yet: run again with --resume)'}`,
+  );
+  out.line(
+    `plot: ${written[0] ?? ''}; every accepted iteration is in ${options.out} (graph .json + .safetensors + report.jsonl)`,
+  );
 }
-
