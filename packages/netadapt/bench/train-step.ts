@@ -30,7 +30,7 @@ async function stepMs(arch: string, res: number, backend: 'cpu' | 'wasm', n: num
       [0, 2, 3, 1],
     ),
   );
-  const y = tf.fill([batch, res, res, 1], 1) as tf.Tensor4D;
+  const y = tf.fill<tf.Rank.R4>([batch, res, res, 1], 1);
   const opt = tf.train.adam(1e-4);
   const step = (): void => {
     const loss = opt.minimize(() => tf.mean(tf.abs(tf.sub(net.forward(x), y))), true, net.variables);

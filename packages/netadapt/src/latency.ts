@@ -139,7 +139,8 @@ export function latencyLayers(graph: Graph): LatencyLayer[] {
  */
 export function calibrationGraph(): Graph {
   const g = new GraphBuilder('latency_calibration');
-  const block = (name: string, x: string, out: number, stride: number, cin: number): string => {
+  type T = ReturnType<GraphBuilder['input']>;
+  const block = (name: string, x: T, out: number, stride: number, cin: number): T => {
     const dw = g.conv2d(`${name}_dw`, x, { outChannels: cin, kernel: 3, stride, pads: 1, groups: cin });
     const a = g.relu6(`${name}_dw_relu`, g.batchNorm(`${name}_dw_bn`, dw));
     const pw = g.conv2d(`${name}_pw`, a, { outChannels: out, kernel: 1 });
@@ -252,18 +253,25 @@ export function tfjsRunner(
  * onnxruntime-node is imported on first use (its native binding is large).
  */
 export function onnxRunner(
-  options: { runs?: number; warmup?: number; threads?: number } = {},
+  options: {
+    runs?: number;
+    warmup?: number;
+    threads?: number;
+    /** onnxruntime graph optimisation level; default `all` (the runtime's own default). */
+    optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  } = {},
 ): LatencyRunner {
   const threads = options.threads ?? 1;
+  const level = options.optimization ?? 'all';
   return {
-    backend: `onnxruntime-node-${threads}t`,
+    backend: level === 'all' ? `onnxruntime-node-${threads}t` : `onnxruntime-node-${threads}t-${level}`,
     async measure(model) {
       const ort = await import('onnxruntime-node');
       const session = await ort.InferenceSession.create(encodeOnnx(model), {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
-        graphOptimizationLevel: options.optimization ?? 'all',
+        graphOptimizationLevel: level,
       });
       try {
         const input = model.graph.nodes.find((n) => n.op === 'input');

@@ -63,12 +63,8 @@ function tap(xp: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, i: number, j: nu
     inChannels: c,
   } = info;
   if (sh === 1 && sw === 1) return tf.slice(xp, [0, i, j, 0], [n, oh, ow, c]);
-  return tf.stridedSlice(
-    xp,
-    [0, i, j, 0],
-    [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c],
-    [1, sh, sw, 1],
-  );
+  const end = [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c];
+  return tf.stridedSlice(xp, [0, i, j, 0], end, [1, sh, sw, 1]) as tf.Tensor4D;
 }
 
 function conv2dBackpropFilter(args: KernelArgs): tf.Tensor {
@@ -155,7 +151,7 @@ function depthwiseBackpropInput(args: KernelArgs): tf.Tensor {
         [0, 0],
       ]);
       d = tf.slice(
-        tf.reshape(z, [n, oh * sh, ow * sw, c]),
+        tf.reshape<tf.Rank.R4>(z, [n, oh * sh, ow * sw, c]),
         [0, 0, 0, 0],
         [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c],
       );
@@ -170,7 +166,7 @@ function depthwiseBackpropInput(args: KernelArgs): tf.Tensor {
       [kw - 1, kw - 1 + Math.max(0, wp - ((ow - 1) * sw + kw))],
       [0, 0],
     ]);
-    const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+    const flipped = tf.reverse<tf.Tensor4D>(filter, [0, 1]);
     const full = tf.depthwiseConv2d(dp, flipped, 1, 'valid');
     return tf.slice(full, [0, top, left, 0], [n, h, w, c]);
   });
