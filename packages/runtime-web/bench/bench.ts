@@ -176,7 +176,8 @@ if (!args.includes('--no-browser')) {
         const ms = Object.fromEntries(ARCHS.map((arch) => [arch, result[models[arch].name]]));
         const runtime = engine === 'tfjs' ? 'tfjs wasm (generated)' : 'onnxruntime-web wasm';
         rows.push({ where: 'chromium', runtime, threads, ms, reference: 'onnxruntime-web wasm' });
-        console.error(`chromium ${runtime} x${threads}: ${JSON.stringify(ms)}`);
+        const actual = ARCHS.map((arch) => result[`${models[arch].name}:threads`]).join('/');
+        console.error(`chromium ${runtime} x${threads} (threads in use: ${actual}): ${JSON.stringify(ms)}`);
       }
     }
   } finally {

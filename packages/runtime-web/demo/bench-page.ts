@@ -46,6 +46,7 @@ async function bench(request: BenchRequest): Promise<Record<string, number>> {
     const times: number[] = [];
     for (let i = 0; i < request.runs; i++) times.push((await estimator.estimate(image)).latencyMs);
     out[name] = median(times);
+    out[`${name}:threads`] = estimator.threads;
     await estimator.dispose();
   }
   return out;

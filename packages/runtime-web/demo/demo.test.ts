@@ -47,14 +47,14 @@ afterAll(async () => {
 });
 
 describe.each([
-  ['tfjs', 'wasm'],
-  ['onnx', 'wasm'],
-])('demo page, %s on %s', (engine, backend) => {
+  ['tfjs', 'wasm', 2],
+  ['onnx', 'wasm', 1],
+])('demo page, %s on %s, %i thread(s)', (engine, backend, threads) => {
   it('shows a depth map and its latency for a photograph, then for the next one', async () => {
     const page = await browser!.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${server!.url}?engine=${engine}&backend=${backend}`);
+    await page.goto(`${server!.url}?engine=${engine}&backend=${backend}&threads=${threads}`);
     await page.waitForFunction(
       () => document.getElementById('status')?.textContent?.startsWith('Ready') === true,
       undefined,
@@ -91,6 +91,7 @@ describe.each([
         backend: document.getElementById('stat-backend')?.textContent,
         engine: document.getElementById('stat-engine')?.textContent,
         status: document.getElementById('status')?.textContent,
+        cores: navigator.hardwareConcurrency,
       };
     });
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -98,7 +99,12 @@ describe.each([
     await page.close();
     expect(errors).toEqual([]);
     expect(stats.status).not.toMatch(/error/i);
-    expect([stats.engine, stats.backend]).toEqual([engine, backend]);
+    // The threads asked for really run (tfjs-wasm alone would halve them on a 2-core machine).
+    const expected = Math.min(threads, stats.cores);
+    expect([stats.engine, stats.backend]).toEqual([
+      engine,
+      expected > 1 ? `${backend} × ${expected} threads` : backend,
+    ]);
     expect(stats.count).toBeGreaterThan(1000);
     expect(stats.variance).toBeGreaterThan(0);
     expect(stats.latency).toBeGreaterThan(0);

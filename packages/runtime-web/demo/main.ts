@@ -90,7 +90,9 @@ async function load(): Promise<DepthEstimator> {
   const model = engine === 'tfjs' ? { engine, module, weights: { manifestUrl } } : { engine, model: onnxUrl };
   const loaded = await createDepthEstimator({ model, backend, numThreads, wasmPaths });
   ui.stat.engine.textContent = loaded.engine;
-  ui.stat.backend.textContent = numThreads > 1 ? `${loaded.backend} × ${numThreads} threads` : loaded.backend;
+  // What the runtime actually runs on (tfjs-wasm fixes its pool when it first initialises).
+  ui.stat.backend.textContent =
+    loaded.threads > 1 ? `${loaded.backend} × ${loaded.threads} threads` : loaded.backend;
   ui.stat.size.textContent = `${loaded.width} × ${loaded.height}`;
   setStatus('Ready. Choose an image, drop one, or use the webcam.');
   estimator = loaded;

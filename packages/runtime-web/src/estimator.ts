@@ -16,6 +16,7 @@ import type {
 
 interface Runner {
   readonly backend: BackendName;
+  readonly threads: number;
   readonly width: number;
   readonly height: number;
   run(input: Float32Array): Promise<Float32Array>;
@@ -116,6 +117,7 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   return {
     engine,
     backend: runner.backend,
+    threads: runner.threads,
     width,
     height,
     estimate: (image: ImageInput) => serialised(() => estimateNow(image)),

@@ -49,6 +49,8 @@ async function modelBytes(source: OnnxModelSource): Promise<Uint8Array> {
 /** A loaded ONNX session: runs NCHW float input to the depth values. */
 export interface OnnxRunner {
   readonly backend: BackendName;
+  /** Threads the session was opened with (onnxruntime-web falls back to 1 without cross-origin isolation). */
+  readonly threads: number;
   readonly width: number;
   readonly height: number;
   run(input: Float32Array): Promise<Float32Array>;
@@ -100,6 +102,7 @@ export async function createOnnxRunner(
     const outputName = session.outputNames[0]!;
     return {
       backend,
+      threads: backend === 'cpu' ? numThreads : (ort.env.wasm.numThreads ?? 1),
       width,
       height,
       async run(input: Float32Array): Promise<Float32Array> {

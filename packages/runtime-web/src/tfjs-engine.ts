@@ -72,11 +72,36 @@ async function trySetBackend(
 ): Promise<string | undefined> {
   try {
     await register(name, numThreads, wasmPaths);
-    if (!(await tf.setBackend(name))) return 'did not initialise';
+    const ok = await withLogicalCoresForTfjsWasm(name, numThreads, () => tf.setBackend(name));
+    if (!ok) return 'did not initialise';
     await tf.ready();
     return undefined;
   } catch (error) {
     return (error as Error).message;
+  }
+}
+
+/**
+ * tfjs-backend-wasm sizes its thread pool as min(asked, navigator.hardwareConcurrency / 2): it
+ * assumes two hyper-threads per core, so on a machine reporting 2 logical cores it runs one
+ * thread whatever was asked. The count is read once, while the wasm module instantiates (inside
+ * `setBackend`), so for exactly that call we let the page report enough cores for the threads
+ * the caller asked for, then restore the real value. Nothing else reads the shadowed value.
+ */
+async function withLogicalCoresForTfjsWasm<T>(
+  name: BackendName,
+  numThreads: number,
+  init: () => Promise<T>,
+): Promise<T> {
+  const reported = typeof navigator === 'undefined' ? undefined : navigator.hardwareConcurrency;
+  if (name !== 'wasm' || isNode() || reported === undefined || numThreads <= Math.floor(reported / 2))
+    return init();
+  Object.defineProperty(navigator, 'hardwareConcurrency', { value: 2 * numThreads, configurable: true });
+  try {
+    return await init();
+  } finally {
+    // The own property shadows the prototype's getter; deleting it brings the real value back.
+    delete (navigator as { hardwareConcurrency?: number }).hardwareConcurrency;
   }
 }
 
@@ -127,6 +152,8 @@ async function loadManifest(
 /** A loaded generated module: runs NHWC float input to the depth values. */
 export interface TfjsRunner {
   readonly backend: BackendName;
+  /** Threads the backend actually runs on (tfjs-wasm falls back to 1 without cross-origin isolation). */
+  readonly threads: number;
   readonly width: number;
   readonly height: number;
   run(input: Float32Array): Promise<Float32Array>;
@@ -151,8 +178,10 @@ export async function createTfjsRunner(
   const backend = await selectTfjsBackend(requested, numThreads, wasmPaths);
   const { manifest, buffer } = await loadManifest(source);
   const weights = module.loadWeights(manifest, buffer);
+  const threads = backend === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
   return {
     backend,
+    threads,
     width,
     height,
     async run(input: Float32Array): Promise<Float32Array> {

@@ -157,6 +157,8 @@ export interface DepthResult {
 export interface DepthEstimator {
   readonly engine: EngineName;
   readonly backend: BackendName;
+  /** wasm threads actually in use (1 elsewhere, or where the page is not cross-origin isolated). */
+  readonly threads: number;
   /** Network input width and height. */
   readonly width: number;
   readonly height: number;
