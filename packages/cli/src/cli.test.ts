@@ -109,17 +109,19 @@ describe('fastdepth compile --weights (real trained weights)', () => {
 
   it("imports the paper's int8 TFLite model as fastdepth-pruned and compiles it", async () => {
     const out = tmp();
-    const r = await runCli('compile', '--weights', tflite, '--target', 'onnx', '--out', out, '--json');
+    const r = await runCli('compile', '--weights', tflite, '--target', 'onnx,tfjs', '--out', out, '--json');
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout) as {
       arch: string;
       macs: number;
-      checks: { maxRelativeError: number }[];
+      checks: { target: string; maxRelativeError: number }[];
     };
     expect(result.arch).toBe('fastdepth-pruned');
     expect(result.macs).toBe(366_393_384);
-    expect(result.checks[0]!.maxRelativeError).toBeLessThan(1e-4);
+    // Trained weights: onnxruntime-node and the generated tfjs (wasm) both match the reference.
+    expect(result.checks.map((c) => c.target)).toEqual(['onnx', 'tfjs']);
+    for (const c of result.checks) expect(c.maxRelativeError).toBeLessThan(1e-4);
   });
 
   it('rejects a TFLite file for the wrong --arch, naming the layer', async () => {
