@@ -82,6 +82,39 @@ describe('fastdepth prune', () => {
     ]);
   });
 
+  it('meets a latency budget measured on onnxruntime-node', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    const r = await runCli(
+      'prune',
+      '--arch',
+      tinyNetFile(dir),
+      '--budget',
+      '0.8',
+      '--metric',
+      'latency',
+      '--backend',
+      'onnx',
+      '--short-steps',
+      '0',
+      '--long-steps',
+      '0',
+      '--resolution',
+      '32',
+      '--workers',
+      '0',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { metric: string; initial: number; final: number; done: boolean };
+    expect(report.metric).toBe('latency');
+    expect(report.initial).toBeGreaterThan(0);
+    expect(report.final).toBeLessThanOrEqual(0.8 * report.initial);
+  });
+
   it('rejects bad budgets, metrics and data with one line', async () => {
     let r = await runCli('prune', '--budget', '1.5');
     expect([r.code, r.stderr]).toEqual([

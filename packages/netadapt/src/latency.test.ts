@@ -49,6 +49,21 @@ describe('LatencyTable', () => {
     expect(calls.length).toBe(measured);
   });
 
+  it('never estimates a negative latency when whole networks cost less than their layers', async () => {
+    // The fake prices a network by its first conv only, so every whole network is far cheaper
+    // than its layers timed alone: an additive calibration would go negative.
+    const table = new LatencyTable(fakeRunner([]), { step: 8, cacheFile: false });
+    const { overhead, scale } = await table.calibration();
+    expect(overhead).toBeLessThan(0);
+    expect(scale).toBeGreaterThan(0);
+    const graph = buildArch('fastdepth', { inputSize: 32 });
+    const estimate = await table.estimate(graph);
+    expect(estimate).toBeGreaterThan(0);
+    let sum = 0;
+    for (const layer of latencyLayers(graph)) sum += await table.layerLatency(layer);
+    expect(estimate).toBeCloseTo(sum * scale, 9);
+  });
+
   it('measures generated tfjs code on wasm and sums close to the whole network', async () => {
     const graph = buildArch('fastdepth', { inputSize: 32 });
     const table = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile: false });

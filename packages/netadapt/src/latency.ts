@@ -409,15 +409,18 @@ export class LatencyTable {
   }
 
   /**
-   * The per-layer cost a network pays beyond its layers measured alone (ms, may be negative),
-   * measured once per runtime and machine on a calibration network that is not FastDepth: a
-   * chain of separable blocks (see `calibrationGraph`): (whole - table sum) / layers.
+   * How a whole network's time relates to the sum of its layers measured alone, measured once
+   * per runtime and machine on a calibration network that is not FastDepth (a chain of
+   * separable blocks, see `calibrationGraph`): `overhead` = (whole - sum) / layers in ms, and
+   * `scale` = whole / sum.
    */
-  async perLayerOverhead(): Promise<number> {
-    if (!this.calibrate) return 0;
-    const key = this.key('calibration:separable-chain', 0, 0);
-    const hit = this.entries.get(key);
-    if (hit !== undefined) return hit;
+  async calibration(): Promise<{ readonly overhead: number; readonly scale: number }> {
+    if (!this.calibrate) return { overhead: 0, scale: 1 };
+    const overheadKey = this.key('calibration:separable-chain', 0, 0);
+    const scaleKey = this.key('calibration:separable-chain:scale', 0, 0);
+    const overhead = this.entries.get(overheadKey);
+    const scale = this.entries.get(scaleKey);
+    if (overhead !== undefined && scale !== undefined) return { overhead, scale };
     const graph = calibrationGraph();
     const layers = latencyLayers(graph);
     let sum = 0;
@@ -426,21 +429,32 @@ export class LatencyTable {
       graph,
       weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2),
     });
-    const c = (whole - sum) / layers.length;
-    this.entries.set(key, c);
+    const measured = { overhead: (whole - sum) / layers.length, scale: whole / sum };
+    this.entries.set(overheadKey, measured.overhead);
+    this.entries.set(scaleKey, measured.scale);
     this.dirty = true;
-    this.options.onMeasure?.(key, c);
-    return c;
+    this.options.onMeasure?.(overheadKey, measured.overhead);
+    return measured;
   }
 
-  /** Estimated ms of the whole graph: the sum of its layers, plus the per-layer overhead each. */
+  /** The per-layer cost a network pays beyond its layers measured alone (ms, may be negative). */
+  async perLayerOverhead(): Promise<number> {
+    return (await this.calibration()).overhead;
+  }
+
+  /**
+   * Estimated ms of the whole graph. Where whole networks cost more than their layers (tfjs-wasm:
+   * dispatch between layers), each layer adds the calibrated overhead; where they cost less
+   * (onnxruntime: one-layer models pay boundary costs), the sum is scaled down instead, since
+   * subtracting a constant per layer would make small networks' estimates negative.
+   */
   async estimate(graph: Graph): Promise<number> {
     const layers = latencyLayers(graph);
     let sum = 0;
     for (const layer of layers) sum += await this.layerLatency(layer);
-    sum += layers.length * (await this.perLayerOverhead());
+    const { overhead, scale } = await this.calibration();
     this.save();
-    return sum;
+    return overhead >= 0 ? sum + layers.length * overhead : sum * scale;
   }
 
   /** Writes new entries to the cache file (temp + rename, so a killed run never truncates it). */

@@ -7,6 +7,7 @@ import {
   randomImages,
   runNetAdapt,
   supervisedTask,
+  type LatencyBackend,
   type Metric,
   type NetAdaptOptions,
   type NetAdaptResult,
@@ -45,6 +46,13 @@ export interface PruneOptions {
 }
 
 const METRICS: readonly Metric[] = ['macs', 'latency', 'params'];
+const LATENCY_BACKENDS: readonly LatencyBackend[] = ['wasm', 'onnx'];
+
+function parseLatencyBackend(value: string): LatencyBackend {
+  if (!(LATENCY_BACKENDS as readonly string[]).includes(value))
+    throw new UserError(`--backend must be one of ${LATENCY_BACKENDS.join(', ')}, found "${value}"`);
+  return value as LatencyBackend;
+}
 
 function parseFraction(flag: string, value: string): number {
   const v = Number(value);
@@ -147,7 +155,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       model,
       metric,
       budget,
-      backend: options.backend as NonNullable<NetAdaptOptions['backend']>,
+      backend: parseLatencyBackend(options.backend),
       trainer: task.trainer,
       evaluator: task.evaluator,
       shortSteps,
