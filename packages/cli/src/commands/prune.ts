@@ -130,8 +130,18 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
     seed,
   });
+  // A .safetensors teacher has no graph of its own: it is --arch's. ONNX/TFLite teachers carry theirs.
+  const teacherIsWeightsOnly = options.teacher?.toLowerCase().endsWith('.safetensors') ?? false;
   const teacher =
-    options.teacher === undefined ? model : (await loadModel({ weights: options.teacher, seed: 0 })).model;
+    options.teacher === undefined
+      ? model
+      : (
+          await loadModel({
+            ...(teacherIsWeightsOnly && options.arch !== undefined ? { arch: options.arch } : {}),
+            weights: options.teacher,
+            seed: 0,
+          })
+        ).model;
   const { kind, task } = await buildTask(out, options, resolution, batchSize, teacher);
 
   const bars = new MultiBar(
