@@ -59,7 +59,10 @@ export function buildProgram(out: Output): Command {
     )
     .option('--seed <n>', 'seed for the initialisation when no --weights is given', '0')
     .option('--opset <n>', 'ONNX opset, 13 to 17', '13')
-    .option('--fold-bn', 'fold BatchNorm into the convolutions in the ONNX and TVM outputs (tfjs always folds)')
+    .option(
+      '--fold-bn',
+      'fold BatchNorm into the convolutions in the ONNX and TVM outputs (tfjs always folds)',
+    )
     .option('--input-size <N|HxW>', 'input size for architecture names, multiples of 32 (default 224)')
     .option('--out <dir>', 'output folder', 'out')
     .option('--json', 'machine-readable output')
