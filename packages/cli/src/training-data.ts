@@ -16,7 +16,7 @@ import { UserError } from './errors.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff']);
 
-/** Every image directly in `dir` (sorted), as NCHW [1, 3, size, size] in [0, 1]. */
+/** Every image directly in `dir` (sorted), as CHW [3, size, size] in [0, 1] (netadapt's sample layout). */
 export async function loadImageFolder(dir: string, size: number): Promise<TensorF32[]> {
   let names: string[];
   try {
@@ -42,12 +42,12 @@ export async function loadImageFolder(dir: string, size: number): Promise<Tensor
       size,
       'nchw',
     );
-    images.push({ shape: [1, 3, size, size], data });
+    images.push({ shape: [3, size, size], data });
   }
   return images;
 }
 
-/** A prepared (224x224) NYU frame subsampled to `size` x `size`: rgb NCHW and depth [1, 1, s, s]. */
+/** A prepared (224x224) NYU frame subsampled to `size` x `size`: rgb CHW [3, s, s], depth [1, s, s]. */
 export function sampleAt(frame: PreparedSample, size: number): DepthSample {
   const { width, height } = frame;
   const rgb = new Float32Array(3 * size * size);
@@ -62,5 +62,5 @@ export function sampleAt(frame: PreparedSample, size: number): DepthSample {
       depth[dst] = frame.depth[src]!;
     }
   }
-  return { rgb: { shape: [1, 3, size, size], data: rgb }, depth: { shape: [1, 1, size, size], data: depth } };
+  return { rgb: { shape: [3, size, size], data: rgb }, depth: { shape: [1, size, size], data: depth } };
 }
