@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { MultiBar, Presets } from 'cli-progress';
 import { analyze } from '@fastdepth/graph-dsl';
 import type { PreparedSample } from '@fastdepth/eval';
 import {
@@ -17,6 +16,7 @@ import { UserError } from '../errors.js';
 import { writeFilesAtomic } from '../fs-atomic.js';
 import type { Output } from '../output.js';
 import { lineChartSvg, renderPng } from '../plot.js';
+import { formatResource, pruneProgress } from '../prune-progress.js';
 import { formatTable, humanCount } from '../table.js';
 import { TARGET_NAMES } from '../targets.js';
 import { loadImageFolder, sampleAt } from '../training-data.js';
@@ -59,10 +59,6 @@ function parseFraction(flag: string, value: string): number {
   if (!(v > 0 && v < 1))
     throw new UserError(`${flag} must be a fraction between 0 and 1 (e.g. 0.5), found "${value}"`);
   return v;
-}
-
-function formatResource(metric: Metric, value: number): string {
-  return metric === 'latency' ? `${value.toFixed(2)} ms` : humanCount(value);
 }
 
 /** Fine-tuning task: supervised on NYU data, or distillation on photos (or seeded noise images). */
@@ -144,22 +140,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
         ).model;
   const { kind, task } = await buildTask(out, options, resolution, batchSize, teacher);
 
-  const bars = new MultiBar(
-    {
-      format: '{label} [{bar}] {value}/{total} | ETA {eta_formatted} | {info}',
-      stream: process.stderr,
-      hideCursor: true,
-      clearOnComplete: false,
-      etaBuffer: 20,
-    },
-    Presets.shades_classic,
-  );
-  let overall: ReturnType<MultiBar['create']> | undefined;
-  let proposals: ReturnType<MultiBar['create']> | undefined;
-  let proposalLabel = '';
-  let initial = 0;
-  let target = 0;
-  const showBars = !options.json;
+  const progress = pruneProgress(out, metric, budget, options.json ?? false);
   const result: NetAdaptResult = await runNetAdapt(
     {
       model,
@@ -176,40 +157,9 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       seed,
       ...(workers !== undefined ? { workers } : {}),
     },
-    {
-      start: (info) => {
-        initial = info.initial;
-        target = info.initial * budget;
-        out.note(
-          `${stem}: ${metric} ${formatResource(metric, info.initial)} -> budget ${formatResource(metric, target)} (${info.units} prunable units${info.resumedAt > 0 ? `, resuming after iteration ${info.resumedAt}` : ''})`,
-        );
-        if (showBars)
-          overall = bars.create(100, 0, { label: 'budget %   ', info: formatResource(metric, info.initial) });
-      },
-      iterationStart: (info) => {
-        if (!showBars) return;
-        proposals?.stop();
-        if (proposals) bars.remove(proposals);
-        proposalLabel = `iteration ${String(info.iteration).padStart(2)}`;
-        proposals = bars.create(info.proposals, 0, {
-          label: proposalLabel,
-          info: `target ${formatResource(metric, info.target)}`,
-        });
-      },
-      // cli-progress replaces the whole payload on update, so the label travels with each one.
-      proposalDone: (row) =>
-        proposals?.increment(1, { label: proposalLabel, info: `proposal ${row.unit} -> ${row.width}` }),
-      iterationDone: (row) => {
-        const progress = Math.min(100, Math.round((100 * (initial - row.resource)) / (initial - target)));
-        overall?.update(progress, {
-          label: 'budget %   ',
-          info: `${formatResource(metric, row.resource)} after shrinking ${row.unit} to ${row.to}`,
-        });
-      },
-      longFineTuneStart: (info) => out.note(`\nlong fine-tune: ${info.steps} steps`),
-    },
+    progress,
   );
-  bars.stop();
+  progress.stop();
 
   const final = analyze(result.model.graph);
   const chart = lineChartSvg({
