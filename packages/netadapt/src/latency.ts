@@ -11,9 +11,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
-import { emitTfjs, type WeightsManifest } from '@fastdepth/codegen-tfjs';
+import { emitTfjs } from '@fastdepth/codegen-tfjs';
+import { importGeneratedModule, type LoadedTfjsModule } from '@fastdepth/codegen-tfjs/node';
 import {
   consumers,
   FastDepthError,
@@ -26,7 +26,6 @@ import {
   type Node,
   type Shape,
 } from '@fastdepth/graph-dsl';
-import ts from 'typescript';
 import { tf, useTfBackend } from './tf-backend.js';
 
 /** One latency-relevant layer of a graph. */
@@ -170,7 +169,7 @@ export interface LatencyRunner {
   measure(model: Model): Promise<number>;
 }
 
-/** Where generated modules are written (inside the repo, so their bare imports resolve). */
+/** Where the latency cache lives: `node_modules/.cache/fastdepth/netadapt` beside the tfjs install. */
 export function generatedDir(): string {
   const require = createRequire(import.meta.url);
   const core = require.resolve('@tensorflow/tfjs-core');
@@ -178,30 +177,9 @@ export function generatedDir(): string {
   return join(nm, '.cache', 'fastdepth', 'netadapt');
 }
 
-interface GeneratedModule {
-  loadWeights(manifest: WeightsManifest, buffer: ArrayBuffer): unknown;
-  predict(input: tf.Tensor4D, weights: unknown): tf.Tensor4D;
-  dispose(weights: unknown): void;
-}
-
-let moduleCounter = 0;
-
-/** Compiles a model with codegen-tfjs, transpiles it with `typescript` and imports it. */
-export async function importGeneratedTfjs(model: Model): Promise<{
-  module: GeneratedModule;
-  manifest: WeightsManifest;
-  weights: ArrayBuffer;
-}> {
-  const emitted = emitTfjs(model, { moduleName: 'netadapt_probe' });
-  const js = ts.transpileModule(emitted.source, {
-    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
-  }).outputText;
-  const dir = generatedDir();
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `probe-${process.pid}-${Date.now()}-${moduleCounter++}.mjs`);
-  writeFileSync(file, js);
-  const module = (await import(/* @vite-ignore */ pathToFileURL(file).href)) as GeneratedModule;
-  return { module, manifest: emitted.manifest, weights: emitted.weights.slice().buffer };
+/** Compiles a model with codegen-tfjs and imports it (transpiled, from a temporary file). */
+export async function importGeneratedTfjs(model: Model): Promise<LoadedTfjsModule> {
+  return importGeneratedModule(emitTfjs(model, { moduleName: 'netadapt_probe' }));
 }
 
 /**
