@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { encodeSafetensors, initWeights, saveGraph } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './test-helpers.js';
+import { runCli } from './testing/run-cli.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'fastdepth-cli-'));
 

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { encodeNyuH5 } from '@fastdepth/eval';
 import { readNpy } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './test-helpers.js';
+import { runCli } from './testing/run-cli.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
 const TFLITE = join(DATA, 'weights/fast_depth_224.tflite');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GraphBuilder, loadGraph, saveGraph, analyze } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './test-helpers.js';
+import { runCli } from './testing/run-cli.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'fastdepth-prune-'));
 const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));

@@ -1,6 +1,6 @@
 /** Runs the CLI in-process and captures what it prints. */
-import { main } from './main.js';
-import type { Output } from './output.js';
+import { main } from '../main.js';
+import type { Output } from '../output.js';
 
 export interface RunResult {
   readonly code: number;

@@ -1,2 +1,0 @@
-/** Kept as an alias entry point (`@fastdepth/graph-dsl/testing`) for test code. */
-export { maxRelativeError, randomizeBatchNorm, randomTensor } from './numeric.js';
