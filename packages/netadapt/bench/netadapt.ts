@@ -68,22 +68,29 @@ async function photos(): Promise<Photo[]> {
   return out;
 }
 
-/** Crop (left, top, size x size) of a photo resized to res: [3, res, res] in [0, 1]. */
-async function crop(p: Photo, left: number, top: number, size: number, flip: boolean): Promise<TensorF32> {
+/** Crop (left, top, size x size) of a photo resized to `out` (default res): [3, out, out] in [0, 1]. */
+async function crop(
+  p: Photo,
+  left: number,
+  top: number,
+  size: number,
+  flip: boolean,
+  out = res,
+): Promise<TensorF32> {
   let img = sharp(Buffer.from(p.data), { raw: { width: p.width, height: p.height, channels: 3 } })
     .extract({ left, top, width: size, height: size })
-    .resize(res, res, { kernel: 'cubic' });
+    .resize(out, out, { kernel: 'cubic' });
   if (flip) img = img.flop();
   const hwc = new Uint8Array(await img.raw().toBuffer());
-  const data = new Float32Array(3 * res * res);
-  for (let i = 0; i < res * res; i++)
-    for (let c = 0; c < 3; c++) data[c * res * res + i] = hwc[i * 3 + c]! / 255;
-  return { shape: [3, res, res], data };
+  const data = new Float32Array(3 * out * out);
+  for (let i = 0; i < out * out; i++)
+    for (let c = 0; c < 3; c++) data[c * out * out + i] = hwc[i * 3 + c]! / 255;
+  return { shape: [3, out, out], data };
 }
 
-const centre = (p: Photo): Promise<TensorF32> => {
+const centre = (p: Photo, out = res): Promise<TensorF32> => {
   const s = Math.min(p.width, p.height);
-  return crop(p, (p.width - s) >> 1, (p.height - s) >> 1, s, false);
+  return crop(p, (p.width - s) >> 1, (p.height - s) >> 1, s, false, out);
 };
 
 async function randomCrops(list: readonly Photo[], n: number, seed: number): Promise<TensorF32[]> {
@@ -220,7 +227,7 @@ if (part === 'a') {
     );
   }
 } else {
-  const images = await Promise.all(list.map(centre));
+  const images = await Promise.all(list.map((p) => centre(p)));
   // Optional augmentation (CROPS_B random crops + flips of the same photos) for fine-tuning;
   // the accuracy proxy is always scored on the centre crops.
   const extra = await randomCrops(list, env('CROPS_B', 0), 3);
@@ -229,11 +236,15 @@ if (part === 'a') {
   console.log(
     `PART b: ${teacherFile} (fastdepth-pruned), metric latency (tfjs-wasm, 224x224 table), budget 0.7; fine-tune at ${res}x${res} on ${images.length} centre crops + ${extra.length} random crops of ${list.map((p) => p.name).join(', ')}, lr ${lr}; proxy on the centre crops`,
   );
+  // EVAL_RES scores proposals on the centre crops at another resolution (e.g. 224, where the
+  // network is used) while fine-tuning stays at RES.
+  const evalRes = env('EVAL_RES', res);
+  const evalImages = evalRes === res ? images : await Promise.all(list.map((p) => centre(p, evalRes)));
   const task = await distillationTask(at(trained, res), [...images, ...extra], {
     backend: 'wasm',
     batchSize: 4,
     learningRate: lr,
-    evalImages: images,
+    evalImages,
   });
   const table = new LatencyTable(wasm);
   const result = await runNetAdapt(
