@@ -32,15 +32,30 @@ function tinyNetFile(dir: string): string {
   return file;
 }
 
+interface PruneReport {
+  readonly metric: string;
+  readonly task: string;
+  readonly done: boolean;
+  readonly initial: number;
+  readonly final: number;
+  readonly initialAccuracy: number;
+  readonly iterations: readonly { readonly graphFile: string }[];
+}
+
+/** `fastdepth prune` on the tiny network with quick settings; returns the out folder and report. */
+async function pruneTiny(...args: string[]): Promise<{ out: string; report: PruneReport }> {
+  const dir = tmp();
+  const out = join(dir, 'out');
+  const quick = ['--resolution', '32', '--workers', '0', '--out', out, '--json'];
+  const r = await runCli('prune', '--arch', tinyNetFile(dir), ...args, ...quick);
+  expect(r.stderr).not.toMatch(/error/);
+  expect(r.code).toBe(0);
+  return { out, report: JSON.parse(r.stdout) as PruneReport };
+}
+
 describe('fastdepth prune', () => {
   it('meets a MACs budget, writes every iteration, a plot and the final variant for every target', async () => {
-    const dir = tmp();
-    const arch = tinyNetFile(dir);
-    const out = join(dir, 'out');
-    const r = await runCli(
-      'prune',
-      '--arch',
-      arch,
+    const { out, report } = await pruneTiny(
       '--budget',
       '0.7',
       '--metric',
@@ -49,22 +64,7 @@ describe('fastdepth prune', () => {
       '1',
       '--long-steps',
       '1',
-      '--resolution',
-      '32',
-      '--workers',
-      '0',
-      '--out',
-      out,
-      '--json',
     );
-    expect(r.stderr).not.toMatch(/error/);
-    expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as {
-      done: boolean;
-      initial: number;
-      final: number;
-      iterations: { graphFile: string }[];
-    };
     expect(report.done).toBe(true);
     expect(report.final).toBeLessThanOrEqual(0.7 * report.initial);
     expect(report.iterations.length).toBeGreaterThan(0);
@@ -85,12 +85,7 @@ describe('fastdepth prune', () => {
   });
 
   it('meets a latency budget measured on onnxruntime-node', async () => {
-    const dir = tmp();
-    const out = join(dir, 'out');
-    const r = await runCli(
-      'prune',
-      '--arch',
-      tinyNetFile(dir),
+    const { report } = await pruneTiny(
       '--budget',
       '0.8',
       '--metric',
@@ -101,17 +96,7 @@ describe('fastdepth prune', () => {
       '0',
       '--long-steps',
       '0',
-      '--resolution',
-      '32',
-      '--workers',
-      '0',
-      '--out',
-      out,
-      '--json',
     );
-    expect(r.stderr).not.toMatch(/error/);
-    expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as { metric: string; initial: number; final: number; done: boolean };
     expect(report.metric).toBe('latency');
     expect(report.initial).toBeGreaterThan(0);
     expect(report.final).toBeLessThanOrEqual(0.8 * report.initial);
@@ -121,30 +106,15 @@ describe('fastdepth prune', () => {
     ['distillation on photos', ['--images', join(DATA, 'images')]],
     ['supervised L1 on NYU data', ['--data', join(DATA, 'nyu-sample')]],
   ])('fine-tunes with %s', async (_, taskArgs) => {
-    const dir = tmp();
-    const out = join(dir, 'out');
-    const r = await runCli(
-      'prune',
-      '--arch',
-      tinyNetFile(dir),
+    const { report } = await pruneTiny(
       '--budget',
       '0.8',
       '--short-steps',
       '1',
       '--long-steps',
       '1',
-      '--resolution',
-      '32',
-      '--workers',
-      '0',
       ...taskArgs,
-      '--out',
-      out,
-      '--json',
     );
-    expect(r.stderr).not.toMatch(/error/);
-    expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as { task: string; done: boolean; initialAccuracy: number };
     expect(report.done).toBe(true);
     expect(report.task).toMatch(taskArgs[0] === '--images' ? /distillation on 3 image/ : /supervised L1/);
     // A real (negative L1) proxy on real images, not the all-zero output of a dead network.
