@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { maxRelativeError } from '@fastdepth/graph-dsl';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDepthEstimator, DepthEstimatorError, type DepthEstimator, type PixelBuffer } from './index.js';
@@ -37,17 +38,6 @@ function rgbOf(rgba: Uint8ClampedArray): Uint8Array {
   const rgb = new Uint8Array((rgba.length / 4) * 3);
   for (let p = 0; p < rgba.length / 4; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
   return rgb;
-}
-
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    err = Math.max(err, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? err : err / scale;
 }
 
 let tiny: EmittedModel;
@@ -93,7 +83,7 @@ describe.each([
       ]);
       expect(result.source).toEqual(expected.source);
       expect(result.latencyMs).toBeGreaterThan(0);
-      expect(relativeError(result.depth, expected.depth)).toBeLessThanOrEqual(1e-4);
+      expect(maxRelativeError(result.depth, expected.depth)).toBeLessThanOrEqual(1e-4);
     }
   });
 });
@@ -111,7 +101,7 @@ describe('estimateRgb (preprocessed input)', () => {
       for (let p = 0; p < 20 * 12; p++) for (let c = 0; c < 3; c++) hwc[p * 3 + c] = rgba[p * 4 + c]! / 255;
       const viaImage = await estimator.estimate({ data: rgba, width: 20, height: 12 });
       const viaRgb = await estimator.estimateRgb({ data: hwc, width: 20, height: 12 });
-      expect(relativeError(viaRgb.depth, viaImage.depth)).toBeLessThanOrEqual(1e-6);
+      expect(maxRelativeError(viaRgb.depth, viaImage.depth)).toBeLessThanOrEqual(1e-6);
       await expect(estimator.estimateRgb({ data: hwc, width: 12, height: 20 })).rejects.toThrow(
         /estimateRgb: input 12x20 with 720 values, the network takes 20x12x3/,
       );
@@ -224,7 +214,7 @@ describe('onnx engine', () => {
     const [a, b] = [await native.estimate(image), await web.estimate(image)];
     await Promise.all([native.dispose(), web.dispose()]);
     expect([b.engine, b.backend, b.width, b.height]).toEqual(['onnx', 'wasm', 20, 12]);
-    expect(relativeError(b.depth, a.depth)).toBeLessThanOrEqual(1e-4);
+    expect(maxRelativeError(b.depth, a.depth)).toBeLessThanOrEqual(1e-4);
   });
 
   it('rejects a file that is not ONNX', async () => {
