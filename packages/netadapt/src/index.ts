@@ -5,6 +5,7 @@
  */
 export { findUnits, prunableUnits, unitById, type PrunableUnit, type UnitSite } from './units.js';
 export {
+  filterEnergy,
   pruneUnit,
   shrinkUnit,
   chooseChannels,
@@ -51,6 +52,42 @@ export {
   type ProposalJob,
   type ProposalOutcome,
 } from './pool.js';
+export { NormalEquations, cholesky, choleskySolve, solveSubset, spdInverse } from './linalg.js';
+export {
+  forwardOnnx,
+  predictOnnx,
+  tappedGraph,
+  type ForwardOptions,
+  type ForwardTensor,
+} from './onnx-forward.js';
+export { agreement, agreementScore, type Agreement } from './agreement.js';
+export {
+  refitLayers,
+  refitLayer,
+  selectByReconstruction,
+  outputScale,
+  originOf,
+  ReferenceTargets,
+  DEFAULT_RIDGE,
+  type RefitLayer,
+  type RefitResult,
+  type ConsumerSystem,
+  type ChannelOrigins,
+  type CalibrationOptions,
+} from './reconstruction.js';
+export {
+  reconstructionRecovery,
+  dataFreeRecovery,
+  evaluatorRecovery,
+  agreementOn,
+  composeOrigins,
+  type Recovery,
+  type RecoveryStep,
+  type Candidate,
+  type Score,
+  type ChannelSelection,
+  type ReconstructionOptions,
+} from './recovery.js';
 export {
   runNetAdapt,
   resourceOf,

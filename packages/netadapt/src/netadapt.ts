@@ -1,10 +1,12 @@
 /**
  * The NetAdapt loop (Yang et al., ECCV 2018) on DSL graphs. Each iteration lowers the resource
- * target by dR_i = initialReduction * R_0 * decay^i, makes one proposal per prunable unit (the
- * widest width in steps of `step` meeting the target, filters kept by L2 norm, tied sets
- * aligned), short-term fine-tunes and scores every proposal, keeps the best, and writes it
- * atomically; a long fine-tune finishes the run once the budget is met. A killed run resumes
- * from its last finished iteration.
+ * target by dR_i = initialReduction * R_0 * decay^i and makes one proposal per prunable unit
+ * (the widest width in steps of `step` meeting the target). A `Recovery` decides which
+ * channels each proposal keeps and repairs the network after the cut (by default a
+ * least-squares refit against the unpruned reference), optionally followed by a short
+ * fine-tune, and scores it; the best proposal is kept and written atomically. Once the budget is
+ * met, an optional long fine-tune finishes the run. A killed run resumes from its last finished
+ * iteration.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,7 +23,16 @@ import {
 } from '@fastdepth/graph-dsl';
 import { LatencyTable, onnxRunner, tfjsRunner } from './latency.js';
 import { inProcessPool, workerPool, type ProposalPool } from './pool.js';
-import { resizeUnitGraph, shrinkUnit } from './surgery.js';
+import type { ChannelOrigins } from './reconstruction.js';
+import {
+  composeOrigins,
+  dataFreeRecovery,
+  evaluatorRecovery,
+  type Candidate,
+  type Recovery,
+  type Score,
+} from './recovery.js';
+import { resizeUnitGraph } from './surgery.js';
 import type { Evaluator, Trainer } from './train.js';
 import { prunableUnits } from './units.js';
 
@@ -43,17 +54,25 @@ export interface NetAdaptOptions {
   readonly backend?: LatencyBackend;
   /** A ready latency table (overrides `backend`); lets callers share one cache or fake a runtime. */
   readonly latencyTable?: LatencyTable;
-  readonly trainer: Trainer;
-  readonly evaluator: Evaluator;
-  /** Short-term fine-tune steps per proposal (default 10). */
+  /**
+   * How proposals keep channels, are repaired and scored (`reconstructionRecovery`,
+   * `dataFreeRecovery`, `evaluatorRecovery`). Default: `evaluatorRecovery(evaluator)` when an
+   * evaluator is given, else `dataFreeRecovery()`.
+   */
+  readonly recovery?: Recovery;
+  /** Gradient fine-tuning (short per proposal, long at the end); optional. */
+  readonly trainer?: Trainer;
+  /** Scores proposals when no `recovery` is given (higher is better). */
+  readonly evaluator?: Evaluator;
+  /** Short-term fine-tune steps per proposal (default 0: the recovery alone repairs). */
   readonly shortSteps?: number;
-  /** Long-term fine-tune steps of the result (default 100). */
+  /** Long-term fine-tune steps of the result (default 0). */
   readonly longSteps?: number;
   /** Where variants, `report.jsonl` and `state.json` go. */
   readonly outDir: string;
   /** Continue from `outDir/state.json` if present. */
   readonly resume?: boolean;
-  /** Worker threads for proposals; 0 = in-process. Default min(2, cores). */
+  /** Worker threads for fine-tuning proposals; 0 = in-process. Default min(2, cores). */
   readonly workers?: number;
   /** Width granularity (default 8); no unit goes below `step` channels. */
   readonly step?: number;
@@ -84,8 +103,13 @@ export interface IterationRow {
   readonly resource: number;
   /** resource / initial resource. */
   readonly fraction: number;
-  /** Accuracy proxy after the short fine-tune (higher is better). */
+  /** Accuracy proxy of the accepted model (higher is better; see the recovery's description). */
   readonly accuracy: number;
+  /** Agreement with the reference's depth, where the recovery measures it. */
+  readonly delta1?: number;
+  readonly absRel?: number;
+  /** Mean relative reconstruction error of the refitted consumers of the cut unit. */
+  readonly refitError?: number;
   readonly proposals: number;
   readonly graphFile: string;
   readonly weightsFile: string;
@@ -97,11 +121,21 @@ export interface ProposalRow {
   readonly width: number;
   readonly resource: number;
   readonly accuracy: number;
+  readonly delta1?: number;
+  readonly absRel?: number;
+  readonly refitError?: number;
 }
 
 /** Progress callbacks (the CLI draws its bars from these). */
 export interface NetAdaptEvents {
-  start?(info: { metric: Metric; initial: number; budget: number; units: number; resumedAt: number }): void;
+  start?(info: {
+    metric: Metric;
+    initial: number;
+    budget: number;
+    units: number;
+    resumedAt: number;
+    recovery: string;
+  }): void;
   iterationStart?(info: { iteration: number; resource: number; target: number; proposals: number }): void;
   proposalDone?(row: ProposalRow): void;
   iterationDone?(row: IterationRow): void;
@@ -114,9 +148,12 @@ export interface NetAdaptResult {
   readonly initial: number;
   readonly final: number;
   readonly rows: readonly IterationRow[];
-  /** Accuracy of the original model and of the result after the long fine-tune. */
+  /** Proxy score of the original model and of the result (after the long fine-tune, if any). */
   readonly initialAccuracy: number;
   readonly finalAccuracy: number;
+  readonly finalScore: Score;
+  /** What the ranking rested on (the recovery's description). */
+  readonly recovery: string;
   readonly model: Model;
   /** True when the budget was met (and the long fine-tune ran). */
   readonly done: boolean;
@@ -124,12 +161,29 @@ export interface NetAdaptResult {
 
 interface State {
   readonly format: 'fastdepth-netadapt-state';
-  readonly version: 1;
+  readonly version: 2;
   readonly metric: Metric;
   readonly budget: number;
+  readonly recovery: string;
   readonly initial: number;
   readonly initialAccuracy: number;
   readonly rows: readonly IterationRow[];
+  /** Reference channel of every current channel, for layers that lost some (see `ChannelOrigins`). */
+  readonly origins: Readonly<Record<string, readonly number[]>>;
+}
+
+/** Runs `tasks` with at most `limit` in flight, results in order. */
+async function limited<T>(limit: number, tasks: readonly (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array<T>(tasks.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, lane));
+  return results;
 }
 
 /** Writes a file atomically (temp + rename), so a kill never leaves half a file. */
@@ -171,8 +225,8 @@ export async function runNetAdapt(
   events: NetAdaptEvents = {},
 ): Promise<NetAdaptResult> {
   const o = {
-    shortSteps: 10,
-    longSteps: 100,
+    shortSteps: 0,
+    longSteps: 0,
     workers: Math.min(2, cpus().length),
     step: 8,
     initialReduction: 0.025,
@@ -183,39 +237,61 @@ export async function runNetAdapt(
   };
   if (!(o.budget > 0 && o.budget < 1))
     throw new FastDepthError(`budget must be in (0, 1), found ${o.budget}`);
+  for (const [name, v] of [
+    ['shortSteps', o.shortSteps],
+    ['longSteps', o.longSteps],
+    ['workers', o.workers],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0)
+      throw new FastDepthError(`${name} must be a whole number >= 0, found ${v}`);
+  }
+  if ((o.shortSteps > 0 || o.longSteps > 0) && !o.trainer)
+    throw new FastDepthError('shortSteps / longSteps need a trainer');
+  const recovery = o.recovery ?? (o.evaluator ? evaluatorRecovery(o.evaluator) : dataFreeRecovery());
   const resource = resourceOf(o.metric, o.latencyTable, o.backend);
   mkdirSync(o.outDir, { recursive: true });
   const statePath = join(o.outDir, 'state.json');
-  const pool: ProposalPool =
-    o.workers > 0 ? workerPool(o.workers, o.trainer, o.evaluator) : inProcessPool(o.trainer, o.evaluator);
+  const trains = o.trainer && (o.shortSteps > 0 || o.longSteps > 0);
+  const pool: ProposalPool | undefined = !trains
+    ? undefined
+    : o.workers > 0
+      ? workerPool(o.workers, o.trainer!)
+      : inProcessPool(o.trainer!);
+  const fineTune = async (model: Model, steps: number, seed: number): Promise<Model> =>
+    pool && steps > 0 ? (await pool.run({ model, steps, seed })).model : model;
   try {
     let current = o.model;
     let state: State;
     if (o.resume && existsSync(statePath)) {
       state = JSON.parse(readFileSync(statePath, 'utf8')) as State;
-      if (
-        state.format !== 'fastdepth-netadapt-state' ||
-        state.metric !== o.metric ||
-        state.budget !== o.budget
-      ) {
+      if (state.format !== 'fastdepth-netadapt-state' || state.version !== 2)
+        throw new FastDepthError(`${statePath}: not a state file of this NetAdapt version`);
+      if (state.metric !== o.metric || state.budget !== o.budget) {
         throw new FastDepthError(
           `${statePath}: cannot resume a run of metric ${state.metric} budget ${state.budget} as ${o.metric} ${o.budget}`,
         );
       }
+      if (state.recovery !== recovery.description)
+        throw new FastDepthError(
+          `${statePath}: the run used a different recovery (${state.recovery}); resume it with the same options`,
+        );
       const last = state.rows.at(-1);
       if (last) current = readModel(o.outDir, last.graphFile, last.weightsFile);
     } else {
       state = {
         format: 'fastdepth-netadapt-state',
-        version: 1,
+        version: 2,
         metric: o.metric,
         budget: o.budget,
+        recovery: recovery.description,
         initial: await resource(o.model.graph),
-        initialAccuracy: await o.evaluator.evaluate(o.model),
+        initialAccuracy: (await recovery.score(o.model)).accuracy,
         rows: [],
+        origins: {},
       };
       writeAtomic(statePath, `${JSON.stringify(state, null, 1)}\n`);
     }
+    let origins: ChannelOrigins = new Map(Object.entries(state.origins));
     const goal = o.budget * state.initial;
     let currentResource = await resource(current.graph);
     let currentAccuracy = state.rows.at(-1)?.accuracy ?? state.initialAccuracy;
@@ -225,6 +301,7 @@ export async function runNetAdapt(
       budget: o.budget,
       units: prunableUnits(current.graph).length,
       resumedAt: state.rows.length,
+      recovery: recovery.description,
     });
 
     while (currentResource > goal) {
@@ -234,75 +311,94 @@ export async function runNetAdapt(
       const dR = o.initialReduction * state.initial * o.decay ** iteration;
       const target = Math.max(goal, currentResource - dR);
       // One proposal per unit: the widest multiple of `step` meeting the target.
-      const proposals: { unit: string; from: number; width: number; resource: number; index: number }[] = [];
+      const proposals: { width: number; resource: number; index: number }[] = [];
       const units = prunableUnits(current.graph);
       for (const [index, unit] of units.entries()) {
         for (let w = Math.ceil(unit.channels / o.step) * o.step - o.step; w >= o.step; w -= o.step) {
           const r = await resource(resizeUnitGraph(current.graph, unit, w));
           if (r <= target) {
-            proposals.push({ unit: unit.id, from: unit.channels, width: w, resource: r, index });
+            proposals.push({ width: w, resource: r, index });
             break;
           }
         }
       }
       events.iterationStart?.({ iteration, resource: currentResource, target, proposals: proposals.length });
       if (proposals.length === 0) break;
-      const outcomes = await Promise.all(
-        proposals.map(async (p) => {
-          const pruned = shrinkUnit(current, p.unit, p.width);
-          const out = await pool.run({
-            model: pruned,
-            steps: o.shortSteps,
-            seed: o.seed + iteration * 1000 + p.index,
-          });
+      const step = await recovery.begin(current, origins);
+      // Fine-tuning runs in parallel workers; recovery and scoring use every core themselves.
+      const outcomes = await limited(
+        pool && o.shortSteps > 0 ? Math.max(1, o.workers) : 1,
+        proposals.map((p) => async () => {
+          const unit = units[p.index]!;
+          const made = await step.propose(unit, p.width);
+          const candidate: Candidate = {
+            ...made,
+            model: await fineTune(made.model, o.shortSteps, o.seed + iteration * 1000 + p.index),
+          };
+          const score = await step.score(candidate);
           events.proposalDone?.({
             iteration,
-            unit: p.unit,
+            unit: unit.id,
             width: p.width,
             resource: p.resource,
-            accuracy: out.accuracy,
+            ...score,
+            ...(candidate.refitError !== undefined ? { refitError: candidate.refitError } : {}),
           });
-          return { ...p, ...out };
+          return { ...p, candidate, score };
         }),
       );
-      const score = (x: (typeof outcomes)[number]): number =>
+      const rank = (x: (typeof outcomes)[number]): number =>
         o.selection === 'best'
-          ? x.accuracy
-          : -(currentAccuracy - x.accuracy) / Math.max(1e-12, currentResource - x.resource);
-      const best = outcomes.reduce((a, b) => (score(b) > score(a) ? b : a));
+          ? x.score.accuracy
+          : -(currentAccuracy - x.score.accuracy) / Math.max(1e-12, currentResource - x.resource);
+      const best = outcomes.reduce((a, b) => (rank(b) > rank(a) ? b : a));
+      const unit = best.candidate.unit;
+      origins = composeOrigins(origins, unit, best.candidate.keep);
+      const accepted = await step.accept(best.candidate, origins);
+      // The accepted model may differ from the scored proposal (a chained refit): score it again.
+      const score = accepted === best.candidate.model ? best.score : await recovery.score(accepted);
       const stem = `iter-${String(iteration).padStart(3, '0')}`;
       const row: IterationRow = {
         iteration,
-        unit: best.unit,
-        from: best.from,
+        unit: unit.id,
+        from: unit.channels,
         to: best.width,
         target,
         resource: best.resource,
         fraction: best.resource / state.initial,
-        accuracy: best.accuracy,
+        accuracy: score.accuracy,
+        ...(score.delta1 !== undefined ? { delta1: score.delta1 } : {}),
+        ...(score.absRel !== undefined ? { absRel: score.absRel } : {}),
+        ...(best.candidate.refitError !== undefined ? { refitError: best.candidate.refitError } : {}),
         proposals: proposals.length,
         graphFile: `${stem}.graph.json`,
         weightsFile: `${stem}.safetensors`,
       };
-      writeAtomic(join(o.outDir, row.graphFile), saveGraph(best.model.graph));
-      writeAtomic(join(o.outDir, row.weightsFile), encodeSafetensors(best.model.weights));
-      state = { ...state, rows: [...state.rows, row] };
+      writeAtomic(join(o.outDir, row.graphFile), saveGraph(accepted.graph));
+      writeAtomic(join(o.outDir, row.weightsFile), encodeSafetensors(accepted.weights));
+      state = { ...state, rows: [...state.rows, row], origins: Object.fromEntries(origins) };
       writeAtomic(join(o.outDir, 'report.jsonl'), state.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
       // state.json last: it is the commit point a resumed run trusts.
       writeAtomic(statePath, `${JSON.stringify(state, null, 1)}\n`);
-      current = best.model;
+      current = accepted;
       currentResource = best.resource;
-      currentAccuracy = best.accuracy;
+      currentAccuracy = score.accuracy;
       events.iterationDone?.(row);
     }
 
     const done = currentResource <= goal;
-    let finalAccuracy = currentAccuracy;
+    let finalScore: Score = { accuracy: currentAccuracy };
+    const last = state.rows.at(-1);
+    if (last?.delta1 !== undefined && last.absRel !== undefined)
+      finalScore = { accuracy: currentAccuracy, delta1: last.delta1, absRel: last.absRel };
     if (done) {
-      events.longFineTuneStart?.({ steps: o.longSteps });
-      const tuned = await pool.run({ model: current, steps: o.longSteps, seed: o.seed + 999_999 });
-      current = tuned.model;
-      finalAccuracy = tuned.accuracy;
+      if (pool && o.longSteps > 0) {
+        events.longFineTuneStart?.({ steps: o.longSteps });
+        current = await fineTune(current, o.longSteps, o.seed + 999_999);
+        finalScore = await recovery.score(current);
+      } else if (!last) {
+        finalScore = await recovery.score(current);
+      }
       writeAtomic(join(o.outDir, 'final.graph.json'), saveGraph(current.graph));
       writeAtomic(join(o.outDir, 'final.safetensors'), encodeSafetensors(current.weights));
     }
@@ -312,13 +408,15 @@ export async function runNetAdapt(
       final: currentResource,
       rows: state.rows,
       initialAccuracy: state.initialAccuracy,
-      finalAccuracy,
+      finalAccuracy: finalScore.accuracy,
+      finalScore,
+      recovery: recovery.description,
       model: current,
       done,
     };
     events.done?.(result);
     return result;
   } finally {
-    await pool.close();
+    await pool?.close();
   }
 }

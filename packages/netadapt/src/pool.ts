@@ -1,6 +1,6 @@
 /**
- * Proposal evaluation (short fine-tune + accuracy), in-process or in a pool of worker threads.
- * Workers rebuild the default trainer/evaluator from their portable specs. The worker entry is
+ * Proposal fine-tuning, in-process or in a pool of worker threads (scoring happens in the
+ * loop, through the recovery). Workers rebuild the default trainer from its portable spec. The worker entry is
  * `worker.js` next to this file when built (dist/); from sources (tests, tsx) it is `worker.ts`
  * started with tsx's loader and the `@fastdepth/source` condition.
  */
@@ -9,9 +9,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FastDepthError, saveGraph, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
-import type { Evaluator, PortableTask, Trainer } from './train.js';
+import type { PortableTask, Trainer } from './train.js';
 
-/** One job: fine-tune `model` for `steps` (seeded) then evaluate it. */
+/** One job: fine-tune `model` for `steps` (seeded). */
 export interface ProposalJob {
   readonly model: Model;
   readonly steps: number;
@@ -20,7 +20,6 @@ export interface ProposalJob {
 
 export interface ProposalOutcome {
   readonly model: Model;
-  readonly accuracy: number;
 }
 
 /** Runs jobs; `close` ends any workers. */
@@ -41,20 +40,17 @@ export type WorkerResponse =
   | {
       readonly id: number;
       readonly weights: readonly (readonly [string, TensorF32])[];
-      readonly accuracy: number;
     }
   | { readonly id: number; readonly error: string };
 export interface WorkerInit {
   readonly train: PortableTask;
-  readonly evaluate: PortableTask;
 }
 
-/** Fine-tunes and evaluates in this thread. */
-export function inProcessPool(trainer: Trainer, evaluator: Evaluator): ProposalPool {
+/** Fine-tunes in this thread. */
+export function inProcessPool(trainer: Trainer): ProposalPool {
   return {
     async run(job) {
-      const model = await trainer.train(job.model, job.steps, job.seed);
-      return { model, accuracy: await evaluator.evaluate(model) };
+      return { model: await trainer.train(job.model, job.steps, job.seed) };
     },
     close: () => Promise.resolve(),
   };
@@ -73,14 +69,14 @@ function startWorker(init: WorkerInit): Worker {
   return new Worker(code, { eval: true, workerData: init, execArgv: ['--conditions=@fastdepth/source'] });
 }
 
-/** A pool of `size` worker threads; trainer and evaluator must be portable. */
-export function workerPool(size: number, trainer: Trainer, evaluator: Evaluator): ProposalPool {
-  if (!trainer.portable || !evaluator.portable) {
+/** A pool of `size` worker threads; the trainer must be portable. */
+export function workerPool(size: number, trainer: Trainer): ProposalPool {
+  if (!trainer.portable) {
     throw new FastDepthError(
-      'workers > 0 needs the built-in trainer and evaluator (portable); use workers: 0 for custom ones',
+      'workers > 0 needs the built-in trainer (portable); use workers: 0 for a custom one',
     );
   }
-  const init: WorkerInit = { train: trainer.portable, evaluate: evaluator.portable };
+  const init: WorkerInit = { train: trainer.portable };
   const idle: Worker[] = [];
   const all: Worker[] = [];
   const waiting: ((w: Worker) => void)[] = [];
@@ -125,10 +121,7 @@ export function workerPool(size: number, trainer: Trainer, evaluator: Evaluator)
           worker.postMessage(request);
         });
         if ('error' in response) throw new Error(`proposal worker: ${response.error}`);
-        return {
-          model: { graph: job.model.graph, weights: new Map(response.weights) },
-          accuracy: response.accuracy,
-        };
+        return { model: { graph: job.model.graph, weights: new Map(response.weights) } };
       } finally {
         release(worker);
       }

@@ -181,6 +181,13 @@ export function chooseChannels(model: Model, unit: PrunableUnit | string, n: num
   return order.slice(0, n).sort((a, b) => a - b);
 }
 
+/** Per channel of `unit`: the squared filter L2 norms summed over its producers. */
+export function filterEnergy(model: Model, unit: PrunableUnit): Float64Array {
+  const energy = new Float64Array(unit.channels);
+  for (const p of unit.producers) filterNorms(model, p).forEach((v, c) => (energy[c]! += v * v));
+  return energy;
+}
+
 /** `pruneUnit(model, unitId, chooseChannels(model, unitId, n))`. */
 export function shrinkUnit(model: Model, unitId: string, n: number): Model {
   return pruneUnit(model, unitId, chooseChannels(model, unitId, n));
