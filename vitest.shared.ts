@@ -17,6 +17,7 @@ export function packageTestConfig(name: string, test: UserWorkspaceConfig['test'
         externalConditions: conditions,
       },
     },
-    test: { name, include: ['src/**/*.test.ts'], testTimeout: 120_000, ...test },
+    // Generous limits: CI and development machines run other jobs beside the tests.
+    test: { name, include: ['src/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, ...test },
   });
 }

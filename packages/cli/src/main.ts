@@ -136,14 +136,14 @@ export function buildProgram(out: Output): Command {
   program
     .command('prune')
     .description(
-      'NetAdapt: shrink a network to a MACs / latency / params budget, fine-tuning as it goes; writes every accepted variant',
+      'NetAdapt: shrink a network to a MACs / latency / params budget, repairing each cut by a least-squares refit against the starting network on calibration photos; writes every accepted variant',
     )
     .option(
       '--arch <name|file>',
       'architecture name or saved graph .json (default: fastdepth, or the graph the weights file carries)',
     )
     .option('--weights <file>', 'weights to start from: .safetensors, .onnx or .tflite; default: seeded')
-    .option('--seed <n>', 'seed for the initialisation and the fine-tuning batch order', '0')
+    .option('--seed <n>', 'seed for the initialisation, the crops and the fine-tuning batch order', '0')
     .option('--input-size <N|HxW>', 'input size the resource is measured at (default 224)')
     .requiredOption('--budget <fraction>', 'target as a fraction of the starting resource, e.g. 0.5')
     .addOption(
@@ -159,27 +159,56 @@ export function buildProgram(out: Output): Command {
         .choices(['wasm', 'onnx'])
         .default('wasm'),
     )
-    .option('--data <path>', 'labelled NYU data for supervised L1 fine-tuning (as in eval --data)')
     .option(
       '--images <dir>',
-      'unlabelled photos for distillation fine-tuning (default when --data is absent)',
+      'calibration photos (any scenes): refit targets and the ranking come from the starting network on augmented crops of them',
     )
+    .option(
+      '--data <path>',
+      'NYU frames (as in eval --data) as calibration images; their labels drive --short/--long-steps fine-tuning',
+    )
+    .addOption(
+      new Option('--channels <rule>', 'which channels a cut unit keeps: least reconstruction error (greedy) or largest filter L2 norm')
+        .choices(['reconstruction', 'l2'])
+        .default('reconstruction'),
+    )
+    .option('--calibration <n>', 'augmented calibration crops the refit is fitted on', '64')
+    .option('--scoring <n>', 'other augmented crops proposals are ranked on', '16')
+    .option('--holdout <n>', 'photos of --images never used while pruning, to report agreement on (default: one in five)')
+    .option('--short-steps <n>', 'optional gradient fine-tune steps per proposal, after the refit', '0')
+    .option('--long-steps <n>', 'optional gradient fine-tune steps of the final network', '0')
     .option(
       '--teacher <file>',
-      'distillation teacher weights (.safetensors with --arch, .onnx, .tflite); default: the starting model',
+      'distillation teacher for the fine-tuning (.safetensors with --arch, .onnx, .tflite); default: the starting model',
     )
-    .option('--short-steps <n>', 'fine-tune steps per proposal', '10')
-    .option('--long-steps <n>', 'fine-tune steps of the final network', '100')
-    .option(
-      '--resolution <n>',
-      'fine-tuning resolution (the network is fully convolutional), multiple of 32',
-      '64',
-    )
+    .option('--resolution <n>', 'fine-tuning resolution (the network is fully convolutional), multiple of 32', '128')
     .option('--batch-size <n>', 'fine-tuning batch size', '4')
-    .option('--workers <n>', 'worker threads evaluating proposals (0 = in-process; default min(2, cores))')
+    .option('--workers <n>', 'worker threads fine-tuning proposals (0 = in-process; default min(2, cores))')
+    .option(
+      '--keep-iterations <n>',
+      'keep the files of only the last N accepted iterations (each is a full model: about 15 MB for fastdepth); default all',
+    )
     .option('--out <dir>', 'output folder for iterations, plot and the final compiled variant', 'out/prune')
     .option('--resume', 'continue from the last finished iteration in --out')
+    .option('--overwrite', 'replace a previous run in --out')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      `
+Recovery: with --images/--data, each proposal keeps the channels whose removal costs least
+reconstruction error, its 1x1 consumers are refitted by least squares to the starting network's
+outputs, and after each iteration every 1x1 conv is refitted in order; proposals are ranked by
+agreement with the starting network's depth (delta1, AbsRel) at the network's resolution. Without
+images the run is data-free: filter norms only, and it says so.
+
+Disk: every accepted iteration is a full model (about 15 MB for fastdepth, 5 MB for
+fastdepth-pruned); --keep-iterations N keeps the last N. Ctrl-C stops after the current iteration;
+--resume continues.
+
+Examples:
+  fastdepth prune --weights fast_depth_224.tflite --metric latency --budget 0.7 --images photos/
+  fastdepth prune --arch fastdepth --metric macs --budget 0.5          (data-free, seconds)`,
+    )
     .action((o: Parameters<typeof pruneCommand>[1]) => pruneCommand(out, o));
 
   return program;

@@ -32,8 +32,9 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
-    ticks.push(Number(t.toPrecision(12)));
+  // Ticks as integer multiples of the step: repeated addition drifts (0 became -1.39e-17).
+  for (let i = Math.ceil(lo / step); i * step <= hi + step * 1e-9; i++)
+    ticks.push(i === 0 ? 0 : Number((i * step).toPrecision(12)));
   return ticks;
 }
 

@@ -8,8 +8,23 @@ import type { Metric, NetAdaptEvents } from '@fastdepth/netadapt';
 import type { Output } from './output.js';
 import { humanCount } from './table.js';
 
+/** Latency comes from the per-layer table: it is an estimate, and says so. */
 export function formatResource(metric: Metric, value: number): string {
-  return metric === 'latency' ? `${value.toFixed(2)} ms` : humanCount(value);
+  return metric === 'latency' ? `${value.toFixed(2)} ms (est.)` : humanCount(value);
+}
+
+/** "1m05s" from seconds; "-" while unknown. */
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** The agreement columns of a row, when the recovery measured them. */
+function agreementText(row: { accuracy: number; delta1?: number; absRel?: number }): string {
+  return row.delta1 !== undefined && row.absRel !== undefined
+    ? `delta1 ${row.delta1.toFixed(3)}, AbsRel ${row.absRel.toFixed(3)} vs start`
+    : `proxy ${row.accuracy.toFixed(4)}`;
 }
 
 export interface PruneProgress extends NetAdaptEvents {
@@ -27,7 +42,7 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
       target = info.initial * budget;
       out.note(
         `${metric} ${formatResource(metric, info.initial)} -> budget ${formatResource(metric, target)}, ${info.units} prunable units` +
-          (info.resumedAt > 0 ? `, resuming after iteration ${info.resumedAt}` : ''),
+          (info.resumedAt > 0 ? `, resuming after iteration ${info.resumedAt - 1}` : ''),
       );
     },
     longFineTuneStart: (info) => out.note(`long fine-tune: ${info.steps} steps`),
@@ -44,7 +59,7 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
       iterationDone: (row) =>
         out.note(
           `iteration ${row.iteration}: ${row.unit} ${row.from} -> ${row.to}, ${formatResource(metric, row.resource)} ` +
-            `(${(100 * row.fraction).toFixed(1)}% of start, ${percentDone(row.resource)}% of the way), accuracy ${row.accuracy.toFixed(4)}`,
+            `(${(100 * row.fraction).toFixed(1)}% of start, ${percentDone(row.resource)}% of the way), ${agreementText(row)}`,
         ),
       stop: () => undefined,
     };
@@ -52,7 +67,8 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
 
   const bars = new MultiBar(
     {
-      format: '{label} [{bar}] {percentage}% | ETA {eta_formatted} | {info}',
+      // Our own ETA: cli-progress prints "NFs" before the first step and knows nothing of iterations.
+      format: '{label} [{bar}] {percentage}% | {eta} | {info}',
       stream: process.stderr,
       hideCursor: true,
       clearOnComplete: false,
@@ -63,25 +79,52 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
   let overall: SingleBar | undefined;
   let proposals: SingleBar | undefined;
   let label = '';
+  let runStart = 0;
+  let iterationStart = 0;
+  let done = 0;
+  let total = 1;
+  let stopped = false;
+  const eta = (started: number, fraction: number): string =>
+    fraction > 0 ? `ETA ${duration(((performance.now() - started) / 1000) * (1 / fraction - 1))}` : 'ETA -';
   return {
     start: (info) => {
       common.start?.(info);
-      overall = bars.create(100, 0, { label: 'to budget   ', info: formatResource(metric, info.initial) });
-      proposals = bars.create(1, 0, { label: 'proposals   ', info: 'measuring…' });
+      runStart = performance.now();
+      overall = bars.create(100, 0, { label: 'to budget   ', eta: 'ETA -', info: formatResource(metric, info.initial) });
+      proposals = bars.create(1, 0, { label: 'proposals   ', eta: 'ETA -', info: 'measuring…' });
     },
     iterationStart: (info) => {
       label = `iteration ${String(info.iteration).padStart(2)}`;
-      proposals?.setTotal(Math.max(1, info.proposals));
+      iterationStart = performance.now();
+      done = 0;
+      total = Math.max(1, info.proposals);
+      proposals?.setTotal(total);
       // cli-progress replaces the whole payload on each update, so the label travels with every one.
-      proposals?.update(0, { label, info: `target ${formatResource(metric, info.target)}` });
+      proposals?.update(0, { label, eta: 'ETA -', info: `target ${formatResource(metric, info.target)}` });
     },
-    proposalDone: (row) => proposals?.increment(1, { label, info: `${row.unit} -> ${row.width}` }),
-    iterationDone: (row) =>
-      overall?.update(percentDone(row.resource), {
+    proposalDone: (row) => {
+      done++;
+      proposals?.increment(1, {
+        label,
+        eta: eta(iterationStart, done / total),
+        info: `${row.unit} -> ${row.width}: ${agreementText(row)}`,
+      });
+    },
+    iterationDone: (row) => {
+      const p = percentDone(row.resource);
+      overall?.update(p, {
         label: 'to budget   ',
-        info: `${formatResource(metric, row.resource)} after ${row.unit} ${row.from} -> ${row.to}`,
-      }),
-    longFineTuneStart: (info) => proposals?.update(0, { label: 'long tune   ', info: `${info.steps} steps` }),
-    stop: () => bars.stop(),
+        eta: eta(runStart, p / 100),
+        info: `${formatResource(metric, row.resource)} after ${row.unit} ${row.from} -> ${row.to}, ${agreementText(row)}`,
+      });
+    },
+    longFineTuneStart: (info) =>
+      proposals?.update(0, { label: 'long tune   ', eta: 'ETA -', info: `${info.steps} steps` }),
+    // Idempotent: Ctrl-C stops the bars (restoring the cursor and line wrap) before the run ends.
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      bars.stop();
+    },
   };
 }

@@ -1,8 +1,17 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GraphBuilder, loadGraph, saveGraph, analyze } from '@fastdepth/graph-dsl';
+import {
+  analyze,
+  encodeSafetensors,
+  GraphBuilder,
+  initWeights,
+  loadGraph,
+  randomizeBatchNorm,
+  saveGraph,
+} from '@fastdepth/graph-dsl';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './testing/run-cli.js';
 
@@ -32,14 +41,33 @@ function tinyNetFile(dir: string): string {
   return file;
 }
 
+/** Seeded weights for the tiny net with random BN statistics and a positive head bias, so its depth is not all zeros. */
+function liveWeightsFile(dir: string): string {
+  const graph = loadGraph(readFileSync(tinyNetFile(dir), 'utf8'), 'tiny-net.json');
+  const weights = randomizeBatchNorm(graph, initWeights(graph, 3), 4);
+  weights.set('head_bn.bias', { shape: [1], data: Float32Array.of(2) });
+  const file = join(dir, 'tiny-net.safetensors');
+  writeFileSync(file, encodeSafetensors(weights));
+  return file;
+}
+
 interface PruneReport {
   readonly metric: string;
   readonly task: string;
+  readonly recovery: string;
+  readonly channelSelection: string;
+  readonly heldOut?: { readonly photos: readonly string[]; readonly delta1: number; readonly absRel: number };
+  readonly latency?: { readonly measuredSpeedup: number; readonly final: { readonly measuredMs: number } };
   readonly done: boolean;
   readonly initial: number;
   readonly final: number;
   readonly initialAccuracy: number;
-  readonly iterations: readonly { readonly graphFile: string }[];
+  readonly iterations: readonly {
+    readonly graphFile: string;
+    readonly delta1?: number;
+    readonly absRel?: number;
+    readonly refitError?: number;
+  }[];
 }
 
 /** `fastdepth prune` on the tiny network with quick settings; returns the out folder and report. */
@@ -48,7 +76,7 @@ async function pruneTiny(...args: string[]): Promise<{ out: string; report: Prun
   const out = join(dir, 'out');
   const quick = ['--resolution', '32', '--workers', '0', '--out', out, '--json'];
   const r = await runCli('prune', '--arch', tinyNetFile(dir), ...args, ...quick);
-  expect(r.stderr).not.toMatch(/error/);
+  expect(r.stderr).not.toMatch(/error:/);
   expect(r.code).toBe(0);
   return { out, report: JSON.parse(r.stdout) as PruneReport };
 }
@@ -60,10 +88,6 @@ describe('fastdepth prune', () => {
       '0.7',
       '--metric',
       'macs',
-      '--short-steps',
-      '1',
-      '--long-steps',
-      '1',
     );
     expect(report.done).toBe(true);
     expect(report.final).toBeLessThanOrEqual(0.7 * report.initial);
@@ -102,10 +126,47 @@ describe('fastdepth prune', () => {
     expect(report.final).toBeLessThanOrEqual(0.8 * report.initial);
   });
 
+  it('repairs cuts by reconstruction on photos and reports agreement on held-out ones', async () => {
+    const { out, report } = await pruneTiny(
+      '--weights',
+      liveWeightsFile(tmp()),
+      '--budget',
+      '0.7',
+      '--images',
+      join(DATA, 'images'),
+      '--holdout',
+      '1',
+      '--calibration',
+      '8',
+      '--scoring',
+      '4',
+    );
+    expect(report.done).toBe(true);
+    expect(report.recovery).toMatch(/least-squares refit/);
+    expect(report.channelSelection).toBe('reconstruction');
+    for (const row of report.iterations) {
+      expect(row.delta1).toBeGreaterThan(0);
+      expect(row.absRel).toBeGreaterThanOrEqual(0);
+      expect(row.refitError).toBeGreaterThanOrEqual(0);
+    }
+    expect(report.heldOut?.photos).toHaveLength(1);
+    expect(report.heldOut!.delta1).toBeGreaterThan(0);
+    const lines = readFileSync(join(out, 'report.jsonl'), 'utf8').trim().split('\n');
+    expect(JSON.parse(lines[0]!)).toHaveProperty('absRel');
+  });
+
+  it('says a run without images is data-free', async () => {
+    const dir = tmp();
+    const r = await runCli('prune', '--arch', tinyNetFile(dir), '--budget', '0.8', '--out', join(dir, 'o'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/no --images or --data: a data-free run/);
+    expect(r.stdout).toMatch(/recovery: no calibration images/);
+  });
+
   it.each([
-    ['distillation on photos', ['--images', join(DATA, 'images')]],
+    ['distillation on calibration crops', ['--images', join(DATA, 'images'), '--calibration', '4']],
     ['supervised L1 on NYU data', ['--data', join(DATA, 'nyu-sample')]],
-  ])('fine-tunes with %s', async (_, taskArgs) => {
+  ])('fine-tunes after the refit with %s', async (_, taskArgs) => {
     const { report } = await pruneTiny(
       '--budget',
       '0.8',
@@ -116,9 +177,55 @@ describe('fastdepth prune', () => {
       ...taskArgs,
     );
     expect(report.done).toBe(true);
-    expect(report.task).toMatch(taskArgs[0] === '--images' ? /distillation on 3 image/ : /supervised L1/);
-    // A real (negative L1) proxy on real images, not the all-zero output of a dead network.
+    expect(report.task).toMatch(taskArgs[0] === '--images' ? /distillation from .* on 4 calibration crops/ : /supervised L1/);
     expect(Number.isFinite(report.initialAccuracy)).toBe(true);
+  });
+
+  it('rejects bad calibration input with one line naming the file or folder', async () => {
+    const dir = tmp();
+    const arch = tinyNetFile(dir);
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    let r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', empty, '--out', join(dir, 'o1'));
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/--images ".*empty": no .png\/.jpg/) as unknown]);
+    const broken = join(dir, 'broken');
+    mkdirSync(broken);
+    writeFileSync(join(broken, 'a.png'), 'not a png');
+    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', broken, '--out', join(dir, 'o2'));
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/cannot decode image ".*a\.png"/) as unknown]);
+    const tiny = join(dir, 'tiny');
+    mkdirSync(tiny);
+    await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } })
+      .png()
+      .toFile(join(tiny, 'one.png'));
+    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', tiny, '--out', join(dir, 'o3'));
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      expect.stringMatching(/image ".*one\.png" is 1x1: calibration photos need at least 32 pixels/) as unknown,
+    ]);
+    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', join(DATA, 'images'), '--holdout', '3');
+    expect(r.stderr).toMatch(/--holdout 3: ".*images" has 3 photo\(s\); at least one must remain/);
+    for (const d of ['o1', 'o2', 'o3']) expect(existsSync(join(dir, d))).toBe(false);
+  });
+
+  it('refuses an --out that is a file or holds a run, and says when there is nothing to resume', async () => {
+    const dir = tmp();
+    const arch = tinyNetFile(dir);
+    const file = join(dir, 'file');
+    writeFileSync(file, 'x');
+    let r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--out', file);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/--out ".*file" is a file, not a folder/) as unknown]);
+    const out = join(dir, 'run');
+    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--out', out, '--resume');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/no NetAdapt run in ".*run" to resume \(no state.json\): starting afresh/);
+    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--out', out);
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      expect.stringMatching(/--out ".*run" holds a NetAdapt run \(state.json\): pass --resume/) as unknown,
+    ]);
+    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--out', out, '--overwrite');
+    expect(r.code).toBe(0);
   });
 
   it('rejects bad budgets, metrics and data with one line', async () => {
@@ -129,6 +236,12 @@ describe('fastdepth prune', () => {
     ]);
     r = await runCli('prune', '--budget', '0.5', '--resolution', '50');
     expect(r.stderr).toMatch(/--resolution must be a positive multiple of 32/);
+    r = await runCli('prune', '--budget', '0.5', '--short-steps', '-1');
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/--short-steps must be/) as unknown]);
+    r = await runCli('prune', '--budget', '0.5', '--keep-iterations', '0');
+    expect(r.stderr).toMatch(/--keep-iterations must be a whole number >= 1/);
+    r = await runCli('prune', '--budget', '0.5', '--channels', 'random');
+    expect(r.stderr).toMatch(/--channels/);
     r = await runCli('prune', '--budget', '0.5', '--images', join(tmp(), 'none'));
     expect(r.stderr).toMatch(/--images ".*none": cannot read this folder/);
   });

@@ -109,6 +109,30 @@ export class NormalEquations {
     this.symmetric = false;
   }
 
+  /**
+   * The statistics of a subset of inputs and outputs (indices into this system's), as if the
+   * rows had only those columns: what a layer's equations become when surgery slices its
+   * input or output channels without changing their values.
+   */
+  select(inputs: readonly number[], outputs: readonly number[]): NormalEquations {
+    const g = this.gram();
+    const n = this.inputs + 1;
+    const out = new NormalEquations(inputs.length, outputs.length);
+    const m = inputs.length + 1;
+    const idx = [...inputs, this.inputs];
+    for (let a = 0; a < m; a++) {
+      for (let b = 0; b < m; b++) out.xx[a * m + b] = g[idx[a]! * n + idx[b]!]!;
+      outputs.forEach((o, j) => (out.xy[a * outputs.length + j] = this.xy[idx[a]! * this.outputs + o]!));
+    }
+    outputs.forEach((o, j) => {
+      out.ySum[j] = this.ySum[o]!;
+      out.yy[j] = this.yy[o]!;
+    });
+    out.rows = this.rows;
+    out.symmetric = true;
+    return out;
+  }
+
   /** XᵀX with both triangles filled (call after the last `addRows`). */
   gram(): Float64Array {
     if (!this.symmetric) {

@@ -10,7 +10,8 @@ import {
   type Model,
 } from '@fastdepth/graph-dsl';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runNetAdapt, type NetAdaptOptions } from './netadapt.js';
+import { runNetAdapt, type NetAdaptOptions, type ProposalRow } from './netadapt.js';
+import { dataFreeRecovery, reconstructionRecovery } from './recovery.js';
 import { distillationTask, randomImages, type Evaluator, type Trainer } from './train.js';
 import { prunableUnits } from './units.js';
 
@@ -115,6 +116,58 @@ describe('runNetAdapt', () => {
         name,
       ).toBe(true);
     }
+  });
+
+  it('repairs with the reconstruction recovery and reports agreement with the start', async () => {
+    const live: Model = {
+      graph,
+      weights: new Map(model.weights).set('head_bn.bias', { shape: [1], data: Float32Array.of(2) }),
+    };
+    const recovery = reconstructionRecovery({
+      reference: live,
+      calibration: randomImages(12, 16, 7),
+      scoring: randomImages(4, 16, 8),
+    });
+    const proposals: ProposalRow[] = [];
+    const result = await runNetAdapt(
+      { model: live, metric: 'macs', budget: 0.8, recovery, outDir: tmp(), initialReduction: 0.1 },
+      { proposalDone: (p) => proposals.push(p) },
+    );
+    expect(result.done).toBe(true);
+    expect(result.recovery).toMatch(/least-squares refit/);
+    expect(result.initialAccuracy).toBe(-0); // the start agrees with itself exactly
+    for (const row of result.rows) {
+      expect(row.delta1).toBeGreaterThan(0.5);
+      expect(row.absRel).toBeLessThan(0.5);
+    }
+    expect(new Set(proposals.map((p) => p.accuracy)).size).toBeGreaterThan(1);
+  });
+
+  it('runs data-free with nothing but shapes and surgery, and its proposals do not all tie', async () => {
+    const proposals: ProposalRow[] = [];
+    const result = await runNetAdapt(
+      { model, metric: 'macs', budget: 0.6, recovery: dataFreeRecovery(), outDir: tmp() },
+      { proposalDone: (p) => proposals.push(p) },
+    );
+    expect(result.done).toBe(true);
+    expect(result.recovery).toMatch(/no calibration images/);
+    const first = proposals.filter((p) => p.iteration === 0).map((p) => p.accuracy);
+    expect(new Set(first).size).toBeGreaterThan(1);
+  });
+
+  it('keeps the files of only the last iterations when asked', async () => {
+    const dir = tmp();
+    const result = await runNetAdapt({
+      model,
+      metric: 'macs',
+      budget: 0.6,
+      recovery: dataFreeRecovery(),
+      outDir: dir,
+      keepIterations: 1,
+    });
+    expect(result.rows.length).toBeGreaterThan(1);
+    for (const row of result.rows.slice(0, -1)) expect(existsSync(join(dir, row.weightsFile))).toBe(false);
+    expect(existsSync(join(dir, result.rows.at(-1)!.weightsFile))).toBe(true);
   });
 
   it('evaluates proposals in worker threads like in-process', async () => {

@@ -8,7 +8,7 @@
  * met, an optional long fine-tune finishes the run. A killed run resumes from its last finished
  * iteration.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -90,6 +90,11 @@ export interface NetAdaptOptions {
   readonly signal?: AbortSignal;
   /** Seed of the fine-tuning batch orders (default 0). */
   readonly seed?: number;
+  /**
+   * Keep the weights and graph files of only the last N accepted iterations (older ones are
+   * deleted once a newer one is committed; `report.jsonl` keeps every row). Default: all.
+   */
+  readonly keepIterations?: number;
 }
 
 /** One accepted iteration (one line of `report.jsonl`). */
@@ -241,10 +246,13 @@ export async function runNetAdapt(
     ['shortSteps', o.shortSteps],
     ['longSteps', o.longSteps],
     ['workers', o.workers],
+    ['keepIterations', o.keepIterations ?? 1],
   ] as const) {
     if (!Number.isInteger(v) || v < 0)
       throw new FastDepthError(`${name} must be a whole number >= 0, found ${v}`);
   }
+  if (o.keepIterations !== undefined && o.keepIterations < 1)
+    throw new FastDepthError(`keepIterations must be at least 1 (a resume starts from the last), found ${o.keepIterations}`);
   if ((o.shortSteps > 0 || o.longSteps > 0) && !o.trainer)
     throw new FastDepthError('shortSteps / longSteps need a trainer');
   const recovery = o.recovery ?? (o.evaluator ? evaluatorRecovery(o.evaluator) : dataFreeRecovery());
@@ -380,6 +388,12 @@ export async function runNetAdapt(
       writeAtomic(join(o.outDir, 'report.jsonl'), state.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
       // state.json last: it is the commit point a resumed run trusts.
       writeAtomic(statePath, `${JSON.stringify(state, null, 1)}\n`);
+      if (o.keepIterations !== undefined) {
+        for (const old of state.rows.slice(0, Math.max(0, state.rows.length - o.keepIterations))) {
+          rmSync(join(o.outDir, old.graphFile), { force: true });
+          rmSync(join(o.outDir, old.weightsFile), { force: true });
+        }
+      }
       current = accepted;
       currentResource = best.resource;
       currentAccuracy = score.accuracy;

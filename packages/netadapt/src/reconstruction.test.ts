@@ -109,6 +109,30 @@ describe('least-squares refit', () => {
   });
 });
 
+describe('normal equations', () => {
+  it('select() equals the statistics of the selected columns', () => {
+    const rng = new SeededRandom(8);
+    const rows = 50;
+    const x = Float32Array.from({ length: rows * 5 }, () => rng.uniform());
+    const y = Float32Array.from({ length: rows * 4 }, () => rng.uniform());
+    const full = new NormalEquations(5, 4);
+    full.addRows(x, y, rows);
+    const inputs = [0, 2, 3];
+    const outputs = [1, 3];
+    const direct = new NormalEquations(3, 2);
+    direct.addRows(
+      Float32Array.from({ length: rows * 3 }, (_, i) => x[Math.floor(i / 3) * 5 + inputs[i % 3]!]!),
+      Float32Array.from({ length: rows * 2 }, (_, i) => y[Math.floor(i / 2) * 4 + outputs[i % 2]!]!),
+      rows,
+    );
+    const picked = full.select(inputs, outputs);
+    expect(maxRelativeError(picked.gram(), direct.gram())).toBeLessThan(1e-12);
+    expect(maxRelativeError(picked.xy, direct.xy)).toBeLessThan(1e-12);
+    expect([...picked.yy]).toEqual([...direct.yy]);
+    expect(picked.rows).toBe(rows);
+  });
+});
+
 describe('channel selection by reconstruction', () => {
   it('keeps a small unique channel that the L2 norm drops for a large duplicate', () => {
     // Inputs 0 and 1 are the same large signal, input 2 a small independent one; the target

@@ -11,7 +11,7 @@
  *   the unit's filter energy the cut removes. Nothing but shapes and surgery.
  * - `evaluatorRecovery`: L2-norm channels, ranked by a custom `Evaluator` (e.g. L1 on labels).
  */
-import { FastDepthError, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
+import { FastDepthError, type Graph, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import { agreement, agreementScore, type Agreement } from './agreement.js';
 import type { NormalEquations } from './linalg.js';
 import { predictOnnx } from './onnx-forward.js';
@@ -96,6 +96,17 @@ function refitConsumers(unit: PrunableUnit, layers: ReadonlyMap<string, RefitLay
   });
 }
 
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Every layer that reads, directly or through others, one of `layers` (not the layers themselves). */
+function downstreamOf(graph: Graph, layers: readonly string[]): Set<string> {
+  const reached = new Set<string>();
+  const from = new Set(layers);
+  for (const node of graph.nodes)
+    if (node.inputs.some((i) => from.has(i) || reached.has(i))) reached.add(node.name);
+  return reached;
+}
+
 /** Input indices a consumer keeps when the unit at `offset` (of `channels`) keeps `keep`. */
 function keptInputs(inputs: number, offset: number, channels: number, keep: readonly number[]): number[] {
   const out: number[] = [];
@@ -141,13 +152,26 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
   // Equations of the last accepted model, left by its chained refit.
   let cached: { model: Model; equations: Map<string, NormalEquations> } | undefined;
 
-  /** Refits every 1x1 conv in graph order, each on inputs from the already-refitted layers before it. */
-  const chainedRefit = async (start: Model, origins: ChannelOrigins): Promise<Model> => {
+  /**
+   * Refits, in graph order, every 1x1 conv whose inputs changed, each on inputs from the
+   * already-refitted layers before it. `known` holds equations still valid for `start` (layers
+   * upstream of every change); the rest are collected one forward pass per layer.
+   */
+  const chainedRefit = async (
+    start: Model,
+    origins: ChannelOrigins,
+    known: ReadonlyMap<string, NormalEquations>,
+  ): Promise<Model> => {
     const t = await referenceTargets();
     let model = start;
     const equations = new Map<string, NormalEquations>();
     for (const layer of refitLayers(model.graph)) {
       if (!t.has(layer.layer)) continue;
+      const valid = known.get(layer.layer);
+      if (valid) {
+        equations.set(layer.layer, valid);
+        continue;
+      }
       const eq = (await t.equations(model, [layer], origins)).get(layer.layer)!;
       const all = Array.from({ length: layer.inChannels }, (_, i) => i);
       model = refitLayer(
@@ -217,8 +241,29 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
           };
         },
         score: (candidate) => scoreModel(candidate.model),
-        accept: (candidate, nextOrigins) =>
-          chain ? chainedRefit(candidate.model, nextOrigins) : Promise.resolve(candidate.model),
+        accept: (candidate, nextOrigins) => {
+          if (!chain) return Promise.resolve(candidate.model);
+          // Layers outside the cut's reach keep their equations; the unit's producers and its
+          // consumers only lose columns (their kept values are unchanged); everything the
+          // refitted consumers feed is refitted again, in order.
+          const unit = candidate.unit;
+          const consumers = refitConsumers(unit, layers);
+          const changed = downstreamOf(current.graph, consumers.map((c) => c.layer.layer));
+          const known = new Map<string, NormalEquations>();
+          for (const [name, eq] of equations) {
+            if (changed.has(name)) continue;
+            const producer = unit.producers.includes(name);
+            known.set(name, producer ? eq.select(range(eq.inputs), candidate.keep) : eq);
+          }
+          for (const c of consumers) {
+            const eq = equations.get(c.layer.layer);
+            // A consumer fed by another refitted consumer has new inputs: it is recomputed.
+            if (!eq || changed.has(c.layer.layer)) continue;
+            const inputs = keptInputs(eq.inputs, c.offset, unit.channels, candidate.keep);
+            known.set(c.layer.layer, eq.select(inputs, range(eq.outputs)));
+          }
+          return chainedRefit(candidate.model, nextOrigins, known);
+        },
       };
     },
   };

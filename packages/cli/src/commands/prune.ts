@@ -1,15 +1,31 @@
+/**
+ * `fastdepth prune`: NetAdapt on a family network or saved graph. With photos (`--images`) or
+ * NYU frames (`--data`), each proposal is repaired by a least-squares refit against the
+ * starting network and ranked by agreement with its depth; with neither, the run is data-free
+ * (shapes and filter norms only) and says so. Gradient fine-tuning is an optional extra.
+ */
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { analyze } from '@fastdepth/graph-dsl';
+import { analyze, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import type { PreparedSample } from '@fastdepth/eval';
 import {
+  agreementOn,
+  checkLatencyTable,
+  dataFreeRecovery,
   distillationTask,
-  randomImages,
+  LatencyTable,
+  onnxRunner,
+  reconstructionRecovery,
   runNetAdapt,
   supervisedTask,
+  tfjsRunner,
+  type Agreement,
+  type ChannelSelection,
   type LatencyBackend,
   type Metric,
-  type NetAdaptOptions,
   type NetAdaptResult,
+  type Recovery,
+  type Trainer,
 } from '@fastdepth/netadapt';
 import { parseInputSize } from '../arch-source.js';
 import { UserError } from '../errors.js';
@@ -19,7 +35,7 @@ import { lineChartSvg, renderPng } from '../plot.js';
 import { formatResource, pruneProgress } from '../prune-progress.js';
 import { formatTable, humanCount } from '../table.js';
 import { TARGET_NAMES } from '../targets.js';
-import { loadImageFolder, sampleAt } from '../training-data.js';
+import { loadCalibrationSet, sampleAt } from '../training-data.js';
 import { loadModel } from '../weights-source.js';
 import { compileArtifacts, parseInteger } from './compile.js';
 import { resolveFrames } from './eval.js';
@@ -35,23 +51,30 @@ export interface PruneOptions {
   readonly data?: string;
   readonly images?: string;
   readonly teacher?: string;
+  readonly channels: string;
+  readonly calibration: string;
+  readonly scoring: string;
+  readonly holdout?: string;
   readonly shortSteps: string;
   readonly longSteps: string;
   readonly resolution: string;
   readonly batchSize: string;
   readonly workers?: string;
+  readonly keepIterations?: string;
   readonly out: string;
   readonly resume?: boolean;
+  readonly overwrite?: boolean;
   readonly json?: boolean;
 }
 
 const METRICS: readonly Metric[] = ['macs', 'latency', 'params'];
 const LATENCY_BACKENDS: readonly LatencyBackend[] = ['wasm', 'onnx'];
+const SELECTIONS: readonly ChannelSelection[] = ['reconstruction', 'l2'];
 
-function parseLatencyBackend(value: string): LatencyBackend {
-  if (!(LATENCY_BACKENDS as readonly string[]).includes(value))
-    throw new UserError(`--backend must be one of ${LATENCY_BACKENDS.join(', ')}, found "${value}"`);
-  return value as LatencyBackend;
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UserError(`${flag} must be one of ${allowed.join(', ')}, found "${value}"`);
+  return value as T;
 }
 
 function parseFraction(flag: string, value: string): number {
@@ -61,71 +84,193 @@ function parseFraction(flag: string, value: string): number {
   return v;
 }
 
-/** Fine-tuning task: supervised on NYU data, or distillation on photos (or seeded noise images). */
-async function buildTask(
+/** A whole number of at least `min`. */
+function parseCount(flag: string, value: string, min: number): number {
+  const v = parseInteger(flag, value);
+  if (v < min) throw new UserError(`${flag} must be a whole number >= ${min}, found "${value}"`);
+  return v;
+}
+
+/** Files a NetAdapt run writes into --out (removed by --overwrite). */
+const RUN_FILE = /^(iter-\d+\.(graph\.json|safetensors)|report\.jsonl|state\.json|final\.(graph\.json|safetensors)|netadapt\.(png|svg))$/;
+
+/** --out must be a folder we may start in: refuse a file, and a previous run unless told what to do with it. */
+function prepareOutDir(out: Output, dir: string, resume: boolean, overwrite: boolean): void {
+  if (!existsSync(dir)) {
+    if (resume) out.note(`note: no NetAdapt run in "${dir}" to resume (no state.json): starting afresh`);
+    return;
+  }
+  if (!statSync(dir).isDirectory()) throw new UserError(`--out "${dir}" is a file, not a folder`);
+  const hasState = existsSync(join(dir, 'state.json'));
+  if (resume) {
+    if (!hasState) out.note(`note: no NetAdapt run in "${dir}" to resume (no state.json): starting afresh`);
+    return;
+  }
+  if (!hasState) return;
+  if (!overwrite)
+    throw new UserError(
+      `--out "${dir}" holds a NetAdapt run (state.json): pass --resume to continue it, --overwrite to replace it, or choose another folder`,
+    );
+  for (const name of readdirSync(dir)) if (RUN_FILE.test(name)) rmSync(join(dir, name), { force: true });
+  rmSync(join(dir, 'final'), { recursive: true, force: true });
+}
+
+interface Calibration {
+  readonly recovery: Recovery;
+  /** For the report: where the images came from. */
+  readonly source: string;
+  readonly heldOut: readonly TensorF32[];
+  readonly heldOutNames: readonly string[];
+  /** Images (and labels with --data) for the optional gradient fine-tuning. */
+  readonly fineTune: { readonly images: readonly TensorF32[]; readonly labelled?: readonly PreparedSample[] };
+}
+
+async function calibrationFor(
   out: Output,
   options: PruneOptions,
-  resolution: number,
-  batchSize: number,
-  teacherModel: NetAdaptOptions['model'],
-) {
-  if (options.data !== undefined) {
-    if (options.images !== undefined || options.teacher !== undefined)
-      throw new UserError('--data (supervised) and --images/--teacher (distillation) exclude each other');
-    const { frames } = await resolveFrames(options.data);
-    const prepared: PreparedSample[] = [];
-    for (const frame of frames) prepared.push(await frame());
+  model: Model,
+  size: { height: number; width: number },
+  seed: number,
+): Promise<Calibration> {
+  const selection = oneOf('--channels', options.channels, SELECTIONS);
+  const count = parseCount('--calibration', options.calibration, 1);
+  const scoringCount = parseCount('--scoring', options.scoring, 1);
+  if (options.images === undefined && options.data === undefined) {
     out.note(
-      `fine-tuning: supervised L1 on ${prepared.length} labelled frame(s) from ${options.data} at ${resolution}x${resolution}`,
+      'warning: no --images or --data: a data-free run. Channels are chosen by filter norm and nothing is refitted; ' +
+        'the ranking rests on filter energy, not on accuracy. Give photos (--images DIR) to keep what the network computes.',
     );
-    return {
-      kind: `supervised L1 on ${options.data}`,
-      task: supervisedTask(
-        prepared.map((f) => sampleAt(f, resolution)),
-        { batchSize },
-      ),
-    };
+    return { recovery: dataFreeRecovery(), source: 'none (data-free)', heldOut: [], heldOutNames: [], fineTune: { images: [] } };
   }
-  let images;
-  let source: string;
+  const calibration: TensorF32[] = [];
+  const scoring: TensorF32[] = [];
+  const heldOut: TensorF32[] = [];
+  const heldOutNames: string[] = [];
+  const sources: string[] = [];
+  let labelled: PreparedSample[] | undefined;
   if (options.images !== undefined) {
-    images = await loadImageFolder(options.images, resolution);
-    source = `${images.length} image(s) in ${options.images}`;
-  } else {
-    images = randomImages(8, resolution, 0);
-    source = '8 seeded synthetic images (no --images or --data given)';
-    out.note(
-      'warning: no --data or --images: distilling on synthetic images; give real photos for a meaningful accuracy proxy',
+    const photos = photoCount(options.images);
+    const holdout =
+      options.holdout === undefined ? Math.floor(photos / 5) : parseCount('--holdout', options.holdout, 0);
+    const set = await loadCalibrationSet(options.images, { count, scoring: scoringCount, holdout, seed, ...size });
+    calibration.push(...set.calibration);
+    scoring.push(...set.scoring);
+    heldOut.push(...set.heldOut);
+    heldOutNames.push(...set.heldOutNames);
+    sources.push(
+      `${set.calibration.length} calibration + ${set.scoring.length} ranking crops of ${set.photos.length} photo(s) in ${options.images}` +
+        (set.heldOutNames.length > 0 ? ` (${set.heldOutNames.length} held out)` : ''),
     );
   }
-  out.note(
-    `fine-tuning: distillation from ${options.teacher ?? 'the original model'} on ${source} at ${resolution}x${resolution}`,
-  );
+  if (options.data !== undefined) {
+    if (size.height !== size.width)
+      throw new UserError(`--data frames are square; the network's input is ${size.height}x${size.width}`);
+    const { frames } = await resolveFrames(options.data);
+    labelled = [];
+    for (const frame of frames) labelled.push(await frame());
+    const rgb = labelled.map((f) => sampleAt(f, size.height).rgb);
+    calibration.push(...rgb);
+    if (options.images === undefined) scoring.push(...rgb);
+    sources.push(`${rgb.length} NYU frame(s) from ${options.data}`);
+  }
+  const source = sources.join(' + ');
+  out.note(`calibration: ${source}, at ${size.height}x${size.width}`);
   return {
-    kind: `distillation on ${source}`,
-    task: await distillationTask(teacherModel, images, { batchSize }),
+    recovery: reconstructionRecovery({ reference: model, calibration, scoring, selection, seed }),
+    source,
+    heldOut,
+    heldOutNames,
+    fineTune: { images: calibration, ...(labelled ? { labelled } : {}) },
   };
 }
 
+function photoCount(dir: string): number {
+  try {
+    return readdirSync(dir).filter((n) => /\.(png|jpe?g|webp|tiff?)$/i.test(n)).length;
+  } catch {
+    throw new UserError(`--images "${dir}": cannot read this folder`);
+  }
+}
+
+/** The optional gradient fine-tuning: supervised L1 with --data labels, else distillation. */
+async function fineTuner(
+  options: PruneOptions,
+  calibration: Calibration,
+  teacher: Model,
+  resolution: number,
+  batchSize: number,
+): Promise<{ trainer: Trainer; kind: string }> {
+  const labelled = calibration.fineTune.labelled;
+  if (labelled)
+    return {
+      kind: `supervised L1 on ${options.data ?? ''} at ${resolution}x${resolution}`,
+      trainer: supervisedTask(
+        labelled.map((f) => sampleAt(f, resolution)),
+        { batchSize },
+      ).trainer,
+    };
+  const images = calibration.fineTune.images.map((img) => downsample(img, resolution));
+  return {
+    kind: `distillation from ${options.teacher ?? 'the starting model'} on ${images.length} calibration crops at ${resolution}x${resolution}`,
+    trainer: (await distillationTask(teacher, images, { batchSize })).trainer,
+  };
+}
+
+/** Nearest-neighbour resize of a CHW image to size x size (fine-tuning resolution). */
+function downsample(img: TensorF32, size: number): TensorF32 {
+  const [, h, w] = img.shape as [number, number, number];
+  const data = new Float32Array(3 * size * size);
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < size; y++) {
+      const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / size));
+      for (let x = 0; x < size; x++) {
+        const sx = Math.min(w - 1, Math.floor(((x + 0.5) * w) / size));
+        data[(c * size + y) * size + x] = img.data[(c * h + sy) * w + sx]!;
+      }
+    }
+  return { shape: [3, size, size], data };
+}
+
+const fixed = (v: number | undefined, digits = 3): string => (v === undefined ? '-' : v.toFixed(digits));
+
 export async function pruneCommand(out: Output, options: PruneOptions): Promise<void> {
+  // Every option is checked before any work starts.
   const budget = parseFraction('--budget', options.budget);
-  if (!(METRICS as readonly string[]).includes(options.metric))
-    throw new UserError(`--metric must be one of ${METRICS.join(', ')}, found "${options.metric}"`);
-  const metric = options.metric as Metric;
-  const shortSteps = parseInteger('--short-steps', options.shortSteps);
-  const longSteps = parseInteger('--long-steps', options.longSteps);
-  const resolution = parseInteger('--resolution', options.resolution);
-  const batchSize = parseInteger('--batch-size', options.batchSize);
-  if (resolution % 32 !== 0 || resolution <= 0)
+  const metric = oneOf('--metric', options.metric, METRICS);
+  const backend = oneOf('--backend', options.backend, LATENCY_BACKENDS);
+  const shortSteps = parseCount('--short-steps', options.shortSteps, 0);
+  const longSteps = parseCount('--long-steps', options.longSteps, 0);
+  const resolution = parseCount('--resolution', options.resolution, 32);
+  const batchSize = parseCount('--batch-size', options.batchSize, 1);
+  if (resolution % 32 !== 0)
     throw new UserError(`--resolution must be a positive multiple of 32, found ${resolution}`);
-  const workers = options.workers === undefined ? undefined : parseInteger('--workers', options.workers);
-  const seed = parseInteger('--seed', options.seed);
+  const workers = options.workers === undefined ? undefined : parseCount('--workers', options.workers, 0);
+  const keepIterations =
+    options.keepIterations === undefined ? undefined : parseCount('--keep-iterations', options.keepIterations, 1);
+  const seed = parseCount('--seed', options.seed, 0);
+  oneOf('--channels', options.channels, SELECTIONS);
+  parseCount('--calibration', options.calibration, 1);
+  parseCount('--scoring', options.scoring, 1);
+  if (options.holdout !== undefined) parseCount('--holdout', options.holdout, 0);
+  if (options.teacher !== undefined && shortSteps === 0 && longSteps === 0)
+    throw new UserError('--teacher only labels the gradient fine-tuning: give --short-steps or --long-steps too');
+  prepareOutDir(out, options.out, options.resume ?? false, options.overwrite ?? false);
+
   const { model, stem, weightsSource } = await loadModel({
     arch: options.arch ?? (options.weights === undefined ? 'fastdepth' : undefined),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
     ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
     seed,
   });
+  if (options.weights === undefined)
+    out.note(
+      `note: no --weights: "${stem}" starts from seeded weights, which compute nothing worth keeping; the cuts show the method, not a useful network`,
+    );
+  const inputShape = model.graph.nodes.find((n) => n.op === 'input')!.attrs.shape;
+  const size = { height: inputShape[2], width: inputShape[3] };
+  const calibration = await calibrationFor(out, options, model, size, seed);
+  out.note(`recovery: ${calibration.recovery.description}`);
+
   // A .safetensors teacher has no graph of its own: it is --arch's. ONNX/TFLite teachers carry theirs.
   const teacherIsWeightsOnly = options.teacher?.toLowerCase().endsWith('.safetensors') ?? false;
   const teacher =
@@ -138,40 +283,99 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
             seed: 0,
           })
         ).model;
-  const { kind, task } = await buildTask(out, options, resolution, batchSize, teacher);
+  if ((shortSteps > 0 || longSteps > 0) && calibration.fineTune.images.length === 0)
+    throw new UserError('--short-steps / --long-steps fine-tune on calibration images: give --images or --data');
+  const tuning =
+    shortSteps > 0 || longSteps > 0
+      ? await fineTuner(options, calibration, teacher, resolution, batchSize)
+      : undefined;
+  if (tuning) out.note(`fine-tuning: ${tuning.kind}`);
 
+  const latencyTable =
+    metric === 'latency'
+      ? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }))
+      : undefined;
+  const controller = new AbortController();
   const progress = pruneProgress(out, metric, budget, options.json ?? false);
-  const result: NetAdaptResult = await runNetAdapt(
-    {
-      model,
-      metric,
-      budget,
-      backend: parseLatencyBackend(options.backend),
-      trainer: task.trainer,
-      evaluator: task.evaluator,
-      shortSteps,
-      longSteps,
-      outDir: options.out,
-      resume: options.resume ?? false,
-      resolution,
-      seed,
-      ...(workers !== undefined ? { workers } : {}),
-    },
-    progress,
-  );
-  progress.stop();
+  let interrupts = 0;
+  const onInterrupt = (): void => {
+    interrupts++;
+    progress.stop();
+    if (interrupts > 1) process.exit(130);
+    out.note(
+      `interrupted: stopping after the current iteration (Ctrl-C again to quit now); continue later with the same command and --resume`,
+    );
+    controller.abort();
+  };
+  process.on('SIGINT', onInterrupt);
+  let result: NetAdaptResult;
+  try {
+    result = await runNetAdapt(
+      {
+        model,
+        metric,
+        budget,
+        backend,
+        ...(latencyTable ? { latencyTable } : {}),
+        recovery: calibration.recovery,
+        ...(tuning ? { trainer: tuning.trainer } : {}),
+        shortSteps,
+        longSteps,
+        outDir: options.out,
+        resume: options.resume ?? false,
+        resolution,
+        seed,
+        signal: controller.signal,
+        ...(workers !== undefined ? { workers } : {}),
+        ...(keepIterations !== undefined ? { keepIterations } : {}),
+      },
+      progress,
+    );
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onInterrupt);
+  }
+  if (controller.signal.aborted && !result.done) {
+    out.note(
+      `stopped after iteration ${result.rows.length - 1}: resume with the same command and --resume (files in ${options.out})`,
+    );
+  }
+
+  // Measured, not estimated: the first and the final network timed whole on the same runtime.
+  const timed =
+    latencyTable && result.rows.length > 0
+      ? { start: await checkLatencyTable(model, latencyTable), final: await checkLatencyTable(result.model, latencyTable) }
+      : undefined;
+  const heldOut: Agreement | undefined =
+    calibration.heldOut.length > 0 ? await agreementOn(model, result.model, calibration.heldOut) : undefined;
 
   const final = analyze(result.model.graph);
+  const resourceLabel =
+    metric === 'latency' ? `latency (ms, ${backend === 'onnx' ? 'onnxruntime-node' : 'tfjs-wasm'} table estimate)` : metric === 'macs' ? 'MACs' : 'parameters';
+  const recoveryKind = calibration.recovery.kind;
+  const yLabel =
+    recoveryKind === 'reconstruction'
+      ? 'agreement with the start: -AbsRel (higher is better)'
+      : 'share of filter energy kept (data-free)';
+  const every = Math.max(1, Math.ceil(result.rows.length / 12));
   const chart = lineChartSvg({
     title: `NetAdapt: ${stem}, ${metric} budget ${budget}`,
-    xLabel: metric === 'latency' ? 'latency (ms, table estimate)' : metric === 'macs' ? 'MACs' : 'parameters',
-    yLabel: 'accuracy proxy (-L1, higher is better)',
+    xLabel: resourceLabel,
+    yLabel,
     series: [
       {
-        label: kind.length > 60 ? `${kind.slice(0, 57)}...` : kind,
+        label: `${recoveryKind}, channels by ${calibration.recovery.selection}`,
         points: [
           { x: result.initial, y: result.initialAccuracy, note: 'start' },
-          ...result.rows.map((r) => ({ x: r.resource, y: r.accuracy, note: String(r.iteration) })),
+          ...result.rows.map((r, i) => ({
+            x: r.resource,
+            y: r.accuracy,
+            // Labels on every k-th point (and the last) stay readable on long runs.
+            ...(i % every === 0 || i === result.rows.length - 1 ? { note: String(r.iteration) } : {}),
+          })),
+          ...(longSteps > 0 && result.done
+            ? [{ x: result.final, y: result.finalAccuracy, note: 'fine-tuned' }]
+            : []),
         ],
       },
     ],
@@ -200,13 +404,28 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     weights: weightsSource,
     metric,
     budget,
-    task: kind,
+    recovery: result.recovery,
+    channelSelection: calibration.recovery.selection,
+    calibration: calibration.source,
+    task: tuning?.kind ?? 'none (no gradient fine-tuning)',
     resolution,
     initial: result.initial,
     final: result.final,
     fraction: result.final / result.initial,
     initialAccuracy: result.initialAccuracy,
     finalAccuracy: result.finalAccuracy,
+    finalScore: result.finalScore,
+    ...(heldOut ? { heldOut: { photos: calibration.heldOutNames, delta1: heldOut.delta1, absRel: heldOut.absRel } } : {}),
+    ...(timed
+      ? {
+          latency: {
+            runtime: latencyTable!.runner.backend,
+            start: { estimatedMs: timed.start.estimated, measuredMs: timed.start.measured },
+            final: { estimatedMs: timed.final.estimated, measuredMs: timed.final.measured },
+            measuredSpeedup: timed.start.measured / timed.final.measured,
+          },
+        }
+      : {}),
     macs: final.macs,
     params: final.params,
     done: result.done,
@@ -217,9 +436,10 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     out.json(report);
     return;
   }
+  const resourceHeader = metric === 'latency' ? 'latency (est.)' : metric;
   out.line(
     formatTable(
-      ['iter', 'unit', 'width', metric, 'of start', 'accuracy'],
+      ['iter', 'unit', 'width', resourceHeader, 'of start', 'proxy', 'delta1', 'AbsRel', 'refit err'],
       result.rows.map((r) => [
         r.iteration,
         r.unit,
@@ -227,16 +447,29 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
         formatResource(metric, r.resource),
         `${(100 * r.fraction).toFixed(1)}%`,
         r.accuracy.toFixed(4),
+        fixed(r.delta1),
+        fixed(r.absRel),
+        fixed(r.refitError),
       ]),
     ),
   );
+  out.line(`recovery: ${result.recovery}`);
   out.line(
-    `${metric}: ${formatResource(metric, result.initial)} -> ${formatResource(metric, result.final)} (${((100 * result.final) / result.initial).toFixed(1)}%), accuracy proxy ${result.initialAccuracy.toFixed(4)} -> ${result.finalAccuracy.toFixed(4)}`,
+    `${metric}${metric === 'latency' ? ' (table estimate)' : ''}: ${formatResource(metric, result.initial)} -> ${formatResource(metric, result.final)} (${((100 * result.final) / result.initial).toFixed(1)}%), proxy ${result.initialAccuracy.toFixed(4)} -> ${result.finalAccuracy.toFixed(4)}`,
   );
+  if (timed)
+    out.line(
+      `measured on ${latencyTable!.runner.backend}: ${timed.start.measured.toFixed(2)} ms -> ${timed.final.measured.toFixed(2)} ms ` +
+        `(${(timed.start.measured / timed.final.measured).toFixed(2)}x faster; the table estimated ${timed.start.estimated.toFixed(2)} -> ${timed.final.estimated.toFixed(2)} ms)`,
+    );
+  if (heldOut)
+    out.line(
+      `held-out photos (${calibration.heldOutNames.join(', ')}): delta1 ${heldOut.delta1.toFixed(3)}, AbsRel ${heldOut.absRel.toFixed(3)} against the starting network`,
+    );
   out.line(
     `final: ${humanCount(final.macs)} MACs, ${humanCount(final.params)} params${result.done ? `; compiled to ${TARGET_NAMES.join(', ')} in ${join(options.out, 'final')}` : ' (budget not met yet: run again with --resume)'}`,
   );
   out.line(
-    `plot: ${written[0] ?? ''}; every accepted iteration is in ${options.out} (graph .json + .safetensors + report.jsonl)`,
+    `plot: ${written[0] ?? ''}; accepted iterations are in ${options.out} (graph .json + .safetensors + report.jsonl)`,
   );
 }
