@@ -98,34 +98,49 @@ describe('--range', () => {
 
 describe('the depth picture', () => {
   it('maps a known depth through a fixed range, leaves the unseen sides transparent and draws the bar', async () => {
-    // A 64x48 image whose centre 48x48 the network saw as a 16x16 depth map of 2.5 m.
+    // A 96x72 image whose centre 72x72 the network saw as a 16x16 depth map of 2.5 m.
     const result = {
       depth: new Float32Array(16 * 16).fill(2.5),
       width: 16,
       height: 16,
-      source: { width: 64, height: 48, crop: { x: 8, y: 0, width: 48, height: 48 } },
+      source: { width: 96, height: 72, crop: { x: 12, y: 0, width: 72, height: 72 } },
     };
-    const image = { data: new Uint8Array(64 * 48 * 4).fill(200), width: 64, height: 48 };
+    const image = { data: new Uint8Array(96 * 72 * 4).fill(200), width: 96, height: 72 };
     const picture = await renderDepthPicture({
       result,
       image,
       colormap: 'viridis',
       range: { min: 0, max: 10 },
     });
-    expect(picture.crop).toEqual({ x: 8, y: 0, width: 48, height: 48 });
+    expect(picture.crop).toEqual({ x: 12, y: 0, width: 72, height: 72 });
     expect(picture.range).toEqual({ min: 0, max: 10, fixed: true });
     const img = await rgba(picture.png);
-    expect([img.width, img.height]).toEqual([64 + colorBarLayout(48).panelWidth, 48]);
+    expect([img.width, img.height]).toEqual([96 + colorBarLayout(72).panelWidth, 72]);
     // 2.5 m on a 0..10 m scale is entry round(0.25 * 255) = 64.
     expect(pixel(img, 30, 20)).toEqual(entry('viridis', 64));
-    const a = alphaOutside(img, { x: 0, width: 64 }, picture.crop);
+    const a = alphaOutside(img, { x: 0, width: 96 }, picture.crop);
     expect(a).toEqual({
-      insideOpaque: 48 * 48,
-      insideTotal: 48 * 48,
-      outsideClear: 16 * 48,
-      outsideTotal: 16 * 48,
+      insideOpaque: 72 * 72,
+      insideTotal: 72 * 72,
+      outsideClear: 24 * 72,
+      outsideTotal: 24 * 72,
     });
     expectColorBar(img, picture.layout.colorBar, 'viridis');
+  });
+
+  it('leaves the colour bar out of a picture too low to label it', async () => {
+    const result = {
+      depth: Float32Array.from({ length: 8 * 8 }, (_, i) => 1 + i / 10),
+      width: 8,
+      height: 8,
+      source: { width: 40, height: 30, crop: { x: 5, y: 0, width: 30, height: 30 } },
+    };
+    const image = { data: new Uint8Array(40 * 30 * 4), width: 40, height: 30 };
+    const picture = await renderDepthPicture({ result, image, colormap: 'turbo', sideBySide: true });
+    const img = await rgba(picture.png);
+    expect([img.width, img.height]).toEqual([80, 30]);
+    expect(picture.range).toEqual({ min: 1, max: expect.closeTo(7.3, 5) as unknown, fixed: false });
+    expect(picture.crop).toEqual({ x: 5, y: 0, width: 30, height: 30 });
   });
 
   it('gives the crop box in whole pixels of the image', () => {

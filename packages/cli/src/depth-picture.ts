@@ -68,14 +68,19 @@ export function cropPixels(
 
 /** Where the colour bar panel and the bar inside it go, for a picture `height` pixels high. */
 export interface ColorBarLayout {
-  /** Width of the panel to the right of the depth map. */
+  /** Width of the panel to the right of the depth map (0: no colour bar, see `MIN_COLOR_BAR_HEIGHT`). */
   readonly panelWidth: number;
   /** The coloured bar, relative to the panel's top-left corner: max at the top, min at the bottom. */
   readonly bar: PixelBox;
   readonly fontSize: number;
 }
 
+/** Pictures lower than this get no colour bar: there is no room to label it. */
+export const MIN_COLOR_BAR_HEIGHT = 64;
+
 export function colorBarLayout(height: number): ColorBarLayout {
+  if (height < MIN_COLOR_BAR_HEIGHT)
+    return { panelWidth: 0, bar: { x: 0, y: 0, width: 0, height: 0 }, fontSize: 0 };
   // 13-pixel labels on a 480-pixel-high picture, larger on larger ones so they stay legible,
   // smaller on thumbnails so the title and the end labels still fit.
   const fontSize =
@@ -88,7 +93,7 @@ export function colorBarLayout(height: number): ColorBarLayout {
       x: Math.round(fontSize * 0.8),
       y: top,
       width: Math.round(fontSize * 1.5),
-      height: Math.max(2, height - top - bottom),
+      height: height - top - bottom,
     },
     fontSize,
   };
@@ -99,7 +104,10 @@ function metres(v: number): string {
   return Number(v.toFixed(2)).toString();
 }
 
-/** About `count` evenly spaced round values strictly inside (lo, hi), which carry their exact values: steps of 1, 2 or 5 times a power of ten. */
+/**
+ * About `count` evenly spaced round values (steps of 1, 2 or 5 times a power of ten) strictly
+ * inside (lo, hi): the ends are labelled with their exact values.
+ */
 function innerTicks(lo: number, hi: number, count = 5): number[] {
   if (!(hi > lo)) return [];
   const raw = (hi - lo) / count;
@@ -190,8 +198,9 @@ export async function renderDepthPicture(o: DepthPictureOptions): Promise<DepthP
       left: depthLeft,
       top: 0,
     },
-    { input: await colorBarPanel(height, range, o.colormap), left: panelLeft, top: 0 },
   ];
+  if (panelWidth > 0)
+    layers.push({ input: await colorBarPanel(height, range, o.colormap), left: panelLeft, top: 0 });
   if (o.sideBySide)
     layers.unshift({
       input: Buffer.from(o.image.data.buffer, o.image.data.byteOffset, o.image.data.byteLength),
