@@ -95,12 +95,20 @@ export function buildProgram(out: Output): Command {
         'tfjs: wasm (default) or cpu; onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web)',
       ).choices(['wasm', 'cpu']),
     )
-    .option('--out <file>', "coloured depth map (PNG), at the input image's size", 'depth.png')
+    .option(
+      '--out <file>',
+      "coloured depth map (PNG) at the input image's size with a colour bar in metres; parts the network did not see are transparent",
+      'depth.png',
+    )
     .option(
       '--npy <file>',
       "also write the depth in metres at the network's resolution as .npy (float32, H x W)",
     )
     .addOption(new Option('--colormap <name>', 'colour map').choices(['turbo', 'viridis']).default('turbo'))
+    .option(
+      '--range <min,max>',
+      "fixed colour scale in metres, e.g. 0,10, so colours mean the same depth in every picture (default: the image's depth range)",
+    )
     .option('--side-by-side', 'write the image and its depth next to each other')
     .option('--json', 'machine-readable output')
     .action((image: string, o: Parameters<typeof predictCommand>[2]) => predictCommand(out, image, o));

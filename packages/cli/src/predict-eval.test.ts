@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { encodeNyuH5 } from '@fastdepth/eval';
 import { readNpy } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
+import { colorBarLayout } from './depth-picture.js';
 import { runCli } from './testing/run-cli.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
@@ -109,7 +110,12 @@ describe('fastdepth predict', () => {
     expect(report.depthMetres.max).toBeLessThan(12);
     expect(report.latencyMs.steady).toBeGreaterThan(0);
     const meta = await sharp(out).metadata();
-    expect([meta.format, meta.width, meta.height]).toEqual(['png', 640, 480]);
+    // The depth map at the image's size, then the colour bar.
+    expect([meta.format, meta.width, meta.height]).toEqual([
+      'png',
+      640 + colorBarLayout(480).panelWidth,
+      480,
+    ]);
     const depth = readNpy(readFileSync(npy), npy);
     expect(depth.shape).toEqual([224, 224]);
   });
@@ -130,7 +136,7 @@ describe('fastdepth predict', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/depth \(m\): min \d+\.\d{3} {2}median \d+\.\d{3} {2}max \d+\.\d{3}/);
     const meta = await sharp(out).metadata();
-    expect([meta.width, meta.height]).toEqual([2 * 512, 424]);
+    expect([meta.width, meta.height]).toEqual([2 * 512 + colorBarLayout(424).panelWidth, 424]);
   });
 
   it('rejects an unreadable image without writing anything', async () => {

@@ -144,7 +144,7 @@ const CASES: readonly Case[] = [
       const { g, x } = start('add2', rng, 3);
       const a = g.conv2d('a', x, { outChannels: 4, kernel: 1 });
       const b = g.conv2d('b', x, { outChannels: 4, kernel: 3, pads: 1 });
-      return finish(g, [g.output('out', g.addTensors('sum', a, b))]);
+      return finish(g, [g.output('out', g.add('sum', a, b))]);
     },
   },
   {
@@ -154,7 +154,7 @@ const CASES: readonly Case[] = [
       const a = g.conv2d('a', x, { outChannels: 4, kernel: 1 });
       const b = g.batchNorm('b_bn', g.conv2d('b', x, { outChannels: 4, kernel: 3, pads: 1 }));
       const c = g.relu('c', g.conv2d('c_conv', x, { outChannels: 4, kernel: 1 }));
-      return finish(g, [g.output('out', g.addTensors('sum', a, b, c))]);
+      return finish(g, [g.output('out', g.add('sum', a, b, c))]);
     },
   },
   {
@@ -270,12 +270,7 @@ describe('every DSL op matches the reference executor under onnxruntime', () => 
       ),
     );
     const p = g.maxPool('p', d, { kernel: 2, pads: [0, 0, 1, 1], stride: 2 });
-    const u = g.addTensors(
-      's',
-      g.upsample('n', p, 'nearest'),
-      g.upsample('b', p, 'bilinear'),
-      g.unpool('z', p),
-    );
+    const u = g.add('s', g.upsample('n', p, 'nearest'), g.upsample('b', p, 'bilinear'), g.unpool('z', p));
     const cat = g.concat('cat', u, d, u);
     g.output('out', g.pixelShuffle('ps', cat));
     const graph = g.build();

@@ -123,11 +123,7 @@ const CASES: Record<
     build: (g, rng) => {
       const x = input(g, rng);
       const n = int(rng, 2, 3);
-      return g.addTensors(
-        'sum',
-        x,
-        ...Array.from({ length: n - 1 }, (_, i) => conv1x1(g, `c${i}`, x, x.shape[1])),
-      );
+      return g.add('sum', x, ...Array.from({ length: n - 1 }, (_, i) => conv1x1(g, `c${i}`, x, x.shape[1])));
     },
   },
   concat: {

@@ -151,7 +151,7 @@ export function upproj(
   const upper1 = g.relu(`${name}_upper_relu`, conv('upper_conv1', 'upper_bn1', up, 5));
   const upper = conv('upper_conv2', 'upper_bn2', upper1, 3);
   const bottom = conv('bottom_conv', 'bottom_bn', up, 5);
-  return g.relu(`${name}_relu`, g.addTensors(`${name}_add`, upper, bottom));
+  return g.relu(`${name}_relu`, g.add(`${name}_add`, upper, bottom));
 }
 
 /**
@@ -214,5 +214,5 @@ function residual(g: GraphBuilder, name: string, x: Tensor, y: Tensor, stride: n
         g.conv2d(`${name}_downsample_0`, x, { outChannels: channels(y), kernel: 1, stride }),
       )
     : x;
-  return g.relu(`${name}_relu`, g.addTensors(`${name}_add`, y, shortcut));
+  return g.relu(`${name}_relu`, g.add(`${name}_add`, y, shortcut));
 }

@@ -61,7 +61,7 @@ export function joinSkip(g: GraphBuilder, skip: SkipKind, k: number, y: Tensor, 
         e.shape[1] === y.shape[1]
           ? e
           : convBn(g, `skip${k}_proj`, e, { outChannels: y.shape[1], kernel: 1, act: 'none' });
-      return g.addTensors(`skip${k}_add`, y, lateral);
+      return g.add(`skip${k}_add`, y, lateral);
     }
     case 'concat':
       return g.concat(`skip${k}_concat`, y, e);

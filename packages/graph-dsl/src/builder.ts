@@ -8,8 +8,11 @@
  *   const y = g.relu('conv0_relu', g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 8, kernel: 3, pads: 1 })));
  *   g.output('depth', y);
  *   const graph = g.build();
+ *
+ * Every layer has a typed helper (`conv2d`, `add`, `concat`, ...); `node(op, name, inputs, attrs)`
+ * is the generic form they all go through, for code that copies layers of any op.
  */
-import { GraphError } from './errors.js';
+import { FastDepthError, GraphError } from './errors.js';
 import {
   GRAPH_FORMAT,
   GRAPH_FORMAT_VERSION,
@@ -22,7 +25,7 @@ import {
   type Shape,
   type UpsampleMode,
 } from './ir.js';
-import { OPS, type OpDef } from './ops.js';
+import { OP_KINDS, OPS, isOpKind, type OpDef } from './ops.js';
 
 /** A handle on a declared layer's output. */
 export interface Tensor {
@@ -74,6 +77,24 @@ function pads(v: PadsLike): Pads {
 
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+function isTensor(v: unknown): v is Tensor {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Tensor).name === 'string' &&
+    Array.isArray((v as Tensor).shape)
+  );
+}
+
+/** A short description of a wrong argument for an error message (`tensor "a"`, `"conv0"`, `42`). */
+function describe(v: unknown): string {
+  if (isTensor(v)) return `tensor "${v.name}"`;
+  if (Array.isArray(v)) return `[${v.map(describe).join(', ')}]`;
+  if (typeof v === 'string') return `"${v}"`;
+  if (typeof v === 'object' && v !== null) return 'an object';
+  return String(v);
+}
+
 export class GraphBuilder {
   private readonly nodes: Node[] = [];
   private readonly shapes = new Map<string, Shape>();
@@ -83,8 +104,27 @@ export class GraphBuilder {
     private readonly meta: Record<string, string | number | boolean> = {},
   ) {}
 
-  /** Declares a node of any op; the typed helpers below all come here. */
-  add<K extends OpKind>(op: K, name: string, inputs: readonly Tensor[], attrs: OpAttrMap[K]): Tensor {
+  /**
+   * Declares a layer of any op with its full attributes: the generic form the typed helpers
+   * below all come through (`node('relu', 'r', [x], {})` is `relu('r', x)`).
+   */
+  node<K extends OpKind>(op: K, name: string, inputs: readonly Tensor[], attrs: OpAttrMap[K]): Tensor {
+    // Plain JavaScript callers (and casts) get past the types: check the arguments' kinds so a
+    // wrong call names the layer instead of failing later on "[object Object]".
+    if (typeof name !== 'string') {
+      throw new FastDepthError(
+        `graph "${this.name}": node(op, name, inputs, attrs) needs a layer name as its second argument, found ${describe(name)}`,
+      );
+    }
+    if (!isOpKind(op)) {
+      throw new GraphError(name, `unknown op ${describe(op)} (ops: ${OP_KINDS.join(', ')})`);
+    }
+    if (!Array.isArray(inputs) || !inputs.every(isTensor)) {
+      throw new GraphError(
+        name,
+        `inputs must be a list of tensors declared in this graph, found ${describe(inputs)}`,
+      );
+    }
     if (!NAME_PATTERN.test(name)) {
       throw new GraphError(
         name,
@@ -110,11 +150,11 @@ export class GraphBuilder {
   }
 
   input(name: string, shape: Shape): Tensor {
-    return this.add('input', name, [], { shape: [shape[0], shape[1], shape[2], shape[3]] });
+    return this.node('input', name, [], { shape: [shape[0], shape[1], shape[2], shape[3]] });
   }
 
   conv2d(name: string, x: Tensor, o: Conv2dOptions): Tensor {
-    return this.add('conv2d', name, [x], {
+    return this.node('conv2d', name, [x], {
       outChannels: o.outChannels,
       kernel: pair(o.kernel),
       stride: pair(o.stride ?? 1),
@@ -126,7 +166,7 @@ export class GraphBuilder {
   }
 
   convTranspose2d(name: string, x: Tensor, o: ConvTranspose2dOptions): Tensor {
-    return this.add('convTranspose2d', name, [x], {
+    return this.node('convTranspose2d', name, [x], {
       outChannels: o.outChannels,
       kernel: pair(o.kernel),
       stride: pair(o.stride ?? 1),
@@ -138,39 +178,71 @@ export class GraphBuilder {
   }
 
   batchNorm(name: string, x: Tensor, epsilon = 1e-5): Tensor {
-    return this.add('batchNorm', name, [x], { epsilon });
+    return this.node('batchNorm', name, [x], { epsilon });
   }
 
   relu(name: string, x: Tensor): Tensor {
-    return this.add('relu', name, [x], {});
+    return this.node('relu', name, [x], {});
   }
 
   relu6(name: string, x: Tensor): Tensor {
-    return this.add('relu6', name, [x], {});
+    return this.node('relu6', name, [x], {});
   }
 
-  addTensors(name: string, ...xs: Tensor[]): Tensor {
-    return this.add('add', name, xs, {});
+  /**
+   * Element-wise sum of two or more tensors of equal shape: `add('sum', a, b)` or
+   * `add('sum', [a, b])`.
+   */
+  add(name: string, ...xs: readonly (Tensor | readonly Tensor[])[]): Tensor {
+    return this.node('add', name, this.tensorList('add', name, xs), {});
   }
 
-  concat(name: string, ...xs: Tensor[]): Tensor {
-    return this.add('concat', name, xs, {});
+  /** Channel concatenation of two or more tensors: `concat('cat', a, b)` or `concat('cat', [a, b])`. */
+  concat(name: string, ...xs: readonly (Tensor | readonly Tensor[])[]): Tensor {
+    return this.node('concat', name, this.tensorList('concat', name, xs), {});
+  }
+
+  /** The tensors of a variadic helper, flattened; a call meant for `node` is named as such. */
+  private tensorList(
+    helper: 'add' | 'concat',
+    name: string,
+    xs: readonly (Tensor | readonly Tensor[])[],
+  ): Tensor[] {
+    if (typeof name !== 'string') {
+      throw new FastDepthError(
+        `graph "${this.name}": ${helper}(name, inputs) needs a layer name first, found ${describe(name)}`,
+      );
+    }
+    const flat = (xs as readonly unknown[]).flat();
+    const bad = flat.findIndex((x) => !isTensor(x));
+    if (bad < 0) return flat as Tensor[];
+    // The old generic form `add(op, name, inputs, attrs)` lands here with a layer name as input 0.
+    if (isOpKind(name) && bad === 0 && typeof flat[0] === 'string') {
+      throw new GraphError(
+        flat[0],
+        `${helper}(name, inputs) combines tensors; to declare a ${name} layer use node('${name}', '${flat[0]}', inputs, attrs)`,
+      );
+    }
+    throw new GraphError(
+      name,
+      `${helper}(name, inputs) takes tensors declared in this graph, found ${describe(flat[bad])} as input ${bad}`,
+    );
   }
 
   upsample(name: string, x: Tensor, mode: UpsampleMode): Tensor {
-    return this.add('upsample', name, [x], { mode, scale: 2 });
+    return this.node('upsample', name, [x], { mode, scale: 2 });
   }
 
   unpool(name: string, x: Tensor): Tensor {
-    return this.add('unpool', name, [x], { scale: 2 });
+    return this.node('unpool', name, [x], { scale: 2 });
   }
 
   pixelShuffle(name: string, x: Tensor): Tensor {
-    return this.add('pixelShuffle', name, [x], { blockSize: 2 });
+    return this.node('pixelShuffle', name, [x], { blockSize: 2 });
   }
 
   maxPool(name: string, x: Tensor, o: MaxPoolOptions): Tensor {
-    return this.add('maxPool', name, [x], {
+    return this.node('maxPool', name, [x], {
       kernel: pair(o.kernel),
       stride: pair(o.stride ?? o.kernel),
       pads: pads(o.pads ?? 0),
@@ -178,7 +250,7 @@ export class GraphBuilder {
   }
 
   output(name: string, x: Tensor): Tensor {
-    return this.add('output', name, [x], {});
+    return this.node('output', name, [x], {});
   }
 
   /** The finished graph. Requires at least one input and one output node. */

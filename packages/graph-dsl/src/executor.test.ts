@@ -140,7 +140,7 @@ describe('reference executor', () => {
   });
 
   it('add and concat', () => {
-    expect(run([1, 1, 1, 2], [1, 2], (g, x) => g.addTensors('a', x, x, x)).values).toEqual([3, 6]);
+    expect(run([1, 1, 1, 2], [1, 2], (g, x) => g.add('a', x, x, x)).values).toEqual([3, 6]);
     const { shape, values } = run([1, 1, 1, 2], [1, 2], (g, x) => g.concat('c', x, g.relu('r', x)));
     expect(shape).toEqual([1, 2, 1, 2]);
     expect(values).toEqual([1, 2, 1, 2]);

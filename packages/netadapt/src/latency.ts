@@ -88,7 +88,7 @@ export function latencyLayers(graph: Graph): LatencyLayer[] {
           const g = new GraphBuilder(`lut_${node.op}`);
           const x = g.input('input', [inShape[0], cin, inShape[2], inShape[3]]);
           const attrs = { ...a, outChannels: depthwise ? cin : cout, groups: depthwise ? cin : a.groups };
-          let y = g.add(node.op, 'layer', [x], attrs);
+          let y = g.node(node.op, 'layer', [x], attrs);
           if (hasBn) y = g.batchNorm('layer_bn', y);
           if (actOp === 'relu') y = g.relu('layer_act', y);
           if (actOp === 'relu6') y = g.relu6('layer_act', y);
@@ -117,7 +117,7 @@ export function latencyLayers(graph: Graph): LatencyLayer[] {
         const g = new GraphBuilder(`lut_${node.op}`);
         const [n, , h, w] = inShape;
         const x = g.input('input', [n, concat ? Math.ceil(out[1] / ins.length) : c, h, w]);
-        const y = g.add(
+        const y = g.node(
           node.op,
           'layer',
           ins.map(() => x),
@@ -155,7 +155,7 @@ export function calibrationGraph(): Graph {
   y = block('b3', skip, 224, 2, 160);
   y = block('b4', y, 320, 1, 224);
   y = block('b5', y, 160, 1, 320);
-  y = g.addTensors('sum', g.upsample('up', y, 'nearest'), skip);
+  y = g.add('sum', g.upsample('up', y, 'nearest'), skip);
   y = block('b6', y, 64, 1, 160);
   g.output('out', y);
   return g.build();

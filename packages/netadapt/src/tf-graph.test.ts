@@ -29,7 +29,7 @@ function allOps(): Graph {
   const s = g.pixelShuffle('shuffle', g.conv2d('e', d, { outChannels: 16, kernel: 1 }));
   const up = g.upsample('bl', s, 'bilinear');
   const nn = g.upsample('nn', g.maxPool('pool2', up, { kernel: 2 }), 'nearest');
-  g.output('out', g.addTensors('sum', up, nn));
+  g.output('out', g.add('sum', up, nn));
   return g.build();
 }
 

@@ -1,8 +1,9 @@
 import { basename, dirname, extname } from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { encodeNpy } from '@fastdepth/graph-dsl';
-import { resizeDepth, toColorMap, type ColormapName } from '@fastdepth/runtime-web';
+import { type ColormapName } from '@fastdepth/runtime-web';
 import { parseInputSize, readInput } from '../arch-source.js';
+import { parseRange, renderDepthPicture } from '../depth-picture.js';
 import { createEstimator, parseBackend, parseEngine } from '../engine.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
@@ -19,6 +20,7 @@ export interface PredictOptions {
   readonly out: string;
   readonly npy?: string;
   readonly colormap: string;
+  readonly range?: string;
   readonly sideBySide?: boolean;
   readonly json?: boolean;
 }
@@ -35,6 +37,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
   if (!(COLORMAPS as readonly string[]).includes(options.colormap))
     throw new UserError(`--colormap must be one of ${COLORMAPS.join(', ')}, found "${options.colormap}"`);
   const colormap = options.colormap as ColormapName;
+  const range = options.range === undefined ? undefined : parseRange(options.range);
   const bytes = await readInput(image, 'image');
   let pixels: { data: Buffer; info: OutputInfo };
   try {
@@ -65,29 +68,14 @@ export async function predictCommand(out: Output, image: string, options: Predic
     const result = await estimator.estimate(input);
     const sorted = Float32Array.from(result.depth).sort();
     const stats = { min: sorted[0]!, median: percentile(sorted, 0.5), max: sorted[sorted.length - 1]! };
-    const full = resizeDepth(result, input.width, input.height);
-    const rgba = toColorMap(full, { colormap });
-    const depthPng = await sharp(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength), {
-      raw: { width: input.width, height: input.height, channels: 4 },
-    })
-      .png()
-      .toBuffer();
-    const png = options.sideBySide
-      ? await sharp({
-          create: { width: 2 * input.width, height: input.height, channels: 4, background: '#000' },
-        })
-          .composite([
-            {
-              input: pixels.data,
-              raw: { width: input.width, height: input.height, channels: 4 },
-              left: 0,
-              top: 0,
-            },
-            { input: depthPng, left: input.width, top: 0 },
-          ])
-          .png()
-          .toBuffer()
-      : depthPng;
+    const picture = await renderDepthPicture({
+      result,
+      image: input,
+      colormap,
+      ...(range ? { range } : {}),
+      sideBySide: options.sideBySide ?? false,
+    });
+    const png = picture.png;
     const files: OutputFile[] = [{ name: basename(options.out), data: png }];
     const written = await writeFilesAtomic(dirname(options.out), files);
     if (options.npy !== undefined) {
@@ -107,6 +95,8 @@ export async function predictCommand(out: Output, image: string, options: Predic
       backend: result.backend,
       networkSize: [result.height, result.width],
       depthMetres: stats,
+      colorRange: picture.range,
+      crop: picture.crop,
       latencyMs: { first: first.latencyMs, steady: result.latencyMs },
       files: written,
     };
@@ -123,6 +113,14 @@ export async function predictCommand(out: Output, image: string, options: Predic
     out.line(
       `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}/${result.backend} (first call ${first.latencyMs.toFixed(1)} ms)`,
     );
+    const { crop, range: used } = picture;
+    out.line(
+      `colour bar: ${used.min.toFixed(3)} to ${used.max.toFixed(3)} m (${used.fixed ? 'fixed by --range' : "this image's depth range"})`,
+    );
+    if (crop.width < input.width || crop.height < input.height)
+      out.line(
+        `the network saw ${crop.width}x${crop.height} at (${crop.x}, ${crop.y}) of the image; the rest is left transparent`,
+      );
     out.line(`wrote ${written.join(', ')}`);
   } finally {
     await estimator.dispose();

@@ -50,7 +50,7 @@ export function tinyGraph(): Graph {
   const pw = g.conv2d('pw', dw, { outChannels: 8, kernel: 1, bias: true });
   const gc = g.conv2d('gconv', c0, { outChannels: 8, kernel: 3, pads: [1, 0, 1, 2], groups: 2 });
   const dwa = g.conv2d('dw_asym', gc, { outChannels: 16, kernel: 2, pads: [0, 0, 1, 1], groups: 8 });
-  const sum = g.addTensors('sum', pw, gc);
+  const sum = g.add('sum', pw, gc);
   const bn = g.batchNorm('sum_bn', sum);
   const pool = g.maxPool('pool', bn, { kernel: 3, stride: 2, pads: 1 });
   const up = g.relu(

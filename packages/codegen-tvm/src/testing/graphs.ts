@@ -55,7 +55,7 @@ export const OP_GRAPHS: Readonly<Record<string, Graph>> = {
     const x = b.input('input', [1, 2, 4, 4]);
     const r = b.relu('r', x);
     const s = b.relu6('s', x);
-    const a = b.addTensors('sum3', x, r, s);
+    const a = b.add('sum3', x, r, s);
     b.output('out', b.concat('cat', a, x));
   }),
   upsample_nearest: g('upsample_nearest', (b) => {

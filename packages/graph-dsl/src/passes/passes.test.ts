@@ -27,7 +27,7 @@ function convBnGraph(): Graph {
   );
   // `shared` feeds BN and the add: folding it would change the add's other input.
   const shared = g.conv2d('shared', x, { outChannels: 4, kernel: 1 });
-  const s = g.addTensors('s', g.batchNorm('shared_bn', shared), shared);
+  const s = g.add('s', g.batchNorm('shared_bn', shared), shared);
   g.output('out', g.concat('cat', g.upsample('up', s, 'nearest'), t));
   return g.build();
 }

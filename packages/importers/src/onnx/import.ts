@@ -431,7 +431,7 @@ class OnnxRecoverer {
       case 'Add':
       case 'Sum': {
         const xs = inputs.map((i) => this.value(node, i));
-        this.declare(node, 'add', (name) => this.g.addTensors(name, ...xs));
+        this.declare(node, 'add', (name) => this.g.add(name, ...xs));
         return;
       }
       case 'Concat': {

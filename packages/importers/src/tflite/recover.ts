@@ -378,7 +378,7 @@ class Recoverer {
         if (op.inputs.some((i) => this.isConstant(i)))
           this.fail(op, 'adds a constant; only activation + activation is part of the family');
         const xs = op.inputs.map((i) => this.plain(i, op));
-        const y = this.declare(op, () => this.g.addTensors(`op${op.index}_add`, ...xs));
+        const y = this.declare(op, () => this.g.add(`op${op.index}_add`, ...xs));
         this.produce(op, this.activation(op, y, act));
         return;
       }

@@ -14,7 +14,7 @@ export function tinyDepthGraph(): Graph {
     g.batchNorm('dw_bn', g.conv2d('dw', c0, { outChannels: 8, kernel: 3, pads: 1, groups: 8 })),
   );
   const pw = g.relu('pw_relu', g.batchNorm('pw_bn', g.conv2d('pw', dw, { outChannels: 8, kernel: 1 })));
-  const sum = g.addTensors('skip', pw, c0);
+  const sum = g.add('skip', pw, c0);
   const up = g.upsample('up', sum, 'nearest');
   const head = g.relu('head_relu', g.conv2d('head', up, { outChannels: 1, kernel: 1, bias: true }));
   g.output('depth', head);
