@@ -186,7 +186,7 @@ function tiny(): Graph {
   const c1 = block('conv1', c0, 24);
   const c2 = block('conv2', c1, 48, 2);
   const d1 = g.upsample('d1_up', block('d1', c2, 24), 'nearest');
-  const s = g.addTensors('skip_add', d1, c1);
+  const s = g.add('skip_add', d1, c1);
   const d2 = g.upsample('d2_up', block('d2', s, 16), 'nearest');
   const head = g.relu(
     'head_relu',
