@@ -66,8 +66,17 @@ interface PruneReport {
 }
 
 const nyu = async (...weights: string[]): Promise<EvalReport['metrics']> =>
-  ((await cli('eval', ...weights, '--data', join(DATA, 'nyu-sample'), '--engine', 'onnx', '--json')) as EvalReport)
-    .metrics;
+  (
+    (await cli(
+      'eval',
+      ...weights,
+      '--data',
+      join(DATA, 'nyu-sample'),
+      '--engine',
+      'onnx',
+      '--json',
+    )) as EvalReport
+  ).metrics;
 
 function loadFinal(dir: string, stem: string): Model {
   const graphPath = join(dir, 'final', `${stem}-netadapt.json`);
@@ -95,7 +104,9 @@ async function sideBySide(
 }
 
 const trained = importTflite(new Uint8Array(readFileSync(TFLITE)), TFLITE).model;
-console.log(`# NetAdapt recovery bench: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
+console.log(
+  `# NetAdapt recovery bench: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
+);
 const start = await nyu('--weights', TFLITE);
 console.log(`trained (TFLite): NYU frame RMSE ${start.rmse.toFixed(3)}, delta1 ${start.delta1.toFixed(3)}`);
 
@@ -142,15 +153,31 @@ for (const run of runs) {
       `${report.heldOut ? `${report.heldOut.delta1.toFixed(3)} / ${report.heldOut.absRel.toFixed(3)}` : '-'} | ${(wall / 60).toFixed(1)} min |`,
   );
 }
-console.log('\n| budget | channels | iterations | GMACs | tfjs-wasm ms (speed-up) | onnxruntime-node ms (speed-up) | NYU RMSE / delta1 | held-out delta1 / AbsRel vs teacher | wall time |');
+console.log(
+  '\n| budget | channels | iterations | GMACs | tfjs-wasm ms (speed-up) | onnxruntime-node ms (speed-up) | NYU RMSE / delta1 | held-out delta1 / AbsRel vs teacher | wall time |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
-console.log(`| start | - | - | 0.366 | | | ${start.rmse.toFixed(3)} / ${start.delta1.toFixed(3)} | 1 / 0 | |`);
+console.log(
+  `| start | - | - | 0.366 | | | ${start.rmse.toFixed(3)} / ${start.delta1.toFixed(3)} | 1 / 0 | |`,
+);
 for (const r of rows) console.log(r);
 
 if (process.env.SENSITIVITY) {
   // One unit at a time cut to 2/3 of its width, with and without the refit.
-  const set = await loadCalibrationSet(PHOTOS, { count: 64, scoring: 16, holdout: 4, height: 224, width: 224, seed: 0 });
-  const recovery = reconstructionRecovery({ reference: trained, calibration: set.calibration, scoring: set.scoring, chain: false });
+  const set = await loadCalibrationSet(PHOTOS, {
+    count: 64,
+    scoring: 16,
+    holdout: 4,
+    height: 224,
+    width: 224,
+    seed: 0,
+  });
+  const recovery = reconstructionRecovery({
+    reference: trained,
+    calibration: set.calibration,
+    scoring: set.scoring,
+    chain: false,
+  });
   const step = await recovery.begin(trained, new Map());
   console.log('\n| unit | width | cut to | held-out delta1 refit | AbsRel refit |');
   console.log('|---|---|---|---|---|');
@@ -158,6 +185,8 @@ if (process.env.SENSITIVITY) {
     const width = Math.max(8, Math.round((unit.channels * 2) / 3 / 8) * 8);
     const candidate = await step.propose(unit, width);
     const a = await agreementOn(trained, candidate.model, set.heldOut);
-    console.log(`| ${unit.id} | ${unit.channels} | ${width} | ${a.delta1.toFixed(3)} | ${a.absRel.toFixed(3)} |`);
+    console.log(
+      `| ${unit.id} | ${unit.channels} | ${width} | ${a.delta1.toFixed(3)} | ${a.absRel.toFixed(3)} |`,
+    );
   }
 }

@@ -176,20 +176,35 @@ export function buildProgram(out: Output): Command {
       'NYU frames (as in eval --data) as calibration images; their labels drive --short/--long-steps fine-tuning',
     )
     .addOption(
-      new Option('--channels <rule>', 'which channels a cut unit keeps: least reconstruction error (greedy) or largest filter L2 norm')
+      new Option(
+        '--channels <rule>',
+        'which channels a cut unit keeps: least reconstruction error (greedy) or largest filter L2 norm',
+      )
         .choices(['reconstruction', 'l2'])
         .default('reconstruction'),
     )
+    .option(
+      '--reduction <fraction>',
+      "first iteration's resource cut as a fraction of the start (NetAdapt's dR0; it decays by 0.96 per iteration)",
+      '0.025',
+    )
     .option('--calibration <n>', 'augmented calibration crops the refit is fitted on', '64')
     .option('--scoring <n>', 'other augmented crops proposals are ranked on', '16')
-    .option('--holdout <n>', 'photos of --images never used while pruning, to report agreement on (default: one in five)')
+    .option(
+      '--holdout <n>',
+      'photos of --images never used while pruning, to report agreement on (default: one in five)',
+    )
     .option('--short-steps <n>', 'optional gradient fine-tune steps per proposal, after the refit', '0')
     .option('--long-steps <n>', 'optional gradient fine-tune steps of the final network', '0')
     .option(
       '--teacher <file>',
       'distillation teacher for the fine-tuning (.safetensors with --arch, .onnx, .tflite); default: the starting model',
     )
-    .option('--resolution <n>', 'fine-tuning resolution (the network is fully convolutional), multiple of 32', '128')
+    .option(
+      '--resolution <n>',
+      'fine-tuning resolution (the network is fully convolutional), multiple of 32',
+      '128',
+    )
     .option('--batch-size <n>', 'fine-tuning batch size', '4')
     .option('--workers <n>', 'worker threads fine-tuning proposals (0 = in-process; default min(2, cores))')
     .option(
@@ -205,7 +220,7 @@ export function buildProgram(out: Output): Command {
       `
 Recovery: with --images/--data, each proposal keeps the channels whose removal costs least
 reconstruction error, its 1x1 consumers are refitted by least squares to the starting network's
-outputs, and after each iteration every 1x1 conv is refitted in order; proposals are ranked by
+outputs, and after each iteration every 1x1 conv after the cut is refitted in order; proposals are ranked by
 agreement with the starting network's depth (delta1, AbsRel) at the network's resolution. Without
 images the run is data-free: filter norms only, and it says so.
 
@@ -215,7 +230,7 @@ fastdepth-pruned); --keep-iterations N keeps the last N. Ctrl-C stops after the 
 
 Examples:
   fastdepth prune --weights fast_depth_224.tflite --metric latency --budget 0.7 --images photos/
-  fastdepth prune --arch fastdepth --metric macs --budget 0.5          (data-free, seconds)`,
+  fastdepth prune --arch fastdepth --metric macs --budget 0.5          (data-free, under a minute)`,
     )
     .action((o: Parameters<typeof pruneCommand>[1]) => pruneCommand(out, o));
 

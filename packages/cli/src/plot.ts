@@ -49,7 +49,7 @@ function tickLabel(v: number): string {
 export function lineChartSvg(o: ChartOptions): string {
   const width = o.width ?? 720;
   const height = o.height ?? 440;
-  const m = { left: 80, right: 30, top: 50, bottom: 60 };
+  const m = { left: 80, right: 30, top: 40 + 16 * o.series.length, bottom: 60 };
   const all = o.series.flatMap((s) => s.points);
   const xs = all.map((p) => p.x);
   const ys = all.map((p) => p.y);
@@ -98,7 +98,8 @@ export function lineChartSvg(o: ChartOptions): string {
         );
     }
     parts.push(
-      `<text x="${width - m.right - 8}" y="${m.top + 18 + i * 18}" font-size="13" text-anchor="end" fill="${color}">${escapeXml(s.label)}</text>`,
+      // Above the frame, so the legend never covers a point.
+      `<text x="${width - m.right}" y="${m.top - 8 - (o.series.length - 1 - i) * 16}" font-size="13" text-anchor="end" fill="${color}">${escapeXml(s.label)}</text>`,
     );
   });
   parts.push('</svg>');

@@ -90,7 +90,11 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
     start: (info) => {
       common.start?.(info);
       runStart = performance.now();
-      overall = bars.create(100, 0, { label: 'to budget   ', eta: 'ETA -', info: formatResource(metric, info.initial) });
+      overall = bars.create(100, 0, {
+        label: 'to budget   ',
+        eta: 'ETA -',
+        info: formatResource(metric, info.initial),
+      });
       proposals = bars.create(1, 0, { label: 'proposals   ', eta: 'ETA -', info: 'measuring…' });
     },
     iterationStart: (info) => {

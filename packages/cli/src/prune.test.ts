@@ -83,12 +83,7 @@ async function pruneTiny(...args: string[]): Promise<{ out: string; report: Prun
 
 describe('fastdepth prune', () => {
   it('meets a MACs budget, writes every iteration, a plot and the final variant for every target', async () => {
-    const { out, report } = await pruneTiny(
-      '--budget',
-      '0.7',
-      '--metric',
-      'macs',
-    );
+    const { out, report } = await pruneTiny('--budget', '0.7', '--metric', 'macs');
     expect(report.done).toBe(true);
     expect(report.final).toBeLessThanOrEqual(0.7 * report.initial);
     expect(report.iterations.length).toBeGreaterThan(0);
@@ -177,7 +172,9 @@ describe('fastdepth prune', () => {
       ...taskArgs,
     );
     expect(report.done).toBe(true);
-    expect(report.task).toMatch(taskArgs[0] === '--images' ? /distillation from .* on 4 calibration crops/ : /supervised L1/);
+    expect(report.task).toMatch(
+      taskArgs[0] === '--images' ? /distillation from .* on 4 calibration crops/ : /supervised L1/,
+    );
     expect(Number.isFinite(report.initialAccuracy)).toBe(true);
   });
 
@@ -186,13 +183,39 @@ describe('fastdepth prune', () => {
     const arch = tinyNetFile(dir);
     const empty = join(dir, 'empty');
     mkdirSync(empty);
-    let r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', empty, '--out', join(dir, 'o1'));
-    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/--images ".*empty": no .png\/.jpg/) as unknown]);
+    let r = await runCli(
+      'prune',
+      '--arch',
+      arch,
+      '--budget',
+      '0.8',
+      '--images',
+      empty,
+      '--out',
+      join(dir, 'o1'),
+    );
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      expect.stringMatching(/--images ".*empty": no .png\/.jpg/) as unknown,
+    ]);
     const broken = join(dir, 'broken');
     mkdirSync(broken);
     writeFileSync(join(broken, 'a.png'), 'not a png');
-    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', broken, '--out', join(dir, 'o2'));
-    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/cannot decode image ".*a\.png"/) as unknown]);
+    r = await runCli(
+      'prune',
+      '--arch',
+      arch,
+      '--budget',
+      '0.8',
+      '--images',
+      broken,
+      '--out',
+      join(dir, 'o2'),
+    );
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      expect.stringMatching(/cannot decode image ".*a\.png"/) as unknown,
+    ]);
     const tiny = join(dir, 'tiny');
     mkdirSync(tiny);
     await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } })
@@ -201,9 +224,21 @@ describe('fastdepth prune', () => {
     r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', tiny, '--out', join(dir, 'o3'));
     expect([r.code, r.stderr]).toEqual([
       1,
-      expect.stringMatching(/image ".*one\.png" is 1x1: calibration photos need at least 32 pixels/) as unknown,
+      expect.stringMatching(
+        /image ".*one\.png" is 1x1: calibration photos need at least 32 pixels/,
+      ) as unknown,
     ]);
-    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', join(DATA, 'images'), '--holdout', '3');
+    r = await runCli(
+      'prune',
+      '--arch',
+      arch,
+      '--budget',
+      '0.8',
+      '--images',
+      join(DATA, 'images'),
+      '--holdout',
+      '3',
+    );
     expect(r.stderr).toMatch(/--holdout 3: ".*images" has 3 photo\(s\); at least one must remain/);
     for (const d of ['o1', 'o2', 'o3']) expect(existsSync(join(dir, d))).toBe(false);
   });
@@ -214,7 +249,10 @@ describe('fastdepth prune', () => {
     const file = join(dir, 'file');
     writeFileSync(file, 'x');
     let r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--out', file);
-    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/--out ".*file" is a file, not a folder/) as unknown]);
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      expect.stringMatching(/--out ".*file" is a file, not a folder/) as unknown,
+    ]);
     const out = join(dir, 'run');
     r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--out', out, '--resume');
     expect(r.code).toBe(0);

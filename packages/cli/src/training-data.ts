@@ -1,8 +1,7 @@
 /**
- * Fine-tuning data for `prune`: labelled NYU frames (supervised L1) or unlabelled photos
- * (distillation), brought to the fine-tuning resolution. Photos follow runtime-web's rule
- * (cover the square, centre-crop, bilinear); NYU frames are first prepared exactly as the
- * authors' validation transform does, then subsampled (nearest) to the resolution.
+ * Data for `prune`: calibration photos (augmented crops for the reconstruction refit and the
+ * ranking, held-out photos prepared as runtime-web prepares an image) and labelled NYU frames,
+ * prepared exactly as the authors' validation transform does, then subsampled (nearest).
  */
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
@@ -15,37 +14,6 @@ import { readInput } from './arch-source.js';
 import { UserError } from './errors.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff']);
-
-/** Every image directly in `dir` (sorted), as CHW [3, size, size] in [0, 1] (netadapt's sample layout). */
-export async function loadImageFolder(dir: string, size: number): Promise<TensorF32[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => IMAGE_EXTENSIONS.has(extname(n).toLowerCase())).sort();
-  } catch {
-    throw new UserError(`--images "${dir}": cannot read this folder`);
-  }
-  if (names.length === 0)
-    throw new UserError(`--images "${dir}": no .png/.jpg/.webp/.tif images in this folder`);
-  const images: TensorF32[] = [];
-  for (const name of names) {
-    const path = join(dir, name);
-    const bytes = await readInput(path, 'image');
-    let raw: { data: Buffer; info: OutputInfo };
-    try {
-      raw = await sharp(bytes).removeAlpha().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-    } catch (e) {
-      throw new UserError(`cannot decode image "${path}": ${(e as Error).message}`);
-    }
-    const data = preprocess(
-      { data: raw.data, width: raw.info.width, height: raw.info.height },
-      size,
-      size,
-      'nchw',
-    );
-    images.push({ shape: [3, size, size], data });
-  }
-  return images;
-}
 
 /** A prepared (224x224) NYU frame subsampled to `size` x `size`: rgb CHW [3, s, s], depth [1, s, s]. */
 export function sampleAt(frame: PreparedSample, size: number): DepthSample {
@@ -220,7 +188,12 @@ export async function loadCalibrationSet(dir: string, o: CalibrationOptions): Pr
   for (const p of heldPhotos) {
     heldOut.push({
       shape: [3, o.height, o.width],
-      data: preprocess({ data: p.data, width: p.width, height: p.height, channels: 3 }, o.width, o.height, 'nchw'),
+      data: preprocess(
+        { data: p.data, width: p.width, height: p.height, channels: 3 },
+        o.width,
+        o.height,
+        'nchw',
+      ),
     });
   }
   return {

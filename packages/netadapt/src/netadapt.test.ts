@@ -1,61 +1,15 @@
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  analyze,
-  GraphBuilder,
-  initWeights,
-  randomizeBatchNorm,
-  type Graph,
-  type Model,
-} from '@fastdepth/graph-dsl';
+import { analyze, initWeights, randomizeBatchNorm, type Model } from '@fastdepth/graph-dsl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runNetAdapt, type NetAdaptOptions, type ProposalRow } from './netadapt.js';
 import { dataFreeRecovery, reconstructionRecovery } from './recovery.js';
 import { distillationTask, randomImages, type Evaluator, type Trainer } from './train.js';
+import { tinyEncoderDecoder } from './testing/tiny-net.js';
 import { prunableUnits } from './units.js';
 
-/** A tiny encoder-decoder with a skip add, like fastdepth in miniature. */
-function tiny(): Graph {
-  const g = new GraphBuilder('tiny');
-  const block = (name: string, x: ReturnType<typeof g.input>, out: number, stride = 1) => {
-    const dw = g.relu(
-      `${name}_dw_relu`,
-      g.batchNorm(
-        `${name}_dw_bn`,
-        g.conv2d(`${name}_dw`, x, {
-          outChannels: x.shape[1],
-          kernel: 3,
-          pads: 1,
-          stride,
-          groups: x.shape[1],
-        }),
-      ),
-    );
-    return g.relu(
-      `${name}_pw_relu`,
-      g.batchNorm(`${name}_pw_bn`, g.conv2d(`${name}_pw`, dw, { outChannels: out, kernel: 1 })),
-    );
-  };
-  const x = g.input('input', [1, 3, 16, 16]);
-  const c0 = g.relu(
-    'conv0_relu',
-    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 16, kernel: 3, pads: 1, stride: 2 })),
-  );
-  const c1 = block('conv1', c0, 24);
-  const c2 = block('conv2', c1, 48, 2);
-  const d1 = g.upsample('d1_up', block('d1', c2, 24), 'nearest');
-  const s = g.add('skip_add', d1, c1);
-  const d2 = g.upsample('d2_up', block('d2', s, 16), 'nearest');
-  const head = g.relu(
-    'head_relu',
-    g.batchNorm('head_bn', g.conv2d('head', d2, { outChannels: 1, kernel: 1 })),
-  );
-  g.output('depth', head);
-  return g.build();
-}
-
-const graph = tiny();
+const graph = tinyEncoderDecoder('relu');
 const model: Model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
 let task: { trainer: Trainer; evaluator: Evaluator };
 

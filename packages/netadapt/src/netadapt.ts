@@ -252,7 +252,9 @@ export async function runNetAdapt(
       throw new FastDepthError(`${name} must be a whole number >= 0, found ${v}`);
   }
   if (o.keepIterations !== undefined && o.keepIterations < 1)
-    throw new FastDepthError(`keepIterations must be at least 1 (a resume starts from the last), found ${o.keepIterations}`);
+    throw new FastDepthError(
+      `keepIterations must be at least 1 (a resume starts from the last), found ${o.keepIterations}`,
+    );
   if ((o.shortSteps > 0 || o.longSteps > 0) && !o.trainer)
     throw new FastDepthError('shortSteps / longSteps need a trainer');
   const recovery = o.recovery ?? (o.evaluator ? evaluatorRecovery(o.evaluator) : dataFreeRecovery());

@@ -6,7 +6,6 @@ import {
   randomizeBatchNorm,
   randomTensor,
   SeededRandom,
-  type Graph,
   type Model,
   type TensorF32,
 } from '@fastdepth/graph-dsl';
@@ -22,6 +21,7 @@ import {
   selectByReconstruction,
 } from './reconstruction.js';
 import { chooseChannels, pruneUnit } from './surgery.js';
+import { tinyEncoderDecoder } from './testing/tiny-net.js';
 import { unitById } from './units.js';
 
 const SIZE = 8;
@@ -161,43 +161,8 @@ describe('channel selection by reconstruction', () => {
   });
 });
 
-/** A tiny encoder-decoder with a skip add, like fastdepth in miniature (ReLU6 + BN). */
-function tiny(): Graph {
-  const g = new GraphBuilder('tiny');
-  const block = (name: string, x: ReturnType<typeof g.input>, out: number, stride = 1) => {
-    const c = x.shape[1];
-    const dw = g.relu6(
-      `${name}_dw_relu`,
-      g.batchNorm(
-        `${name}_dw_bn`,
-        g.conv2d(`${name}_dw`, x, { outChannels: c, kernel: 3, pads: 1, stride, groups: c }),
-      ),
-    );
-    return g.relu6(
-      `${name}_pw_relu`,
-      g.batchNorm(`${name}_pw_bn`, g.conv2d(`${name}_pw`, dw, { outChannels: out, kernel: 1 })),
-    );
-  };
-  const x = g.input('input', [1, 3, 16, 16]);
-  const c0 = g.relu6(
-    'conv0_relu',
-    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 16, kernel: 3, pads: 1, stride: 2 })),
-  );
-  const c1 = block('conv1', c0, 24);
-  const c2 = block('conv2', c1, 48, 2);
-  const d1 = g.upsample('d1_up', block('d1', c2, 24), 'nearest');
-  const s = g.add('skip_add', d1, c1);
-  const d2 = g.upsample('d2_up', block('d2', s, 16), 'nearest');
-  const head = g.relu(
-    'head_relu',
-    g.batchNorm('head_bn', g.conv2d('head', d2, { outChannels: 1, kernel: 1 })),
-  );
-  g.output('depth', head);
-  return g.build();
-}
-
 describe('reconstruction recovery', () => {
-  const graph = tiny();
+  const graph = tinyEncoderDecoder();
   const weights = randomizeBatchNorm(graph, initWeights(graph, 1), 2);
   // A positive head bias keeps the depth away from the final ReLU's zero.
   weights.set('head_bn.bias', { shape: [1], data: Float32Array.of(2) });

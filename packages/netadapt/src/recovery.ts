@@ -206,7 +206,7 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
           ? cached.equations
           : await t.equations(current, [...layers.values()], origins);
       return {
-        async propose(unit, width) {
+        propose(unit, width) {
           const consumers = refitConsumers(unit, layers).filter((c) => equations.has(c.layer.layer));
           const systems: ConsumerSystem[] = consumers.map((c) => ({
             equations: equations.get(c.layer.layer)!,
@@ -233,12 +233,12 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
             model = r.model;
             error += r.relativeError;
           }
-          return {
+          return Promise.resolve({
             unit,
             model,
             keep,
             ...(consumers.length > 0 ? { refitError: error / consumers.length } : {}),
-          };
+          });
         },
         score: (candidate) => scoreModel(candidate.model),
         accept: (candidate, nextOrigins) => {
@@ -248,7 +248,10 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
           // refitted consumers feed is refitted again, in order.
           const unit = candidate.unit;
           const consumers = refitConsumers(unit, layers);
-          const changed = downstreamOf(current.graph, consumers.map((c) => c.layer.layer));
+          const changed = downstreamOf(
+            current.graph,
+            consumers.map((c) => c.layer.layer),
+          );
           const known = new Map<string, NormalEquations>();
           for (const [name, eq] of equations) {
             if (changed.has(name)) continue;

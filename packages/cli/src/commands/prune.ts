@@ -52,6 +52,7 @@ export interface PruneOptions {
   readonly images?: string;
   readonly teacher?: string;
   readonly channels: string;
+  readonly reduction: string;
   readonly calibration: string;
   readonly scoring: string;
   readonly holdout?: string;
@@ -92,7 +93,8 @@ function parseCount(flag: string, value: string, min: number): number {
 }
 
 /** Files a NetAdapt run writes into --out (removed by --overwrite). */
-const RUN_FILE = /^(iter-\d+\.(graph\.json|safetensors)|report\.jsonl|state\.json|final\.(graph\.json|safetensors)|netadapt\.(png|svg))$/;
+const RUN_FILE =
+  /^(iter-\d+\.(graph\.json|safetensors)|report\.jsonl|state\.json|final\.(graph\.json|safetensors)|netadapt\.(png|svg))$/;
 
 /** --out must be a folder we may start in: refuse a file, and a previous run unless told what to do with it. */
 function prepareOutDir(out: Output, dir: string, resume: boolean, overwrite: boolean): void {
@@ -140,7 +142,13 @@ async function calibrationFor(
       'warning: no --images or --data: a data-free run. Channels are chosen by filter norm and nothing is refitted; ' +
         'the ranking rests on filter energy, not on accuracy. Give photos (--images DIR) to keep what the network computes.',
     );
-    return { recovery: dataFreeRecovery(), source: 'none (data-free)', heldOut: [], heldOutNames: [], fineTune: { images: [] } };
+    return {
+      recovery: dataFreeRecovery(),
+      source: 'none (data-free)',
+      heldOut: [],
+      heldOutNames: [],
+      fineTune: { images: [] },
+    };
   }
   const calibration: TensorF32[] = [];
   const scoring: TensorF32[] = [];
@@ -152,7 +160,13 @@ async function calibrationFor(
     const photos = photoCount(options.images);
     const holdout =
       options.holdout === undefined ? Math.floor(photos / 5) : parseCount('--holdout', options.holdout, 0);
-    const set = await loadCalibrationSet(options.images, { count, scoring: scoringCount, holdout, seed, ...size });
+    const set = await loadCalibrationSet(options.images, {
+      count,
+      scoring: scoringCount,
+      holdout,
+      seed,
+      ...size,
+    });
     calibration.push(...set.calibration);
     scoring.push(...set.scoring);
     heldOut.push(...set.heldOut);
@@ -236,6 +250,7 @@ const fixed = (v: number | undefined, digits = 3): string => (v === undefined ? 
 export async function pruneCommand(out: Output, options: PruneOptions): Promise<void> {
   // Every option is checked before any work starts.
   const budget = parseFraction('--budget', options.budget);
+  const initialReduction = parseFraction('--reduction', options.reduction);
   const metric = oneOf('--metric', options.metric, METRICS);
   const backend = oneOf('--backend', options.backend, LATENCY_BACKENDS);
   const shortSteps = parseCount('--short-steps', options.shortSteps, 0);
@@ -246,14 +261,18 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     throw new UserError(`--resolution must be a positive multiple of 32, found ${resolution}`);
   const workers = options.workers === undefined ? undefined : parseCount('--workers', options.workers, 0);
   const keepIterations =
-    options.keepIterations === undefined ? undefined : parseCount('--keep-iterations', options.keepIterations, 1);
+    options.keepIterations === undefined
+      ? undefined
+      : parseCount('--keep-iterations', options.keepIterations, 1);
   const seed = parseCount('--seed', options.seed, 0);
   oneOf('--channels', options.channels, SELECTIONS);
   parseCount('--calibration', options.calibration, 1);
   parseCount('--scoring', options.scoring, 1);
   if (options.holdout !== undefined) parseCount('--holdout', options.holdout, 0);
   if (options.teacher !== undefined && shortSteps === 0 && longSteps === 0)
-    throw new UserError('--teacher only labels the gradient fine-tuning: give --short-steps or --long-steps too');
+    throw new UserError(
+      '--teacher only labels the gradient fine-tuning: give --short-steps or --long-steps too',
+    );
   prepareOutDir(out, options.out, options.resume ?? false, options.overwrite ?? false);
 
   const { model, stem, weightsSource } = await loadModel({
@@ -284,7 +303,9 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
           })
         ).model;
   if ((shortSteps > 0 || longSteps > 0) && calibration.fineTune.images.length === 0)
-    throw new UserError('--short-steps / --long-steps fine-tune on calibration images: give --images or --data');
+    throw new UserError(
+      '--short-steps / --long-steps fine-tune on calibration images: give --images or --data',
+    );
   const tuning =
     shortSteps > 0 || longSteps > 0
       ? await fineTuner(options, calibration, teacher, resolution, batchSize)
@@ -321,6 +342,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
         ...(tuning ? { trainer: tuning.trainer } : {}),
         shortSteps,
         longSteps,
+        initialReduction,
         outDir: options.out,
         resume: options.resume ?? false,
         resolution,
@@ -344,37 +366,47 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   // Measured, not estimated: the first and the final network timed whole on the same runtime.
   const timed =
     latencyTable && result.rows.length > 0
-      ? { start: await checkLatencyTable(model, latencyTable), final: await checkLatencyTable(result.model, latencyTable) }
+      ? {
+          start: await checkLatencyTable(model, latencyTable),
+          final: await checkLatencyTable(result.model, latencyTable),
+        }
       : undefined;
   const heldOut: Agreement | undefined =
     calibration.heldOut.length > 0 ? await agreementOn(model, result.model, calibration.heldOut) : undefined;
 
   const final = analyze(result.model.graph);
   const resourceLabel =
-    metric === 'latency' ? `latency (ms, ${backend === 'onnx' ? 'onnxruntime-node' : 'tfjs-wasm'} table estimate)` : metric === 'macs' ? 'MACs' : 'parameters';
+    metric === 'latency'
+      ? `latency (ms, ${backend === 'onnx' ? 'onnxruntime-node' : 'tfjs-wasm'} table estimate)`
+      : metric === 'macs'
+        ? 'MACs'
+        : 'parameters';
   const recoveryKind = calibration.recovery.kind;
-  const yLabel =
-    recoveryKind === 'reconstruction'
-      ? 'agreement with the start: -AbsRel (higher is better)'
-      : 'share of filter energy kept (data-free)';
+  // People read AbsRel against the start (0 = identical, lower is better) more easily than the
+  // ranking's -AbsRel; a data-free run plots what it ranked by.
+  const agreeing = recoveryKind === 'reconstruction';
+  const yOf = (row: { accuracy: number; absRel?: number }): number =>
+    agreeing ? (row.absRel ?? -row.accuracy) : row.accuracy;
   const every = Math.max(1, Math.ceil(result.rows.length / 12));
   const chart = lineChartSvg({
     title: `NetAdapt: ${stem}, ${metric} budget ${budget}`,
     xLabel: resourceLabel,
-    yLabel,
+    yLabel: agreeing
+      ? 'AbsRel against the start (lower is better)'
+      : "share of the cut unit's filter energy kept (data-free)",
     series: [
       {
         label: `${recoveryKind}, channels by ${calibration.recovery.selection}`,
         points: [
-          { x: result.initial, y: result.initialAccuracy, note: 'start' },
+          { x: result.initial, y: agreeing ? 0 : result.initialAccuracy, note: 'start' },
           ...result.rows.map((r, i) => ({
             x: r.resource,
-            y: r.accuracy,
+            y: yOf(r),
             // Labels on every k-th point (and the last) stay readable on long runs.
             ...(i % every === 0 || i === result.rows.length - 1 ? { note: String(r.iteration) } : {}),
           })),
           ...(longSteps > 0 && result.done
-            ? [{ x: result.final, y: result.finalAccuracy, note: 'fine-tuned' }]
+            ? [{ x: result.final, y: yOf(result.finalScore), note: 'fine-tuned' }]
             : []),
         ],
       },
@@ -415,7 +447,9 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     initialAccuracy: result.initialAccuracy,
     finalAccuracy: result.finalAccuracy,
     finalScore: result.finalScore,
-    ...(heldOut ? { heldOut: { photos: calibration.heldOutNames, delta1: heldOut.delta1, absRel: heldOut.absRel } } : {}),
+    ...(heldOut
+      ? { heldOut: { photos: calibration.heldOutNames, delta1: heldOut.delta1, absRel: heldOut.absRel } }
+      : {}),
     ...(timed
       ? {
           latency: {
