@@ -1,6 +1,6 @@
 // Depth for one image in plain Node: `node estimate.mjs photo.rgba WIDTH HEIGHT`.
-// photo.rgba holds the image as raw RGBA bytes (decode yours with any image library, e.g.
-// `sharp('photo.jpg').ensureAlpha().raw().toFile('photo.rgba')`).
+// photo.rgba holds the image as raw RGBA bytes: decode yours with any image library, e.g.
+// `writeFileSync('photo.rgba', await sharp('photo.jpg').ensureAlpha().raw().toBuffer())`.
 import { readFileSync } from 'node:fs';
 import { createDepthEstimator } from '@fastdepth/runtime-web';
 import * as model from './model/tfjs/fastdepth-pruned.js';

@@ -30,6 +30,8 @@ export interface WeightsManifestLike {
     readonly layout: string;
     readonly byteOffset: number;
     readonly byteLength: number;
+    /** int8 tensors: one float32 scale per channel along `axis`, at `byteOffset`. */
+    readonly scales?: { readonly axis: number; readonly byteOffset: number };
   }[];
 }
 
