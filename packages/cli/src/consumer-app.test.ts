@@ -42,10 +42,18 @@ let app: string;
 let tarball: string;
 let packedFiles: string[];
 
+/**
+ * The environment without npm's `npm_*` variables: under `npm test` they describe this
+ * workspace (prefix, workspace, config), and the app's own npm must not inherit them.
+ */
+const CLEAN_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')),
+);
+
 /** Runs a command in `cwd`, failing with its output (npm's and Vite's messages say what broke). */
 async function sh(cwd: string, file: string, args: string[], timeout = 5 * MINUTES): Promise<string> {
   try {
-    const { stdout } = await run(file, args, { cwd, timeout, maxBuffer: 64 << 20, env: process.env });
+    const { stdout } = await run(file, args, { cwd, timeout, maxBuffer: 64 << 20, env: CLEAN_ENV });
     return stdout;
   } catch (error) {
     const e = error as { message: string; stdout?: string; stderr?: string };
@@ -190,7 +198,7 @@ describe('runtime-web in an app outside the repository', () => {
     const { stdout, stderr } = await run(
       process.execPath,
       ['estimate.mjs', 'photo.rgba', String(info.width), String(info.height)],
-      { cwd: app, timeout: 3 * MINUTES, maxBuffer: 64 << 20 },
+      { cwd: app, timeout: 3 * MINUTES, maxBuffer: 64 << 20, env: CLEAN_ENV },
     );
     // A second tfjs-core would print "Platform node has already been set" on every run.
     expect(stderr).not.toMatch(/already been set|already registered/i);
