@@ -24,11 +24,16 @@ export interface TargetInput {
   readonly weightsDtype?: WeightsDtype;
 }
 
-/** `--weights-dtype`: float32 (default), float16 or int8. */
-export function parseWeightsDtype(value: string | undefined): WeightsDtype {
+/** `--weights-dtype`: float32 (default), float16 or int8; only the tfjs target stores weights so. */
+export function parseWeightsDtype(value: string | undefined, targets: readonly TargetName[]): WeightsDtype {
   if (value === undefined) return 'float32';
   if (!(WEIGHTS_DTYPES as readonly string[]).includes(value))
     throw new UserError(`--weights-dtype must be one of ${WEIGHTS_DTYPES.join(', ')}, found "${value}"`);
+  if (!targets.includes('tfjs')) {
+    throw new UserError(
+      `--weights-dtype ${value} applies to the tfjs target only, and --target is ${targets.join(',')}`,
+    );
+  }
   return value as WeightsDtype;
 }
 

@@ -112,12 +112,18 @@ describe('fastdepth compile --weights-dtype', () => {
     expect(new Set(manifest.tensors.map((t) => t.dtype))).toEqual(new Set(['int8', 'float32']));
   });
 
-  it('rejects an unknown dtype with one line naming the option, writing nothing', async () => {
+  it('rejects an unknown dtype, or one without the tfjs target, with one line, writing nothing', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'fastdepth-cli-')), 'out');
     const r = await runCli('compile', '--target', 'tfjs', '--weights-dtype', 'int4', '--out', out);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       'fastdepth: error: --weights-dtype must be one of float32, float16, int8, found "int4"',
+    );
+    expect(() => readdirSync(out)).toThrow();
+    const onnx = await runCli('compile', '--target', 'onnx', '--weights-dtype', 'int8', '--out', out);
+    expect(onnx.code).toBe(1);
+    expect(onnx.stderr).toBe(
+      'fastdepth: error: --weights-dtype int8 applies to the tfjs target only, and --target is onnx',
     );
     expect(() => readdirSync(out)).toThrow();
   });

@@ -98,7 +98,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const targets = parseTargets(options.target);
   const seed = parseInteger('--seed', options.seed);
   const opset = parseInteger('--opset', options.opset);
-  const weightsDtype = parseWeightsDtype(options.weightsDtype);
+  const weightsDtype = parseWeightsDtype(options.weightsDtype, targets);
   const { model, stem, weightsSource } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
