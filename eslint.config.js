@@ -16,6 +16,8 @@ export default tseslint.config(
       '**/tmp/**',
       '**/.tmp/**',
       'packages/*/bin/**',
+      // A plain JavaScript app outside every tsconfig; the consumer-app test runs it.
+      'packages/runtime-web/example-app/**',
     ],
   },
   js.configs.recommended,

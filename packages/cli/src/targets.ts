@@ -3,11 +3,12 @@
  * the target's own folder) and the checks it ran. Adding a target is one entry here.
  */
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
-import { emitTfjs } from '@fastdepth/codegen-tfjs';
+import { emitTfjs, toJavaScript, WEIGHTS_DTYPES, type WeightsDtype } from '@fastdepth/codegen-tfjs';
 import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
 import { createDepthEstimator } from '@fastdepth/runtime-web';
 import { emitTvmPackage } from '@fastdepth/codegen-tvm';
 import { graphInputs, maxRelativeError, type Model } from '@fastdepth/graph-dsl';
+import { UserError } from './errors.js';
 import type { OutputFile } from './fs-atomic.js';
 import { onnxParity } from './onnx-check.js';
 import type { ReferenceCase } from './reference.js';
@@ -19,6 +20,21 @@ export interface TargetInput {
   readonly reference: ReferenceCase;
   readonly opset: number;
   readonly foldBatchNorm: boolean;
+  /** How the tfjs weights file stores values (default float32). */
+  readonly weightsDtype?: WeightsDtype;
+}
+
+/** `--weights-dtype`: float32 (default), float16 or int8; only the tfjs target stores weights so. */
+export function parseWeightsDtype(value: string | undefined, targets: readonly TargetName[]): WeightsDtype {
+  if (value === undefined) return 'float32';
+  if (!(WEIGHTS_DTYPES as readonly string[]).includes(value))
+    throw new UserError(`--weights-dtype must be one of ${WEIGHTS_DTYPES.join(', ')}, found "${value}"`);
+  if (!targets.includes('tfjs')) {
+    throw new UserError(
+      `--weights-dtype ${value} applies to the tfjs target only, and --target is ${targets.join(',')}`,
+    );
+  }
+  return value as WeightsDtype;
 }
 
 export interface Check {
@@ -36,6 +52,16 @@ export interface TargetOutput {
 }
 
 export const PARITY_LIMIT = 1e-4;
+
+/**
+ * Limits for the tfjs output with rounded weights, against the exact reference on the seeded
+ * check input (max |error| / max |reference|). float16 keeps 11 significant bits; per-channel
+ * int8 about 8, and the rounding errors of every layer add up through the network.
+ */
+export const QUANTISED_LIMIT: Readonly<Record<Exclude<WeightsDtype, 'float32'>, number>> = {
+  float16: 1e-2,
+  int8: 1e-1,
+};
 
 export const TARGET_NAMES = ['onnx', 'tvm', 'tfjs'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -74,24 +100,43 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
     });
   },
 
-  tfjs: async ({ model, stem, reference }) => {
-    const emitted = emitTfjs(model, {
+  tfjs: async ({ model, stem, reference, weightsDtype = 'float32' }) => {
+    const options = {
       moduleName: stem,
       weightsFileName: `${stem}.weights.bin`,
-      regenerate: `fastdepth compile --arch ${stem} --target tfjs`,
-    });
+      regenerate: `fastdepth compile --arch ${stem} --target tfjs${weightsDtype === 'float32' ? '' : ` --weights-dtype ${weightsDtype}`}`,
+    };
+    // The code is checked with exact (float32) weights; smaller weights add their own figure.
+    const exact = emitTfjs(model, options);
+    const emitted = weightsDtype === 'float32' ? exact : emitTfjs(model, { ...options, weightsDtype });
     const { source, weights, manifest } = emitted;
-    const err = await tfjsParity(emitted, reference);
+    const checks: Check[] = [
+      {
+        name: 'generated tfjs (wasm) vs reference executor',
+        maxRelativeError: await tfjsParity(exact, reference),
+        limit: PARITY_LIMIT,
+      },
+    ];
+    if (weightsDtype !== 'float32') {
+      checks.push({
+        name: `generated tfjs (wasm), ${weightsDtype} weights vs reference executor`,
+        maxRelativeError: await tfjsParity(emitted, reference),
+        limit: QUANTISED_LIMIT[weightsDtype],
+      });
+    }
+    // Plain JavaScript + declarations beside the TypeScript, for apps without a TS toolchain.
+    const { js, dts } = toJavaScript(source);
+    const ratio = exact.weights.byteLength / weights.byteLength;
     return {
       files: [
         { name: `${stem}.ts`, data: source },
+        { name: `${stem}.js`, data: js },
+        { name: `${stem}.d.ts`, data: dts },
         { name: `${stem}.weights.bin`, data: weights },
         { name: `${stem}.weights.json`, data: `${JSON.stringify(manifest, null, 2)}\n` },
       ],
-      checks: [
-        { name: 'generated tfjs (wasm) vs reference executor', maxRelativeError: err, limit: PARITY_LIMIT },
-      ],
-      summary: 'TypeScript module on @tensorflow/tfjs-core, BatchNorm folded',
+      checks,
+      summary: `TypeScript module (+ .js/.d.ts) on @tensorflow/tfjs-core, BatchNorm folded, ${weightsDtype} weights${weightsDtype === 'float32' ? '' : ` (${ratio.toFixed(1)}x smaller)`}`,
     };
   },
 };

@@ -1,14 +1,23 @@
 /**
  * @fastdepth/codegen-tfjs — compiles a graph-dsl model to a generated TypeScript module that
- * runs the forward pass as straight-line `@tensorflow/tfjs-core` calls (NHWC), plus a float32
- * weights file and its JSON manifest.
+ * runs the forward pass as straight-line `@tensorflow/tfjs-core` calls (NHWC), plus a weights
+ * file (float32, float16 or per-channel int8) and its JSON manifest.
  */
-export { emitTfjs, type EmitTfjsOptions, type EmitTfjsResult } from './emit.js';
+export {
+  emitTfjs,
+  toJavaScript,
+  type EmitTfjsOptions,
+  type EmitTfjsResult,
+  type TfjsJavaScript,
+} from './emit.js';
 export {
   GENERATOR_NAME,
   GENERATOR_VERSION,
   WEIGHTS_FORMAT,
   WEIGHTS_FORMAT_VERSION,
+  WEIGHTS_DTYPES,
+  type WeightsDtype,
+  type WeightsScales,
   type WeightsManifest,
   type WeightsManifestEntry,
 } from './manifest.js';

@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TMP_DIR } from '../src/testing/models.js';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
 import { startDemoServer, type DemoServer } from './server.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
 const IMAGES = fileURLToPath(new URL('../../../../shared/data/images/', import.meta.url));
 const SCREENSHOTS = join(TMP_DIR, 'screenshots');
 
@@ -29,15 +29,7 @@ beforeAll(async () => {
   // launch() gives the browser a fresh temporary profile of its own.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: [...CHROMIUM_ARGS, '--disable-gpu'],
   });
 }, 120_000);
 
@@ -54,6 +46,10 @@ describe.each([
     const page = await browser!.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
+    // Every request answered (no favicon 404 or missing wasm file).
+    page.on('response', (response) => {
+      if (response.status() >= 400) errors.push(`HTTP ${response.status()} ${response.url()}`);
+    });
     await page.goto(`${server!.url}?engine=${engine}&backend=${backend}&threads=${threads}`);
     await page.waitForFunction(
       () => document.getElementById('status')?.textContent?.startsWith('Ready') === true,
@@ -90,6 +86,7 @@ describe.each([
         latency: Number(document.getElementById('stat-latency')?.dataset.ms),
         backend: document.getElementById('stat-backend')?.textContent,
         engine: document.getElementById('stat-engine')?.textContent,
+        reason: document.getElementById('stat-reason')?.textContent,
         status: document.getElementById('status')?.textContent,
         cores: navigator.hardwareConcurrency,
       };
@@ -105,6 +102,7 @@ describe.each([
       engine,
       expected > 1 ? `${backend} × ${expected} threads` : backend,
     ]);
+    expect(stats.reason).toBe(`${backend}: requested`);
     expect(stats.count).toBeGreaterThan(1000);
     expect(stats.variance).toBeGreaterThan(0);
     expect(stats.latency).toBeGreaterThan(0);

@@ -42,6 +42,7 @@ const ui = {
   stat: {
     engine: byId('stat-engine'),
     backend: byId('stat-backend'),
+    reason: byId('stat-reason'),
     latency: byId('stat-latency'),
     size: byId('stat-size'),
     isolated: byId('stat-isolated'),
@@ -93,7 +94,14 @@ async function load(): Promise<DepthEstimator> {
   // What the runtime actually runs on (tfjs-wasm fixes its pool when it first initialises).
   ui.stat.backend.textContent =
     loaded.threads > 1 ? `${loaded.backend} × ${loaded.threads} threads` : loaded.backend;
+  ui.stat.reason.textContent = loaded.backendReason;
   ui.stat.size.textContent = `${loaded.width} × ${loaded.height}`;
+  // The first run compiles shaders / kernels (seconds on webgl): do it now, so the latency the
+  // page shows is the steady one.
+  setStatus(`Warming up ${loaded.engine} on ${loaded.backend}…`);
+  const blank = new Uint8ClampedArray(loaded.width * loaded.height * 4).fill(128);
+  const warm = await loaded.estimate({ data: blank, width: loaded.width, height: loaded.height });
+  ui.stat.latency.textContent = `– (first run ${warm.latencyMs.toFixed(0)} ms)`;
   setStatus('Ready. Choose an image, drop one, or use the webcam.');
   estimator = loaded;
   return loaded;

@@ -223,3 +223,18 @@ describe('onnx engine', () => {
     ).rejects.toThrow(/onnx: no runtime initialised \(cpu: /);
   });
 });
+
+describe('backendReason', () => {
+  it('says whether the backend was requested or the first usable of the automatic order', async () => {
+    const model = { engine: 'tfjs' as const, module: await importModule(tiny), weights: readWeights(tiny) };
+    const auto = await createDepthEstimator({ model });
+    expect([auto.backend, auto.backendReason]).toEqual(['wasm', 'wasm: first usable of wasm > cpu']);
+    await auto.dispose();
+    const named = await createDepthEstimator({ model, backend: 'cpu' });
+    expect([named.backend, named.backendReason]).toEqual(['cpu', 'cpu: requested']);
+    await named.dispose();
+    const onnx = await createDepthEstimator({ model: { engine: 'onnx', model: tiny.onnx } });
+    expect([onnx.backend, onnx.backendReason]).toEqual(['cpu', 'cpu: first usable of cpu > wasm']);
+    await onnx.dispose();
+  });
+});

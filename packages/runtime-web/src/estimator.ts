@@ -16,6 +16,7 @@ import type {
 
 interface Runner {
   readonly backend: BackendName;
+  readonly backendReason: string;
   readonly threads: number;
   readonly width: number;
   readonly height: number;
@@ -117,6 +118,7 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   return {
     engine,
     backend: runner.backend,
+    backendReason: runner.backendReason,
     threads: runner.threads,
     width,
     height,

@@ -16,7 +16,7 @@ export {
 export { coverCrop, preprocess, type InputLayout } from './preprocess.js';
 export { toPixels } from './image.js';
 export { DepthEstimatorError } from './errors.js';
-export { TFJS_BACKEND_ORDER } from './tfjs-engine.js';
+export { SOFTWARE_RENDERER, TFJS_BACKEND_ORDER, webglRenderer } from './tfjs-engine.js';
 export { ONNX_BACKEND_ORDER } from './onnx-engine.js';
 export type {
   BackendName,

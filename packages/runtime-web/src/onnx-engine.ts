@@ -49,6 +49,8 @@ async function modelBytes(source: OnnxModelSource): Promise<Uint8Array> {
 /** A loaded ONNX session: runs NCHW float input to the depth values. */
 export interface OnnxRunner {
   readonly backend: BackendName;
+  /** Why this backend (requested, or what the automatic choice passed over). */
+  readonly backendReason: string;
   /** Threads the session was opened with (onnxruntime-web falls back to 1 without cross-origin isolation). */
   readonly threads: number;
   readonly width: number;
@@ -100,8 +102,13 @@ export async function createOnnxRunner(
     const [height, width] = inputSize(session);
     const inputName = session.inputNames[0]!;
     const outputName = session.outputNames[0]!;
+    const before = failures.length === 0 ? '' : ` (${failures.join('; ')})`;
     return {
       backend,
+      backendReason:
+        requested === undefined
+          ? `${backend}: first usable of ${order.join(' > ')}${before}`
+          : `${backend}: requested`,
       threads: backend === 'cpu' ? numThreads : (ort.env.wasm.numThreads ?? 1),
       width,
       height,

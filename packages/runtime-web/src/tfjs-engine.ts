@@ -105,20 +105,90 @@ async function withLogicalCoresForTfjsWasm<T>(
   }
 }
 
-/** Selects the requested tfjs backend, or the first of the default order that initialises. */
+/**
+ * Renderers that draw WebGL on the CPU: Chromium without a GPU (SwiftShader), Mesa's llvmpipe /
+ * softpipe, Windows' Basic Render Driver. tfjs-webgl on them is far slower than tfjs-wasm
+ * (fastdepth-pruned in headless Chromium on SwiftShader: 10.7 s for the first estimate, 0.5-0.6 s
+ * after, against 93 ms on tfjs-wasm), so the automatic choice passes over them.
+ */
+export const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+
+interface WebglContextLike {
+  getExtension(name: string): unknown;
+  getParameter(name: number): unknown;
+  readonly RENDERER: number;
+}
+
+/** The WebGL renderer string (unmasked where the browser allows it), or undefined without WebGL. */
+export function webglRenderer(): string | undefined {
+  let canvas: { getContext(kind: string): unknown } | undefined;
+  if (typeof OffscreenCanvas !== 'undefined') canvas = new OffscreenCanvas(1, 1);
+  else if (typeof document !== 'undefined') canvas = document.createElement('canvas');
+  if (canvas === undefined) return undefined;
+  const gl = (canvas.getContext('webgl2') ?? canvas.getContext('webgl')) as WebglContextLike | null;
+  if (gl === null) return undefined;
+  const info = gl.getExtension('WEBGL_debug_renderer_info') as { UNMASKED_RENDERER_WEBGL: number } | null;
+  const renderer = String(gl.getParameter(info === null ? gl.RENDERER : info.UNMASKED_RENDERER_WEBGL));
+  (gl.getExtension('WEBGL_lose_context') as { loseContext(): void } | null)?.loseContext();
+  return renderer;
+}
+
+interface GpuAdapterLike {
+  readonly isFallbackAdapter?: boolean;
+  readonly info?: { readonly vendor?: string; readonly architecture?: string; readonly description?: string };
+}
+
+/** Why the automatic choice should pass over `name` here (a software GPU), or undefined. */
+async function softwareReason(name: BackendName): Promise<string | undefined> {
+  if (name === 'webgl') {
+    const renderer = webglRenderer();
+    if (renderer !== undefined && SOFTWARE_RENDERER.test(renderer))
+      return `skipped: software renderer "${renderer}" (much slower than wasm)`;
+  }
+  if (name === 'webgpu' && typeof navigator !== 'undefined' && 'gpu' in navigator) {
+    const gpu = (navigator as { gpu: { requestAdapter(): Promise<GpuAdapterLike | null> } }).gpu;
+    const adapter = await gpu.requestAdapter().catch(() => null);
+    if (adapter === null) return 'no WebGPU adapter';
+    const text = [adapter.info?.vendor, adapter.info?.architecture, adapter.info?.description].join(' ');
+    if (adapter.isFallbackAdapter === true || SOFTWARE_RENDERER.test(text))
+      return `skipped: software adapter "${text.trim()}" (much slower than wasm)`;
+  }
+  return undefined;
+}
+
+/** The backend in use and why it was chosen (for `estimator.backendReason`). */
+export interface BackendChoice {
+  readonly backend: BackendName;
+  readonly reason: string;
+}
+
+/**
+ * Selects the requested tfjs backend, or the first of the default order that initialises and
+ * does not run on a software GPU.
+ */
 export async function selectTfjsBackend(
   requested: BackendName | undefined,
   numThreads: number,
   wasmPaths: WasmPaths | undefined,
-): Promise<BackendName> {
-  const order = requested === undefined ? TFJS_BACKEND_ORDER[isNode() ? 'node' : 'browser'] : [requested];
-  const failures: string[] = [];
-  for (const name of order) {
-    const reason = await trySetBackend(name, numThreads, wasmPaths);
-    if (reason === undefined) return name;
-    failures.push(`${name}: ${reason}`);
+): Promise<BackendChoice> {
+  if (requested !== undefined) {
+    const failure = await trySetBackend(requested, numThreads, wasmPaths);
+    if (failure !== undefined)
+      throw new DepthEstimatorError(`tfjs: no backend initialised (${requested}: ${failure})`);
+    return { backend: requested, reason: `${requested}: requested` };
   }
-  throw new DepthEstimatorError(`tfjs: no backend initialised (${failures.join('; ')})`);
+  const order = TFJS_BACKEND_ORDER[isNode() ? 'node' : 'browser'];
+  const passed: string[] = [];
+  for (const name of order) {
+    const skip = await softwareReason(name);
+    const failure = skip ?? (await trySetBackend(name, numThreads, wasmPaths));
+    if (failure === undefined) {
+      const before = passed.length === 0 ? '' : ` (${passed.join('; ')})`;
+      return { backend: name, reason: `${name}: first usable of ${order.join(' > ')}${before}` };
+    }
+    passed.push(`${name}: ${failure}`);
+  }
+  throw new DepthEstimatorError(`tfjs: no backend initialised (${passed.join('; ')})`);
 }
 
 async function loadManifest(
@@ -152,6 +222,8 @@ async function loadManifest(
 /** A loaded generated module: runs NHWC float input to the depth values. */
 export interface TfjsRunner {
   readonly backend: BackendName;
+  /** Why this backend (requested, or what the automatic choice passed over). */
+  readonly backendReason: string;
   /** Threads the backend actually runs on (tfjs-wasm falls back to 1 without cross-origin isolation). */
   readonly threads: number;
   readonly width: number;
@@ -175,12 +247,13 @@ export async function createTfjsRunner(
       `tfjs module "${module.MODEL_INFO.arch}": input shape [${shape.join(', ')}], expected [1, H, W, 3] (NHWC)`,
     );
   }
-  const backend = await selectTfjsBackend(requested, numThreads, wasmPaths);
+  const { backend, reason } = await selectTfjsBackend(requested, numThreads, wasmPaths);
   const { manifest, buffer } = await loadManifest(source);
   const weights = module.loadWeights(manifest, buffer);
   const threads = backend === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
   return {
     backend,
+    backendReason: reason,
     threads,
     width,
     height,

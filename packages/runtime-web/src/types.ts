@@ -30,6 +30,8 @@ export interface WeightsManifestLike {
     readonly layout: string;
     readonly byteOffset: number;
     readonly byteLength: number;
+    /** int8 tensors: one float32 scale per channel along `axis`, at `byteOffset`. */
+    readonly scales?: { readonly axis: number; readonly byteOffset: number };
   }[];
 }
 
@@ -97,7 +99,7 @@ export interface DepthEstimatorOptions {
   readonly model: ModelSource;
   /**
    * The backend to use; default: the first that initialises, browser tfjs
-   * webgpu -> webgl -> wasm -> cpu, browser onnx webgpu -> wasm, Node tfjs wasm -> cpu, Node onnx
+   * webgpu -> webgl -> wasm -> cpu (passing over a GPU that is software: SwiftShader, llvmpipe), browser onnx webgpu -> wasm, Node tfjs wasm -> cpu, Node onnx
    * cpu (onnxruntime-node) -> wasm. A named backend that fails is an error, not a fallback.
    */
   readonly backend?: BackendName;
@@ -157,6 +159,12 @@ export interface DepthResult {
 export interface DepthEstimator {
   readonly engine: EngineName;
   readonly backend: BackendName;
+  /**
+   * Why `backend`: `"wasm: requested"`, or for the automatic choice what it passed over and why,
+   * e.g. `"wasm: first usable of webgpu > webgl > wasm > cpu (webgpu: WebGPU is not available
+   * here; webgl: skipped: software renderer "... SwiftShader ..." (much slower than wasm))"`.
+   */
+  readonly backendReason: string;
   /** wasm threads actually in use (1 elsewhere, or where the page is not cross-origin isolated). */
   readonly threads: number;
   /** Network input width and height. */

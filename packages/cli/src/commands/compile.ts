@@ -6,7 +6,8 @@ import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import type { Output } from '../output.js';
 import { referenceCase } from '../reference.js';
 import { formatTable, humanBytes } from '../table.js';
-import { TARGET_NAMES, TARGETS, type Check, type TargetName } from '../targets.js';
+import { parseWeightsDtype, TARGET_NAMES, TARGETS, type Check, type TargetName } from '../targets.js';
+import type { WeightsDtype } from '@fastdepth/codegen-tfjs';
 import { loadModel } from '../weights-source.js';
 import { layerTable, totalsLine } from './info.js';
 
@@ -18,6 +19,7 @@ export interface CompileOptions {
   readonly opset: string;
   readonly foldBn?: boolean;
   readonly inputSize?: string;
+  readonly weightsDtype?: string;
   readonly out: string;
   readonly json?: boolean;
 }
@@ -60,9 +62,11 @@ export async function compileArtifacts(
     targets: readonly TargetName[];
     opset: number;
     foldBatchNorm: boolean;
+    /** tfjs weights file storage (default float32). */
+    weightsDtype?: WeightsDtype;
   },
 ): Promise<CompiledArtifacts> {
-  const { model, stem, weightsSource, targets, opset, foldBatchNorm } = input;
+  const { model, stem, weightsSource, targets, opset, foldBatchNorm, weightsDtype } = input;
   out.note(`computing the reference output of ${stem} (float64 reference executor)...`);
   const reference = referenceCase(model);
   const files: OutputFile[] = [
@@ -76,7 +80,7 @@ export async function compileArtifacts(
   const summaries: Record<string, string> = {};
   for (const target of targets) {
     out.note(`compiling ${stem} for ${target}...`);
-    const result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm });
+    const result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm, weightsDtype });
     files.push(...result.files.map((f) => ({ name: `${target}/${f.name}`, data: f.data })));
     checks.push(...result.checks.map((c) => ({ ...c, target })));
     summaries[target] = result.summary;
@@ -94,6 +98,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const targets = parseTargets(options.target);
   const seed = parseInteger('--seed', options.seed);
   const opset = parseInteger('--opset', options.opset);
+  const weightsDtype = parseWeightsDtype(options.weightsDtype, targets);
   const { model, stem, weightsSource } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
@@ -109,6 +114,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     targets,
     opset,
     foldBatchNorm: options.foldBn ?? false,
+    weightsDtype,
   });
   const written = await writeFilesAtomic(options.out, files);
   const seconds = (performance.now() - started) / 1000;
