@@ -1,11 +1,12 @@
-import { basename, dirname, extname } from 'node:path';
+import { extname, relative, resolve } from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { encodeNpy } from '@fastdepth/graph-dsl';
 import { resizeDepth, toColorMap, type ColormapName } from '@fastdepth/runtime-web';
-import { parseInputSize, readInput } from '../arch-source.js';
+import { readInput } from '../arch-source.js';
 import { createEstimator, parseBackend, parseEngine } from '../engine.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
+import { checkOutputFile, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
 import { loadModel } from '../weights-source.js';
 
@@ -25,6 +26,15 @@ export interface PredictOptions {
 
 const COLORMAPS: readonly ColormapName[] = ['turbo', 'viridis'];
 
+/** `--out` is written in the format its extension names. */
+const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
+
+/**
+ * The largest image read: sharp's own default limit (16383 x 16383 pixels), checked from the
+ * header before decoding so the message names the file and its size.
+ */
+export const MAX_IMAGE_PIXELS = 16383 * 16383;
+
 function percentile(sorted: Float32Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -35,20 +45,16 @@ export async function predictCommand(out: Output, image: string, options: Predic
   if (!(COLORMAPS as readonly string[]).includes(options.colormap))
     throw new UserError(`--colormap must be one of ${COLORMAPS.join(', ')}, found "${options.colormap}"`);
   const colormap = options.colormap as ColormapName;
-  const bytes = await readInput(image, 'image');
-  let pixels: { data: Buffer; info: OutputInfo };
-  try {
-    pixels = await sharp(bytes).removeAlpha().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  } catch (e) {
-    throw new UserError(
-      `cannot decode image "${image}": ${(e as Error).message} (PNG, JPEG, WebP, TIFF, GIF and AVIF are read)`,
-    );
-  }
+  const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
+  const inputSize = options.inputSize === undefined ? undefined : parseInputSize(options.inputSize);
+  await checkOutputFile(options.out, '--out', IMAGE_EXTENSIONS);
+  if (options.npy !== undefined) await checkOutputFile(options.npy, '--npy', ['.npy']);
+  const pixels = await decodeImage(image);
   const { model, stem, weightsSource } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
-    ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
-    seed: Number(options.seed),
+    ...(inputSize !== undefined ? { inputSize } : {}),
+    seed,
   });
   if (options.weights === undefined)
     out.note('warning: no --weights given: seeded, untrained weights make a meaningless depth map');
@@ -67,38 +73,30 @@ export async function predictCommand(out: Output, image: string, options: Predic
     const stats = { min: sorted[0]!, median: percentile(sorted, 0.5), max: sorted[sorted.length - 1]! };
     const full = resizeDepth(result, input.width, input.height);
     const rgba = toColorMap(full, { colormap });
-    const depthPng = await sharp(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength), {
-      raw: { width: input.width, height: input.height, channels: 4 },
-    })
-      .png()
-      .toBuffer();
-    const png = options.sideBySide
-      ? await sharp({
+    const raw = { width: input.width, height: input.height, channels: 4 as const };
+    const depthRgba = Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength);
+    // Images built here may be twice the input's size: sharp's input limit guards decoding
+    // untrusted files, the input already passed it, so it is lifted for these.
+    const picture = options.sideBySide
+      ? sharp({
           create: { width: 2 * input.width, height: input.height, channels: 4, background: '#000' },
-        })
-          .composite([
-            {
-              input: pixels.data,
-              raw: { width: input.width, height: input.height, channels: 4 },
-              left: 0,
-              top: 0,
-            },
-            { input: depthPng, left: input.width, top: 0 },
-          ])
-          .png()
-          .toBuffer()
-      : depthPng;
-    const files: OutputFile[] = [{ name: basename(options.out), data: png }];
-    const written = await writeFilesAtomic(dirname(options.out), files);
+          limitInputPixels: false,
+        }).composite([
+          { input: pixels.data, raw, left: 0, top: 0, limitInputPixels: false },
+          { input: depthRgba, raw, left: input.width, top: 0, limitInputPixels: false },
+        ])
+      : sharp(depthRgba, { raw, limitInputPixels: false });
+    const jpeg = ['.jpg', '.jpeg'].includes(extname(options.out).toLowerCase());
+    // JPEG has no alpha; the depth map is opaque anyway.
+    const encoded = await (jpeg ? picture.flatten().jpeg({ quality: 92 }) : picture.png()).toBuffer();
+    // One atomic write for both files (names relative to the working folder): either both
+    // land or neither does.
+    const files: OutputFile[] = [{ name: relative(process.cwd(), resolve(options.out)), data: encoded }];
     if (options.npy !== undefined) {
-      if (extname(options.npy) !== '.npy')
-        throw new UserError(`--npy must name a .npy file, found "${options.npy}"`);
-      written.push(
-        ...(await writeFilesAtomic(dirname(options.npy), [
-          { name: basename(options.npy), data: encodeNpy([result.height, result.width], result.depth) },
-        ])),
-      );
+      const data = encodeNpy([result.height, result.width], result.depth);
+      files.push({ name: relative(process.cwd(), resolve(options.npy)), data });
     }
+    const written = await writeFilesAtomic(process.cwd(), files);
     const report = {
       image,
       arch: stem,
@@ -126,5 +124,32 @@ export async function predictCommand(out: Output, image: string, options: Predic
     out.line(`wrote ${written.join(', ')}`);
   } finally {
     await estimator.dispose();
+  }
+}
+
+/** Decodes `image` to RGBA pixels; a file that is not an image, or too large, is named. */
+async function decodeImage(image: string): Promise<{ data: Buffer; info: OutputInfo }> {
+  const bytes = await readInput(image, 'image');
+  const formats = '(PNG, JPEG, WebP, TIFF, GIF and AVIF are read)';
+  let size: { width?: number | undefined; height?: number | undefined };
+  try {
+    size = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
+  }
+  const { width = 0, height = 0 } = size;
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new UserError(
+      `image "${image}" is ${width}x${height} (${((width * height) / 1e6).toFixed(0)} megapixels); predict reads at most ${(MAX_IMAGE_PIXELS / 1e6).toFixed(0)} megapixels (16383x16383): scale it down first`,
+    );
+  }
+  try {
+    return await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS })
+      .removeAlpha()
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
   }
 }
