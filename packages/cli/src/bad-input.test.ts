@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { calibratedInitWeights, encodeNpy, encodeSafetensors, saveGraph } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
+import { writeFilesAtomic } from './fs-atomic.js';
 import { runCli } from './testing/run-cli.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
@@ -148,6 +149,23 @@ describe('output paths are checked before any work', () => {
       ['predict', notAnImage, '--out', join(dir, 'd.png'), '--npy', join(dir, 'x.txt')],
       `--npy "${join(dir, 'x.txt')}": the file name must end in .npy`,
     );
+  });
+});
+
+describe('writeFilesAtomic', () => {
+  it('a rename that fails (a folder in the way) leaves no staged file behind', async () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'b.txt', 'inside'), { recursive: true });
+    const before = listTree(dir);
+    await expect(
+      writeFilesAtomic(dir, [
+        { name: 'a.txt', data: 'a' },
+        { name: 'b.txt', data: 'b' },
+      ]),
+    ).rejects.toThrow(`cannot write into output folder "${dir}": `);
+    // a.txt may have landed before b.txt failed; nothing temporary may stay.
+    expect(listTree(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(listTree(dir).filter((n) => n !== 'a.txt')).toEqual(before);
   });
 });
 

@@ -89,8 +89,8 @@ export async function predictCommand(out: Output, image: string, options: Predic
     const jpeg = ['.jpg', '.jpeg'].includes(extname(options.out).toLowerCase());
     // JPEG has no alpha; the depth map is opaque anyway.
     const encoded = await (jpeg ? picture.flatten().jpeg({ quality: 92 }) : picture.png()).toBuffer();
-    // One atomic write for both files (names relative to the working folder): either both
-    // land or neither does.
+    // One atomic write for both files (names relative to the working folder): both are on
+    // disk under temporary names before either takes its real one.
     const files: OutputFile[] = [{ name: relative(process.cwd(), resolve(options.out)), data: encoded }];
     if (options.npy !== undefined) {
       const data = encodeNpy([result.height, result.width], result.depth);
