@@ -4,8 +4,8 @@
  * fastdepth-pruned); `.onnx` and `.tflite` files carry their own graph, which the importers
  * recover and match against the FastDepth family (or against `--arch` when it is given).
  *
- * Seeded weights are `calibratedInitWeights`: BatchNorm statistics measured on compile's check
- * input, so the network's output on it varies from pixel to pixel. `compile` writes these weights and
+ * Seeded weights are `calibratedInitWeights`: random BatchNorm statistics, the last BatchNorm's
+ * measured on compile's check input, so the network's output on it varies from pixel to pixel. `compile` writes these weights and
  * checks every target against their reference output; with the authors' identity-BN init
  * that output is often all zeros, and a check against zeros proves nothing.
  */

@@ -38,15 +38,14 @@ function calibrationGraph(graph: Graph): Graph {
 }
 
 /**
- * `initWeights(graph, seed)` with BatchNorm statistics measured on the input
- * `randomTensor(shape, inputSeed, 0, 1)`, gamma in [0.5, 1.5) and beta in [0.1, 0.3).
+ * `initWeights(graph, seed)` with every BatchNorm's gamma in [0.5, 1.5), beta in [0.1, 0.3),
+ * running mean in [-0.1, 0.1) and variance in [0.5, 1.5), except the last BatchNorm's mean and
+ * variance: those are measured on the input `randomTensor(shape, inputSeed, 0, 1)`.
  * Deterministic: same graph and seeds, same weights.
  *
- * A check that feeds that same input (graphs up to 224x224) sees every BatchNorm exactly
- * standardised, the last one included: its output then varies over the pixels whenever the
- * last convolution's does. On other inputs the statistics are only approximately right; where
- * a layer's spatial size is 1x1 (a 32x32 input) its measured variance is 0 and it amplifies
- * any difference from the calibration input, so checks should feed the calibration input.
+ * A check that feeds that same input (graphs up to 224x224) sees the last BatchNorm exactly
+ * standardise its input: the output then varies over the pixels whenever the last
+ * convolution's output does. On other inputs the statistics are only approximately right.
  */
 export function calibratedInitWeights(graph: Graph, seed = 0, inputSeed = seed): Map<string, TensorF32> {
   const weights = initWeights(graph, seed);
@@ -58,22 +57,14 @@ export function calibratedInitWeights(graph: Graph, seed = 0, inputSeed = seed):
       shape: [channels],
       data: Float32Array.from({ length: channels }, f),
     });
-    weights.set(
-      `${node.name}.weight`,
-      draw(() => 0.5 + rng.uniform()),
-    );
-    weights.set(
-      `${node.name}.bias`,
-      draw(() => 0.1 + 0.2 * rng.uniform()),
-    );
-    weights.set(
-      `${node.name}.running_mean`,
-      draw(() => 0.2 * rng.uniform() - 0.1),
-    );
-    weights.set(
-      `${node.name}.running_var`,
-      draw(() => 0.5 + rng.uniform()),
-    );
+    const gamma = draw(() => 0.5 + rng.uniform());
+    const beta = draw(() => 0.1 + 0.2 * rng.uniform());
+    const mean = draw(() => 0.2 * rng.uniform() - 0.1);
+    const variance = draw(() => 0.5 + rng.uniform());
+    weights.set(`${node.name}.weight`, gamma);
+    weights.set(`${node.name}.bias`, beta);
+    weights.set(`${node.name}.running_mean`, mean);
+    weights.set(`${node.name}.running_var`, variance);
   }
   const last = batchNorms[batchNorms.length - 1];
   if (!last) return weights;
