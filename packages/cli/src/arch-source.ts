@@ -39,9 +39,5 @@ export async function resolveArch(
   return loadGraph(text.toString('utf8'), arch);
 }
 
-/** Parses `224` or `256x320` (height x width). */
-export function parseInputSize(value: string): number | [number, number] {
-  const m = /^(\d+)(?:x(\d+))?$/.exec(value.trim());
-  if (!m) throw new UserError(`--input-size must be N or HxW (e.g. 224 or 256x320), found "${value}"`);
-  return m[2] === undefined ? Number(m[1]) : [Number(m[1]), Number(m[2])];
-}
+// Kept here too: `prune` imports it from this module.
+export { parseInputSize } from './options.js';

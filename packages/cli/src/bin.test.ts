@@ -19,4 +19,15 @@ describe('bin/fastdepth.js', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^fastdepth: error: unknown architecture "nope"/);
   });
+
+  it('stops quietly when the reader of its output goes away (`fastdepth list | head -n 1`)', () => {
+    // pipefail: the status is fastdepth's own, not head's.
+    const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${bin}" list | head -n 1`], {
+      encoding: 'utf8',
+    });
+    expect(r.stdout).toMatch(/^fastdepth\s/);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
 });

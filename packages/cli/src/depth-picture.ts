@@ -215,8 +215,10 @@ export async function renderDepthPicture(o: DepthPictureOptions): Promise<DepthP
       channels: 4,
       background: { r: 0, g: 0, b: 0, alpha: 0 },
     },
+    // The input already passed predict's pixel limit; this picture may be twice its size.
+    limitInputPixels: false,
   })
-    .composite(layers)
+    .composite(layers.map((l) => ({ ...l, limitInputPixels: false })))
     .png()
     .toBuffer();
   return {

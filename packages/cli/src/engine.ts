@@ -12,6 +12,8 @@ import { UserError } from './errors.js';
 
 export const ENGINES = ['tfjs', 'onnx'] as const;
 export type EngineChoice = (typeof ENGINES)[number];
+/** onnxruntime-node is the fastest engine in Node (see --engine's help for the figures). */
+export const DEFAULT_ENGINE: EngineChoice = 'onnx';
 
 export function parseEngine(value: string): EngineChoice {
   if (!(ENGINES as readonly string[]).includes(value))

@@ -2,9 +2,10 @@
  * Output files are written atomically: each goes to a temporary name in the same folder and is
  * renamed into place, so a reader never sees half a file and a failed run leaves no debris.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from './errors.js';
+import { fsReason, makeFolders } from './options.js';
 
 export interface OutputFile {
   /** Path relative to the output folder. */
@@ -13,22 +14,13 @@ export interface OutputFile {
 }
 
 function describeFsError(e: unknown, what: string): UserError {
-  const code = (e as NodeJS.ErrnoException).code ?? 'error';
-  const reason: Record<string, string> = {
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    ENOTDIR: 'a part of the path is a file, not a folder',
-    EROFS: 'read-only file system',
-    ENOSPC: 'no space left on device',
-    EEXIST: 'a file is in the way',
-  };
-  return new UserError(`cannot write ${what}: ${reason[code] ?? (e as Error).message}`);
+  return new UserError(`cannot write ${what}: ${fsReason(e)}`);
 }
 
 /** Writes every file under `dir` (created if needed); returns the absolute paths written. */
 export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]): Promise<string[]> {
   try {
-    await mkdir(dir, { recursive: true });
+    await makeFolders(dir);
   } catch (e) {
     throw describeFsError(e, `output folder "${dir}"`);
   }
@@ -36,7 +28,7 @@ export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]
   try {
     for (const file of files) {
       const final = join(dir, file.name);
-      await mkdir(dirname(final), { recursive: true });
+      await makeFolders(dirname(final));
       const tmp = join(dirname(final), `.${basename(final)}.${process.pid}.tmp`);
       await writeFile(tmp, file.data);
       staged.push({ tmp, final });
@@ -46,6 +38,11 @@ export async function writeFilesAtomic(dir: string, files: readonly OutputFile[]
     throw describeFsError(e, `into output folder "${dir}"`);
   }
   // All contents are on disk; only now do they take their real names.
-  for (const s of staged) await rename(s.tmp, s.final);
+  try {
+    for (const s of staged) await rename(s.tmp, s.final);
+  } catch (e) {
+    await Promise.all(staged.map((s) => rm(s.tmp, { force: true })));
+    throw describeFsError(e, `into output folder "${dir}"`);
+  }
   return staged.map((s) => s.final);
 }

@@ -139,6 +139,33 @@ describe('fastdepth predict', () => {
     expect([meta.width, meta.height]).toEqual([2 * 512 + colorBarLayout(424).panelWidth, 424]);
   });
 
+  it('honours --input-size with a .tflite (its graph resized) and writes JPEG for a .jpg name', async () => {
+    const dir = tmp();
+    const out = join(dir, 'depth.jpg');
+    const npy = join(dir, 'depth.npy');
+    const r = await runCli(
+      'predict',
+      join(DATA, 'images/SUN_color.jpg'),
+      '--weights',
+      TFLITE,
+      '--input-size',
+      '128x160',
+      '--out',
+      out,
+      '--npy',
+      npy,
+      '--json',
+    );
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { networkSize: number[]; engine: string };
+    expect(report.networkSize).toEqual([128, 160]);
+    expect(report.engine).toBe('onnx'); // the default engine
+    expect(readNpy(readFileSync(npy), npy).shape).toEqual([128, 160]);
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 640, 480]);
+  });
+
   it('rejects an unreadable image without writing anything', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'x.png'), 'not an image');

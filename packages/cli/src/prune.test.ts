@@ -277,7 +277,7 @@ describe('fastdepth prune', () => {
     r = await runCli('prune', '--budget', '0.5', '--short-steps', '-1');
     expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/--short-steps must be/) as unknown]);
     r = await runCli('prune', '--budget', '0.5', '--keep-iterations', '0');
-    expect(r.stderr).toMatch(/--keep-iterations must be a whole number >= 1/);
+    expect(r.stderr).toMatch(/--keep-iterations must be an integer >= 1/);
     r = await runCli('prune', '--budget', '0.5', '--channels', 'random');
     expect(r.stderr).toMatch(/--channels/);
     r = await runCli('prune', '--budget', '0.5', '--images', join(tmp(), 'none'));

@@ -3,11 +3,18 @@
  * seeded. `.safetensors` holds weights only, so they must fit `--arch` (default
  * fastdepth-pruned); `.onnx` and `.tflite` files carry their own graph, which the importers
  * recover and match against the FastDepth family (or against `--arch` when it is given).
+ *
+ * Seeded weights are `calibratedInitWeights`: random BatchNorm statistics, the last BatchNorm's
+ * measured on compile's check input, so the network's output on it varies from pixel to pixel. `compile` writes these weights and
+ * checks every target against their reference output; with the authors' identity-BN init
+ * that output is often all zeros, and a check against zeros proves nothing.
  */
 import { importWeights } from '@fastdepth/importers';
-import { initWeights, type Model } from '@fastdepth/graph-dsl';
+import { calibratedInitWeights, graphInputs, withInputSize, type Model } from '@fastdepth/graph-dsl';
 import { basename, extname } from 'node:path';
 import { looksLikePath, readInput, resolveArch } from './arch-source.js';
+import { UserError } from './errors.js';
+import { CHECK_INPUT_SEED } from './reference.js';
 
 export const DEFAULT_ARCH = 'fastdepth-pruned';
 
@@ -37,7 +44,8 @@ export async function loadModel(source: ModelSource): Promise<LoadedModel> {
     const arch = source.arch ?? DEFAULT_ARCH;
     const graph = await resolveArch(arch, inputSize);
     return {
-      model: { graph, weights: initWeights(graph, seed) },
+      // Calibrated on compile's check input itself, so that check sees a varying output.
+      model: { graph, weights: calibratedInitWeights(graph, seed, CHECK_INPUT_SEED) },
       stem: stemOf(arch),
       weightsSource: `seeded (seed ${seed})`,
     };
@@ -49,8 +57,27 @@ export async function loadModel(source: ModelSource): Promise<LoadedModel> {
   const graph = arch === undefined ? undefined : await resolveArch(arch, inputSize);
   const imported = importWeights(bytes, { source: weightsPath, ...(graph ? { graph } : {}) });
   return {
-    model: imported.model,
+    model:
+      graph || inputSize === undefined ? imported.model : resized(imported.model, inputSize, weightsPath),
     stem: arch === undefined ? imported.archName : stemOf(arch),
     weightsSource: weightsPath,
   };
+}
+
+/**
+ * A file's own graph at `--input-size`: the family is fully convolutional, so only the input
+ * size changes (the file records the size it was exported at, e.g. 224 for the paper's model).
+ */
+function resized(model: Model, inputSize: number | readonly [number, number], file: string): Model {
+  const size: [number, number] =
+    typeof inputSize === 'number' ? [inputSize, inputSize] : [inputSize[0], inputSize[1]];
+  const [, , h, w] = graphInputs(model.graph)[0]!.attrs.shape;
+  if (h === size[0] && w === size[1]) return model;
+  try {
+    return { graph: withInputSize(model.graph, size), weights: model.weights };
+  } catch (e) {
+    throw new UserError(
+      `--input-size ${size.join('x')}: the network in "${file}" does not fit that size: ${(e as Error).message}`,
+    );
+  }
 }

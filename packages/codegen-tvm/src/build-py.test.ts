@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { execute, initWeights, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { relayParams } from './emit-relay.js';
+import { encodeTensorNpy } from './npz.js';
 import { emitTvmPackage } from './package.js';
 import { OP_GRAPHS } from './testing/graphs.js';
 import { python, requireNumpy } from './testing/python.js';
@@ -158,6 +159,22 @@ describe('build.py', () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^error: self-check failed: max relative error .* exceeds 1\.0e-04/);
+  });
+
+  it('a constant expected.npy fails the self-check before the build, with one line', () => {
+    // All zeros: what a seeded network with a dead last ReLU gives. Any build would "match" it.
+    writeFileSync(
+      join(pkg, 'expected.npy'),
+      encodeTensorNpy({ shape: expected.shape, data: new Float32Array(expected.data.length) }),
+    );
+    const r = run([], {}, noTvm);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toBe(
+      `error: self-check: ${join(pkg, 'expected.npy')} is constant (0 everywhere), so the check cannot fail; regenerate the package with weights whose output varies, or pass --no-check\n`,
+    );
+    // Without the self-check the reference is not needed: the run goes on (to the missing TVM).
+    expect(run(['--no-check'], {}, noTvm).status).toBe(3);
   });
 
   it('a missing file is one line naming it, exit 2, before TVM is needed', () => {

@@ -9,7 +9,11 @@ import { encodeTvmParams } from './tvm-params.js';
 const graph = OP_GRAPHS.conv_bn_relu6!;
 const model: Model = { graph, weights: initWeights(graph, 2) };
 const input: TensorF32 = { shape: [1, 3, 8, 8], data: new Float32Array(192).fill(0.25) };
-const expected: TensorF32 = { shape: [1, 4, 4, 4], data: new Float32Array(64).fill(1) };
+// Any values that vary: the package refuses a constant reference (see below).
+const expected: TensorF32 = {
+  shape: [1, 4, 4, 4],
+  data: Float32Array.from({ length: 64 }, (_, i) => i / 64),
+};
 
 describe('emitTvmPackage', () => {
   it('returns the seven files, consistent with the single-purpose encoders', () => {
@@ -62,5 +66,14 @@ describe('emitTvmPackage', () => {
       /expected has shape/,
     );
     expect(() => emitTvmPackage(model, { archName: '../x', input, expected })).toThrow(/plain file name/);
+  });
+
+  it('refuses a constant expected output, which no build could fail the self-check against', () => {
+    for (const value of [0, 0.5]) {
+      const flat: TensorF32 = { shape: expected.shape, data: new Float32Array(64).fill(value) };
+      expect(() => emitTvmPackage(model, { archName: 'm', input, expected: flat })).toThrow(
+        `TVM package: the expected output is constant (${value} everywhere), so the self-check could not fail; use weights whose output varies`,
+      );
+    }
   });
 });

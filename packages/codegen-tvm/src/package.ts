@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import {
+  constantValue,
   FastDepthError,
   fmt,
   graphInputs,
@@ -125,6 +126,14 @@ export function emitTvmPackage(model: Model, options: TvmPackageOptions): { file
   checkRelayName(inputs[0]!.name, inputs[0]!.name);
   checkTensor('input', options.input, inShape);
   checkTensor('expected', options.expected, outShape);
+  // build.py's self-check measures error relative to expected.npy: against a constant (all
+  // zeros, typically) any build that outputs that constant passes, so refuse to write one.
+  const value = constantValue(options.expected.data);
+  if (value !== undefined) {
+    throw new FastDepthError(
+      `TVM package: the expected output is constant (${value} everywhere), so the self-check could not fail; use weights whose output varies`,
+    );
+  }
 
   const relayOptions = { foldBatchNorm: options.foldBatchNorm ?? false };
   const params = relayParams(model, relayOptions);

@@ -223,11 +223,34 @@ def build_onnx(tvm, args, model, target):
     return lib, run
 
 
-def self_check(args, run):
-    import numpy as np
+def load_reference(args):
+    """-> (input, expected); refuses a constant expected.npy, which no build could fail against."""
+    try:
+        import numpy as np
+    except ImportError as e:
+        raise UserError("the self-check needs numpy (%s); install it, or pass --no-check" % e, EXIT_NO_TVM)
 
     inp = np.load(need_file(os.path.join(args.dir, "input.npy"), "self-check input"))
-    expected = np.load(need_file(os.path.join(args.dir, "expected.npy"), "self-check reference"))
+    path = need_file(os.path.join(args.dir, "expected.npy"), "self-check reference")
+    expected = np.load(path)
+    if expected.size == 0:
+        raise UserError("self-check: %s is empty" % path, EXIT_MISMATCH)
+    lo, hi = float(np.min(expected)), float(np.max(expected))
+    # Constant within 1e-6 of its magnitude (all zeros included): an error measured against it
+    # is zero for any build that outputs that constant, so the check would prove nothing.
+    if not hi - lo > 1e-6 * max(abs(lo), abs(hi)):
+        raise UserError(
+            "self-check: %s is constant (%g everywhere), so the check cannot fail; regenerate the package with weights whose output varies, or pass --no-check"
+            % (path, lo),
+            EXIT_MISMATCH,
+        )
+    return inp, expected
+
+
+def self_check(args, run, reference):
+    import numpy as np
+
+    inp, expected = reference
     out = run(inp)
     if out.shape != expected.shape:
         raise UserError("self-check: output shape %s, expected %s" % (out.shape, expected.shape), EXIT_MISMATCH)
@@ -252,9 +275,8 @@ def main(argv=None):
         need_file(os.path.join(args.dir, model + ".relay"), "Relay text")
         need_file(os.path.join(args.dir, model + ".params"), "parameter file")
     check = not args.no_check and not args.cross
-    if check:
-        need_file(os.path.join(args.dir, "input.npy"), "self-check input")
-        need_file(os.path.join(args.dir, "expected.npy"), "self-check reference")
+    # The reference is loaded and judged before the (long) build, so a useless one fails fast.
+    reference = load_reference(args) if check else None
 
     tvm = import_tvm()
     target = make_target(tvm, target_str, host_str)
@@ -267,7 +289,7 @@ def main(argv=None):
     if args.cross:
         print("cross-compiled: copy %s to the device and load it with tvm.runtime.load_module" % os.path.basename(args.out))
     elif check:
-        self_check(args, run)
+        self_check(args, run, reference)
     return 0
 
 

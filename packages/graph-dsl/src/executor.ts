@@ -17,6 +17,12 @@ export interface Tensor64 {
 export interface ExecuteOptions {
   /** Also return every intermediate tensor (by layer name). */
   readonly keepIntermediates?: boolean;
+  /**
+   * Called with each layer's value as soon as it is computed, before any later layer runs.
+   * Weights are read when their layer runs, so a caller may set a later layer's weights
+   * from it (that is how `calibratedInitWeights` measures BatchNorm statistics).
+   */
+  readonly onValue?: (node: Node, value: Tensor64) => void;
 }
 
 function param(weights: WeightMap, layer: string, suffix: string): Float32Array {
@@ -333,6 +339,7 @@ export function execute(
     }
     const t: Tensor64 = { shape, data };
     values.set(node.name, t);
+    options.onValue?.(node, t);
     for (const i of node.inputs) {
       const left = remainingReads.get(i)! - 1;
       remainingReads.set(i, left);

@@ -69,3 +69,23 @@ export function graphInputs(graph: Graph): Extract<Node, { op: 'input' }>[] {
 export function graphOutputs(graph: Graph): Extract<Node, { op: 'output' }>[] {
   return graph.nodes.filter((n): n is Extract<Node, { op: 'output' }> => n.op === 'output');
 }
+
+/**
+ * The same network at another input size (height, width). Shapes are inferred from the
+ * input, so a fully convolutional graph needs only its input node changed; a size that does
+ * not fit (a skip connection that no longer lines up) throws `GraphError` naming the layer.
+ */
+export function withInputSize(graph: Graph, size: readonly [number, number]): Graph {
+  const nodes = graph.nodes.map((n): Node => {
+    if (n.op !== 'input') return n;
+    const [batch, channels] = n.attrs.shape;
+    return { ...n, attrs: { shape: [batch, channels, size[0], size[1]] } };
+  });
+  const meta =
+    graph.meta && 'inputSize' in graph.meta
+      ? { ...graph.meta, inputSize: `${size[0]}x${size[1]}` }
+      : graph.meta;
+  const resized: Graph = { ...graph, nodes, ...(meta ? { meta } : {}) };
+  inferShapes(resized);
+  return resized;
+}

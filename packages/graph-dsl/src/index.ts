@@ -30,6 +30,7 @@ export {
   nodeByName,
   graphInputs,
   graphOutputs,
+  withInputSize,
   type NamedParam,
 } from './graph.js';
 export { saveGraph, loadGraph, parseGraph } from './serialize.js';
@@ -47,4 +48,5 @@ export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from '.
 export { analyze, type GraphStats, type LayerStats } from './analysis.js';
 export { execute, type Tensor64, type ExecuteOptions } from './executor.js';
 export * from './passes/index.js';
-export { halfToFloat, maxRelativeError, randomizeBatchNorm, randomTensor } from './numeric.js';
+export { constantValue, halfToFloat, maxRelativeError, randomizeBatchNorm, randomTensor } from './numeric.js';
+export { calibratedInitWeights } from './calibrate.js';

@@ -48,6 +48,23 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
 
+/**
+ * The value of an output that is (nearly) the same everywhere, else undefined. A parity check
+ * against such a reference proves nothing: all zeros match any code that outputs zeros.
+ * "Nearly": the spread is at most 1e-6 of the largest magnitude (all zeros count).
+ */
+export function constantValue(data: ArrayLike<number>): number | undefined {
+  if (data.length === 0) return undefined;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return hi - lo <= 1e-6 * Math.max(Math.abs(lo), Math.abs(hi)) ? lo : undefined;
+}
+
 /** IEEE 754 half precision (as stored in safetensors, ONNX, TFLite float16 tensors) to a number. */
 export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;

@@ -31,7 +31,7 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     args: [...CHROMIUM_ARGS, '--disable-gpu'],
   });
-}, 120_000);
+});
 
 afterAll(async () => {
   await browser?.close();

@@ -1,8 +1,8 @@
 import { analyze, encodeSafetensors, saveGraph, type Model } from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
-import { parseInputSize } from '../arch-source.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
+import { checkOutputDir, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
 import { referenceCase } from '../reference.js';
 import { formatTable, humanBytes } from '../table.js';
@@ -10,6 +10,10 @@ import { parseWeightsDtype, TARGET_NAMES, TARGETS, type Check, type TargetName }
 import type { WeightsDtype } from '@fastdepth/codegen-tfjs';
 import { loadModel } from '../weights-source.js';
 import { layerTable, totalsLine } from './info.js';
+
+/** The ONNX opsets the emitter writes. */
+const OPSET_MIN = 13;
+const OPSET_MAX = 17;
 
 export interface CompileOptions {
   readonly arch?: string;
@@ -38,10 +42,8 @@ export function parseTargets(value: string | undefined): TargetName[] {
   return [...new Set(names)] as TargetName[];
 }
 
-export function parseInteger(flag: string, value: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${flag} must be an integer, found "${value}"`);
-  return Number(value);
-}
+// Shared with `prune`, which imports it from here.
+export { parseInteger } from '../options.js';
 
 export interface CompiledArtifacts {
   readonly files: readonly OutputFile[];
@@ -68,7 +70,7 @@ export async function compileArtifacts(
 ): Promise<CompiledArtifacts> {
   const { model, stem, weightsSource, targets, opset, foldBatchNorm, weightsDtype } = input;
   out.note(`computing the reference output of ${stem} (float64 reference executor)...`);
-  const reference = referenceCase(model);
+  const reference = referenceCase(model, stem);
   const files: OutputFile[] = [
     { name: `${stem}.json`, data: saveGraph(model.graph) },
     {
@@ -96,13 +98,15 @@ export async function compileArtifacts(
 
 export async function compileCommand(out: Output, options: CompileOptions): Promise<void> {
   const targets = parseTargets(options.target);
-  const seed = parseInteger('--seed', options.seed);
-  const opset = parseInteger('--opset', options.opset);
+  const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
+  const opset = parseInteger('--opset', options.opset, OPSET_MIN, OPSET_MAX);
   const weightsDtype = parseWeightsDtype(options.weightsDtype, targets);
+  const inputSize = options.inputSize === undefined ? undefined : parseInputSize(options.inputSize);
+  await checkOutputDir(options.out, '--out');
   const { model, stem, weightsSource } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
-    ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
+    ...(inputSize !== undefined ? { inputSize } : {}),
     seed,
   });
   const stats = analyze(model.graph);

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { readNpy } from '@fastdepth/graph-dsl';
+import { fmt, graphOutputs, inferShapes, readNpy } from '@fastdepth/graph-dsl';
 import {
   METRIC_INFO,
   METRIC_NAMES,
@@ -17,6 +17,7 @@ import {
 import { readInput } from '../arch-source.js';
 import { createEstimator, parseBackend, parseEngine } from '../engine.js';
 import { UserError } from '../errors.js';
+import { parseInteger } from '../options.js';
 import type { Output } from '../output.js';
 import { formatTable } from '../table.js';
 import { loadModel } from '../weights-source.js';
@@ -93,8 +94,7 @@ function meanRelativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): num
 export async function evalCommand(out: Output, options: EvalOptions): Promise<void> {
   const engine = parseEngine(options.engine);
   const backend = parseBackend(options.backend);
-  const limit = options.limit === undefined ? Infinity : Number(options.limit);
-  if (!(limit > 0)) throw new UserError(`--limit must be a positive integer, found "${options.limit ?? ''}"`);
+  const limit = options.limit === undefined ? Infinity : parseInteger('--limit', options.limit, 1);
   const { kind, frames } = await resolveFrames(options.data);
   const { model, stem, weightsSource } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
@@ -110,6 +110,25 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
       : readNpy(await readInput(options.comparePred, 'prediction file'), options.comparePred);
   if (comparePred && selected.length !== 1)
     throw new UserError('--compare-pred compares one frame: give --data a single frame');
+  if (comparePred) {
+    // The network's output is 1x1xHxW; a prediction saved as HxW or 1xHxW is the same data.
+    const outShape = inferShapes(model.graph).get(graphOutputs(model.graph)[0]!.name)!;
+    const squeeze = (shape: readonly number[]): number[] => {
+      const dims = [...shape];
+      while (dims.length > 2 && dims[0] === 1) dims.shift();
+      return dims;
+    };
+    const [want, got] = [squeeze(outShape), squeeze(comparePred.shape)];
+    if (want.length !== got.length || want.some((d, i) => d !== got[i]))
+      throw new UserError(
+        `--compare-pred "${options.comparePred ?? ''}": the prediction is ${fmt(comparePred.shape)}, the network's output is ${fmt(outShape)}`,
+      );
+    // The difference is relative to the prediction, over its positive pixels.
+    if (!Array.from(comparePred.data as ArrayLike<number>).some((v) => v > 0))
+      throw new UserError(
+        `--compare-pred "${options.comparePred ?? ''}": no positive depth in the prediction to compare against`,
+      );
+  }
 
   const estimator = await createEstimator(model, engine, backend);
   const averager = new MetricsAverager();

@@ -1,12 +1,13 @@
-import { basename, dirname, extname } from 'node:path';
+import { extname, relative, resolve } from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { encodeNpy } from '@fastdepth/graph-dsl';
 import { type ColormapName } from '@fastdepth/runtime-web';
-import { parseInputSize, readInput } from '../arch-source.js';
+import { readInput } from '../arch-source.js';
 import { parseRange, renderDepthPicture } from '../depth-picture.js';
 import { createEstimator, parseBackend, parseEngine } from '../engine.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
+import { checkOutputFile, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
 import { loadModel } from '../weights-source.js';
 
@@ -27,6 +28,15 @@ export interface PredictOptions {
 
 const COLORMAPS: readonly ColormapName[] = ['turbo', 'viridis'];
 
+/** `--out` is written in the format its extension names. */
+const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
+
+/**
+ * The largest image read: sharp's own default limit (16383 x 16383 pixels), checked from the
+ * header before decoding so the message names the file and its size.
+ */
+export const MAX_IMAGE_PIXELS = 16383 * 16383;
+
 function percentile(sorted: Float32Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -38,20 +48,16 @@ export async function predictCommand(out: Output, image: string, options: Predic
     throw new UserError(`--colormap must be one of ${COLORMAPS.join(', ')}, found "${options.colormap}"`);
   const colormap = options.colormap as ColormapName;
   const range = options.range === undefined ? undefined : parseRange(options.range);
-  const bytes = await readInput(image, 'image');
-  let pixels: { data: Buffer; info: OutputInfo };
-  try {
-    pixels = await sharp(bytes).removeAlpha().ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  } catch (e) {
-    throw new UserError(
-      `cannot decode image "${image}": ${(e as Error).message} (PNG, JPEG, WebP, TIFF, GIF and AVIF are read)`,
-    );
-  }
+  const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
+  const inputSize = options.inputSize === undefined ? undefined : parseInputSize(options.inputSize);
+  await checkOutputFile(options.out, '--out', IMAGE_EXTENSIONS);
+  if (options.npy !== undefined) await checkOutputFile(options.npy, '--npy', ['.npy']);
+  const pixels = await decodeImage(image);
   const { model, stem, weightsSource } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
-    ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
-    seed: Number(options.seed),
+    ...(inputSize !== undefined ? { inputSize } : {}),
+    seed,
   });
   if (options.weights === undefined)
     out.note('warning: no --weights given: seeded, untrained weights make a meaningless depth map');
@@ -75,18 +81,22 @@ export async function predictCommand(out: Output, image: string, options: Predic
       ...(range ? { range } : {}),
       sideBySide: options.sideBySide ?? false,
     });
-    const png = picture.png;
-    const files: OutputFile[] = [{ name: basename(options.out), data: png }];
-    const written = await writeFilesAtomic(dirname(options.out), files);
+    const jpeg = ['.jpg', '.jpeg'].includes(extname(options.out).toLowerCase());
+    // JPEG has no alpha: what the network did not see becomes white there.
+    const encoded = jpeg
+      ? await sharp(picture.png, { limitInputPixels: false })
+          .flatten({ background: '#ffffff' })
+          .jpeg({ quality: 92 })
+          .toBuffer()
+      : picture.png;
+    // One atomic write for both files (names relative to the working folder): both are on
+    // disk under temporary names before either takes its real one.
+    const files: OutputFile[] = [{ name: relative(process.cwd(), resolve(options.out)), data: encoded }];
     if (options.npy !== undefined) {
-      if (extname(options.npy) !== '.npy')
-        throw new UserError(`--npy must name a .npy file, found "${options.npy}"`);
-      written.push(
-        ...(await writeFilesAtomic(dirname(options.npy), [
-          { name: basename(options.npy), data: encodeNpy([result.height, result.width], result.depth) },
-        ])),
-      );
+      const data = encodeNpy([result.height, result.width], result.depth);
+      files.push({ name: relative(process.cwd(), resolve(options.npy)), data });
     }
+    const written = await writeFilesAtomic(process.cwd(), files);
     const report = {
       image,
       arch: stem,
@@ -124,5 +134,32 @@ export async function predictCommand(out: Output, image: string, options: Predic
     out.line(`wrote ${written.join(', ')}`);
   } finally {
     await estimator.dispose();
+  }
+}
+
+/** Decodes `image` to RGBA pixels; a file that is not an image, or too large, is named. */
+async function decodeImage(image: string): Promise<{ data: Buffer; info: OutputInfo }> {
+  const bytes = await readInput(image, 'image');
+  const formats = '(PNG, JPEG, WebP, TIFF, GIF and AVIF are read)';
+  let size: { width?: number | undefined; height?: number | undefined };
+  try {
+    size = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
+  }
+  const { width = 0, height = 0 } = size;
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new UserError(
+      `image "${image}" is ${width}x${height} (${((width * height) / 1e6).toFixed(0)} megapixels); predict reads at most ${(MAX_IMAGE_PIXELS / 1e6).toFixed(0)} megapixels (16383x16383): scale it down first`,
+    );
+  }
+  try {
+    return await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS })
+      .removeAlpha()
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
   }
 }

@@ -27,9 +27,9 @@ import {
   type Recovery,
   type Trainer,
 } from '@fastdepth/netadapt';
-import { parseInputSize } from '../arch-source.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic } from '../fs-atomic.js';
+import { parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
 import { lineChartSvg, renderPng } from '../plot.js';
 import { formatResource, pruneProgress } from '../prune-progress.js';
@@ -37,7 +37,7 @@ import { formatTable, humanCount } from '../table.js';
 import { TARGET_NAMES } from '../targets.js';
 import { loadCalibrationSet, sampleAt } from '../training-data.js';
 import { loadModel } from '../weights-source.js';
-import { compileArtifacts, parseInteger } from './compile.js';
+import { compileArtifacts } from './compile.js';
 import { resolveFrames } from './eval.js';
 
 export interface PruneOptions {
@@ -86,11 +86,7 @@ function parseFraction(flag: string, value: string): number {
 }
 
 /** A whole number of at least `min`. */
-function parseCount(flag: string, value: string, min: number): number {
-  const v = parseInteger(flag, value);
-  if (v < min) throw new UserError(`${flag} must be a whole number >= ${min}, found "${value}"`);
-  return v;
-}
+const parseCount = (flag: string, value: string, min: number): number => parseInteger(flag, value, min);
 
 /** Files a NetAdapt run writes into --out (removed by --overwrite). */
 const RUN_FILE =
@@ -264,7 +260,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     options.keepIterations === undefined
       ? undefined
       : parseCount('--keep-iterations', options.keepIterations, 1);
-  const seed = parseCount('--seed', options.seed, 0);
+  const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
   oneOf('--channels', options.channels, SELECTIONS);
   parseCount('--calibration', options.calibration, 1);
   parseCount('--scoring', options.scoring, 1);
