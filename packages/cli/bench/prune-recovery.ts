@@ -19,7 +19,10 @@ import { decodeSafetensors, loadGraph, type Model } from '@fastdepth/graph-dsl';
 import { importTflite } from '@fastdepth/importers';
 import {
   agreementOn,
+  chooseChannels,
+  LatencyTable,
   median,
+  pruneUnit,
   onnxRunner,
   prunableUnits,
   reconstructionRecovery,
@@ -165,8 +168,8 @@ for (const r of rows) console.log(r);
 if (process.env.SENSITIVITY) {
   // One unit at a time cut to 2/3 of its width, with and without the refit.
   const set = await loadCalibrationSet(PHOTOS, {
-    count: 64,
-    scoring: 16,
+    count: 128,
+    scoring: 32,
     holdout: 4,
     height: 224,
     width: 224,
@@ -179,14 +182,24 @@ if (process.env.SENSITIVITY) {
     chain: false,
   });
   const step = await recovery.begin(trained, new Map());
-  console.log('\n| unit | width | cut to | held-out delta1 refit | AbsRel refit |');
-  console.log('|---|---|---|---|---|');
+  const table = new LatencyTable(tfjsRunner({ backend: 'wasm' }));
+  const whole = await table.estimate(trained.graph);
+  console.log(
+    '\n| unit | width | cut to | latency saved (table) | held-out delta1 / AbsRel, refit | pruned only |',
+  );
+  console.log('|---|---|---|---|---|---|');
   for (const unit of prunableUnits(trained.graph)) {
     const width = Math.max(8, Math.round((unit.channels * 2) / 3 / 8) * 8);
     const candidate = await step.propose(unit, width);
     const a = await agreementOn(trained, candidate.model, set.heldOut);
+    const plain = await agreementOn(
+      trained,
+      pruneUnit(trained, unit.id, chooseChannels(trained, unit, width)),
+      set.heldOut,
+    );
+    const saved = whole - (await table.estimate(candidate.model.graph));
     console.log(
-      `| ${unit.id} | ${unit.channels} | ${width} | ${a.delta1.toFixed(3)} | ${a.absRel.toFixed(3)} |`,
+      `| ${unit.id} | ${unit.channels} | ${width} | ${saved.toFixed(2)} ms | ${a.delta1.toFixed(3)} / ${a.absRel.toFixed(3)} | ${plain.delta1.toFixed(3)} / ${plain.absRel.toFixed(3)} |`,
     );
   }
 }

@@ -188,13 +188,21 @@ export function buildProgram(out: Output): Command {
         .choices(['reconstruction', 'l2'])
         .default('reconstruction'),
     )
+    .addOption(
+      new Option(
+        '--selection <rule>',
+        'which proposal an iteration keeps: the best proxy, or the least proxy lost per resource saved',
+      )
+        .choices(['best', 'ratio'])
+        .default('best'),
+    )
     .option(
       '--reduction <fraction>',
       "first iteration's resource cut as a fraction of the start (NetAdapt's dR0; it decays by 0.96 per iteration)",
       '0.025',
     )
-    .option('--calibration <n>', 'augmented calibration crops the refit is fitted on', '64')
-    .option('--scoring <n>', 'other augmented crops proposals are ranked on', '16')
+    .option('--calibration <n>', 'augmented calibration crops the refit is fitted on', '128')
+    .option('--scoring <n>', 'other augmented crops proposals are ranked on', '32')
     .option(
       '--holdout <n>',
       'photos of --images never used while pruning, to report agreement on (default: one in five)',

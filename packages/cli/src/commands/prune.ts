@@ -53,6 +53,7 @@ export interface PruneOptions {
   readonly teacher?: string;
   readonly channels: string;
   readonly reduction: string;
+  readonly selection: string;
   readonly calibration: string;
   readonly scoring: string;
   readonly holdout?: string;
@@ -247,6 +248,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   // Every option is checked before any work starts.
   const budget = parseFraction('--budget', options.budget);
   const initialReduction = parseFraction('--reduction', options.reduction);
+  const selection = oneOf('--selection', options.selection, ['best', 'ratio'] as const);
   const metric = oneOf('--metric', options.metric, METRICS);
   const backend = oneOf('--backend', options.backend, LATENCY_BACKENDS);
   const shortSteps = parseCount('--short-steps', options.shortSteps, 0);
@@ -339,6 +341,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
         shortSteps,
         longSteps,
         initialReduction,
+        selection,
         outDir: options.out,
         resume: options.resume ?? false,
         resolution,
