@@ -158,6 +158,19 @@ describe('fastdepth prune', () => {
     expect(r.stdout).toMatch(/recovery: no calibration images/);
   });
 
+  it('writes but does not compile a final network whose output is constant', async () => {
+    // Seeded fastdepth pruned data-free to half its MACs ends in a dead ReLU on the check input.
+    const out = join(tmp(), 'o');
+    const r = await runCli('prune', '--arch', 'fastdepth', '--budget', '0.5', '--out', out, '--json');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/note: the final network was not compiled: .* is constant/);
+    const report = JSON.parse(r.stdout) as { done: boolean; notCompiled?: string };
+    expect(report.done).toBe(true);
+    expect(report.notCompiled).toMatch(/is constant/);
+    expect(existsSync(join(out, 'final.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'final'))).toBe(false);
+  });
+
   it.each([
     ['distillation on calibration crops', ['--images', join(DATA, 'images'), '--calibration', '4']],
     ['supervised L1 on NYU data', ['--data', join(DATA, 'nyu-sample')]],

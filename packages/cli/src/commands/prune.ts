@@ -418,16 +418,25 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   const written = await writeFilesAtomic(options.out, plotFiles);
   const finalStem = `${stem}-netadapt`;
   let compiled: string[] = [];
+  let notCompiled: string | undefined;
   if (result.done) {
-    const artifacts = await compileArtifacts(out, {
-      model: result.model,
-      stem: finalStem,
-      weightsSource: `NetAdapt from ${weightsSource}`,
-      targets: [...TARGET_NAMES],
-      opset: 13,
-      foldBatchNorm: false,
-    });
-    compiled = await writeFilesAtomic(join(options.out, 'final'), artifacts.files);
+    try {
+      const artifacts = await compileArtifacts(out, {
+        model: result.model,
+        stem: finalStem,
+        weightsSource: `NetAdapt from ${weightsSource}`,
+        targets: [...TARGET_NAMES],
+        opset: 13,
+        foldBatchNorm: false,
+      });
+      compiled = await writeFilesAtomic(join(options.out, 'final'), artifacts.files);
+    } catch (e) {
+      // A network whose output is constant (a seeded start whose last ReLU died) cannot be
+      // checked, so it is not compiled; the pruned graph and weights are still in --out.
+      if (!(e instanceof UserError) || !/is constant/.test(e.message)) throw e;
+      notCompiled = e.message.replace(/ — nothing was written$/, '');
+      out.note(`note: the final network was not compiled: ${notCompiled}`);
+    }
   }
 
   const report = {
@@ -462,6 +471,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     macs: final.macs,
     params: final.params,
     done: result.done,
+    ...(notCompiled !== undefined ? { notCompiled } : {}),
     iterations: result.rows,
     files: [...written, ...compiled],
   };
@@ -500,7 +510,13 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       `held-out photos (${calibration.heldOutNames.join(', ')}): delta1 ${heldOut.delta1.toFixed(3)}, AbsRel ${heldOut.absRel.toFixed(3)} against the starting network`,
     );
   out.line(
-    `final: ${humanCount(final.macs)} MACs, ${humanCount(final.params)} params${result.done ? `; compiled to ${TARGET_NAMES.join(', ')} in ${join(options.out, 'final')}` : ' (budget not met yet: run again with --resume)'}`,
+    `final: ${humanCount(final.macs)} MACs, ${humanCount(final.params)} params${
+      !result.done
+        ? ' (budget not met yet: run again with --resume)'
+        : notCompiled !== undefined
+          ? `; not compiled (constant output), graph and weights in ${join(options.out, 'final.graph.json')} / final.safetensors`
+          : `; compiled to ${TARGET_NAMES.join(', ')} in ${join(options.out, 'final')}`
+    }`,
   );
   out.line(
     `plot: ${written[0] ?? ''}; accepted iterations are in ${options.out} (graph .json + .safetensors + report.jsonl)`,
