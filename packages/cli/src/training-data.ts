@@ -48,7 +48,8 @@ export interface CalibrationSet {
 export interface CalibrationOptions {
   readonly count: number;
   readonly scoring: number;
-  readonly holdout: number;
+  /** Photos held out (default: one in five). */
+  readonly holdout?: number;
   readonly height: number;
   readonly width: number;
   readonly seed: number;
@@ -168,9 +169,10 @@ async function augmentedCrops(
  */
 export async function loadCalibrationSet(dir: string, o: CalibrationOptions): Promise<CalibrationSet> {
   const photos = await decodePhotos(dir);
-  if (o.holdout >= photos.length)
+  const holdout = o.holdout ?? Math.floor(photos.length / 5);
+  if (holdout >= photos.length)
     throw new UserError(
-      `--holdout ${o.holdout}: "${dir}" has ${photos.length} photo(s); at least one must remain for calibration`,
+      `--holdout ${holdout}: "${dir}" has ${photos.length} photo(s); at least one must remain for calibration`,
     );
   const rng = new SeededRandom(o.seed);
   const order = photos.map((_, i) => i);
@@ -178,7 +180,7 @@ export async function loadCalibrationSet(dir: string, o: CalibrationOptions): Pr
     const j = Math.floor(rng.uniform() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const held = new Set(order.slice(0, o.holdout));
+  const held = new Set(order.slice(0, holdout));
   const used = photos.filter((_, i) => !held.has(i));
   const heldPhotos = photos.filter((_, i) => held.has(i));
   const size = { width: o.width, height: o.height };

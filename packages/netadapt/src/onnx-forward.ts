@@ -9,6 +9,7 @@ import {
   FastDepthError,
   graphOutputs,
   removeDeadNodes,
+  removeDeadNodesModel,
   type Graph,
   type Model,
   type Node,
@@ -78,13 +79,9 @@ export async function forwardOnnx(
       const n = Math.min(batch, images.length - start);
       let session = sessions.get(n);
       if (!session) {
-        const g = graphFor(n);
-        const layers = new Set(g.nodes.map((node) => node.name));
-        // Layers the outputs do not need are gone; so must their weights be.
-        const weights = new Map(
-          [...model.weights].filter(([name]) => layers.has(name.slice(0, name.indexOf('.')))),
-        );
-        session = await runtime.InferenceSession.create(encodeOnnx({ graph: g, weights }), {
+        // Layers the outputs do not need are gone, and so are their weights.
+        const pruned = removeDeadNodesModel({ graph: graphFor(n), weights: model.weights });
+        session = await runtime.InferenceSession.create(encodeOnnx(pruned), {
           graphOptimizationLevel: 'all',
           ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
         });

@@ -24,6 +24,7 @@ import {
 import { GramKernel } from './gram.js';
 import { NormalEquations, residual, solveSubset, spdInverse, subsystem, variance } from './linalg.js';
 import { forwardOnnx } from './onnx-forward.js';
+import { withInputShape } from './train.js';
 
 /** A channel-mixing 1x1 convolution that reconstruction refits. */
 export interface RefitLayer {
@@ -129,7 +130,7 @@ export class ReferenceTargets {
     if (images.length === 0) throw new FastDepthError('reconstruction needs at least one calibration image');
     const o = { positions: 128, seed: 0, batch: 8, ...options };
     const [, h, w] = images[0]!.shape as [number, number, number];
-    const shapes = inferShapes(withSize(reference.graph, h, w));
+    const shapes = inferShapes(withInputShape(reference.graph, [1, 3, h, w]));
     const layers = refitLayers(reference.graph).map((l) => l.layer);
     const positionsOf = new Map<string, Int32Array[]>();
     const chunks = new Map<string, Float32Array[]>();
@@ -261,16 +262,6 @@ export class ReferenceTargets {
     }
     return out;
   }
-}
-
-/** The graph at input size h x w (batch 1). */
-function withSize(graph: Graph, h: number, w: number): Graph {
-  return {
-    ...graph,
-    nodes: graph.nodes.map((n) =>
-      n.op === 'input' ? { ...n, attrs: { ...n.attrs, shape: [1, n.attrs.shape[1], h, w] as const } } : n,
-    ),
-  };
 }
 
 /** Per-output weight of the reconstruction error: the following BN's scale γ / √(σ² + ε), else 1. */

@@ -124,16 +124,24 @@ interface Calibration {
   readonly fineTune: { readonly images: readonly TensorF32[]; readonly labelled?: readonly PreparedSample[] };
 }
 
+/** The calibration options, parsed before any work. */
+interface CalibrationChoice {
+  readonly selection: ChannelSelection;
+  readonly count: number;
+  readonly scoring: number;
+  /** Photos held out; undefined: one in five. */
+  readonly holdout?: number;
+}
+
 async function calibrationFor(
   out: Output,
   options: PruneOptions,
+  choice: CalibrationChoice,
   model: Model,
   size: { height: number; width: number },
   seed: number,
 ): Promise<Calibration> {
-  const selection = oneOf('--channels', options.channels, SELECTIONS);
-  const count = parseCount('--calibration', options.calibration, 1);
-  const scoringCount = parseCount('--scoring', options.scoring, 1);
+  const { selection, count } = choice;
   if (options.images === undefined && options.data === undefined) {
     out.note(
       'warning: no --images or --data: a data-free run. Channels are chosen by filter norm and nothing is refitted; ' +
@@ -154,13 +162,10 @@ async function calibrationFor(
   const sources: string[] = [];
   let labelled: PreparedSample[] | undefined;
   if (options.images !== undefined) {
-    const photos = photoCount(options.images);
-    const holdout =
-      options.holdout === undefined ? Math.floor(photos / 5) : parseCount('--holdout', options.holdout, 0);
     const set = await loadCalibrationSet(options.images, {
       count,
-      scoring: scoringCount,
-      holdout,
+      scoring: choice.scoring,
+      ...(choice.holdout !== undefined ? { holdout: choice.holdout } : {}),
       seed,
       ...size,
     });
@@ -193,14 +198,6 @@ async function calibrationFor(
     heldOutNames,
     fineTune: { images: calibration, ...(labelled ? { labelled } : {}) },
   };
-}
-
-function photoCount(dir: string): number {
-  try {
-    return readdirSync(dir).filter((n) => /\.(png|jpe?g|webp|tiff?)$/i.test(n)).length;
-  } catch {
-    throw new UserError(`--images "${dir}": cannot read this folder`);
-  }
 }
 
 /** The optional gradient fine-tuning: supervised L1 with --data labels, else distillation. */
@@ -263,10 +260,12 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       ? undefined
       : parseCount('--keep-iterations', options.keepIterations, 1);
   const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
-  oneOf('--channels', options.channels, SELECTIONS);
-  parseCount('--calibration', options.calibration, 1);
-  parseCount('--scoring', options.scoring, 1);
-  if (options.holdout !== undefined) parseCount('--holdout', options.holdout, 0);
+  const choice: CalibrationChoice = {
+    selection: oneOf('--channels', options.channels, SELECTIONS),
+    count: parseCount('--calibration', options.calibration, 1),
+    scoring: parseCount('--scoring', options.scoring, 1),
+    ...(options.holdout !== undefined ? { holdout: parseCount('--holdout', options.holdout, 0) } : {}),
+  };
   if (options.teacher !== undefined && shortSteps === 0 && longSteps === 0)
     throw new UserError(
       '--teacher only labels the gradient fine-tuning: give --short-steps or --long-steps too',
@@ -285,7 +284,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     );
   const inputShape = model.graph.nodes.find((n) => n.op === 'input')!.attrs.shape;
   const size = { height: inputShape[2], width: inputShape[3] };
-  const calibration = await calibrationFor(out, options, model, size, seed);
+  const calibration = await calibrationFor(out, options, choice, model, size, seed);
   out.note(`recovery: ${calibration.recovery.description}`);
 
   // A .safetensors teacher has no graph of its own: it is --arch's. ONNX/TFLite teachers carry theirs.
