@@ -1,0 +1,325 @@
+/**
+ * The coordinator's side of the proposal queue: a `ProposalDispatcher` for `runNetAdapt` that
+ * stores each iteration's data once by content hash, puts one BullMQ job per proposal and waits
+ * for the results (QueueEvents, with a slow poll as a safety net). Jobs are keyed by run,
+ * iteration, base model and unit: a resumed coordinator re-adds the same ids and picks up what
+ * finished while it was away instead of recomputing it.
+ */
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { FastDepthError } from '@fastdepth/graph-dsl';
+import type {
+  DispatchedProposal,
+  DispatchRequest,
+  DispatchStatus,
+  ProposalDispatcher,
+  ProposalResult,
+} from '../proposal.js';
+import { bullConnection, checkReachable, openRedis, parseQueueUrl, type QueueLocation } from './connection.js';
+import {
+  checkResult,
+  formatVersion,
+  JOB_FORMAT,
+  jobId,
+  PACKAGE_VERSION,
+  type ProposalJobData,
+  type ProposalJobResult,
+  type RecoveryRef,
+} from './jobs.js';
+import { BlobWriter, encodeImages, encodeSamples, type ModelRef } from './store.js';
+import { DEFAULT_QUEUE_NAME } from './worker.js';
+
+export interface QueueDispatcherOptions {
+  readonly queue: string | QueueLocation;
+  readonly queueName?: string;
+  /** Expiry of stored data and finished jobs (default 24 h; refreshed each iteration). */
+  readonly ttlSeconds?: number;
+  /** Tries per proposal before the run ends with an error (default 3). */
+  readonly attempts?: number;
+  /** Safety-net poll of unfinished jobs, in case an event is missed (default 2000 ms). */
+  readonly pollMs?: number;
+}
+
+export interface SubmittedJob {
+  readonly id: string;
+  readonly data: ProposalJobData;
+}
+
+export interface JobOutcome {
+  readonly result: ProposalJobResult;
+  readonly reused: boolean;
+}
+
+export interface QueueDispatcher extends ProposalDispatcher {
+  readonly location: QueueLocation;
+  readonly queueName: string;
+  /** Queues `jobs` (reusing finished ones) and resolves with their results in order. */
+  submit(
+    jobs: readonly SubmittedJob[],
+    report?: {
+      result?(index: number, outcome: JobOutcome): void;
+      status?(status: DispatchStatus): void;
+    },
+  ): Promise<JobOutcome[]>;
+  close(): Promise<void>;
+}
+
+type JobState = 'queued' | 'running' | 'done';
+
+/** Connects (Redis checked first) and returns the dispatcher. */
+export async function openQueueDispatcher(options: QueueDispatcherOptions): Promise<QueueDispatcher> {
+  const location = typeof options.queue === 'string' ? parseQueueUrl(options.queue) : options.queue;
+  const ttl = options.ttlSeconds ?? 24 * 3600;
+  const attempts = options.attempts ?? 3;
+  const pollMs = options.pollMs ?? 2000;
+  await checkReachable(location);
+  const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+  const redis: Redis = openRedis(location);
+  const queue = new Queue(queueName, { connection: bullConnection(location) });
+  const events = new QueueEvents(queueName, { connection: bullConnection(location) });
+  queue.on('error', () => undefined);
+  events.on('error', () => undefined);
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  const blobs = new BlobWriter(redis, ttl);
+  /** Blobs of the previous base network: deleted once the next iteration no longer needs them. */
+  let previousBase: ModelRef | undefined;
+
+  const submit: QueueDispatcher['submit'] = (jobs, report = {}) =>
+    new Promise<JobOutcome[]>((resolve, reject) => {
+      const index = new Map(jobs.map((j, i) => [j.id, i]));
+      const states: JobState[] = jobs.map(() => 'queued');
+      const outcomes: (JobOutcome | undefined)[] = jobs.map(() => undefined);
+      let settled = false;
+      const status = (): void => {
+        report.status?.({
+          done: states.filter((s) => s === 'done').length,
+          running: states.filter((s) => s === 'running').length,
+          queued: states.filter((s) => s === 'queued').length,
+        });
+      };
+      const cleanup = (): void => {
+        settled = true;
+        clearInterval(timer);
+        events.off('completed', onCompleted);
+        events.off('failed', onFailed);
+        events.off('active', onActive);
+        events.off('waiting', onWaiting);
+      };
+      const fail = (e: unknown): void => {
+        if (settled) return;
+        cleanup();
+        // The run ends: proposals nobody started yet would only keep workers busy.
+        void Promise.all(
+          jobs.map(async (j, i) => {
+            if (states[i] === 'queued') await queue.remove(j.id).catch(() => undefined);
+          }),
+        ).finally(() => reject(e instanceof Error ? e : new Error(String(e))));
+      };
+      const complete = (i: number, value: unknown, reused: boolean): void => {
+        if (settled || states[i] === 'done') return;
+        let result: ProposalJobResult;
+        try {
+          result = checkResult(typeof value === 'string' ? (JSON.parse(value) as unknown) : value, jobs[i]!.data);
+        } catch (e) {
+          fail(e);
+          return;
+        }
+        states[i] = 'done';
+        outcomes[i] = { result, reused };
+        report.result?.(i, outcomes[i]);
+        status();
+        if (states.every((s) => s === 'done')) {
+          cleanup();
+          resolve(outcomes as JobOutcome[]);
+        }
+      };
+      const failedFinally = (i: number, job: Job | undefined, reason: string): void => {
+        const d = jobs[i]!.data;
+        const tries = job?.attemptsMade ?? attempts;
+        fail(
+          new FastDepthError(
+            `proposal for unit ${d.unitId} (iteration ${d.iteration}, width ${d.width}) failed` +
+              `${tries > 1 ? ` ${tries} times` : ''}: ${reason}`,
+          ),
+        );
+      };
+      /** The job's state from Redis: completed and failed jobs settle it. */
+      const check = async (i: number, reused: boolean): Promise<void> => {
+        const job = await queue.getJob(jobs[i]!.id);
+        if (!job || settled) return;
+        const state = await job.getState();
+        if (state === 'completed') complete(i, job.returnvalue, reused);
+        else if (state === 'failed') failedFinally(i, job, job.failedReason);
+        else if (state === 'active' && states[i] !== 'running') {
+          states[i] = 'running';
+          status();
+        }
+      };
+      const onCompleted = ({ jobId: id, returnvalue }: { jobId: string; returnvalue: unknown }): void => {
+        const i = index.get(id);
+        if (i !== undefined) complete(i, returnvalue, false);
+      };
+      const onFailed = ({ jobId: id }: { jobId: string }): void => {
+        const i = index.get(id);
+        // Retried failures pass through here too: only the job's final state ends the run.
+        if (i !== undefined) void check(i, false).catch(fail);
+      };
+      const onActive = ({ jobId: id }: { jobId: string }): void => {
+        const i = index.get(id);
+        if (i !== undefined && states[i] === 'queued') {
+          states[i] = 'running';
+          status();
+        }
+      };
+      const onWaiting = ({ jobId: id }: { jobId: string }): void => {
+        const i = index.get(id);
+        // A stalled or retried job is back in the queue.
+        if (i !== undefined && states[i] === 'running') {
+          states[i] = 'queued';
+          status();
+        }
+      };
+      events.on('completed', onCompleted);
+      events.on('failed', onFailed);
+      events.on('active', onActive);
+      events.on('waiting', onWaiting);
+      const timer = setInterval(() => {
+        for (let i = 0; i < jobs.length; i++) if (states[i] !== 'done') void check(i, false).catch(fail);
+      }, pollMs);
+      void (async () => {
+        for (const [i, j] of jobs.entries()) {
+          const existing = await queue.getJob(j.id);
+          if (existing) {
+            const state = await existing.getState();
+            if (state === 'completed') {
+              complete(i, existing.returnvalue, true);
+              continue;
+            }
+            // A resumed run tries its failed proposals again.
+            if (state === 'failed') await existing.retry();
+            else if (state !== 'unknown') continue;
+          }
+          await queue.add('proposal', j.data, {
+            jobId: j.id,
+            attempts,
+            backoff: { type: 'fixed', delay: 500 },
+            removeOnComplete: { age: ttl },
+            removeOnFail: { age: ttl },
+          });
+        }
+        status();
+        // Jobs that finished before the listeners saw them.
+        for (let i = 0; i < jobs.length; i++) if (states[i] !== 'done') await check(i, false);
+      })().catch(fail);
+    });
+
+  /** What the recovery and the fine-tuning need, stored once; hashes that must outlive the base. */
+  const shared = new WeakMap<object, { recovery: RecoveryRef; pinned: string[] }>();
+  const recoveryRef = async (request: DispatchRequest): Promise<{ recovery: RecoveryRef; pinned: string[] }> => {
+    const known = shared.get(request.recovery);
+    if (known) return known;
+    const p = request.recovery.portable;
+    if (!p)
+      throw new FastDepthError(
+        `a proposal queue needs a built-in recovery (reconstruction or data-free); "${request.recovery.kind}" runs only in-process`,
+      );
+    let made: { recovery: RecoveryRef; pinned: string[] };
+    if (p.kind === 'data-free') made = { recovery: { kind: 'data-free' }, pinned: [] };
+    else {
+      const reference = await blobs.model(p.reference);
+      const calibration = await blobs.list(p.calibration, () => encodeImages(p.calibration));
+      const scoring = await blobs.list(p.scoring, () => encodeImages(p.scoring));
+      made = {
+        recovery: {
+          kind: 'reconstruction',
+          reference,
+          calibration,
+          scoring,
+          selection: p.selection,
+          ridge: p.ridge,
+          chain: p.chain,
+          ...(p.positions !== undefined ? { positions: p.positions } : {}),
+          ...(p.seed !== undefined ? { seed: p.seed } : {}),
+          ...(p.batch !== undefined ? { batch: p.batch } : {}),
+        },
+        pinned: [reference.graph, reference.weights, calibration, scoring],
+      };
+    }
+    shared.set(request.recovery, made);
+    return made;
+  };
+
+  const dispatcher: QueueDispatcher = {
+    location,
+    queueName,
+    description: `queue "${queueName}" on ${location.display}`,
+    submit,
+    async run(request, report) {
+      const { recovery, pinned } = await recoveryRef(request);
+      let fineTune: ProposalJobData['fineTune'];
+      if (request.shortSteps > 0 && request.trainer) {
+        const t = request.trainer.portable;
+        if (!t)
+          throw new FastDepthError('a proposal queue needs the built-in fine-tuning (portable); this trainer runs only in-process');
+        const samples = await blobs.list(t.samples, () => encodeSamples(t.samples));
+        pinned.push(samples);
+        fineTune = {
+          steps: request.shortSteps,
+          samples,
+          batchSize: t.batchSize,
+          learningRate: t.learningRate,
+          seed: t.seed,
+          backend: t.backend,
+        };
+      }
+      const base = await blobs.model(request.current);
+      await blobs.touch([...new Set(pinned)]);
+      if (previousBase && previousBase.weights !== base.weights) {
+        const keep = new Set(pinned);
+        await blobs.remove([previousBase.graph, previousBase.weights].filter((h) => !keep.has(h) && h !== base.graph));
+      }
+      previousBase = base;
+      const origins = [...request.origins.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+      const jobs = request.proposals.map((p: DispatchedProposal) => ({
+        id: jobId(request.runId, request.iteration, base, p.unit.id),
+        data: {
+          format: JOB_FORMAT,
+          version: formatVersion(),
+          fastdepth: PACKAGE_VERSION,
+          runId: request.runId,
+          iteration: request.iteration,
+          unitId: p.unit.id,
+          unitIndex: p.index,
+          width: p.width,
+          resource: p.resource,
+          target: request.target,
+          seed: p.seed,
+          base,
+          origins,
+          recovery,
+          ...(fineTune ? { fineTune } : {}),
+        } satisfies ProposalJobData,
+      }));
+      const toResult = (o: JobOutcome): ProposalResult => ({
+        unit: o.result.unitId,
+        width: o.result.width,
+        score: o.result.score,
+        keep: o.result.keep,
+        ...(o.result.refitError !== undefined ? { refitError: o.result.refitError } : {}),
+        worker: o.result.worker,
+        ...(o.reused ? { reused: true } : {}),
+      });
+      const outcomes = await submit(jobs, {
+        result: (i, o) => report.result(request.proposals[i]!, toResult(o)),
+        status: (s) => report.status(s),
+      });
+      return outcomes.map(toResult);
+    },
+    async close() {
+      await events.close().catch(() => undefined);
+      await queue.close().catch(() => undefined);
+      await redis.quit().catch(() => undefined);
+    },
+  };
+  return dispatcher;
+}
