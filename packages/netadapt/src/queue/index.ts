@@ -3,7 +3,7 @@
  * (`openQueueDispatcher`, passed to `runNetAdapt` as `dispatcher`) and any number of workers
  * (`startQueueWorker`) on any machine that reaches Redis. Only data travels.
  */
-export { parseQueueUrl, checkReachable, type QueueLocation } from './connection.js';
+export { parseQueueUrl, checkReachable, openRedis, type QueueLocation } from './connection.js';
 export {
   openQueueDispatcher,
   type QueueDispatcher,
