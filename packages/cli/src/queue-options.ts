@@ -16,7 +16,8 @@ export interface QueueChoice {
   readonly name: string;
 }
 
-const queueCode = (): Promise<typeof import('@fastdepth/netadapt/queue')> => import('@fastdepth/netadapt/queue');
+const queueCode = (): Promise<typeof import('@fastdepth/netadapt/queue')> =>
+  import('@fastdepth/netadapt/queue');
 
 /** Checks the flags (no connection yet); undefined without `--queue`. */
 export async function parseQueueChoice(o: QueueOptions): Promise<QueueChoice | undefined> {

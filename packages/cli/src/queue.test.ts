@@ -11,7 +11,12 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSafetensors, initWeights, randomizeBatchNorm, saveGraph } from '@fastdepth/graph-dsl';
 import { withInputShape } from '@fastdepth/netadapt';
-import { freePort, startRedisServer, tinyEncoderDecoder, type RedisServer } from '@fastdepth/netadapt/testing';
+import {
+  freePort,
+  startRedisServer,
+  tinyEncoderDecoder,
+  type RedisServer,
+} from '@fastdepth/netadapt/testing';
 import { runCli } from './testing/run-cli.js';
 
 const pkg = fileURLToPath(new URL('..', import.meta.url));
@@ -29,15 +34,19 @@ interface Proc {
 
 const procs: Proc[] = [];
 function start(script: string, args: readonly string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--conditions=@fastdepth/source', '--import', 'tsx', script, ...args], {
-    cwd: pkg,
-    env: { ...process.env, ...env, FORCE_COLOR: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@fastdepth/source', '--import', 'tsx', script, ...args],
+    {
+      cwd: pkg,
+      env: { ...process.env, ...env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const p: Proc = {
     child,
@@ -49,7 +58,8 @@ function start(script: string, args: readonly string[], env: Record<string, stri
       while (!pattern.test(stream === 'out' ? out : err)) {
         if (child.exitCode !== null || child.signalCode !== null)
           throw new Error(`process ended before ${String(pattern)}:\n${out}\n${err}`);
-        if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${String(pattern)}:\n${out}\n${err}`);
+        if (Date.now() - t0 > timeoutMs)
+          throw new Error(`timed out waiting for ${String(pattern)}:\n${out}\n${err}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
@@ -146,7 +156,9 @@ describe('fastdepth prune --queue with fastdepth worker processes', () => {
     const coordinator = cli([...pruneArgs(out), '--queue', redis.url, '--queue-name', name]);
     expect(await coordinator.exited, coordinator.err()).toBe(0);
     expect(outcome(out)).toEqual(reference);
-    expect(coordinator.err()).toMatch(new RegExp(`proposals: queue "${name}" on redis://127\\.0\\.0\\.1:${redis.port}`));
+    expect(coordinator.err()).toMatch(
+      new RegExp(`proposals: queue "${name}" on redis://127\\.0\\.0\\.1:${redis.port}`),
+    );
     const proposalLines = coordinator.err().match(/^ {2}proposal .* by (w1|w2): /gm) ?? [];
     const ran = workers.map((w) => (w.out().match(/: running$/gm) ?? []).length);
     expect(proposalLines.length).toBeGreaterThan(0);
@@ -160,12 +172,31 @@ describe('fastdepth prune --queue with fastdepth worker processes', () => {
     const name = queueName();
     const out = join(dir, 'killed-worker');
     const coordinator = cli([...pruneArgs(out), '--queue', redis.url, '--queue-name', name]);
-    const doomed = start(fixture, ['--queue', redis.url, '--queue-name', name, '--hold-ms', '600000', '--name', 'doomed']);
+    const doomed = start(fixture, [
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+      '--hold-ms',
+      '600000',
+      '--name',
+      'doomed',
+    ]);
     await doomed.waitFor(/^running (\S+)$/m);
     const killedJob = /^running (\S+)$/m.exec(doomed.out())![1]!;
     doomed.child.kill('SIGKILL');
     await doomed.exited;
-    const survivor = cli(['worker', '--queue', redis.url, '--queue-name', name, '--name', 'survivor', '--lock-seconds', '2']);
+    const survivor = cli([
+      'worker',
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+      '--name',
+      'survivor',
+      '--lock-seconds',
+      '2',
+    ]);
     expect(await coordinator.exited, coordinator.err()).toBe(0);
     expect(outcome(out)).toEqual(reference);
     // The killed job (run.iteration.base.unit) was run again by the survivor.
@@ -179,7 +210,16 @@ describe('fastdepth prune --queue with fastdepth worker processes', () => {
     const out = join(dir, 'killed-coordinator');
     const first = cli([...pruneArgs(out), '--queue', redis.url, '--queue-name', name]);
     await first.waitFor(/^iteration 0: target .*, (\d+) proposals$/m, 'err');
-    const helper = start(fixture, ['--queue', redis.url, '--queue-name', name, '--jobs', '3', '--name', 'early']);
+    const helper = start(fixture, [
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+      '--jobs',
+      '3',
+      '--name',
+      'early',
+    ]);
     await helper.waitFor(/^stopped$/m);
     const finished = (helper.out().match(/^done /gm) ?? []).length;
     expect(finished).toBeGreaterThanOrEqual(3);
@@ -198,9 +238,18 @@ describe('fastdepth prune --queue with fastdepth worker processes', () => {
     const worker = cli(['worker', '--queue', redis.url, '--queue-name', name, '--name', 'old'], {
       FASTDEPTH_QUEUE_FORMAT_VERSION: '2',
     });
-    const coordinator = cli([...pruneArgs(join(dir, 'mismatch')), '--queue', redis.url, '--queue-name', name]);
+    const coordinator = cli([
+      ...pruneArgs(join(dir, 'mismatch')),
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+    ]);
     expect(await coordinator.exited).toBe(1);
-    const errors = coordinator.err().split('\n').filter((l) => l.startsWith('fastdepth: '));
+    const errors = coordinator
+      .err()
+      .split('\n')
+      .filter((l) => l.startsWith('fastdepth: '));
     expect(errors).toEqual([
       expect.stringMatching(
         /^fastdepth: error: proposal for unit \S+ \(iteration 0, width \d+\) failed: worker old refused the job: it was written in queue format 1 \(fastdepth 0\.1\.0\), this worker reads format 2 \(fastdepth 0\.1\.0\); run the same fastdepth version/,
@@ -212,15 +261,25 @@ describe('fastdepth prune --queue with fastdepth worker processes', () => {
 
   it('says in one line that Redis cannot be reached, or that the URL is bad', async () => {
     const port = await freePort();
-    let r = await runCli(...pruneArgs(join(dir, 'unreachable')), '--queue', `redis://:secret@127.0.0.1:${port}`);
+    let r = await runCli(
+      ...pruneArgs(join(dir, 'unreachable')),
+      '--queue',
+      `redis://:secret@127.0.0.1:${port}`,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n').filter((l) => l.startsWith('fastdepth: '))).toEqual([
-      expect.stringMatching(new RegExp(`^fastdepth: error: cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`)),
+      expect.stringMatching(
+        new RegExp(
+          `^fastdepth: error: cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`,
+        ),
+      ),
     ]);
     expect(r.stderr).not.toContain('secret');
     r = await runCli(...pruneArgs(join(dir, 'bad-url')), '--queue', 'http://127.0.0.1:6379');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^fastdepth: error: --queue "http:\/\/127\.0\.0\.1:6379": the scheme must be redis:\/\/ or rediss:\/\//);
+    expect(r.stderr).toMatch(
+      /^fastdepth: error: --queue "http:\/\/127\.0\.0\.1:6379": the scheme must be redis:\/\/ or rediss:\/\//,
+    );
     r = await runCli('worker', '--queue', 'localhost');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^fastdepth: error: --queue "localhost" is not a URL/);

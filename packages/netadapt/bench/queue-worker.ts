@@ -36,8 +36,12 @@ const fake =
 const worker = await startQueueWorker({
   queue: values.queue!,
   queueName: values['queue-name']!,
-  name: values.name!,
-  ...(values.mode === 'trivial' ? { handler: fake(0) } : values.mode === 'sleep' ? { handler: fake(sleepMs) } : {}),
+  name: values.name,
+  ...(values.mode === 'trivial'
+    ? { handler: fake(0) }
+    : values.mode === 'sleep'
+      ? { handler: fake(sleepMs) }
+      : {}),
 });
 process.stdout.write('ready\n');
 const stop = (): void => void worker.close().then(() => process.exit(0));

@@ -23,7 +23,13 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { importTflite } from '@fastdepth/importers';
 import type { TensorF32 } from '@fastdepth/graph-dsl';
-import { median, prunableUnits, reconstructionRecovery, runNetAdapt, type NetAdaptOptions } from '../src/index.js';
+import {
+  median,
+  prunableUnits,
+  reconstructionRecovery,
+  runNetAdapt,
+  type NetAdaptOptions,
+} from '../src/index.js';
 import {
   formatVersion,
   JOB_FORMAT,
@@ -74,7 +80,7 @@ async function workers(n: number, queueName: string, mode: string): Promise<Chil
     children.push(child);
     return new Promise<ChildProcess>((resolve, reject) => {
       let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
+      child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         if (out.includes('ready\n')) resolve(child);
       });
@@ -89,7 +95,10 @@ async function stop(list: readonly ChildProcess[]): Promise<void> {
     list.map(
       (c) =>
         new Promise<void>((resolve) => {
-          if (c.exitCode !== null) return resolve();
+          if (c.exitCode !== null) {
+            resolve();
+            return;
+          }
           c.removeAllListeners('exit');
           c.once('exit', () => resolve());
           c.kill('SIGTERM');
@@ -100,7 +109,9 @@ async function stop(list: readonly ChildProcess[]): Promise<void> {
 
 /** Photo crops, [3, 224, 224] in [0, 1]. */
 async function crops(n: number, offset: number): Promise<TensorF32[]> {
-  const files = readdirSync(join(DATA, 'photos')).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
+  const files = readdirSync(join(DATA, 'photos'))
+    .filter((f) => /\.(jpe?g|png)$/i.test(f))
+    .sort();
   const out: TensorF32[] = [];
   for (let i = 0; i < n; i++) {
     const file = files[(i + offset) % files.length]!;
@@ -110,7 +121,8 @@ async function crops(n: number, offset: number): Promise<TensorF32[]> {
       .raw()
       .toBuffer({ resolveWithObject: true });
     const t = new Float32Array(3 * 224 * 224);
-    for (let p = 0; p < 224 * 224; p++) for (let c = 0; c < 3; c++) t[c * 224 * 224 + p] = data[p * 3 + c]! / 255;
+    for (let p = 0; p < 224 * 224; p++)
+      for (let c = 0; c < 3; c++) t[c * 224 * 224 + p] = data[p * 3 + c]! / 255;
     out.push({ shape: [3, 224, 224], data: t });
   }
   return out;
@@ -122,7 +134,9 @@ const say = (s: string): void => {
   lines.push(s);
   console.log(s);
 };
-say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; shared and noisy: compare ratios`);
+say(
+  `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; shared and noisy: compare ratios`,
+);
 
 let realProposalMs = Number.NaN;
 try {
@@ -157,14 +171,21 @@ try {
       const dispatcher = await openQueueDispatcher({ queue: redis.url, queueName: name });
       try {
         const r = await timeRun({ dispatcher });
-        rows.push([`queue, ${n} worker process${n > 1 ? 'es' : ''}`, seconds(r.ms), `${(local.ms / r.ms).toFixed(2)}x`, seconds(r.ms / r.proposals)]);
+        rows.push([
+          `queue, ${n} worker process${n > 1 ? 'es' : ''}`,
+          seconds(r.ms),
+          `${(local.ms / r.ms).toFixed(2)}x`,
+          seconds(r.ms / r.proposals),
+        ]);
       } finally {
         await dispatcher.close();
         await stop(procs);
       }
     }
     say('');
-    say(`One NetAdapt iteration, trained fastdepth-pruned (${units} proposals), reconstruction on ${CAL} + ${SCORE} photo crops at 224x224:`);
+    say(
+      `One NetAdapt iteration, trained fastdepth-pruned (${units} proposals), reconstruction on ${CAL} + ${SCORE} photo crops at 224x224:`,
+    );
     say('');
     say('| dispatch | wall time (s) | vs in-process | per proposal (s) |');
     say('| --- | --- | --- | --- |');
@@ -215,8 +236,12 @@ try {
       say('');
       say('| measure | median (ms) | % of a real proposal |');
       say('| --- | --- | --- |');
-      say(`| enqueue -> result, one job at a time (${REPEAT} runs) | ${median(single).toFixed(1)} | ${pct(median(single))} |`);
-      say(`| per proposal in a batch of 16, 1 worker (5 batches) | ${median(batches).toFixed(1)} | ${pct(median(batches))} |`);
+      say(
+        `| enqueue -> result, one job at a time (${REPEAT} runs) | ${median(single).toFixed(1)} | ${pct(median(single))} |`,
+      );
+      say(
+        `| per proposal in a batch of 16, 1 worker (5 batches) | ${median(batches).toFixed(1)} | ${pct(median(batches))} |`,
+      );
     } finally {
       await dispatcher.close();
       await stop(procs);
@@ -244,7 +269,9 @@ try {
   say('| worker processes | wall time (s) | ideal (s) | speed-up over 1 |');
   say('| --- | --- | --- | --- |');
   for (const s of scale)
-    say(`| ${s.n} | ${seconds(s.ms)} | ${seconds((JOBS * SLEEP) / s.n)} | ${(scale[0]!.ms / s.ms).toFixed(2)}x |`);
+    say(
+      `| ${s.n} | ${seconds(s.ms)} | ${seconds((JOBS * SLEEP) / s.n)} | ${(scale[0]!.ms / s.ms).toFixed(2)}x |`,
+    );
 } finally {
   await stop(children);
   await redis.stop();

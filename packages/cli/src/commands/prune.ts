@@ -317,7 +317,8 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       : undefined;
   // Reached before the run starts, so an unreachable Redis is one line, not a failed iteration.
   const dispatcher = queue ? await openDispatcher(queue) : undefined;
-  if (dispatcher) out.note(`proposals: ${dispatcher.description}; start workers with: fastdepth worker --queue URL`);
+  if (dispatcher)
+    out.note(`proposals: ${dispatcher.description}; start workers with: fastdepth worker --queue URL`);
   const controller = new AbortController();
   const progress = pruneProgress(out, metric, budget, options.json ?? false);
   let interrupts = 0;

@@ -31,7 +31,7 @@ let stopping = false;
 const worker = await startQueueWorker({
   queue: values.queue!,
   ...(values['queue-name'] ? { queueName: values['queue-name'] } : {}),
-  name: values.name!,
+  name: values.name,
   lockSeconds: Number(values['lock-seconds']),
   handler: async (data, name) => {
     await new Promise((r) => setTimeout(r, hold));

@@ -20,7 +20,9 @@ export function parseQueueUrl(url: string, flag = '--queue'): QueueLocation {
   try {
     u = new URL(url);
   } catch {
-    throw new FastDepthError(`${flag} "${url}" is not a URL; expected redis://HOST:PORT or rediss://HOST:PORT`);
+    throw new FastDepthError(
+      `${flag} "${url}" is not a URL; expected redis://HOST:PORT or rediss://HOST:PORT`,
+    );
   }
   const redacted = (): string => {
     const c = new URL(u.href);
@@ -36,7 +38,9 @@ export function parseQueueUrl(url: string, flag = '--queue'): QueueLocation {
   const dbText = u.pathname.replace(/^\//, '');
   const db = dbText === '' ? 0 : Number(dbText);
   if (!Number.isInteger(db) || db < 0 || db > 15)
-    throw new FastDepthError(`${flag} "${redacted()}": the path must be a database number 0-15, found "/${dbText}"`);
+    throw new FastDepthError(
+      `${flag} "${redacted()}": the path must be a database number 0-15, found "/${dbText}"`,
+    );
   // URL keeps IPv6 hosts in brackets; ioredis wants them bare.
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   const options: RedisOptions = {

@@ -15,7 +15,13 @@ import type {
   ProposalDispatcher,
   ProposalResult,
 } from '../proposal.js';
-import { bullConnection, checkReachable, openRedis, parseQueueUrl, type QueueLocation } from './connection.js';
+import {
+  bullConnection,
+  checkReachable,
+  openRedis,
+  parseQueueUrl,
+  type QueueLocation,
+} from './connection.js';
 import {
   checkResult,
   formatVersion,
@@ -119,7 +125,10 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
         if (settled || states[i] === 'done') return;
         let result: ProposalJobResult;
         try {
-          result = checkResult(typeof value === 'string' ? (JSON.parse(value) as unknown) : value, jobs[i]!.data);
+          result = checkResult(
+            typeof value === 'string' ? (JSON.parse(value) as unknown) : value,
+            jobs[i]!.data,
+          );
         } catch (e) {
           fail(e);
           return;
@@ -215,7 +224,9 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
 
   /** What the recovery and the fine-tuning need, stored once; hashes that must outlive the base. */
   const shared = new WeakMap<object, { recovery: RecoveryRef; pinned: string[] }>();
-  const recoveryRef = async (request: DispatchRequest): Promise<{ recovery: RecoveryRef; pinned: string[] }> => {
+  const recoveryRef = async (
+    request: DispatchRequest,
+  ): Promise<{ recovery: RecoveryRef; pinned: string[] }> => {
     const known = shared.get(request.recovery);
     if (known) return known;
     const p = request.recovery.portable;
@@ -260,7 +271,9 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
       if (request.shortSteps > 0 && request.trainer) {
         const t = request.trainer.portable;
         if (!t)
-          throw new FastDepthError('a proposal queue needs the built-in fine-tuning (portable); this trainer runs only in-process');
+          throw new FastDepthError(
+            'a proposal queue needs the built-in fine-tuning (portable); this trainer runs only in-process',
+          );
         const samples = await blobs.list(t.samples, () => encodeSamples(t.samples));
         pinned.push(samples);
         fineTune = {
@@ -276,7 +289,9 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
       await blobs.touch([...new Set(pinned)]);
       if (previousBase && previousBase.weights !== base.weights) {
         const keep = new Set(pinned);
-        await blobs.remove([previousBase.graph, previousBase.weights].filter((h) => !keep.has(h) && h !== base.graph));
+        await blobs.remove(
+          [previousBase.graph, previousBase.weights].filter((h) => !keep.has(h) && h !== base.graph),
+        );
       }
       previousBase = base;
       const origins = [...request.origins.entries()].sort(([a], [b]) => (a < b ? -1 : 1));

@@ -119,7 +119,11 @@ export function checkResult(value: unknown, data: ProposalJobData): ProposalJobR
   if (r.unitId !== data.unitId || r.width !== data.width || r.iteration !== data.iteration)
     return bad('it answers another proposal');
   if (typeof r.score?.accuracy !== 'number' || Number.isNaN(r.score.accuracy)) return bad('no score');
-  if (!Array.isArray(r.keep) || r.keep.length !== data.width || !r.keep.every((k) => Number.isInteger(k) && k >= 0))
+  if (
+    !Array.isArray(r.keep) ||
+    r.keep.length !== data.width ||
+    !r.keep.every((k) => Number.isInteger(k) && k >= 0)
+  )
     return bad(`kept channels are not ${data.width} channel indices`);
   return r as ProposalJobResult;
 }

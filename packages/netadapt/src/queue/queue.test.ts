@@ -119,7 +119,14 @@ describe('NetAdapt over a BullMQ queue', () => {
       name: 'w1',
       events: { failed: (f) => refused.push(f.message) },
     });
-    const data = { format: JOB_FORMAT, version: 99, fastdepth: '9.9.9', unitId: 'conv0', iteration: 0, width: 8 };
+    const data = {
+      format: JOB_FORMAT,
+      version: 99,
+      fastdepth: '9.9.9',
+      unitId: 'conv0',
+      iteration: 0,
+      width: 8,
+    };
     try {
       await expect(
         dispatcher.submit([{ id: 'crafted.0.conv0', data: data as unknown as ProposalJobData }]),
@@ -135,15 +142,27 @@ describe('NetAdapt over a BullMQ queue', () => {
 
   it('parses redis:// and rediss:// URLs and rejects bad ones in one line', async () => {
     const tls = parseQueueUrl('rediss://user:s%40cret@cache.example:6380/2');
-    expect(tls.options).toMatchObject({ host: 'cache.example', port: 6380, db: 2, username: 'user', password: 's@cret' });
+    expect(tls.options).toMatchObject({
+      host: 'cache.example',
+      port: 6380,
+      db: 2,
+      username: 'user',
+      password: 's@cret',
+    });
     expect(tls.options.tls).toEqual({ servername: 'cache.example' });
     expect(tls.display).toBe('rediss://user:***@cache.example:6380/2');
     expect(parseQueueUrl('redis://h').options).toMatchObject({ host: 'h', port: 6379, db: 0 });
     expect(parseQueueUrl('redis://h').options.tls).toBeUndefined();
-    expect(() => parseQueueUrl('http://h:1')).toThrow(/--queue "http:\/\/h:1": the scheme must be redis:\/\/ or rediss:\/\//);
+    expect(() => parseQueueUrl('http://h:1')).toThrow(
+      /--queue "http:\/\/h:1": the scheme must be redis:\/\/ or rediss:\/\//,
+    );
     expect(() => parseQueueUrl('localhost:6379x')).toThrow(/not a URL|scheme/);
-    expect(() => parseQueueUrl('redis://:pw@h/x')).toThrow(/--queue "redis:\/\/:\*\*\*@h\/x": the path must be a database number/);
+    expect(() => parseQueueUrl('redis://:pw@h/x')).toThrow(
+      /--queue "redis:\/\/:\*\*\*@h\/x": the path must be a database number/,
+    );
     const closed = parseQueueUrl(`redis://127.0.0.1:${redis.port + 1}`);
-    await expect(checkReachable(closed)).rejects.toThrow(/^cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    await expect(checkReachable(closed)).rejects.toThrow(
+      /^cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+    );
   });
 });

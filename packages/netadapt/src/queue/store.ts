@@ -56,10 +56,15 @@ function numbered(weights: ReadonlyMap<string, TensorF32>, stem: string): Tensor
 function checkImage(t: TensorF32, what: string, i: number, channels: number, like?: TensorF32): void {
   const [c, h, w] = t.shape as [number, number, number];
   if (t.shape.length !== 3 || c !== channels || !(h > 0 && w > 0))
-    throw new FastDepthError(`${what}: image ${i} has shape [${t.shape.join(', ')}], expected [${channels}, H, W]`);
+    throw new FastDepthError(
+      `${what}: image ${i} has shape [${t.shape.join(', ')}], expected [${channels}, H, W]`,
+    );
   if (like && (like.shape[1] !== h || like.shape[2] !== w))
-    throw new FastDepthError(`${what}: image ${i} is ${h}x${w}, image 0 is ${like.shape[1]}x${like.shape[2]}`);
-  for (const v of t.data) if (!Number.isFinite(v)) throw new FastDepthError(`${what}: image ${i} holds a non-finite value`);
+    throw new FastDepthError(
+      `${what}: image ${i} is ${h}x${w}, image 0 is ${like.shape[1]}x${like.shape[2]}`,
+    );
+  for (const v of t.data)
+    if (!Number.isFinite(v)) throw new FastDepthError(`${what}: image ${i} holds a non-finite value`);
 }
 
 /** The coordinator's side: stores data once per content, refreshing the expiry of what it reuses. */
@@ -74,7 +79,13 @@ export class BlobWriter {
   async put(bytes: Uint8Array): Promise<string> {
     const hash = sha256(bytes);
     const key = blobKey(hash);
-    const set = await this.redis.set(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'EX', this.ttlSeconds, 'NX');
+    const set = await this.redis.set(
+      key,
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      'EX',
+      this.ttlSeconds,
+      'NX',
+    );
     if (set === null) await this.redis.expire(key, this.ttlSeconds);
     return hash;
   }
@@ -140,20 +151,28 @@ export class BlobReader {
   constructor(private readonly redis: Redis) {}
 
   async bytes(hash: string, what: string): Promise<Buffer> {
-    if (!/^[0-9a-f]{64}$/.test(hash)) throw new FastDepthError(`${what}: "${hash}" is not a SHA-256 content hash`);
+    if (!/^[0-9a-f]{64}$/.test(hash))
+      throw new FastDepthError(`${what}: "${hash}" is not a SHA-256 content hash`);
     const bytes = await this.redis.getBuffer(blobKey(hash));
     if (bytes === null)
       throw new FastDepthError(
         `${what} (${hash.slice(0, 12)}) is not in Redis: it expired or was deleted; resume the coordinator to store it again`,
       );
-    if (sha256(bytes) !== hash) throw new FastDepthError(`${what} (${hash.slice(0, 12)}): content does not match its hash`);
+    if (sha256(bytes) !== hash)
+      throw new FastDepthError(`${what} (${hash.slice(0, 12)}): content does not match its hash`);
     return bytes;
   }
 
   model(ref: ModelRef, what: string): Promise<Model> {
     return this.models.get(`${ref.graph}/${ref.weights}`, async () => {
-      const graph = loadGraph((await this.bytes(ref.graph, `${what} graph`)).toString('utf8'), `${what} graph`);
-      const weights = decodeSafetensors(await this.bytes(ref.weights, `${what} weights`), `${what} weights`).weights;
+      const graph = loadGraph(
+        (await this.bytes(ref.graph, `${what} graph`)).toString('utf8'),
+        `${what} graph`,
+      );
+      const weights = decodeSafetensors(
+        await this.bytes(ref.weights, `${what} weights`),
+        `${what} weights`,
+      ).weights;
       checkWeights(graph, weights, `${what} weights`);
       return { graph, weights };
     });

@@ -10,7 +10,13 @@ import { evaluateProposal, type FineTune } from '../proposal.js';
 import { recoveryFromPortable, type Recovery, type RecoveryStep } from '../recovery.js';
 import { l1Trainer, type Trainer } from '../train.js';
 import { unitById } from '../units.js';
-import { bullConnection, checkReachable, openRedis, parseQueueUrl, type QueueLocation } from './connection.js';
+import {
+  bullConnection,
+  checkReachable,
+  openRedis,
+  parseQueueUrl,
+  type QueueLocation,
+} from './connection.js';
 import { checkJobVersion, JOB_FORMAT, type ProposalJobData, type ProposalJobResult } from './jobs.js';
 import { BlobReader, Recent, sha256 } from './store.js';
 
@@ -31,7 +37,8 @@ export function proposalHandler(reader: BlobReader): ProposalHandler {
     const recoveryKey = JSON.stringify(r);
     const recovery = recoveries.get(recoveryKey, async () => {
       if (r.kind === 'data-free') return recoveryFromPortable({ kind: 'data-free' });
-      if (r.kind !== 'reconstruction') throw new FastDepthError(`unknown recovery "${String((r as { kind: unknown }).kind)}"`);
+      if (r.kind !== 'reconstruction')
+        throw new FastDepthError(`unknown recovery "${String((r as { kind: unknown }).kind)}"`);
       return recoveryFromPortable({
         ...r,
         reference: await reader.model(r.reference, 'reference network'),
@@ -51,7 +58,9 @@ export function proposalHandler(reader: BlobReader): ProposalHandler {
     });
     const unit = unitById(base.graph, data.unitId);
     if (!(Number.isInteger(data.width) && data.width >= 1 && data.width < unit.channels))
-      throw new FastDepthError(`unit ${data.unitId} has ${unit.channels} channels; cannot propose width ${data.width}`);
+      throw new FastDepthError(
+        `unit ${data.unitId} has ${unit.channels} channels; cannot propose width ${data.width}`,
+      );
     const ft = data.fineTune;
     let fineTune: FineTune = (model) => Promise.resolve(model);
     if (ft && ft.steps > 0) {
@@ -68,7 +77,14 @@ export function proposalHandler(reader: BlobReader): ProposalHandler {
       );
       fineTune = (model, steps, seed) => trainer.train(model, steps, seed);
     }
-    const { candidate, score } = await evaluateProposal(step, unit, data.width, fineTune, ft?.steps ?? 0, data.seed);
+    const { candidate, score } = await evaluateProposal(
+      step,
+      unit,
+      data.width,
+      fineTune,
+      ft?.steps ?? 0,
+      data.seed,
+    );
     return {
       format: JOB_FORMAT,
       version: data.version,
@@ -128,7 +144,8 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const lockSeconds = options.lockSeconds ?? DEFAULT_LOCK_SECONDS;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new FastDepthError(`concurrency must be a whole number >= 1, found ${concurrency}`);
-  if (!(lockSeconds >= 1)) throw new FastDepthError(`lock duration must be at least 1 s, found ${lockSeconds}`);
+  if (!(lockSeconds >= 1))
+    throw new FastDepthError(`lock duration must be at least 1 s, found ${lockSeconds}`);
   await checkReachable(location);
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const redis = openRedis(location);
@@ -168,7 +185,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     },
   );
   worker.on('failed', (job, err) => {
-    const final = job ? job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' : true;
+    const final = job
+      ? job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
+      : true;
     ev.failed?.({
       jobId: job?.id ?? '?',
       ...(job?.data ? { data: job.data as ProposalJobData } : {}),

@@ -36,7 +36,9 @@ const accepts = (port: number): Promise<boolean> =>
     c.once('error', () => resolve(false));
   });
 
-export async function startRedisServer(binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'): Promise<RedisServer> {
+export async function startRedisServer(
+  binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server',
+): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'redis-test-'));
   const port = await freePort();
   const child: ChildProcess = spawn(
@@ -47,7 +49,9 @@ export async function startRedisServer(binary = process.env.REDIS_SERVER ?? '/us
   let exited = false;
   child.once('exit', () => (exited = true));
   const spawnError = new Promise<never>((_, reject) =>
-    child.once('error', (e) => reject(new Error(`cannot start ${binary}: ${e.message} (install redis-server)`))),
+    child.once('error', (e) =>
+      reject(new Error(`cannot start ${binary}: ${e.message} (install redis-server)`)),
+    ),
   );
   const ready = (async () => {
     for (let i = 0; i < 200; i++) {
