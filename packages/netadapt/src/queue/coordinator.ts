@@ -152,13 +152,16 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
           ),
         );
       };
-      /** The job's state from Redis: completed and failed jobs settle it. */
+      /**
+       * The job's state from Redis: completed and failed jobs settle it. The state is read
+       * before the job: a job read first could complete in between, without its return value.
+       */
       const check = async (i: number, reused: boolean): Promise<void> => {
-        const job = await queue.getJob(jobs[i]!.id);
-        if (!job || settled) return;
-        const state = await job.getState();
-        if (state === 'completed') complete(i, job.returnvalue, reused);
-        else if (state === 'failed') failedFinally(i, job, job.failedReason);
+        const state = await queue.getJobState(jobs[i]!.id);
+        const job = state === 'completed' || state === 'failed' ? await queue.getJob(jobs[i]!.id) : undefined;
+        if (settled) return;
+        if (state === 'completed' && job) complete(i, job.returnvalue, reused);
+        else if (state === 'failed' && job) failedFinally(i, job, job.failedReason);
         else if (state === 'active' && states[i] !== 'running') {
           states[i] = 'running';
           status();
@@ -197,17 +200,17 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
       }, pollMs);
       void (async () => {
         for (const [i, j] of jobs.entries()) {
-          const existing = await queue.getJob(j.id);
-          if (existing) {
-            const state = await existing.getState();
-            if (state === 'completed') {
-              complete(i, existing.returnvalue, true);
-              continue;
-            }
-            // A resumed run tries its failed proposals again.
-            if (state === 'failed') await existing.retry();
-            else if (state !== 'unknown') continue;
+          const state = await queue.getJobState(j.id);
+          if (state === 'completed') {
+            await check(i, true);
+            continue;
           }
+          if (state === 'failed') {
+            // A resumed run tries its failed proposals again.
+            await (await queue.getJob(j.id))?.retry();
+            continue;
+          }
+          if (state !== 'unknown') continue;
           await queue.add('proposal', j.data, {
             jobId: j.id,
             attempts,
