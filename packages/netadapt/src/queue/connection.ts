@@ -4,6 +4,7 @@
  * that BullMQ and the blob store share; passwords never appear in messages.
  */
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
+import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import { FastDepthError } from '@fastdepth/graph-dsl';
 
@@ -49,7 +50,9 @@ export function parseQueueUrl(url: string, flag = '--queue'): QueueLocation {
     db,
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: { servername: host } } : {}),
+    // TLS checks the certificate against the host (SNI only for names: RFC 6066 forbids IPs).
+    // A private CA is trusted through NODE_EXTRA_CA_CERTS.
+    ...(u.protocol === 'rediss:' ? { tls: isIP(host) ? {} : { servername: host } } : {}),
     // BullMQ's workers block on Redis; it requires unlimited retries per request.
     maxRetriesPerRequest: null,
   };

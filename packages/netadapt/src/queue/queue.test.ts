@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,5 +165,77 @@ describe('NetAdapt over a BullMQ queue', () => {
     await expect(checkReachable(closed)).rejects.toThrow(
       /^cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/,
     );
+  });
+
+  it('works over TLS (rediss://) with a password in the URL, and says when the password is wrong', async () => {
+    const dir = tmp();
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'],
+        ...['-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+      ],
+      { stdio: 'ignore' },
+    );
+    const secure = await startRedisServer({ tls: { cert, key }, password: 'p@ss word' });
+    const trusted = (url: string) => {
+      // A private CA, as NODE_EXTRA_CA_CERTS would give it.
+      const l = parseQueueUrl(url);
+      return { ...l, options: { ...l.options, tls: { ...l.options.tls, ca: readFileSync(cert) } } };
+    };
+    try {
+      expect(secure.url).toMatch(/^rediss:\/\/:p%40ss%20word@127\.0\.0\.1:\d+$/);
+      const location = trusted(secure.url);
+      await checkReachable(location);
+      await expect(checkReachable(trusted(secure.url.replace('p%40ss', 'wrong')))).rejects.toThrow(
+        /^cannot reach Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS/,
+      );
+      // Without the CA the certificate is not trusted.
+      await expect(checkReachable(parseQueueUrl(secure.url))).rejects.toThrow(
+        /^cannot reach Redis at .*: self[- ]signed/,
+      );
+      const name = queueName();
+      const dispatcher = await openQueueDispatcher({ queue: location, queueName: name, pollMs: 200 });
+      const worker = await startQueueWorker({
+        queue: location,
+        queueName: name,
+        name: 'tls',
+        handler: (data, w) =>
+          Promise.resolve({
+            format: JOB_FORMAT,
+            version: data.version,
+            runId: data.runId,
+            iteration: data.iteration,
+            unitId: data.unitId,
+            width: data.width,
+            score: { accuracy: 0.5 },
+            keep: [0],
+            worker: w,
+            ms: 0,
+          }),
+      });
+      try {
+        const data = {
+          format: JOB_FORMAT,
+          version: 1,
+          fastdepth: '0.1.0',
+          runId: 'r',
+          unitId: 'u',
+          iteration: 0,
+          width: 1,
+        };
+        const [outcome] = await dispatcher.submit([
+          { id: 'r.0.x.u', data: data as unknown as ProposalJobData },
+        ]);
+        expect(outcome!.result).toMatchObject({ worker: 'tls', keep: [0], score: { accuracy: 0.5 } });
+      } finally {
+        await worker.close();
+        await dispatcher.close();
+      }
+    } finally {
+      await secure.stop();
+    }
   });
 });

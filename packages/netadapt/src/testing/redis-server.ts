@@ -36,16 +36,34 @@ const accepts = (port: number): Promise<boolean> =>
     c.once('error', () => resolve(false));
   });
 
+export interface RedisServerOptions {
+  /** Clients must send this password (`requirepass`). */
+  readonly password?: string;
+  /** TLS only (no plain port), with this certificate and key (PEM files). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
 export async function startRedisServer(
+  options: RedisServerOptions = {},
   binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server',
 ): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'redis-test-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
+  const listen = options.tls
+    ? [
+        ['--port', '0'],
+        ['--tls-port', String(port)],
+        ['--tls-cert-file', options.tls.cert],
+        ['--tls-key-file', options.tls.key],
+        ['--tls-auth-clients', 'no'],
+      ]
+    : [['--port', String(port)]];
+  const args = [
+    ...listen.flat(),
+    ...['--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    ...(options.password !== undefined ? ['--requirepass', options.password] : []),
+  ];
+  const child: ChildProcess = spawn(binary, args, { stdio: 'ignore' });
   let exited = false;
   child.once('exit', () => (exited = true));
   const spawnError = new Promise<never>((_, reject) =>
@@ -64,7 +82,7 @@ export async function startRedisServer(
   await Promise.race([ready, spawnError]);
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://${options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : ''}127.0.0.1:${port}`,
     async stop() {
       if (!exited) {
         const gone = new Promise((r) => child.once('exit', r));
