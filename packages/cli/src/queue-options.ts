@@ -5,6 +5,7 @@
  */
 import type { QueueLocation } from '@fastdepth/netadapt/queue';
 import { UserError } from './errors.js';
+import type { Output } from './output.js';
 
 export interface QueueOptions {
   readonly queue?: string;
@@ -40,7 +41,12 @@ export async function parseQueueChoice(o: QueueOptions): Promise<QueueChoice | u
 }
 
 /** The coordinator's dispatcher (Redis is reached first: unreachable is one line). */
-export async function openDispatcher(choice: QueueChoice) {
+export async function openDispatcher(choice: QueueChoice, out: Output) {
   const q = await queueCode();
-  return q.openQueueDispatcher({ queue: choice.location, queueName: choice.name });
+  return q.openQueueDispatcher({
+    queue: choice.location,
+    queueName: choice.name,
+    onConnectionError: (message) =>
+      out.note(`queue: Redis at ${choice.location.display}: ${message} (retrying)`),
+  });
 }

@@ -316,7 +316,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       ? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }))
       : undefined;
   // Reached before the run starts, so an unreachable Redis is one line, not a failed iteration.
-  const dispatcher = queue ? await openDispatcher(queue) : undefined;
+  const dispatcher = queue ? await openDispatcher(queue, out) : undefined;
   if (dispatcher)
     out.note(`proposals: ${dispatcher.description}; start workers with: fastdepth worker --queue URL`);
   const controller = new AbortController();

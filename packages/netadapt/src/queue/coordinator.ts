@@ -44,6 +44,11 @@ export interface QueueDispatcherOptions {
   readonly attempts?: number;
   /** Safety-net poll of unfinished jobs, in case an event is missed (default 2000 ms). */
   readonly pollMs?: number;
+  /**
+   * Connection trouble once running (Redis restarting, network): the clients keep retrying and
+   * the run waits; this says so (once per distinct message) instead of a silent stall.
+   */
+  readonly onConnectionError?: (message: string) => void;
 }
 
 export interface SubmittedJob {
@@ -83,8 +88,14 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
   const redis: Redis = openRedis(location);
   const queue = new Queue(queueName, { connection: bullConnection(location) });
   const events = new QueueEvents(queueName, { connection: bullConnection(location) });
-  queue.on('error', () => undefined);
-  events.on('error', () => undefined);
+  let lastError = '';
+  const connectionError = (e: Error): void => {
+    if (e.message === lastError) return;
+    lastError = e.message;
+    options.onConnectionError?.(e.message);
+  };
+  queue.on('error', connectionError);
+  events.on('error', connectionError);
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
   const blobs = new BlobWriter(redis, ttl);
   /** Blobs of the previous base network: deleted once the next iteration no longer needs them. */
