@@ -9,6 +9,7 @@ import {
   openRedis,
   parseQueueUrl,
   proposalHandler,
+  redisBlobs,
   startQueueWorker,
 } from '@fastdepth/netadapt/queue';
 
@@ -25,7 +26,7 @@ const { values } = parseArgs({
 const hold = Number(values['hold-ms']);
 const limit = values.jobs === undefined ? Infinity : Number(values.jobs);
 const redis = openRedis(parseQueueUrl(values.queue!));
-const real = proposalHandler(new BlobReader(redis));
+const real = proposalHandler(new BlobReader(redisBlobs(redis)));
 let done = 0;
 let stopping = false;
 const worker = await startQueueWorker({

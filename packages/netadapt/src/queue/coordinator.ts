@@ -8,13 +8,7 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FastDepthError } from '@fastdepth/graph-dsl';
-import type {
-  DispatchedProposal,
-  DispatchRequest,
-  DispatchStatus,
-  ProposalDispatcher,
-  ProposalResult,
-} from '../proposal.js';
+import type { DispatchStatus, ProposalDispatcher } from '../proposal.js';
 import {
   bullConnection,
   checkReachable,
@@ -22,17 +16,9 @@ import {
   parseQueueUrl,
   type QueueLocation,
 } from './connection.js';
-import {
-  checkResult,
-  formatVersion,
-  JOB_FORMAT,
-  jobId,
-  PACKAGE_VERSION,
-  type ProposalJobData,
-  type ProposalJobResult,
-  type RecoveryRef,
-} from './jobs.js';
-import { BlobWriter, encodeImages, encodeSamples, type ModelRef } from './store.js';
+import { checkResult, type ProposalJobResult } from './jobs.js';
+import { JobBuilder, toProposalResult, type JobOutcome, type SubmittedJob } from './prepare.js';
+import { BlobWriter, redisBlobs } from './store.js';
 import { DEFAULT_QUEUE_NAME } from './worker.js';
 
 export interface QueueDispatcherOptions {
@@ -51,15 +37,7 @@ export interface QueueDispatcherOptions {
   readonly onConnectionError?: (message: string) => void;
 }
 
-export interface SubmittedJob {
-  readonly id: string;
-  readonly data: ProposalJobData;
-}
-
-export interface JobOutcome {
-  readonly result: ProposalJobResult;
-  readonly reused: boolean;
-}
+export type { JobOutcome, SubmittedJob };
 
 export interface QueueDispatcher extends ProposalDispatcher {
   readonly location: QueueLocation;
@@ -97,9 +75,7 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
   queue.on('error', connectionError);
   events.on('error', connectionError);
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-  const blobs = new BlobWriter(redis, ttl);
-  /** Blobs of the previous base network: deleted once the next iteration no longer needs them. */
-  let previousBase: ModelRef | undefined;
+  const builder = new JobBuilder(new BlobWriter(redisBlobs(redis, ttl)));
 
   const submit: QueueDispatcher['submit'] = (jobs, report = {}) =>
     new Promise<JobOutcome[]>((resolve, reject) => {
@@ -236,113 +212,18 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
       })().catch(fail);
     });
 
-  /** What the recovery and the fine-tuning need, stored once; hashes that must outlive the base. */
-  const shared = new WeakMap<object, { recovery: RecoveryRef; pinned: string[] }>();
-  const recoveryRef = async (
-    request: DispatchRequest,
-  ): Promise<{ recovery: RecoveryRef; pinned: string[] }> => {
-    const known = shared.get(request.recovery);
-    if (known) return known;
-    const p = request.recovery.portable;
-    if (!p)
-      throw new FastDepthError(
-        `a proposal queue needs a built-in recovery (reconstruction or data-free); "${request.recovery.kind}" runs only in-process`,
-      );
-    let made: { recovery: RecoveryRef; pinned: string[] };
-    if (p.kind === 'data-free') made = { recovery: { kind: 'data-free' }, pinned: [] };
-    else {
-      const reference = await blobs.model(p.reference);
-      const calibration = await blobs.list(p.calibration, () => encodeImages(p.calibration));
-      const scoring = await blobs.list(p.scoring, () => encodeImages(p.scoring));
-      made = {
-        recovery: {
-          kind: 'reconstruction',
-          reference,
-          calibration,
-          scoring,
-          selection: p.selection,
-          ridge: p.ridge,
-          chain: p.chain,
-          ...(p.positions !== undefined ? { positions: p.positions } : {}),
-          ...(p.seed !== undefined ? { seed: p.seed } : {}),
-          ...(p.batch !== undefined ? { batch: p.batch } : {}),
-        },
-        pinned: [reference.graph, reference.weights, calibration, scoring],
-      };
-    }
-    shared.set(request.recovery, made);
-    return made;
-  };
-
   const dispatcher: QueueDispatcher = {
     location,
     queueName,
     description: `queue "${queueName}" on ${location.display}`,
     submit,
     async run(request, report) {
-      const { recovery, pinned } = await recoveryRef(request);
-      let fineTune: ProposalJobData['fineTune'];
-      if (request.shortSteps > 0 && request.trainer) {
-        const t = request.trainer.portable;
-        if (!t)
-          throw new FastDepthError(
-            'a proposal queue needs the built-in fine-tuning (portable); this trainer runs only in-process',
-          );
-        const samples = await blobs.list(t.samples, () => encodeSamples(t.samples));
-        pinned.push(samples);
-        fineTune = {
-          steps: request.shortSteps,
-          samples,
-          batchSize: t.batchSize,
-          learningRate: t.learningRate,
-          seed: t.seed,
-          backend: t.backend,
-        };
-      }
-      const base = await blobs.model(request.current);
-      await blobs.touch([...new Set(pinned)]);
-      if (previousBase && previousBase.weights !== base.weights) {
-        const keep = new Set(pinned);
-        await blobs.remove(
-          [previousBase.graph, previousBase.weights].filter((h) => !keep.has(h) && h !== base.graph),
-        );
-      }
-      previousBase = base;
-      const origins = [...request.origins.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-      const jobs = request.proposals.map((p: DispatchedProposal) => ({
-        id: jobId(request.runId, request.iteration, base, p.unit.id),
-        data: {
-          format: JOB_FORMAT,
-          version: formatVersion(),
-          fastdepth: PACKAGE_VERSION,
-          runId: request.runId,
-          iteration: request.iteration,
-          unitId: p.unit.id,
-          unitIndex: p.index,
-          width: p.width,
-          resource: p.resource,
-          target: request.target,
-          seed: p.seed,
-          base,
-          origins,
-          recovery,
-          ...(fineTune ? { fineTune } : {}),
-        } satisfies ProposalJobData,
-      }));
-      const toResult = (o: JobOutcome): ProposalResult => ({
-        unit: o.result.unitId,
-        width: o.result.width,
-        score: o.result.score,
-        keep: o.result.keep,
-        ...(o.result.refitError !== undefined ? { refitError: o.result.refitError } : {}),
-        worker: o.result.worker,
-        ...(o.reused ? { reused: true } : {}),
-      });
+      const jobs = await builder.build(request);
       const outcomes = await submit(jobs, {
-        result: (i, o) => report.result(request.proposals[i]!, toResult(o)),
+        result: (i, o) => report.result(request.proposals[i]!, toProposalResult(o)),
         status: (s) => report.status(s),
       });
-      return outcomes.map(toResult);
+      return outcomes.map(toProposalResult);
     },
     async close() {
       await events.close().catch(() => undefined);

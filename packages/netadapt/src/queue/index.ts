@@ -32,4 +32,14 @@ export {
   type RecoveryRef,
   type FineTuneRef,
 } from './jobs.js';
-export { BlobWriter, BlobReader, encodeImages, type ModelRef } from './store.js';
+export {
+  BlobWriter,
+  BlobReader,
+  encodeImages,
+  redisBlobs,
+  memoryBlobs,
+  type BlobBackend,
+  type ModelRef,
+} from './store.js';
+export { threadDispatcher, type ThreadDispatcher } from './threads.js';
+export { JobBuilder, jobBlobs } from './prepare.js';

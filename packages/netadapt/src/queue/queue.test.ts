@@ -19,7 +19,7 @@ import {
   type ProposalJobData,
   type QueueWorker,
 } from './index.js';
-import { BlobReader } from './store.js';
+import { BlobReader, redisBlobs } from './store.js';
 import { openRedis } from './connection.js';
 
 const graph = tinyEncoderDecoder('relu');
@@ -86,7 +86,7 @@ describe('NetAdapt over a BullMQ queue', () => {
     const name = queueName();
     const dispatcher = await openQueueDispatcher({ queue: redis.url, queueName: name, pollMs: 200 });
     const redisClient = openRedis(parseQueueUrl(redis.url));
-    const real = proposalHandler(new BlobReader(redisClient));
+    const real = proposalHandler(new BlobReader(redisBlobs(redisClient)));
     const tries: number[] = [];
     const worker = await startQueueWorker({
       queue: redis.url,

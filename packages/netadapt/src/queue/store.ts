@@ -67,38 +67,74 @@ function checkImage(t: TensorF32, what: string, i: number, channels: number, lik
     if (!Number.isFinite(v)) throw new FastDepthError(`${what}: image ${i} holds a non-finite value`);
 }
 
+/** Where blobs live: Redis for the queue, a map in memory for worker threads. */
+export interface BlobBackend {
+  /** Stores `bytes` under `hash` unless present; either way its expiry restarts. */
+  put(hash: string, bytes: Uint8Array): Promise<void>;
+  get(hash: string): Promise<Uint8Array | null>;
+  touch(hashes: readonly string[]): Promise<void>;
+  remove(hashes: readonly string[]): Promise<void>;
+}
+
+/** Blobs in Redis under `fastdepth:netadapt:blob:<sha256>`, each with an expiry. */
+export function redisBlobs(redis: Redis, ttlSeconds = 24 * 3600): BlobBackend {
+  return {
+    async put(hash, bytes) {
+      const key = blobKey(hash);
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const set = await redis.set(key, buffer, 'EX', ttlSeconds, 'NX');
+      if (set === null) await redis.expire(key, ttlSeconds);
+    },
+    get: (hash) => redis.getBuffer(blobKey(hash)),
+    async touch(hashes) {
+      const p = redis.pipeline();
+      for (const h of hashes) p.expire(blobKey(h), ttlSeconds);
+      await p.exec();
+    },
+    async remove(hashes) {
+      if (hashes.length > 0) await redis.del(...hashes.map(blobKey));
+    },
+  };
+}
+
+/** Blobs in a map (worker threads of one process; nothing expires). */
+export function memoryBlobs(
+  map = new Map<string, Uint8Array>(),
+): BlobBackend & { readonly map: Map<string, Uint8Array> } {
+  return {
+    map,
+    put: (hash, bytes) => {
+      if (!map.has(hash)) map.set(hash, bytes);
+      return Promise.resolve();
+    },
+    get: (hash) => Promise.resolve(map.get(hash) ?? null),
+    touch: () => Promise.resolve(),
+    remove: (hashes) => {
+      for (const h of hashes) map.delete(h);
+      return Promise.resolve();
+    },
+  };
+}
+
 /** The coordinator's side: stores data once per content, refreshing the expiry of what it reuses. */
 export class BlobWriter {
   private readonly models = new WeakMap<Model, ModelRef>();
   private readonly lists = new WeakMap<object, string>();
-  constructor(
-    private readonly redis: Redis,
-    readonly ttlSeconds: number,
-  ) {}
+  constructor(readonly backend: BlobBackend) {}
 
   async put(bytes: Uint8Array): Promise<string> {
     const hash = sha256(bytes);
-    const key = blobKey(hash);
-    const set = await this.redis.set(
-      key,
-      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      'EX',
-      this.ttlSeconds,
-      'NX',
-    );
-    if (set === null) await this.redis.expire(key, this.ttlSeconds);
+    await this.backend.put(hash, bytes);
     return hash;
   }
 
   /** Extends the expiry of blobs still in use (a long run outlives one TTL). */
-  async touch(hashes: readonly string[]): Promise<void> {
-    const p = this.redis.pipeline();
-    for (const h of hashes) p.expire(blobKey(h), this.ttlSeconds);
-    await p.exec();
+  touch(hashes: readonly string[]): Promise<void> {
+    return this.backend.touch(hashes);
   }
 
-  async remove(hashes: readonly string[]): Promise<void> {
-    if (hashes.length > 0) await this.redis.del(...hashes.map(blobKey));
+  remove(hashes: readonly string[]): Promise<void> {
+    return this.backend.remove(hashes);
   }
 
   async model(model: Model): Promise<ModelRef> {
@@ -148,16 +184,17 @@ export class BlobReader {
   private readonly models = new Recent<Promise<Model>>(4);
   private readonly images = new Recent<Promise<TensorF32[]>>(4);
   private readonly samples = new Recent<Promise<DepthSample[]>>(2);
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly backend: BlobBackend) {}
 
   async bytes(hash: string, what: string): Promise<Buffer> {
     if (!/^[0-9a-f]{64}$/.test(hash))
       throw new FastDepthError(`${what}: "${hash}" is not a SHA-256 content hash`);
-    const bytes = await this.redis.getBuffer(blobKey(hash));
-    if (bytes === null)
+    const got = await this.backend.get(hash);
+    if (got === null)
       throw new FastDepthError(
         `${what} (${hash.slice(0, 12)}) is not in Redis: it expired or was deleted; resume the coordinator to store it again`,
       );
+    const bytes = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
     if (sha256(bytes) !== hash)
       throw new FastDepthError(`${what} (${hash.slice(0, 12)}): content does not match its hash`);
     return bytes;

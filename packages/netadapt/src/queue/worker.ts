@@ -18,7 +18,7 @@ import {
   type QueueLocation,
 } from './connection.js';
 import { checkJobVersion, JOB_FORMAT, type ProposalJobData, type ProposalJobResult } from './jobs.js';
-import { BlobReader, Recent, sha256 } from './store.js';
+import { BlobReader, Recent, redisBlobs, sha256 } from './store.js';
 
 export const DEFAULT_QUEUE_NAME = 'fastdepth-netadapt';
 /** Long enough for a fastdepth proposal's longest stretch without yielding to the event loop. */
@@ -149,7 +149,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   await checkReachable(location);
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const redis = openRedis(location);
-  const handler = options.handler ?? proposalHandler(new BlobReader(redis));
+  const handler = options.handler ?? proposalHandler(new BlobReader(redisBlobs(redis)));
   const ev = options.events ?? {};
   const worker = new Worker(
     options.queueName ?? DEFAULT_QUEUE_NAME,
