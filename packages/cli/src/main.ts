@@ -8,6 +8,7 @@ import { compileCommand } from './commands/compile.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { pruneCommand } from './commands/prune.js';
+import { workerCommand } from './commands/worker.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { DEFAULT_ENGINE } from './engine.js';
@@ -221,6 +222,11 @@ export function buildProgram(out: Output): Command {
     .option('--batch-size <n>', 'fine-tuning batch size', '4')
     .option('--workers <n>', 'worker threads fine-tuning proposals (0 = in-process; default min(2, cores))')
     .option(
+      '--queue <url>',
+      'run proposals on `fastdepth worker` processes through Redis: redis://[user:pass@]HOST:PORT[/db] or rediss:// (TLS)',
+    )
+    .option('--queue-name <name>', 'BullMQ queue name (default fastdepth-netadapt)')
+    .option(
       '--keep-iterations <n>',
       'keep the files of only the last N accepted iterations (each is a full model: about 15 MB for fastdepth); default all',
     )
@@ -246,6 +252,22 @@ Examples:
   fastdepth prune --arch fastdepth --metric macs --budget 0.5          (data-free, under a minute)`,
     )
     .action((o: Parameters<typeof pruneCommand>[1]) => pruneCommand(out, o));
+
+  program
+    .command('worker')
+    .description(
+      'run NetAdapt proposals from a `prune --queue` coordinator (any machine that reaches Redis); Ctrl-C stops',
+    )
+    .requiredOption('--queue <url>', 'redis://[user:pass@]HOST:PORT[/db] or rediss:// (TLS)')
+    .option('--queue-name <name>', 'BullMQ queue name (default fastdepth-netadapt)')
+    .option('--concurrency <n>', 'proposals run at once in this process', '1')
+    .option('--name <name>', 'name shown by the coordinator (default host:pid)')
+    .option(
+      '--lock-seconds <n>',
+      "a job's lock; a killed worker's job goes to another after about 1.5x this (must exceed a proposal's longest pause)",
+      '120',
+    )
+    .action((o: Parameters<typeof workerCommand>[1]) => workerCommand(out, o));
 
   return program;
 }
