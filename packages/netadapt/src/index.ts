@@ -27,6 +27,7 @@ export {
   type LatencyLayer,
   type LatencyRunner,
   type LatencyTableOptions,
+  type MissingLatencyEntry,
 } from './latency.js';
 export { TfGraph, nchwToNhwcTensor, permute } from './tf-graph.js';
 export { useTfBackend, type TfBackendName } from './tf-backend.js';
