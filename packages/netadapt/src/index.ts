@@ -19,6 +19,7 @@ export {
   tfjsRunner,
   onnxRunner,
   checkLatencyTable,
+  wholeNetworkKey,
   calibrationGraph,
   importGeneratedTfjs,
   generatedDir,

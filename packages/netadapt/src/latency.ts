@@ -7,6 +7,7 @@
  * machine, measured lazily on a grid (multiples of `step`), cached on disk as JSON, and
  * bilinearly interpolated between grid points.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
@@ -366,6 +367,16 @@ export class LatencyTable {
     return this.step;
   }
 
+  /** A number stored with the table under `meta:<name>` (its grid step, a whole network's time). */
+  meta(name: string): number | undefined {
+    return this.entries.get(this.key(`meta:${name}`, 0, 0));
+  }
+
+  setMeta(name: string, value: number): void {
+    this.entries.set(this.key(`meta:${name}`, 0, 0), value);
+    this.dirty = true;
+  }
+
   /** Whether (cin, cout) of `layer` is measured (no interpolation, nothing measured). */
   has(layer: LatencyLayer, cin: number, cout: number): boolean {
     return this.entries.has(this.key(layer.signature, cin, cout));
@@ -494,6 +505,11 @@ export class LatencyTable {
  * How close the table's sum comes to the measured whole network: `{ estimated, measured,
  * ratio }` (ratio = estimated / measured; NetAdapt needs it near 1 to trust the table).
  */
+/** The key under which a table keeps a network's whole measured time: its architecture's hash. */
+export function wholeNetworkKey(graph: Graph): string {
+  return `whole:${createHash('sha256').update(JSON.stringify(graph)).digest('hex').slice(0, 16)}`;
+}
+
 export async function checkLatencyTable(
   model: Model,
   table: LatencyTable,

@@ -19,7 +19,11 @@ import { emitTfjs, toJavaScript } from '@fastdepth/codegen-tfjs';
 import { initWeights, randomizeBatchNorm, type Graph, type Model } from '@fastdepth/graph-dsl';
 import { freePort, ISOLATION_HEADERS, serveFiles } from '@fastdepth/runtime-web/serving';
 import { createServer, searchForWorkspaceRoot, type Plugin, type ViteDevServer } from 'vite';
-import { generatedDir, LatencyTable, median, type LatencyRunner, type LatencyTableOptions } from '../latency.js';
+import {
+  generatedDir,
+  LatencyTable,
+  median,
+  wholeNetworkKey, type LatencyRunner, type LatencyTableOptions } from '../latency.js';
 import type { PlanPoint } from './plan.js';
 import {
   deviceBackend,
@@ -60,10 +64,15 @@ export interface DeviceServerOptions {
    * `node_modules/.cache/fastdepth/netadapt/devices`; `false`: memory only.
    */
   readonly tableDir?: string | false;
-  /** Table options (step, calibrate) for every device's table. */
+  /** Table options (step, calibrate) for every device's table; the step is kept in the table (`meta:step`). */
   readonly table?: Pick<LatencyTableOptions, 'step' | 'calibrate'>;
   /** What every device measures once registered (latency-server); none: work comes from runners. */
   readonly plan?: readonly PlanPoint[];
+  /**
+   * Networks each device also times whole after the plan (median of 3), kept in its table as
+   * `meta:whole:<hash>` (`wholeNetworkKey`) for `latency-check`.
+   */
+  readonly wholes?: readonly Graph[];
   readonly onEvent?: (event: DeviceEvent) => void;
   readonly quiet?: boolean;
 }
@@ -279,6 +288,7 @@ export class DeviceServer {
     const returning = device !== undefined;
     if (!device) {
       device = new Device(id, info, this, this.tableFile(id), this.options.table);
+      if (this.options.plan) device.table.setMeta('step', device.table.gridStep);
       this.devices.set(id, device);
     }
     device.lastSeen = Date.now();
@@ -292,7 +302,8 @@ export class DeviceServer {
   private async runPlan(device: Device): Promise<void> {
     const plan = this.options.plan!;
     device.planRunning = true;
-    const total = plan.length + 1;
+    const wholes = this.options.wholes ?? [];
+    const total = plan.length + 1 + wholes.length;
     try {
       for (const [i, point] of plan.entries()) {
         device.progress = { done: i, total };
@@ -303,6 +314,16 @@ export class DeviceServer {
       device.progress = { done: plan.length, total };
       await device.table.calibration();
       device.table.save();
+      for (const [i, graph] of wholes.entries()) {
+        device.progress = { done: plan.length + 1 + i, total };
+        const key = wholeNetworkKey(graph);
+        if (device.table.meta(key) !== undefined) continue;
+        const model = probeModel(graph);
+        const runs: number[] = [];
+        for (let r = 0; r < 3; r++) runs.push(await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`));
+        device.table.setMeta(key, median(runs));
+        device.table.save();
+      }
       device.progress = { done: total, total };
       device.planDone = true;
       this.emit({ kind: 'done', device: device.id, progress: device.progress });
