@@ -38,7 +38,14 @@ export type LatencyChoice =
       readonly threads: number;
       readonly backend: 'wasm' | 'webgl' | 'webgpu';
     }
-  | { readonly kind: 'table'; readonly file: string; readonly entries: Record<string, number>; readonly step: number; readonly machine: string; readonly runtime: string };
+  | {
+      readonly kind: 'table';
+      readonly file: string;
+      readonly entries: Record<string, number>;
+      readonly step: number;
+      readonly machine: string;
+      readonly runtime: string;
+    };
 
 /** An opened latency source: the table, whether whole networks can be timed, a name to print. */
 export interface OpenedLatency {
@@ -67,10 +74,14 @@ function readTableFile(file: string): Extract<LatencyChoice, { kind: 'table' }> 
   for (const [key, value] of Object.entries(entries)) {
     const parts = key.split('|');
     if (parts[0] !== 'v2' || parts.length < 7 || typeof value !== 'number' || !Number.isFinite(value))
-      throw new UserError(`--latency-table "${file}": entry "${key.slice(0, 80)}" is not a v2 latency entry with a finite value`);
+      throw new UserError(
+        `--latency-table "${file}": entry "${key.slice(0, 80)}" is not a v2 latency entry with a finite value`,
+      );
     const p = parts.slice(1, 5).join('|');
     if (prefix !== undefined && p !== prefix)
-      throw new UserError(`--latency-table "${file}" mixes devices or runtimes ("${prefix}" and "${p}"): one device per file`);
+      throw new UserError(
+        `--latency-table "${file}" mixes devices or runtimes ("${prefix}" and "${p}"): one device per file`,
+      );
     prefix = p;
   }
   if (prefix === undefined) throw new UserError(`--latency-table "${file}" is empty`);
@@ -103,14 +114,19 @@ export function parseLatencyChoice(o: LatencyOptions, metric: string): LatencyCh
   const [where, threadsText, gpu, ...rest] = spec.split(':');
   if (where === 'node') {
     if (threadsText !== undefined)
-      throw new UserError(`--latency-on node takes no threads or backend (found "${spec}"); use chromium:THREADS`);
+      throw new UserError(
+        `--latency-on node takes no threads or backend (found "${spec}"); use chromium:THREADS`,
+      );
     return { kind: 'node', backend };
   }
   if (where !== 'chromium' || rest.length > 0)
     throw new UserError(
       `--latency-on must be node or chromium[:THREADS[:wasm|webgl|webgpu]] (e.g. chromium:2), found "${spec}"`,
     );
-  const threads = threadsText === undefined || threadsText === '' ? 1 : parseInteger('--latency-on threads', threadsText, 1, 64);
+  const threads =
+    threadsText === undefined || threadsText === ''
+      ? 1
+      : parseInteger('--latency-on threads', threadsText, 1, 64);
   const chromiumBackend = gpu ?? 'wasm';
   if (!(CHROMIUM_BACKENDS as readonly string[]).includes(chromiumBackend))
     throw new UserError(
@@ -119,7 +135,9 @@ export function parseLatencyChoice(o: LatencyOptions, metric: string): LatencyCh
   if (backend === 'onnx' && chromiumBackend === 'webgl')
     throw new UserError('--backend onnx runs onnxruntime-web on wasm or webgpu, not webgl');
   if (chromiumBackend !== 'wasm' && threads !== 1)
-    throw new UserError(`--latency-on ${spec}: threads apply to wasm only (${chromiumBackend} runs on the GPU)`);
+    throw new UserError(
+      `--latency-on ${spec}: threads apply to wasm only (${chromiumBackend} runs on the GPU)`,
+    );
   return {
     kind: 'chromium',
     engine: backend === 'onnx' ? 'onnx' : 'tfjs',
@@ -154,7 +172,9 @@ export async function openLatency(choice: LatencyChoice, out: Output): Promise<O
   }
   if (choice.kind === 'table') {
     const refuse = (): never => {
-      throw new UserError(`--latency-table "${choice.file}": its device is not attached, so nothing can be timed here`);
+      throw new UserError(
+        `--latency-table "${choice.file}": its device is not attached, so nothing can be timed here`,
+      );
     };
     const runner: LatencyRunner = {
       backend: choice.runtime,
@@ -180,7 +200,11 @@ export async function openLatency(choice: LatencyChoice, out: Output): Promise<O
   const { chromiumRunner } = await import('@fastdepth/netadapt/browser');
   let runner;
   try {
-    runner = await chromiumRunner({ engine: choice.engine, backend: choice.backend, threads: choice.threads });
+    runner = await chromiumRunner({
+      engine: choice.engine,
+      backend: choice.backend,
+      threads: choice.threads,
+    });
   } catch (e) {
     throw new UserError(`--latency-on chromium: ${(e as Error).message}`);
   }

@@ -22,9 +22,18 @@ afterAll(async () => {
 function tinyNet(): Graph {
   const g = new GraphBuilder('tiny-lat');
   const x = g.input('input', [1, 3, 32, 32]);
-  const c0 = g.relu6('conv0_relu', g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 16, kernel: 3, stride: 2, pads: 1 })));
-  const c1 = g.relu6('conv1_relu', g.batchNorm('conv1_bn', g.conv2d('conv1', c0, { outChannels: 24, kernel: 1 })));
-  const head = g.relu('head_relu', g.batchNorm('head_bn', g.conv2d('head', g.upsample('up', c1, 'nearest'), { outChannels: 1, kernel: 1 })));
+  const c0 = g.relu6(
+    'conv0_relu',
+    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 16, kernel: 3, stride: 2, pads: 1 })),
+  );
+  const c1 = g.relu6(
+    'conv1_relu',
+    g.batchNorm('conv1_bn', g.conv2d('conv1', c0, { outChannels: 24, kernel: 1 })),
+  );
+  const head = g.relu(
+    'head_relu',
+    g.batchNorm('head_bn', g.conv2d('head', g.upsample('up', c1, 'nearest'), { outChannels: 1, kernel: 1 })),
+  );
   g.output('depth', head);
   return g.build();
 }
@@ -57,26 +66,58 @@ const failsWith = async (args: string[], message: string | RegExp): Promise<void
 describe('latency flags are checked before any work', () => {
   const prune = ['prune', '--arch', graphFile, '--budget', '0.8', '--out', join(dir, 'never')];
   it('--latency-on', async () => {
-    await failsWith([...prune, '--metric', 'latency', '--latency-on', 'firefox'], /--latency-on must be node or chromium\[:THREADS/);
-    await failsWith([...prune, '--metric', 'latency', '--latency-on', 'chromium:0'], /--latency-on threads must be an integer from 1 to 64, found "0"/);
-    await failsWith([...prune, '--metric', 'latency', '--latency-on', 'chromium:two'], /--latency-on threads must be an integer/);
-    await failsWith([...prune, '--metric', 'latency', '--latency-on', 'chromium:1:tpu'], /backend must be one of wasm, webgl, webgpu, found "tpu"/);
-    await failsWith([...prune, '--metric', 'latency', '--latency-on', 'chromium:2:webgl'], /threads apply to wasm only/);
-    await failsWith([...prune, '--metric', 'latency', '--backend', 'onnx', '--latency-on', 'chromium:1:webgl'], /onnxruntime-web on wasm or webgpu, not webgl/);
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'firefox'],
+      /--latency-on must be node or chromium\[:THREADS/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:0'],
+      /--latency-on threads must be an integer from 1 to 64, found "0"/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:two'],
+      /--latency-on threads must be an integer/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:1:tpu'],
+      /backend must be one of wasm, webgl, webgpu, found "tpu"/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:2:webgl'],
+      /threads apply to wasm only/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--backend', 'onnx', '--latency-on', 'chromium:1:webgl'],
+      /onnxruntime-web on wasm or webgpu, not webgl/,
+    );
     await failsWith([...prune, '--metric', 'latency', '--latency-on', 'node:2'], /node takes no threads/);
     await failsWith([...prune, '--metric', 'macs', '--latency-on', 'chromium:2'], /need --metric latency/);
-    await failsWith([...prune, '--metric', 'latency', '--latency-on', 'chromium', '--latency-table', 'x.json'], /give one/);
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium', '--latency-table', 'x.json'],
+      /give one/,
+    );
   });
 
   it('--latency-table: missing, not a table, several devices in one file', async () => {
-    await failsWith([...prune, '--metric', 'latency', '--latency-table', join(dir, 'nope.json')], /nope\.json": no such file/);
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-table', join(dir, 'nope.json')],
+      /nope\.json": no such file/,
+    );
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"v2|a": "x"}');
-    await failsWith([...prune, '--metric', 'latency', '--latency-table', bad], /entry "v2\|a" is not a v2 latency entry/);
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-table', bad],
+      /entry "v2\|a" is not a v2 latency entry/,
+    );
     writeFileSync(bad, '[1]');
-    await failsWith([...prune, '--metric', 'latency', '--latency-table', bad], /not a latency table \(not a JSON object\)/);
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-table', bad],
+      /not a latency table \(not a JSON object\)/,
+    );
     const a = JSON.parse(readFileSync(await savedTable('a.json'), 'utf8')) as object;
-    const b = JSON.parse(readFileSync(await savedTable('b.json', 'Fake 2|Test OS|8 cores'), 'utf8')) as object;
+    const b = JSON.parse(
+      readFileSync(await savedTable('b.json', 'Fake 2|Test OS|8 cores'), 'utf8'),
+    ) as object;
     writeFileSync(bad, JSON.stringify({ ...a, ...b }));
     await failsWith([...prune, '--metric', 'latency', '--latency-table', bad], /mixes devices or runtimes/);
   });
@@ -93,7 +134,12 @@ describe('a saved device table', () => {
     const file = await savedTable('device.json');
     const r = await runCli('latency-check', '--arch', graphFile, '--latency-table', file, '--json');
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { measuredMs: number; estimatedMs: number; runtime: string; source: string };
+    const report = JSON.parse(r.stdout) as {
+      measuredMs: number;
+      estimatedMs: number;
+      runtime: string;
+      source: string;
+    };
     expect(report.measuredMs).toBe(20);
     expect(report.estimatedMs).toBeGreaterThan(0);
     expect(report.runtime).toContain('web-tfjs-wasm-1t on Fake 1|Test OS|2 cores');
@@ -102,7 +148,17 @@ describe('a saved device table', () => {
 
   it('prune stops at the first grid point the table lacks, naming the layer and the point', async () => {
     const file = await savedTable('device-prune.json');
-    const args = ['prune', '--arch', graphFile, '--metric', 'latency', '--budget', '0.5', '--latency-table', file];
+    const args = [
+      'prune',
+      '--arch',
+      graphFile,
+      '--metric',
+      'latency',
+      '--budget',
+      '0.5',
+      '--latency-table',
+      file,
+    ];
     const r = await runCli(...args, '--out', join(dir, 'p'));
     // Notes (seeded weights, data-free) come first; then one error line, no stack trace.
     expect(r.code, r.stderr).toBe(1);
@@ -117,7 +173,16 @@ describe('a saved device table', () => {
 
 describe('measured in Chromium', () => {
   it('latency-check --latency-on chromium:2: estimate beside the whole network, same tab', async () => {
-    const r = await runCli('latency-check', '--arch', graphFile, '--latency-on', 'chromium:2', '--runs', '1', '--json');
+    const r = await runCli(
+      'latency-check',
+      '--arch',
+      graphFile,
+      '--latency-on',
+      'chromium:2',
+      '--runs',
+      '1',
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { measuredMs: number; estimatedMs: number; runtime: string };
     expect(report.runtime).toMatch(/^web-tfjs-wasm-2t on Chromium \d+ headless\|Linux/);
@@ -129,8 +194,26 @@ describe('measured in Chromium', () => {
     const port = await freePort('127.0.0.1');
     const out = join(dir, 'tables');
     const served = runCli(
-      'latency-server', '--arch', graphFile, '--host', '127.0.0.1', '--port', String(port), '--step', '8',
-      '--min-fraction', '0.5', '--runs', '2', '--warmup', '1', '--out', out, '--no-qr', '--exit-after', '1',
+      'latency-server',
+      '--arch',
+      graphFile,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--step',
+      '8',
+      '--min-fraction',
+      '0.5',
+      '--runs',
+      '2',
+      '--warmup',
+      '1',
+      '--out',
+      out,
+      '--no-qr',
+      '--exit-after',
+      '1',
     );
     browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, '--disable-gpu'] });
     const page = await browser.newPage();
@@ -147,10 +230,19 @@ describe('measured in Chromium', () => {
     const r = await served;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`open on each device: http://127.0.0.1:${port}/`);
-    expect(r.stderr).toMatch(/device [0-9a-f]{12}-tfjs-wasm-1t registered: Chromium \d+ headless, Linux \S+, \d+ cores; tfjs wasm, 1 thread/);
+    expect(r.stderr).toMatch(
+      /device [0-9a-f]{12}-tfjs-wasm-1t registered: Chromium \d+ headless, Linux \S+, \d+ cores; tfjs wasm, 1 thread/,
+    );
     expect(r.stderr).toMatch(/device \S+: done, table /);
     const [table] = readdirSync(out);
-    const check = await runCli('latency-check', '--arch', graphFile, '--latency-table', join(out, table!), '--json');
+    const check = await runCli(
+      'latency-check',
+      '--arch',
+      graphFile,
+      '--latency-table',
+      join(out, table!),
+      '--json',
+    );
     expect(check.code, check.stderr).toBe(0);
     const report = JSON.parse(check.stdout) as { measuredMs: number; estimatedMs: number };
     expect(report.measuredMs).toBeGreaterThan(0);

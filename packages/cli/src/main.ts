@@ -285,12 +285,19 @@ Examples:
     .description(
       'serve a page any browser can open (URL + QR code) to measure a latency table there, one table per device, for prune --latency-table',
     )
-    .option('--arch <name|file>', 'the network to measure for (default: fastdepth, or the graph the weights file carries)')
+    .option(
+      '--arch <name|file>',
+      'the network to measure for (default: fastdepth, or the graph the weights file carries)',
+    )
     .option('--weights <file>', 'weights file whose graph is measured (.onnx, .tflite; values do not matter)')
     .option('--input-size <N|HxW>', 'input size (default 224)')
     .option('--seed <n>', 'seed of the random weights timed', '0')
     .option('--port <n>', 'port', '5190')
-    .option('--host <address>', 'address to listen on (0.0.0.0: every interface, so phones on the network reach it)', '0.0.0.0')
+    .option(
+      '--host <address>',
+      'address to listen on (0.0.0.0: every interface, so phones on the network reach it)',
+      '0.0.0.0',
+    )
     .option('--step <n>', 'grid spacing of the channel counts measured', '32')
     .option('--min-fraction <f>', 'measure each layer down to this fraction of its width', '0.25')
     .option('--runs <n>', 'timed runs per model (the median is kept)', '5')
@@ -310,7 +317,10 @@ Examples:
     .option('--input-size <N|HxW>', 'input size (default 224)')
     .option('--seed <n>', 'seed for seeded weights', '0')
     .addOption(
-      new Option('--backend <runtime>', 'wasm: generated tfjs; onnx: onnxruntime (-node in Node, -web in Chromium)')
+      new Option(
+        '--backend <runtime>',
+        'wasm: generated tfjs; onnx: onnxruntime (-node in Node, -web in Chromium)',
+      )
         .choices(['wasm', 'onnx'])
         .default('wasm'),
     )

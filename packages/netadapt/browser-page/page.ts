@@ -5,7 +5,12 @@
  * `threads` (wasm threads; default: half the cores, at most 4, when cross-origin isolated, else
  * 1), `device` (an id; default the one kept in localStorage, so a returning device continues).
  */
-import { prepareTimingBackend, timeModel, type TfjsModelModule } from '@fastdepth/runtime-web';
+import {
+  prepareTimingBackend,
+  timeModel,
+  type TfjsModelModule,
+  type WeightsManifestLike,
+} from '@fastdepth/runtime-web';
 import type { JobReply, PageBackend, PageEngine, Progress } from '../src/browser/protocol.js';
 
 const WASM_PATHS = { tfjs: '/wasm/tfjs/', onnx: '/wasm/ort/' };
@@ -66,7 +71,9 @@ function deviceId(suffix: string): string {
   let id = localStorage.getItem('fastdepth-latency-device');
   if (id === null) {
     // crypto.randomUUID needs a secure context, which a phone on http://LAN-IP is not.
-    id = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('');
+    id = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join(
+      '',
+    );
     localStorage.setItem('fastdepth-latency-device', id);
   }
   return `${id}-${suffix}`;
@@ -96,8 +103,18 @@ async function main(): Promise<void> {
   const ready = await prepareTimingBackend(engine, backend, asked, WASM_PATHS);
   const id = deviceId(`${engine}-${backend}-${ready.threads}t`);
   $('device').textContent = id;
-  const info = { ...describeBrowser(), cores, engine, backend: ready.backend, threads: ready.threads, isolated };
-  const registered = await api<{ table: string; progress: Progress }>('/api/register', { device: id, ...info });
+  const info = {
+    ...describeBrowser(),
+    cores,
+    engine,
+    backend: ready.backend,
+    threads: ready.threads,
+    isolated,
+  };
+  const registered = await api<{ table: string; progress: Progress }>('/api/register', {
+    device: id,
+    ...info,
+  });
   show(`registered as ${registered.table}`, registered.progress);
   document.title = `latency: ${registered.table}`;
   for (;;) {
@@ -123,13 +140,20 @@ async function main(): Promise<void> {
     if (job.engine === 'tfjs') {
       const module = (await import(/* @vite-ignore */ job.files.module!)) as TfjsModelModule;
       const [manifest, weights] = await Promise.all([
-        fetch(job.files.manifest!).then((r) => r.json()),
+        fetch(job.files.manifest!).then((r) => r.json() as Promise<WeightsManifestLike>),
         fetch(job.files.weights!).then((r) => r.arrayBuffer()),
       ]);
       times = (
         await timeModel(
           { engine: 'tfjs', module, manifest, weights },
-          { backend, numThreads: ready.threads, wasmPaths: WASM_PATHS, inputShape: job.inputShape, warmup: job.warmup, runs: job.runs },
+          {
+            backend,
+            numThreads: ready.threads,
+            wasmPaths: WASM_PATHS,
+            inputShape: job.inputShape,
+            warmup: job.warmup,
+            runs: job.runs,
+          },
         )
       ).times;
     } else {
@@ -137,11 +161,24 @@ async function main(): Promise<void> {
       times = (
         await timeModel(
           { engine: 'onnx', model },
-          { backend, numThreads: ready.threads, wasmPaths: WASM_PATHS, inputShape: job.inputShape, warmup: job.warmup, runs: job.runs },
+          {
+            backend,
+            numThreads: ready.threads,
+            wasmPaths: WASM_PATHS,
+            inputShape: job.inputShape,
+            warmup: job.warmup,
+            runs: job.runs,
+          },
         )
       ).times;
     }
-    await api('/api/result', { device: id, job: job.id, times, backend: ready.backend, threads: ready.threads });
+    await api('/api/result', {
+      device: id,
+      job: job.id,
+      times,
+      backend: ready.backend,
+      threads: ready.threads,
+    });
   }
 }
 

@@ -19,7 +19,10 @@ export { DepthEstimatorError } from './errors.js';
 export {
   timeModel,
   prepareTimingBackend,
-  type TimedModel, type TimeModelOptions, type TimeModelResult } from './timing.js';
+  type TimedModel,
+  type TimeModelOptions,
+  type TimeModelResult,
+} from './timing.js';
 export { SOFTWARE_RENDERER, TFJS_BACKEND_ORDER, webglRenderer } from './tfjs-engine.js';
 export { ONNX_BACKEND_ORDER } from './onnx-engine.js';
 export type {

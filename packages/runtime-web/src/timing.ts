@@ -64,7 +64,8 @@ export async function timeModel(model: TimedModel, options: TimeModelOptions): P
   const size = shape.reduce((a, b) => a * b, 1);
   if (model.engine === 'tfjs') {
     const { backend } = await selectTfjsBackend(options.backend, numThreads, options.wasmPaths);
-    const threads = backend === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
+    const threads =
+      backend === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
     const sync = backend === 'wasm' || backend === 'cpu';
     const weights = model.module.loadWeights(model.manifest, model.weights);
     const [n, c, h, w] = shape as [number, number, number, number];
@@ -90,7 +91,9 @@ export async function timeModel(model: TimedModel, options: TimeModelOptions): P
     return { times, backend, threads };
   }
   if (options.backend !== 'wasm' && options.backend !== 'webgpu')
-    throw new DepthEstimatorError(`timeModel: the onnx engine runs on wasm or webgpu, not ${options.backend}`);
+    throw new DepthEstimatorError(
+      `timeModel: the onnx engine runs on wasm or webgpu, not ${options.backend}`,
+    );
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = numThreads;
   if (options.wasmPaths?.onnx !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths.onnx;
@@ -127,7 +130,8 @@ export async function prepareTimingBackend(
 ): Promise<{ backend: BackendName; threads: number }> {
   if (engine === 'tfjs') {
     await selectTfjsBackend(backend, numThreads, wasmPaths);
-    const threads = backend === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
+    const threads =
+      backend === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
     return { backend, threads };
   }
   if (backend !== 'wasm' && backend !== 'webgpu')

@@ -53,7 +53,16 @@ export async function latencyCheckCommand(out: Output, options: LatencyCheckOpti
     const ratio = measured === undefined ? undefined : estimated / measured;
     const within = ratio === undefined ? undefined : Math.abs(ratio - 1) <= AIM;
     if (options.json) {
-      out.json({ arch: stem, runtime: latency.runtime, layers, estimatedMs: estimated, measuredMs: measured, ratio, within10pct: within, source });
+      out.json({
+        arch: stem,
+        runtime: latency.runtime,
+        layers,
+        estimatedMs: estimated,
+        measuredMs: measured,
+        ratio,
+        within10pct: within,
+        source,
+      });
       return;
     }
     out.line(`${stem} on ${latency.runtime}, ${layers} latency layers`);

@@ -48,11 +48,13 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
   const runs = parseInteger('--runs', options.runs, 1, 100);
   const warmup = parseInteger('--warmup', options.warmup, 0, 100);
   const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
-  const exitAfter = options.exitAfter === undefined ? undefined : parseInteger('--exit-after', options.exitAfter, 1, 1000);
+  const exitAfter =
+    options.exitAfter === undefined ? undefined : parseInteger('--exit-after', options.exitAfter, 1, 1000);
   const minFraction = Number(options.minFraction);
   if (!(minFraction > 0 && minFraction <= 1))
     throw new UserError(`--min-fraction must be a fraction in (0, 1], found "${options.minFraction}"`);
-  if (!/^[A-Za-z0-9.:-]+$/.test(options.host)) throw new UserError(`--host must be a host name or address, found "${options.host}"`);
+  if (!/^[A-Za-z0-9.:-]+$/.test(options.host))
+    throw new UserError(`--host must be a host name or address, found "${options.host}"`);
   const { model, stem } = await loadModel({
     arch: options.arch ?? (options.weights === undefined ? 'fastdepth' : undefined),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
@@ -62,9 +64,12 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
   const browser = await import('@fastdepth/netadapt/browser');
   const plan = browser.latencyPlan(model.graph, step, minFraction);
   const tableDir = resolve(options.out);
-  const tty = process.stderr.isTTY === true;
+  const tty = process.stderr.isTTY;
   const multibar = tty
-    ? new MultiBar({ format: ' {device} [{bar}] {value}/{total} {state}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
+    ? new MultiBar(
+        { format: ' {device} [{bar}] {value}/{total} {state}', hideCursor: true, clearOnComplete: false },
+        Presets.shades_classic,
+      )
     : undefined;
   const bars = new Map<string, SingleBar>();
   const lastLogged = new Map<string, number>();
@@ -89,7 +94,9 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
           const i = e.info!;
           note(
             `device ${short} ${e.kind === 'returned' ? 'is back' : 'registered'}: ${i.browser}, ${i.os}, ${i.cores} cores; ${i.engine} ${i.backend}, ${i.threads} thread(s)` +
-              (i.isolated ? '' : ' (not cross-origin isolated: one thread; open it over https or localhost for more)') +
+              (i.isolated
+                ? ''
+                : ' (not cross-origin isolated: one thread; open it over https or localhost for more)') +
               `; table ${join(tableDir, `${short}.json`)}`,
           );
         } else if (e.kind === 'measured' && e.progress?.total !== undefined) {
@@ -115,7 +122,8 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
   } catch (e) {
     multibar?.stop();
     const message = (e as Error).message;
-    if (/EADDRINUSE|already in use/i.test(message)) throw new UserError(`--port ${port} is in use: choose another`);
+    if (/EADDRINUSE|already in use/i.test(message))
+      throw new UserError(`--port ${port} is in use: choose another`);
     throw new UserError(`latency-server: cannot serve on ${options.host}:${port}: ${message}`);
   }
   const addresses = urls(options.host, port);
@@ -123,7 +131,9 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
     `${stem}: ${plan.length} grid points (step ${step}, down to ${minFraction} of each width) + calibration + the network whole, ${runs} runs each after ${warmup} warm-up`,
   );
   out.line(`open on each device: ${addresses.join('  ')}`);
-  out.line('  (add ?threads=N&backend=wasm|webgl|webgpu&engine=tfjs|onnx to choose; tables go to ' + tableDir + ')');
+  out.line(
+    '  (add ?threads=N&backend=wasm|webgl|webgpu&engine=tfjs|onnx to choose; tables go to ' + tableDir + ')',
+  );
   if (options.qr !== false) out.line(await QRCode.toString(addresses[0]!, { type: 'terminal', small: true }));
   out.line('Ctrl-C stops (measured entries are saved as they arrive)');
   const gone = new Set<string>();
@@ -131,7 +141,9 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
     for (const d of server.status()) {
       if (d.gone && !gone.has(d.id) && d.progress.done !== d.progress.total) {
         gone.add(d.id);
-        note(`device ${d.id} stopped answering at ${d.progress.done}/${d.progress.total ?? '?'}: its work waits; open the page again on it to continue`);
+        note(
+          `device ${d.id} stopped answering at ${d.progress.done}/${d.progress.total ?? '?'}: its work waits; open the page again on it to continue`,
+        );
       } else if (!d.gone) gone.delete(d.id);
     }
   }, 5000);
@@ -148,5 +160,7 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
     await server.close();
   }
   for (const d of server.status())
-    out.line(`${d.id}: ${d.entries} entries, ${d.progress.done}/${d.progress.total ?? '?'} (${d.table} on ${d.machine})`);
+    out.line(
+      `${d.id}: ${d.entries} entries, ${d.progress.done}/${d.progress.total ?? '?'} (${d.table} on ${d.machine})`,
+    );
 }

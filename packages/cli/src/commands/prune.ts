@@ -25,7 +25,12 @@ import {
 } from '@fastdepth/netadapt';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic } from '../fs-atomic.js';
-import { openLatency, parseLatencyChoice, type LatencyOptions, type OpenedLatency } from '../latency-options.js';
+import {
+  openLatency,
+  parseLatencyChoice,
+  type LatencyOptions,
+  type OpenedLatency,
+} from '../latency-options.js';
 import { parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import { openDispatcher, parseQueueChoice, type QueueOptions } from '../queue-options.js';
 import type { Output } from '../output.js';
@@ -358,7 +363,8 @@ async function pruneWith(
   },
 ): Promise<void> {
   const { model, stem, weightsSource, calibration, tuning, latency, dispatcher, metric, budget } = run;
-  const { shortSteps, longSteps, initialReduction, selection, resolution, seed, workers, keepIterations } = run;
+  const { shortSteps, longSteps, initialReduction, selection, resolution, seed, workers, keepIterations } =
+    run;
   const latencyTable = latency?.table;
   if (dispatcher)
     out.note(`proposals: ${dispatcher.description}; start workers with: fastdepth worker --queue URL`);

@@ -13,7 +13,10 @@ import { probeModel } from './server.js';
 function smallNet() {
   const g = new GraphBuilder('small');
   const x = g.input('input', [1, 12, 16, 16]);
-  const dw = g.relu6('dw_act', g.batchNorm('dw_bn', g.conv2d('dw', x, { outChannels: 12, kernel: 3, pads: 1, groups: 12 })));
+  const dw = g.relu6(
+    'dw_act',
+    g.batchNorm('dw_bn', g.conv2d('dw', x, { outChannels: 12, kernel: 3, pads: 1, groups: 12 })),
+  );
   const pw = g.relu('pw_act', g.batchNorm('pw_bn', g.conv2d('pw', dw, { outChannels: 20, kernel: 1 })));
   g.output('out', g.upsample('up', pw, 'nearest'));
   return g.build();
@@ -41,7 +44,12 @@ describe('chromiumRunner', () => {
       const r = await measureIn({ threads });
       expect(r.runner.backend).toBe(`web-tfjs-wasm-${threads}t`);
       expect(r.runner.machine).toMatch(/^Chromium \d+ headless\|Linux \S+\|\d+ cores$/);
-      expect(r.runner.device.info).toMatchObject({ isolated: true, threads, engine: 'tfjs', backend: 'wasm' });
+      expect(r.runner.device.info).toMatchObject({
+        isolated: true,
+        threads,
+        engine: 'tfjs',
+        backend: 'wasm',
+      });
       expect(r.perLayer).toHaveLength(3);
       for (const ms of [...r.perLayer, r.interpolated, r.whole]) {
         expect(Number.isFinite(ms)).toBe(true);

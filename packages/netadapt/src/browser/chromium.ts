@@ -59,9 +59,13 @@ export async function chromiumRunner(options: ChromiumRunnerOptions = {}): Promi
     const registered = server.waitForDevice(base, 180_000);
     await page.goto(`${server.url}?${query.toString()}`);
     const failed = page
-      .waitForFunction("document.getElementById('state')?.textContent === 'stopped'", undefined, { timeout: 0 })
+      .waitForFunction("document.getElementById('state')?.textContent === 'stopped'", undefined, {
+        timeout: 0,
+      })
       .then(async () => {
-        throw new Error(`the measurement page stopped: ${(await page.textContent('#error')) ?? errors.join('; ')}`);
+        throw new Error(
+          `the measurement page stopped: ${(await page.textContent('#error')) ?? errors.join('; ')}`,
+        );
       });
     const device = await Promise.race([registered, failed]);
     if (device.info.threads !== threads)

@@ -27,7 +27,8 @@ function axis(width: number, step: number, minFraction: number): number[] {
 
 /** The grid points to measure for `graph`, layer by layer (duplicate signatures once). */
 export function latencyPlan(graph: Graph, step: number, minFraction: number): PlanPoint[] {
-  if (!(minFraction > 0 && minFraction <= 1)) throw new Error(`minFraction must be in (0, 1], found ${minFraction}`);
+  if (!(minFraction > 0 && minFraction <= 1))
+    throw new Error(`minFraction must be in (0, 1], found ${minFraction}`);
   const seen = new Set<string>();
   const points: PlanPoint[] = [];
   for (const layer of latencyLayers(graph)) {

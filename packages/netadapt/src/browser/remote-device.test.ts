@@ -34,7 +34,8 @@ function net() {
   return g.build();
 }
 
-const readTable = (file: string): Record<string, number> => JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+const readTable = (file: string): Record<string, number> =>
+  JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
 
 it('register, measure, close mid-way, return and finish; every result kept once', async () => {
   const graph = net();
@@ -78,7 +79,9 @@ it('register, measure, close mid-way, return and finish; every result kept once'
   const before = readTable(file);
   const layerKeys = Object.keys(before).filter((k) => /\|conv2d:/.test(k) && !k.includes('overhead:'));
   expect(layerKeys.length).toBeGreaterThanOrEqual(2);
-  expect(Object.keys(before)[0]).toMatch(/^v2\|Chromium \d+ headless\|Linux \S+\|2 cores\|web-tfjs-wasm-2t\|/);
+  expect(Object.keys(before)[0]).toMatch(
+    /^v2\|Chromium \d+ headless\|Linux \S+\|2 cores\|web-tfjs-wasm-2t\|/,
+  );
 
   // The same browser profile (localStorage) opens the page again: the same device continues.
   const done = until((e) => e.kind === 'done');
@@ -94,7 +97,14 @@ it('register, measure, close mid-way, return and finish; every result kept once'
   for (const k of layerKeys) expect(after[k]).toBe(before[k]);
   // The plan's layer (the calibration network's layers are in the table too).
   const points = Object.keys(after).filter((k) => /\|conv2d:g1:k3x3:s1x1:p1,1,1,1:d1x1:in1x16x16:/.test(k));
-  expect(points.map((k) => k.split('|').at(-1)).sort()).toEqual(['4x12', '4x16', '4x8', '8x12', '8x16', '8x8']);
+  expect(points.map((k) => k.split('|').at(-1)).sort()).toEqual([
+    '4x12',
+    '4x16',
+    '4x8',
+    '8x12',
+    '8x16',
+    '8x8',
+  ]);
   const key = (name: string) => Object.keys(after).find((k) => k.includes(`|${name}|`));
   expect(key('calibration:separable-chain')).toBeDefined();
   expect(after[key(`meta:${wholeNetworkKey(graph)}`)!]).toBeGreaterThan(0);

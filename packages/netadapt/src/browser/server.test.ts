@@ -30,7 +30,10 @@ const DEVICE = {
 };
 
 let server: DeviceServer;
-const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+const post = async (
+  path: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> => {
   const r = await fetch(new URL(path, server.url), {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -87,7 +90,9 @@ describe('jobs and results', () => {
     const module = await (await fetch(new URL(job.files.module!, server.url))).text();
     expect(module).toContain('export function predict');
     expect(module).not.toMatch(/from ['"]@tensorflow\/tfjs-core['"]/);
-    const manifest = (await (await fetch(new URL(job.files.manifest!, server.url))).json()) as { tensors: unknown[] };
+    const manifest = (await (await fetch(new URL(job.files.manifest!, server.url))).json()) as {
+      tensors: unknown[];
+    };
     expect(manifest.tensors.length).toBeGreaterThan(0);
     const good = { device: DEVICE.device, job: job.id, times: [1, 2, 3], backend: 'wasm', threads: 2 };
     for (const [bad, why] of [
@@ -113,7 +118,9 @@ describe('jobs and results', () => {
     expect(next.state).toBe('job');
     if (next.state !== 'job') return;
     expect(next.job.label).toContain('lut_identity');
-    expect((await post('/api/result', { ...good, job: next.job.id, times: [0.5, 0.5, 0.5] })).status).toBe(200);
+    expect((await post('/api/result', { ...good, job: next.job.id, times: [0.5, 0.5, 0.5] })).status).toBe(
+      200,
+    );
     expect(await measured).toBeCloseTo(2 - 0.5, 9);
     expect(table.has(layer, 8, 16)).toBe(true);
   });
@@ -125,7 +132,13 @@ describe('jobs and results', () => {
     const again = (await (await fetch(`${server.url}api/job?device=${DEVICE.device}`)).json()) as JobReply;
     expect(first.state === 'job' && again.state === 'job' && first.job.id === again.job.id).toBe(true);
     if (again.state !== 'job') return;
-    const r = await post('/api/result', { device: DEVICE.device, job: again.job.id, times: [3, 1, 2], backend: 'wasm', threads: 2 });
+    const r = await post('/api/result', {
+      device: DEVICE.device,
+      job: again.job.id,
+      times: [3, 1, 2],
+      backend: 'wasm',
+      threads: 2,
+    });
     expect(r.status).toBe(200);
     expect(await pending).toBe(2);
   });

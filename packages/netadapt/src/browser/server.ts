@@ -23,7 +23,10 @@ import {
   generatedDir,
   LatencyTable,
   median,
-  wholeNetworkKey, type LatencyRunner, type LatencyTableOptions } from '../latency.js';
+  wholeNetworkKey,
+  type LatencyRunner,
+  type LatencyTableOptions,
+} from '../latency.js';
 import type { PlanPoint } from './plan.js';
 import {
   deviceBackend,
@@ -260,7 +263,12 @@ export class DeviceServer {
     if (known) return Promise.resolve(known);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`no device${id === undefined ? '' : ` "${id}"`} registered within ${timeoutMs / 1000} s`)),
+        () =>
+          reject(
+            new Error(
+              `no device${id === undefined ? '' : ` "${id}"`} registered within ${timeoutMs / 1000} s`,
+            ),
+          ),
         timeoutMs,
       );
       const waiter = (d: Device): void => {
@@ -284,7 +292,9 @@ export class DeviceServer {
     const { device: id, ...info } = request;
     let device = this.devices.get(id);
     if (device && deviceBackend(device.info) !== deviceBackend(info))
-      throw new Error(`device "${id}" registered as ${deviceBackend(device.info)}, now ${deviceBackend(info)}`);
+      throw new Error(
+        `device "${id}" registered as ${deviceBackend(device.info)}, now ${deviceBackend(info)}`,
+      );
     const returning = device !== undefined;
     if (!device) {
       device = new Device(id, info, this, this.tableFile(id), this.options.table);
@@ -320,7 +330,8 @@ export class DeviceServer {
         if (device.table.meta(key) !== undefined) continue;
         const model = probeModel(graph);
         const runs: number[] = [];
-        for (let r = 0; r < 3; r++) runs.push(await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`));
+        for (let r = 0; r < 3; r++)
+          runs.push(await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`));
         device.table.setMeta(key, median(runs));
         device.table.save();
       }
@@ -353,7 +364,12 @@ export class DeviceServer {
     if (!pending) throw new Error(`device "${device.id}" has no job in hand`);
     let times: number[];
     try {
-      times = parseResult(body, { device: device.id, job: pending.job.id, runs: pending.job.runs, info: device.info });
+      times = parseResult(body, {
+        device: device.id,
+        job: pending.job.id,
+        runs: pending.job.runs,
+        info: device.info,
+      });
     } catch (error) {
       this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
       throw error;
@@ -371,13 +387,19 @@ export class DeviceServer {
       const lut = /^\/lut\/(\d+)\/(weights\.json|weights\.bin|model\.onnx)$/.exec(url.pathname);
       if (lut) {
         const file = this.files.get(Number(lut[1]))?.get(lut[2]!);
-        if (!file) return send(res, 404, { error: 'no such job file' });
+        if (!file) {
+          send(res, 404, { error: 'no such job file' });
+          return;
+        }
         res.setHeader('Content-Type', file.type);
         res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
         res.end(file.data);
         return;
       }
-      if (!url.pathname.startsWith('/api/')) return wasm(req, res, next);
+      if (!url.pathname.startsWith('/api/')) {
+        wasm(req, res, next);
+        return;
+      }
       const route = `${req.method ?? 'GET'} ${url.pathname}`;
       const handle = async (): Promise<unknown> => {
         switch (route) {
@@ -398,13 +420,23 @@ export class DeviceServer {
       };
       handle().then(
         (body) => send(res, 200, body),
-        (error: Error & { status?: number }) => send(res, error.status ?? 400, { error: error.message }),
+        (error: unknown) => {
+          const e = error as Error & { status?: number };
+          send(res, e.status ?? 400, { error: e.message });
+        },
       );
     };
   }
 
   /** Each device: what it is, how far, whether it is still there. */
-  status(): { id: string; table: string; machine: string; progress: Progress; gone: boolean; entries: number }[] {
+  status(): {
+    id: string;
+    table: string;
+    machine: string;
+    progress: Progress;
+    gone: boolean;
+    entries: number;
+  }[] {
     return [...this.devices.values()].map((d) => ({
       id: d.id,
       table: deviceBackend(d.info),
@@ -451,7 +483,11 @@ export async function startDeviceServer(options: DeviceServerOptions = {}): Prom
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? (await freePort(host === '0.0.0.0' ? '127.0.0.1' : host));
   // The cache of pre-bundled deps is per page, beside the latency cache, so concurrent servers agree.
-  const cacheDir = join(generatedDir(), 'vite', createHash('sha1').update(PAGE_DIR).digest('hex').slice(0, 8));
+  const cacheDir = join(
+    generatedDir(),
+    'vite',
+    createHash('sha1').update(PAGE_DIR).digest('hex').slice(0, 8),
+  );
   const vite = await createServer({
     configFile: false,
     root: PAGE_DIR,
