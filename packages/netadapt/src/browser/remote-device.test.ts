@@ -3,7 +3,7 @@
  * it: the page registers (its id kept in localStorage), measures the plan with a progress bar,
  * is closed mid-way, and when the page is opened again the same device continues: nothing
  * measured is lost or measured twice, and the table file ends with the plan, the calibration
- * and the network timed whole.
+ * and the network timed whole. A second device measures at the same time into its own table.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,15 +83,25 @@ it('register, measure, close mid-way, return and finish; every result kept once'
     /^v2\|Chromium \d+ headless\|Linux \S+\|2 cores\|web-tfjs-wasm-2t\|/,
   );
 
-  // The same browser profile (localStorage) opens the page again: the same device continues.
-  const done = until((e) => e.kind === 'done');
+  // The same browser profile (localStorage) opens the page again: the same device continues,
+  // while a second device (another profile, one thread) measures into its own table at once.
+  const doneDevices = new Set<string>();
+  const bothDone = until((e) => {
+    if (e.kind === 'done') doneDevices.add(e.device);
+    return doneDevices.size === 2;
+  });
   const again = await context.newPage();
   await again.goto(url);
-  await done;
+  const other = await (await browser.newContext()).newPage();
+  await other.goto(`${server.url}?threads=1`);
+  await bothDone;
   await again.waitForFunction(() => document.getElementById('state')?.textContent?.startsWith('done'));
-  expect(events.filter((e) => e.kind === 'registered')).toHaveLength(1);
+  const registered = events.filter((e) => e.kind === 'registered').map((e) => e.device);
+  expect(registered).toHaveLength(2);
+  expect(registered[1]).toMatch(/^[0-9a-f]{12}-tfjs-wasm-1t$/);
   expect(events.filter((e) => e.kind === 'returned').map((e) => e.device)).toEqual([id]);
-  expect(readdirSync(dir).filter((f) => f.endsWith('.json'))).toEqual([`${id!}.json`]);
+  expect(readdirSync(dir).sort()).toEqual([`${id!}.json`, `${registered[1]!}.json`].sort());
+  expect(Object.keys(readTable(join(dir, `${registered[1]!}.json`)))[0]).toContain('|web-tfjs-wasm-1t|');
   const after = readTable(file);
   // Nothing measured before the close was measured again (same values), everything is there.
   for (const k of layerKeys) expect(after[k]).toBe(before[k]);
