@@ -99,6 +99,8 @@ async function main(): Promise<void> {
   const cores = navigator.hardwareConcurrency || 1;
   const isolated = globalThis.crossOriginIsolated;
   const asked = Number(params.get('threads') ?? (isolated ? Math.min(4, Math.max(1, cores >> 1)) : 1));
+  if (!Number.isInteger(asked) || asked < 1)
+    throw new Error(`?threads= must be a whole number >= 1, found "${params.get('threads') ?? ''}"`);
   show('starting the backend');
   const ready = await prepareTimingBackend(engine, backend, asked, WASM_PATHS);
   const id = deviceId(`${engine}-${backend}-${ready.threads}t`);
@@ -111,10 +113,9 @@ async function main(): Promise<void> {
     threads: ready.threads,
     isolated,
   };
-  const registered = await api<{ table: string; progress: Progress }>('/api/register', {
-    device: id,
-    ...info,
-  });
+  const register = (): Promise<{ table: string; progress: Progress }> =>
+    api('/api/register', { device: id, ...info });
+  const registered = await register();
   show(`registered as ${registered.table}`, registered.progress);
   document.title = `latency: ${registered.table}`;
   for (;;) {
@@ -122,6 +123,8 @@ async function main(): Promise<void> {
     try {
       reply = await api<JobReply>(`/api/job?device=${encodeURIComponent(id)}`);
     } catch (error) {
+      // A restarted server forgot this device: register again (its table is on disk).
+      if ((error as Error).message.includes('is not registered')) await register().catch(() => undefined);
       show(`server unreachable (${(error as Error).message}), retrying`);
       await sleep(3000);
       continue;

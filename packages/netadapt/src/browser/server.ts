@@ -204,6 +204,7 @@ export class DeviceServer {
   readonly devices = new Map<string, Device>();
   private readonly files = new Map<number, Pending['files']>();
   private nextJob = 1;
+  private closing = false;
   private registrationWaiters: ((d: Device) => void)[] = [];
   vite: ViteDevServer | undefined;
   url = '';
@@ -339,7 +340,9 @@ export class DeviceServer {
       device.planDone = true;
       this.emit({ kind: 'done', device: device.id, progress: device.progress });
     } catch (error) {
-      this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
+      // Closing the server ends the job in hand; that is not the device's fault.
+      if (!this.closing)
+        this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
     } finally {
       device.planRunning = false;
     }
@@ -448,6 +451,7 @@ export class DeviceServer {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const d of this.devices.values()) {
       d.table.save();
       d.abort(new Error('the device server closed'));
