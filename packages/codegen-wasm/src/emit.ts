@@ -10,7 +10,7 @@ import { analyze, checkWeights, foldBatchNorm, validateGraph, type Model } from 
 import binaryen from 'binaryen';
 import { addBarrier } from './kernels/barrier.js';
 import { Fn, type Expr, type Variant } from './kernels/builder.js';
-import { convRows, denseCinEff } from './kernels/conv.js';
+import { convRows, denseCinEff, denseOffsets } from './kernels/conv.js';
 import { dwLocals, dwRow } from './kernels/depthwise.js';
 import { EpilogueWriter } from './kernels/epilogue.js';
 import { headRows } from './kernels/head.js';
@@ -39,9 +39,9 @@ export interface WasmEmitOptions {
 
 export interface WasmArtifact {
   readonly manifest: WasmManifest;
-  readonly modules: Readonly<Record<WasmVariant, Uint8Array>>;
+  readonly modules: Readonly<Record<WasmVariant, Uint8Array<ArrayBuffer>>>;
   /** Packed weights (float32 little-endian), copied to `manifest.weights.byteOffset`. */
-  readonly weights: Uint8Array;
+  readonly weights: Uint8Array<ArrayBuffer>;
 }
 
 /** Absolute weight and bias addresses of each stage's packed tensors. */
@@ -50,6 +50,8 @@ interface StageWeights {
   b: number;
   dw?: number;
   dwb?: number;
+  /** Displacement table (dense convs). */
+  t?: number;
 }
 
 const VARIANTS: Readonly<Record<WasmVariant, Variant>> = {
@@ -67,7 +69,11 @@ function packWeights(plan: Plan): { packer: WeightPacker; offsets: Map<Stage, St
       case 'input':
         break;
       case 'conv':
-        offsets.set(s, { w: packer.dense(s.conv, denseCinEff(s.conv)), b: packer.bias(s.conv) });
+        offsets.set(s, {
+          w: packer.dense(s.conv, denseCinEff(s.conv)),
+          b: packer.bias(s.conv),
+          t: packer.table(denseOffsets(s.conv, s.in)),
+        });
         break;
       case 'pw':
         offsets.set(s, { w: packer.dense(s.conv, pad4(s.conv.cin)), b: packer.bias(s.conv) });
@@ -101,7 +107,7 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
   const bAddr = base + w!.b;
   switch (s.kind) {
     case 'conv':
-      return convRows(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
+      return convRows(f, { in: s.in, g: s.conv, wAddr, bAddr, tAddr: base + w!.t!, epi, r0, r1 });
     case 'head':
       return headRows(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
     case 'pw': {
@@ -167,11 +173,13 @@ function emitModule(
   offsets: Map<Stage, StageWeights>,
   variant: Variant,
   level: number,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
   try {
     const F = binaryen.Features;
     m.setFeatures(
+      // binaryen's typings give the enum members as plain numbers: OR-ing them is the intended use.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
       F.MVP |
         F.SIMD128 |
         F.BulkMemory |
@@ -242,7 +250,7 @@ function emitModule(
       binaryen.setOptimizeLevel(prevOpt);
       binaryen.setShrinkLevel(prevShrink);
     }
-    return m.emitBinary();
+    return m.emitBinary() as Uint8Array<ArrayBuffer>;
   } finally {
     m.dispose();
   }
@@ -258,11 +266,8 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   checkWeights(model.graph, model.weights);
   const maxThreads = options.maxThreads ?? 8;
   const level = options.optimizeLevel ?? 3;
-  const arch =
-    options.arch ??
-    (typeof model.graph.meta?.['arch'] === 'string'
-      ? (model.graph.meta['arch'] as string)
-      : model.graph.name);
+  const metaArch = model.graph.meta?.['arch'];
+  const arch = options.arch ?? (typeof metaArch === 'string' ? metaArch : model.graph.name);
   const folded = foldBatchNorm(model);
   const plan = planGraph(folded.graph, folded.weights);
   const { packer, offsets } = packWeights(plan);
@@ -270,7 +275,7 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   const layout = layoutMemory(plan, weights.byteLength, maxThreads);
   const modules = Object.fromEntries(
     WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level)]),
-  ) as Record<WasmVariant, Uint8Array>;
+  ) as Record<WasmVariant, Uint8Array<ArrayBuffer>>;
 
   const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));
   // BatchNorms folded away are listed with the conv they were folded into.

@@ -235,6 +235,11 @@ export function planGraph(graph: Graph, weights: ReadonlyMap<string, { readonly 
         const src = node.inputs[0]!;
         const cin = g.cin;
         const depthwise = a.groups === cin && a.outChannels === cin && a.groups > 1;
+        if (depthwise && (g.kw > 9 || g.sw > 2 || g.dw > 2))
+          unsupported(
+            node.name,
+            `a depthwise conv with kernel width ${g.kw}, stride ${g.sw}, dilation ${g.dw} (at most 9, 2, 2)`,
+          );
         if (a.groups !== 1 && !depthwise)
           unsupported(node.name, `a grouped conv (groups ${a.groups}) that is not depthwise`);
         const pointwise =

@@ -79,7 +79,6 @@ function microKernel(
   c0: () => Expr,
   bias: () => Expr,
 ): Expr[] {
-  const m = f.m;
   const nv = nb / 4;
   const acc = (p: number, j: number): number => L.acc[p * nv + j]!;
   const body: Expr[] = [
@@ -109,7 +108,6 @@ function microKernel(
   );
   for (let p = 0; p < P; p++)
     for (let j = 0; j < nv; j++) body.push(...g.epi.store(f.get(acc(p, j)), p, j * 4));
-  void m;
   return body;
 }
 
