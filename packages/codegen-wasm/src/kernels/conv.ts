@@ -132,6 +132,7 @@ export function convRows(
     f.set(rowBase, f.add(f.c(gi.origin - g.pt * gi.rs - g.pl * gi.pix), f.mul(f.get(y), f.c(g.sh * gi.rs)))),
   ];
   if (n4 > 0) row.push(f.loop(x, f.c(0), () => f.c(n4), 4, channels(4)));
-  if (n4 < g.ow) row.push(f.loop(x, f.c(n4), () => f.c(g.ow), 1, channels(1)));
+  // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
+  if (n4 < g.ow) row.push(f.set(x, f.c(n4)), ...channels(g.ow - n4));
   return f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, row);
 }

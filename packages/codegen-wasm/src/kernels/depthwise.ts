@@ -126,6 +126,7 @@ export function dwRow(f: Fn, d: DwRow, L: DwLocals): Expr {
     ),
   ];
   if (n4 > 0) out.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, block(4)));
-  if (n4 < g.ow) out.push(f.loop(L.x, f.c(n4), () => f.c(g.ow), 1, block(1)));
+  // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
+  if (n4 < g.ow) out.push(f.set(L.x, f.c(n4)), ...block(g.ow - n4));
   return f.block(out);
 }
