@@ -84,13 +84,11 @@ async function threaded(
       Atomics.store(flags, 0, ++round);
       Atomics.notify(flags, 0);
       // Atomics.waitAsync keeps the event loop free while the workers run.
-      const waitAsync = (
-        Atomics as unknown as {
-          waitAsync(a: Int32Array, i: number, v: number): { value: Promise<string> | string };
-        }
-      ).waitAsync;
+      const atomics = Atomics as unknown as {
+        waitAsync: (a: Int32Array, i: number, v: number) => { value: Promise<string> | string };
+      };
       for (let done = Atomics.load(flags, 1); done < threads; done = Atomics.load(flags, 1)) {
-        const w = waitAsync(flags, 1, done);
+        const w = atomics.waitAsync(flags, 1, done);
         if (typeof w.value !== 'string') await w.value;
       }
     },
