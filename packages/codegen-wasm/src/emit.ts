@@ -204,7 +204,16 @@ function emitModule(
     {
       const f = new Fn(m, variant, [i32, i32]);
       const [thread, threads] = [0, 1];
-      const body: Expr[] = [];
+      // A thread index past the reserved scratch tiles would write over another buffer: trap.
+      const body: Expr[] = [
+        m.if(
+          m.i32.or(
+            m.i32.gt_u(f.get(threads), f.c(layout.maxThreads)),
+            m.i32.ge_u(f.get(thread), f.get(threads)),
+          ),
+          m.unreachable(),
+        ),
+      ];
       plan.stages.forEach((s, i) => {
         const rows = stageRows(s);
         const share = (t: () => Expr): Expr => m.i32.div_u(m.i32.mul(f.c(rows), t()), f.get(threads));
@@ -226,9 +235,15 @@ function emitModule(
     // run_stage(stage, r0, r1, thread)
     {
       const f = new Fn(m, variant, [i32, i32, i32, i32]);
-      const body = plan.stages.map((_, i) =>
-        m.if(m.i32.eq(f.get(0), f.c(i)), m.call(`stage${i}`, [f.get(1), f.get(2), f.get(3)], binaryen.none)),
-      );
+      const body = [
+        m.if(m.i32.ge_u(f.get(3), f.c(layout.maxThreads)), m.unreachable()),
+        ...plan.stages.map((_, i) =>
+          m.if(
+            m.i32.eq(f.get(0), f.c(i)),
+            m.call(`stage${i}`, [f.get(1), f.get(2), f.get(3)], binaryen.none),
+          ),
+        ),
+      ];
       m.addFunction(
         'run_stage',
         binaryen.createType([i32, i32, i32, i32]),

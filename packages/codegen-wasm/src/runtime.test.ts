@@ -79,6 +79,10 @@ describe('runtime', () => {
       memory: createWasmMemory(manifest, false),
     });
     expect(() => m.writeInput(new Float32Array(5))).toThrow(/input has 5 values, expected 192 \(1x3x8x8\)/);
+    // Thread indices past the reserved scratch tiles trap instead of corrupting memory.
+    expect(() => m.exports.run(0, manifest.maxThreads + 1)).toThrow(WebAssembly.RuntimeError);
+    expect(() => m.exports.run(2, 2)).toThrow(WebAssembly.RuntimeError);
+    expect(() => m.exports.run_stage(0, 0, 1, manifest.maxThreads)).toThrow(WebAssembly.RuntimeError);
     const out = m.runSingleThread(new Float32Array(192).fill(1));
     expect(out.length).toBe(64);
     expect(out.every((v) => v >= 0)).toBe(true);
