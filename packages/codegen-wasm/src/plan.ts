@@ -179,12 +179,12 @@ export function planGraph(graph: Graph, weights: ReadonlyMap<string, { readonly 
   };
 
   /** The buffer holding `name`: an open stage is closed and made to write a new buffer. */
-  const bufferOf = (name: string, reader: string): Buffer => {
+  const bufferOf = (name: string, reader: string, shape: Shape = shapes.get(name)!): Buffer => {
     const m = materialised.get(name);
     if (m) return m;
     const t = open.get(name);
     if (!t) throw new GraphError(reader, `reads "${name}", which the wasm planner has no value for`);
-    const b = newBuffer(name, shapes.get(name)!);
+    const b = newBuffer(name, shape);
     t.stage.epi.out = b;
     open.delete(name);
     materialised.set(name, b);
@@ -244,9 +244,6 @@ export function planGraph(graph: Graph, weights: ReadonlyMap<string, { readonly 
           unsupported(node.name, `a grouped conv (groups ${a.groups}) that is not depthwise`);
         const pointwise =
           !depthwise && g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && a.pads.every((p) => p === 0);
-        if (a.pads[2] > g.pt + g.sh || a.pads[3] > g.pl + g.sw) {
-          // Asymmetric pads larger at the end only need a wider halo; nothing in the family has them.
-        }
         const tail = open.get(src);
         // A depthwise conv read only by this 1x1 conv: fuse into one dwpw stage.
         if (
@@ -255,7 +252,8 @@ export function planGraph(graph: Graph, weights: ReadonlyMap<string, { readonly 
           tail.stage.kind === 'dw' &&
           soleUser(src) &&
           !tail.stage.epi.up &&
-          !tail.stage.epi.add
+          !tail.stage.epi.add &&
+          tail.stage.epi.act2 === 'none'
         ) {
           const dwStage = tail.stage;
           const fused: Stage = {
@@ -284,7 +282,9 @@ export function planGraph(graph: Graph, weights: ReadonlyMap<string, { readonly 
           tail.stage.epi.act2 === 'none'
         ) {
           tail.stage.epi.up = false;
-          const inBuf = bufferOf(src, node.name);
+          // The buffer holds the value before the upsample: half the size.
+          const [n, c, h, w] = shapes.get(src)!;
+          const inBuf = bufferOf(src, node.name, [n, c, h / 2, w / 2]);
           const stage: ConvStage = {
             kind: g.cout === 1 ? 'head' : 'pw',
             name: node.name,
@@ -292,9 +292,6 @@ export function planGraph(graph: Graph, weights: ReadonlyMap<string, { readonly 
             conv: { ...g, oh: g.oh / 2, ow: g.ow / 2 },
             epi: { ...freshEpi(), up: true },
           };
-          // The buffer now holds the value before the upsample: its true size.
-          (inBuf as { h: number }).h = inBuf.h / 2;
-          (inBuf as { w: number }).w = inBuf.w / 2;
           addStage(stage, [node.name]);
           open.set(node.name, { stage, layers: layers.get(stage)! });
           break;
