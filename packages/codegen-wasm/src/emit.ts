@@ -15,8 +15,9 @@ import { dwLocals, dwRow } from './kernels/depthwise.js';
 import { EpilogueWriter } from './kernels/epilogue.js';
 import { headRows } from './kernels/head.js';
 import { inputRows } from './kernels/input.js';
+import { ringLocals, ringPrepare, ringStart } from './kernels/ring.js';
 import { gemmLocals, gemmRow } from './kernels/pointwise.js';
-import { BARRIER_OFFSET, geomOf, layoutMemory, type Layout } from './layout.js';
+import { BARRIER_OFFSET, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
 import { WeightPacker } from './pack.js';
 import { pad4, planGraph, stageRows, type Plan, type Stage } from './plan.js';
 import {
@@ -33,6 +34,8 @@ export interface WasmEmitOptions {
   readonly maxThreads?: number;
   /** binaryen optimize level 0..4 (default 3). */
   readonly optimizeLevel?: number;
+  /** See `PlanOptions.upsampleInReads` (default true). */
+  readonly upsampleInReads?: boolean;
   /** Artifact base name (default: the graph's `meta.arch`, else its name). */
   readonly arch?: string;
 }
@@ -124,44 +127,59 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
         ),
       ]);
     }
-    case 'dw': {
-      const y = f.i32Local();
-      const L = dwLocals(f);
-      return f.loop(y, f.get(r0), () => f.get(r1), 1, [
-        dwRow(f, { in: s.in, g: s.conv, wAddr, bAddr, y, dest: { epi } }, L),
-      ]);
-    }
+    case 'dw':
     case 'dwpw': {
+      const dwGeom = s.kind === 'dwpw' ? s.dw : s.conv;
       const y = f.i32Local();
+      const scratch = f.i32Local();
       const tile = f.i32Local();
+      const ringAddr = f.i32Local();
+      const tableAddr = f.i32Local();
       const DL = dwLocals(f);
-      const GL = gemmLocals(f);
-      const cp = pad4(s.dw.cin);
-      return f.block([
-        // This thread's row tile: the depthwise output lives only here.
-        f.set(
-          tile,
-          f.add(f.c(layout.scratch.byteOffset), f.mul(f.get(thread), f.c(layout.scratch.bytesPerThread))),
+      const parts = scratchParts(s);
+      const cp = pad4(dwGeom.cin);
+      const RL = s.ring ? ringLocals(f) : undefined;
+      const dwWeights =
+        s.kind === 'dwpw' ? { wAddr: base + w!.dw!, bAddr: base + w!.dwb! } : { wAddr, bAddr };
+      const row: Expr[] = [];
+      if (s.ring)
+        row.push(ringPrepare(f, { in: s.in, ring: s.ring, g: dwGeom, y, ringAddr, tableAddr }, RL!));
+      row.push(
+        dwRow(
+          f,
+          {
+            in: s.in,
+            g: dwGeom,
+            ...dwWeights,
+            y,
+            ...(s.ring ? { rowTable: tableAddr } : {}),
+            dest: s.kind === 'dwpw' ? { tile, act: s.dwAct } : { epi },
+          },
+          DL,
         ),
-        f.loop(y, f.get(r0), () => f.get(r1), 1, [
-          dwRow(
-            f,
-            {
-              in: s.in,
-              g: s.dw,
-              wAddr: base + w!.dw!,
-              bAddr: base + w!.dwb!,
-              y,
-              dest: { tile, act: s.dwAct },
-            },
-            DL,
-          ),
+      );
+      if (s.kind === 'dwpw') {
+        const GL = gemmLocals(f);
+        row.push(
           gemmRow(
             f,
             { inRow: tile, pix: cp * 4, n: s.conv.ow, k: cp, coutP: pad4(s.conv.cout), wAddr, bAddr, y, epi },
             GL,
           ),
-        ]),
+        );
+      }
+      return f.block([
+        // This thread's scratch: the depthwise row tile (the depthwise output lives only there)
+        // and, for ring stages, the input rows and their address table.
+        f.set(
+          scratch,
+          f.add(f.c(layout.scratch.byteOffset), f.mul(f.get(thread), f.c(layout.scratch.bytesPerThread))),
+        ),
+        f.set(tile, f.add(f.get(scratch), f.c(parts.tile))),
+        f.set(ringAddr, f.add(f.get(scratch), f.c(parts.ring))),
+        f.set(tableAddr, f.add(f.get(scratch), f.c(parts.table))),
+        ...(RL ? [ringStart(f, RL)] : []),
+        f.loop(y, f.get(r0), () => f.get(r1), 1, row),
       ]);
     }
   }
@@ -183,6 +201,7 @@ function emitModule(
       F.MVP |
         F.SIMD128 |
         F.BulkMemory |
+        F.BulkMemoryOpt |
         F.MutableGlobals |
         F.SignExt |
         F.NontrappingFPToInt |
@@ -284,7 +303,7 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   const metaArch = model.graph.meta?.['arch'];
   const arch = options.arch ?? (typeof metaArch === 'string' ? metaArch : model.graph.name);
   const folded = foldBatchNorm(model);
-  const plan = planGraph(folded.graph, folded.weights);
+  const plan = planGraph(folded.graph, folded.weights, { upsampleInReads: options.upsampleInReads ?? true });
   const { packer, offsets } = packWeights(plan);
   const weights = packer.bytes();
   const layout = layoutMemory(plan, weights.byteLength, maxThreads);

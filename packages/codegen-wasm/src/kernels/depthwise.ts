@@ -22,6 +22,8 @@ export interface DwRow {
   readonly bAddr: number;
   /** Local: output row. */
   readonly y: number;
+  /** Ring stages: local holding the address of the table of kernel-row addresses (see ring.ts). */
+  readonly rowTable?: number;
   /** Either the scratch tile (local holding its address) with the activation, or an epilogue. */
   readonly dest: { readonly tile: number; readonly act: Act } | { readonly epi: EpilogueWriter };
 }
@@ -39,6 +41,7 @@ export interface DwLocals {
   readonly bp: number;
   readonly tp: number;
   readonly ir: number;
+  readonly rt: number;
   readonly ky: number;
   readonly acc: number[];
   readonly w: number[];
@@ -56,6 +59,7 @@ export function dwLocals(f: Fn): DwLocals {
     bp: f.i32Local(),
     tp: f.i32Local(),
     ir: f.i32Local(),
+    rt: f.i32Local(),
     ky: f.i32Local(),
     acc: Array.from({ length: 4 }, () => f.v128Local()),
     w: Array.from({ length: MAX_K }, () => f.v128Local()),
@@ -72,7 +76,7 @@ export function dwRow(f: Fn, d: DwRow, L: DwLocals): Expr {
 
   const block = (P: number): Expr[] => {
     const body: Expr[] = [
-      // Top-left tap of pixel x, channel vector 0.
+      // Top-left tap of pixel x, channel vector 0 (ring: relative to each kernel row's address).
       f.set(L.ib, f.add(f.get(L.rowBase), f.mul(f.get(L.x), f.c(g.sw * gi.pix)))),
       f.set(L.wp, f.c(d.wAddr)),
       f.set(L.bp, f.c(d.bAddr)),
@@ -93,8 +97,14 @@ export function dwRow(f: Fn, d: DwRow, L: DwLocals): Expr {
     for (let kx = 0; kx < g.kw; kx++)
       for (let p = 0; p < P; p++)
         row.push(f.set(L.acc[p]!, f.madd(f.get(L.col[colOf(p, kx)]!), f.get(L.w[kx]!), f.get(L.acc[p]!))));
-    row.push(f.bump(L.ir, g.dh * gi.rs), f.bump(L.wp, g.kw * 16));
-    inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
+    if (d.rowTable === undefined) {
+      row.push(f.bump(L.ir, g.dh * gi.rs), f.bump(L.wp, g.kw * 16));
+      inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
+    } else {
+      row.unshift(f.set(L.ir, f.add(f.m.i32.load(0, 4, f.get(L.rt)), f.get(L.ib))));
+      row.push(f.bump(L.rt, 4), f.bump(L.wp, g.kw * 16));
+      inner.push(f.set(L.rt, f.get(d.rowTable)), f.repeat(L.ky, g.kh, row));
+    }
     if ('tile' in d.dest) {
       for (let p = 0; p < P; p++)
         inner.push(f.store(f.get(L.tp), p * cp * 4, activate(f, d.dest.act, f.get(L.acc[p]!))));
@@ -120,10 +130,12 @@ export function dwRow(f: Fn, d: DwRow, L: DwLocals): Expr {
   };
 
   const out: Expr[] = [
-    f.set(
-      L.rowBase,
-      f.add(f.c(gi.origin - g.pt * gi.rs - g.pl * gi.pix), f.mul(f.get(d.y), f.c(g.sh * gi.rs))),
-    ),
+    d.rowTable === undefined
+      ? f.set(
+          L.rowBase,
+          f.add(f.c(gi.origin - g.pt * gi.rs - g.pl * gi.pix), f.mul(f.get(d.y), f.c(g.sh * gi.rs))),
+        )
+      : f.set(L.rowBase, f.c(0)),
   ];
   if (n4 > 0) out.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, block(4)));
   // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
