@@ -328,7 +328,9 @@ export function planGraph(
           e.up = false;
           e.add = undefined;
           // The upsample (and add) layers now belong to this stage.
-          const moved = tail.layers.splice(tail.layers.findIndex((l) => byName.get(l)?.op === 'upsample'));
+          const moved = tail.layers.splice(
+            tail.layers.findLastIndex((l) => byName.get(l)?.op === 'upsample'),
+          );
           const [n, c, h, w] = shapes.get(src)!;
           const y = bufferOf(src, node.name, [n, c, h / 2, w / 2]);
           // Geometry of the ring rows; not in `buffers`: it has no memory of its own.
