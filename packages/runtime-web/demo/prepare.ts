@@ -1,6 +1,6 @@
 /**
  * Prepares the demo's model files in `tmp/generated/demo-model/`: emitted once (tfjs module + weights,
- * ONNX), from the paper's trained TFLite weights when `@fastdepth/importers` can read them,
+ * ONNX, compiled wasm), from the paper's trained TFLite weights when `@fastdepth/importers` can read them,
  * else from seeded weights; re-emitted when trained weights become available.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ const INFO_FILE = join(DEMO_MODEL_DIR, 'demo-model.json');
 
 /** What the page is told about its model. */
 export interface DemoModelInfo {
-  /** File stem: `<name>.ts`, `<name>.weights.json`, `<name>.weights.bin`, `<name>.onnx`. */
+  /** File stem: `<name>.ts`, `<name>.weights.json`, `<name>.weights.bin`, `<name>.onnx`, `<name>.wasm-manifest.json`. */
   readonly name: string;
   readonly arch: string;
   readonly origin: WeightsOrigin;
@@ -28,7 +28,8 @@ export interface DemoModelInfo {
 function existing(): DemoModelInfo | undefined {
   if (!existsSync(INFO_FILE)) return undefined;
   const info = JSON.parse(readFileSync(INFO_FILE, 'utf8')) as DemoModelInfo;
-  const stems = ['.ts', '.weights.json', '.weights.bin', '.onnx'].map((ext) =>
+  // A model emitted before the wasm target existed lacks its manifest: emitted again.
+  const stems = ['.ts', '.weights.json', '.weights.bin', '.onnx', '.wasm-manifest.json'].map((ext) =>
     join(DEMO_MODEL_DIR, info.name + ext),
   );
   return stems.every((f) => existsSync(f)) ? info : undefined;

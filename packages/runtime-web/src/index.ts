@@ -20,7 +20,13 @@ export { DepthEstimatorError } from './errors.js';
 export { SOFTWARE_RENDERER, TFJS_BACKEND_ORDER, webglRenderer } from './tfjs-engine.js';
 export { ONNX_BACKEND_ORDER } from './onnx-engine.js';
 export { threadsUnavailable } from './wasm-engine.js';
-export { relaxedSimdSupported, validateWasmManifest, WASM_FORMAT, WASM_VERSION } from './wasm-model.js';
+export {
+  relaxedSimdSupported,
+  validateWasmManifest,
+  WASM_FORMAT,
+  WASM_VARIANTS,
+  WASM_VERSION,
+} from './wasm-model.js';
 export type {
   BackendName,
   DepthEstimator,

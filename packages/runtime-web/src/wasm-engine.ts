@@ -321,7 +321,9 @@ export async function createWasmRunner(
   const exports: WasmModelExports = await instantiate(chosen.module, memory, chosen.where);
   const pool = threads > 1 ? await Pool.start(chosen.module, memory, threads, chosen.where) : undefined;
   const reason = [
-    `wasm: ${requested === undefined ? 'the only backend of this engine' : 'requested'}, ${chosen.variant} build${relaxed ? '' : ' (no relaxed SIMD here)'}, ${threads} thread${threads === 1 ? '' : 's'}`,
+    `wasm: ${requested === undefined ? 'the only backend of this engine' : 'requested'}`,
+    `${chosen.variant} build, ${threads} thread${threads === 1 ? '' : 's'}`,
+    ...(relaxed ? [] : ['no relaxed SIMD here']),
     ...notes,
   ].join('; ');
   let broken: Error | undefined;

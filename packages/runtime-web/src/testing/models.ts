@@ -1,6 +1,6 @@
 /**
- * Test/demo/bench helper (not part of the library build): emits a model with codegen-tfjs and
- * codegen-onnx into a gitignored folder of this package, so the runtime is exercised on real
+ * Test/demo/bench helper (not part of the library build): emits a model with codegen-tfjs,
+ * codegen-onnx and codegen-wasm into a gitignored folder of this package, so the runtime is exercised on real
  * generated code. Weights are the paper's trained ones when `@fastdepth/importers` can read
  * the TFLite file, else seeded (`initWeights`).
  */
@@ -9,9 +9,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs } from '@fastdepth/codegen-tfjs';
+import { emitWasm } from '@fastdepth/codegen-wasm';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { initWeights, type Graph, type Model } from '@fastdepth/graph-dsl';
-import type { TfjsModelModule, WeightsManifestLike } from '../types.js';
+import type { TfjsModelModule, WasmManifest, WasmVariant, WeightsManifestLike } from '../types.js';
+import { WASM_VARIANTS } from '../wasm-model.js';
 
 export const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Gitignored scratch folder (the root .gitignore has `tmp/`). */
@@ -34,6 +36,8 @@ export interface EmittedModel {
   readonly weightsBin: string;
   readonly weightsJson: string;
   readonly onnx: string;
+  /** The compiled wasm model's manifest (`<name>.wasm-manifest.json`; modules and weights beside it). */
+  readonly wasmManifest: string;
   readonly origin: WeightsOrigin;
 }
 
@@ -68,13 +72,32 @@ export function emitModel(model: Model, name: string, dir: string, origin: Weigh
     weightsBin: join(dir, tfjs.manifest.weightsFile),
     weightsJson: join(dir, `${name}.weights.json`),
     onnx: join(dir, `${name}.onnx`),
+    wasmManifest: join(dir, `${name}.wasm-manifest.json`),
     origin,
   };
   writeFileSync(files.tfjsModule, tfjs.source);
   writeFileSync(files.weightsBin, tfjs.weights);
   writeFileSync(files.weightsJson, JSON.stringify(tfjs.manifest, null, 1));
   writeFileSync(files.onnx, encodeOnnx(model, { foldBatchNorm: true }));
+  const wasm = emitWasm(model, { arch: name });
+  writeFileSync(files.wasmManifest, JSON.stringify(wasm.manifest, null, 1));
+  for (const variant of WASM_VARIANTS)
+    writeFileSync(join(dir, wasm.manifest.modules[variant]), wasm.modules[variant]);
+  writeFileSync(join(dir, wasm.manifest.weightsFile), wasm.weights);
   return files;
+}
+
+/** The compiled wasm model of `files`, read into memory. */
+export function readWasm(files: EmittedModel): {
+  manifest: WasmManifest;
+  modules: Record<WasmVariant, Uint8Array>;
+  weights: Uint8Array;
+} {
+  const manifest = JSON.parse(readFileSync(files.wasmManifest, 'utf8')) as WasmManifest;
+  const modules = Object.fromEntries(
+    WASM_VARIANTS.map((v) => [v, new Uint8Array(readFileSync(join(files.dir, manifest.modules[v])))]),
+  ) as Record<WasmVariant, Uint8Array>;
+  return { manifest, modules, weights: new Uint8Array(readFileSync(join(files.dir, manifest.weightsFile))) };
 }
 
 /** A seeded model of `graph`. */
