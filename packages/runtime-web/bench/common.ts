@@ -50,10 +50,16 @@ export async function timeEstimator(estimator: DepthEstimator, runs: number): Pr
   return median(times);
 }
 
-/** Each architecture at 224, seeded weights (timings do not depend on their values). */
-export function benchModels<A extends string>(archs: readonly A[]): Record<A, EmittedModel> {
+/** Each architecture at 224, seeded weights (timings do not depend on their values); `wasm` compiles it too. */
+export function benchModels<A extends string>(
+  archs: readonly A[],
+  options: { readonly wasm?: boolean } = {},
+): Record<A, EmittedModel> {
   const dir = join(GENERATED_DIR, 'bench');
-  return Object.fromEntries(archs.map((arch) => [arch, emitArch(arch, 224, dir)])) as Record<A, EmittedModel>;
+  return Object.fromEntries(archs.map((arch) => [arch, emitArch(arch, 224, dir, 1, options)])) as Record<
+    A,
+    EmittedModel
+  >;
 }
 
 /** The model source of each engine for an emitted model, read in Node. */

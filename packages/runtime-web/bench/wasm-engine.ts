@@ -51,7 +51,7 @@ interface StageTime {
   readonly ms: number;
 }
 
-const models = benchModels(ARCHS);
+const models = benchModels(ARCHS, { wasm: true });
 const macs = Object.fromEntries(
   ARCHS.map((arch) => {
     const manifest = JSON.parse(readFileSync(models[arch].wasmManifest, 'utf8')) as WasmManifest;

@@ -45,7 +45,7 @@ export async function prepareDemoModel(log: (line: string) => void = console.log
   const origin: WeightsOrigin = trained === undefined ? 'seeded' : 'trained';
   const name = model.graph.name;
   log(`demo: emitting ${name} (${origin} weights) into ${DEMO_MODEL_DIR}`);
-  emitModel(model, name, DEMO_MODEL_DIR, origin);
+  emitModel(model, name, DEMO_MODEL_DIR, origin, { wasm: true });
   const info: DemoModelInfo = { name, arch: model.graph.name, origin };
   writeFileSync(INFO_FILE, JSON.stringify(info, null, 1));
   return info;

@@ -24,16 +24,39 @@ import {
   GENERATED_DIR,
   type EmittedModel,
 } from './testing/models.js';
-import { tinyDepthGraph } from './testing/tiny.js';
+import { GraphBuilder, type Graph } from '@fastdepth/graph-dsl';
 
 const DIR = join(GENERATED_DIR, `wasm-engine-test-${process.pid}`);
 
 let tiny: EmittedModel;
 let pruned: EmittedModel;
 
+/**
+ * 1x3x12x20 -> 1x1x12x20 in FastDepth's patterns: strided conv, depthwise + pointwise, nearest
+ * x2 after a conv, the skip add after the upsample, a 1x1 head.
+ */
+function tinyWasmGraph(): Graph {
+  const g = new GraphBuilder('tiny-wasm');
+  const x = g.input('input', [1, 3, 12, 20]);
+  const skip = g.relu('skip_relu', g.conv2d('skip', x, { outChannels: 6, kernel: 3, pads: 1, bias: true }));
+  const c0 = g.relu6(
+    'conv0_relu',
+    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 })),
+  );
+  const dw = g.relu6(
+    'dw_relu',
+    g.batchNorm('dw_bn', g.conv2d('dw', c0, { outChannels: 8, kernel: 5, pads: 2, groups: 8 })),
+  );
+  const pw = g.relu('pw_relu', g.batchNorm('pw_bn', g.conv2d('pw', dw, { outChannels: 6, kernel: 1 })));
+  const sum = g.add('add', g.upsample('up', pw, 'nearest'), skip);
+  const head = g.relu('head_relu', g.conv2d('head', sum, { outChannels: 1, kernel: 1, bias: true }));
+  g.output('depth', head);
+  return g.build();
+}
+
 beforeAll(() => {
-  tiny = emitModel(seededModel(tinyDepthGraph(), 3), 'tiny-depth', DIR, 'seeded');
-  pruned = emitArch('fastdepth-pruned', 224, DIR, 1);
+  tiny = emitModel(seededModel(tinyWasmGraph(), 3), 'tiny-wasm', DIR, 'seeded', { wasm: true });
+  pruned = emitArch('fastdepth-pruned', 224, DIR, 1, { wasm: true });
 });
 
 afterAll(() => {

@@ -36,7 +36,7 @@ export interface EmittedModel {
   readonly weightsBin: string;
   readonly weightsJson: string;
   readonly onnx: string;
-  /** The compiled wasm model's manifest (`<name>.wasm-manifest.json`; modules and weights beside it). */
+  /** The compiled wasm model's manifest (`<name>.wasm-manifest.json`; modules and weights beside it), when emitted. */
   readonly wasmManifest: string;
   readonly origin: WeightsOrigin;
 }
@@ -58,8 +58,17 @@ export async function trainedModel(): Promise<Model | undefined> {
   }
 }
 
-/** Writes the tfjs module + weights and the ONNX file of `model` under `dir` as `<name>.*`. */
-export function emitModel(model: Model, name: string, dir: string, origin: WeightsOrigin): EmittedModel {
+/**
+ * Writes the tfjs module + weights and the ONNX file of `model` under `dir` as `<name>.*`, and
+ * with `wasm` the compiled wasm model (manifest, four builds, weights) too.
+ */
+export function emitModel(
+  model: Model,
+  name: string,
+  dir: string,
+  origin: WeightsOrigin,
+  options: { readonly wasm?: boolean } = {},
+): EmittedModel {
   mkdirSync(dir, { recursive: true });
   const tfjs = emitTfjs(model, {
     moduleName: name,
@@ -79,6 +88,7 @@ export function emitModel(model: Model, name: string, dir: string, origin: Weigh
   writeFileSync(files.weightsBin, tfjs.weights);
   writeFileSync(files.weightsJson, JSON.stringify(tfjs.manifest, null, 1));
   writeFileSync(files.onnx, encodeOnnx(model, { foldBatchNorm: true }));
+  if (options.wasm !== true) return files;
   const wasm = emitWasm(model, { arch: name });
   writeFileSync(files.wasmManifest, JSON.stringify(wasm.manifest, null, 1));
   for (const variant of WASM_VARIANTS)
@@ -105,10 +115,16 @@ export function seededModel(graph: Graph, seed = 1): Model {
   return { graph, weights: initWeights(graph, seed) };
 }
 
-/** Emits `arch` at `size` (seeded weights) into `dir` unless it is already there. */
-export function emitArch(arch: string, size: number, dir: string, seed = 1): EmittedModel {
+/** Emits `arch` at `size` (seeded weights) into `dir`, with `wasm` the compiled wasm model too. */
+export function emitArch(
+  arch: string,
+  size: number,
+  dir: string,
+  seed = 1,
+  options: { readonly wasm?: boolean } = {},
+): EmittedModel {
   const name = `${arch}-${size}`;
-  return emitModel(seededModel(buildArch(arch, { inputSize: size }), seed), name, dir, 'seeded');
+  return emitModel(seededModel(buildArch(arch, { inputSize: size }), seed), name, dir, 'seeded', options);
 }
 
 /** Imports an emitted tfjs module. */
