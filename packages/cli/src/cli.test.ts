@@ -145,7 +145,9 @@ describe('fastdepth compile --target wasm', () => {
       weights: { byteLength: number };
     };
     expect([manifest.format, manifest.input.shape]).toEqual(['fastdepth-wasm', [1, 3, 64, 96]]);
-    expect(readFileSync(join(out, 'wasm', `${stem}.weights.bin`)).byteLength).toBe(manifest.weights.byteLength);
+    expect(readFileSync(join(out, 'wasm', `${stem}.weights.bin`)).byteLength).toBe(
+      manifest.weights.byteLength,
+    );
     for (const f of result.files) expect(readFileSync(f.path).byteLength).toBe(f.bytes);
     expect(readdirSync(out).filter((n) => n.startsWith('.'))).toEqual([]);
   });
@@ -275,7 +277,10 @@ describe('bad input: one-line error, exit 1, nothing written', () => {
       ['compile', '--opset', '12', '--input-size', '32', '--target', 'onnx', '--out', join(tmp(), 'o')],
       /opset/,
     );
-    await expectUserError(['compile', '--target', 'coreml'], /--target: unknown target "coreml" \(known: onnx, tvm, tfjs, wasm, all\)/);
+    await expectUserError(
+      ['compile', '--target', 'coreml'],
+      /--target: unknown target "coreml" \(known: onnx, tvm, tfjs, wasm, all\)/,
+    );
     await expectUserError(['compile', '--seed', 'abc'], /--seed must be an integer/);
     await expectUserError(['info', '--arch', 'fastdepth', '--input-size', '100'], /100/);
     await expectUserError(['frobnicate'], /unknown command/);

@@ -108,14 +108,22 @@ describe('fastdepth predict --engine wasm', () => {
       );
       expect(r.stderr).not.toMatch(/error/);
       expect(r.code).toBe(0);
-      return { data: readNpy(readFileSync(npy), npy).data as Float32Array, report: JSON.parse(r.stdout) as PredictReport };
+      return {
+        data: readNpy(readFileSync(npy), npy).data as Float32Array,
+        report: JSON.parse(r.stdout) as PredictReport,
+      };
     };
     const onnx = await depthOf('--engine', 'onnx');
     for (const threads of ['1', '2']) {
       const wasm = await depthOf('--engine', 'wasm', '--threads', threads);
-      expect([wasm.report.engine, wasm.report.backend, wasm.report.threads]).toEqual(['wasm', 'wasm', Number(threads)]);
+      expect([wasm.report.engine, wasm.report.backend, wasm.report.threads]).toEqual([
+        'wasm',
+        'wasm',
+        Number(threads),
+      ]);
       let worst = 0;
-      for (let i = 0; i < onnx.data.length; i++) worst = Math.max(worst, Math.abs(wasm.data[i]! - onnx.data[i]!));
+      for (let i = 0; i < onnx.data.length; i++)
+        worst = Math.max(worst, Math.abs(wasm.data[i]! - onnx.data[i]!));
       expect(worst / Math.max(...onnx.data)).toBeLessThan(1e-4);
     }
   });

@@ -5,11 +5,7 @@
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs, toJavaScript, WEIGHTS_DTYPES, type WeightsDtype } from '@fastdepth/codegen-tfjs';
 import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
-import {
-  createDepthEstimator,
-  type DepthEstimator,
-  type WasmModelSource,
-} from '@fastdepth/runtime-web';
+import { createDepthEstimator, type DepthEstimator, type WasmModelSource } from '@fastdepth/runtime-web';
 import { emitTvmPackage } from '@fastdepth/codegen-tvm';
 import { emitWasm, wasmArtifactFiles } from '@fastdepth/codegen-wasm';
 import { graphInputs, maxRelativeError, type Model } from '@fastdepth/graph-dsl';
@@ -165,7 +161,6 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
   },
 };
 
-
 /** The compiled wasm model: its files (relative to `wasm/`) and the in-memory source runtime-web takes. */
 export function wasmArtifact(
   model: Model,
@@ -180,11 +175,17 @@ export function wasmArtifact(
 }
 
 /** Runs the compiled module through runtime-web's wasm engine at `threads` threads on the reference input. */
-async function wasmParity(source: WasmModelSource, reference: ReferenceCase, threads: number): Promise<number> {
+async function wasmParity(
+  source: WasmModelSource,
+  reference: ReferenceCase,
+  threads: number,
+): Promise<number> {
   const estimator = await createDepthEstimator({ model: source, numThreads: threads });
   try {
     if (estimator.threads !== threads)
-      throw new Error(`the wasm engine ran ${estimator.threads} thread(s), not ${threads}: ${estimator.backendReason}`);
+      throw new Error(
+        `the wasm engine ran ${estimator.threads} thread(s), not ${threads}: ${estimator.backendReason}`,
+      );
     return maxRelativeError(await runReference(estimator, reference), reference.expected.data);
   } finally {
     await estimator.dispose();

@@ -9,14 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { importModule, readWeights } from '../src/testing/models.js';
-import {
-  benchArgs,
-  benchModels,
-  browserTimes,
-  nodeTimes,
-  startBenchBrowser,
-  WARMUP,
-} from './common.js';
+import { benchArgs, benchModels, browserTimes, nodeTimes, startBenchBrowser, WARMUP } from './common.js';
 
 const { runs: RUNS, has } = benchArgs();
 const ARCHS = ['fastdepth', 'fastdepth-pruned'] as const;

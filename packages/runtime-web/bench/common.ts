@@ -107,7 +107,10 @@ export interface BenchBrowser {
 
 export async function startBenchBrowser(): Promise<BenchBrowser> {
   const server = await startDemoServer({ quiet: true });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, '--disable-gpu'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, '--disable-gpu'],
+  });
   const probe = await browser.newPage();
   await probe.goto(`${server.url}bench.html`);
   const isolated = await probe.evaluate(() => globalThis.crossOriginIsolated);
@@ -130,7 +133,8 @@ export async function inBenchPage<T>(b: BenchBrowser, fn: string, request: unkno
     await page.goto(`${b.server.url}bench.html`);
     await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
     return await page.evaluate(
-      ([name, r]) => (globalThis as unknown as Record<string, (x: unknown) => Promise<T>>)[name as string]!(r),
+      ([name, r]) =>
+        (globalThis as unknown as Record<string, (x: unknown) => Promise<T>>)[name as string]!(r),
       [fn, request] as const,
     );
   } finally {
@@ -154,7 +158,9 @@ export async function browserTimes<A extends string>(
     runs,
     models: archs.map((arch) => ({ name: models[arch].name, modulePath: models[arch].tfjsModule })),
   });
-  const ms = Object.fromEntries(archs.map((arch) => [arch, result[models[arch].name]])) as Partial<Record<A, number>>;
+  const ms = Object.fromEntries(archs.map((arch) => [arch, result[models[arch].name]])) as Partial<
+    Record<A, number>
+  >;
   return { ms, threads: Math.min(...archs.map((arch) => result[`${models[arch].name}:threads`]!)) };
 }
 

@@ -70,7 +70,10 @@ async function browserPart(b: BenchBrowser): Promise<void> {
     }
   }
   for (const arch of ARCHS) {
-    const stages = await inBenchPage<StageTime[]>(b, 'fastdepthStages', { name: models[arch].name, runs: RUNS });
+    const stages = await inBenchPage<StageTime[]>(b, 'fastdepthStages', {
+      name: models[arch].name,
+      runs: RUNS,
+    });
     stageTimes.push({ where: 'chromium', arch, stages });
   }
 }
@@ -108,12 +111,7 @@ const gflops = (macCount: number, ms: number | undefined): string =>
 console.log(
   `\n### estimate() median of ${RUNS} after ${WARMUP} warm-up, 224x224 (ratio = this / tfjs-wasm, same place and threads; GFLOP/s = 2 x MACs / time)\n`,
 );
-const header = [
-  'where',
-  'runtime',
-  'threads',
-  ...ARCHS.flatMap((a) => [`${a} ms`, 'ratio', 'GFLOP/s']),
-];
+const header = ['where', 'runtime', 'threads', ...ARCHS.flatMap((a) => [`${a} ms`, 'ratio', 'GFLOP/s'])];
 const table = rows.map((row) => {
   const ref = rows.find((r) => r.where === row.where && r.engine === 'tfjs' && r.threads === row.threads);
   return [

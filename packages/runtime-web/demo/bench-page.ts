@@ -40,7 +40,7 @@ async function bench(request: BenchRequest): Promise<Record<string, number>> {
           }
         : request.engine === 'onnx'
           ? { engine: 'onnx', model: `/bench-models/${name}.onnx` }
-          : { engine: 'wasm', model: { manifestUrl: `/bench-models/${name}.wasm-manifest.json` } };
+          : { engine: 'wasm', model: { manifestUrl: `/bench-models/wasm/${name}.wasm-manifest.json` } };
     const estimator = await createDepthEstimator({
       model,
       backend: 'wasm',
@@ -96,7 +96,7 @@ async function runOnce(
 /** Per-stage medians of the wasm engine (one thread, `run_stage` over all rows). */
 async function stages(request: { readonly name: string; readonly runs: number }): Promise<unknown> {
   return profileStages(
-    { engine: 'wasm', model: { manifestUrl: `/bench-models/${request.name}.wasm-manifest.json` } },
+    { engine: 'wasm', model: { manifestUrl: `/bench-models/wasm/${request.name}.wasm-manifest.json` } },
     request.runs,
   );
 }

@@ -19,7 +19,7 @@ const INFO_FILE = join(DEMO_MODEL_DIR, 'demo-model.json');
 
 /** What the page is told about its model. */
 export interface DemoModelInfo {
-  /** File stem: `<name>.ts`, `<name>.weights.json`, `<name>.weights.bin`, `<name>.onnx`, `<name>.wasm-manifest.json`. */
+  /** File stem: `<name>.ts`, `<name>.weights.json`, `<name>.weights.bin`, `<name>.onnx`, `wasm/<name>.wasm-manifest.json`. */
   readonly name: string;
   readonly arch: string;
   readonly origin: WeightsOrigin;
@@ -30,7 +30,7 @@ function existing(): DemoModelInfo | undefined {
   const info = JSON.parse(readFileSync(INFO_FILE, 'utf8')) as DemoModelInfo;
   // A model emitted before the wasm target existed lacks its manifest: emitted again.
   const stems = ['.ts', '.weights.json', '.weights.bin', '.onnx', '.wasm-manifest.json'].map((ext) =>
-    join(DEMO_MODEL_DIR, info.name + ext),
+    join(DEMO_MODEL_DIR, ext.startsWith('.wasm') ? 'wasm' : '', info.name + ext),
   );
   return stems.every((f) => existsSync(f)) ? info : undefined;
 }

@@ -91,7 +91,7 @@ function demoPlugin(info: DemoModelInfo): Plugin {
         `export const info = ${JSON.stringify(info)};`,
         `export const manifestUrl = ${JSON.stringify(`/model/${info.name}.weights.json`)};`,
         `export const onnxUrl = ${JSON.stringify(`/model/${info.name}.onnx`)};`,
-        `export const wasmManifestUrl = ${JSON.stringify(`/model/${info.name}.wasm-manifest.json`)};`,
+        `export const wasmManifestUrl = ${JSON.stringify(`/model/wasm/${info.name}.wasm-manifest.json`)};`,
         `export const wasmPaths = ${JSON.stringify({ tfjs: '/wasm/tfjs/', onnx: '/wasm/ort/' })};`,
       ].join('\n');
     },

@@ -58,13 +58,13 @@ async function runInPage(query: string, threads: number): Promise<RunResult & { 
     await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
     const model: ModelSource = {
       engine: 'wasm',
-      model: { manifestUrl: `/model/${server!.info.name}.wasm-manifest.json` },
+      model: { manifestUrl: `/model/wasm/${server!.info.name}.wasm-manifest.json` },
     };
     const result = await page.evaluate(
       (request) =>
-        (
-          globalThis as unknown as { fastdepthRun(r: typeof request): Promise<RunResult> }
-        ).fastdepthRun(request),
+        (globalThis as unknown as { fastdepthRun(r: typeof request): Promise<RunResult> }).fastdepthRun(
+          request,
+        ),
       { model, threads, rgb },
     );
     const isolated = await page.evaluate(() => globalThis.crossOriginIsolated);
@@ -76,15 +76,18 @@ async function runInPage(query: string, threads: number): Promise<RunResult & { 
 }
 
 describe('wasm engine in headless Chromium', () => {
-  it.each([1, 2])('cross-origin isolated page, %i thread(s): the depth of onnxruntime-node', async (threads) => {
-    const result = await runInPage('', threads);
-    expect(result.isolated).toBe(true);
-    expect([result.backend, result.threads]).toEqual(['wasm', threads]);
-    expect(result.backendReason).toMatch(
-      new RegExp(`; (relaxed|simd)${threads > 1 ? '-threads' : ''} build, ${threads} threads?`),
-    );
-    expect(maxRelativeError(Float32Array.from(result.depth), expected)).toBeLessThan(1e-4);
-  });
+  it.each([1, 2])(
+    'cross-origin isolated page, %i thread(s): the depth of onnxruntime-node',
+    async (threads) => {
+      const result = await runInPage('', threads);
+      expect(result.isolated).toBe(true);
+      expect([result.backend, result.threads]).toEqual(['wasm', threads]);
+      expect(result.backendReason).toMatch(
+        new RegExp(`; (relaxed|simd)${threads > 1 ? '-threads' : ''} build, ${threads} threads?`),
+      );
+      expect(maxRelativeError(Float32Array.from(result.depth), expected)).toBeLessThan(1e-4);
+    },
+  );
 
   it('page without cross-origin isolation: one thread, with the reason', async () => {
     const result = await runInPage('?isolation=off', 2);

@@ -6,7 +6,7 @@
  * DepthEstimatorError naming the file and field.
  */
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { maxRelativeError } from '@fastdepth/graph-dsl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -101,7 +101,11 @@ describe.each([
       // Several runs: the pool is woken again each time, and nothing of one run leaks into the next.
       for (let run = 0; run < 3; run++) {
         const result = await estimator.estimate(image);
-        expect([result.engine, result.width, result.height]).toEqual(['wasm', expected.width, expected.height]);
+        expect([result.engine, result.width, result.height]).toEqual([
+          'wasm',
+          expected.width,
+          expected.height,
+        ]);
         expect(maxRelativeError(result.depth, expected.depth)).toBeLessThan(1e-4);
       }
       await estimator.dispose();
@@ -123,7 +127,10 @@ describe('wasm engine choices', () => {
 
   it('runs no more threads than the module reserves scratch for', async () => {
     const { manifest } = readWasm(tiny);
-    const estimator = await createDepthEstimator({ model: fromFiles(tiny), numThreads: manifest.maxThreads + 1 });
+    const estimator = await createDepthEstimator({
+      model: fromFiles(tiny),
+      numThreads: manifest.maxThreads + 1,
+    });
     expect(estimator.threads).toBe(manifest.maxThreads);
     expect(estimator.backendReason).toContain(`the module reserves scratch for ${manifest.maxThreads}`);
     await estimator.dispose();
@@ -144,7 +151,7 @@ describe('wasm engine: bad inputs', () => {
     mkdirSync(BAD, { recursive: true });
     const manifest = JSON.parse(readFileSync(tiny.wasmManifest, 'utf8')) as WasmManifest;
     for (const file of [...Object.values(manifest.modules), manifest.weightsFile])
-      copyFileSync(join(tiny.dir, file), join(BAD, file));
+      copyFileSync(join(dirname(tiny.wasmManifest), file), join(BAD, file));
     const path = join(BAD, `${name}.wasm-manifest.json`);
     const edited = edit(structuredClone(manifest) as unknown as Record<string, unknown>);
     writeFileSync(path, typeof edited === 'string' ? edited : JSON.stringify(edited));
@@ -153,7 +160,10 @@ describe('wasm engine: bad inputs', () => {
 
   async function failure(manifestUrl: string, numThreads = 1): Promise<Error> {
     try {
-      const estimator = await createDepthEstimator({ model: { engine: 'wasm', model: { manifestUrl } }, numThreads });
+      const estimator = await createDepthEstimator({
+        model: { engine: 'wasm', model: { manifestUrl } },
+        numThreads,
+      });
       await estimator.dispose();
     } catch (error) {
       expect(error).toBeInstanceOf(DepthEstimatorError);
@@ -188,15 +198,23 @@ describe('wasm engine: bad inputs', () => {
   });
 
   it('names a missing or malformed field', async () => {
-    const shape = withManifest('shape', (m) => ({ ...m, input: { ...(m['input'] as object), shape: [1, 4, 8] } }));
+    const shape = withManifest('shape', (m) => ({
+      ...m,
+      input: { ...(m['input'] as object), shape: [1, 4, 8] },
+    }));
     expect((await failure(shape)).message).toBe(
       `wasm manifest ${shape}: "input.shape" must be [1, 3, H, W], found [1,4,8]`,
     );
     const modules = withManifest('modules', (m) => ({ ...m, modules: { simd: 'x.wasm' } }));
-    expect((await failure(modules)).message).toMatch(`wasm manifest ${modules}: "modules.simd-threads" must be`);
+    expect((await failure(modules)).message).toMatch(
+      `wasm manifest ${modules}: "modules.simd-threads" must be`,
+    );
     const outside = withManifest('outside', (m) => ({
       ...m,
-      output: { ...(m['output'] as object), byteOffset: (m['memory'] as { initialPages: number }).initialPages * 65536 },
+      output: {
+        ...(m['output'] as object),
+        byteOffset: (m['memory'] as { initialPages: number }).initialPages * 65536,
+      },
     }));
     expect((await failure(outside)).message).toMatch(`wasm manifest ${outside}: "output" (`);
   });
@@ -207,18 +225,26 @@ describe('wasm engine: bad inputs', () => {
     const prunedManifest = JSON.parse(readFileSync(pruned.wasmManifest, 'utf8')) as WasmManifest;
     const tinyManifest = JSON.parse(readFileSync(mixed, 'utf8')) as WasmManifest;
     for (const variant of ['simd', 'simd-threads'] as const)
-      copyFileSync(join(pruned.dir, prunedManifest.modules[variant]), join(BAD, tinyManifest.modules[variant]));
+      copyFileSync(
+        join(dirname(pruned.wasmManifest), prunedManifest.modules[variant]),
+        join(BAD, tinyManifest.modules[variant]),
+      );
     for (const threads of [1, 2]) {
       const error = await failure(mixed, threads);
       expect(error.message).toMatch(
-        new RegExp(`^wasm module ${join(BAD, tinyManifest.modules[threads === 1 ? 'simd' : 'simd-threads'])}: `),
+        new RegExp(
+          `^wasm module ${join(BAD, tinyManifest.modules[threads === 1 ? 'simd' : 'simd-threads'])}: `,
+        ),
       );
       expect(error.message).toMatch(/different compiles/);
     }
   });
 
   it('names a module file that is not WebAssembly, and weights of the wrong size', async () => {
-    const notWasm = withManifest('notwasm', (m) => ({ ...m, modules: { ...(m['modules'] as object), simd: 'x.wasm' } }));
+    const notWasm = withManifest('notwasm', (m) => ({
+      ...m,
+      modules: { ...(m['modules'] as object), simd: 'x.wasm' },
+    }));
     writeFileSync(join(BAD, 'x.wasm'), 'not wasm at all');
     expect((await failure(notWasm)).message).toMatch(
       `wasm module ${join(BAD, 'x.wasm')}: not a WebAssembly module this engine can compile`,

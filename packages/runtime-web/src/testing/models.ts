@@ -81,7 +81,8 @@ export function emitModel(
     weightsBin: join(dir, tfjs.manifest.weightsFile),
     weightsJson: join(dir, `${name}.weights.json`),
     onnx: join(dir, `${name}.onnx`),
-    wasmManifest: join(dir, `${name}.wasm-manifest.json`),
+    // In a folder of its own, as `fastdepth compile` writes it: its weights file has the tfjs one's name.
+    wasmManifest: join(dir, 'wasm', `${name}.wasm-manifest.json`),
     origin,
   };
   writeFileSync(files.tfjsModule, tfjs.source);
@@ -90,10 +91,12 @@ export function emitModel(
   writeFileSync(files.onnx, encodeOnnx(model, { foldBatchNorm: true }));
   if (options.wasm !== true) return files;
   const wasm = emitWasm(model, { arch: name });
+  const wasmDir = dirname(files.wasmManifest);
+  mkdirSync(wasmDir, { recursive: true });
   writeFileSync(files.wasmManifest, JSON.stringify(wasm.manifest, null, 1));
   for (const variant of WASM_VARIANTS)
-    writeFileSync(join(dir, wasm.manifest.modules[variant]), wasm.modules[variant]);
-  writeFileSync(join(dir, wasm.manifest.weightsFile), wasm.weights);
+    writeFileSync(join(wasmDir, wasm.manifest.modules[variant]), wasm.modules[variant]);
+  writeFileSync(join(wasmDir, wasm.manifest.weightsFile), wasm.weights);
   return files;
 }
 
@@ -104,10 +107,11 @@ export function readWasm(files: EmittedModel): {
   weights: Uint8Array;
 } {
   const manifest = JSON.parse(readFileSync(files.wasmManifest, 'utf8')) as WasmManifest;
+  const dir = dirname(files.wasmManifest);
   const modules = Object.fromEntries(
-    WASM_VARIANTS.map((v) => [v, new Uint8Array(readFileSync(join(files.dir, manifest.modules[v])))]),
+    WASM_VARIANTS.map((v) => [v, new Uint8Array(readFileSync(join(dir, manifest.modules[v])))]),
   ) as Record<WasmVariant, Uint8Array>;
-  return { manifest, modules, weights: new Uint8Array(readFileSync(join(files.dir, manifest.weightsFile))) };
+  return { manifest, modules, weights: new Uint8Array(readFileSync(join(dir, manifest.weightsFile))) };
 }
 
 /** A seeded model of `graph`. */
