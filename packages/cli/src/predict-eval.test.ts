@@ -54,6 +54,19 @@ describe("fastdepth eval on the NYU sample with the paper's trained weights", ()
     },
   );
 
+  it('wasm engine (2 threads): the figures of the onnx engine on the same frame', async () => {
+    const figures = async (...args: string[]): Promise<EvalReport['metrics']> => {
+      const r = await runCli('eval', '--weights', TFLITE, '--data', NYU, '--json', ...args);
+      expect(r.code).toBe(0);
+      return (JSON.parse(r.stdout) as EvalReport).metrics;
+    };
+    const onnx = await figures('--engine', 'onnx');
+    const wasm = await figures('--engine', 'wasm', '--threads', '2');
+    for (const key of ['rmse', 'absRel'] as const)
+      expect(Math.abs(wasm[key] - onnx[key]) / onnx[key]).toBeLessThan(1e-4);
+    expect(Math.abs(wasm.delta1 - onnx.delta1)).toBeLessThan(1e-3);
+  });
+
   it("reads a folder of NYU .h5 files as the authors' loader does", async () => {
     const dir = join(tmp(), 'val', 'official');
     mkdirSync(dir, { recursive: true });
