@@ -31,7 +31,7 @@ export function median(values: readonly number[]): number {
 }
 
 /** `--runs=N` (default 20) and the other `--flag` arguments. */
-export function benchArgs(): { runs: number; has(flag: string): boolean } {
+export function benchArgs(): { runs: number; has: (flag: string) => boolean } {
   const args = process.argv.slice(2);
   const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 20);
   return { runs, has: (flag) => args.includes(flag) };
@@ -133,8 +133,7 @@ export async function inBenchPage<T>(b: BenchBrowser, fn: string, request: unkno
     await page.goto(`${b.server.url}bench.html`);
     await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
     return await page.evaluate(
-      ([name, r]) =>
-        (globalThis as unknown as Record<string, (x: unknown) => Promise<T>>)[name as string]!(r),
+      ([name, r]) => (globalThis as unknown as Record<string, (x: unknown) => Promise<T>>)[name]!(r),
       [fn, request] as const,
     );
   } finally {
