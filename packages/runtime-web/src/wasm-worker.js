@@ -79,14 +79,15 @@ async function serve(init, port) {
 
 const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
 if (isNode) {
-  // A variable specifier: browser bundlers must not follow it.
+  // A variable specifier: browser bundlers must not follow it. No top-level await: bundlers
+  // emit workers as classic scripts by default (Vite: worker.format 'iife').
   const specifier = 'node:worker_threads';
-  /** @type {unknown} */
-  const loaded = await import(/* @vite-ignore */ specifier);
-  const { parentPort } = /** @type {typeof import('node:worker_threads')} */ (loaded);
-  const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
-  port.once('message', (/** @type {InitMessage} */ init) => {
-    void serve(init, port);
+  void import(/* @vite-ignore */ specifier).then((/** @type {unknown} */ loaded) => {
+    const { parentPort } = /** @type {typeof import('node:worker_threads')} */ (loaded);
+    const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+    port.once('message', (/** @type {InitMessage} */ init) => {
+      void serve(init, port);
+    });
   });
 } else {
   const scope = /** @type {{ onmessage: ((event: { data: unknown }) => void) | null } & Port} */ (
