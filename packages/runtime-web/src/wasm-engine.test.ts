@@ -8,7 +8,7 @@
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { maxRelativeError } from '@fastdepth/graph-dsl';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createDepthEstimator,
   DepthEstimatorError,
@@ -114,6 +114,33 @@ describe.each([
 });
 
 describe('wasm engine choices', () => {
+  it('awaits the workers by message where Atomics.waitAsync is missing (browsers without it)', async () => {
+    const reference = await createDepthEstimator({ model: fromFiles(tiny), numThreads: 1 });
+    const rgb = {
+      data: Float32Array.from({ length: 12 * 20 * 3 }, (_, i) => (i % 11) / 11),
+      width: 20,
+      height: 12,
+    };
+    const expected = (await reference.estimateRgb(rgb)).depth;
+    await reference.dispose();
+    const atomics = Atomics as unknown as { waitAsync?: unknown };
+    const waitAsync = atomics.waitAsync;
+    delete atomics.waitAsync;
+    try {
+      // A fresh copy of the engine, which reads Atomics.waitAsync when it loads.
+      vi.resetModules();
+      const fresh = await import('./estimator.js');
+      const estimator = await fresh.createDepthEstimator({ model: fromFiles(tiny), numThreads: 2 });
+      expect(estimator.threads).toBe(2);
+      for (let run = 0; run < 3; run++)
+        expect(maxRelativeError((await estimator.estimateRgb(rgb)).depth, expected)).toBeLessThan(1e-6);
+      await estimator.dispose();
+    } finally {
+      atomics.waitAsync = waitAsync;
+      vi.resetModules();
+    }
+  });
+
   it('falls back to one thread, with the reason, when only single-thread builds are given', async () => {
     const { manifest, modules, weights } = readWasm(tiny);
     const estimator = await createDepthEstimator({
