@@ -65,7 +65,6 @@ export function threadsUnavailable(): string | undefined {
 
 interface Loaded {
   readonly manifest: WasmManifest;
-  readonly manifestWhere: string;
   /** The builds offered (bytes or compiled), by variant; fetched lazily for URLs. */
   readonly module: (
     variant: WasmVariant,
@@ -80,11 +79,11 @@ function locationName(location: Location): string {
 async function load(source: WasmModelSource): Promise<Loaded> {
   const files = source.model;
   if ('manifest' in files) {
-    const manifestWhere = `wasm manifest (in memory, arch ${JSON.stringify((files.manifest as { arch?: unknown }).arch)})`;
-    const manifest = validateWasmManifest(files.manifest, manifestWhere);
+    const given = files.manifest as unknown;
+    const arch = typeof given === 'object' && given !== null ? (given as { arch?: unknown }).arch : undefined;
+    const manifest = validateWasmManifest(given, `wasm manifest (in memory, arch ${JSON.stringify(arch)})`);
     return {
       manifest,
-      manifestWhere,
       async module(variant) {
         const given = files.modules[variant];
         if (given === undefined) return undefined;
@@ -101,11 +100,12 @@ async function load(source: WasmModelSource): Promise<Loaded> {
         }),
     };
   }
-  const manifestWhere = `wasm manifest ${locationName(files.manifestUrl)}`;
-  const manifest = parseWasmManifest(await loadBytes(files.manifestUrl, 'wasm manifest'), manifestWhere);
+  const manifest = parseWasmManifest(
+    await loadBytes(files.manifestUrl, 'wasm manifest'),
+    `wasm manifest ${locationName(files.manifestUrl)}`,
+  );
   return {
     manifest,
-    manifestWhere,
     async module(variant) {
       const url =
         files.moduleUrls?.[variant] ?? resolveLocation(manifest.modules[variant], files.manifestUrl);
