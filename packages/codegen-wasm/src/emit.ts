@@ -273,6 +273,13 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   ) as Record<WasmVariant, Uint8Array>;
 
   const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));
+  // BatchNorms folded away are listed with the conv they were folded into.
+  const kept = new Set(folded.graph.nodes.map((n) => n.name));
+  const foldedInto = new Map<string, string>();
+  for (const n of model.graph.nodes)
+    if (n.op === 'batchNorm' && !kept.has(n.name)) foldedInto.set(n.inputs[0]!, n.name);
+  const withBn = (layers: readonly string[]): string[] =>
+    layers.flatMap((l) => (foldedInto.has(l) ? [l, foldedInto.get(l)!] : [l]));
   const manifest: WasmManifest = {
     format: WASM_MANIFEST_FORMAT,
     version: WASM_MANIFEST_VERSION,
@@ -293,7 +300,7 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
     barrier: { byteOffset: BARRIER_OFFSET },
     maxThreads,
     stages: plan.stages.map((s) => {
-      const layers = plan.layers.get(s)!;
+      const layers = withBn(plan.layers.get(s)!);
       return {
         name: s.name,
         layers,
