@@ -20,6 +20,17 @@ describe('bin/fastdepth.js', () => {
     expect(r.stderr).toMatch(/^fastdepth: error: unknown architecture "nope"/);
   });
 
+  it('worker: Redis unreachable is one line and exit 1, not a stack trace or endless retries', () => {
+    // Port 1 on loopback: nothing listens there.
+    const r = run('worker', '--queue', 'redis://:secret@127.0.0.1:1');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^fastdepth: error: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1: .*ECONNREFUSED/,
+      ),
+    ]);
+  });
+
   it('stops quietly when the reader of its output goes away (`fastdepth list | head -n 1`)', () => {
     // pipefail: the status is fastdepth's own, not head's.
     const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${bin}" list | head -n 1`], {

@@ -8,23 +8,28 @@ import { compileCommand } from './commands/compile.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { pruneCommand } from './commands/prune.js';
+import { workerCommand } from './commands/worker.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
-import { DEFAULT_ENGINE } from './engine.js';
+import { DEFAULT_ENGINE, ENGINES } from './engine.js';
 import { consoleOutput, type Output } from './output.js';
 import { TARGET_NAMES } from './targets.js';
 
 export const VERSION = '0.1.0';
 
 const ENGINE_HELP =
-  'the emitted ONNX in onnxruntime, or the generated tfjs code; onnx is the default because ' +
+  'the emitted ONNX in onnxruntime, the generated tfjs code, or the network compiled to one ' +
+  'WebAssembly SIMD module (wasm, threads in worker_threads); onnx is the default because ' +
   'onnxruntime-node is the fastest engine in Node (7 ms against 36 ms for tfjs-wasm per 224x224 ' +
   'frame of fastdepth-pruned, measured on 2 cores)';
+
+const THREADS_HELP =
+  'threads: onnx (onnxruntime-node intra-op, or onnxruntime-web) and wasm (worker_threads); tfjs runs one in Node';
 
 export function buildProgram(out: Output): Command {
   const program = new Command('fastdepth')
     .description(
-      'Fast monocular depth estimation: FastDepth declared once, compiled to ONNX / TVM / tfjs, run and pruned.',
+      'Fast monocular depth estimation: FastDepth declared once, compiled to ONNX / TVM / tfjs / WebAssembly, run and pruned.',
     )
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
@@ -97,13 +102,14 @@ export function buildProgram(out: Output): Command {
       '--input-size <N|HxW>',
       "network input size, multiples of 32 up to 4096 (default 224, or the weights file's own)",
     )
-    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['onnx', 'tfjs']).default(DEFAULT_ENGINE))
+    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices([...ENGINES]).default(DEFAULT_ENGINE))
     .addOption(
       new Option(
         '--backend <backend>',
-        'onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web); tfjs: wasm (default) or cpu',
+        'onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web); tfjs: wasm (default) or cpu; wasm: wasm',
       ).choices(['wasm', 'cpu']),
     )
+    .option('--threads <n>', THREADS_HELP, '1')
     .option(
       '--out <file>',
       "coloured depth map at the input image's size with a colour bar in metres: .png (parts the network did not see are transparent), or .jpg/.jpeg",
@@ -136,8 +142,9 @@ export function buildProgram(out: Output): Command {
       '--arch <name|file>',
       'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)',
     )
-    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['onnx', 'tfjs']).default(DEFAULT_ENGINE))
+    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices([...ENGINES]).default(DEFAULT_ENGINE))
     .addOption(new Option('--backend <backend>', 'see predict').choices(['wasm', 'cpu']))
+    .option('--threads <n>', THREADS_HELP, '1')
     .option('--limit <n>', 'evaluate at most the first N frames')
     .option(
       '--compare-pred <file>',
@@ -221,6 +228,11 @@ export function buildProgram(out: Output): Command {
     .option('--batch-size <n>', 'fine-tuning batch size', '4')
     .option('--workers <n>', 'worker threads fine-tuning proposals (0 = in-process; default min(2, cores))')
     .option(
+      '--queue <url>',
+      'run proposals on `fastdepth worker` processes through Redis: redis://[user:pass@]HOST:PORT[/db] or rediss:// (TLS)',
+    )
+    .option('--queue-name <name>', 'BullMQ queue name (default fastdepth-netadapt)')
+    .option(
       '--keep-iterations <n>',
       'keep the files of only the last N accepted iterations (each is a full model: about 15 MB for fastdepth); default all',
     )
@@ -246,6 +258,22 @@ Examples:
   fastdepth prune --arch fastdepth --metric macs --budget 0.5          (data-free, under a minute)`,
     )
     .action((o: Parameters<typeof pruneCommand>[1]) => pruneCommand(out, o));
+
+  program
+    .command('worker')
+    .description(
+      'run NetAdapt proposals from a `prune --queue` coordinator (any machine that reaches Redis); Ctrl-C stops',
+    )
+    .requiredOption('--queue <url>', 'redis://[user:pass@]HOST:PORT[/db] or rediss:// (TLS)')
+    .option('--queue-name <name>', 'BullMQ queue name (default fastdepth-netadapt)')
+    .option('--concurrency <n>', 'proposals run at once in this process', '1')
+    .option('--name <name>', 'name shown by the coordinator (default host:pid)')
+    .option(
+      '--lock-seconds <n>',
+      "a job's lock; a killed worker's job goes to another after about 1.5x this (must exceed a proposal's longest pause)",
+      '120',
+    )
+    .action((o: Parameters<typeof workerCommand>[1]) => workerCommand(out, o));
 
   return program;
 }

@@ -27,6 +27,15 @@ function agreementText(row: { accuracy: number; delta1?: number; absRel?: number
     : `proxy ${row.accuracy.toFixed(4)}`;
 }
 
+/** Queue runs: who computed a proposal (and whether a resumed run found it finished in Redis). */
+function byWorker(row: { worker?: string; reused?: boolean }): string {
+  if (row.worker === undefined) return '';
+  return row.reused ? ` (from Redis: ${row.worker} finished it before the restart)` : ` by ${row.worker}`;
+}
+
+const counts = (s: { done: number; running: number; queued: number }): string =>
+  `${s.done} done, ${s.running} running, ${s.queued} queued`;
+
 export interface PruneProgress extends NetAdaptEvents {
   stop(): void;
 }
@@ -56,6 +65,14 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
         out.note(
           `iteration ${info.iteration}: target ${formatResource(metric, info.target)}, ${info.proposals} proposals`,
         ),
+      // In-process proposals are one line per iteration; queued ones say who ran each.
+      proposalDone: (row) => {
+        if (row.worker !== undefined)
+          out.note(`  proposal ${row.unit} -> ${row.width}${byWorker(row)}: ${agreementText(row)}`);
+      },
+      proposalStatus: (s) => {
+        if (s.running + s.queued === 0) out.note(`  proposals of iteration ${s.iteration}: ${counts(s)}`);
+      },
       iterationDone: (row) =>
         out.note(
           `iteration ${row.iteration}: ${row.unit} ${row.from} -> ${row.to}, ${formatResource(metric, row.resource)} ` +
@@ -84,6 +101,8 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
   let done = 0;
   let total = 1;
   let stopped = false;
+  let queueCounts = '';
+  let last = '';
   const eta = (started: number, fraction: number): string =>
     fraction > 0 ? `ETA ${duration(((performance.now() - started) / 1000) * (1 / fraction - 1))}` : 'ETA -';
   return {
@@ -104,14 +123,24 @@ export function pruneProgress(out: Output, metric: Metric, budget: number, quiet
       total = Math.max(1, info.proposals);
       proposals?.setTotal(total);
       // cli-progress replaces the whole payload on each update, so the label travels with every one.
+      queueCounts = '';
       proposals?.update(0, { label, eta: 'ETA -', info: `target ${formatResource(metric, info.target)}` });
     },
     proposalDone: (row) => {
       done++;
+      last = `${row.unit} -> ${row.width}${byWorker(row)}: ${agreementText(row)}`;
       proposals?.increment(1, {
         label,
         eta: eta(iterationStart, done / total),
-        info: `${row.unit} -> ${row.width}: ${agreementText(row)}`,
+        info: queueCounts ? `${queueCounts} | ${last}` : last,
+      });
+    },
+    proposalStatus: (s) => {
+      queueCounts = counts(s);
+      proposals?.update(s.done, {
+        label,
+        eta: eta(iterationStart, s.done / total),
+        info: last ? `${queueCounts} | ${last}` : queueCounts,
       });
     },
     iterationDone: (row) => {

@@ -81,6 +81,8 @@ export {
   evaluatorRecovery,
   agreementOn,
   composeOrigins,
+  recoveryFromPortable,
+  type PortableRecovery,
   type Recovery,
   type RecoveryStep,
   type Candidate,
@@ -88,6 +90,17 @@ export {
   type ChannelSelection,
   type ReconstructionOptions,
 } from './recovery.js';
+export {
+  evaluateProposal,
+  makeProposal,
+  type FineTune,
+  type EvaluatedProposal,
+  type DispatchedProposal,
+  type DispatchRequest,
+  type DispatchStatus,
+  type ProposalDispatcher,
+  type ProposalResult,
+} from './proposal.js';
 export {
   runNetAdapt,
   resourceOf,

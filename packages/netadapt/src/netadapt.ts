@@ -8,6 +8,7 @@
  * met, an optional long fine-tune finishes the run. A killed run resumes from its last finished
  * iteration.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,13 @@ import {
 } from '@fastdepth/graph-dsl';
 import { LatencyTable, onnxRunner, tfjsRunner } from './latency.js';
 import { inProcessPool, workerPool, type ProposalPool } from './pool.js';
+import {
+  evaluateProposal,
+  makeProposal,
+  type DispatchedProposal,
+  type DispatchStatus,
+  type ProposalDispatcher,
+} from './proposal.js';
 import type { ChannelOrigins } from './reconstruction.js';
 import {
   composeOrigins,
@@ -30,6 +38,7 @@ import {
   evaluatorRecovery,
   type Candidate,
   type Recovery,
+  type RecoveryStep,
   type Score,
 } from './recovery.js';
 import { resizeUnitGraph } from './surgery.js';
@@ -74,6 +83,12 @@ export interface NetAdaptOptions {
   readonly resume?: boolean;
   /** Worker threads for fine-tuning proposals; 0 = in-process. Default min(2, cores). */
   readonly workers?: number;
+  /**
+   * Runs each iteration's proposals elsewhere (e.g. `queueDispatcher` from
+   * `@fastdepth/netadapt/queue`: workers on other machines). The winner is then recomputed here
+   * with the same code, so the accepted weights never travel and do not depend on who ran what.
+   */
+  readonly dispatcher?: ProposalDispatcher;
   /** Width granularity (default 8); no unit goes below `step` channels. */
   readonly step?: number;
   /** dR_0 as a fraction of the initial resource (default 0.025). */
@@ -129,6 +144,10 @@ export interface ProposalRow {
   readonly delta1?: number;
   readonly absRel?: number;
   readonly refitError?: number;
+  /** The queue worker that computed it (queue runs only). */
+  readonly worker?: string;
+  /** Found finished in the queue by a resumed coordinator. */
+  readonly reused?: boolean;
 }
 
 /** Progress callbacks (the CLI draws its bars from these). */
@@ -143,6 +162,8 @@ export interface NetAdaptEvents {
   }): void;
   iterationStart?(info: { iteration: number; resource: number; target: number; proposals: number }): void;
   proposalDone?(row: ProposalRow): void;
+  /** Queue runs: how many of the iteration's proposals are done, running and queued. */
+  proposalStatus?(info: DispatchStatus & { iteration: number }): void;
   iterationDone?(row: IterationRow): void;
   longFineTuneStart?(info: { steps: number }): void;
   done?(result: NetAdaptResult): void;
@@ -175,7 +196,15 @@ interface State {
   readonly rows: readonly IterationRow[];
   /** Reference channel of every current channel, for layers that lost some (see `ChannelOrigins`). */
   readonly origins: Readonly<Record<string, readonly number[]>>;
+  /**
+   * Names this run's proposals in a job queue (jobs are keyed by run, iteration, base model and
+   * unit), so a resumed coordinator finds the results finished before it was stopped.
+   */
+  readonly runId?: string;
 }
+
+/** A fresh id for a run's queued proposals. */
+const newRunId = (): string => randomBytes(8).toString('hex');
 
 /** Runs `tasks` with at most `limit` in flight, results in order. */
 async function limited<T>(limit: number, tasks: readonly (() => Promise<T>)[]): Promise<T[]> {
@@ -287,6 +316,11 @@ export async function runNetAdapt(
         );
       const last = state.rows.at(-1);
       if (last) current = readModel(o.outDir, last.graphFile, last.weightsFile);
+      // Older state files have no run id: give them one now, before any job is queued.
+      if (state.runId === undefined) {
+        state = { ...state, runId: newRunId() };
+        writeAtomic(statePath, `${JSON.stringify(state, null, 1)}\n`);
+      }
     } else {
       state = {
         format: 'fastdepth-netadapt-state',
@@ -298,6 +332,7 @@ export async function runNetAdapt(
         initialAccuracy: (await recovery.score(o.model)).accuracy,
         rows: [],
         origins: {},
+        runId: newRunId(),
       };
       writeAtomic(statePath, `${JSON.stringify(state, null, 1)}\n`);
     }
@@ -334,34 +369,98 @@ export async function runNetAdapt(
       }
       events.iterationStart?.({ iteration, resource: currentResource, target, proposals: proposals.length });
       if (proposals.length === 0) break;
-      const step = await recovery.begin(current, origins);
-      // Fine-tuning runs in parallel workers; recovery and scoring use every core themselves.
-      const outcomes = await limited(
-        pool && o.shortSteps > 0 ? Math.max(1, o.workers) : 1,
-        proposals.map((p) => async () => {
-          const unit = units[p.index]!;
-          const made = await step.propose(unit, p.width);
-          const candidate: Candidate = {
-            ...made,
-            model: await fineTune(made.model, o.shortSteps, o.seed + iteration * 1000 + p.index),
-          };
-          const score = await step.score(candidate);
-          events.proposalDone?.({
-            iteration,
-            unit: unit.id,
-            width: p.width,
-            resource: p.resource,
-            ...score,
-            ...(candidate.refitError !== undefined ? { refitError: candidate.refitError } : {}),
-          });
-          return { ...p, candidate, score };
-        }),
-      );
-      const rank = (x: (typeof outcomes)[number]): number =>
+      const seedOf = (index: number): number => o.seed + iteration * 1000 + index;
+      // Ranking; on equal ranks the unit earlier in graph order wins (results are compared in
+      // unit order whatever order they arrived in).
+      const rank = (x: { score: Score; resource: number }): number =>
         o.selection === 'best'
           ? x.score.accuracy
           : -(currentAccuracy - x.score.accuracy) / Math.max(1e-12, currentResource - x.resource);
-      const best = outcomes.reduce((a, b) => (rank(b) > rank(a) ? b : a));
+      const stepPromise = recovery.begin(current, origins);
+      let step: RecoveryStep;
+      let best: { width: number; resource: number; candidate: Candidate; score: Score };
+      if (o.dispatcher) {
+        // The coordinator prepares its own step (for the winner and the accept) while workers run.
+        stepPromise.catch(() => undefined);
+        const sent: DispatchedProposal[] = proposals.map((p) => ({
+          ...p,
+          unit: units[p.index]!,
+          seed: seedOf(p.index),
+        }));
+        const results = await o.dispatcher.run(
+          {
+            runId: state.runId!,
+            iteration,
+            target,
+            current,
+            origins,
+            recovery,
+            ...(o.trainer ? { trainer: o.trainer } : {}),
+            shortSteps: o.shortSteps,
+            proposals: sent,
+          },
+          {
+            result: (p, r) =>
+              events.proposalDone?.({
+                iteration,
+                unit: p.unit.id,
+                width: p.width,
+                resource: p.resource,
+                ...r.score,
+                ...(r.refitError !== undefined ? { refitError: r.refitError } : {}),
+                ...(r.worker !== undefined ? { worker: r.worker } : {}),
+                ...(r.reused ? { reused: true } : {}),
+              }),
+            status: (s) => events.proposalStatus?.({ iteration, ...s }),
+          },
+        );
+        const scored = sent.map((p, i) => ({ ...p, result: results[i]!, score: results[i]!.score }));
+        const winner = scored.reduce((a, b) => (rank(b) > rank(a) ? b : a));
+        step = await stepPromise;
+        // Recomputed here with the same function the worker ran: the accepted weights never
+        // travel, and a worker on another platform or version that chose other channels is caught.
+        const candidate = await makeProposal(
+          step,
+          winner.unit,
+          winner.width,
+          fineTune,
+          o.shortSteps,
+          winner.seed,
+        );
+        if (candidate.keep.join(',') !== winner.result.keep.join(','))
+          throw new FastDepthError(
+            `iteration ${iteration}: worker ${winner.result.worker ?? '?'} kept other channels of ${winner.unit.id} than this coordinator computes; ` +
+              'run the same fastdepth version on the coordinator and every worker',
+          );
+        best = { width: winner.width, resource: winner.resource, candidate, score: winner.score };
+      } else {
+        step = await stepPromise;
+        // Fine-tuning runs in parallel workers; recovery and scoring use every core themselves.
+        const outcomes = await limited(
+          pool && o.shortSteps > 0 ? Math.max(1, o.workers) : 1,
+          proposals.map((p) => async () => {
+            const unit = units[p.index]!;
+            const { candidate, score } = await evaluateProposal(
+              step,
+              unit,
+              p.width,
+              fineTune,
+              o.shortSteps,
+              seedOf(p.index),
+            );
+            events.proposalDone?.({
+              iteration,
+              unit: unit.id,
+              width: p.width,
+              resource: p.resource,
+              ...score,
+              ...(candidate.refitError !== undefined ? { refitError: candidate.refitError } : {}),
+            });
+            return { ...p, candidate, score };
+          }),
+        );
+        best = outcomes.reduce((a, b) => (rank(b) > rank(a) ? b : a));
+      }
       const unit = best.candidate.unit;
       origins = composeOrigins(origins, unit, best.candidate.keep);
       const accepted = await step.accept(best.candidate, origins);

@@ -56,18 +56,24 @@ export function inProcessPool(trainer: Trainer): ProposalPool {
   };
 }
 
-/** The worker: built `worker.js`, or from sources `worker.ts` through tsx's loader (tests, tsx). */
-function startWorker(init: WorkerInit): Worker {
-  const built = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData: init });
+/**
+ * A worker thread running `entry` (a path next to this file, without extension): the built
+ * `.js`, or from sources the `.ts` through tsx's loader (tests, tsx).
+ */
+export function startThread(entry: string, workerData: unknown): Worker {
+  const built = new URL(`./${entry}.js`, import.meta.url);
+  if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData });
   const require = createRequire(import.meta.url);
   // require.resolve finds the CommonJS build; the ESM one sits beside it.
   const tsx = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const source = new URL('./worker.ts', import.meta.url).href;
+  const source = new URL(`./${entry}.ts`, import.meta.url).href;
   // A loader registered with --import does not reach worker threads; register it inside.
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(source)}); });`;
-  return new Worker(code, { eval: true, workerData: init, execArgv: ['--conditions=@fastdepth/source'] });
+  return new Worker(code, { eval: true, workerData, execArgv: ['--conditions=@fastdepth/source'] });
 }
+
+/** The fine-tuning worker. */
+const startWorker = (init: WorkerInit): Worker => startThread('worker', init);
 
 /** A pool of `size` worker threads; the trainer must be portable. */
 export function workerPool(size: number, trainer: Trainer): ProposalPool {

@@ -60,9 +60,31 @@ export interface RecoveryStep {
   accept(candidate: Candidate, origins: ChannelOrigins): Promise<Model>;
 }
 
+/**
+ * The plain-data description of a built-in recovery: what a proposal queue sends (as content
+ * hashes of safetensors and graph JSON) so that a worker rebuilds the same recovery. Custom
+ * evaluators carry code, so `evaluatorRecovery` has none and runs only in this process.
+ */
+export type PortableRecovery =
+  | { readonly kind: 'data-free' }
+  | {
+      readonly kind: 'reconstruction';
+      readonly reference: Model;
+      readonly calibration: readonly TensorF32[];
+      readonly scoring: readonly TensorF32[];
+      readonly selection: ChannelSelection;
+      readonly ridge: number;
+      readonly chain: boolean;
+      readonly positions?: number;
+      readonly seed?: number;
+      readonly batch?: number;
+    };
+
 export interface Recovery {
   /** `reconstruction`, `data-free` or `evaluator`. */
   readonly kind: string;
+  /** Present on the built-in recoveries a worker can rebuild (see `recoveryFromPortable`). */
+  readonly portable?: PortableRecovery;
   /** What the ranking rests on, in one line (reports, plots, progress output). */
   readonly description: string;
   readonly selection: ChannelSelection;
@@ -191,6 +213,18 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
 
   return {
     kind: 'reconstruction',
+    portable: {
+      kind: 'reconstruction',
+      reference: options.reference,
+      calibration: options.calibration,
+      scoring,
+      selection,
+      ridge,
+      chain,
+      ...(options.positions !== undefined ? { positions: options.positions } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.batch !== undefined ? { batch: options.batch } : {}),
+    },
     selection,
     description:
       `least-squares refit of each cut unit's 1x1 consumers against the reference on ${options.calibration.length} ` +
@@ -276,6 +310,7 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
 export function dataFreeRecovery(): Recovery {
   return {
     kind: 'data-free',
+    portable: { kind: 'data-free' },
     selection: 'l2',
     description:
       "no calibration images: channels by filter L2 norm, no refit; ranked by the share of the unit's filter energy the cut keeps (shapes and weights only, not accuracy)",
@@ -328,4 +363,20 @@ export async function agreementOn(
   images: readonly TensorF32[],
 ): Promise<Agreement> {
   return agreement(await predictOnnx(model, images), await predictOnnx(reference, images));
+}
+
+/** Rebuilds a built-in recovery from its portable description (a queue worker's side). */
+export function recoveryFromPortable(p: PortableRecovery): Recovery {
+  if (p.kind === 'data-free') return dataFreeRecovery();
+  return reconstructionRecovery({
+    reference: p.reference,
+    calibration: p.calibration,
+    scoring: p.scoring,
+    selection: p.selection,
+    ridge: p.ridge,
+    chain: p.chain,
+    ...(p.positions !== undefined ? { positions: p.positions } : {}),
+    ...(p.seed !== undefined ? { seed: p.seed } : {}),
+    ...(p.batch !== undefined ? { batch: p.batch } : {}),
+  });
 }

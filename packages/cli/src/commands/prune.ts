@@ -30,6 +30,7 @@ import {
 import { UserError } from '../errors.js';
 import { writeFilesAtomic } from '../fs-atomic.js';
 import { parseInputSize, parseInteger, SEED_MAX } from '../options.js';
+import { openDispatcher, parseQueueChoice, type QueueOptions } from '../queue-options.js';
 import type { Output } from '../output.js';
 import { lineChartSvg, renderPng } from '../plot.js';
 import { formatResource, pruneProgress } from '../prune-progress.js';
@@ -40,7 +41,7 @@ import { loadModel } from '../weights-source.js';
 import { compileArtifacts } from './compile.js';
 import { resolveFrames } from './eval.js';
 
-export interface PruneOptions {
+export interface PruneOptions extends QueueOptions {
   readonly arch?: string;
   readonly weights?: string;
   readonly seed: string;
@@ -270,6 +271,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     throw new UserError(
       '--teacher only labels the gradient fine-tuning: give --short-steps or --long-steps too',
     );
+  const queue = await parseQueueChoice(options);
   prepareOutDir(out, options.out, options.resume ?? false, options.overwrite ?? false);
 
   const { model, stem, weightsSource } = await loadModel({
@@ -313,6 +315,10 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     metric === 'latency'
       ? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }))
       : undefined;
+  // Reached before the run starts, so an unreachable Redis is one line, not a failed iteration.
+  const dispatcher = queue ? await openDispatcher(queue, out) : undefined;
+  if (dispatcher)
+    out.note(`proposals: ${dispatcher.description}; start workers with: fastdepth worker --queue URL`);
   const controller = new AbortController();
   const progress = pruneProgress(out, metric, budget, options.json ?? false);
   let interrupts = 0;
@@ -348,11 +354,13 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
         signal: controller.signal,
         ...(workers !== undefined ? { workers } : {}),
         ...(keepIterations !== undefined ? { keepIterations } : {}),
+        ...(dispatcher ? { dispatcher } : {}),
       },
       progress,
     );
   } finally {
     progress.stop();
+    await dispatcher?.close();
     process.off('SIGINT', onInterrupt);
   }
   if (controller.signal.aborted && !result.done) {
