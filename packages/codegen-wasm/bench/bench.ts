@@ -8,10 +8,17 @@
  *   npm run bench -w @fastdepth/codegen-wasm [-- --runs 20 --warmup 5 --arch fastdepth-pruned]
  */
 import { availableParallelism, cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { emitWasm } from '../src/emit.js';
-import { relaxedSimdSupported, type WasmModelInstance } from '../src/runtime.js';
+import {
+  createWasmMemory,
+  loadWasmModel,
+  relaxedSimdSupported,
+  type WasmModelInstance,
+} from '../src/runtime.js';
+import type { WasmArtifact } from '../src/emit.js';
 import { instantiate, randomInput, seededWeights } from '../src/testing/harness.js';
 import { createSession, runSession } from '../src/testing/ort.js';
 
@@ -36,6 +43,61 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
+/**
+ * The shared-memory module on `threads` worker_threads (thread 0 too, so the host only signals):
+ * returns a function that runs one inference and resolves when every thread is through.
+ */
+async function threaded(
+  artifact: WasmArtifact,
+  threads: number,
+  x: Float32Array,
+): Promise<{ run: () => Promise<void>; stop: () => Promise<void> }> {
+  const memory = createWasmMemory(artifact.manifest, true);
+  const host = await loadWasmModel(artifact.manifest, artifact.modules['simd-threads'], artifact.weights, {
+    memory,
+  });
+  host.writeInput(x);
+  const module = await WebAssembly.compile(artifact.modules['simd-threads']);
+  const control = new SharedArrayBuffer(8);
+  const flags = new Int32Array(control);
+  const source = `
+    const { workerData } = require('node:worker_threads');
+    const { module, memory, thread, threads } = workerData;
+    const run = new WebAssembly.Instance(module, { env: { memory } }).exports.run;
+    const control = new Int32Array(workerData.control);
+    for (let r = 0; ; r++) {
+      while (Atomics.load(control, 0) <= r) Atomics.wait(control, 0, r);
+      if (Atomics.load(control, 0) < 0) break;
+      run(thread, threads);
+      if (Atomics.add(control, 1, 1) === threads - 1) Atomics.notify(control, 1);
+    }`;
+  const workers = Array.from(
+    { length: threads },
+    (_, thread) =>
+      new Worker(source, { eval: true, workerData: { module, memory, thread, threads, control } }),
+  );
+  let round = 0;
+  return {
+    run: async () => {
+      host.resetBarrier();
+      Atomics.store(flags, 1, 0);
+      Atomics.store(flags, 0, ++round);
+      Atomics.notify(flags, 0);
+      // Atomics.waitAsync keeps the event loop free while the workers run.
+      const atomics = Atomics as unknown as {
+        waitAsync: (a: Int32Array, i: number, v: number) => { value: Promise<string> | string };
+      };
+      for (let done = Atomics.load(flags, 1); done < threads; done = Atomics.load(flags, 1)) {
+        const w = atomics.waitAsync(flags, 1, done);
+        if (typeof w.value !== 'string') await w.value;
+      }
+    },
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
 async function benchArch(arch: string): Promise<void> {
   const graph = buildArch(arch, { inputSize: 224 });
   const weights = seededWeights(graph, 1);
@@ -53,6 +115,10 @@ async function benchArch(arch: string): Promise<void> {
     relaxed.writeInput(x);
     engines['wasm relaxed'] = () => relaxed!.exports.run(0, 1);
   }
+  const two = await threaded(artifact, 2, x);
+  engines['wasm simd-threads, 2 workers'] = two.run;
+  const one = await threaded(artifact, 1, x);
+  engines['wasm simd-threads, 1 worker'] = one.run;
   const session = await createSession(encodeOnnx({ graph, weights }, { foldBatchNorm: true }), {
     intraOpNumThreads: 1,
   });
@@ -69,6 +135,8 @@ async function benchArch(arch: string): Promise<void> {
     }
   }
   await session.release();
+  await two.stop();
+  await one.stop();
   const base = median(times['onnxruntime-node 1 thread']!);
   console.log(
     `\n## ${arch} 224x224 (emit of 4 modules: ${emitMs.toFixed(0)} ms, module ${(artifact.modules.simd.length / 1024).toFixed(0)} KiB)\n`,

@@ -10,13 +10,14 @@ import { analyze, checkWeights, foldBatchNorm, validateGraph, type Model } from 
 import binaryen from 'binaryen';
 import { addBarrier } from './kernels/barrier.js';
 import { Fn, type Expr, type Variant } from './kernels/builder.js';
-import { convRows, denseCinEff } from './kernels/conv.js';
+import { convRows, denseCinEff, denseOffsets } from './kernels/conv.js';
 import { dwLocals, dwRow } from './kernels/depthwise.js';
 import { EpilogueWriter } from './kernels/epilogue.js';
 import { headRows } from './kernels/head.js';
 import { inputRows } from './kernels/input.js';
+import { ringLocals, ringPrepare, ringStart } from './kernels/ring.js';
 import { gemmLocals, gemmRow } from './kernels/pointwise.js';
-import { BARRIER_OFFSET, geomOf, layoutMemory, type Layout } from './layout.js';
+import { BARRIER_OFFSET, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
 import { WeightPacker } from './pack.js';
 import { pad4, planGraph, stageRows, type Plan, type Stage } from './plan.js';
 import {
@@ -33,15 +34,17 @@ export interface WasmEmitOptions {
   readonly maxThreads?: number;
   /** binaryen optimize level 0..4 (default 3). */
   readonly optimizeLevel?: number;
+  /** See `PlanOptions.upsampleInReads` (default true). */
+  readonly upsampleInReads?: boolean;
   /** Artifact base name (default: the graph's `meta.arch`, else its name). */
   readonly arch?: string;
 }
 
 export interface WasmArtifact {
   readonly manifest: WasmManifest;
-  readonly modules: Readonly<Record<WasmVariant, Uint8Array>>;
+  readonly modules: Readonly<Record<WasmVariant, Uint8Array<ArrayBuffer>>>;
   /** Packed weights (float32 little-endian), copied to `manifest.weights.byteOffset`. */
-  readonly weights: Uint8Array;
+  readonly weights: Uint8Array<ArrayBuffer>;
 }
 
 /** Absolute weight and bias addresses of each stage's packed tensors. */
@@ -50,6 +53,8 @@ interface StageWeights {
   b: number;
   dw?: number;
   dwb?: number;
+  /** Displacement table (dense convs). */
+  t?: number;
 }
 
 const VARIANTS: Readonly<Record<WasmVariant, Variant>> = {
@@ -67,7 +72,11 @@ function packWeights(plan: Plan): { packer: WeightPacker; offsets: Map<Stage, St
       case 'input':
         break;
       case 'conv':
-        offsets.set(s, { w: packer.dense(s.conv, denseCinEff(s.conv)), b: packer.bias(s.conv) });
+        offsets.set(s, {
+          w: packer.dense(s.conv, denseCinEff(s.conv)),
+          b: packer.bias(s.conv),
+          t: packer.table(denseOffsets(s.conv, s.in)),
+        });
         break;
       case 'pw':
         offsets.set(s, { w: packer.dense(s.conv, pad4(s.conv.cin)), b: packer.bias(s.conv) });
@@ -101,7 +110,7 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
   const bAddr = base + w!.b;
   switch (s.kind) {
     case 'conv':
-      return convRows(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
+      return convRows(f, { in: s.in, g: s.conv, wAddr, bAddr, tAddr: base + w!.t!, epi, r0, r1 });
     case 'head':
       return headRows(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
     case 'pw': {
@@ -118,44 +127,59 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
         ),
       ]);
     }
-    case 'dw': {
-      const y = f.i32Local();
-      const L = dwLocals(f);
-      return f.loop(y, f.get(r0), () => f.get(r1), 1, [
-        dwRow(f, { in: s.in, g: s.conv, wAddr, bAddr, y, dest: { epi } }, L),
-      ]);
-    }
+    case 'dw':
     case 'dwpw': {
+      const dwGeom = s.kind === 'dwpw' ? s.dw : s.conv;
       const y = f.i32Local();
+      const scratch = f.i32Local();
       const tile = f.i32Local();
+      const ringAddr = f.i32Local();
+      const tableAddr = f.i32Local();
       const DL = dwLocals(f);
-      const GL = gemmLocals(f);
-      const cp = pad4(s.dw.cin);
-      return f.block([
-        // This thread's row tile: the depthwise output lives only here.
-        f.set(
-          tile,
-          f.add(f.c(layout.scratch.byteOffset), f.mul(f.get(thread), f.c(layout.scratch.bytesPerThread))),
+      const parts = scratchParts(s);
+      const cp = pad4(dwGeom.cin);
+      const RL = s.ring ? ringLocals(f) : undefined;
+      const dwWeights =
+        s.kind === 'dwpw' ? { wAddr: base + w!.dw!, bAddr: base + w!.dwb! } : { wAddr, bAddr };
+      const row: Expr[] = [];
+      if (s.ring)
+        row.push(ringPrepare(f, { in: s.in, ring: s.ring, g: dwGeom, y, ringAddr, tableAddr }, RL!));
+      row.push(
+        dwRow(
+          f,
+          {
+            in: s.in,
+            g: dwGeom,
+            ...dwWeights,
+            y,
+            ...(s.ring ? { rowTable: tableAddr } : {}),
+            dest: s.kind === 'dwpw' ? { tile, act: s.dwAct } : { epi },
+          },
+          DL,
         ),
-        f.loop(y, f.get(r0), () => f.get(r1), 1, [
-          dwRow(
-            f,
-            {
-              in: s.in,
-              g: s.dw,
-              wAddr: base + w!.dw!,
-              bAddr: base + w!.dwb!,
-              y,
-              dest: { tile, act: s.dwAct },
-            },
-            DL,
-          ),
+      );
+      if (s.kind === 'dwpw') {
+        const GL = gemmLocals(f);
+        row.push(
           gemmRow(
             f,
             { inRow: tile, pix: cp * 4, n: s.conv.ow, k: cp, coutP: pad4(s.conv.cout), wAddr, bAddr, y, epi },
             GL,
           ),
-        ]),
+        );
+      }
+      return f.block([
+        // This thread's scratch: the depthwise row tile (the depthwise output lives only there)
+        // and, for ring stages, the input rows and their address table.
+        f.set(
+          scratch,
+          f.add(f.c(layout.scratch.byteOffset), f.mul(f.get(thread), f.c(layout.scratch.bytesPerThread))),
+        ),
+        f.set(tile, f.add(f.get(scratch), f.c(parts.tile))),
+        f.set(ringAddr, f.add(f.get(scratch), f.c(parts.ring))),
+        f.set(tableAddr, f.add(f.get(scratch), f.c(parts.table))),
+        ...(RL ? [ringStart(f, RL)] : []),
+        f.loop(y, f.get(r0), () => f.get(r1), 1, row),
       ]);
     }
   }
@@ -167,14 +191,17 @@ function emitModule(
   offsets: Map<Stage, StageWeights>,
   variant: Variant,
   level: number,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
   try {
     const F = binaryen.Features;
     m.setFeatures(
+      // binaryen's typings give the enum members as plain numbers: OR-ing them is the intended use.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
       F.MVP |
         F.SIMD128 |
         F.BulkMemory |
+        F.BulkMemoryOpt |
         F.MutableGlobals |
         F.SignExt |
         F.NontrappingFPToInt |
@@ -196,7 +223,16 @@ function emitModule(
     {
       const f = new Fn(m, variant, [i32, i32]);
       const [thread, threads] = [0, 1];
-      const body: Expr[] = [];
+      // A thread index past the reserved scratch tiles would write over another buffer: trap.
+      const body: Expr[] = [
+        m.if(
+          m.i32.or(
+            m.i32.gt_u(f.get(threads), f.c(layout.maxThreads)),
+            m.i32.ge_u(f.get(thread), f.get(threads)),
+          ),
+          m.unreachable(),
+        ),
+      ];
       plan.stages.forEach((s, i) => {
         const rows = stageRows(s);
         const share = (t: () => Expr): Expr => m.i32.div_u(m.i32.mul(f.c(rows), t()), f.get(threads));
@@ -218,9 +254,15 @@ function emitModule(
     // run_stage(stage, r0, r1, thread)
     {
       const f = new Fn(m, variant, [i32, i32, i32, i32]);
-      const body = plan.stages.map((_, i) =>
-        m.if(m.i32.eq(f.get(0), f.c(i)), m.call(`stage${i}`, [f.get(1), f.get(2), f.get(3)], binaryen.none)),
-      );
+      const body = [
+        m.if(m.i32.ge_u(f.get(3), f.c(layout.maxThreads)), m.unreachable()),
+        ...plan.stages.map((_, i) =>
+          m.if(
+            m.i32.eq(f.get(0), f.c(i)),
+            m.call(`stage${i}`, [f.get(1), f.get(2), f.get(3)], binaryen.none),
+          ),
+        ),
+      ];
       m.addFunction(
         'run_stage',
         binaryen.createType([i32, i32, i32, i32]),
@@ -242,7 +284,7 @@ function emitModule(
       binaryen.setOptimizeLevel(prevOpt);
       binaryen.setShrinkLevel(prevShrink);
     }
-    return m.emitBinary();
+    return m.emitBinary() as Uint8Array<ArrayBuffer>;
   } finally {
     m.dispose();
   }
@@ -258,19 +300,16 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   checkWeights(model.graph, model.weights);
   const maxThreads = options.maxThreads ?? 8;
   const level = options.optimizeLevel ?? 3;
-  const arch =
-    options.arch ??
-    (typeof model.graph.meta?.['arch'] === 'string'
-      ? (model.graph.meta['arch'] as string)
-      : model.graph.name);
+  const metaArch = model.graph.meta?.['arch'];
+  const arch = options.arch ?? (typeof metaArch === 'string' ? metaArch : model.graph.name);
   const folded = foldBatchNorm(model);
-  const plan = planGraph(folded.graph, folded.weights);
+  const plan = planGraph(folded.graph, folded.weights, { upsampleInReads: options.upsampleInReads ?? true });
   const { packer, offsets } = packWeights(plan);
   const weights = packer.bytes();
   const layout = layoutMemory(plan, weights.byteLength, maxThreads);
   const modules = Object.fromEntries(
     WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level)]),
-  ) as Record<WasmVariant, Uint8Array>;
+  ) as Record<WasmVariant, Uint8Array<ArrayBuffer>>;
 
   const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));
   // BatchNorms folded away are listed with the conv they were folded into.

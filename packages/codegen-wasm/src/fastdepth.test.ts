@@ -5,15 +5,21 @@
  * The shared-memory module is also run by 2 worker_threads meeting at the in-wasm barrier, and
  * must give the single-thread result bit for bit (rows are split, the arithmetic is not).
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import type { Graph, WeightMap } from '@fastdepth/graph-dsl';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { emitWasm, type WasmArtifact } from './emit.js';
-import { createWasmMemory, loadWasmModel } from './runtime.js';
+import { createWasmMemory, loadWasmModel, relaxedSimdSupported } from './runtime.js';
 import { instantiate, randomInput, reference, relativeError, seededWeights } from './testing/harness.js';
 import { runOnnx } from './testing/ort.js';
+import { RUN_WORKER_SOURCE } from './testing/run-worker.js';
 
 describe.each(['fastdepth-pruned', 'fastdepth'])('%s at 224x224', (arch) => {
   let graph: Graph;
@@ -36,7 +42,14 @@ describe.each(['fastdepth-pruned', 'fastdepth'])('%s at 224x224', (arch) => {
     const kinds = artifact.manifest.stages.map((s) => s.kind);
     expect(kinds).toEqual(['input', 'conv', ...Array<string>(18).fill('dwpw'), 'head']);
     const layers = artifact.manifest.stages.flatMap((s) => s.layers);
-    expect(new Set(layers)).toEqual(new Set(graph.nodes.map((n) => n.name)));
+    expect([...layers].sort()).toEqual(graph.nodes.map((n) => n.name).sort());
+    // The upsample and skip add are read-fused: listed with the depthwise conv that reads them.
+    const stageOf = (layer: string): number =>
+      artifact.manifest.stages.findIndex((s) => s.layers.includes(layer));
+    expect(stageOf('decode_conv2_up')).toBe(stageOf('decode_conv3_dw'));
+    expect(stageOf('skip2_add')).toBe(stageOf('decode_conv3_dw'));
+    expect(stageOf('decode_conv2_pw')).toBe(stageOf('decode_conv3_dw') - 1);
+    for (const s of artifact.manifest.stages.slice(1)) expect(s.macs, s.name).toBeGreaterThan(0);
     expect(artifact.manifest.output.shape).toEqual([1, 1, 224, 224]);
   });
 
@@ -56,6 +69,33 @@ describe.each(['fastdepth-pruned', 'fastdepth'])('%s at 224x224', (arch) => {
     expect(rel).toBeLessThan(1e-4);
   });
 
+  // Node 20 validates relaxed SIMD only behind --experimental-wasm-relaxed-simd, so the relaxed
+  // modules run in a child Node with that flag (Chromium runs them natively: the wasm-engine's
+  // browser tests cover them there).
+  it('the relaxed-SIMD modules (FMA) match the reference within 1e-4 relative', () => {
+    expect(relaxedSimdSupported()).toBe(WebAssembly.validate(artifact.modules.relaxed));
+    const dir = mkdtempSync(join(tmpdir(), 'codegen-wasm-relaxed-'));
+    try {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify(artifact.manifest));
+      writeFileSync(join(dir, 'relaxed.wasm'), artifact.modules.relaxed);
+      writeFileSync(join(dir, 'relaxed-threads.wasm'), artifact.modules['relaxed-threads']);
+      writeFileSync(join(dir, 'weights.bin'), artifact.weights);
+      writeFileSync(join(dir, 'input.bin'), new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+      const script = fileURLToPath(new URL('./testing/run-relaxed.ts', import.meta.url));
+      execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', script, dir], {
+        stdio: 'pipe',
+      });
+      for (const variant of ['relaxed', 'relaxed-threads']) {
+        const out = new Float32Array(new Uint8Array(readFileSync(join(dir, `${variant}.out`))).buffer);
+        const { rel, maxAbs } = relativeError(out, ref);
+        expect(maxAbs).toBeGreaterThan(0.1);
+        expect(rel, variant).toBeLessThan(1e-4);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the shared-memory module on 2 worker_threads gives the same output, run after run', async () => {
     const memory = createWasmMemory(artifact.manifest, true);
     const host = await loadWasmModel(artifact.manifest, artifact.modules['simd-threads'], artifact.weights, {
@@ -69,17 +109,31 @@ describe.each(['fastdepth-pruned', 'fastdepth'])('%s at 224x224', (arch) => {
     const workers = Array.from(
       { length: threads },
       (_, thread) =>
-        new Worker(new URL('./testing/run-worker.mjs', import.meta.url), {
+        new Worker(RUN_WORKER_SOURCE, {
+          eval: true,
           workerData: { module, memory, thread, threads, runs, control },
         }),
     );
+    let failure: Error | undefined;
     const finished = workers.map(
       (w) =>
         new Promise<void>((resolve, reject) => {
           w.once('message', () => resolve());
-          w.once('error', reject);
+          w.once('error', (e: Error) => {
+            failure = e;
+            reject(e);
+          });
         }),
     );
+    // Waits without blocking the event loop, so a worker's error is seen instead of a hang.
+    const allReported = async (): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      while (Atomics.load(flags, 1) < threads) {
+        if (failure) throw failure;
+        if (Date.now() > deadline) throw new Error('workers did not finish within 60 s');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    };
     try {
       for (let r = 0; r < runs; r++) {
         // A different input each run, so a stale output cannot pass.
@@ -89,7 +143,7 @@ describe.each(['fastdepth-pruned', 'fastdepth'])('%s at 224x224', (arch) => {
         Atomics.store(flags, 1, 0);
         Atomics.store(flags, 0, r + 1);
         Atomics.notify(flags, 0);
-        while (Atomics.load(flags, 1) < threads) Atomics.wait(flags, 1, Atomics.load(flags, 1), 1000);
+        await allReported();
       }
       await Promise.all(finished);
       expect(host.readOutput()).toEqual(output);

@@ -4,7 +4,7 @@
  * weights, the NCHW input and output, every NHWC activation buffer (with its zero halo) and one
  * scratch tile per thread for the fused depthwise rows.
  */
-import { pad4, type Buffer, type Plan } from './plan.js';
+import { pad4, type Buffer, type Plan, type Stage } from './plan.js';
 
 export const PAGE = 65536;
 /** Byte offset of the barrier: arrival counter at +0, generation at +4. */
@@ -31,6 +31,24 @@ export function geomOf(b: Buffer): BufferGeom {
 
 function bufferBytes(b: Buffer): number {
   return (b.h + 2 * b.halo) * (b.w + 2 * b.halo) * b.cp * 4;
+}
+
+/**
+ * Where a stage's per-thread scratch goes, from the start of the thread's region: the depthwise
+ * row tile of a dwpw stage, the ring of input rows and its row-pointer table (ring stages).
+ */
+export function scratchParts(s: Stage): { tile: number; ring: number; table: number; bytes: number } {
+  if (s.kind !== 'dw' && s.kind !== 'dwpw') return { tile: 0, ring: 0, table: 0, bytes: 0 };
+  const g = s.kind === 'dwpw' ? s.dw : s.conv;
+  const tileBytes = s.kind === 'dwpw' ? align(g.ow * pad4(g.cin) * 4) : 0;
+  const ringBytes = s.ring ? align(g.kh * geomOf(s.in).rs) : 0;
+  const tableBytes = s.ring ? align(g.kh * 4) : 0;
+  return {
+    tile: 0,
+    ring: tileBytes,
+    table: tileBytes + ringBytes,
+    bytes: tileBytes + ringBytes + tableBytes,
+  };
 }
 
 export interface Layout {
@@ -63,9 +81,8 @@ export function layoutMemory(plan: Plan, weightBytes: number, maxThreads: number
     b.offset = at;
     at = align(at + bufferBytes(b));
   }
-  let tile = 0;
-  for (const s of plan.stages) if (s.kind === 'dwpw') tile = Math.max(tile, s.dw.ow * pad4(s.dw.cin) * 4);
-  const bytesPerThread = align(tile);
+  let bytesPerThread = 0;
+  for (const s of plan.stages) bytesPerThread = Math.max(bytesPerThread, scratchParts(s).bytes);
   const scratch = { byteOffset: at, bytesPerThread };
   at += bytesPerThread * maxThreads;
   const pages = Math.ceil(at / PAGE) + 1;

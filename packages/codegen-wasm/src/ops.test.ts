@@ -12,9 +12,9 @@ import { instantiate, randomInput, reference, relativeError, seededWeights } fro
 
 type Act = 'relu' | 'relu6' | 'none';
 
-async function check(graph: Graph, seed = 1): Promise<void> {
+async function check(graph: Graph, seed = 1, upsampleInReads = true): Promise<void> {
   const weights = seededWeights(graph, seed);
-  const artifact = emitWasm({ graph, weights }, { maxThreads: 3 });
+  const artifact = emitWasm({ graph, weights }, { maxThreads: 3, upsampleInReads });
   const m = await instantiate(artifact, 'simd');
   const x = randomInput(artifact.manifest.input.shape, seed + 7, 'normal');
   const out = m.runSingleThread(x);
@@ -135,20 +135,34 @@ describe('pointwise conv and heads', () => {
   });
 });
 
-describe('upsample and skip add, fused into the producing conv', () => {
-  it('decoder: dw5+pw, ReLU, up x2, + skip, then dw+pw, up, 1x1 head (commuted with the upsample)', async () => {
+describe('upsample and skip add, fused into the reads of the next depthwise conv or the writes of the producer', () => {
+  it.each([true, false])(
+    'decoder: dw5+pw, ReLU, up x2, + skip, then dw+pw, up, 1x1 head (commuted); fused into reads: %s',
+    async (reads) => {
+      await check(
+        net([8, 12, 14], (g, x) => {
+          const a = convBn(g, 'enc', x, { out: 16, k: 3, s: 2, act: 'relu6' });
+          const sdw = convBn(g, 'skip_dw', x, { out: 8, k: 3, groups: 8, act: 'relu6' });
+          const skip = convBn(g, 'skip_pw', sdw, { out: 12, k: 1, act: 'relu6' });
+          let y = convBn(g, 'd1_dw', a, { out: 16, k: 5, groups: 16, act: 'relu' });
+          y = convBn(g, 'd1_pw', y, { out: 12, k: 1, act: 'relu' });
+          y = g.add('skip_add', g.upsample('d1_up', y, 'nearest'), skip);
+          y = convBn(g, 'd2_dw', y, { out: 12, k: 5, groups: 12, act: 'relu' });
+          y = convBn(g, 'd2_pw', y, { out: 5, k: 1, act: 'relu' });
+          y = g.upsample('d2_up', y, 'nearest');
+          return convBn(g, 'head', y, { out: 1, k: 1, act: 'relu' });
+        }),
+        1,
+        reads,
+      );
+    },
+  );
+  it('up x2 with no skip into a 3x3 depthwise conv, stride 2, then a 1x1 conv', async () => {
     await check(
-      net([8, 12, 14], (g, x) => {
-        const a = convBn(g, 'enc', x, { out: 16, k: 3, s: 2, act: 'relu6' });
-        const sdw = convBn(g, 'skip_dw', x, { out: 8, k: 3, groups: 8, act: 'relu6' });
-        const skip = convBn(g, 'skip_pw', sdw, { out: 12, k: 1, act: 'relu6' });
-        let y = convBn(g, 'd1_dw', a, { out: 16, k: 5, groups: 16, act: 'relu' });
-        y = convBn(g, 'd1_pw', y, { out: 12, k: 1, act: 'relu' });
-        y = g.add('skip_add', g.upsample('d1_up', y, 'nearest'), skip);
-        y = convBn(g, 'd2_dw', y, { out: 12, k: 5, groups: 12, act: 'relu' });
-        y = convBn(g, 'd2_pw', y, { out: 5, k: 1, act: 'relu' });
-        y = g.upsample('d2_up', y, 'nearest');
-        return convBn(g, 'head', y, { out: 1, k: 1, act: 'relu' });
+      net([6, 5, 7], (g, x) => {
+        const y = g.upsample('up', convBn(g, 'pw', x, { out: 9, k: 1, act: 'relu' }), 'nearest');
+        const d = convBn(g, 'dw', y, { out: 9, k: 3, s: 2, groups: 9, act: 'relu6' });
+        return convBn(g, 'pw2', d, { out: 4, k: 1, act: 'none' });
       }),
     );
   });

@@ -69,6 +69,11 @@ export class WeightPacker {
     return this.push(out);
   }
 
+  /** An int32 table (stored bit for bit among the floats). */
+  table(values: Int32Array): number {
+    return this.push(new Float32Array(values.buffer.slice(0)));
+  }
+
   head(g: ConvGeom): number {
     const out = new Float32Array(pad4(g.cin));
     out.set(g.weight.subarray(0, g.cin));
@@ -76,7 +81,7 @@ export class WeightPacker {
   }
 
   /** Every packed tensor, concatenated, as little-endian float32 bytes. */
-  bytes(): Uint8Array {
+  bytes(): Uint8Array<ArrayBuffer> {
     const all = new Float32Array(this.floats);
     let at = 0;
     for (const c of this.chunks) {

@@ -47,7 +47,7 @@ export function addBarrier(m: binaryen.Module, variant: Variant): void {
           'sleep',
           m.block(null, [
             m.if(changed(), m.return()),
-            m.drop(m.memory.atomic.wait32(f.c(GEN), f.get(gen), m.i64.const(-1n as unknown as number))),
+            m.drop(m.memory.atomic.wait32(f.c(GEN), f.get(gen), m.i64.const(-1n))),
             m.br('sleep'),
           ]),
         ),

@@ -1,31 +1,53 @@
 /**
  * Dense convolution (groups 1) with any kernel, stride, pad and dilation: the first conv of the
  * encoder (3x3 stride 2 on 3 channels), and any full KxK conv. Register block: 4 output pixels x
- * 8 output channels, like the pointwise GEMM, with the taps unrolled (each tap's displacement is a
- * constant load offset) and, for few input channels (the RGB input: 3), the channels unrolled
- * too, so the first conv is 27 straight-line broadcast/multiply-add steps per block with no
- * multiply by the padding channel. Wider inputs loop over channel vectors, 4 channels per step.
+ * 8 output channels, like the pointwise GEMM. The inner loop walks (tap, input channel) pairs,
+ * one per iteration, reading each pair's input displacement from a small table packed with the
+ * weights: one loop for any kernel shape, and for few input channels (the RGB input: 3) no
+ * multiply by the padding channel (27 steps for the first conv, not 36). Unrolling the taps
+ * instead made V8 hoist all the loads of the block and spill (12 GFLOP/s against 30+).
  */
 import { pad4, type ConvGeom, type Buffer } from '../plan.js';
 import { geomOf } from '../layout.js';
 import type { Expr, Fn } from './builder.js';
 import type { EpilogueWriter } from './epilogue.js';
 
-/** Input channels at or below this are unrolled per tap (and packed unpadded). */
+/** Input channels at or below this are packed unpadded (the padding lane is skipped). */
 export const UNROLL_CIN = 8;
 
 export function denseCinEff(g: ConvGeom): number {
   return g.cin <= UNROLL_CIN ? g.cin : pad4(g.cin);
 }
 
+/** Byte displacement of each (tap, input channel) step from the block's top-left input. */
+export function denseOffsets(g: ConvGeom, input: Buffer): Int32Array {
+  const gi = geomOf(input);
+  const cinEff = denseCinEff(g);
+  const out = new Int32Array(g.kh * g.kw * cinEff);
+  let i = 0;
+  for (let ky = 0; ky < g.kh; ky++)
+    for (let kx = 0; kx < g.kw; kx++)
+      for (let ci = 0; ci < cinEff; ci++) out[i++] = ky * g.dh * gi.rs + kx * g.dw * gi.pix + ci * 4;
+  return out;
+}
+
 export function convRows(
   f: Fn,
-  c: { in: Buffer; g: ConvGeom; wAddr: number; bAddr: number; epi: EpilogueWriter; r0: number; r1: number },
+  c: {
+    in: Buffer;
+    g: ConvGeom;
+    wAddr: number;
+    bAddr: number;
+    tAddr: number;
+    epi: EpilogueWriter;
+    r0: number;
+    r1: number;
+  },
 ): Expr {
+  const m = f.m;
   const { g } = c;
   const gi = geomOf(c.in);
   const cinEff = denseCinEff(g);
-  const unrolled = g.cin <= UNROLL_CIN;
   const taps = g.kh * g.kw;
   const coutP = pad4(g.cout);
   const y = f.i32Local();
@@ -34,6 +56,7 @@ export function convRows(
   const rowBase = f.i32Local();
   const ib = f.i32Local();
   const ic = f.i32Local();
+  const tp = f.i32Local();
   const wp = f.i32Local();
   const kk = f.i32Local();
   const acc = Array.from({ length: 8 }, () => f.v128Local());
@@ -47,35 +70,21 @@ export function convRows(
     const body: Expr[] = [
       f.set(ib, f.add(f.get(rowBase), f.mul(f.get(x), f.c(g.sw * gi.pix)))),
       f.set(wp, wStart()),
+      f.set(tp, f.c(c.tAddr)),
     ];
     for (let p = 0; p < P; p++)
       for (let j = 0; j < nv; j++)
         body.push(f.set(a(p, j), f.load(f.add(f.c(c.bAddr), f.mul(c0(), f.c(4))), j * 16)));
-    // One step: input channel `ci` of tap `tapOff`, weights at wp + woff.
-    const step = (ptr: number, inOff: number, woff: number): Expr[] => {
-      const s: Expr[] = [];
-      for (let j = 0; j < nv; j++) s.push(f.set(w[j]!, f.load(f.get(wp), woff + j * 16)));
-      for (let p = 0; p < P; p++) {
-        s.push(f.set(xs[p]!, f.splat(f.get(ptr), inOff + p * g.sw * gi.pix)));
-        for (let j = 0; j < nv; j++)
-          s.push(f.set(a(p, j), f.madd(f.get(xs[p]!), f.get(w[j]!), f.get(a(p, j)))));
-      }
-      return s;
-    };
-    for (let ky = 0; ky < g.kh; ky++) {
-      for (let kx = 0; kx < g.kw; kx++) {
-        const tapOff = ky * g.dh * gi.rs + kx * g.dw * gi.pix;
-        if (unrolled) {
-          for (let ci = 0; ci < cinEff; ci++) body.push(...step(ib, tapOff + ci * 4, ci * nb * 4));
-          body.push(f.bump(wp, cinEff * nb * 4));
-        } else {
-          const inner: Expr[] = [];
-          for (let u = 0; u < 4; u++) inner.push(...step(ic, tapOff + u * 4, u * nb * 4));
-          inner.push(f.bump(ic, 16), f.bump(wp, 4 * nb * 4));
-          body.push(f.set(ic, f.get(ib)), f.repeat(kk, cinEff / 4, inner));
-        }
-      }
+    // One (tap, input channel) per iteration: its input displacement comes from the table.
+    const step: Expr[] = [f.set(ic, f.add(f.get(ib), m.i32.load(0, 4, f.get(tp))))];
+    for (let j = 0; j < nv; j++) step.push(f.set(w[j]!, f.load(f.get(wp), j * 16)));
+    for (let p = 0; p < P; p++) {
+      step.push(f.set(xs[p]!, f.splat(f.get(ic), p * g.sw * gi.pix)));
+      for (let j = 0; j < nv; j++)
+        step.push(f.set(a(p, j), f.madd(f.get(xs[p]!), f.get(w[j]!), f.get(a(p, j)))));
     }
+    step.push(f.bump(tp, 4), f.bump(wp, nb * 4));
+    body.push(f.repeat(kk, taps * cinEff, step));
     body.push(
       ...c.epi.setup(
         () => f.get(y),
@@ -123,6 +132,7 @@ export function convRows(
     f.set(rowBase, f.add(f.c(gi.origin - g.pt * gi.rs - g.pl * gi.pix), f.mul(f.get(y), f.c(g.sh * gi.rs)))),
   ];
   if (n4 > 0) row.push(f.loop(x, f.c(0), () => f.c(n4), 4, channels(4)));
-  if (n4 < g.ow) row.push(f.loop(x, f.c(n4), () => f.c(g.ow), 1, channels(1)));
+  // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
+  if (n4 < g.ow) row.push(f.set(x, f.c(n4)), ...channels(g.ow - n4));
   return f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, row);
 }

@@ -31,7 +31,6 @@ export class EpilogueWriter {
   /** Points the epilogue at conv output pixel (y, x), channel `c` (all i32 expressions). */
   setup(y: () => Expr, x: () => Expr, c: () => Expr): Expr[] {
     const { f, epi, s } = this;
-    const m = f.m;
     const out: Expr[] = [];
     if (epi.out === 'output') {
       const o = this.layout.output;
@@ -72,7 +71,6 @@ export class EpilogueWriter {
         ),
       );
     }
-    void m;
     return out;
   }
 

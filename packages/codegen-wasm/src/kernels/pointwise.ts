@@ -4,7 +4,7 @@
  * accumulators, and per input channel 4 broadcast loads (v128.load32_splat) and 2 weight loads
  * for 8 multiply-adds. Weights are packed [block of 8 outputs][input channel][8] so the weight
  * pointer walks forward, one input channel per loop iteration (see `KU`).
- * Leftover pixels (width not a multiple of 4) go through the same code with a 1-pixel block;
+ * Leftover pixels (width not a multiple of 4) go through the same code with a 1-3 pixel block;
  * a last block of 4 output channels (padded count = 4 mod 8) gets its own copy.
  */
 import type binaryen from 'binaryen';
@@ -79,7 +79,6 @@ function microKernel(
   c0: () => Expr,
   bias: () => Expr,
 ): Expr[] {
-  const m = f.m;
   const nv = nb / 4;
   const acc = (p: number, j: number): number => L.acc[p * nv + j]!;
   const body: Expr[] = [
@@ -109,7 +108,6 @@ function microKernel(
   );
   for (let p = 0; p < P; p++)
     for (let j = 0; j < nv; j++) body.push(...g.epi.store(f.get(acc(p, j)), p, j * 4));
-  void m;
   return body;
 }
 
@@ -122,7 +120,8 @@ export function gemmRow(f: Fn, g: GemmRow, L: GemmLocals): binaryen.ExpressionRe
   const pixels = (nb: number, c0: () => Expr, bias: () => Expr): Expr[] => {
     const r: Expr[] = [];
     if (n4 > 0) r.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, microKernel(f, g, L, 4, nb, c0, bias)));
-    if (n4 < g.n) r.push(f.loop(L.x, f.c(n4), () => f.c(g.n), 1, microKernel(f, g, L, 1, nb, c0, bias)));
+    // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
+    if (n4 < g.n) r.push(f.set(L.x, f.c(n4)), ...microKernel(f, g, L, g.n - n4, nb, c0, bias));
     return r;
   };
   if (full > 0) {

@@ -18,6 +18,9 @@ const add = (
   ]);
 };
 const variant = (process.env.VARIANT ?? 'simd') as 'simd' | 'relaxed';
+add('conv0 224 3->16', 224, 3, (g, x) =>
+  g.relu6('r', g.conv2d('c', x, { outChannels: 16, kernel: 3, stride: 2, pads: 1, bias: true })),
+);
 add('dw5 56x56x120', 56, 120, (g, x) =>
   g.conv2d('dw', x, { outChannels: 120, kernel: 5, pads: 2, groups: 120, bias: true }),
 );
