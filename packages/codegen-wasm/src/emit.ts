@@ -26,7 +26,7 @@ import {
   WASM_VARIANTS,
   type WasmManifest,
   type WasmVariant,
-} from './runtime.js';
+} from './manifest.js';
 import { PACKAGE_VERSION } from './version.js';
 
 export interface WasmEmitOptions {

@@ -1,7 +1,7 @@
 /**
  * @fastdepth/codegen-wasm — compiles a graph-DSL model (graph + weights) to WebAssembly SIMD
- * modules specialised to the network, emitted with binaryen (Node only). The loader for the
- * emitted artifact is `@fastdepth/codegen-wasm/runtime` (browser-safe).
+ * modules specialised to the network, emitted with binaryen (Node only). Applications run the
+ * artifact with `@fastdepth/runtime-web` (engine `wasm`).
  */
 export {
   emitWasm,
@@ -11,5 +11,5 @@ export {
   type ArtifactFile,
 } from './emit.js';
 export { planGraph, type Plan, type Stage } from './plan.js';
-export * from './runtime.js';
+export * from './manifest.js';
 export { PACKAGE_VERSION } from './version.js';

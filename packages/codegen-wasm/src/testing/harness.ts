@@ -12,7 +12,8 @@ import {
   type WeightMap,
 } from '@fastdepth/graph-dsl';
 import type { WasmArtifact } from '../emit.js';
-import { createWasmMemory, loadWasmModel, type WasmModelInstance, type WasmVariant } from '../runtime.js';
+import type { WasmVariant } from '../manifest.js';
+import { createWasmMemory, loadWasmModel, type WasmModelInstance } from './load.js';
 
 /** Random BatchNorm statistics and biases, so a dropped or misfolded one shows. */
 export function seededWeights(graph: Graph, seed: number): Map<string, TensorF32> {

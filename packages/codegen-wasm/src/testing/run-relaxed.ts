@@ -5,7 +5,7 @@
 // DIR/relaxed.out and DIR/relaxed-threads.out (float32 NCHW), each run on one thread.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WasmManifest, WasmModelExports } from '../runtime.js';
+import type { WasmManifest, WasmModelExports } from '../manifest.js';
 
 const dir = process.argv[2]!;
 const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as WasmManifest;

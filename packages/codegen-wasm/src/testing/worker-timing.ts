@@ -3,7 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { emitWasm } from '../emit.js';
-import { createWasmMemory, loadWasmModel } from '../runtime.js';
+import { createWasmMemory, loadWasmModel } from './load.js';
 import { randomInput, seededWeights } from './harness.js';
 const arch = process.argv[2] ?? 'fastdepth-pruned';
 const graph = buildArch(arch, { inputSize: 224 });

@@ -1,9 +1,15 @@
 /**
- * The browser-safe loader of an emitted wasm model: no binaryen, no `node:` modules, so it runs
- * in browsers, on Node's main thread and in workers. The host creates the memory (shared for the
- * `*-threads` modules), copies the packed weights in once, writes the NCHW input, calls `run` on
- * every thread and reads the NCHW output.
+ * A minimal host for this package's tests and benchmark: instantiates a module on a memory,
+ * copies the weights, writes the input and reads the output. Applications load artifacts with
+ * `@fastdepth/runtime-web` (engine `wasm`), which validates every file it reads and runs the
+ * threads in workers; its tests run these modules through it.
  */
+import {
+  WASM_MANIFEST_FORMAT,
+  WASM_MANIFEST_VERSION,
+  type WasmManifest,
+  type WasmModelExports,
+} from '../manifest.js';
 
 /**
  * The slice of the WebAssembly JS API this loader uses, typed here because the packages compile
@@ -22,57 +28,6 @@ interface WasmApi {
   validate(bytes: Uint8Array): boolean;
 }
 const wasm = (): WasmApi => (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-/** The four modules of an artifact. */
-export type WasmVariant = 'simd' | 'simd-threads' | 'relaxed' | 'relaxed-threads';
-export const WASM_VARIANTS: readonly WasmVariant[] = ['simd', 'simd-threads', 'relaxed', 'relaxed-threads'];
-
-export const WASM_MANIFEST_FORMAT = 'fastdepth-wasm';
-export const WASM_MANIFEST_VERSION = 1;
-
-export interface WasmStageInfo {
-  readonly name: string;
-  /** Graph layers this stage computes (fused). */
-  readonly layers: readonly string[];
-  /** input | conv | pw | head | dw | dwpw */
-  readonly kind: string;
-  /** Output rows `run` splits among threads (before any fused upsample). */
-  readonly rows: number;
-  readonly macs: number;
-}
-
-export interface WasmManifest {
-  readonly format: typeof WASM_MANIFEST_FORMAT;
-  readonly version: typeof WASM_MANIFEST_VERSION;
-  readonly arch: string;
-  readonly generator: string;
-  readonly input: {
-    readonly name: string;
-    readonly shape: readonly [1, number, number, number];
-    readonly byteOffset: number;
-  };
-  readonly output: {
-    readonly name: string;
-    readonly shape: readonly [1, number, number, number];
-    readonly byteOffset: number;
-  };
-  readonly memory: { readonly initialPages: number; readonly maximumPages: number };
-  readonly weights: { readonly byteOffset: number; readonly byteLength: number };
-  /** Counter (+0) and generation (+4) words of the barrier; zero them before each threaded run. */
-  readonly barrier: { readonly byteOffset: number };
-  readonly maxThreads: number;
-  readonly stages: readonly WasmStageInfo[];
-  readonly modules: Readonly<Record<WasmVariant, string>>;
-  readonly weightsFile: string;
-}
-
-/** What every emitted module exports. */
-export interface WasmModelExports {
-  /** All stages, this thread's share of each stage's rows; a barrier between stages when threads > 1. */
-  run(thread: number, threads: number): void;
-  /** One stage, rows [rowStart, rowEnd), using `thread`'s scratch tile. */
-  run_stage(stage: number, rowStart: number, rowEnd: number, thread: number): void;
-}
 
 export interface WasmModelInstance {
   readonly manifest: WasmManifest;
@@ -168,36 +123,4 @@ export function checkManifest(manifest: WasmManifest): void {
     throw new Error(
       `${WASM_MANIFEST_FORMAT} manifest version ${String(m.version)} is not supported (expected ${WASM_MANIFEST_VERSION})`,
     );
-}
-
-/** The module to load for what the host supports. */
-export function chooseVariant(o: { threads: boolean; relaxed: boolean }): WasmVariant {
-  return `${o.relaxed ? 'relaxed' : 'simd'}${o.threads ? '-threads' : ''}` as WasmVariant;
-}
-
-// (module (func (result v128) v128.const 0 v128.const 0 v128.const 0 f32x4.relaxed_madd))
-const RELAXED_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0, 253, 12, 0, 0, 0, 0, 0,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 12, 0, 0, 0,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 133, 2, 11,
-]);
-
-/** Whether this engine validates relaxed-SIMD (f32x4.relaxed_madd). */
-export function relaxedSimdSupported(): boolean {
-  try {
-    return wasm().validate(RELAXED_PROBE);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Whether wasm threads can be used: SharedArrayBuffer exists and, in a browser, the page is
- * cross-origin isolated (Node: always when SharedArrayBuffer exists).
- */
-export function threadsSupported(): boolean {
-  if (typeof SharedArrayBuffer === 'undefined') return false;
-  const g = globalThis as { crossOriginIsolated?: boolean; process?: { versions?: { node?: string } } };
-  if (g.process?.versions?.node) return true;
-  return g.crossOriginIsolated === true;
 }
