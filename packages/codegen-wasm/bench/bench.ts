@@ -15,7 +15,7 @@ import { emitWasm } from '../src/emit.js';
 import { createWasmMemory, loadWasmModel, type WasmModelInstance } from '../src/testing/load.js';
 import type { WasmArtifact } from '../src/emit.js';
 import { instantiate, randomInput, seededWeights } from '../src/testing/harness.js';
-import { createSession, runSession } from '../src/testing/ort.js';
+import { createSession, runSession } from '@fastdepth/codegen-onnx/testing';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -13,7 +13,7 @@ import { importTflite } from '@fastdepth/importers';
 import { describe, expect, it } from 'vitest';
 import { emitWasm } from './emit.js';
 import { instantiate, reference, relativeError } from './testing/harness.js';
-import { runOnnx } from './testing/ort.js';
+import { runOnnx } from '@fastdepth/codegen-onnx/testing';
 
 const DATA =
   process.env['FASTDEPTH_DATA'] ??

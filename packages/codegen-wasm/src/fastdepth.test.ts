@@ -18,7 +18,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { emitWasm, type WasmArtifact } from './emit.js';
 import { createWasmMemory, loadWasmModel } from './testing/load.js';
 import { instantiate, randomInput, reference, relativeError, seededWeights } from './testing/harness.js';
-import { runOnnx } from './testing/ort.js';
+import { runOnnx } from '@fastdepth/codegen-onnx/testing';
 import { RUN_WORKER_SOURCE } from './testing/run-worker.js';
 
 describe.each(['fastdepth-pruned', 'fastdepth'])('%s at 224x224', (arch) => {
