@@ -102,6 +102,62 @@ describe('fastdepth compile', () => {
   });
 });
 
+describe('fastdepth compile --target wasm', () => {
+  it('writes the manifest, four builds and the weights, each checked at 1 and 2 threads', async () => {
+    const out = tmp();
+    const r = await runCli(
+      'compile',
+      '--arch',
+      'fastdepth-pruned',
+      '--input-size',
+      '64x96',
+      '--target',
+      'wasm',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as {
+      files: { path: string; bytes: number }[];
+      checks: { target: string; name: string; maxRelativeError: number }[];
+    };
+    expect(result.checks.map((c) => [c.target, c.name])).toEqual([
+      ['wasm', 'compiled wasm (runtime-web, 1 thread) vs reference executor'],
+      ['wasm', 'compiled wasm (runtime-web, 2 threads) vs reference executor'],
+    ]);
+    for (const c of result.checks) expect(c.maxRelativeError).toBeLessThan(1e-4);
+    const stem = 'fastdepth-pruned';
+    expect(readdirSync(join(out, 'wasm')).sort()).toEqual(
+      [
+        `${stem}.relaxed-threads.wasm`,
+        `${stem}.relaxed.wasm`,
+        `${stem}.simd-threads.wasm`,
+        `${stem}.simd.wasm`,
+        `${stem}.wasm-manifest.json`,
+        `${stem}.weights.bin`,
+      ].sort(),
+    );
+    const manifest = JSON.parse(readFileSync(join(out, 'wasm', `${stem}.wasm-manifest.json`), 'utf8')) as {
+      format: string;
+      input: { shape: number[] };
+      weights: { byteLength: number };
+    };
+    expect([manifest.format, manifest.input.shape]).toEqual(['fastdepth-wasm', [1, 3, 64, 96]]);
+    expect(readFileSync(join(out, 'wasm', `${stem}.weights.bin`)).byteLength).toBe(
+      manifest.weights.byteLength,
+    );
+    for (const f of result.files) expect(readFileSync(f.path).byteLength).toBe(f.bytes);
+    expect(readdirSync(out).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('is one of the targets of --target all', async () => {
+    const r = await runCli('compile', '--help');
+    expect(r.stdout).toMatch(/onnx, tvm, tfjs, wasm or all/);
+  });
+});
+
 describe('fastdepth compile --weights (real trained weights)', () => {
   const tflite = fileURLToPath(
     new URL('../../../../shared/data/weights/fast_depth_224.tflite', import.meta.url),
@@ -221,7 +277,10 @@ describe('bad input: one-line error, exit 1, nothing written', () => {
       ['compile', '--opset', '12', '--input-size', '32', '--target', 'onnx', '--out', join(tmp(), 'o')],
       /opset/,
     );
-    await expectUserError(['compile', '--target', 'coreml'], /--target: unknown target "coreml"/);
+    await expectUserError(
+      ['compile', '--target', 'coreml'],
+      /--target: unknown target "coreml" \(known: onnx, tvm, tfjs, wasm, all\)/,
+    );
     await expectUserError(['compile', '--seed', 'abc'], /--seed must be an integer/);
     await expectUserError(['info', '--arch', 'fastdepth', '--input-size', '100'], /100/);
     await expectUserError(['frobnicate'], /unknown command/);

@@ -1,9 +1,11 @@
 /**
  * runtime-web as an application outside this repository gets it: `npm pack` of the package,
  * `npm install` of the tarball into an empty folder under the system temp dir (registry only,
- * from the npm cache where it can), `fastdepth compile --target tfjs` into that folder, then
- * the example app of packages/runtime-web/example-app run as plain Node (no tsx) and built with
- * Vite and opened in Chromium. Both must give the same non-trivial depth for a real photo.
+ * from the npm cache where it can), `fastdepth compile --target tfjs` and `--target wasm` into
+ * that folder, then the example app of packages/runtime-web/example-app run as plain Node (no
+ * tsx) and built with Vite and opened in Chromium: the tfjs page, and the wasm engine's page on
+ * 2 threads (its worker bundled by Vite, the page cross-origin isolated). All must give the same
+ * non-trivial depth for a real photo.
  */
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,12 +30,13 @@ const EXAMPLE = join(RUNTIME_WEB, 'example-app');
 const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
 const TFLITE = join(DATA, 'weights/fast_depth_224.tflite');
 const PHOTO = join(DATA, 'images/SUN_color.jpg');
-const SCREENSHOT = join(PACKAGES, 'cli', 'tmp', 'screenshots', 'consumer-app.png');
+const SCREENSHOTS = join(PACKAGES, 'cli', 'tmp', 'screenshots');
 const MINUTES = 60_000;
 
 interface DepthReport {
   readonly backend: string;
   readonly backendReason: string;
+  readonly threads?: number;
   readonly depth: number[];
 }
 
@@ -112,7 +115,8 @@ beforeAll(async () => {
     ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'],
     8 * MINUTES,
   );
-  for (const file of ['estimate.mjs', 'index.html', 'main.js']) cpSync(join(EXAMPLE, file), join(app, file));
+  for (const file of ['estimate.mjs', 'index.html', 'main.js', 'wasm.html', 'wasm.js', 'vite.config.js'])
+    cpSync(join(EXAMPLE, file), join(app, file));
   const r = await runCli(
     'compile',
     '--target',
@@ -125,6 +129,9 @@ beforeAll(async () => {
     join(app, 'model'),
   );
   if (r.code !== 0) throw new Error(`fastdepth compile failed: ${r.stderr}`);
+  // The wasm engine's files beside (model/wasm/), for the second page.
+  const w = await runCli('compile', '--target', 'wasm', '--weights', TFLITE, '--out', join(app, 'model'));
+  if (w.code !== 0) throw new Error(`fastdepth compile --target wasm failed: ${w.stderr}`);
 }, 15 * MINUTES);
 
 afterAll(async () => {
@@ -137,6 +144,8 @@ describe('runtime-web in an app outside the repository', () => {
       'dist/index.js',
       'dist/index.d.ts',
       'dist/tfjs-engine.js',
+      'dist/wasm-engine.js',
+      'dist/wasm-worker.js',
       'dist/types.d.ts',
       'README.md',
     ])
@@ -229,48 +238,67 @@ describe('runtime-web in an app outside the repository', () => {
       8 * MINUTES,
     );
     expect(existsSync(join(app, 'dist', 'index.html'))).toBe(true);
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium`);
 
-    const server = await serve(join(app, 'dist'));
-    // No --disable-gpu: on a machine without a GPU, WebGL is SwiftShader's and the
-    // automatic choice must pass over it.
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
-    try {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on('pageerror', (error) => problems.push(error.message));
-      page.on('response', (response) => {
-        if (response.status() >= 400) problems.push(`HTTP ${response.status()} ${response.url()}`);
-      });
-      const address = server.address() as { port: number };
-      await page.goto(`http://127.0.0.1:${address.port}/`);
-      await page.waitForFunction(
-        () => document.body.dataset.result ?? document.body.dataset.error,
-        undefined,
-        {
-          timeout: 3 * MINUTES,
-        },
-      );
-      mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      expect(await page.evaluate(() => document.body.dataset.error)).toBeUndefined();
-      expect(problems).toEqual([]);
-      const report = JSON.parse((await page.evaluate(() => document.body.dataset.result))!) as DepthReport;
-      expect(report.backend).toBe('wasm');
-      expect(report.backendReason).toMatch(/^wasm: first usable of webgpu > webgl > wasm > cpu/);
-      expectPlausibleDepth(report.depth);
-      // Same photo, decoded by sharp for Node and by the browser's JPEG decoder: the same depth
-      // up to decoder rounding.
-      const difference =
-        report.depth.reduce((a, d, i) => a + Math.abs(d - nodeDepth[i]!) / nodeDepth[i]!, 0) /
-        report.depth.length;
-      expect(difference).toBeLessThan(0.02);
-    } finally {
-      await browser.close();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const report = await openBuiltPage('/', 'consumer-app.png');
+    expect(report.backend).toBe('wasm');
+    expect(report.backendReason).toMatch(/^wasm: first usable of webgpu > webgl > wasm > cpu/);
+    expectPlausibleDepth(report.depth);
+    // Same photo, decoded by sharp for Node and by the browser's JPEG decoder: the same depth
+    // up to decoder rounding.
+    expect(meanRelativeDifference(report.depth, nodeDepth)).toBeLessThan(0.02);
+  });
+
+  it('runs the compiled wasm engine on 2 threads in Chromium (its worker bundled by Vite)', async () => {
+    expect(existsSync(join(app, 'dist', 'wasm.html'))).toBe(true);
+    const report = await openBuiltPage('/wasm.html', 'consumer-app-wasm.png');
+    expect([report.backend, report.threads]).toEqual(['wasm', 2]);
+    expect(report.backendReason).toMatch(
+      /^wasm: the only backend of this engine; (relaxed|simd)-threads build, 2 threads/,
+    );
+    expectPlausibleDepth(report.depth);
+    // The paper's weights were int8 already: the int8 tfjs file holds exactly the weights the
+    // wasm files hold in float32.
+    expect(meanRelativeDifference(report.depth, nodeDepth)).toBeLessThan(0.02);
   });
 });
+
+function meanRelativeDifference(a: readonly number[], b: readonly number[]): number {
+  return a.reduce((sum, d, i) => sum + Math.abs(d - b[i]!) / b[i]!, 0) / a.length;
+}
+
+/**
+ * Opens a page of the built app (served with COOP/COEP) in Chromium and returns the report it
+ * leaves in `document.body.dataset.result`, with no page error and no failed request.
+ */
+async function openBuiltPage(path: string, screenshot: string): Promise<DepthReport> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium`);
+  const server = await serve(join(app, 'dist'));
+  // No --disable-gpu: on a machine without a GPU, WebGL is SwiftShader's and the
+  // automatic choice must pass over it.
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('response', (response) => {
+      if (response.status() >= 400) problems.push(`HTTP ${response.status()} ${response.url()}`);
+    });
+    const address = server.address() as { port: number };
+    await page.goto(`http://127.0.0.1:${address.port}${path}`);
+    await page.waitForFunction(() => document.body.dataset.result ?? document.body.dataset.error, undefined, {
+      timeout: 3 * MINUTES,
+    });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, screenshot), fullPage: true });
+    expect(await page.evaluate(() => document.body.dataset.error)).toBeUndefined();
+    expect(problems).toEqual([]);
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+    return JSON.parse((await page.evaluate(() => document.body.dataset.result))!) as DepthReport;
+  } finally {
+    await browser.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html',
@@ -290,7 +318,12 @@ function serve(dir: string): Promise<Server> {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    // Cross-origin isolated, as the app's vite.config.js asks: wasm threads may run.
+    res.writeHead(200, {
+      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
+    });
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));

@@ -1,7 +1,8 @@
 /**
  * The engines `predict` and `eval` run a model on, all through runtime-web's estimator (the
  * same code an application uses): `tfjs` = the generated tfjs module (wasm, or cpu), `onnx` =
- * the emitted ONNX in onnxruntime-node.
+ * the emitted ONNX in onnxruntime-node, `wasm` = the module compiled by codegen-wasm (threads
+ * in worker_threads).
  */
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs } from '@fastdepth/codegen-tfjs';
@@ -9,8 +10,10 @@ import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
 import type { Model } from '@fastdepth/graph-dsl';
 import { createDepthEstimator, type BackendName, type DepthEstimator } from '@fastdepth/runtime-web';
 import { UserError } from './errors.js';
+import { parseInteger } from './options.js';
+import { wasmArtifact } from './targets.js';
 
-export const ENGINES = ['tfjs', 'onnx'] as const;
+export const ENGINES = ['tfjs', 'onnx', 'wasm'] as const;
 export type EngineChoice = (typeof ENGINES)[number];
 /** onnxruntime-node is the fastest engine in Node (see --engine's help for the figures). */
 export const DEFAULT_ENGINE: EngineChoice = 'onnx';
@@ -23,21 +26,42 @@ export function parseEngine(value: string): EngineChoice {
 
 const BACKENDS: readonly BackendName[] = ['wasm', 'cpu'];
 
-export function parseBackend(value: string | undefined): BackendName | undefined {
+export function parseBackend(value: string | undefined, engine?: EngineChoice): BackendName | undefined {
   if (value === undefined) return undefined;
   if (!(BACKENDS as readonly string[]).includes(value))
     throw new UserError(`--backend must be one of ${BACKENDS.join(', ')} in Node, found "${value}"`);
+  if (engine === 'wasm' && value !== 'wasm')
+    throw new UserError(`--backend ${value}: the wasm engine runs on wasm only (omit --backend)`);
   return value as BackendName;
+}
+
+/** The most `--threads` accepted: more than the cores only adds switching. */
+export const MAX_THREADS = 64;
+
+/**
+ * `--threads N` (default 1): onnx (onnxruntime-node intra-op threads, or onnxruntime-web's
+ * pool) and wasm (worker_threads); tfjs-wasm in Node is single-threaded.
+ */
+export function parseThreads(value: string | undefined, engine: EngineChoice): number {
+  if (value === undefined) return 1;
+  const threads = parseInteger('--threads', value, 1, MAX_THREADS);
+  if (threads > 1 && engine === 'tfjs')
+    throw new UserError('--threads: the tfjs engine runs one thread in Node (use --engine wasm or onnx)');
+  return threads;
 }
 
 export async function createEstimator(
   model: Model,
   engine: EngineChoice,
   backend?: BackendName,
+  numThreads = 1,
 ): Promise<DepthEstimator> {
-  const options = backend === undefined ? {} : { backend };
+  const options = { ...(backend === undefined ? {} : { backend }), numThreads };
   if (engine === 'onnx')
     return createDepthEstimator({ model: { engine: 'onnx', model: encodeOnnx(model) }, ...options });
+  if (engine === 'wasm') {
+    return createDepthEstimator({ model: wasmArtifact(model, model.graph.name).source, ...options });
+  }
   const loaded = await importGeneratedModule(emitTfjs(model));
   return createDepthEstimator({
     model: {

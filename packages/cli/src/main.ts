@@ -13,14 +13,15 @@ import { latencyCheckCommand } from './commands/latency-check.js';
 import { latencyServerCommand } from './commands/latency-server.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
-import { DEFAULT_ENGINE } from './engine.js';
+import { DEFAULT_ENGINE, ENGINES } from './engine.js';
 import { consoleOutput, type Output } from './output.js';
 import { TARGET_NAMES } from './targets.js';
 
 export const VERSION = '0.1.0';
 
 const ENGINE_HELP =
-  'the emitted ONNX in onnxruntime, or the generated tfjs code; onnx is the default because ' +
+  'the emitted ONNX in onnxruntime, the generated tfjs code, or the network compiled to one ' +
+  'WebAssembly SIMD module (wasm, threads in worker_threads); onnx is the default because ' +
   'onnxruntime-node is the fastest engine in Node (7 ms against 36 ms for tfjs-wasm per 224x224 ' +
   'frame of fastdepth-pruned, measured on 2 cores)';
 
@@ -31,10 +32,13 @@ const LATENCY_ON_HELP =
 const LATENCY_TABLE_HELP =
   'a latency table a device measured with `fastdepth latency-server` (read only: a missing entry is an error naming the layer)';
 
+const THREADS_HELP =
+  'threads: onnx (onnxruntime-node intra-op, or onnxruntime-web) and wasm (worker_threads); tfjs runs one in Node';
+
 export function buildProgram(out: Output): Command {
   const program = new Command('fastdepth')
     .description(
-      'Fast monocular depth estimation: FastDepth declared once, compiled to ONNX / TVM / tfjs, run and pruned.',
+      'Fast monocular depth estimation: FastDepth declared once, compiled to ONNX / TVM / tfjs / WebAssembly, run and pruned.',
     )
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
@@ -107,13 +111,14 @@ export function buildProgram(out: Output): Command {
       '--input-size <N|HxW>',
       "network input size, multiples of 32 up to 4096 (default 224, or the weights file's own)",
     )
-    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['onnx', 'tfjs']).default(DEFAULT_ENGINE))
+    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices([...ENGINES]).default(DEFAULT_ENGINE))
     .addOption(
       new Option(
         '--backend <backend>',
-        'onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web); tfjs: wasm (default) or cpu',
+        'onnx: cpu (onnxruntime-node, default) or wasm (onnxruntime-web); tfjs: wasm (default) or cpu; wasm: wasm',
       ).choices(['wasm', 'cpu']),
     )
+    .option('--threads <n>', THREADS_HELP, '1')
     .option(
       '--out <file>',
       "coloured depth map at the input image's size with a colour bar in metres: .png (parts the network did not see are transparent), or .jpg/.jpeg",
@@ -146,8 +151,9 @@ export function buildProgram(out: Output): Command {
       '--arch <name|file>',
       'architecture name or saved graph .json (default: fastdepth-pruned, or the graph the weights file carries)',
     )
-    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['onnx', 'tfjs']).default(DEFAULT_ENGINE))
+    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices([...ENGINES]).default(DEFAULT_ENGINE))
     .addOption(new Option('--backend <backend>', 'see predict').choices(['wasm', 'cpu']))
+    .option('--threads <n>', THREADS_HELP, '1')
     .option('--limit <n>', 'evaluate at most the first N frames')
     .option(
       '--compare-pred <file>',

@@ -14,6 +14,12 @@ const TFLITE = join(DATA, 'weights/fast_depth_224.tflite');
 const NYU = join(DATA, 'nyu-sample');
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'fastdepth-cli-'));
 
+interface PredictReport {
+  engine: string;
+  backend: string;
+  threads: number;
+}
+
 interface EvalReport {
   frames: number;
   engine: string;
@@ -22,7 +28,7 @@ interface EvalReport {
 }
 
 describe("fastdepth eval on the NYU sample with the paper's trained weights", () => {
-  it.each(['onnx', 'tfjs'])(
+  it.each(['onnx', 'tfjs', 'wasm'])(
     '%s engine: close to the official model (RMSE <= 0.65 m, delta1 >= 0.75, within 3 percent of pred.npy)',
     async (engine) => {
       const r = await runCli(
@@ -47,6 +53,19 @@ describe("fastdepth eval on the NYU sample with the paper's trained weights", ()
       expect(report.meanRelativeDifferenceToPred).toBeLessThanOrEqual(0.03);
     },
   );
+
+  it('wasm engine (2 threads): the figures of the onnx engine on the same frame', async () => {
+    const figures = async (...args: string[]): Promise<EvalReport['metrics']> => {
+      const r = await runCli('eval', '--weights', TFLITE, '--data', NYU, '--json', ...args);
+      expect(r.code).toBe(0);
+      return (JSON.parse(r.stdout) as EvalReport).metrics;
+    };
+    const onnx = await figures('--engine', 'onnx');
+    const wasm = await figures('--engine', 'wasm', '--threads', '2');
+    for (const key of ['rmse', 'absRel'] as const)
+      expect(Math.abs(wasm[key] - onnx[key]) / onnx[key]).toBeLessThan(1e-4);
+    expect(Math.abs(wasm.delta1 - onnx.delta1)).toBeLessThan(1e-3);
+  });
 
   it("reads a folder of NYU .h5 files as the authors' loader does", async () => {
     const dir = join(tmp(), 'val', 'official');
@@ -80,6 +99,61 @@ describe("fastdepth eval on the NYU sample with the paper's trained weights", ()
     r = await runCli('eval', '--weights', TFLITE, '--data', join(empty, 'broken.h5'));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/broken\.h5/);
+  });
+});
+
+describe('fastdepth predict --engine wasm', () => {
+  it('gives the depth of the onnx engine, at 1 and 2 threads', async () => {
+    const dir = tmp();
+    const depthOf = async (...args: string[]): Promise<{ data: Float32Array; report: PredictReport }> => {
+      const npy = join(dir, `${args.join('-')}.npy`);
+      const r = await runCli(
+        'predict',
+        join(DATA, 'images/SUN_color.jpg'),
+        '--weights',
+        TFLITE,
+        '--out',
+        join(dir, `${args.join('-')}.png`),
+        '--npy',
+        npy,
+        '--json',
+        ...args,
+      );
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      return {
+        data: readNpy(readFileSync(npy), npy).data as Float32Array,
+        report: JSON.parse(r.stdout) as PredictReport,
+      };
+    };
+    const onnx = await depthOf('--engine', 'onnx');
+    for (const threads of ['1', '2']) {
+      const wasm = await depthOf('--engine', 'wasm', '--threads', threads);
+      expect([wasm.report.engine, wasm.report.backend, wasm.report.threads]).toEqual([
+        'wasm',
+        'wasm',
+        Number(threads),
+      ]);
+      let worst = 0;
+      for (let i = 0; i < onnx.data.length; i++)
+        worst = Math.max(worst, Math.abs(wasm.data[i]! - onnx.data[i]!));
+      expect(worst / Math.max(...onnx.data)).toBeLessThan(1e-4);
+    }
+  });
+
+  it('rejects engine options that do not fit, in one line', async () => {
+    const image = join(DATA, 'images/SUN_color.jpg');
+    const out = join(tmp(), 'x.png');
+    for (const [args, message] of [
+      [['--engine', 'wasm', '--backend', 'cpu'], /--backend cpu: the wasm engine runs on wasm only/],
+      [['--engine', 'wasm', '--threads', '0'], /--threads must be an integer from 1 to 64, found "0"/],
+      [['--engine', 'tfjs', '--threads', '2'], /--threads: the tfjs engine runs one thread in Node/],
+    ] as const) {
+      const r = await runCli('predict', image, '--out', out, ...args);
+      expect([r.code, r.stderr.trim().split('\n').length]).toEqual([1, 1]);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(out)).toBe(false);
+    }
   });
 });
 

@@ -100,7 +100,10 @@ describe('fastdepth prune', () => {
       'tiny-net-netadapt.json',
       'tiny-net-netadapt.safetensors',
       'tvm',
+      'wasm',
     ]);
+    // The pruned network compiles to wasm too (parity checked at 1 and 2 threads before writing).
+    expect(readdirSync(join(out, 'final', 'wasm'))).toContain('tiny-net-netadapt.wasm-manifest.json');
   });
 
   it('meets a latency budget measured on onnxruntime-node', async () => {

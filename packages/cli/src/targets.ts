@@ -5,8 +5,9 @@
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs, toJavaScript, WEIGHTS_DTYPES, type WeightsDtype } from '@fastdepth/codegen-tfjs';
 import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
-import { createDepthEstimator } from '@fastdepth/runtime-web';
+import { createDepthEstimator, type DepthEstimator, type WasmModelSource } from '@fastdepth/runtime-web';
 import { emitTvmPackage } from '@fastdepth/codegen-tvm';
+import { emitWasm, wasmArtifactFiles } from '@fastdepth/codegen-wasm';
 import { graphInputs, maxRelativeError, type Model } from '@fastdepth/graph-dsl';
 import { UserError } from './errors.js';
 import type { OutputFile } from './fs-atomic.js';
@@ -63,7 +64,7 @@ export const QUANTISED_LIMIT: Readonly<Record<Exclude<WeightsDtype, 'float32'>, 
   int8: 1e-1,
 };
 
-export const TARGET_NAMES = ['onnx', 'tvm', 'tfjs'] as const;
+export const TARGET_NAMES = ['onnx', 'tvm', 'tfjs', 'wasm'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promise<TargetOutput>>> = {
@@ -139,7 +140,66 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
       summary: `TypeScript module (+ .js/.d.ts) on @tensorflow/tfjs-core, BatchNorm folded, ${weightsDtype} weights${weightsDtype === 'float32' ? '' : ` (${ratio.toFixed(1)}x smaller)`}`,
     };
   },
+
+  wasm: async ({ model, stem, reference }) => {
+    const { files, source } = wasmArtifact(model, stem);
+    // Both code paths of the module: one thread, and rows split over workers with its barriers.
+    const checks: Check[] = [];
+    for (const threads of [1, 2]) {
+      checks.push({
+        name: `compiled wasm (runtime-web, ${threads} thread${threads === 1 ? '' : 's'}) vs reference executor`,
+        maxRelativeError: await wasmParity(source, reference, threads),
+        limit: PARITY_LIMIT,
+      });
+    }
+    const stages = 'manifest' in source.model ? source.model.manifest.stages.length : 0;
+    return {
+      files,
+      checks,
+      summary: `WebAssembly SIMD, ${stages} fused stages, builds: plain/relaxed SIMD x 1/N threads`,
+    };
+  },
 };
+
+/** The compiled wasm model: its files (relative to `wasm/`) and the in-memory source runtime-web takes. */
+export function wasmArtifact(
+  model: Model,
+  stem: string,
+): { readonly files: OutputFile[]; readonly source: WasmModelSource } {
+  const emitted = emitWasm(model, { arch: stem });
+  const { manifest, modules, weights } = emitted;
+  return {
+    files: wasmArtifactFiles(emitted).map((f) => ({ name: f.path, data: f.data })),
+    source: { engine: 'wasm', model: { manifest, modules, weights } },
+  };
+}
+
+/** Runs the compiled module through runtime-web's wasm engine at `threads` threads on the reference input. */
+async function wasmParity(
+  source: WasmModelSource,
+  reference: ReferenceCase,
+  threads: number,
+): Promise<number> {
+  const estimator = await createDepthEstimator({ model: source, numThreads: threads });
+  try {
+    if (estimator.threads !== threads)
+      throw new Error(
+        `the wasm engine ran ${estimator.threads} thread(s), not ${threads}: ${estimator.backendReason}`,
+      );
+    return maxRelativeError(await runReference(estimator, reference), reference.expected.data);
+  } finally {
+    await estimator.dispose();
+  }
+}
+
+/** The reference input (NCHW) through an estimator's `estimateRgb` (HWC). */
+async function runReference(estimator: DepthEstimator, reference: ReferenceCase): Promise<Float32Array> {
+  const [, , h, w] = reference.input.shape as [number, number, number, number];
+  const hwc = new Float32Array(h * w * 3);
+  for (let p = 0; p < h * w; p++)
+    for (let k = 0; k < 3; k++) hwc[p * 3 + k] = reference.input.data[k * h * w + p]!;
+  return (await estimator.estimateRgb({ data: hwc, width: w, height: h })).depth;
+}
 
 /** Runs the generated module on tfjs-wasm, through runtime-web, on the reference input. */
 async function tfjsParity(emitted: ReturnType<typeof emitTfjs>, reference: ReferenceCase): Promise<number> {
@@ -153,13 +213,8 @@ async function tfjsParity(emitted: ReturnType<typeof emitTfjs>, reference: Refer
     backend: 'wasm',
   });
   try {
-    const [, c, h, w] = reference.input.shape as [number, number, number, number];
-    if (c !== 3) return Number.NaN;
-    const hwc = new Float32Array(h * w * 3);
-    for (let p = 0; p < h * w; p++)
-      for (let k = 0; k < 3; k++) hwc[p * 3 + k] = reference.input.data[k * h * w + p]!;
-    const result = await estimator.estimateRgb({ data: hwc, width: w, height: h });
-    return maxRelativeError(result.depth, reference.expected.data);
+    if (reference.input.shape[1] !== 3) return Number.NaN;
+    return maxRelativeError(await runReference(estimator, reference), reference.expected.data);
   } finally {
     await estimator.dispose();
   }

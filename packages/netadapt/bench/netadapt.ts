@@ -14,6 +14,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { computeMetrics, loadNpyPair } from '@fastdepth/eval';
 import { buildArch, FASTDEPTH_PRUNED_WIDTHS, fastdepth } from '@fastdepth/fastdepth-arch';
 import { analyze, initWeights, SeededRandom, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
@@ -33,7 +34,8 @@ import {
 } from '../src/index.js';
 import { tf } from '../src/tf-backend.js';
 
-const DATA = '/work/shared/data';
+/** The shared data folder beside the clone (never copied into the repository). */
+const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 const part = process.env.PART ?? 'a';
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const res = env('RES', 64);

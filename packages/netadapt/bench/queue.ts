@@ -40,7 +40,8 @@ import {
 } from '../src/queue/index.js';
 import { startRedisServer } from '../src/testing/redis-server.js';
 
-const DATA = '/work/shared/data';
+/** The shared data folder beside the clone (never copied into the repository). */
+const DATA = fileURLToPath(new URL('../../../../shared/data', import.meta.url));
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const CAL = env('CAL', 8);
 const SCORE = env('SCORE', 4);

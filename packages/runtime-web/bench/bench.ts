@@ -7,47 +7,12 @@
  * ratios to onnxruntime-web at the same thread count. `--profile` adds the tfjs-wasm kernels
  * that dominate. `--runs=N` (default 20), `--no-browser`.
  */
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { chromium } from 'playwright-core';
-import { startDemoServer } from '../demo/server.js';
-import {
-  createDepthEstimator,
-  type BackendName,
-  type DepthEstimator,
-  type ModelSource,
-} from '../src/index.js';
-import {
-  emitArch,
-  importModule,
-  readWeights,
-  GENERATED_DIR,
-  type EmittedModel,
-} from '../src/testing/models.js';
+import { importModule, readWeights } from '../src/testing/models.js';
+import { benchArgs, benchModels, browserTimes, nodeTimes, startBenchBrowser, WARMUP } from './common.js';
 
-const args = process.argv.slice(2);
-const RUNS = Number(args.find((a) => a.startsWith('--runs='))?.slice(7) ?? 20);
-const WARMUP = 3;
+const { runs: RUNS, has } = benchArgs();
 const ARCHS = ['fastdepth', 'fastdepth-pruned'] as const;
-const CHROMIUM = '/usr/bin/chromium';
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-async function time(estimator: DepthEstimator, runs: number): Promise<number> {
-  const image = {
-    data: new Uint8ClampedArray(estimator.width * estimator.height * 4).map((_, i) => (i * 37) % 251),
-    width: estimator.width,
-    height: estimator.height,
-  };
-  for (let i = 0; i < WARMUP; i++) await estimator.estimate(image);
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push((await estimator.estimate(image)).latencyMs);
-  return median(times);
-}
 
 interface Row {
   readonly where: 'node' | 'chromium';
@@ -58,52 +23,28 @@ interface Row {
   readonly reference: string;
 }
 
-const dir = join(GENERATED_DIR, 'bench');
-const models = Object.fromEntries(ARCHS.map((arch) => [arch, emitArch(arch, 224, dir)])) as Record<
-  (typeof ARCHS)[number],
-  EmittedModel
->;
-for (const arch of ARCHS) models[arch] = { ...models[arch], name: `${arch}-224` };
+const models = benchModels(ARCHS);
 const rows: Row[] = [];
 
 async function nodeRow(
   runtime: string,
   threads: number,
-  reference: string,
-  source: (m: EmittedModel) => Promise<ModelSource>,
-  backend: BackendName,
-  runs = RUNS,
+  engine: 'tfjs' | 'onnx',
+  backend: 'wasm' | 'cpu',
 ): Promise<void> {
-  const ms: Row['ms'] = {};
-  for (const arch of ARCHS) {
-    const estimator = await createDepthEstimator({
-      model: await source(models[arch]),
-      backend,
-      numThreads: threads,
-    });
-    ms[arch] = await time(estimator, runs);
-    await estimator.dispose();
-  }
-  rows.push({ where: 'node', runtime, threads, ms, reference });
+  const { ms } = await nodeTimes(models, engine, backend, threads, RUNS);
+  rows.push({ where: 'node', runtime, threads, ms, reference: 'onnxruntime-web wasm' });
   console.error(`node ${runtime} x${threads}: ${JSON.stringify(ms)}`);
 }
 
-const tfjsSource = async (m: EmittedModel): Promise<ModelSource> => ({
-  engine: 'tfjs',
-  module: await importModule(m),
-  weights: readWeights(m),
-});
-const onnxSource = (m: EmittedModel): Promise<ModelSource> =>
-  Promise.resolve({ engine: 'onnx', model: m.onnx });
+await nodeRow('onnxruntime-web wasm', 1, 'onnx', 'wasm');
+await nodeRow('onnxruntime-web wasm', 2, 'onnx', 'wasm');
+await nodeRow('tfjs wasm (generated)', 1, 'tfjs', 'wasm');
+await nodeRow('tfjs cpu (generated)', 1, 'tfjs', 'cpu');
+await nodeRow('onnxruntime-node cpu', 1, 'onnx', 'cpu');
+await nodeRow('onnxruntime-node cpu', 2, 'onnx', 'cpu');
 
-await nodeRow('onnxruntime-web wasm', 1, 'onnxruntime-web wasm', onnxSource, 'wasm');
-await nodeRow('onnxruntime-web wasm', 2, 'onnxruntime-web wasm', onnxSource, 'wasm');
-await nodeRow('tfjs wasm (generated)', 1, 'onnxruntime-web wasm', tfjsSource, 'wasm');
-await nodeRow('tfjs cpu (generated)', 1, 'onnxruntime-web wasm', tfjsSource, 'cpu');
-await nodeRow('onnxruntime-node cpu', 1, 'onnxruntime-web wasm', onnxSource, 'cpu');
-await nodeRow('onnxruntime-node cpu', 2, 'onnxruntime-web wasm', onnxSource, 'cpu');
-
-if (args.includes('--profile')) {
+if (has('--profile')) {
   for (const arch of ARCHS) {
     const module = await importModule(models[arch]);
     await tf.setBackend('wasm');
@@ -134,55 +75,19 @@ if (args.includes('--profile')) {
   }
 }
 
-if (!args.includes('--no-browser')) {
-  const server = await startDemoServer({ quiet: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+if (!has('--no-browser')) {
+  const b = await startBenchBrowser();
   try {
-    const probe = await browser.newPage();
-    await probe.goto(`${server.url}bench.html`);
-    const isolated = await probe.evaluate(() => globalThis.crossOriginIsolated);
-    await probe.close();
-    for (const threads of isolated ? [1, 2] : [1]) {
+    for (const threads of b.isolated ? [1, 2] : [1]) {
       for (const engine of ['onnx', 'tfjs'] as const) {
-        const page = await browser.newPage();
-        await page.goto(`${server.url}bench.html`);
-        await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
-        const request = {
-          engine,
-          threads,
-          warmup: WARMUP,
-          runs: RUNS,
-          models: ARCHS.map((arch) => ({ name: models[arch].name, modulePath: models[arch].tfjsModule })),
-        };
-        const result = await page.evaluate(
-          (r) =>
-            (
-              globalThis as unknown as { fastdepthBench(x: typeof r): Promise<Record<string, number>> }
-            ).fastdepthBench(r),
-          request,
-        );
-        await page.close();
-        const ms = Object.fromEntries(ARCHS.map((arch) => [arch, result[models[arch].name]]));
+        const { ms, threads: actual } = await browserTimes(b, models, engine, threads, RUNS);
         const runtime = engine === 'tfjs' ? 'tfjs wasm (generated)' : 'onnxruntime-web wasm';
         rows.push({ where: 'chromium', runtime, threads, ms, reference: 'onnxruntime-web wasm' });
-        const actual = ARCHS.map((arch) => result[`${models[arch].name}:threads`]).join('/');
         console.error(`chromium ${runtime} x${threads} (threads in use: ${actual}): ${JSON.stringify(ms)}`);
       }
     }
   } finally {
-    await browser.close();
-    await server.close();
+    await b.close();
   }
 }
 

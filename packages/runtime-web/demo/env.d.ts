@@ -4,5 +4,7 @@ declare module 'virtual:demo-model' {
   export const info: { readonly name: string; readonly arch: string; readonly origin: 'trained' | 'seeded' };
   export const manifestUrl: string;
   export const onnxUrl: string;
+  /** The `fastdepth-wasm` manifest (`<name>.wasm-manifest.json`) beside its modules and weights. */
+  export const wasmManifestUrl: string;
   export const wasmPaths: { readonly tfjs: string; readonly onnx: string };
 }

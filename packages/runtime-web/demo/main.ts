@@ -14,8 +14,9 @@ import {
   type DepthEstimator,
   type DepthResult,
   type EngineName,
+  type ModelSource,
 } from '@fastdepth/runtime-web';
-import { info, manifestUrl, module, onnxUrl, wasmPaths } from 'virtual:demo-model';
+import { info, manifestUrl, module, onnxUrl, wasmManifestUrl, wasmPaths } from 'virtual:demo-model';
 
 function byId(id: string): HTMLElement {
   const element = document.getElementById(id);
@@ -88,7 +89,12 @@ async function load(): Promise<DepthEstimator> {
   const backend = ui.backend.value === 'auto' ? undefined : (ui.backend.value as BackendName);
   const numThreads = Number(ui.threads.value || '1');
   setStatus(`Loading ${engine} on ${backend ?? 'the first backend that works'}…`);
-  const model = engine === 'tfjs' ? { engine, module, weights: { manifestUrl } } : { engine, model: onnxUrl };
+  const model: ModelSource =
+    engine === 'tfjs'
+      ? { engine, module, weights: { manifestUrl } }
+      : engine === 'onnx'
+        ? { engine, model: onnxUrl }
+        : { engine, model: { manifestUrl: wasmManifestUrl } };
   const loaded = await createDepthEstimator({ model, backend, numThreads, wasmPaths });
   ui.stat.engine.textContent = loaded.engine;
   // What the runtime actually runs on (tfjs-wasm fixes its pool when it first initialises).

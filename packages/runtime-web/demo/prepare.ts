@@ -1,6 +1,6 @@
 /**
  * Prepares the demo's model files in `tmp/generated/demo-model/`: emitted once (tfjs module + weights,
- * ONNX), from the paper's trained TFLite weights when `@fastdepth/importers` can read them,
+ * ONNX, compiled wasm), from the paper's trained TFLite weights when `@fastdepth/importers` can read them,
  * else from seeded weights; re-emitted when trained weights become available.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ const INFO_FILE = join(DEMO_MODEL_DIR, 'demo-model.json');
 
 /** What the page is told about its model. */
 export interface DemoModelInfo {
-  /** File stem: `<name>.ts`, `<name>.weights.json`, `<name>.weights.bin`, `<name>.onnx`. */
+  /** File stem: `<name>.ts`, `<name>.weights.json`, `<name>.weights.bin`, `<name>.onnx`, `wasm/<name>.wasm-manifest.json`. */
   readonly name: string;
   readonly arch: string;
   readonly origin: WeightsOrigin;
@@ -28,8 +28,9 @@ export interface DemoModelInfo {
 function existing(): DemoModelInfo | undefined {
   if (!existsSync(INFO_FILE)) return undefined;
   const info = JSON.parse(readFileSync(INFO_FILE, 'utf8')) as DemoModelInfo;
-  const stems = ['.ts', '.weights.json', '.weights.bin', '.onnx'].map((ext) =>
-    join(DEMO_MODEL_DIR, info.name + ext),
+  // A model emitted before the wasm target existed lacks its manifest: emitted again.
+  const stems = ['.ts', '.weights.json', '.weights.bin', '.onnx', '.wasm-manifest.json'].map((ext) =>
+    join(DEMO_MODEL_DIR, ext.startsWith('.wasm') ? 'wasm' : '', info.name + ext),
   );
   return stems.every((f) => existsSync(f)) ? info : undefined;
 }
@@ -44,7 +45,7 @@ export async function prepareDemoModel(log: (line: string) => void = console.log
   const origin: WeightsOrigin = trained === undefined ? 'seeded' : 'trained';
   const name = model.graph.name;
   log(`demo: emitting ${name} (${origin} weights) into ${DEMO_MODEL_DIR}`);
-  emitModel(model, name, DEMO_MODEL_DIR, origin);
+  emitModel(model, name, DEMO_MODEL_DIR, origin, { wasm: true });
   const info: DemoModelInfo = { name, arch: model.graph.name, origin };
   writeFileSync(INFO_FILE, JSON.stringify(info, null, 1));
   return info;

@@ -1,7 +1,8 @@
 /**
  * The demo's Vite server: serves the page, the model files and the wasm binaries of tfjs and
  * onnxruntime-web from this package's node_modules (never a CDN), with the COOP/COEP headers
- * that make the page cross-origin isolated so wasm threads can be used.
+ * that make the page cross-origin isolated so wasm threads can be used (the tfjs and onnx wasm
+ * pools, and the wasm engine's workers); `?isolation=off` serves a page without them.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -59,6 +60,23 @@ function serveStatic(): Connect.NextHandleFunction {
   };
 }
 
+/**
+ * A page asked for with `?isolation=off` is served without COOP/COEP, so it is not
+ * cross-origin isolated: the e2e test checks the fallback to one wasm thread there.
+ */
+function isolationOff(): Connect.NextHandleFunction {
+  return (req, res, next) => {
+    if (!/[?&]isolation=off(&|$)/.test(req.url ?? '')) {
+      next();
+      return;
+    }
+    const setHeader = res.setHeader.bind(res);
+    const dropped = new Set(Object.keys(ISOLATION_HEADERS).map((k) => k.toLowerCase()));
+    res.setHeader = (name, value) => (dropped.has(name.toLowerCase()) ? res : setHeader(name, value));
+    next();
+  };
+}
+
 /** `virtual:demo-model`: the generated module plus where its files are served. */
 function demoPlugin(info: DemoModelInfo): Plugin {
   const id = 'virtual:demo-model';
@@ -73,10 +91,12 @@ function demoPlugin(info: DemoModelInfo): Plugin {
         `export const info = ${JSON.stringify(info)};`,
         `export const manifestUrl = ${JSON.stringify(`/model/${info.name}.weights.json`)};`,
         `export const onnxUrl = ${JSON.stringify(`/model/${info.name}.onnx`)};`,
+        `export const wasmManifestUrl = ${JSON.stringify(`/model/wasm/${info.name}.wasm-manifest.json`)};`,
         `export const wasmPaths = ${JSON.stringify({ tfjs: '/wasm/tfjs/', onnx: '/wasm/ort/' })};`,
       ].join('\n');
     },
     configureServer(server) {
+      server.middlewares.use(isolationOff());
       server.middlewares.use(serveStatic());
     },
   };

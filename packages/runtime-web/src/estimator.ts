@@ -1,9 +1,10 @@
-/** `createDepthEstimator`: one API over both engines. */
+/** `createDepthEstimator`: one API over every engine. */
 import { DepthEstimatorError } from './errors.js';
 import { toPixels } from './image.js';
 import { createOnnxRunner } from './onnx-engine.js';
 import { coverCrop, preprocess, type InputLayout } from './preprocess.js';
 import { createTfjsRunner } from './tfjs-engine.js';
+import { createWasmRunner } from './wasm-engine.js';
 import type {
   BackendName,
   DepthEstimator,
@@ -57,10 +58,14 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
       runner = await createOnnxRunner(model, backend, numThreads, wasmPaths);
       layout = 'nchw';
       break;
+    case 'wasm':
+      runner = await createWasmRunner(model, backend, numThreads);
+      layout = 'nchw';
+      break;
     default: {
       const never: never = model;
       throw new DepthEstimatorError(
-        `unknown engine ${JSON.stringify((never as { engine: unknown }).engine)} (tfjs or onnx)`,
+        `unknown engine ${JSON.stringify((never as { engine: unknown }).engine)} (tfjs, onnx or wasm)`,
       );
     }
   }

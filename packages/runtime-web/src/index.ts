@@ -1,7 +1,8 @@
 /**
  * @fastdepth/runtime-web — depth from images in the browser and Node. Runs a module generated
- * by `@fastdepth/codegen-tfjs` (tfjs: webgpu, webgl, wasm, cpu) or the ONNX model from
- * `@fastdepth/codegen-onnx` (onnxruntime-web / onnxruntime-node) behind one API, with the
+ * by `@fastdepth/codegen-tfjs` (tfjs: webgpu, webgl, wasm, cpu), the ONNX model from
+ * `@fastdepth/codegen-onnx` (onnxruntime-web / onnxruntime-node) or the WebAssembly module from
+ * `@fastdepth/codegen-wasm` (threads in workers) behind one API, with the
  * authors' preprocessing and turbo/viridis colour maps.
  */
 export { createDepthEstimator } from './estimator.js';
@@ -25,6 +26,14 @@ export {
 } from './timing.js';
 export { SOFTWARE_RENDERER, TFJS_BACKEND_ORDER, webglRenderer } from './tfjs-engine.js';
 export { ONNX_BACKEND_ORDER } from './onnx-engine.js';
+export { threadsUnavailable } from './wasm-engine.js';
+export {
+  relaxedSimdSupported,
+  validateWasmManifest,
+  WASM_FORMAT,
+  WASM_VARIANTS,
+  WASM_VERSION,
+} from './wasm-model.js';
 export type {
   BackendName,
   DepthEstimator,
@@ -41,6 +50,10 @@ export type {
   TfjsModelModule,
   TfjsModelSource,
   TfjsWeightsSource,
+  WasmManifest,
+  WasmModelFiles,
+  WasmModelSource,
   WasmPaths,
+  WasmVariant,
   WeightsManifestLike,
 } from './types.js';

@@ -5,13 +5,18 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 
-/** The two engines behind the same API. */
-export type EngineName = 'tfjs' | 'onnx';
+/**
+ * The engines behind the same API: `tfjs` (a generated tfjs module), `onnx` (the ONNX model in
+ * onnxruntime) and `wasm` (the network compiled into one WebAssembly SIMD module by
+ * `@fastdepth/codegen-wasm`, `fastdepth compile --target wasm`). Each is named after the compile
+ * target that writes its files.
+ */
+export type EngineName = 'tfjs' | 'onnx' | 'wasm';
 
 /**
  * Where the work runs. tfjs: `webgpu`, `webgl`, `wasm` (browser and Node) or `cpu` (plain JS).
  * onnx: `webgpu` or `wasm` through onnxruntime-web (browser; `wasm` also in Node) and `cpu`
- * through onnxruntime-node (Node only).
+ * through onnxruntime-node (Node only). wasm: `wasm` only (its own compiled module).
  */
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -80,8 +85,75 @@ export interface OnnxModelSource {
   readonly model: Uint8Array | ArrayBuffer | Location;
 }
 
+/**
+ * The four builds of a compiled wasm model: plain 128-bit SIMD or relaxed-SIMD (FMA), each for
+ * one thread (unshared memory) or for several (`-threads`: shared memory, a barrier between stages).
+ */
+export type WasmVariant = 'simd' | 'simd-threads' | 'relaxed' | 'relaxed-threads';
+
+/**
+ * The manifest `fastdepth compile --target wasm` writes beside the modules
+ * (`<arch>.wasm-manifest.json`, format `fastdepth-wasm` version 1). Byte offsets are into the
+ * module's memory, which the host creates.
+ */
+export interface WasmManifest {
+  readonly format: 'fastdepth-wasm';
+  readonly version: 1;
+  readonly arch: string;
+  readonly generator?: string;
+  /** NCHW float32 RGB in [0, 1]. */
+  readonly input: { readonly shape: readonly number[]; readonly byteOffset: number };
+  /** NCHW float32 depth. */
+  readonly output: { readonly shape: readonly number[]; readonly byteOffset: number };
+  /** In 64 KiB pages. */
+  readonly memory: { readonly initialPages: number; readonly maximumPages: number };
+  /** Where the host copies the weights file, once. */
+  readonly weights: { readonly byteOffset: number; readonly byteLength: number };
+  /** Barrier state the host zeroes before each threaded inference. */
+  readonly barrier?: { readonly byteOffset: number; readonly byteLength?: number };
+  /** Per-thread scratch is reserved for this many threads. */
+  readonly maxThreads: number;
+  /** What `run_stage(i, ...)` computes: the layers fused into stage i, its output rows and MACs. */
+  readonly stages: readonly {
+    readonly name: string;
+    readonly layers: readonly string[];
+    readonly kind: string;
+    readonly rows: number;
+    readonly macs: number;
+  }[];
+  /** File names of the four builds, relative to the manifest. */
+  readonly modules: Readonly<Record<WasmVariant, string>>;
+  /** File name of the packed float32 weights, relative to the manifest. */
+  readonly weightsFile: string;
+}
+
+/** A compiled wasm model: in memory, or fetched from the manifest's URL. */
+export type WasmModelFiles =
+  | {
+      readonly manifest: WasmManifest;
+      /**
+       * The builds you have (bytes or compiled modules); the runtime picks the best one this
+       * engine and page can run among them.
+       */
+      readonly modules: Partial<Record<WasmVariant, Uint8Array | ArrayBuffer | WebAssembly.Module>>;
+      readonly weights: Uint8Array | ArrayBuffer;
+    }
+  | {
+      readonly manifestUrl: Location;
+      /** Default: the manifest's `modules`, relative to `manifestUrl`; only the build chosen is fetched. */
+      readonly moduleUrls?: Partial<Record<WasmVariant, Location>>;
+      /** Default: the manifest's `weightsFile`, relative to `manifestUrl`. */
+      readonly weightsUrl?: Location;
+    };
+
+/** The network compiled to WebAssembly by `@fastdepth/codegen-wasm` (runs on backend `wasm`). */
+export interface WasmModelSource {
+  readonly engine: 'wasm';
+  readonly model: WasmModelFiles;
+}
+
 /** The model to run, tagged by engine. */
-export type ModelSource = TfjsModelSource | OnnxModelSource;
+export type ModelSource = TfjsModelSource | OnnxModelSource | WasmModelSource;
 
 /**
  * Where the wasm binaries are served from. Never a CDN: in Node they default to the files
@@ -103,7 +175,10 @@ export interface DepthEstimatorOptions {
    * cpu (onnxruntime-node) -> wasm. A named backend that fails is an error, not a fallback.
    */
   readonly backend?: BackendName;
-  /** wasm threads (tfjs: browser only, needs cross-origin isolation; onnx: browser and Node). Default 1. */
+  /**
+   * wasm threads (tfjs: browser only, needs cross-origin isolation; onnx and wasm: browser, where
+   * the page is cross-origin isolated, and Node). Default 1.
+   */
   readonly numThreads?: number;
   readonly wasmPaths?: WasmPaths;
 }

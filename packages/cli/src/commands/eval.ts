@@ -15,7 +15,7 @@ import {
   type PreparedSample,
 } from '@fastdepth/eval';
 import { readInput } from '../arch-source.js';
-import { createEstimator, parseBackend, parseEngine } from '../engine.js';
+import { createEstimator, parseBackend, parseEngine, parseThreads } from '../engine.js';
 import { UserError } from '../errors.js';
 import { parseInteger } from '../options.js';
 import type { Output } from '../output.js';
@@ -28,6 +28,7 @@ export interface EvalOptions {
   readonly data: string;
   readonly engine: string;
   readonly backend?: string;
+  readonly threads?: string;
   readonly limit?: string;
   readonly comparePred?: string;
   readonly json?: boolean;
@@ -93,7 +94,8 @@ function meanRelativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): num
 
 export async function evalCommand(out: Output, options: EvalOptions): Promise<void> {
   const engine = parseEngine(options.engine);
-  const backend = parseBackend(options.backend);
+  const backend = parseBackend(options.backend, engine);
+  const threads = parseThreads(options.threads, engine);
   const limit = options.limit === undefined ? Infinity : parseInteger('--limit', options.limit, 1);
   const { kind, frames } = await resolveFrames(options.data);
   const { model, stem, weightsSource } = await loadModel({
@@ -130,7 +132,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
       );
   }
 
-  const estimator = await createEstimator(model, engine, backend);
+  const estimator = await createEstimator(model, engine, backend, threads);
   const averager = new MetricsAverager();
   const latencies: number[] = [];
   let relDiff: number | undefined;
@@ -173,6 +175,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
     frames: averager.count,
     engine: estimator.engine,
     backend: estimator.backend,
+    threads: estimator.threads,
     metrics,
     medianLatencyMs: medianLatency,
     ...(relDiff === undefined ? {} : { meanRelativeDifferenceToPred: relDiff }),
@@ -182,7 +185,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
     return;
   }
   out.line(
-    `${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}/${estimator.backend}`,
+    `${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}/${estimator.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''}`,
   );
   out.line(
     formatTable(

@@ -4,7 +4,7 @@ import { encodeNpy } from '@fastdepth/graph-dsl';
 import { type ColormapName } from '@fastdepth/runtime-web';
 import { readInput } from '../arch-source.js';
 import { parseRange, renderDepthPicture } from '../depth-picture.js';
-import { createEstimator, parseBackend, parseEngine } from '../engine.js';
+import { createEstimator, parseBackend, parseEngine, parseThreads } from '../engine.js';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import { checkOutputFile, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
@@ -18,6 +18,7 @@ export interface PredictOptions {
   readonly inputSize?: string;
   readonly engine: string;
   readonly backend?: string;
+  readonly threads?: string;
   readonly out: string;
   readonly npy?: string;
   readonly colormap: string;
@@ -43,7 +44,8 @@ function percentile(sorted: Float32Array, q: number): number {
 
 export async function predictCommand(out: Output, image: string, options: PredictOptions): Promise<void> {
   const engine = parseEngine(options.engine);
-  const backend = parseBackend(options.backend);
+  const backend = parseBackend(options.backend, engine);
+  const threads = parseThreads(options.threads, engine);
   if (!(COLORMAPS as readonly string[]).includes(options.colormap))
     throw new UserError(`--colormap must be one of ${COLORMAPS.join(', ')}, found "${options.colormap}"`);
   const colormap = options.colormap as ColormapName;
@@ -62,7 +64,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
   if (options.weights === undefined)
     out.note('warning: no --weights given: seeded, untrained weights make a meaningless depth map');
 
-  const estimator = await createEstimator(model, engine, backend);
+  const estimator = await createEstimator(model, engine, backend, threads);
   try {
     const input = {
       data: pixels.data,
@@ -103,6 +105,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
       weights: weightsSource,
       engine: result.engine,
       backend: result.backend,
+      threads: estimator.threads,
       networkSize: [result.height, result.width],
       depthMetres: stats,
       colorRange: picture.range,
@@ -121,7 +124,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
       `depth (m): min ${stats.min.toFixed(3)}  median ${stats.median.toFixed(3)}  max ${stats.max.toFixed(3)}`,
     );
     out.line(
-      `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}/${result.backend} (first call ${first.latencyMs.toFixed(1)} ms)`,
+      `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}/${result.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''} (first call ${first.latencyMs.toFixed(1)} ms)`,
     );
     const { crop, range: used } = picture;
     out.line(

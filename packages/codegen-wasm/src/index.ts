@@ -1,0 +1,15 @@
+/**
+ * @fastdepth/codegen-wasm — compiles a graph-DSL model (graph + weights) to WebAssembly SIMD
+ * modules specialised to the network, emitted with binaryen (Node only). Applications run the
+ * artifact with `@fastdepth/runtime-web` (engine `wasm`).
+ */
+export {
+  emitWasm,
+  wasmArtifactFiles,
+  type WasmEmitOptions,
+  type WasmArtifact,
+  type ArtifactFile,
+} from './emit.js';
+export { planGraph, type Plan, type Stage } from './plan.js';
+export * from './manifest.js';
+export { PACKAGE_VERSION } from './version.js';

@@ -1,0 +1,393 @@
+/**
+ * The wasm engine: the network compiled by `@fastdepth/codegen-wasm` into one WebAssembly SIMD
+ * module. One thread runs the unshared build on the calling thread. N > 1 threads run the
+ * `-threads` build in N workers (browser Web Workers, Node worker_threads) on one shared
+ * memory: the host writes the input, bumps a control word and awaits (Atomics.waitAsync, or
+ * a message where the page lacks it) the last worker's notify; the workers split each stage's
+ * rows and meet at the module's own barrier between stages. The main thread never blocks.
+ */
+import { importHidden, isNode, loadBytes, resolveLocation } from './env.js';
+import { DepthEstimatorError } from './errors.js';
+import type { BackendName, Location, WasmManifest, WasmModelSource, WasmVariant } from './types.js';
+import {
+  checkModule,
+  chooseVariant,
+  compileModule,
+  copyWeights,
+  createWasmMemory,
+  instantiate,
+  parseWasmManifest,
+  relaxedSimdSupported,
+  validateWasmManifest,
+  WasmIo,
+  type WasmModelExports,
+} from './wasm-model.js';
+
+/** Control word indices; wasm-worker.js has the same. */
+const GENERATION = 0;
+const DONE = 1;
+const STOP = 2;
+
+/** `Atomics.waitAsync` (ES2024: Chromium 87+, Node 16+; not yet in every browser). */
+type WaitAsync = (
+  array: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+
+/** A loaded wasm model: runs NCHW float input to the depth values. */
+export interface WasmRunner {
+  readonly backend: BackendName;
+  readonly backendReason: string;
+  readonly threads: number;
+  readonly width: number;
+  readonly height: number;
+  /** The build in use. */
+  readonly variant: WasmVariant;
+  readonly manifest: WasmManifest;
+  run(input: Float32Array): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/** Why threads cannot run here, or undefined when they can. */
+export function threadsUnavailable(): string | undefined {
+  if (isNode()) return undefined;
+  if (
+    typeof SharedArrayBuffer === 'undefined' ||
+    !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated
+  ) {
+    return 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), so SharedArrayBuffer is unavailable';
+  }
+  if (typeof Worker === 'undefined') return 'Web Workers are not available here';
+  return undefined;
+}
+
+interface Loaded {
+  readonly manifest: WasmManifest;
+  /** The builds offered (bytes or compiled), by variant; fetched lazily for URLs. */
+  readonly module: (
+    variant: WasmVariant,
+  ) => Promise<{ module: WebAssembly.Module; where: string } | undefined>;
+  readonly weights: () => Promise<{ bytes: Uint8Array; where: string }>;
+}
+
+function locationName(location: Location): string {
+  return location.toString();
+}
+
+async function load(source: WasmModelSource): Promise<Loaded> {
+  const files = source.model;
+  if ('manifest' in files) {
+    const given = files.manifest as unknown;
+    const arch = typeof given === 'object' && given !== null ? (given as { arch?: unknown }).arch : undefined;
+    const manifest = validateWasmManifest(given, `wasm manifest (in memory, arch ${JSON.stringify(arch)})`);
+    return {
+      manifest,
+      async module(variant) {
+        const given = files.modules[variant];
+        if (given === undefined) return undefined;
+        const where = `wasm module "${variant}" (in memory)`;
+        return {
+          module: given instanceof WebAssembly.Module ? given : await compileModule(given, where),
+          where,
+        };
+      },
+      weights: () =>
+        Promise.resolve({
+          bytes: files.weights instanceof Uint8Array ? files.weights : new Uint8Array(files.weights),
+          where: 'wasm weights (in memory)',
+        }),
+    };
+  }
+  const manifest = parseWasmManifest(
+    await loadBytes(files.manifestUrl, 'wasm manifest'),
+    `wasm manifest ${locationName(files.manifestUrl)}`,
+  );
+  return {
+    manifest,
+    async module(variant) {
+      const url =
+        files.moduleUrls?.[variant] ?? resolveLocation(manifest.modules[variant], files.manifestUrl);
+      const where = `wasm module ${locationName(url)}`;
+      return { module: await compileModule(await loadBytes(url, 'wasm module'), where), where };
+    },
+    async weights() {
+      const url = files.weightsUrl ?? resolveLocation(manifest.weightsFile, files.manifestUrl);
+      return {
+        bytes: new Uint8Array(await loadBytes(url, 'wasm weights')),
+        where: `wasm weights ${locationName(url)}`,
+      };
+    },
+  };
+}
+
+/** A thread of the pool (browser Worker or Node worker_thread) behind one interface. */
+interface PoolThread {
+  post(message: unknown): void;
+  onMessage(handler: (message: WorkerMessage) => void): void;
+  onError(handler: (error: Error) => void): void;
+  terminate(): Promise<void>;
+}
+
+type WorkerMessage =
+  | { readonly type: 'ready'; readonly thread: number }
+  | { readonly type: 'done'; readonly generation: number }
+  | { readonly type: 'error'; readonly thread: number; readonly message: string };
+
+async function startThread(): Promise<PoolThread> {
+  if (isNode()) {
+    const { Worker } = await importHidden<typeof import('node:worker_threads')>('node:worker_threads');
+    const worker = new Worker(new URL('./wasm-worker.js', import.meta.url));
+    return {
+      post: (message) => worker.postMessage(message),
+      onMessage: (handler) => worker.on('message', handler),
+      onError: (handler) => worker.on('error', handler),
+      terminate: async () => {
+        await worker.terminate();
+      },
+    };
+  }
+  // This exact form lets bundlers (Vite, webpack 5, Parcel) emit the worker as its own chunk.
+  const worker = new Worker(new URL('./wasm-worker.js', import.meta.url), { type: 'module' });
+  return {
+    post: (message) => worker.postMessage(message),
+    onMessage: (handler) =>
+      worker.addEventListener('message', (event) => handler(event.data as WorkerMessage)),
+    onError: (handler) =>
+      worker.addEventListener('error', (event) => {
+        handler(new Error(event.message || 'the worker script failed to load'));
+      }),
+    terminate: () => {
+      worker.terminate();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Threads waiting on a control word, started and instantiated; resolves when all are ready. */
+class Pool {
+  private readonly control = new Int32Array(new SharedArrayBuffer(16));
+  private failure: Error | undefined;
+  private readonly failed: Promise<never>;
+  private fail!: (error: Error) => void;
+  private pendingDone: (() => void) | undefined;
+  private readonly notifyByMessage = waitAsync === undefined;
+
+  private constructor(private readonly threads: PoolThread[]) {
+    this.failed = new Promise<never>((_, reject) => {
+      this.fail = (error) => {
+        this.failure ??= error;
+        reject(this.failure);
+      };
+    });
+    // Observed so a failure with no inference in flight is not an unhandled rejection.
+    this.failed.catch(() => undefined);
+  }
+
+  static async start(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    count: number,
+    where: string,
+  ): Promise<Pool> {
+    const threads = await Promise.all(Array.from({ length: count }, () => startThread()));
+    const pool = new Pool(threads);
+    const ready = threads.map(
+      (thread, index) =>
+        new Promise<void>((resolve) => {
+          thread.onMessage((message) => {
+            if (message.type === 'ready') resolve();
+            else if (message.type === 'done') pool.pendingDone?.();
+            else
+              pool.fail(
+                new DepthEstimatorError(`${where}: thread ${message.thread} failed: ${message.message}`),
+              );
+          });
+          thread.onError((error) =>
+            pool.fail(new DepthEstimatorError(`${where}: worker ${index} failed: ${error.message}`)),
+          );
+          thread.post({
+            type: 'init',
+            module,
+            memory,
+            control: pool.control.buffer,
+            thread: index,
+            threads: count,
+            notifyByMessage: pool.notifyByMessage,
+          });
+        }),
+    );
+    try {
+      await Promise.race([Promise.all(ready), pool.failed]);
+    } catch (error) {
+      await pool.terminate();
+      throw error;
+    }
+    return pool;
+  }
+
+  /** One inference: wakes every thread and resolves when the last one is done. */
+  async runOnce(): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const control = this.control;
+    const count = this.threads.length;
+    Atomics.store(control, DONE, 0);
+    const byMessage =
+      waitAsync === undefined
+        ? new Promise<void>((resolve) => {
+            this.pendingDone = resolve;
+          })
+        : undefined;
+    Atomics.add(control, GENERATION, 1);
+    Atomics.notify(control, GENERATION);
+    if (waitAsync === undefined) {
+      await Promise.race([byMessage, this.failed]);
+      this.pendingDone = undefined;
+      return;
+    }
+    for (let done = Atomics.load(control, DONE); done < count; done = Atomics.load(control, DONE)) {
+      const wait = waitAsync(control, DONE, done);
+      if (wait.async) await Promise.race([wait.value, this.failed]);
+    }
+  }
+
+  async terminate(): Promise<void> {
+    Atomics.store(this.control, STOP, 1);
+    Atomics.add(this.control, GENERATION, 1);
+    Atomics.notify(this.control, GENERATION);
+    await Promise.all(this.threads.map((t) => t.terminate()));
+  }
+}
+
+function requestedBackend(requested: BackendName | undefined): void {
+  if (requested !== undefined && requested !== 'wasm') {
+    throw new DepthEstimatorError(
+      `wasm engine: backend "${requested}" is not offered (the compiled module runs on wasm only; omit backend or pass "wasm")`,
+    );
+  }
+}
+
+/** Loads the compiled model with `numThreads` threads where the page allows it, else one. */
+export async function createWasmRunner(
+  source: WasmModelSource,
+  requested: BackendName | undefined,
+  numThreads: number,
+): Promise<WasmRunner> {
+  requestedBackend(requested);
+  if (typeof WebAssembly !== 'object')
+    throw new DepthEstimatorError('wasm engine: WebAssembly is not available here');
+  const loaded = await load(source);
+  const { manifest } = loaded;
+  const [, , height, width] = manifest.input.shape as [number, number, number, number];
+  const relaxed = relaxedSimdSupported();
+  const notes: string[] = [];
+  let threads = numThreads;
+  if (threads > 1) {
+    const why = threadsUnavailable();
+    if (why !== undefined) {
+      notes.push(`1 thread, not ${numThreads}: ${why}`);
+      threads = 1;
+    } else if (threads > manifest.maxThreads) {
+      notes.push(
+        `${manifest.maxThreads} threads, not ${numThreads}: the module reserves scratch for ${manifest.maxThreads}`,
+      );
+      threads = manifest.maxThreads;
+    }
+  }
+  // Preferred build first; a build missing from an in-memory source falls back to the next.
+  const order: WasmVariant[] = [];
+  for (const t of threads > 1 ? [true, false] : [false])
+    for (const r of relaxed ? [true, false] : [false]) order.push(chooseVariant({ threads: t, relaxed: r }));
+  let chosen: { module: WebAssembly.Module; where: string; variant: WasmVariant } | undefined;
+  for (const variant of order) {
+    const got = await loaded.module(variant);
+    if (got !== undefined) {
+      chosen = { ...got, variant };
+      break;
+    }
+    notes.push(`no "${variant}" build given`);
+  }
+  if (chosen === undefined)
+    throw new DepthEstimatorError(`wasm engine: none of the builds ${order.join(', ')} was given`);
+  if (threads > 1 && !chosen.variant.endsWith('-threads')) threads = 1;
+  checkModule(chosen.module, manifest, chosen.where);
+  const shared = chosen.variant.endsWith('-threads');
+  const memory = createWasmMemory(manifest, shared);
+  const weights = await loaded.weights();
+  copyWeights(manifest, memory, weights.bytes, weights.where);
+  const io = new WasmIo(manifest, memory);
+  // The host's own instance: single-thread runs, and the profile's run_stage.
+  const exports: WasmModelExports = await instantiate(chosen.module, memory, chosen.where);
+  const pool = threads > 1 ? await Pool.start(chosen.module, memory, threads, chosen.where) : undefined;
+  const reason = [
+    `wasm: ${requested === undefined ? 'the only backend of this engine' : 'requested'}`,
+    `${chosen.variant} build, ${threads} thread${threads === 1 ? '' : 's'}`,
+    ...(relaxed ? [] : ['no relaxed SIMD here']),
+    ...notes,
+  ].join('; ');
+  let broken: Error | undefined;
+  return {
+    backend: 'wasm',
+    backendReason: reason,
+    threads,
+    width,
+    height,
+    variant: chosen.variant,
+    manifest,
+    async run(input: Float32Array): Promise<Float32Array> {
+      if (broken !== undefined) throw broken;
+      io.writeInput(input);
+      if (pool === undefined) {
+        try {
+          exports.run(0, 1);
+        } catch (error) {
+          broken = new DepthEstimatorError(`${chosen.where}: inference failed: ${(error as Error).message}`);
+          throw broken;
+        }
+      } else {
+        io.resetBarrier();
+        try {
+          await pool.runOnce();
+        } catch (error) {
+          // A trapped thread leaves the others at a barrier: this pool is done for.
+          broken = error as Error;
+          await pool.terminate();
+          throw broken;
+        }
+      }
+      return io.readOutput();
+    },
+    async dispose(): Promise<void> {
+      await pool?.terminate();
+    },
+  };
+}
+
+/** Times each stage alone (`run_stage` over all its rows, one thread); for the benchmark. */
+export async function profileStages(
+  source: WasmModelSource,
+  runs: number,
+): Promise<{ name: string; kind: string; macs: number; ms: number }[]> {
+  const loaded = await load(source);
+  const { manifest } = loaded;
+  const variant = chooseVariant({ threads: false, relaxed: relaxedSimdSupported() });
+  const got = (await loaded.module(variant)) ?? (await loaded.module('simd'));
+  if (got === undefined) throw new DepthEstimatorError(`wasm profile: no ${variant} or simd build given`);
+  const memory = createWasmMemory(manifest, false);
+  const weights = await loaded.weights();
+  copyWeights(manifest, memory, weights.bytes, weights.where);
+  const exports = await instantiate(got.module, memory, got.where);
+  const now = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now());
+  exports.run(0, 1); // warm-up, and every stage's input in place
+  return manifest.stages.map((stage, index) => {
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const start = now();
+      exports.run_stage(index, 0, stage.rows, 0);
+      times.push(now() - start);
+    }
+    times.sort((a, b) => a - b);
+    return { name: stage.name, kind: stage.kind, macs: stage.macs, ms: times[times.length >> 1]! };
+  });
+}
