@@ -9,6 +9,8 @@ import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { pruneCommand } from './commands/prune.js';
 import { workerCommand } from './commands/worker.js';
+import { latencyCheckCommand } from './commands/latency-check.js';
+import { latencyServerCommand } from './commands/latency-server.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { DEFAULT_ENGINE, ENGINES } from './engine.js';
@@ -22,6 +24,13 @@ const ENGINE_HELP =
   'WebAssembly SIMD module (wasm, threads in worker_threads); onnx is the default because ' +
   'onnxruntime-node is the fastest engine in Node (7 ms against 36 ms for tfjs-wasm per 224x224 ' +
   'frame of fastdepth-pruned, measured on 2 cores)';
+
+const LATENCY_ON_HELP =
+  'where --metric latency is measured: node (default; --backend wasm = tfjs-wasm, onnx = onnxruntime-node) or ' +
+  'chromium[:THREADS[:wasm|webgl|webgpu]], a local headless Chromium, cross-origin isolated (--backend wasm = ' +
+  'generated tfjs, onnx = onnxruntime-web), e.g. chromium:2';
+const LATENCY_TABLE_HELP =
+  'a latency table a device measured with `fastdepth latency-server` (read only: a missing entry is an error naming the layer)';
 
 const THREADS_HELP =
   'threads: onnx (onnxruntime-node intra-op, or onnxruntime-web) and wasm (worker_threads); tfjs runs one in Node';
@@ -179,6 +188,8 @@ export function buildProgram(out: Output): Command {
         .choices(['wasm', 'onnx'])
         .default('wasm'),
     )
+    .option('--latency-on <where>', LATENCY_ON_HELP)
+    .option('--latency-table <file>', LATENCY_TABLE_HELP)
     .option(
       '--images <dir>',
       'calibration photos (any scenes): refit targets and the ranking come from the starting network on augmented crops of them',
@@ -274,6 +285,56 @@ Examples:
       '120',
     )
     .action((o: Parameters<typeof workerCommand>[1]) => workerCommand(out, o));
+
+  program
+    .command('latency-server')
+    .description(
+      'serve a page any browser can open (URL + QR code) to measure a latency table there, one table per device, for prune --latency-table',
+    )
+    .option(
+      '--arch <name|file>',
+      'the network to measure for (default: fastdepth, or the graph the weights file carries)',
+    )
+    .option('--weights <file>', 'weights file whose graph is measured (.onnx, .tflite; values do not matter)')
+    .option('--input-size <N|HxW>', 'input size (default 224)')
+    .option('--seed <n>', 'seed of the random weights timed', '0')
+    .option('--port <n>', 'port', '5190')
+    .option(
+      '--host <address>',
+      'address to listen on (0.0.0.0: every interface, so phones on the network reach it)',
+      '0.0.0.0',
+    )
+    .option('--step <n>', 'grid spacing of the channel counts measured', '32')
+    .option('--min-fraction <f>', 'measure each layer down to this fraction of its width', '0.25')
+    .option('--runs <n>', 'timed runs per model (the median is kept)', '5')
+    .option('--warmup <n>', 'untimed runs before them', '2')
+    .option('--out <dir>', 'folder of the per-device tables', 'latency-tables')
+    .option('--no-qr', 'do not print the QR code')
+    .option('--exit-after <n>', 'stop once N devices have finished (scripts); default: run until Ctrl-C')
+    .action((o: Parameters<typeof latencyServerCommand>[1]) => latencyServerCommand(out, o));
+
+  program
+    .command('latency-check')
+    .description(
+      "a latency table's estimate of a network beside the network timed whole on the same device (aim: within 10 %)",
+    )
+    .option('--arch <name|file>', 'architecture name or saved graph .json (default: fastdepth)')
+    .option('--weights <file>', 'weights: .safetensors (for --arch), .onnx or .tflite')
+    .option('--input-size <N|HxW>', 'input size (default 224)')
+    .option('--seed <n>', 'seed for seeded weights', '0')
+    .addOption(
+      new Option(
+        '--backend <runtime>',
+        'wasm: generated tfjs; onnx: onnxruntime (-node in Node, -web in Chromium)',
+      )
+        .choices(['wasm', 'onnx'])
+        .default('wasm'),
+    )
+    .option('--latency-on <where>', LATENCY_ON_HELP)
+    .option('--latency-table <file>', LATENCY_TABLE_HELP)
+    .option('--runs <n>', 'whole-network timings (each 2 warm-up + 5 runs); the median is reported', '3')
+    .option('--json', 'machine-readable output')
+    .action((o: Parameters<typeof latencyCheckCommand>[1]) => latencyCheckCommand(out, o));
 
   return program;
 }

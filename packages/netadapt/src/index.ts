@@ -19,6 +19,7 @@ export {
   tfjsRunner,
   onnxRunner,
   checkLatencyTable,
+  wholeNetworkKey,
   calibrationGraph,
   importGeneratedTfjs,
   generatedDir,
@@ -27,6 +28,7 @@ export {
   type LatencyLayer,
   type LatencyRunner,
   type LatencyTableOptions,
+  type MissingLatencyEntry,
 } from './latency.js';
 export { TfGraph, nchwToNhwcTensor, permute } from './tf-graph.js';
 export { useTfBackend, type TfBackendName } from './tf-backend.js';

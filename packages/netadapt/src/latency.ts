@@ -7,6 +7,7 @@
  * machine, measured lazily on a grid (multiples of `step`), cached on disk as JSON, and
  * bilinearly interpolated between grid points.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
@@ -165,6 +166,11 @@ export function calibrationGraph(): Graph {
 export interface LatencyRunner {
   /** A key naming the runtime in the cache, e.g. `tfjs-wasm`. */
   readonly backend: string;
+  /**
+   * The machine part of the cache key when it is not this Node process's (`machineKey()`):
+   * a browser device names its browser + version, OS and core count.
+   */
+  readonly machine?: string;
   /** Median milliseconds of one forward pass of `model` (weights random). */
   measure(model: Model): Promise<number>;
 }
@@ -297,6 +303,22 @@ export interface LatencyTableOptions {
   readonly calibrate?: boolean;
   /** Called after each new measurement (progress). */
   readonly onMeasure?: (key: string, ms: number) => void;
+  /**
+   * Called before a missing entry is measured, with what is missing (a layer's grid point, a
+   * layer's overhead probe, or the calibration network); throw to refuse measuring (a table
+   * read from a file with no device attached).
+   */
+  readonly onMissing?: (missing: MissingLatencyEntry) => void;
+}
+
+/** An entry a table lacks: `layer` is the graph's layer name (undefined for calibration). */
+export interface MissingLatencyEntry {
+  readonly key: string;
+  readonly kind: 'layer' | 'overhead' | 'calibration';
+  readonly layer?: string;
+  readonly signature: string;
+  readonly cin: number;
+  readonly cout: number;
 }
 
 /**
@@ -307,7 +329,7 @@ export class LatencyTable {
   private readonly entries = new Map<string, number>();
   private readonly step: number;
   private readonly cacheFile: string | false;
-  private readonly machine = machineKey();
+  private readonly machine: string;
   private dirty = false;
 
   private readonly calibrate: boolean;
@@ -316,6 +338,7 @@ export class LatencyTable {
     readonly runner: LatencyRunner,
     private readonly options: LatencyTableOptions = {},
   ) {
+    this.machine = runner.machine ?? machineKey();
     this.step = options.step ?? 8;
     this.calibrate = options.calibrate ?? true;
     this.cacheFile = options.cacheFile ?? join(generatedDir(), 'latency.json');
@@ -339,16 +362,39 @@ export class LatencyTable {
     return this.entries.size;
   }
 
+  /** The grid spacing of measured channel counts. */
+  get gridStep(): number {
+    return this.step;
+  }
+
+  /** A number stored with the table under `meta:<name>` (its grid step, a whole network's time). */
+  meta(name: string): number | undefined {
+    return this.entries.get(this.key(`meta:${name}`, 0, 0));
+  }
+
+  setMeta(name: string, value: number): void {
+    this.entries.set(this.key(`meta:${name}`, 0, 0), value);
+    this.dirty = true;
+  }
+
+  /** Whether (cin, cout) of `layer` is measured (no interpolation, nothing measured). */
+  has(layer: LatencyLayer, cin: number, cout: number): boolean {
+    return this.entries.has(this.key(layer.signature, cin, cout));
+  }
+
   private async point(layer: LatencyLayer, cin: number, cout: number): Promise<number> {
     const key = this.key(layer.signature, cin, cout);
     const hit = this.entries.get(key);
     if (hit !== undefined) return hit;
+    const missing = { layer: layer.name, signature: layer.signature, cin, cout };
+    this.options.onMissing?.({ key, kind: 'layer', ...missing });
     const graph = layer.build(cin, cout);
     const model: Model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
     const ms = await this.runner.measure(model);
     const baseKey = this.key(`overhead:${layer.signature}`, cin, cin);
     let overhead = this.entries.get(baseKey);
     if (overhead === undefined) {
+      this.options.onMissing?.({ key: baseKey, kind: 'overhead', ...missing, cout: cin });
       // Per-call cost (input upload, output download) is paid once per network, not per layer.
       const g = new GraphBuilder('lut_identity');
       const outShape = inferShapes(graph).get('out')!;
@@ -399,6 +445,13 @@ export class LatencyTable {
     const overhead = this.entries.get(overheadKey);
     const scale = this.entries.get(scaleKey);
     if (overhead !== undefined && scale !== undefined) return { overhead, scale };
+    this.options.onMissing?.({
+      key: overheadKey,
+      kind: 'calibration',
+      signature: 'calibration:separable-chain',
+      cin: 0,
+      cout: 0,
+    });
     const graph = calibrationGraph();
     const layers = latencyLayers(graph);
     let sum = 0;
@@ -452,6 +505,11 @@ export class LatencyTable {
  * How close the table's sum comes to the measured whole network: `{ estimated, measured,
  * ratio }` (ratio = estimated / measured; NetAdapt needs it near 1 to trust the table).
  */
+/** The key under which a table keeps a network's whole measured time: its architecture's hash. */
+export function wholeNetworkKey(graph: Graph): string {
+  return `whole:${createHash('sha256').update(JSON.stringify(graph)).digest('hex').slice(0, 16)}`;
+}
+
 export async function checkLatencyTable(
   model: Model,
   table: LatencyTable,

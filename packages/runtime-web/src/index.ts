@@ -17,6 +17,13 @@ export {
 export { coverCrop, preprocess, type InputLayout } from './preprocess.js';
 export { toPixels } from './image.js';
 export { DepthEstimatorError } from './errors.js';
+export {
+  timeModel,
+  prepareTimingBackend,
+  type TimedModel,
+  type TimeModelOptions,
+  type TimeModelResult,
+} from './timing.js';
 export { SOFTWARE_RENDERER, TFJS_BACKEND_ORDER, webglRenderer } from './tfjs-engine.js';
 export { ONNX_BACKEND_ORDER } from './onnx-engine.js';
 export { threadsUnavailable } from './wasm-engine.js';

@@ -13,15 +13,11 @@ import {
   checkLatencyTable,
   dataFreeRecovery,
   distillationTask,
-  LatencyTable,
-  onnxRunner,
   reconstructionRecovery,
   runNetAdapt,
   supervisedTask,
-  tfjsRunner,
   type Agreement,
   type ChannelSelection,
-  type LatencyBackend,
   type Metric,
   type NetAdaptResult,
   type Recovery,
@@ -29,6 +25,12 @@ import {
 } from '@fastdepth/netadapt';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic } from '../fs-atomic.js';
+import {
+  openLatency,
+  parseLatencyChoice,
+  type LatencyOptions,
+  type OpenedLatency,
+} from '../latency-options.js';
 import { parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import { openDispatcher, parseQueueChoice, type QueueOptions } from '../queue-options.js';
 import type { Output } from '../output.js';
@@ -41,14 +43,13 @@ import { loadModel } from '../weights-source.js';
 import { compileArtifacts } from './compile.js';
 import { resolveFrames } from './eval.js';
 
-export interface PruneOptions extends QueueOptions {
+export interface PruneOptions extends QueueOptions, LatencyOptions {
   readonly arch?: string;
   readonly weights?: string;
   readonly seed: string;
   readonly inputSize?: string;
   readonly budget: string;
   readonly metric: string;
-  readonly backend: string;
   readonly data?: string;
   readonly images?: string;
   readonly teacher?: string;
@@ -71,7 +72,6 @@ export interface PruneOptions extends QueueOptions {
 }
 
 const METRICS: readonly Metric[] = ['macs', 'latency', 'params'];
-const LATENCY_BACKENDS: readonly LatencyBackend[] = ['wasm', 'onnx'];
 const SELECTIONS: readonly ChannelSelection[] = ['reconstruction', 'l2'];
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -248,7 +248,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   const initialReduction = parseFraction('--reduction', options.reduction);
   const selection = oneOf('--selection', options.selection, ['best', 'ratio'] as const);
   const metric = oneOf('--metric', options.metric, METRICS);
-  const backend = oneOf('--backend', options.backend, LATENCY_BACKENDS);
+  const latencyChoice = parseLatencyChoice(options, metric);
   const shortSteps = parseCount('--short-steps', options.shortSteps, 0);
   const longSteps = parseCount('--long-steps', options.longSteps, 0);
   const resolution = parseCount('--resolution', options.resolution, 32);
@@ -311,12 +311,61 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       : undefined;
   if (tuning) out.note(`fine-tuning: ${tuning.kind}`);
 
-  const latencyTable =
-    metric === 'latency'
-      ? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }))
-      : undefined;
   // Reached before the run starts, so an unreachable Redis is one line, not a failed iteration.
   const dispatcher = queue ? await openDispatcher(queue, out) : undefined;
+  const latency = latencyChoice ? await openLatency(latencyChoice, out) : undefined;
+  try {
+    await pruneWith(out, options, {
+      model,
+      stem,
+      weightsSource,
+      calibration,
+      tuning,
+      latency,
+      dispatcher,
+      metric,
+      budget,
+      shortSteps,
+      longSteps,
+      initialReduction,
+      selection,
+      resolution,
+      seed,
+      workers,
+      keepIterations,
+    });
+  } finally {
+    await latency?.close();
+  }
+}
+
+async function pruneWith(
+  out: Output,
+  options: PruneOptions,
+  run: {
+    model: Model;
+    stem: string;
+    weightsSource: string;
+    calibration: Calibration;
+    tuning: { trainer: Trainer; kind: string } | undefined;
+    latency: OpenedLatency | undefined;
+    dispatcher: Awaited<ReturnType<typeof openDispatcher>> | undefined;
+    metric: Metric;
+    budget: number;
+    shortSteps: number;
+    longSteps: number;
+    initialReduction: number;
+    selection: 'best' | 'ratio';
+    resolution: number;
+    seed: number;
+    workers: number | undefined;
+    keepIterations: number | undefined;
+  },
+): Promise<void> {
+  const { model, stem, weightsSource, calibration, tuning, latency, dispatcher, metric, budget } = run;
+  const { shortSteps, longSteps, initialReduction, selection, resolution, seed, workers, keepIterations } =
+    run;
+  const latencyTable = latency?.table;
   if (dispatcher)
     out.note(`proposals: ${dispatcher.description}; start workers with: fastdepth worker --queue URL`);
   const controller = new AbortController();
@@ -339,7 +388,6 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
         model,
         metric,
         budget,
-        backend,
         ...(latencyTable ? { latencyTable } : {}),
         recovery: calibration.recovery,
         ...(tuning ? { trainer: tuning.trainer } : {}),
@@ -371,7 +419,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
 
   // Measured, not estimated: the first and the final network timed whole on the same runtime.
   const timed =
-    latencyTable && result.rows.length > 0
+    latency?.canMeasure && latencyTable && result.rows.length > 0
       ? {
           start: await checkLatencyTable(model, latencyTable),
           final: await checkLatencyTable(result.model, latencyTable),
@@ -383,7 +431,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   const final = analyze(result.model.graph);
   const resourceLabel =
     metric === 'latency'
-      ? `latency (ms, ${backend === 'onnx' ? 'onnxruntime-node' : 'tfjs-wasm'} table estimate)`
+      ? `latency (ms, ${latency?.runtime ?? ''} table estimate)`
       : metric === 'macs'
         ? 'MACs'
         : 'parameters';
@@ -468,7 +516,7 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     ...(timed
       ? {
           latency: {
-            runtime: latencyTable!.runner.backend,
+            runtime: latency!.runtime,
             start: { estimatedMs: timed.start.estimated, measuredMs: timed.start.measured },
             final: { estimatedMs: timed.final.estimated, measuredMs: timed.final.measured },
             measuredSpeedup: timed.start.measured / timed.final.measured,
@@ -509,8 +557,12 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   );
   if (timed)
     out.line(
-      `measured on ${latencyTable!.runner.backend}: ${timed.start.measured.toFixed(2)} ms -> ${timed.final.measured.toFixed(2)} ms ` +
+      `measured on ${latency!.runtime}: ${timed.start.measured.toFixed(2)} ms -> ${timed.final.measured.toFixed(2)} ms ` +
         `(${(timed.start.measured / timed.final.measured).toFixed(2)}x faster; the table estimated ${timed.start.estimated.toFixed(2)} -> ${timed.final.estimated.toFixed(2)} ms)`,
+    );
+  if (latency && !latency.canMeasure)
+    out.line(
+      `latency from ${latency.runtime}; its device is not attached here, so the start and final networks were not timed whole (fastdepth latency-check does it on the device)`,
     );
   if (heldOut)
     out.line(

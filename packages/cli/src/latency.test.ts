@@ -1,0 +1,251 @@
+/**
+ * Where latency is measured: the flags of prune / latency-check (checked before any work), a
+ * saved device table (read only: a missing entry names the layer and grid point), a local
+ * headless Chromium, and latency-server end to end with a headless Chromium tab as the device.
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import { GraphBuilder, saveGraph, type Graph } from '@fastdepth/graph-dsl';
+import { LatencyTable, wholeNetworkKey, type LatencyRunner } from '@fastdepth/netadapt';
+import { CHROMIUM, CHROMIUM_ARGS, freePort } from '@fastdepth/runtime-web/serving';
+import { runCli } from './testing/run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fastdepth-latency-'));
+let browser: Browser | undefined;
+afterAll(async () => {
+  await browser?.close();
+});
+
+function tinyNet(): Graph {
+  const g = new GraphBuilder('tiny-lat');
+  const x = g.input('input', [1, 3, 32, 32]);
+  const c0 = g.relu6(
+    'conv0_relu',
+    g.batchNorm('conv0_bn', g.conv2d('conv0', x, { outChannels: 16, kernel: 3, stride: 2, pads: 1 })),
+  );
+  const c1 = g.relu6(
+    'conv1_relu',
+    g.batchNorm('conv1_bn', g.conv2d('conv1', c0, { outChannels: 24, kernel: 1 })),
+  );
+  const head = g.relu(
+    'head_relu',
+    g.batchNorm('head_bn', g.conv2d('head', g.upsample('up', c1, 'nearest'), { outChannels: 1, kernel: 1 })),
+  );
+  g.output('depth', head);
+  return g.build();
+}
+const graph = tinyNet();
+const graphFile = join(dir, 'tiny-lat.json');
+writeFileSync(graphFile, saveGraph(graph));
+
+/** A table as a device would have saved it, holding only the network's own widths. */
+async function savedTable(name: string, machine = 'Fake 1|Test OS|2 cores'): Promise<string> {
+  const file = join(dir, name);
+  const runner: LatencyRunner = {
+    backend: 'web-tfjs-wasm-1t',
+    machine,
+    measure: (model) => Promise.resolve(model.graph.nodes.length),
+  };
+  const table = new LatencyTable(runner, { cacheFile: file, step: 8 });
+  await table.estimate(graph);
+  table.setMeta(wholeNetworkKey(graph), 20);
+  table.save();
+  return file;
+}
+
+const failsWith = async (args: string[], message: string | RegExp): Promise<void> => {
+  const r = await runCli(...args);
+  expect(r.code, r.stderr).toBe(1);
+  expect(r.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
+  expect(r.stderr).toMatch(message);
+};
+
+describe('latency flags are checked before any work', () => {
+  const prune = ['prune', '--arch', graphFile, '--budget', '0.8', '--out', join(dir, 'never')];
+  it('--latency-on', async () => {
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'firefox'],
+      /--latency-on must be node or chromium\[:THREADS/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:0'],
+      /--latency-on threads must be an integer from 1 to 64, found "0"/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:two'],
+      /--latency-on threads must be an integer/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:1:tpu'],
+      /backend must be one of wasm, webgl, webgpu, found "tpu"/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium:2:webgl'],
+      /threads apply to wasm only/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--backend', 'onnx', '--latency-on', 'chromium:1:webgl'],
+      /onnxruntime-web on wasm or webgpu, not webgl/,
+    );
+    await failsWith([...prune, '--metric', 'latency', '--latency-on', 'node:2'], /node takes no threads/);
+    await failsWith([...prune, '--metric', 'macs', '--latency-on', 'chromium:2'], /need --metric latency/);
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-on', 'chromium', '--latency-table', 'x.json'],
+      /give one/,
+    );
+  });
+
+  it('--latency-table: missing, not a table, several devices in one file', async () => {
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-table', join(dir, 'nope.json')],
+      /nope\.json": no such file/,
+    );
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"v2|a": "x"}');
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-table', bad],
+      /entry "v2\|a" is not a v2 latency entry/,
+    );
+    writeFileSync(bad, '[1]');
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-table', bad],
+      /not a latency table \(not a JSON object\)/,
+    );
+    const a = JSON.parse(readFileSync(await savedTable('a.json'), 'utf8')) as object;
+    const b = JSON.parse(
+      readFileSync(await savedTable('b.json', 'Fake 2|Test OS|8 cores'), 'utf8'),
+    ) as object;
+    writeFileSync(bad, JSON.stringify({ ...a, ...b }));
+    await failsWith([...prune, '--metric', 'latency', '--latency-table', bad], /mixes devices or runtimes/);
+  });
+
+  it('latency-server options', async () => {
+    await failsWith(['latency-server', '--port', '0'], /--port must be an integer from 1 to 65535/);
+    await failsWith(['latency-server', '--min-fraction', '1.5'], /--min-fraction must be a fraction/);
+    await failsWith(['latency-server', '--host', 'a b'], /--host must be a host name/);
+  });
+});
+
+describe('a saved device table', () => {
+  it('latency-check reads the estimate and the whole-network time the device measured', async () => {
+    const file = await savedTable('device.json');
+    const r = await runCli('latency-check', '--arch', graphFile, '--latency-table', file, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as {
+      measuredMs: number;
+      estimatedMs: number;
+      runtime: string;
+      source: string;
+    };
+    expect(report.measuredMs).toBe(20);
+    expect(report.estimatedMs).toBeGreaterThan(0);
+    expect(report.runtime).toContain('web-tfjs-wasm-1t on Fake 1|Test OS|2 cores');
+    expect(report.source).toBe('timed whole on the device by latency-server');
+  });
+
+  it('prune stops at the first grid point the table lacks, naming the layer and the point', async () => {
+    const file = await savedTable('device-prune.json');
+    const args = [
+      'prune',
+      '--arch',
+      graphFile,
+      '--metric',
+      'latency',
+      '--budget',
+      '0.5',
+      '--latency-table',
+      file,
+    ];
+    const r = await runCli(...args, '--out', join(dir, 'p'));
+    // Notes (seeded weights, data-free) come first; then one error line, no stack trace.
+    expect(r.code, r.stderr).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    expect(lines.filter((l) => l.startsWith('fastdepth: '))).toHaveLength(1);
+    expect(lines.at(-1)).toMatch(
+      /^fastdepth: error: --latency-table ".*device-prune\.json" has no entry for layer "conv\d" at \d+ in x \d+ out channels \(conv2d:/,
+    );
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('measured in Chromium', () => {
+  it('latency-check --latency-on chromium:2: estimate beside the whole network, same tab', async () => {
+    const r = await runCli(
+      'latency-check',
+      '--arch',
+      graphFile,
+      '--latency-on',
+      'chromium:2',
+      '--runs',
+      '1',
+      '--json',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { measuredMs: number; estimatedMs: number; runtime: string };
+    expect(report.runtime).toMatch(/^web-tfjs-wasm-2t on Chromium \d+ headless\|Linux/);
+    expect(report.measuredMs).toBeGreaterThan(0);
+    expect(Number.isFinite(report.estimatedMs)).toBe(true);
+  });
+
+  it('latency-server: a Chromium tab registers, measures the plan; the table it saves feeds latency-check', async () => {
+    const port = await freePort('127.0.0.1');
+    const out = join(dir, 'tables');
+    const served = runCli(
+      'latency-server',
+      '--arch',
+      graphFile,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--step',
+      '8',
+      '--min-fraction',
+      '0.5',
+      '--runs',
+      '2',
+      '--warmup',
+      '1',
+      '--out',
+      out,
+      '--no-qr',
+      '--exit-after',
+      '1',
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, '--disable-gpu'] });
+    const page = await browser.newPage();
+    // The server needs a moment to start; the page retries.
+    for (let i = 0; ; i++) {
+      try {
+        await page.goto(`http://127.0.0.1:${port}/?threads=1`);
+        break;
+      } catch (e) {
+        if (i > 60) throw e;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    const r = await served;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`open on each device: http://127.0.0.1:${port}/`);
+    expect(r.stderr).toMatch(
+      /device [0-9a-f]{12}-tfjs-wasm-1t registered: Chromium \d+ headless, Linux \S+, \d+ cores; tfjs wasm, 1 thread/,
+    );
+    expect(r.stderr).toMatch(/device \S+: done, table /);
+    const [table] = readdirSync(out);
+    const check = await runCli(
+      'latency-check',
+      '--arch',
+      graphFile,
+      '--latency-table',
+      join(out, table!),
+      '--json',
+    );
+    expect(check.code, check.stderr).toBe(0);
+    const report = JSON.parse(check.stdout) as { measuredMs: number; estimatedMs: number };
+    expect(report.measuredMs).toBeGreaterThan(0);
+    expect(report.estimatedMs).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,539 @@
+/**
+ * The device server: a Vite dev server (so the generated tfjs modules' bare
+ * `@tensorflow/tfjs-core` import resolves to the page's own tfjs, one copy) that serves the
+ * measurement page cross-origin isolated (COOP/COEP: wasm threads), hands each registered
+ * device models to time one at a time, validates what comes back and keeps one latency table
+ * per device. A device is a browser tab: a local headless Chromium (`chromiumRunner`) or any
+ * phone or laptop that opens the page (`fastdepth latency-server`).
+ *
+ * Nothing measured is lost when a tab closes: each result is saved to the device's table as it
+ * arrives, and the job in hand stays with the device until a page with the same device id (kept
+ * in localStorage) asks again, which gets the same job.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeOnnx } from '@fastdepth/codegen-onnx';
+import { emitTfjs, toJavaScript } from '@fastdepth/codegen-tfjs';
+import { initWeights, randomizeBatchNorm, type Graph, type Model } from '@fastdepth/graph-dsl';
+import { freePort, ISOLATION_HEADERS, serveFiles } from '@fastdepth/runtime-web/serving';
+import { createServer, searchForWorkspaceRoot, type Plugin, type ViteDevServer } from 'vite';
+import {
+  generatedDir,
+  LatencyTable,
+  median,
+  wholeNetworkKey,
+  type LatencyRunner,
+  type LatencyTableOptions,
+} from '../latency.js';
+import type { PlanPoint } from './plan.js';
+import {
+  deviceBackend,
+  deviceMachine,
+  parseRegister,
+  parseResult,
+  type DeviceInfo,
+  type Job,
+  type JobReply,
+  type PageEngine,
+  type Progress,
+} from './protocol.js';
+
+/** The page's folder (`browser-page/`, beside `src/` and `dist/`). */
+export const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'browser-page');
+
+/** How long `GET /api/job` holds an empty answer (a long poll). */
+const POLL_MS = 15_000;
+/** A device not heard from for this long is shown as gone (its work waits for it). */
+const GONE_MS = 40_000;
+
+export interface DeviceEvent {
+  readonly kind: 'registered' | 'returned' | 'measured' | 'rejected' | 'done' | 'gone';
+  readonly device: string;
+  readonly info?: DeviceInfo;
+  readonly progress?: Progress;
+  readonly message?: string;
+}
+
+export interface DeviceServerOptions {
+  readonly host?: string;
+  readonly port?: number;
+  /** Timed runs and warm-up runs per model. */
+  readonly runs?: number;
+  readonly warmup?: number;
+  /**
+   * Folder of per-device tables (`<device>.json`, the LatencyTable cache format); default
+   * `node_modules/.cache/fastdepth/netadapt/devices`; `false`: memory only.
+   */
+  readonly tableDir?: string | false;
+  /** Table options (step, calibrate) for every device's table; the step is kept in the table (`meta:step`). */
+  readonly table?: Pick<LatencyTableOptions, 'step' | 'calibrate'>;
+  /** What every device measures once registered (latency-server); none: work comes from runners. */
+  readonly plan?: readonly PlanPoint[];
+  /**
+   * Networks each device also times whole after the plan (median of 3), kept in its table as
+   * `meta:whole:<hash>` (`wholeNetworkKey`) for `latency-check`.
+   */
+  readonly wholes?: readonly Graph[];
+  readonly onEvent?: (event: DeviceEvent) => void;
+  readonly quiet?: boolean;
+}
+
+interface Pending {
+  readonly job: Job;
+  readonly files: ReadonlyMap<string, { readonly type: string; readonly data: Uint8Array | string }>;
+  readonly resolve: (times: number[]) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** A registered device: its table and the job in hand. */
+export class Device {
+  lastSeen = Date.now();
+  current: Pending | undefined;
+  readonly runner: LatencyRunner;
+  readonly table: LatencyTable;
+  progress: Progress = { done: 0 };
+  planRunning = false;
+  planDone = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly info: DeviceInfo,
+    private readonly server: DeviceServer,
+    tableFile: string | false,
+    tableOptions: DeviceServerOptions['table'],
+  ) {
+    this.runner = {
+      backend: deviceBackend(info),
+      machine: deviceMachine(info),
+      measure: (model) => this.measure(model),
+    };
+    this.table = new LatencyTable(this.runner, {
+      ...tableOptions,
+      cacheFile: tableFile,
+      // Saved as each result arrives: a tab closed mid-way loses nothing.
+      onMeasure: () => this.table.save(),
+    });
+  }
+
+  get gone(): boolean {
+    return Date.now() - this.lastSeen > GONE_MS;
+  }
+
+  /** Times `model` on this device (jobs run one at a time, in call order); the median ms. */
+  measure(model: Model, label?: string): Promise<number> {
+    const run = this.queue.then(async () => median(await this.submit(model, label ?? describe(model.graph))));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private submit(model: Model, label: string): Promise<number[]> {
+    const { job, files } = this.server.makeJob(model, label, this.info.engine);
+    return new Promise<number[]>((resolve, reject) => {
+      this.current = { job, files, resolve, reject };
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  /** Resolves when a job is in hand or after `ms`. */
+  waitForJob(ms: number): Promise<void> {
+    if (this.current) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Ends the job in hand with an error (server closing, runner timeout). */
+  abort(error: Error): void {
+    const pending = this.current;
+    this.current = undefined;
+    pending?.reject(error);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  complete(times: number[]): void {
+    const pending = this.current!;
+    this.current = undefined;
+    pending.resolve(times);
+  }
+}
+
+function describe(graph: Graph): string {
+  const input = graph.nodes.find((n) => n.op === 'input');
+  const shape = input?.op === 'input' ? input.attrs.shape.join('x') : '?';
+  return `${graph.name} (${graph.nodes.length - 2} ops) on ${shape}`;
+}
+
+function inputShapeOf(graph: Graph): number[] {
+  const input = graph.nodes.find((n) => n.op === 'input');
+  if (input?.op !== 'input') throw new Error(`${graph.name}: the graph has no input`);
+  return [...input.attrs.shape];
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new Error('body over 64 KiB');
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new Error('body is not JSON');
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(JSON.stringify(body));
+}
+
+/** The server; `startDeviceServer` starts one. */
+export class DeviceServer {
+  readonly devices = new Map<string, Device>();
+  private readonly files = new Map<number, Pending['files']>();
+  private nextJob = 1;
+  private closing = false;
+  private registrationWaiters: ((d: Device) => void)[] = [];
+  vite: ViteDevServer | undefined;
+  url = '';
+  private readonly runs: number;
+  private readonly warmup: number;
+
+  constructor(readonly options: DeviceServerOptions) {
+    this.runs = options.runs ?? 5;
+    this.warmup = options.warmup ?? 2;
+  }
+
+  /** The table file of a device (undefined: memory only). */
+  tableFile(device: string): string | false {
+    const dir = this.options.tableDir ?? join(generatedDir(), 'devices');
+    return dir === false ? false : join(dir, `${device}.json`);
+  }
+
+  /** Builds the files of one job. */
+  makeJob(model: Model, label: string, engine: PageEngine): Pick<Pending, 'job' | 'files'> {
+    const id = this.nextJob++;
+    const files = new Map<string, { type: string; data: Uint8Array | string }>();
+    const urls: Record<string, string> = {};
+    if (engine === 'tfjs') {
+      const emitted = emitTfjs(model, { moduleName: 'latency_probe' });
+      files.set('module.js', { type: 'text/javascript', data: toJavaScript(emitted.source).js });
+      files.set('weights.json', { type: 'application/json', data: JSON.stringify(emitted.manifest) });
+      files.set('weights.bin', { type: 'application/octet-stream', data: emitted.weights });
+      urls.module = `/lut/${id}/module.js`;
+      urls.manifest = `/lut/${id}/weights.json`;
+      urls.weights = `/lut/${id}/weights.bin`;
+    } else {
+      files.set('model.onnx', { type: 'application/octet-stream', data: encodeOnnx(model) });
+      urls.model = `/lut/${id}/model.onnx`;
+    }
+    this.files.set(id, files);
+    const job: Job = {
+      id,
+      label,
+      engine,
+      files: urls,
+      inputShape: inputShapeOf(model.graph),
+      warmup: this.warmup,
+      runs: this.runs,
+    };
+    return { job, files };
+  }
+
+  /** The generated module of a job in hand (served through Vite). */
+  moduleCode(job: number): string | undefined {
+    const file = this.files.get(job)?.get('module.js');
+    return typeof file?.data === 'string' ? file.data : undefined;
+  }
+
+  /** Resolves with the next device that registers (or returns), optionally one id. */
+  waitForDevice(id?: string, timeoutMs = 120_000): Promise<Device> {
+    const known = id === undefined ? undefined : this.devices.get(id);
+    if (known) return Promise.resolve(known);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no device${id === undefined ? '' : ` "${id}"`} registered within ${timeoutMs / 1000} s`,
+            ),
+          ),
+        timeoutMs,
+      );
+      const waiter = (d: Device): void => {
+        if (id !== undefined && d.id !== id) {
+          this.registrationWaiters.push(waiter);
+          return;
+        }
+        clearTimeout(timer);
+        resolve(d);
+      };
+      this.registrationWaiters.push(waiter);
+    });
+  }
+
+  private emit(event: DeviceEvent): void {
+    this.options.onEvent?.(event);
+  }
+
+  private register(body: unknown): Device {
+    const request = parseRegister(body);
+    const { device: id, ...info } = request;
+    let device = this.devices.get(id);
+    if (device && deviceBackend(device.info) !== deviceBackend(info))
+      throw new Error(
+        `device "${id}" registered as ${deviceBackend(device.info)}, now ${deviceBackend(info)}`,
+      );
+    const returning = device !== undefined;
+    if (!device) {
+      device = new Device(id, info, this, this.tableFile(id), this.options.table);
+      if (this.options.plan) device.table.setMeta('step', device.table.gridStep);
+      this.devices.set(id, device);
+    }
+    device.lastSeen = Date.now();
+    this.emit({ kind: returning ? 'returned' : 'registered', device: id, info });
+    for (const waiter of this.registrationWaiters.splice(0)) waiter(device);
+    if (this.options.plan && !device.planRunning && !device.planDone) void this.runPlan(device);
+    return device;
+  }
+
+  /** Measures the plan on `device`; points already in its table are skipped. */
+  private async runPlan(device: Device): Promise<void> {
+    const plan = this.options.plan!;
+    device.planRunning = true;
+    const wholes = this.options.wholes ?? [];
+    const total = plan.length + 1 + wholes.length;
+    try {
+      for (const [i, point] of plan.entries()) {
+        device.progress = { done: i, total };
+        if (device.table.has(point.layer, point.cin, point.cout)) continue;
+        await device.table.layerLatency(point.layer, point.cin, point.cout);
+        this.emit({ kind: 'measured', device: device.id, progress: { done: i + 1, total } });
+      }
+      device.progress = { done: plan.length, total };
+      await device.table.calibration();
+      device.table.save();
+      for (const [i, graph] of wholes.entries()) {
+        device.progress = { done: plan.length + 1 + i, total };
+        const key = wholeNetworkKey(graph);
+        if (device.table.meta(key) !== undefined) continue;
+        const model = probeModel(graph);
+        const runs: number[] = [];
+        for (let r = 0; r < 3; r++)
+          runs.push(await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`));
+        device.table.setMeta(key, median(runs));
+        device.table.save();
+      }
+      device.progress = { done: total, total };
+      device.planDone = true;
+      this.emit({ kind: 'done', device: device.id, progress: device.progress });
+    } catch (error) {
+      // Closing the server ends the job in hand; that is not the device's fault.
+      if (!this.closing)
+        this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
+    } finally {
+      device.planRunning = false;
+    }
+  }
+
+  private async jobReply(id: string | null): Promise<JobReply> {
+    const device = id === null ? undefined : this.devices.get(id);
+    if (!device) throw new Error(`device "${String(id)}" is not registered`);
+    device.lastSeen = Date.now();
+    await device.waitForJob(POLL_MS);
+    device.lastSeen = Date.now();
+    if (device.current) return { state: 'job', job: device.current.job, progress: device.progress };
+    return { state: device.planDone ? 'done' : 'idle', progress: device.progress };
+  }
+
+  private result(body: unknown): void {
+    const b = (typeof body === 'object' && body !== null ? body : {}) as { device?: unknown };
+    const device = typeof b.device === 'string' ? this.devices.get(b.device) : undefined;
+    if (!device) throw new Error(`device "${String(b.device)}" is not registered`);
+    device.lastSeen = Date.now();
+    const pending = device.current;
+    if (!pending) throw new Error(`device "${device.id}" has no job in hand`);
+    let times: number[];
+    try {
+      times = parseResult(body, {
+        device: device.id,
+        job: pending.job.id,
+        runs: pending.job.runs,
+        info: device.info,
+      });
+    } catch (error) {
+      this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
+      throw error;
+    }
+    this.files.delete(pending.job.id);
+    device.complete(times);
+  }
+
+  /** API routes, model files and wasm binaries. */
+  middleware(): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+    const wasm = serveFiles();
+    return (req, res, next) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
+      const lut = /^\/lut\/(\d+)\/(weights\.json|weights\.bin|model\.onnx)$/.exec(url.pathname);
+      if (lut) {
+        const file = this.files.get(Number(lut[1]))?.get(lut[2]!);
+        if (!file) {
+          send(res, 404, { error: 'no such job file' });
+          return;
+        }
+        res.setHeader('Content-Type', file.type);
+        res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+        res.end(file.data);
+        return;
+      }
+      if (!url.pathname.startsWith('/api/')) {
+        wasm(req, res, next);
+        return;
+      }
+      const route = `${req.method ?? 'GET'} ${url.pathname}`;
+      const handle = async (): Promise<unknown> => {
+        switch (route) {
+          case 'POST /api/register': {
+            const device = this.register(await readJson(req));
+            return { device: device.id, table: deviceBackend(device.info), progress: device.progress };
+          }
+          case 'GET /api/job':
+            return this.jobReply(url.searchParams.get('device'));
+          case 'POST /api/result':
+            this.result(await readJson(req));
+            return { ok: true };
+          case 'GET /api/status':
+            return this.status();
+          default:
+            throw Object.assign(new Error(`no route ${route}`), { status: 404 });
+        }
+      };
+      handle().then(
+        (body) => send(res, 200, body),
+        (error: unknown) => {
+          const e = error as Error & { status?: number };
+          send(res, e.status ?? 400, { error: e.message });
+        },
+      );
+    };
+  }
+
+  /** Each device: what it is, how far, whether it is still there. */
+  status(): {
+    id: string;
+    table: string;
+    machine: string;
+    progress: Progress;
+    gone: boolean;
+    entries: number;
+  }[] {
+    return [...this.devices.values()].map((d) => ({
+      id: d.id,
+      table: deviceBackend(d.info),
+      machine: deviceMachine(d.info),
+      progress: d.progress,
+      gone: d.gone,
+      entries: d.table.size,
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const d of this.devices.values()) {
+      d.table.save();
+      d.abort(new Error('the device server closed'));
+    }
+    await this.vite?.close();
+  }
+}
+
+/** Serves `/lut/<job>/module.js` as a module Vite transforms (its bare imports resolved). */
+function modulePlugin(server: DeviceServer): Plugin {
+  const prefix = '\0fastdepth-lut:';
+  return {
+    name: 'fastdepth-latency',
+    resolveId(source) {
+      const m = /^\/lut\/(\d+)\/module\.js$/.exec(source.split('?')[0]!);
+      return m ? `${prefix}${m[1]}` : undefined;
+    },
+    load(id) {
+      if (!id.startsWith(prefix)) return undefined;
+      const code = server.moduleCode(Number(id.slice(prefix.length)));
+      if (code === undefined) throw new Error(`no module for job ${id.slice(prefix.length)}`);
+      return code;
+    },
+    configureServer(vite) {
+      vite.middlewares.use(server.middleware());
+    },
+  };
+}
+
+/** Starts a device server (default 127.0.0.1 on a free port). */
+export async function startDeviceServer(options: DeviceServerOptions = {}): Promise<DeviceServer> {
+  const server = new DeviceServer(options);
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? (await freePort(host === '0.0.0.0' ? '127.0.0.1' : host));
+  // The cache of pre-bundled deps is per page, beside the latency cache, so concurrent servers agree.
+  const cacheDir = join(
+    generatedDir(),
+    'vite',
+    createHash('sha1').update(PAGE_DIR).digest('hex').slice(0, 8),
+  );
+  const vite = await createServer({
+    configFile: false,
+    root: PAGE_DIR,
+    cacheDir,
+    logLevel: options.quiet === false ? 'info' : 'error',
+    clearScreen: false,
+    resolve: { conditions: ['@fastdepth/source', 'module', 'browser', 'development|production'] },
+    plugins: [modulePlugin(server)],
+    server: {
+      host,
+      port,
+      strictPort: true,
+      headers: ISOLATION_HEADERS,
+      fs: { allow: [searchForWorkspaceRoot(PAGE_DIR)] },
+      hmr: false,
+      watch: null,
+    },
+    optimizeDeps: {
+      // Pre-bundled up front: a dependency discovered mid-run would make Vite reload the page.
+      entries: [join(PAGE_DIR, 'index.html')],
+      include: [
+        '@tensorflow/tfjs-core',
+        '@tensorflow/tfjs-backend-cpu',
+        '@tensorflow/tfjs-backend-wasm',
+        '@tensorflow/tfjs-backend-webgl',
+        '@tensorflow/tfjs-backend-webgpu',
+      ],
+      exclude: ['onnxruntime-web'],
+    },
+  });
+  await vite.listen();
+  server.vite = vite;
+  server.url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`;
+  return server;
+}
+
+/** A fresh device id (the page keeps its own in localStorage). */
+export function newDeviceId(prefix = 'dev'): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Builds the random-weights model the table measures for a graph (as LatencyTable does). */
+export function probeModel(graph: Graph): Model {
+  return { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
+}

@@ -1,0 +1,91 @@
+/**
+ * Node-side helpers for serving pages that run this package in a browser, shared by the demo,
+ * its benchmark and NetAdapt's browser latency runner (`@fastdepth/netadapt/browser`): where
+ * Debian's chromium is and the flags every headless launch shares, the COOP/COEP headers that
+ * make a page cross-origin isolated (so wasm threads work), the wasm binaries of tfjs and
+ * onnxruntime-web served from node_modules (never a CDN), and a free port. Not part of the
+ * browser entry point: import `@fastdepth/runtime-web/serving`.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { createServer as createNetServer } from 'node:net';
+import { dirname, extname, join, normalize, sep } from 'node:path';
+
+/** The browser the e2e tests and runners drive: Debian's chromium through playwright-core. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Flags every launch shares (a fresh temporary profile comes from `launch()` itself). */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Headers that make a page cross-origin isolated (SharedArrayBuffer, hence wasm threads). */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+const require = createRequire(import.meta.url);
+
+/** URL prefixes under which the wasm binaries are served by `serveWasm`, as `WasmPaths`. */
+export const WASM_URLS = { tfjs: '/wasm/tfjs/', onnx: '/wasm/ort/' } as const;
+
+/** URL prefix -> folder of the tfjs-backend-wasm and onnxruntime-web binaries. */
+export function wasmDirs(): Record<string, string> {
+  return {
+    [WASM_URLS.tfjs]: dirname(require.resolve('@tensorflow/tfjs-backend-wasm')),
+    [WASM_URLS.onnx]: join(dirname(require.resolve('onnxruntime-web')), '..', 'dist'),
+  };
+}
+
+const TYPES: Readonly<Record<string, string>> = {
+  '.wasm': 'application/wasm',
+  '.mjs': 'text/javascript',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+};
+
+/** Connect-style middleware serving files under `dirs` (URL prefix -> folder), isolated. */
+export function serveFiles(
+  dirs: Readonly<Record<string, string>> = wasmDirs(),
+): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  return (req, res, next) => {
+    const path = (req.url ?? '').split('?')[0]!;
+    const prefix = Object.keys(dirs).find((p) => path.startsWith(p));
+    if (prefix === undefined) {
+      next();
+      return;
+    }
+    const root = dirs[prefix]!;
+    const file = normalize(join(root, decodeURIComponent(path.slice(prefix.length))));
+    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
+      next();
+      return;
+    }
+    res.setHeader('Content-Type', TYPES[extname(file)] ?? 'application/octet-stream');
+    for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    createReadStream(file).pipe(res);
+  };
+}
+
+/** A free TCP port on `host`. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
