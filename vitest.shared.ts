@@ -19,6 +19,6 @@ export function packageTestConfig(name: string, test: UserWorkspaceConfig['test'
     },
     // Generous limits: the suite runs on small, shared machines, where a hook that emits and
     // compiles FastDepth can take minutes (a 10 s default once failed a loaded CI run).
-    test: { name, include: ['src/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 300_000, ...test },
+    test: { name, include: ['src/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, ...test },
   });
 }

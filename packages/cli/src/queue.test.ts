@@ -53,7 +53,7 @@ function start(script: string, args: readonly string[], env: Record<string, stri
     out: () => out,
     err: () => err,
     exited,
-    async waitFor(pattern, stream = 'out', timeoutMs = 120_000) {
+    async waitFor(pattern, stream = 'out', timeoutMs = 300_000) {
       const t0 = Date.now();
       while (!pattern.test(stream === 'out' ? out : err)) {
         if (child.exitCode !== null || child.signalCode !== null)
@@ -146,7 +146,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe('fastdepth prune --queue with fastdepth worker processes', () => {
+// Three Node processes that each load onnxruntime and the CLI on two shared cores: minutes when loaded.
+describe('fastdepth prune --queue with fastdepth worker processes', { timeout: 600_000 }, () => {
   it('gives the same widths, scores and weights with two workers as in-process, and says who ran what', async () => {
     const name = queueName();
     const workers = ['w1', 'w2'].map((w) =>
