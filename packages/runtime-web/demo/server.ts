@@ -4,61 +4,28 @@
  * that make the page cross-origin isolated so wasm threads can be used (the tfjs and onnx wasm
  * pools, and the wasm engine's workers); `?isolation=off` serves a page without them.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer as createNetServer } from 'node:net';
-import { dirname, extname, join, normalize } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, type Connect, type Plugin, type ViteDevServer } from 'vite';
+import {
+  freePort,
+  ISOLATION_HEADERS,
+  serveFiles,
+  VITE_PREBUNDLE,
+  WASM_URLS,
+  wasmDirs,
+} from '../src/serving.js';
 import { GENERATED_DIR } from '../src/testing/models.js';
 import { DEMO_MODEL_DIR, prepareDemoModel, type DemoModelInfo } from './prepare.js';
 
 const DEMO_DIR = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
 
-/** URL prefix -> folder served under it. */
+/** URL prefix -> folder served under it: the wasm binaries, the demo model, the bench models. */
 export const STATIC_DIRS: Readonly<Record<string, string>> = {
-  '/wasm/tfjs/': dirname(require.resolve('@tensorflow/tfjs-backend-wasm')),
-  '/wasm/ort/': join(dirname(require.resolve('onnxruntime-web')), '..', 'dist'),
+  ...wasmDirs(),
   '/model/': DEMO_MODEL_DIR,
   '/bench-models/': join(GENERATED_DIR, 'bench'),
 };
-
-export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-};
-
-const TYPES: Readonly<Record<string, string>> = {
-  '.wasm': 'application/wasm',
-  '.mjs': 'text/javascript',
-  '.js': 'text/javascript',
-  '.json': 'application/json',
-  '.bin': 'application/octet-stream',
-  '.onnx': 'application/octet-stream',
-  '.ts': 'text/plain',
-};
-
-function serveStatic(): Connect.NextHandleFunction {
-  return (req, res, next) => {
-    const path = (req.url ?? '').split('?')[0]!;
-    const prefix = Object.keys(STATIC_DIRS).find((p) => path.startsWith(p));
-    if (prefix === undefined) {
-      next();
-      return;
-    }
-    const root = STATIC_DIRS[prefix]!;
-    const file = normalize(join(root, decodeURIComponent(path.slice(prefix.length))));
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
-      next();
-      return;
-    }
-    res.setHeader('Content-Type', TYPES[extname(file)] ?? 'application/octet-stream');
-    for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-    createReadStream(file).pipe(res);
-  };
-}
 
 /**
  * A page asked for with `?isolation=off` is served without COOP/COEP, so it is not
@@ -92,29 +59,14 @@ function demoPlugin(info: DemoModelInfo): Plugin {
         `export const manifestUrl = ${JSON.stringify(`/model/${info.name}.weights.json`)};`,
         `export const onnxUrl = ${JSON.stringify(`/model/${info.name}.onnx`)};`,
         `export const wasmManifestUrl = ${JSON.stringify(`/model/wasm/${info.name}.wasm-manifest.json`)};`,
-        `export const wasmPaths = ${JSON.stringify({ tfjs: '/wasm/tfjs/', onnx: '/wasm/ort/' })};`,
+        `export const wasmPaths = ${JSON.stringify(WASM_URLS)};`,
       ].join('\n');
     },
     configureServer(server) {
       server.middlewares.use(isolationOff());
-      server.middlewares.use(serveStatic());
+      server.middlewares.use(serveFiles(STATIC_DIRS));
     },
   };
-}
-
-/** A free TCP port on `host`. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const address = probe.address();
-      probe.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
 }
 
 /** A running demo server. */
@@ -149,17 +101,7 @@ export async function startDemoServer(
     build: {
       rollupOptions: { input: { main: join(DEMO_DIR, 'index.html'), bench: join(DEMO_DIR, 'bench.html') } },
     },
-    optimizeDeps: {
-      // Pre-bundled up front so a dynamically imported backend never triggers a re-optimise and reload.
-      include: [
-        '@tensorflow/tfjs-core',
-        '@tensorflow/tfjs-backend-cpu',
-        '@tensorflow/tfjs-backend-wasm',
-        '@tensorflow/tfjs-backend-webgl',
-        '@tensorflow/tfjs-backend-webgpu',
-      ],
-      exclude: ['onnxruntime-web'],
-    },
+    optimizeDeps: VITE_PREBUNDLE,
   });
   await vite.listen();
   return { url: `http://${host}:${port}/`, info, vite, close: () => vite.close() };

@@ -31,6 +31,22 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+/**
+ * Vite's dependency pre-bundling for a page that loads this package: the tfjs backends bundled
+ * up front (a backend imported dynamically mid-run would make Vite re-optimise and reload the
+ * page), onnxruntime-web left as it is (it finds its wasm files beside itself).
+ */
+export const VITE_PREBUNDLE = {
+  include: [
+    '@tensorflow/tfjs-core',
+    '@tensorflow/tfjs-backend-cpu',
+    '@tensorflow/tfjs-backend-wasm',
+    '@tensorflow/tfjs-backend-webgl',
+    '@tensorflow/tfjs-backend-webgpu',
+  ],
+  exclude: ['onnxruntime-web'],
+};
+
 const require = createRequire(import.meta.url);
 
 /** URL prefixes under which the wasm binaries are served by `serveWasm`, as `WasmPaths`. */
@@ -49,6 +65,7 @@ const TYPES: Readonly<Record<string, string>> = {
   '.mjs': 'text/javascript',
   '.js': 'text/javascript',
   '.json': 'application/json',
+  '.ts': 'text/plain',
 };
 
 /** Connect-style middleware serving files under `dirs` (URL prefix -> folder), isolated. */

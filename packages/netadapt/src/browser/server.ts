@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs, toJavaScript } from '@fastdepth/codegen-tfjs';
 import { initWeights, randomizeBatchNorm, type Graph, type Model } from '@fastdepth/graph-dsl';
-import { freePort, ISOLATION_HEADERS, serveFiles } from '@fastdepth/runtime-web/serving';
+import { freePort, ISOLATION_HEADERS, serveFiles, VITE_PREBUNDLE } from '@fastdepth/runtime-web/serving';
 import { createServer, searchForWorkspaceRoot, type Plugin, type ViteDevServer } from 'vite';
 import {
   generatedDir,
@@ -510,16 +510,8 @@ export async function startDeviceServer(options: DeviceServerOptions = {}): Prom
       watch: null,
     },
     optimizeDeps: {
-      // Pre-bundled up front: a dependency discovered mid-run would make Vite reload the page.
       entries: [join(PAGE_DIR, 'index.html')],
-      include: [
-        '@tensorflow/tfjs-core',
-        '@tensorflow/tfjs-backend-cpu',
-        '@tensorflow/tfjs-backend-wasm',
-        '@tensorflow/tfjs-backend-webgl',
-        '@tensorflow/tfjs-backend-webgpu',
-      ],
-      exclude: ['onnxruntime-web'],
+      ...VITE_PREBUNDLE,
     },
   });
   await vite.listen();
