@@ -164,9 +164,14 @@ describe('fastdepth prune --queue with fastdepth worker processes', { timeout: 6
     const ran = workers.map((w) => (w.out().match(/: running$/gm) ?? []).length);
     expect(proposalLines.length).toBeGreaterThan(0);
     expect(ran[0]! + ran[1]!).toBe(proposalLines.length);
-    for (const w of workers) expect(w.out()).toMatch(/^iteration 0 \S+ -> \d+: done in [\d.]+ s, delta1 /m);
     for (const w of workers) w.child.kill('SIGTERM');
     for (const w of workers) expect(await w.exited).toBe(0);
+    // Which worker takes which job is BullMQ's choice (one may take all of an iteration's jobs):
+    // every job a worker started, it reports done, with its scores.
+    const done = workers.map(
+      (w) => (w.out().match(/^iteration \d+ \S+ -> \d+: done in [\d.]+ s, delta1 /gm) ?? []).length,
+    );
+    expect(done).toEqual(ran);
   });
 
   it('retries the job of a worker SIGKILLed mid-job on another worker and loses nothing', async () => {
