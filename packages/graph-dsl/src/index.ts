@@ -4,6 +4,8 @@
  */
 export * from './ir.js';
 export * from './errors.js';
+export * from './quant/ir.js';
+export * from './quant/fixed-point.js';
 export {
   OPS,
   OP_KINDS,

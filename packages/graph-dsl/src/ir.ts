@@ -7,6 +7,8 @@
  * Layout is NCHW everywhere in the IR; emitters that need another layout convert inside.
  */
 
+import type { GraphQuantization } from './quant/ir.js';
+
 /** Format tag and version written into every saved graph; loading rejects anything else. */
 export const GRAPH_FORMAT = 'fastdepth-graph';
 export const GRAPH_FORMAT_VERSION = 1;
@@ -102,6 +104,8 @@ export interface Graph {
   readonly nodes: readonly Node[];
   /** Free-form provenance (arch options, pruning history). Values are JSON scalars. */
   readonly meta?: Readonly<Record<string, string | number | boolean>>;
+  /** Int8 quantisation of every tensor (see `quant/ir.ts`); absent on float graphs. */
+  readonly quantization?: GraphQuantization;
 }
 
 /** Narrow a node to one op. */
