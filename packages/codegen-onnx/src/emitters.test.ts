@@ -139,6 +139,47 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: 'sigmoid, hard sigmoid, hard swish and clip, on values past their bends',
+    build: (rng) => {
+      const { g, x } = start('acts', rng, int(rng, 1, 4));
+      const lo = -int(rng, 1, 3);
+      return finish(g, [
+        g.output('sig', g.sigmoid('s', x)),
+        g.output('hsig', g.hardSigmoid('hs', x)),
+        g.output('hswish', g.hardSwish('hw', x)),
+        g.output('clipped', g.clip('c', x, lo, lo + 2.5)),
+      ]);
+    },
+  },
+  {
+    name: 'squeeze-excite: global average pool, 1x1 convs, hard sigmoid gate, per-channel mul',
+    build: (rng) => {
+      const c = 2 * int(rng, 2, 4);
+      const { g, x } = start('se', rng, c);
+      const s = g.relu(
+        'se_relu',
+        g.conv2d('se_reduce', g.globalAvgPool('se_pool', x), { outChannels: c / 2, kernel: 1, bias: true }),
+      );
+      const gate = g.hardSigmoid(
+        'se_gate',
+        g.conv2d('se_expand', s, { outChannels: c, kernel: 1, bias: true }),
+      );
+      return finish(g, [g.output('out', g.mul('se_scale', x, gate)), g.output('same', g.mul('sq', x, x))]);
+    },
+  },
+  {
+    name: 'avgPool2d: stride, asymmetric pads, count_include_pad true and false',
+    build: (rng) => {
+      const { g, x } = start('avg', rng, int(rng, 1, 3), true);
+      const k = pick(rng, [2, 3]);
+      const o = { kernel: k, stride: pick(rng, [1, 2]), pads: randomPads(rng, k, k) };
+      return finish(g, [
+        g.output('incl', g.avgPool2d('pi', x, { ...o, countIncludePad: true })),
+        g.output('excl', g.avgPool2d('pe', x, { ...o, countIncludePad: false })),
+      ]);
+    },
+  },
+  {
     name: 'add of 2',
     build: (rng) => {
       const { g, x } = start('add2', rng, 3);
@@ -272,7 +313,13 @@ describe('every DSL op matches the reference executor under onnxruntime', () => 
     const p = g.maxPool('p', d, { kernel: 2, pads: [0, 0, 1, 1], stride: 2 });
     const u = g.add('s', g.upsample('n', p, 'nearest'), g.upsample('b', p, 'bilinear'), g.unpool('z', p));
     const cat = g.concat('cat', u, d, u);
-    g.output('out', g.pixelShuffle('ps', cat));
+    const ps = g.pixelShuffle('ps', cat);
+    const act = g.clip('cl', g.hardSwish('hw', g.sigmoid('sg', ps)), 0.1, 0.9);
+    const gate = g.hardSigmoid('hs', g.globalAvgPool('gap', act));
+    g.output(
+      'out',
+      g.avgPool2d('ap', g.mul('m', act, gate), { kernel: 3, stride: 1, pads: 1, countIncludePad: false }),
+    );
     const graph = g.build();
     expect(new Set(graph.nodes.map((n) => n.op)).size).toBe(OP_KINDS.length);
     for (const opset of SUPPORTED_OPSETS)

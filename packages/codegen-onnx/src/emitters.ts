@@ -194,6 +194,77 @@ export const EMITTERS: EmitterTable = {
     );
   },
 
+  sigmoid: (node, ctx) => {
+    ctx.node('Sigmoid', node.name, [ctx.value(only(node))], [ctx.value(node.name)]);
+  },
+
+  // ONNX HardSigmoid is max(0, min(1, alpha x + beta)); PyTorch's relu6(x + 3) / 6 is alpha 1/6,
+  // beta 0.5 (what torch.onnx writes). The attribute is float32: 1/6 rounds as PyTorch's does.
+  hardSigmoid: (node, ctx) => {
+    ctx.node(
+      'HardSigmoid',
+      node.name,
+      [ctx.value(only(node))],
+      [ctx.value(node.name)],
+      [attrFloat('alpha', 1 / 6), attrFloat('beta', 0.5)],
+    );
+  },
+
+  // HardSwish is an op from opset 14; before, x * HardSigmoid(x).
+  hardSwish: (node, ctx) => {
+    const x = ctx.value(only(node));
+    if (ctx.opset >= 14) {
+      ctx.node('HardSwish', node.name, [x], [ctx.value(node.name)]);
+      return;
+    }
+    const gate = `${node.name}/gate`;
+    ctx.node(
+      'HardSigmoid',
+      `${node.name}/hardsigmoid`,
+      [x],
+      [gate],
+      [attrFloat('alpha', 1 / 6), attrFloat('beta', 0.5)],
+    );
+    ctx.node('Mul', node.name, [x, gate], [ctx.value(node.name)]);
+  },
+
+  clip: (node, ctx) => {
+    const min = ctx.constant(floatTensor(`${node.name}.min`, [], Float32Array.of(node.attrs.min)));
+    const max = ctx.constant(floatTensor(`${node.name}.max`, [], Float32Array.of(node.attrs.max)));
+    ctx.node('Clip', node.name, [ctx.value(only(node)), min, max], [ctx.value(node.name)]);
+  },
+
+  // Numpy broadcasting takes the (N, C, 1, 1) scale over H and W as it is.
+  mul: (node, ctx) => {
+    ctx.node(
+      'Mul',
+      node.name,
+      [ctx.value(node.inputs[0]!), ctx.value(node.inputs[1]!)],
+      [ctx.value(node.name)],
+    );
+  },
+
+  // count_include_pad defaults to 0 in ONNX and to true in PyTorch: always written.
+  avgPool2d: (node, ctx) => {
+    const a = node.attrs;
+    ctx.node(
+      'AveragePool',
+      node.name,
+      [ctx.value(only(node))],
+      [ctx.value(node.name)],
+      [
+        attrInts('kernel_shape', a.kernel),
+        attrInts('strides', a.stride),
+        attrInts('pads', a.pads),
+        attrInt('count_include_pad', a.countIncludePad ? 1 : 0),
+      ],
+    );
+  },
+
+  globalAvgPool: (node, ctx) => {
+    ctx.node('GlobalAveragePool', node.name, [ctx.value(only(node))], [ctx.value(node.name)]);
+  },
+
   // Usually the producer writes the output value directly; Identity only when it cannot
   // (the output reads a graph input, or a tensor other layers read too).
   output: (node, ctx) => {

@@ -477,5 +477,36 @@ export const EMITTERS: EmitterTable = {
       ),
     ];
   },
+  sigmoid: (ctx) => [decl(ctx.out, `tf.sigmoid(${ctx.input(0)})`)],
+  hardSigmoid: (ctx) => [decl(ctx.out, hardSigmoid(ctx.input(0)))],
+  hardSwish: (ctx) => [decl(ctx.out, `tf.mul(${ctx.input(0)}, ${hardSigmoid(ctx.input(0))})`)],
+  clip: (ctx) => [
+    decl(ctx.out, `tf.clipByValue(${ctx.input(0)}, ${ctx.node.attrs.min}, ${ctx.node.attrs.max})`),
+  ],
+  // NHWC: a (N, C, 1, 1) scale is (N, 1, 1, C) here and broadcasts over H and W.
+  mul: (ctx) => [decl(ctx.out, `tf.mul(${ctx.input(0)}, ${ctx.input(1)})`)],
+  avgPool2d: (ctx) => {
+    const a = ctx.node.attrs;
+    const [t, l, b, r] = a.pads;
+    const pool = (x: string): string => `tf.avgPool(${x}, ${list(a.kernel)}, ${list(a.stride)}, 'valid')`;
+    if (t + l + b + r === 0) return [decl(ctx.out, pool(ctx.input(0)))];
+    // Explicit zero padding, then a valid pool: the window average with padded zeros counted
+    // (PyTorch's default). Without them, divide by the same pool of ones: the share of each
+    // window inside the input.
+    const padded = (x: string): string => `tf.pad(${x}, [[0, 0], [${t}, ${b}], [${l}, ${r}], [0, 0]])`;
+    const sum = pool(padded(ctx.input(0)));
+    return [
+      decl(
+        ctx.out,
+        a.countIncludePad ? sum : `tf.div(${sum}, ${pool(padded(`tf.onesLike(${ctx.input(0)})`))})`,
+      ),
+    ];
+  },
+  globalAvgPool: (ctx) => [decl(ctx.out, `tf.mean<tf.Tensor4D>(${ctx.input(0)}, [1, 2], true)`)],
   output: () => [],
 };
+
+/** PyTorch's hard sigmoid relu6(x + 3) / 6 as one tfjs expression. */
+function hardSigmoid(x: string): string {
+  return `tf.div(tf.relu6(tf.add(${x}, 3)), 6)`;
+}

@@ -162,6 +162,32 @@ const CASES: Record<
       return g.maxPool('pool', g.batchNorm('bn', input(g, rng)), { kernel, stride: pick(rng, [1, 2]), pads });
     },
   },
+  // Gain 8 puts values past the bends at -3 and 3.
+  sigmoid: { gain: 8, build: (g, rng) => g.sigmoid('s', g.batchNorm('bn', input(g, rng))) },
+  hardSigmoid: { gain: 8, build: (g, rng) => g.hardSigmoid('hs', g.batchNorm('bn', input(g, rng))) },
+  hardSwish: { gain: 8, build: (g, rng) => g.hardSwish('hw', g.batchNorm('bn', input(g, rng))) },
+  clip: { gain: 8, build: (g, rng) => g.clip('c', g.batchNorm('bn', input(g, rng)), -1.5, 2) },
+  mul: {
+    build: (g, rng) => {
+      const x = input(g, rng);
+      // Squeeze-excite's per-channel gate, or a product of equal shapes.
+      const gate = g.sigmoid('gate', conv1x1(g, 'excite', g.globalAvgPool('squeeze', x), x.shape[1]));
+      return g.mul('m', x, rng.uniform() < 0.5 ? gate : conv1x1(g, 'c', x, x.shape[1]));
+    },
+  },
+  avgPool2d: {
+    build: (g, rng) => {
+      const k = int(rng, 2, 3);
+      const pads = [0, 1, 2, 3].map(() => int(rng, 0, k - 1)) as [number, number, number, number];
+      return g.avgPool2d('pool', g.batchNorm('bn', input(g, rng)), {
+        kernel: k,
+        stride: pick(rng, [1, 2]),
+        pads,
+        countIncludePad: rng.uniform() < 0.5,
+      });
+    },
+  },
+  globalAvgPool: { build: (g, rng) => g.globalAvgPool('gap', g.batchNorm('bn', input(g, rng))) },
 };
 
 /** Builds the case's graph, drawing again while the random attributes do not fit. */

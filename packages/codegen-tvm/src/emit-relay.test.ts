@@ -153,3 +153,50 @@ describe('name errors name the layer', () => {
     expect(() => emitRelay(model(b.build()))).toThrow(/%conv_weight would also name conv_weight/);
   });
 });
+
+describe('Relay for the mobile-network ops', () => {
+  it('sigmoid, hard sigmoid/swish, clip, squeeze-excite mul and both pools parse with every attribute', () => {
+    const g = new GraphBuilder('mobile_ops');
+    const x = g.input('input', [1, 8, 6, 6]);
+    const act = g.clip('cl', g.hardSwish('hw', g.sigmoid('sg', x)), -1, 2.5);
+    const gate = g.hardSigmoid(
+      'hs',
+      g.conv2d('excite', g.globalAvgPool('gap', act), { outChannels: 8, kernel: 1 }),
+    );
+    g.output(
+      'out',
+      g.avgPool2d('ap', g.mul('m', act, gate), { kernel: 3, stride: 1, pads: 1, countIncludePad: false }),
+    );
+    const text = emitRelay(model(g.build()));
+    const mod = parseRelay(text);
+    const calls = mod.bindings.map((b) => (b.expr.kind === 'call' ? b.expr.op : b.expr.kind));
+    expect(calls).toEqual([
+      'sigmoid',
+      // hard swish: x * relu6(x + 3) / 6
+      'add',
+      'clip',
+      'divide',
+      'multiply',
+      'clip',
+      'nn.global_avg_pool2d',
+      'nn.conv2d',
+      // hard sigmoid
+      'add',
+      'clip',
+      'divide',
+      'multiply',
+      'nn.avg_pool2d',
+    ]);
+    const pool = mod.bindings.at(-1)!.expr;
+    expect(pool.kind === 'call' && pool.attrs.get('count_include_pad')).toEqual({
+      kind: 'bool',
+      value: false,
+    });
+    const clip = mod.bindings[5]!.expr;
+    expect(clip.kind === 'call' && [clip.attrs.get('a_min'), clip.attrs.get('a_max')]).toEqual([
+      { kind: 'float', value: -1 },
+      { kind: 'float', value: 2.5 },
+    ]);
+    expect(text).toMatch(/add\(%\d+, 3f\)/);
+  });
+});

@@ -84,6 +84,13 @@ function weight(node: Node, suffix: string): string {
   return `%${relayParamName(`${node.name}.${suffix}`)}`;
 }
 
+/** PyTorch's hard sigmoid relu6(x + 3) / 6 in three bindings. */
+function hardSigmoid(ctx: Ctx, layer: string, x: string, out?: Shape): string {
+  const shifted = bind(ctx, layer, `add(${x}, 3f)`);
+  const clipped = bind(ctx, layer, `clip(${shifted}, a_min=0f, a_max=6f)`);
+  return bind(ctx, layer, `divide(${clipped}, 6f)`, out);
+}
+
 type Emitter<K extends OpKind> = (ctx: Ctx, node: NodeOf<K>, x: readonly string[], out: Shape) => string;
 type EmitterTable = { readonly [K in OpKind]: Emitter<K> };
 
@@ -200,6 +207,35 @@ const EMIT: EmitterTable = {
       out,
     );
   },
+
+  sigmoid: (ctx, node, [x], out) => bind(ctx, node.name, `sigmoid(${x!})`, out),
+  hardSigmoid: (ctx, node, [x], out) => hardSigmoid(ctx, node.name, x!, out),
+  hardSwish: (ctx, node, [x], out) =>
+    bind(ctx, node.name, `multiply(${x!}, ${hardSigmoid(ctx, node.name, x!)})`, out),
+  clip: (ctx, node, [x], out) =>
+    bind(
+      ctx,
+      node.name,
+      `clip(${x!}, a_min=${relayFloat(node.attrs.min)}, a_max=${relayFloat(node.attrs.max)})`,
+      out,
+    ),
+  // Relay broadcasts like numpy: a (N, C, 1, 1) scale spreads over H and W.
+  mul: (ctx, node, [x, s], out) => bind(ctx, node.name, `multiply(${x!}, ${s!})`, out),
+
+  avgPool2d: (ctx, node, [x], out) => {
+    const a = node.attrs;
+    return bind(
+      ctx,
+      node.name,
+      `nn.avg_pool2d(${x!}, pool_size=${ints(a.kernel)}, strides=${ints(a.stride)}, dilation=[1, 1], ` +
+        `padding=${ints(a.pads)}, layout="NCHW", out_layout="", ceil_mode=False, ` +
+        `count_include_pad=${a.countIncludePad ? 'True' : 'False'})`,
+      out,
+    );
+  },
+
+  globalAvgPool: (ctx, node, [x], out) =>
+    bind(ctx, node.name, `nn.global_avg_pool2d(${x!}, layout="NCHW", out_layout="")`, out),
 
   output: (ctx, node, [x], out) => {
     ctx.outputs.push({ ref: x!, layer: node.name, shape: out });

@@ -443,6 +443,13 @@ export function planGraph(
       case 'unpool':
       case 'pixelShuffle':
       case 'maxPool':
+      case 'sigmoid':
+      case 'hardSigmoid':
+      case 'hardSwish':
+      case 'clip':
+      case 'mul':
+      case 'avgPool2d':
+      case 'globalAvgPool':
         return unsupported(node.name, `the op "${node.op}"`);
       default: {
         const never: never = node;

@@ -1,6 +1,24 @@
-import { GraphBuilder, analyze, nodeByName, type Graph, type Tensor } from '@fastdepth/graph-dsl';
+import {
+  GraphBuilder,
+  analyze,
+  execute,
+  initWeights,
+  nodeByName,
+  type Graph,
+  type Tensor,
+} from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { basicBlock, bottleneck, deconv, separable, shuffle, upconv, upproj } from './blocks.js';
+import {
+  basicBlock,
+  bottleneck,
+  deconv,
+  invertedResidual,
+  makeDivisible,
+  separable,
+  shuffle,
+  upconv,
+  upproj,
+} from './blocks.js';
 
 function builder(c = 8, size = 8): { g: GraphBuilder; x: Tensor } {
   const g = new GraphBuilder('block');
@@ -87,5 +105,58 @@ describe('blocks', () => {
     // torchvision resnet50 layer1[0]: 4096 + 36864 + 16384 + downsample 16384 conv weights.
     expect(stats.convWeights).toBe(4096 + 36864 + 16384 + 16384);
     expect(z.shape).toEqual([1, 256, 8, 8]);
+  });
+});
+
+describe('mobile blocks: inverted residual and squeeze-excite', () => {
+  it("a MobileNetV3 block has torchvision's parameter count and shapes", () => {
+    const g = new GraphBuilder('v3_block');
+    const x = g.input('input', [1, 16, 32, 32]);
+    // torchvision InvertedResidualConfig(16, 3, 64, 24, use_se=True, 'HS', stride 2):
+    // expand 16*64 + BN 128, dw 64*9 + BN 128, SE 64->16->64 with biases (1040 + 1088),
+    // project 64*24 + BN 48 = 5568 trainable parameters.
+    const y = invertedResidual(g, 'block', x, {
+      outChannels: 24,
+      expandRatio: 4,
+      stride: 2,
+      act: 'hardSwish',
+      squeezeExcite: true,
+    });
+    g.output('out', y);
+    const graph = g.build();
+    expect(y.shape).toEqual([1, 24, 16, 16]);
+    expect(analyze(graph).params).toBe(5568);
+    const ops = graph.nodes.map((n) => n.op);
+    expect(ops).toContain('globalAvgPool');
+    expect(ops).toContain('hardSigmoid');
+    expect(ops).toContain('mul');
+    expect(ops).toContain('hardSwish');
+    expect(ops).not.toContain('add'); // stride 2: no residual
+  });
+
+  it('adds the residual when stride is 1 and widths match; skips expansion at ratio 1', () => {
+    const g = new GraphBuilder('v2_block');
+    const x = g.input('input', [1, 32, 8, 8]);
+    const y = invertedResidual(g, 'b', x, { outChannels: 32, expandRatio: 1, act: 'relu6' });
+    g.output('out', y);
+    const graph = g.build();
+    expect(graph.nodes.map((n) => n.name)).toEqual(
+      expect.arrayContaining(['b_dw', 'b_project', 'b_add']) as string[],
+    );
+    expect(graph.nodes.some((n) => n.name === 'b_expand')).toBe(false);
+    const out = execute(graph, initWeights(graph, 1), {
+      input: { shape: [1, 32, 8, 8], data: new Float32Array(32 * 64).fill(0.5) },
+    }).out!;
+    expect(out.data.some((v) => v !== 0.5)).toBe(true);
+  });
+
+  it('makeDivisible rounds like torchvision', () => {
+    expect([
+      makeDivisible(16),
+      makeDivisible(10),
+      makeDivisible(3),
+      makeDivisible(37),
+      makeDivisible(100),
+    ]).toEqual([16, 16, 8, 40, 104]);
   });
 });

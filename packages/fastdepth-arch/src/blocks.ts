@@ -11,8 +11,8 @@
  */
 import type { GraphBuilder, Tensor } from '@fastdepth/graph-dsl';
 
-/** The activation after a BatchNorm. */
-export type Activation = 'relu' | 'relu6' | 'none';
+/** The activation after a BatchNorm (hardSwish: MobileNetV3's). */
+export type Activation = 'relu' | 'relu6' | 'hardSwish' | 'none';
 
 export interface ConvBnOptions {
   readonly outChannels: number;
@@ -34,9 +34,94 @@ function activate(g: GraphBuilder, name: string, x: Tensor, act: Activation): Te
       return g.relu(name, x);
     case 'relu6':
       return g.relu6(name, x);
+    case 'hardSwish':
+      return g.hardSwish(name, x);
     case 'none':
       return x;
   }
+}
+
+/**
+ * torchvision's `_make_divisible`: `v` rounded to a multiple of `divisor` (at least `divisor`),
+ * never more than 10 % below `v`. MobileNetV2/V3 widths and squeeze-excite sizes use it.
+ */
+export function makeDivisible(v: number, divisor = 8): number {
+  const rounded = Math.max(divisor, Math.floor((v + divisor / 2) / divisor) * divisor);
+  return rounded < 0.9 * v ? rounded + divisor : rounded;
+}
+
+export interface SqueezeExciteOptions {
+  /** Squeeze channels = makeDivisible(C / reduction); default 4 (MobileNetV3). */
+  readonly reduction?: number;
+  /** The gate; default hardSigmoid (MobileNetV3), sigmoid for EfficientNet. */
+  readonly gate?: 'hardSigmoid' | 'sigmoid';
+}
+
+/**
+ * Squeeze-excite (Hu et al.; MobileNetV3's form): global average pool `name_pool`, 1x1 conv
+ * `name_reduce` (bias) + ReLU `name_reduce_relu`, 1x1 conv `name_expand` (bias), gate
+ * `name_gate`, and the per-channel product `name_scale` with the input.
+ */
+export function squeezeExcite(
+  g: GraphBuilder,
+  name: string,
+  x: Tensor,
+  o: SqueezeExciteOptions = {},
+): Tensor {
+  const c = channels(x);
+  const squeezed = makeDivisible(c / (o.reduction ?? 4));
+  const pooled = g.globalAvgPool(`${name}_pool`, x);
+  const reduced = g.relu(
+    `${name}_reduce_relu`,
+    g.conv2d(`${name}_reduce`, pooled, { outChannels: squeezed, kernel: 1, bias: true }),
+  );
+  const expanded = g.conv2d(`${name}_expand`, reduced, { outChannels: c, kernel: 1, bias: true });
+  const gate =
+    (o.gate ?? 'hardSigmoid') === 'sigmoid'
+      ? g.sigmoid(`${name}_gate`, expanded)
+      : g.hardSigmoid(`${name}_gate`, expanded);
+  return g.mul(`${name}_scale`, x, gate);
+}
+
+export interface InvertedResidualOptions {
+  readonly outChannels: number;
+  /** Expanded width = input channels x expandRatio; 1 skips the expansion conv. */
+  readonly expandRatio: number;
+  /** Depthwise kernel, default 3. */
+  readonly kernel?: number;
+  readonly stride?: number;
+  /** Activation of the expansion and depthwise convs (relu6 in V2; relu or hardSwish in V3). */
+  readonly act: Activation;
+  /** Squeeze-excite after the depthwise conv (MobileNetV3). */
+  readonly squeezeExcite?: boolean;
+}
+
+/**
+ * MobileNetV2/V3 inverted residual: 1x1 expansion `name_expand` (+ BN + act), depthwise
+ * `name_dw` (+ BN + act), optional squeeze-excite `name_se`, linear 1x1 projection
+ * `name_project` + BN, and the residual sum `name_add` when the stride is 1 and the widths match.
+ */
+export function invertedResidual(
+  g: GraphBuilder,
+  name: string,
+  x: Tensor,
+  o: InvertedResidualOptions,
+): Tensor {
+  const cin = channels(x);
+  const hidden = Math.round(cin * o.expandRatio);
+  const stride = o.stride ?? 1;
+  let y =
+    o.expandRatio === 1 ? x : convBn(g, `${name}_expand`, x, { outChannels: hidden, kernel: 1, act: o.act });
+  y = convBn(g, `${name}_dw`, y, {
+    outChannels: hidden,
+    kernel: o.kernel ?? 3,
+    stride,
+    groups: hidden,
+    act: o.act,
+  });
+  if (o.squeezeExcite) y = squeezeExcite(g, `${name}_se`, y);
+  y = convBn(g, `${name}_project`, y, { outChannels: o.outChannels, kernel: 1, act: 'none' });
+  return stride === 1 && cin === o.outChannels ? g.add(`${name}_add`, x, y) : y;
 }
 
 /** Bias-free conv `name`, BatchNorm `name_bn` (eps 1e-5), activation `name_relu`. */

@@ -61,8 +61,14 @@ export interface ConvTranspose2dOptions {
 
 export interface MaxPoolOptions {
   readonly kernel: PairLike;
+  /** Default: the kernel (non-overlapping windows), as in PyTorch. */
   readonly stride?: PairLike;
   readonly pads?: PadsLike;
+}
+
+export interface AvgPoolOptions extends MaxPoolOptions {
+  /** PyTorch's `count_include_pad`: padded zeros count in the divisor. Default true, as in PyTorch. */
+  readonly countIncludePad?: boolean;
 }
 
 function pair(v: PairLike): Pair {
@@ -247,6 +253,52 @@ export class GraphBuilder {
       stride: pair(o.stride ?? o.kernel),
       pads: pads(o.pads ?? 0),
     });
+  }
+
+  /** Logistic sigmoid 1 / (1 + exp(-x)), elementwise. */
+  sigmoid(name: string, x: Tensor): Tensor {
+    return this.node('sigmoid', name, [x], {});
+  }
+
+  /** PyTorch `nn.Hardsigmoid`: relu6(x + 3) / 6, elementwise (MobileNetV3's gate). */
+  hardSigmoid(name: string, x: Tensor): Tensor {
+    return this.node('hardSigmoid', name, [x], {});
+  }
+
+  /** PyTorch `nn.Hardswish`: x * relu6(x + 3) / 6, elementwise (MobileNetV3's activation). */
+  hardSwish(name: string, x: Tensor): Tensor {
+    return this.node('hardSwish', name, [x], {});
+  }
+
+  /** Clamps every value to [min, max] (PyTorch `clamp`, ONNX `Clip`); relu6 is clip(0, 6). */
+  clip(name: string, x: Tensor, min: number, max: number): Tensor {
+    return this.node('clip', name, [x], { min, max });
+  }
+
+  /**
+   * Elementwise product of `x` and `s`, where `s` has `x`'s shape or is per channel
+   * (N, C, 1, 1), broadcast over H and W: the rescaling step of squeeze-excite.
+   */
+  mul(name: string, x: Tensor, s: Tensor): Tensor {
+    return this.node('mul', name, [x, s], {});
+  }
+
+  /**
+   * Average pooling (PyTorch `nn.AvgPool2d`): stride defaults to the kernel, padding to 0,
+   * `countIncludePad` to true.
+   */
+  avgPool2d(name: string, x: Tensor, o: AvgPoolOptions): Tensor {
+    return this.node('avgPool2d', name, [x], {
+      kernel: pair(o.kernel),
+      stride: pair(o.stride ?? o.kernel),
+      pads: pads(o.pads ?? 0),
+      countIncludePad: o.countIncludePad ?? true,
+    });
+  }
+
+  /** Mean over height and width, (N, C, H, W) -> (N, C, 1, 1) (`nn.AdaptiveAvgPool2d(1)`). */
+  globalAvgPool(name: string, x: Tensor): Tensor {
+    return this.node('globalAvgPool', name, [x], {});
   }
 
   output(name: string, x: Tensor): Tensor {

@@ -156,3 +156,46 @@ describe('reference executor', () => {
     );
   });
 });
+
+describe('mobile-network ops', () => {
+  it("hard sigmoid and hard swish are PyTorch's relu6(x + 3) / 6 forms; clip clamps", () => {
+    const xs = [-4, -3, -1.5, 0, 1.5, 3, 4];
+    expect(run([1, 1, 1, 7], xs, (g, x) => g.hardSigmoid('h', x)).values).toEqual([
+      0, 0, 0.25, 0.5, 0.75, 1, 1,
+    ]);
+    expect(run([1, 1, 1, 7], xs, (g, x) => g.hardSwish('h', x)).values).toEqual([
+      -0, -0, -0.375, 0, 1.125, 3, 4,
+    ]);
+    expect(run([1, 1, 1, 7], xs, (g, x) => g.clip('c', x, -1, 2)).values).toEqual([-1, -1, -1, 0, 1.5, 2, 2]);
+    expect(run([1, 1, 1, 1], [0], (g, x) => g.sigmoid('s', x)).values).toEqual([0.5]);
+  });
+
+  it('average pool counts padded zeros or not; global average pool; per-channel mul', () => {
+    const x = [1, 2, 3, 4];
+    const pool = (countIncludePad: boolean): number[] =>
+      run([1, 1, 2, 2], x, (g, t) =>
+        g.avgPool2d('p', t, { kernel: 2, stride: 1, pads: [1, 1, 0, 0], countIncludePad }),
+      ).values;
+    expect(pool(true)).toEqual([0.25, 0.75, 1, 2.5]);
+    expect(pool(false)).toEqual([1, 1.5, 2, 2.5]);
+    expect(run([1, 2, 1, 2], [1, 3, 10, 20], (g, t) => g.globalAvgPool('gap', t))).toEqual({
+      shape: [1, 2, 1, 1],
+      values: [2, 15],
+    });
+    expect(
+      run([1, 2, 1, 2], [1, 3, 10, 20], (g, t) => g.mul('m', t, g.globalAvgPool('gap', t))).values,
+    ).toEqual([2, 6, 150, 300]);
+  });
+
+  it('refuses a mul whose second input is neither the same shape nor per channel, and bad clip bounds', () => {
+    const g = new GraphBuilder('bad');
+    const x = g.input('input', [1, 4, 2, 2]);
+    const y = g.conv2d('c', x, { outChannels: 2, kernel: 1 });
+    expect(() => g.mul('m', x, y)).toThrow(
+      /layer "m": mul needs input 1 of input 0's shape 1x4x2x2 or per channel 1x4x1x1, found 1x2x2x2/,
+    );
+    expect(() => g.clip('c2', x, 2, 1)).toThrow(
+      /layer "c2": attribute "min" \(2\) must be below "max" \(1\)/,
+    );
+  });
+});

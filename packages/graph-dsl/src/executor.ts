@@ -248,6 +248,59 @@ function maxPool(node: NodeOf<'maxPool'>, x: Tensor64, out: Shape): Float64Array
   return y;
 }
 
+/** Average pool: padded positions add 0; the divisor is the window, or only its inside positions. */
+function avgPool(node: NodeOf<'avgPool2d'>, x: Tensor64, out: Shape): Float64Array {
+  const {
+    kernel: [kh, kw],
+    stride: [sh, sw],
+    pads: [pt, pl],
+    countIncludePad,
+  } = node.attrs;
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const y = new Float64Array(numel(out));
+  for (let p = 0; p < n * c; p++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        let sum = 0;
+        let inside = 0;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= w) continue;
+            sum += x.data[(p * h + iy) * w + ix]!;
+            inside++;
+          }
+        }
+        y[(p * oh + oy) * ow + ox] = sum / (countIncludePad ? kh * kw : inside);
+      }
+    }
+  }
+  return y;
+}
+
+/** Product with a second input of the same shape or of shape (N, C, 1, 1). */
+function mul(x: Tensor64, s: Tensor64): Float64Array {
+  const [n, c, h, w] = x.shape;
+  const perChannel = s.data.length === n * c && h * w !== 1;
+  return x.data.map((v, i) => v * s.data[perChannel ? Math.floor(i / (h * w)) : i]!);
+}
+
+function globalAvgPool(x: Tensor64): Float64Array {
+  const [n, c, h, w] = x.shape;
+  const y = new Float64Array(n * c);
+  for (let p = 0; p < n * c; p++) {
+    let sum = 0;
+    for (let i = 0; i < h * w; i++) sum += x.data[p * h * w + i]!;
+    y[p] = sum / (h * w);
+  }
+  return y;
+}
+
+const hardSigmoid = (v: number): number => Math.min(6, Math.max(0, v + 3)) / 6;
+
 function concatChannels(xs: readonly Tensor64[], out: Shape): Float64Array {
   const [n, c, h, w] = out;
   const y = new Float64Array(numel(out));
@@ -292,6 +345,22 @@ function evalNode(node: Node, ins: readonly Tensor64[], out: Shape, w: WeightMap
       return pixelShuffle(node, x, out);
     case 'maxPool':
       return maxPool(node, x, out);
+    case 'sigmoid':
+      return x.data.map((v) => 1 / (1 + Math.exp(-v)));
+    case 'hardSigmoid':
+      return x.data.map(hardSigmoid);
+    case 'hardSwish':
+      return x.data.map((v) => v * hardSigmoid(v));
+    case 'clip': {
+      const { min, max } = node.attrs;
+      return x.data.map((v) => Math.min(max, Math.max(min, v)));
+    }
+    case 'mul':
+      return mul(x, ins[1]!);
+    case 'avgPool2d':
+      return avgPool(node, x, out);
+    case 'globalAvgPool':
+      return globalAvgPool(x);
     case 'output':
       return x.data;
     default:

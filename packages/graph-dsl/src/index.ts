@@ -41,6 +41,7 @@ export {
   type Conv2dOptions,
   type ConvTranspose2dOptions,
   type MaxPoolOptions,
+  type AvgPoolOptions,
 } from './builder.js';
 export {
   inferShapes,

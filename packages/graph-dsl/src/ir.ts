@@ -64,6 +64,21 @@ export interface MaxPoolAttrs {
   readonly stride: Pair;
   readonly pads: Pads;
 }
+export interface AvgPoolAttrs {
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly pads: Pads;
+  /**
+   * PyTorch's `count_include_pad` (its default is true): divide by the whole window, padded
+   * zeros included, or only by the positions inside the input.
+   */
+  readonly countIncludePad: boolean;
+}
+export interface ClipAttrs {
+  /** Lower and upper bound (PyTorch `clamp(min, max)`, ONNX Clip); min < max, both finite. */
+  readonly min: number;
+  readonly max: number;
+}
 
 /** Attributes of every op, keyed by op name. Adding an op starts here. */
 export interface OpAttrMap {
@@ -79,6 +94,18 @@ export interface OpAttrMap {
   unpool: UnpoolAttrs;
   pixelShuffle: PixelShuffleAttrs;
   maxPool: MaxPoolAttrs;
+  /** Logistic 1 / (1 + exp(-x)). */
+  sigmoid: NoAttrs;
+  /** PyTorch `Hardsigmoid`: relu6(x + 3) / 6. */
+  hardSigmoid: NoAttrs;
+  /** PyTorch `Hardswish`: x * relu6(x + 3) / 6. */
+  hardSwish: NoAttrs;
+  clip: ClipAttrs;
+  /** Elementwise product; the second input may be (N, C, 1, 1), broadcast over H and W (squeeze-excite). */
+  mul: NoAttrs;
+  avgPool2d: AvgPoolAttrs;
+  /** Mean over H and W: (N, C, H, W) -> (N, C, 1, 1). */
+  globalAvgPool: NoAttrs;
   output: NoAttrs;
 }
 

@@ -5,7 +5,17 @@
  * its own table by `OpKind`.
  */
 import { GraphError } from './errors.js';
-import type { Conv2dAttrs, ConvTranspose2dAttrs, OpAttrMap, OpKind, Pads, Pair, Shape } from './ir.js';
+import type {
+  AvgPoolAttrs,
+  Conv2dAttrs,
+  ConvTranspose2dAttrs,
+  MaxPoolAttrs,
+  OpAttrMap,
+  OpKind,
+  Pads,
+  Pair,
+  Shape,
+} from './ir.js';
 
 /** The role of a parameter tensor; emitters and passes dispatch on it. */
 export type ParamRole = 'weight' | 'bias' | 'gamma' | 'beta' | 'mean' | 'var';
@@ -27,7 +37,7 @@ export interface ParamSpec {
 
 export interface OpDef<K extends OpKind> {
   /** Number of inputs; `'variadic'` = two or more. */
-  readonly arity: 0 | 1 | 'variadic';
+  readonly arity: 0 | 1 | 2 | 'variadic';
   /** Output shape from input shapes; throws `GraphError` naming `layer` on a mismatch. */
   readonly inferShape: (layer: string, attrs: OpAttrMap[K], inputs: readonly Shape[]) => Shape;
   /** Multiply-accumulates (convolutions only, as the paper counts them). */
@@ -120,6 +130,32 @@ function checkConvAttrs(layer: string, a: Conv2dAttrs | ConvTranspose2dAttrs): v
   if (typeof a.bias !== 'boolean')
     fail(layer, `attribute "bias" must be a boolean, found ${JSON.stringify(a.bias)}`);
 }
+
+/** Output shape of a pooling window (max or average); padded positions never count as values. */
+function poolShape(layer: string, a: MaxPoolAttrs | AvgPoolAttrs, inputs: readonly Shape[]): Shape {
+  const x = single(layer, inputs);
+  const [n, c, h, w] = x;
+  checkPadsSmallerThanKernel(layer, a.pads, a.kernel);
+  if (a.stride[0] > 1 || a.stride[1] > 1) checkStrideDivides(layer, x, a.stride);
+  const oh = windowOut(layer, h, a.pads[0], a.pads[2], a.kernel[0], 1, a.stride[0]);
+  const ow = windowOut(layer, w, a.pads[1], a.pads[3], a.kernel[1], 1, a.stride[1]);
+  return [n, c, oh, ow];
+}
+
+function checkPoolAttrs(layer: string, a: MaxPoolAttrs | AvgPoolAttrs): void {
+  checkTuple(layer, 'kernel', a.kernel, 2, 1);
+  checkTuple(layer, 'stride', a.stride, 2, 1);
+  checkTuple(layer, 'pads', a.pads, 4, 0);
+}
+
+/** An op that maps each value on its own: same shape, no parameters, no attributes. */
+const elementwise = {
+  arity: 1,
+  inferShape: (layer: string, _a: unknown, inputs: readonly Shape[]): Shape => single(layer, inputs),
+  macs: noMacs,
+  params: noParams,
+  checkAttrs: noAttrs,
+} as const;
 
 function heFanOut(kernel: Pair, channels: number): ParamInit {
   return { kind: 'heNormal', fanOut: kernel[0] * kernel[1] * channels };
@@ -344,22 +380,76 @@ export const OPS: OpTable = {
 
   maxPool: {
     arity: 1,
-    inferShape: (layer, a, inputs) => {
-      const x = single(layer, inputs);
-      const [n, c, h, w] = x;
-      checkPadsSmallerThanKernel(layer, a.pads, a.kernel);
-      if (a.stride[0] > 1 || a.stride[1] > 1) checkStrideDivides(layer, x, a.stride);
-      const oh = windowOut(layer, h, a.pads[0], a.pads[2], a.kernel[0], 1, a.stride[0]);
-      const ow = windowOut(layer, w, a.pads[1], a.pads[3], a.kernel[1], 1, a.stride[1]);
-      return [n, c, oh, ow];
+    inferShape: poolShape,
+    macs: noMacs,
+    params: noParams,
+    checkAttrs: checkPoolAttrs,
+  },
+
+  sigmoid: elementwise,
+  hardSigmoid: elementwise,
+  hardSwish: elementwise,
+
+  clip: {
+    ...elementwise,
+    checkAttrs: (layer, a) => {
+      if (
+        typeof a.min !== 'number' ||
+        typeof a.max !== 'number' ||
+        !Number.isFinite(a.min) ||
+        !Number.isFinite(a.max)
+      )
+        fail(
+          layer,
+          `attributes "min" and "max" must be finite numbers, found ${JSON.stringify([a.min, a.max])}`,
+        );
+      if (!(a.min < a.max)) fail(layer, `attribute "min" (${a.min}) must be below "max" (${a.max})`);
+    },
+  },
+
+  mul: {
+    arity: 2,
+    inferShape: (layer, _a, inputs) => {
+      const [x, s] = inputs;
+      if (inputs.length !== 2 || !x || !s) fail(layer, `expected 2 inputs, found ${inputs.length}`);
+      const same = s.every((d, k) => d === x[k]);
+      const perChannel = s[0] === x[0] && s[1] === x[1] && s[2] === 1 && s[3] === 1;
+      if (!same && !perChannel)
+        fail(
+          layer,
+          `mul needs input 1 of input 0's shape ${fmt(x)} or per channel ${fmt([x[0], x[1], 1, 1])}, found ${fmt(s)}`,
+        );
+      return x;
     },
     macs: noMacs,
     params: noParams,
+    checkAttrs: noAttrs,
+  },
+
+  avgPool2d: {
+    arity: 1,
+    inferShape: poolShape,
+    macs: noMacs,
+    params: noParams,
     checkAttrs: (layer, a) => {
-      checkTuple(layer, 'kernel', a.kernel, 2, 1);
-      checkTuple(layer, 'stride', a.stride, 2, 1);
-      checkTuple(layer, 'pads', a.pads, 4, 0);
+      checkPoolAttrs(layer, a);
+      if (typeof a.countIncludePad !== 'boolean')
+        fail(
+          layer,
+          `attribute "countIncludePad" must be a boolean, found ${JSON.stringify(a.countIncludePad)}`,
+        );
     },
+  },
+
+  globalAvgPool: {
+    arity: 1,
+    inferShape: (layer, _a, inputs) => {
+      const [n, c] = single(layer, inputs);
+      return [n, c, 1, 1];
+    },
+    macs: noMacs,
+    params: noParams,
+    checkAttrs: noAttrs,
   },
 
   output: {

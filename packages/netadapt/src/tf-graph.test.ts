@@ -29,7 +29,15 @@ function allOps(): Graph {
   const s = g.pixelShuffle('shuffle', g.conv2d('e', d, { outChannels: 16, kernel: 1 }));
   const up = g.upsample('bl', s, 'bilinear');
   const nn = g.upsample('nn', g.maxPool('pool2', up, { kernel: 2 }), 'nearest');
-  g.output('out', g.add('sum', up, nn));
+  const sum = g.add('sum', up, nn);
+  // The mobile-network ops: activations, squeeze-excite's gate and product, average pools.
+  const act = g.clip('clip', g.hardSwish('hswish', g.sigmoid('sig', sum)), 0.1, 0.6);
+  const gate = g.hardSigmoid(
+    'gate',
+    g.conv2d('excite', g.globalAvgPool('gap', act), { outChannels: 4, kernel: 1, bias: true }),
+  );
+  const scaled = g.mul('scale', act, gate);
+  g.output('out', g.avgPool2d('avg', scaled, { kernel: 3, stride: 1, pads: 1, countIncludePad: false }));
   return g.build();
 }
 

@@ -243,6 +243,32 @@ export class TfGraph {
             : x(0);
         return tf.maxPool(padded, [a.kernel[0], a.kernel[1]], [a.stride[0], a.stride[1]], 'valid');
       }
+      case 'sigmoid':
+        return tf.sigmoid(x(0));
+      case 'hardSigmoid':
+        return tf.div(tf.relu6(tf.add(x(0), 3)), 6);
+      case 'hardSwish':
+        return tf.mul(x(0), tf.div(tf.relu6(tf.add(x(0), 3)), 6));
+      case 'clip':
+        return tf.clipByValue(x(0), node.attrs.min, node.attrs.max);
+      case 'mul':
+        return tf.mul(x(0), x(1));
+      case 'avgPool2d': {
+        const a = node.attrs;
+        const [pt, pl, pb, pr] = a.pads;
+        const pads: [number, number][] = [
+          [0, 0],
+          [pt, pb],
+          [pl, pr],
+          [0, 0],
+        ];
+        const pool = (t: tf.Tensor4D): tf.Tensor4D =>
+          tf.avgPool(tf.pad(t, pads), [a.kernel[0], a.kernel[1]], [a.stride[0], a.stride[1]], 'valid');
+        const sum = pool(x(0));
+        return a.countIncludePad || pt + pl + pb + pr === 0 ? sum : tf.div(sum, pool(tf.onesLike(x(0))));
+      }
+      case 'globalAvgPool':
+        return tf.mean(x(0), [1, 2], true);
       case 'output':
         return x(0);
       default:

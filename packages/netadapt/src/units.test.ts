@@ -60,6 +60,23 @@ describe('findUnits', () => {
     expect(units.filter((u) => u.prunable).map((u) => u.id)).toEqual(['a', 'b']);
   });
 
+  it('ties a squeeze-excite gate to the features it scales', () => {
+    const g = new GraphBuilder('se');
+    const x = g.input('input', [1, 3, 8, 8]);
+    const f = g.relu('f_relu', g.conv2d('f', x, { outChannels: 16, kernel: 3, pads: 1 }));
+    const squeeze = g.relu(
+      'sq_relu',
+      g.conv2d('sq', g.globalAvgPool('gap', f), { outChannels: 8, kernel: 1 }),
+    );
+    const gate = g.hardSigmoid('gate', g.conv2d('ex', squeeze, { outChannels: 16, kernel: 1 }));
+    const y = g.conv2d('head', g.mul('scale', f, gate), { outChannels: 1, kernel: 1 });
+    g.output('out', y);
+    const units = findUnits(g.build());
+    const tied = units.find((u) => u.producers.includes('f'))!;
+    expect(tied.producers).toEqual(['f', 'ex']);
+    expect(units.find((u) => u.producers.includes('sq'))!.producers).toEqual(['sq']);
+  });
+
   it('names the known units when an id is unknown', () => {
     expect(() => unitById(buildArch('fastdepth', { inputSize: 32 }), 'nope')).toThrow(/conv0, conv1_pw/);
   });

@@ -133,11 +133,20 @@ export function findUnits(graph: Graph): PrunableUnit[] {
         return;
       case 'relu':
       case 'relu6':
+      case 'sigmoid':
+      case 'hardSigmoid':
+      case 'hardSwish':
+      case 'clip':
       case 'upsample':
       case 'unpool':
       case 'maxPool':
+      case 'avgPool2d':
+      case 'globalAvgPool':
         segs.set(node.name, input(0));
         return;
+      // A product ties its operands' channels like a sum (squeeze-excite: the gate's channels
+      // are the features' channels).
+      case 'mul':
       case 'add': {
         const first = input(0);
         const aligned = node.inputs.every((_, i) => {
@@ -146,7 +155,7 @@ export function findUnits(graph: Graph): PrunableUnit[] {
         });
         if (!aligned) {
           node.inputs.forEach((_, i) =>
-            freeze(input(i), `add "${node.name}" mixes differently split inputs`),
+            freeze(input(i), `${node.op} "${node.name}" mixes differently split inputs`),
           );
           segs.set(node.name, first);
           return;
@@ -156,7 +165,7 @@ export function findUnits(graph: Graph): PrunableUnit[] {
           if (units.includes(-1)) {
             freeze(
               units.map((unit) => ({ unit, width: seg.width })),
-              `add "${node.name}" adds fixed channels`,
+              `${node.op} "${node.name}" combines fixed channels`,
             );
           }
           const owned = units.filter((u) => u >= 0);

@@ -237,6 +237,13 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'concat':
     case 'unpool':
     case 'pixelShuffle':
+    case 'sigmoid':
+    case 'hardSigmoid':
+    case 'hardSwish':
+    case 'clip':
+    case 'mul':
+    case 'avgPool2d':
+    case 'globalAvgPool':
       // validateQuantizedModel refuses these before anything runs.
       throw new GraphError(node.name, `op ${node.op} has no int8 definition`);
     default:
