@@ -1,7 +1,7 @@
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
-import { FormatError, execute, initWeights, type Graph, type Model } from '@fastdepth/graph-dsl';
+import { execute, initWeights, type Graph, type Model } from '@fastdepth/graph-dsl';
 import { buildArch as arch, fastdepth } from '@fastdepth/fastdepth-arch';
 import { describe, expect, it } from 'vitest';
 import { importOnnx } from './import.js';
@@ -130,9 +130,19 @@ describe('importOnnx', () => {
     const name = 'mobilenet-deconv3dw-skipconcat';
     const original = randomModel(arch(name, { inputSize: 32 }), 15);
     const bytes = encodeOnnx(original);
-    expect(() => importOnnx(bytes, 'deconv.onnx')).toThrow(
-      /deconv\.onnx: not FastDepth-shaped .*name the architecture/,
-    );
+    // Without the name it is imported as a graph of its own, computing the same values.
+    const standalone = importOnnx(bytes, 'nets/deconv.onnx');
+    expect(standalone.standalone).toBe(true);
+    expect(standalone.model.graph.name).toBe('deconv');
+    const input = {
+      shape: [1, 3, 32, 32],
+      data: Float64Array.from({ length: 3 * 32 * 32 }, (_, i) => (i % 17) / 17),
+    };
+    const want = Object.values(execute(original.graph, original.weights, { input }))[0]!.data;
+    const got = Object.values(execute(standalone.model.graph, standalone.model.weights, { input }))[0]!.data;
+    expect(got.length).toBe(want.length);
+    for (let i = 0; i < want.length; i++)
+      expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(1e-4 * (1 + Math.abs(want[i]!)));
     const imported = importOnnx(bytes, 'deconv.onnx', { arch: name });
     expect(imported.archName).toBe(name);
     expectSameWeights(imported.model, original);
@@ -205,9 +215,47 @@ describe('importOnnx', () => {
       },
     });
     const bytes = proto.ModelProto.encode(model).finish();
-    expect(() => importOnnx(bytes, 'tiny.onnx')).toThrow(FormatError);
-    expect(() => importOnnx(bytes, 'tiny.onnx')).toThrow(/tiny\.onnx: not FastDepth-shaped/);
+    expect(importOnnx(bytes, 'tiny.onnx').standalone).toBe(true);
     expect(() => importOnnx(bytes, 'tiny.onnx', { arch: 'fastdepth' })).toThrow(/tiny\.onnx: inputSize/);
+  });
+
+  it('names every node it cannot import in one error, skipping what depends on them', () => {
+    const node = (opType: string, input: string[], output: string, name: string): onnx.INodeProto => ({
+      opType,
+      input,
+      output: [output],
+      name,
+    });
+    const model = proto.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g',
+        node: [
+          node('Relu', ['x'], 'a', 'relu'),
+          node('Erf', ['a'], 'b', 'erf_1'),
+          node('Relu', ['b'], 'c', 'after_erf'),
+          node('Tanh', ['a'], 'd', 'tanh_1'),
+          node('Add', ['c', 'd'], 'y', 'sum'),
+        ],
+        input: [
+          {
+            name: 'x',
+            type: {
+              tensorType: {
+                elemType: 1,
+                shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }, { dimValue: 4 }, { dimValue: 4 }] },
+              },
+            },
+          },
+        ],
+        output: [{ name: 'y' }],
+      },
+    });
+    const bytes = proto.ModelProto.encode(model).finish();
+    expect(() => importOnnx(bytes, 'odd.onnx')).toThrow(
+      /^odd\.onnx: 2 nodes cannot be imported: node "erf_1" \(Erf\): this op has no DSL equivalent; node "tanh_1" \(Tanh\): this op has no DSL equivalent$/,
+    );
   });
 
   it('rejects bytes that are not ONNX', () => {

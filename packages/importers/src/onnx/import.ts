@@ -1,11 +1,18 @@
 /**
- * `importOnnx`: weights from an ONNX file of a FastDepth-family network, as PyTorch's exporter
- * (or our own emitter) writes it: Conv (with or without bias), BatchNormalization, Relu, Clip
- * (min/max as inputs, initializers, Constant nodes or pre-opset-11 attributes), Resize/Upsample,
- * Add/Sum, Concat, MaxPool, ConvTranspose, DepthToSpace, Identity. Initializer names are not
- * trusted (`conv0.0.weight`, `onnx::Conv_123`): the graph is recovered by structure and matched
- * against the architecture layer by layer (match.ts).
+ * `importOnnx`: an ONNX file as PyTorch's exporter (or our own emitter) writes it, to a DSL graph
+ * and weights. Recovered ops: Conv (with or without bias), ConvTranspose, BatchNormalization,
+ * Relu, Clip (ReLU, ReLU6 or any bounds; min/max as inputs, initializers, Constant nodes or
+ * pre-opset-11 attributes), Sigmoid, HardSigmoid, HardSwish, Mul, GlobalAveragePool, ReduceMean
+ * over H and W, AveragePool, MaxPool, Resize/Upsample (x2), Add/Sum, Concat, DepthToSpace,
+ * Identity; the exporter's constant shape arithmetic (Shape, Gather, Unsqueeze, Concat, Cast,
+ * Slice, ...) is folded. Every node that cannot be recovered is reported in one error.
+ *
+ * A FastDepth-family file (or any file with `arch`/`graph` given) is matched against the
+ * architecture layer by layer (match.ts), since initializer names are not trusted
+ * (`conv0.0.weight`, `onnx::Conv_123`); any other network is imported as its own graph, its
+ * layers named after the file's nodes.
  */
+import { basename } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import {
@@ -27,6 +34,7 @@ import {
   type FastDepthWidths,
 } from '@fastdepth/fastdepth-arch';
 import { matchModel } from '../match.js';
+import { FOLDABLE_OPS, foldConstant, type Constant } from './fold.js';
 
 const proto: typeof onnx = onnxProto.onnx;
 const DataType = proto.TensorProto.DataType;
@@ -40,6 +48,8 @@ export interface OnnxImportOptions {
   readonly arch?: string;
   /** Match against this graph instead (e.g. a pruned variant loaded from JSON); wins over `arch`. */
   readonly graph?: Graph;
+  /** Name of the graph a file outside the family becomes; default: the file's base name. */
+  readonly name?: string;
 }
 
 export interface OnnxImport {
@@ -47,6 +57,8 @@ export interface OnnxImport {
   readonly archName: string;
   /** True when the file had BatchNorm folded into conv biases (identity BNs were built). */
   readonly foldedBatchNorm: boolean;
+  /** True when the file was imported as its own graph (no family architecture matched it). */
+  readonly standalone: boolean;
 }
 
 type Long = number | { toNumber(): number };
@@ -54,12 +66,6 @@ type Long = number | { toNumber(): number };
 function num(v: Long | null | undefined): number {
   if (v === null || v === undefined) return 0;
   return typeof v === 'number' ? v : v.toNumber();
-}
-
-/** A constant decoded to float64 values with its dims. */
-interface Constant {
-  readonly dims: readonly number[];
-  readonly data: Float64Array;
 }
 
 function decodeTensor(t: onnx.ITensorProto, source: string): Constant {
@@ -189,12 +195,32 @@ function topological(
   return out;
 }
 
+/** A node the recoverer cannot turn into DSL layers; collected, then reported together. */
+class NodeProblem extends Error {}
+/** A node reading the output of a node that already failed: skipped, not reported again. */
+class Downstream extends Error {}
+
+/** Most unsupported nodes named in one error; the rest are counted. */
+const MAX_LISTED_PROBLEMS = 12;
+
+/** An ONNX node name as a DSL layer name: an identifier made of its letters and digits. */
+function identifierOf(name: string): string {
+  return name
+    .replace(/[^A-Za-z0-9_]+/g, '_')
+    .replace(/_+/g, '_')
+    .replace(/^_|_$/g, '')
+    .slice(0, 80);
+}
+
 class OnnxRecoverer {
   private readonly g = new GraphBuilder('onnx');
   private readonly values = new Map<string, Tensor>();
   private readonly constants = new Map<string, Constant>();
   private readonly weights = new Map<string, TensorF32>();
   private readonly descriptions = new Map<string, string>();
+  private readonly usedNames = new Set<string>();
+  private readonly failed = new Set<string>();
+  private readonly problems: string[] = [];
   private index = 0;
 
   constructor(
@@ -203,17 +229,26 @@ class OnnxRecoverer {
   ) {}
 
   private fail(node: onnx.INodeProto | undefined, detail: string): never {
-    throw new FormatError(
-      this.source,
-      node ? `node "${node.name ?? ''}" (${node.opType ?? ''}): ${detail}` : detail,
-    );
+    if (node) throw new NodeProblem(`node "${node.name ?? ''}" (${node.opType ?? ''}): ${detail}`);
+    throw new FormatError(this.source, detail);
   }
 
   private value(node: onnx.INodeProto, name: string | undefined): Tensor {
+    if (name !== undefined && this.failed.has(name)) throw new Downstream();
     const v = name === undefined ? undefined : this.values.get(name);
     if (!v)
       this.fail(node, `input "${name ?? ''}" is not an activation (a constant where a tensor was expected?)`);
     return v;
+  }
+
+  /** The DSL name of a node's layer: its ONNX name as an identifier, unique, else `kind<index>`. */
+  private layerName(node: onnx.INodeProto, kind: string): string {
+    const base = identifierOf(node.name ?? '');
+    let name = /^[A-Za-z_]/.test(base) ? base : `${kind}${this.index}`;
+    while (this.usedNames.has(name)) name = `${base || kind}_${this.index++}`;
+    this.index++;
+    this.usedNames.add(name);
+    return name;
   }
 
   private constant(node: onnx.INodeProto, name: string | undefined, what: string): Constant {
@@ -223,7 +258,7 @@ class OnnxRecoverer {
   }
 
   private declare(node: onnx.INodeProto, kind: string, f: (name: string) => Tensor): Tensor {
-    const name = `n${this.index++}_${kind}`;
+    const name = this.layerName(node, kind);
     this.descriptions.set(name, `node "${node.name ?? ''}" (${node.opType ?? ''})`);
     try {
       const t = f(name);
@@ -334,10 +369,13 @@ class OnnxRecoverer {
     };
     const lo = bound(mini, 'min', Number.NEGATIVE_INFINITY);
     const hi = bound(maxi, 'max', Number.POSITIVE_INFINITY);
+    const unbounded = (v: number): boolean => !Number.isFinite(v) || Math.abs(v) >= 3.4e38;
     if (lo === 0 && hi === 6) this.declare(node, 'relu6', (name) => this.g.relu6(name, x));
-    else if (lo === 0 && (hi === Number.POSITIVE_INFINITY || hi >= 3.4e38))
-      this.declare(node, 'relu', (name) => this.g.relu(name, x));
-    else this.fail(node, `Clip(${lo}, ${hi}) is neither ReLU nor ReLU6`);
+    else if (lo === 0 && unbounded(hi)) this.declare(node, 'relu', (name) => this.g.relu(name, x));
+    else if (!unbounded(lo) && !unbounded(hi))
+      this.declare(node, 'clip', (name) => this.g.clip(name, x, lo, hi));
+    else
+      this.fail(node, `Clip(${lo}, ${hi}) with one open bound is not supported (ReLU, ReLU6 or two bounds)`);
   }
 
   private resize(node: onnx.INodeProto): void {
@@ -389,9 +427,84 @@ class OnnxRecoverer {
     }
   }
 
+  /** Shape arithmetic on constants (and the static shapes of activations): evaluated now. */
+  private fold(node: onnx.INodeProto): boolean {
+    const inputs = node.input ?? [];
+    const out = node.output?.[0] ?? '';
+    if (node.opType === 'Shape') {
+      const x = this.value(node, inputs[0]);
+      const at = attrs(node, this.source);
+      const dims = [...x.shape];
+      const rank = dims.length;
+      const bound = (v: AttrValue, fallback: number): number =>
+        typeof v === 'number' ? Math.max(0, Math.min(rank, v < 0 ? v + rank : v)) : fallback;
+      const data = Float64Array.from(dims.slice(bound(at.get('start'), 0), bound(at.get('end'), rank)));
+      this.constants.set(out, { dims: [data.length], data });
+      return true;
+    }
+    if (!FOLDABLE_OPS.has(node.opType ?? '')) return false;
+    const given = inputs.map((i) => (i === '' ? undefined : this.constants.get(i)));
+    if (inputs.some((i, k) => i !== '' && !given[k])) return false; // an activation: not shape arithmetic
+    const at = attrs(node, this.source);
+    try {
+      this.constants.set(
+        out,
+        foldConstant({
+          opType: node.opType ?? '',
+          inputs: given,
+          int: (name, fallback) => (typeof at.get(name) === 'number' ? (at.get(name) as number) : fallback),
+          ints: (name) => (Array.isArray(at.get(name)) ? (at.get(name) as number[]) : undefined),
+          tensor: (name) => {
+            const v = at.get(name);
+            return v && typeof v === 'object' && !Array.isArray(v) ? (v as Constant) : undefined;
+          },
+        }),
+      );
+    } catch (error) {
+      this.fail(node, `cannot fold constant: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return true;
+  }
+
+  private pool(node: onnx.INodeProto, kind: 'max' | 'avg'): void {
+    const at = attrs(node, this.source);
+    if (num(at.get('ceil_mode') as number | undefined) !== 0) this.fail(node, 'ceil_mode=1 is not supported');
+    const autoPad = this.str(at, 'auto_pad', 'NOTSET');
+    if (autoPad !== 'NOTSET' && autoPad !== 'VALID') this.fail(node, `auto_pad ${autoPad} is not supported`);
+    if (this.ints(at, 'dilations', [1, 1]).some((d) => d !== 1))
+      this.fail(node, 'dilated pooling is not supported');
+    const x = this.value(node, node.input?.[0]);
+    const k = this.ints(at, 'kernel_shape', []);
+    if (k.length !== 2) this.fail(node, `kernel_shape [${k.join(', ')}] is not 2-D`);
+    const s = this.ints(at, 'strides', [1, 1]);
+    const p = this.ints(at, 'pads', [0, 0, 0, 0]);
+    const o = { kernel: [k[0]!, k[1]!], stride: [s[0]!, s[1]!], pads: [p[0]!, p[1]!, p[2]!, p[3]!] } as const;
+    if (kind === 'max') this.declare(node, 'maxpool', (name) => this.g.maxPool(name, x, o));
+    else {
+      // ONNX's count_include_pad defaults to 0 (PyTorch's to true: its exporter writes it).
+      const countIncludePad = num(at.get('count_include_pad') as number | undefined) === 1;
+      this.declare(node, 'avgpool', (name) => this.g.avgPool2d(name, x, { ...o, countIncludePad }));
+    }
+  }
+
+  private mul(node: onnx.INodeProto): void {
+    const [ai, bi] = node.input ?? [];
+    if ([ai, bi].some((i) => i !== undefined && this.constants.has(i)))
+      this.fail(
+        node,
+        'multiplies by a constant; only activation x activation (e.g. squeeze-excite) is supported',
+      );
+    let x = this.value(node, ai);
+    let gate = this.value(node, bi);
+    // The per-channel operand goes second (the DSL broadcasts input 1 only).
+    if (x.shape[2] * x.shape[3] === 1 && gate.shape[2] * gate.shape[3] > 1) [x, gate] = [gate, x];
+    this.declare(node, 'mul', (name) => this.g.mul(name, x, gate));
+  }
+
   private node(node: onnx.INodeProto): void {
     const inputs = node.input ?? [];
     const a = (): Map<string, AttrValue> => attrs(node, this.source);
+    if (this.fold(node)) return;
     switch (node.opType) {
       case 'Constant': {
         const v = a().get('value');
@@ -424,6 +537,56 @@ class OnnxRecoverer {
       case 'Clip':
         this.clip(node);
         return;
+      case 'Sigmoid': {
+        const x = this.value(node, inputs[0]);
+        this.declare(node, 'sigmoid', (name) => this.g.sigmoid(name, x));
+        return;
+      }
+      case 'HardSigmoid': {
+        const at = a();
+        const alpha = typeof at.get('alpha') === 'number' ? (at.get('alpha') as number) : 0.2;
+        const beta = typeof at.get('beta') === 'number' ? (at.get('beta') as number) : 0.5;
+        if (Math.abs(alpha - 1 / 6) > 1e-6 || Math.abs(beta - 0.5) > 1e-6)
+          this.fail(node, `HardSigmoid(alpha ${alpha}, beta ${beta}) is not PyTorch's relu6(x + 3) / 6`);
+        const x = this.value(node, inputs[0]);
+        this.declare(node, 'hardsigmoid', (name) => this.g.hardSigmoid(name, x));
+        return;
+      }
+      case 'HardSwish': {
+        const x = this.value(node, inputs[0]);
+        this.declare(node, 'hardswish', (name) => this.g.hardSwish(name, x));
+        return;
+      }
+      case 'Mul':
+        this.mul(node);
+        return;
+      case 'GlobalAveragePool': {
+        const x = this.value(node, inputs[0]);
+        this.declare(node, 'gap', (name) => this.g.globalAvgPool(name, x));
+        return;
+      }
+      case 'ReduceMean': {
+        const at = a();
+        const axes = (
+          this.ints(at, 'axes', []).length > 0
+            ? this.ints(at, 'axes', [])
+            : inputs[1]
+              ? [...this.constant(node, inputs[1], 'axes').data]
+              : []
+        ).map((v) => (v < 0 ? v + 4 : v));
+        const keep = num(at.get('keepdims') as number | undefined) !== 0 || !at.has('keepdims');
+        if (!keep || [...axes].sort().join(',') !== '2,3')
+          this.fail(
+            node,
+            `ReduceMean over axes [${axes.join(', ')}] (keepdims ${keep ? 1 : 0}): only the mean over H and W with keepdims is supported`,
+          );
+        const x = this.value(node, inputs[0]);
+        this.declare(node, 'gap', (name) => this.g.globalAvgPool(name, x));
+        return;
+      }
+      case 'AveragePool':
+        this.pool(node, 'avg');
+        return;
       case 'Resize':
       case 'Upsample':
         this.resize(node);
@@ -442,23 +605,9 @@ class OnnxRecoverer {
         this.declare(node, 'concat', (name) => this.g.concat(name, ...xs));
         return;
       }
-      case 'MaxPool': {
-        const at = a();
-        if (num(at.get('ceil_mode') as number | undefined) !== 0)
-          this.fail(node, 'ceil_mode=1 is not supported');
-        const x = this.value(node, inputs[0]);
-        const k = this.ints(at, 'kernel_shape', []);
-        const s = this.ints(at, 'strides', [1, 1]);
-        const p = this.ints(at, 'pads', [0, 0, 0, 0]);
-        this.declare(node, 'maxpool', (name) =>
-          this.g.maxPool(name, x, {
-            kernel: [k[0]!, k[1]!],
-            stride: [s[0]!, s[1]!],
-            pads: [p[0]!, p[1]!, p[2]!, p[3]!],
-          }),
-        );
+      case 'MaxPool':
+        this.pool(node, 'max');
         return;
-      }
       case 'DepthToSpace': {
         const at = a();
         if (at.get('mode') !== 'CRD' || num(at.get('blocksize') as number | undefined) !== 2) {
@@ -472,7 +621,7 @@ class OnnxRecoverer {
         return;
       }
       default:
-        this.fail(node, 'this op is not part of any FastDepth-family network');
+        this.fail(node, 'this op has no DSL equivalent');
     }
   }
 
@@ -484,7 +633,7 @@ class OnnxRecoverer {
     if (realInputs.length !== 1)
       throw new FormatError(
         this.source,
-        `the graph has ${realInputs.length} non-constant inputs; FastDepth has one image input`,
+        `the graph has ${realInputs.length} non-constant inputs; imported networks have one image input`,
       );
     const input = realInputs[0]!;
     const dims = input.type?.tensorType?.shape?.dim ?? [];
@@ -505,12 +654,28 @@ class OnnxRecoverer {
     ];
     this.values.set(input.name ?? '', this.g.input('input', fixed));
     const available = new Set([...this.values.keys(), ...this.constants.keys()]);
-    for (const node of topological(graph.node ?? [], available, this.source)) this.node(node);
+    for (const node of topological(graph.node ?? [], available, this.source)) {
+      try {
+        this.node(node);
+      } catch (error) {
+        if (!(error instanceof NodeProblem || error instanceof Downstream)) throw error;
+        if (error instanceof NodeProblem) this.problems.push(error.message);
+        for (const o of node.output ?? []) this.failed.add(o);
+      }
+    }
+    if (this.problems.length > 0) {
+      const listed = this.problems.slice(0, MAX_LISTED_PROBLEMS).join('; ');
+      const more = this.problems.length - MAX_LISTED_PROBLEMS;
+      throw new FormatError(
+        this.source,
+        `${this.problems.length} node${this.problems.length === 1 ? '' : 's'} cannot be imported: ${listed}${more > 0 ? `; and ${more} more` : ''}`,
+      );
+    }
     const outputs = graph.output ?? [];
     if (outputs.length !== 1)
       throw new FormatError(
         this.source,
-        `the graph has ${outputs.length} outputs; FastDepth has one depth output`,
+        `the graph has ${outputs.length} outputs; imported networks have one output`,
       );
     const out = this.values.get(outputs[0]!.name ?? '');
     if (!out)
@@ -554,9 +719,17 @@ function sameWidths(a: FastDepthWidths, b: FastDepthWidths): boolean {
   return eq(a.encoder, b.encoder) && eq(a.decoder, b.decoder);
 }
 
+/** A graph name from a file name: `nets/my-net.v2.onnx` -> `my-net_v2`. */
+function nameFromFile(source: string): string {
+  const base = basename(source).replace(/\.onnx$/i, '');
+  const name = base.replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^[_-]+|[_-]+$/g, '');
+  return /^[A-Za-z]/.test(name) ? name : `onnx_${name || 'model'}`;
+}
+
 /**
- * Imports an ONNX FastDepth-family model. Without `options.arch` the file must be
- * FastDepth-shaped (widths are inferred); with it, any family name is matched layer by layer.
+ * Imports an ONNX model. A FastDepth-shaped file is matched against FastDepth (widths inferred);
+ * with `options.arch` or `options.graph`, against that architecture, layer by layer; any other
+ * network becomes its own graph (`standalone`), named `options.name` or after the file.
  */
 export function importOnnx(bytes: Uint8Array, source: string, options: OnnxImportOptions = {}): OnnxImport {
   const recovered = new OnnxRecoverer(decodeModel(bytes, source), source).run();
@@ -576,10 +749,14 @@ export function importOnnx(bytes: Uint8Array, source: string, options: OnnxImpor
     } else {
       const widths = fastdepthWidths(recovered.model.graph);
       if (!widths) {
-        throw new FormatError(
-          source,
-          'not FastDepth-shaped (FastDepth has 20 full and 18 depthwise convolutions); name the architecture (`arch` / --arch) to match another family network',
-        );
+        const name = options.name ?? nameFromFile(source);
+        const graph: Graph = { ...recovered.model.graph, name, meta: { importedFrom: basename(source) } };
+        return {
+          model: { graph, weights: recovered.model.weights },
+          archName: name,
+          foldedBatchNorm: false,
+          standalone: true,
+        };
       }
       archName = sameWidths(widths, FASTDEPTH_PRUNED_WIDTHS) ? 'fastdepth-pruned' : 'fastdepth';
       graph = sameWidths(widths, FASTDEPTH_WIDTHS)
@@ -596,5 +773,10 @@ export function importOnnx(bytes: Uint8Array, source: string, options: OnnxImpor
     archName,
     describe: recovered.describe,
   });
-  return { model: { graph, weights }, archName, foldedBatchNorm: identityBatchNorms.length > 0 };
+  return {
+    model: { graph, weights },
+    archName,
+    foldedBatchNorm: identityBatchNorms.length > 0,
+    standalone: false,
+  };
 }
