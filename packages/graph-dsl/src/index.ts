@@ -6,6 +6,7 @@ export * from './ir.js';
 export * from './errors.js';
 export * from './quant/ir.js';
 export * from './quant/fixed-point.js';
+export * from './quant/quantize.js';
 export {
   OPS,
   OP_KINDS,
