@@ -63,6 +63,12 @@ export interface QuantizeOptions {
    * image input needs), or `'calibrate'` to measure them like any other tensor.
    */
   readonly inputParams?: QuantParams | 'calibrate';
+  /**
+   * Range of relu6 outputs: `calibrated` (default) = the observed range (within [0, 6] by
+   * definition), `fixed` = [0, 6] whatever was observed (6/255 steps: coarse where the
+   * network's relu6 outputs stay small, as with seeded weights).
+   */
+  readonly relu6Range?: 'calibrated' | 'fixed';
   /** Called after each calibration input has run (progress for long calibrations). */
   readonly onInput?: (index: number, count: number) => void;
 }
@@ -105,12 +111,14 @@ export function quantizeModel(
   const groups = shareGroups(folded.graph);
   const fixedInput = options.inputParams ?? IMAGE_INPUT_PARAMS;
 
-  // Only tensors some reader sees raw need a range; relu6 outputs are [0, 6] by definition.
+  // Only tensors some reader sees raw need a range.
+  const fixedRelu6 = options.relu6Range === 'fixed';
   const measured = new Set<string>();
   for (const [root, members] of groups) {
     const input = folded.graph.nodes.find((n) => n.name === root)!.op === 'input';
     if (input && fixedInput !== 'calibrate') continue;
-    for (const m of coveredMembers(folded.graph, members)) if (m.op !== 'relu6') measured.add(m.name);
+    for (const m of coveredMembers(folded.graph, members))
+      if (!(fixedRelu6 && m.op === 'relu6')) measured.add(m.name);
   }
   const ranges = calibrateRanges(folded.graph, folded.weights, calibrationInputs, {
     layers: measured,
@@ -129,7 +137,7 @@ export function quantizeModel(
       let lo = 0;
       let hi = 0;
       for (const m of coveredMembers(folded.graph, members)) {
-        const r = m.op === 'relu6' ? { min: 0, max: 6 } : ranges.get(m.name)!;
+        const r = m.op === 'relu6' && fixedRelu6 ? { min: 0, max: 6 } : ranges.get(m.name)!;
         lo = Math.min(lo, r.min);
         hi = Math.max(hi, r.max);
       }
