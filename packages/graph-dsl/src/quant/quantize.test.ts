@@ -7,7 +7,9 @@ import type { Graph } from '../ir.js';
 import { randomizeBatchNorm, randomTensor } from '../numeric.js';
 import { foldBatchNorm } from '../passes/fold-batch-norm.js';
 import { initWeights, type TensorF32, type WeightMap } from '../weights.js';
+import { dequantizeValues, executeQuantized } from './execute.js';
 import type { QuantizedModel, QuantParams } from './ir.js';
+import { validateQuantizedModel } from './validate.js';
 import {
   agreement,
   calibrateRanges,
@@ -221,6 +223,28 @@ describe('quantizeModel on a seeded family network', () => {
         scale: Math.fround(6 / 255),
         zeroPoint: -128,
       });
+  });
+
+  it('is a valid int8 model, and the int8 reference executor mostly within a step of the simulation', () => {
+    expect(() => validateQuantizedModel(model)).not.toThrow();
+    const step = tensors.depth!.scale;
+    const ref: number[] = [];
+    const int8: number[] = [];
+    const sim: number[] = [];
+    for (const input of images(3, 32, 900)) {
+      ref.push(...floatOutput(graph, weights, input));
+      const q = executeQuantized(model, { input }).depth!;
+      expect(q.params).toEqual(tensors.depth);
+      int8.push(...dequantizeValues(q.data, q.params));
+      sim.push(...simulate(model, input));
+    }
+    const toFloat = agreement(ref, int8, step);
+    expect(toFloat.meanRelativeDifference).toBeLessThan(0.05);
+    expect(toFloat.delta1).toBeGreaterThan(0.95);
+    // Float rounding of every layer against TFLite's integer requantisation: mostly one step apart.
+    const a = agreement(sim, int8, step);
+    expect(a.meanRelativeDifference).toBeLessThan(0.01);
+    expect(a.withinOneStep).toBeGreaterThan(0.6);
   });
 
   it('percentile calibration never widens a range, and 100 gives minmax', () => {
