@@ -114,34 +114,40 @@ function conv2d(node: NodeOf<'conv2d'>, x: QuantizedValue, out: Shape, model: Qu
   const [n, cin, h, wd] = x.shape;
   const [, cout, oh, ow] = out;
   const mult = convMultipliers(x.params.scale, q.weightScales[node.name]!, outParams.scale, cout);
-  const inZp = x.params.zeroPoint;
+  // Inputs minus their zero point: padded taps (which read the zero point) then contribute 0
+  // and are simply skipped.
+  const centred = Int32Array.from(x.data, (v) => v - x.params.zeroPoint);
   const cinG = cin / groups;
   const coutG = cout / groups;
   const y = new Int8Array(numel(out));
+  const acc = new Float64Array(oh * ow); // exact: every partial sum is an integer far below 2^53
   for (let b0 = 0; b0 < n; b0++) {
     for (let o = 0; o < cout; o++) {
       const g = Math.floor(o / coutG);
-      for (let oy = 0; oy < oh; oy++) {
-        for (let ox = 0; ox < ow; ox++) {
-          let acc = bias ? bias[o]! : 0;
-          for (let ci = 0; ci < cinG; ci++) {
-            const c = g * cinG + ci;
-            for (let ky = 0; ky < kh; ky++) {
+      acc.fill(bias ? bias[o]! : 0);
+      for (let ci = 0; ci < cinG; ci++) {
+        const plane = (b0 * cin + g * cinG + ci) * h * wd;
+        for (let ky = 0; ky < kh; ky++) {
+          for (let kx = 0; kx < kw; kx++) {
+            const wv = weight[((o * cinG + ci) * kh + ky) * kw + kx]!;
+            if (wv === 0) continue;
+            for (let oy = 0; oy < oh; oy++) {
               const iy = oy * sh - pt + ky * dh;
-              // Padded taps read the input zero point: (zp - zp) * w contributes nothing.
               if (iy < 0 || iy >= h) continue;
-              for (let kx = 0; kx < kw; kx++) {
+              const row = plane + iy * wd;
+              for (let ox = 0; ox < ow; ox++) {
                 const ix = ox * sw - pl + kx * dw;
                 if (ix < 0 || ix >= wd) continue;
-                acc +=
-                  (x.data[((b0 * cin + c) * h + iy) * wd + ix]! - inZp) *
-                  weight[((o * cinG + ci) * kh + ky) * kw + kx]!;
+                acc[oy * ow + ox]! += centred[row + ix]! * wv;
               }
             }
           }
-          const v = multiplyByQuantizedMultiplier(acc, mult[o]!) + outParams.zeroPoint;
-          y[((b0 * cout + o) * oh + oy) * ow + ox] = clampInt(v, INT8_MIN, INT8_MAX);
         }
+      }
+      const base = (b0 * cout + o) * oh * ow;
+      for (let i = 0; i < oh * ow; i++) {
+        const v = multiplyByQuantizedMultiplier(acc[i]!, mult[o]!) + outParams.zeroPoint;
+        y[base + i] = clampInt(v, INT8_MIN, INT8_MAX);
       }
     }
   }
