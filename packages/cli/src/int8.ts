@@ -133,9 +133,14 @@ export function int8WasmFiles(
       note: 'the int8 wasm build is not yet available (codegen-wasm has no int8 emitter yet): only the float wasm build was written',
     };
   }
-  const artifact = (emit as Int8Emitter)(model, { arch: `${stem}-int8` });
-  const out = (files as Int8Files)(artifact).map((f) => ({ name: `wasm-int8/${f.path}`, data: f.data }));
-  return { files: out, built: true, note: `int8 wasm build written to wasm-int8/ (${out.length} files)` };
+  // Its files are named `<arch>.int8.*`: they sit beside the float build in wasm/.
+  const artifact = (emit as Int8Emitter)(model, { arch: stem });
+  const out = (files as Int8Files)(artifact).map((f) => ({ name: `wasm/${f.path}`, data: f.data }));
+  return {
+    files: out,
+    built: true,
+    note: `int8 wasm build written to wasm/ (${out.length} files, ${stem}.int8.*)`,
+  };
 }
 
 /** The photos of `request.images` at `model`'s input size, split into calibration and held-out sets. */
