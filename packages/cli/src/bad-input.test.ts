@@ -229,3 +229,115 @@ describe('bad data', () => {
     );
   });
 });
+
+describe('compile --quantize int8: bad options and bad calibration photos', () => {
+  const PHOTOS = join(DATA, 'photos');
+  /** A folder of `n` small seeded PNG photos (plus `extra` files by name). */
+  async function photoFolder(n: number, extra: Record<string, string> = {}): Promise<string> {
+    const dir = tmp();
+    for (let i = 0; i < n; i++) {
+      const raw = Buffer.alloc(48 * 48 * 3, (i * 37) % 256);
+      await sharp(raw, { raw: { width: 48, height: 48, channels: 3 } })
+        .png()
+        .toFile(join(dir, `p${i}.png`));
+    }
+    for (const [name, text] of Object.entries(extra)) writeFileSync(join(dir, name), text);
+    return dir;
+  }
+  const compile = (out: string, ...args: string[]): string[] => [
+    'compile',
+    '--arch',
+    'fastdepth-pruned',
+    '--input-size',
+    '32',
+    '--target',
+    'onnx',
+    '--out',
+    out,
+    ...args,
+  ];
+
+  it('flag values and combinations, before any work', async () => {
+    const dir = tmp();
+    const out = join(dir, 'o');
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int4', '--images', PHOTOS),
+      '--quantize must be one of int8, found "int4"',
+    );
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8'),
+      '--quantize int8 needs --images DIR: a folder of photos to calibrate on',
+    );
+    await expectRefused(dir, compile(out, '--images', PHOTOS), '--images applies to --quantize int8 only');
+    await expectRefused(dir, compile(out, '--holdout', '2'), '--holdout applies to --quantize int8 only');
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', PHOTOS, '--calibration', 'entropy'),
+      '--calibration must be one of minmax, percentile, found "entropy"',
+    );
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', PHOTOS, '--percentile', '99'),
+      '--percentile applies to --calibration percentile only',
+    );
+    await expectRefused(
+      dir,
+      compile(
+        out,
+        '--quantize',
+        'int8',
+        '--images',
+        PHOTOS,
+        '--calibration',
+        'percentile',
+        '--percentile',
+        '40',
+      ),
+      '--percentile must be a number above 50 and at most 100, found "40"',
+    );
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', PHOTOS, '--holdout', '0'),
+      '--holdout must be an integer >= 1, found "0"',
+    );
+  });
+
+  it('a missing or empty folder, a file that is no image, too few photos for the holdout', async () => {
+    const dir = tmp();
+    const out = join(dir, 'o');
+    const missing = join(dir, 'nowhere');
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', missing),
+      `--images "${missing}": cannot read this folder`,
+    );
+    const empty = await photoFolder(0, { 'notes.txt': 'no photos here' });
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', empty),
+      `--images "${empty}": no .png/.jpg/.webp/.tif images in this folder`,
+    );
+    const broken = await photoFolder(2, { 'broken.jpg': 'not a jpeg' });
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', broken),
+      new RegExp(
+        `^fastdepth: error: cannot decode image "${join(broken, 'broken.jpg').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": `,
+      ),
+    );
+    const two = await photoFolder(2);
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', two, '--holdout', '2'),
+      `--holdout 2: "${two}" has 2 photo(s); at least one must remain for calibration`,
+    );
+    const one = await photoFolder(1);
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', one),
+      `--holdout 1: "${one}" has 1 photo(s); at least one must remain for calibration`,
+    );
+  });
+});

@@ -168,41 +168,74 @@ async function augmentedCrops(
  * Held-out photos are centre-cropped as runtime-web prepares an image.
  */
 export async function loadCalibrationSet(dir: string, o: CalibrationOptions): Promise<CalibrationSet> {
-  const photos = await decodePhotos(dir);
-  const holdout = o.holdout ?? Math.floor(photos.length / 5);
-  if (holdout >= photos.length)
+  const { used, held: heldPhotos } = splitHoldout(dir, await decodePhotos(dir), o.holdout, o.seed);
+  const size = { width: o.width, height: o.height };
+  const calibration = await augmentedCrops(used, o.count, size, new SeededRandom(o.seed + 1));
+  const scoring = await augmentedCrops(used, o.scoring, size, new SeededRandom(o.seed + 2));
+  return {
+    calibration,
+    scoring,
+    heldOut: heldPhotos.map((p) => prepared(p, o.width, o.height)),
+    photos: used.map((p) => p.name),
+    heldOutNames: heldPhotos.map((p) => p.name),
+  };
+}
+
+/** Holds `holdout` photos out (default one in five; a seeded choice), keeping at least one. */
+function splitHoldout(
+  dir: string,
+  photos: readonly DecodedPhoto[],
+  holdout: number | undefined,
+  seed: number,
+): { used: DecodedPhoto[]; held: DecodedPhoto[] } {
+  const count = holdout ?? Math.floor(photos.length / 5);
+  if (count >= photos.length)
     throw new UserError(
-      `--holdout ${holdout}: "${dir}" has ${photos.length} photo(s); at least one must remain for calibration`,
+      `--holdout ${count}: "${dir}" has ${photos.length} photo(s); at least one must remain for calibration`,
     );
-  const rng = new SeededRandom(o.seed);
+  const rng = new SeededRandom(seed);
   const order = photos.map((_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(rng.uniform() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const held = new Set(order.slice(0, holdout));
-  const used = photos.filter((_, i) => !held.has(i));
-  const heldPhotos = photos.filter((_, i) => held.has(i));
-  const size = { width: o.width, height: o.height };
-  const calibration = await augmentedCrops(used, o.count, size, new SeededRandom(o.seed + 1));
-  const scoring = await augmentedCrops(used, o.scoring, size, new SeededRandom(o.seed + 2));
-  const heldOut: TensorF32[] = [];
-  for (const p of heldPhotos) {
-    heldOut.push({
-      shape: [3, o.height, o.width],
-      data: preprocess(
-        { data: p.data, width: p.width, height: p.height, channels: 3 },
-        o.width,
-        o.height,
-        'nchw',
-      ),
-    });
-  }
+  const held = new Set(order.slice(0, count));
+  return { used: photos.filter((_, i) => !held.has(i)), held: photos.filter((_, i) => held.has(i)) };
+}
+
+/** A photo as runtime-web prepares an image (cover, centre crop, bilinear, RGB / 255), [3, H, W]. */
+function prepared(p: DecodedPhoto, width: number, height: number): TensorF32 {
   return {
-    calibration,
-    scoring,
-    heldOut,
+    shape: [3, height, width],
+    data: preprocess({ data: p.data, width: p.width, height: p.height, channels: 3 }, width, height, 'nchw'),
+  };
+}
+
+/** Photos for post-training quantisation: calibration and held-out sets, both prepared as runtime-web prepares an image. */
+export interface QuantizationImages {
+  readonly calibration: TensorF32[];
+  readonly heldOut: TensorF32[];
+  readonly photos: readonly string[];
+  readonly heldOutNames: readonly string[];
+}
+
+/**
+ * Reads every photo in `dir` and holds `holdout` of them out (a seeded choice, default one in
+ * five, at least one): the rest calibrate the activation ranges, the held-out ones measure agreement. No
+ * augmentation: calibration should see what the deployed network sees.
+ */
+export async function loadQuantizationImages(
+  dir: string,
+  o: { readonly holdout?: number; readonly height: number; readonly width: number; readonly seed: number },
+): Promise<QuantizationImages> {
+  const photos = await decodePhotos(dir);
+  // At least one held out: the agreement report is the point of holding any out.
+  const holdout = o.holdout ?? Math.max(1, Math.floor(photos.length / 5));
+  const { used, held } = splitHoldout(dir, photos, holdout, o.seed);
+  return {
+    calibration: used.map((p) => prepared(p, o.width, o.height)),
+    heldOut: held.map((p) => prepared(p, o.width, o.height)),
     photos: used.map((p) => p.name),
-    heldOutNames: heldPhotos.map((p) => p.name),
+    heldOutNames: held.map((p) => p.name),
   };
 }

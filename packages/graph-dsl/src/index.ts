@@ -24,6 +24,7 @@ export {
   quantizedModel,
   dequantizeModel,
 } from './quant/model.js';
+export * from './quant/quantize.js';
 export {
   OPS,
   OP_KINDS,

@@ -1,7 +1,14 @@
-import { analyze, encodeSafetensors, saveGraph, type Model } from '@fastdepth/graph-dsl';
+import { analyze, encodeSafetensors, graphOutputs, saveGraph, type Model } from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
+import {
+  loadPhotosFor,
+  parseQuantizeFlags,
+  quantizeForCompile,
+  type Int8Result,
+  type QuantizeRequest,
+} from '../int8.js';
 import { checkOutputDir, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
 import { referenceCase } from '../reference.js';
@@ -26,6 +33,11 @@ export interface CompileOptions {
   readonly weightsDtype?: string;
   readonly out: string;
   readonly json?: boolean;
+  readonly quantize?: string;
+  readonly images?: string;
+  readonly calibration?: string;
+  readonly percentile?: string;
+  readonly holdout?: string;
 }
 
 export function parseTargets(value: string | undefined): TargetName[] {
@@ -102,6 +114,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const opset = parseInteger('--opset', options.opset, OPSET_MIN, OPSET_MAX);
   const weightsDtype = parseWeightsDtype(options.weightsDtype, targets);
   const inputSize = options.inputSize === undefined ? undefined : parseInputSize(options.inputSize);
+  const quantize = parseQuantizeFlags(options);
   await checkOutputDir(options.out, '--out');
   const { model, stem, weightsSource } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
@@ -109,9 +122,11 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     ...(inputSize !== undefined ? { inputSize } : {}),
     seed,
   });
+  // Photos are read (and bad ones refused) before the long float compile starts.
+  const photos = quantize ? await loadPhotosFor(model, stem, quantize, seed) : undefined;
   const stats = analyze(model.graph);
   const started = performance.now();
-  const { files, checks, summaries } = await compileArtifacts(out, {
+  const compiled = await compileArtifacts(out, {
     model,
     stem,
     weightsSource,
@@ -120,6 +135,18 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     foldBatchNorm: options.foldBn ?? false,
     weightsDtype,
   });
+  const { checks, summaries } = compiled;
+  const int8 =
+    quantize && photos
+      ? quantizeForCompile(out, {
+          model,
+          stem,
+          request: quantize,
+          photos,
+          wasm: targets.includes('wasm'),
+        })
+      : undefined;
+  const files = [...compiled.files, ...(int8?.files ?? [])];
   const written = await writeFilesAtomic(options.out, files);
   const seconds = (performance.now() - started) / 1000;
 
@@ -133,6 +160,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
       convWeights: stats.convWeights,
       files: written.map((path, i) => ({ path, bytes: byteLength(files[i]!.data) })),
       checks,
+      ...(int8 && quantize ? { int8: int8Json(int8, quantize) } : {}),
       seconds,
     });
     return;
@@ -156,7 +184,49 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
       checks.map((c) => [c.target, c.name, c.maxRelativeError.toExponential(2), c.limit.toExponential(0)]),
     ),
   );
+  if (int8 && quantize) printInt8(out, int8, quantize);
   out.line(`done in ${seconds.toFixed(1)} s`);
+}
+
+function calibrationName(q: QuantizeRequest): string {
+  return q.calibration === 'percentile' ? `percentile ${q.percentile}` : q.calibration;
+}
+
+function int8Json(r: Int8Result, q: QuantizeRequest): Record<string, unknown> {
+  const output = graphOutputs(r.model.graph)[0]!.name;
+  return {
+    calibration: calibrationName(q),
+    images: q.images,
+    calibrationPhotos: r.calibrationPhotos,
+    outputStep: r.model.graph.quantization.tensors[output]!.scale,
+    agreement: r.agreement,
+    wasm: r.wasm,
+  };
+}
+
+/** The agreement table: how far the int8 model is from the float one on photos it was not calibrated on. */
+function printInt8(out: Output, r: Int8Result, q: QuantizeRequest): void {
+  const output = graphOutputs(r.model.graph)[0]!.name;
+  const step = r.model.graph.quantization.tensors[output]!.scale;
+  out.line(
+    `int8 (post-training quantisation, ${calibrationName(q)}, calibrated on ${r.calibrationPhotos.length} photo(s) of "${q.images}"; output step ${step.toPrecision(4)}):`,
+  );
+  out.line('agreement with the float network on held-out photos (int8 vs float reference executors):');
+  const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
+  out.line(
+    formatTable(
+      ['photo', 'mean rel. diff', 'within 1 step', 'AbsRel vs float', 'delta1 vs float', 'max |diff|'],
+      r.agreement.map((a) => [
+        a.photo,
+        pct(a.meanRelativeDifference),
+        pct(a.withinOneStep),
+        a.absRel.toFixed(4),
+        pct(a.delta1),
+        a.maxAbsDifference.toPrecision(3),
+      ]),
+    ),
+  );
+  out.line(`int8 wasm: ${r.wasm.note}`);
 }
 
 function byteLength(data: Uint8Array | string): number {

@@ -1,0 +1,134 @@
+// `compile --quantize int8`: post-training quantisation on the shared photos, the agreement
+// report and the int8 artifacts, read back and run by the int8 reference executor.
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  decodeQuantizedWeights,
+  dequantizeValues,
+  executeQuantized,
+  loadGraph,
+  quantizedModel,
+  randomTensor,
+} from '@fastdepth/graph-dsl';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './testing/run-cli.js';
+
+const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
+const PHOTOS = join(DATA, 'photos');
+const TFLITE = join(DATA, 'weights/fast_depth_224.tflite');
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'fastdepth-int8-'));
+
+interface Int8Report {
+  files: { path: string; bytes: number }[];
+  int8: {
+    calibration: string;
+    calibrationPhotos: string[];
+    outputStep: number;
+    agreement: {
+      photo: string;
+      count: number;
+      meanRelativeDifference: number;
+      withinOneStep: number;
+      absRel: number;
+      delta1: number;
+    }[];
+    wasm: { built: boolean; note: string };
+  };
+}
+
+describe('fastdepth compile --quantize int8', () => {
+  it('the trained model: calibrated on the photos, agreement on the held-out ones, int8 files that load and run', async () => {
+    const out = tmp();
+    // 64x64 keeps the float64 reference executors quick; the network is fully convolutional.
+    const r = await runCli(
+      'compile',
+      '--weights',
+      TFLITE,
+      '--input-size',
+      '64',
+      '--target',
+      'onnx',
+      '--quantize',
+      'int8',
+      '--images',
+      PHOTOS,
+      '--holdout',
+      '3',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as Int8Report;
+    const { int8 } = report;
+    expect(int8.calibration).toBe('minmax');
+    expect(int8.calibrationPhotos).toHaveLength(17);
+    expect(int8.agreement.map((a) => a.photo)).toHaveLength(4);
+    expect(int8.agreement[3]!.photo).toBe('all');
+    for (const a of int8.agreement.slice(0, 3)) {
+      expect(int8.calibrationPhotos).not.toContain(a.photo);
+      expect(a.count).toBe(64 * 64);
+    }
+    const all = int8.agreement[3]!;
+    expect(all.count).toBe(3 * 64 * 64);
+    // The trained network quantises well: a few percent apart at most (LiteRT's own int8 model
+    // is 1.3 % from the float engine at 224x224).
+    expect(all.meanRelativeDifference).toBeLessThan(0.05);
+    expect(all.delta1).toBeGreaterThan(0.97);
+    expect(all.withinOneStep).toBeGreaterThan(0.3);
+    expect(int8.wasm).toEqual({ built: false, note: 'no int8 wasm build asked (--target has no wasm)' });
+
+    const names = readdirSync(out);
+    expect(names).toContain('fastdepth-pruned.int8.json');
+    expect(names).toContain('fastdepth-pruned.int8.safetensors');
+    const graph = loadGraph(readFileSync(join(out, 'fastdepth-pruned.int8.json'), 'utf8'), 'int8.json');
+    // A copy into a plain Uint8Array: decodeQuantizedWeights reads a Node Buffer's pooled memory.
+    const weights = decodeQuantizedWeights(
+      new Uint8Array(readFileSync(join(out, 'fastdepth-pruned.int8.safetensors'))),
+      'int8.safetensors',
+    );
+    const model = quantizedModel(graph, weights);
+    expect(model.graph.quantization.tensors.depth!.scale).toBeCloseTo(int8.outputStep, 12);
+    const result = executeQuantized(model, { input: randomTensor([1, 3, 64, 64], 3) }).depth!;
+    expect(result.data).toHaveLength(64 * 64);
+    expect(Math.max(...dequantizeValues(result.data, result.params))).toBeGreaterThan(0);
+  });
+
+  it('prints the agreement table, percentile calibration, and says when the int8 wasm build is not there', async () => {
+    const out = tmp();
+    const r = await runCli(
+      'compile',
+      '--arch',
+      'fastdepth-pruned',
+      '--input-size',
+      '32',
+      '--target',
+      'wasm',
+      '--quantize',
+      'int8',
+      '--images',
+      PHOTOS,
+      '--calibration',
+      'percentile',
+      '--percentile',
+      '99.9',
+      '--out',
+      out,
+    );
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /int8 \(post-training quantisation, percentile 99\.9, calibrated on 16 photo\(s\)/,
+    );
+    expect(r.stdout).toMatch(/photo\s+mean rel\. diff\s+within 1 step\s+AbsRel vs float\s+delta1 vs float/);
+    expect(r.stdout).toMatch(/^all\s+\d/m);
+    expect(r.stdout).toMatch(/fastdepth-pruned\.int8\.safetensors/);
+    const wasmLine = /^int8 wasm: (.*)$/m.exec(r.stdout)?.[1];
+    if (readdirSync(join(out, 'wasm')).some((f) => f.includes('.int8.')))
+      expect(wasmLine).toMatch(/^int8 wasm build written to wasm\//);
+    else expect(wasmLine).toMatch(/^the int8 wasm build is not yet available/);
+  });
+});
