@@ -20,8 +20,10 @@
  * one runtime's spinning threads do not land on the next. Prints min / median / p90 per runtime
  * and thread count, the ratio to LiteRT.js at the same thread count (of medians, and the median
  * of the per-round ratios), the agreement of each runtime's depth with LiteRT.js's, and `uptime`
- * before and after (the machine is shared: read the ratios). Writes everything, samples
- * included, to `--json=PATH` (default `tmp/bench/litert.json` in this package).
+ * before and after (the machine is shared: read the ratios), then each stage of the wasm
+ * builds alone (`--stage-runs=N`, default 20; 0 skips it), so the remaining time is visible.
+ * Writes everything, samples included, to `--json=PATH` (default `tmp/bench/litert.json` in
+ * this package).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +32,7 @@ import type { Page } from 'playwright-core';
 import { emitWasm } from '@fastdepth/codegen-wasm';
 import { readNpy, type Model } from '@fastdepth/graph-dsl';
 import { readTflite, withoutSignatureDefs } from '@fastdepth/importers';
-import type { LitertPageInfo, LitertPageSetup } from '../demo/litert-protocol.js';
+import type { LitertPageInfo, LitertPageSetup, LitertStageTime } from '../demo/litert-protocol.js';
 import { SHARED_DATA_DIR, TFLITE_WEIGHTS, TMP_DIR } from '../src/testing/models.js';
 import { WASM_VARIANTS } from '../src/wasm-model.js';
 import { markdownTable, median, startBenchBrowser, type BenchBrowser } from './common.js';
@@ -52,6 +54,10 @@ const GAP_MS = intFlag('gap-ms', 20, 0);
 const SEED = intFlag('seed', 1, 0);
 const JSON_PATH = resolve(flag('json', join(TMP_DIR, 'bench', 'litert.json')));
 const INT8_MANIFEST = flag('int8-manifest', '');
+const STAGE_RUNS = intFlag('stage-runs', 20, 0);
+
+/** Where the page fetches the int8 build's manifest (its files are served from memory beside it). */
+const int8ManifestUrl = (manifest: string): string => `/litert-bench/int8/${manifest.split('/').pop()!}`;
 
 /** Runtimes in table order; `reference` is LiteRT.js. */
 type RuntimeKey = 'litert' | 'wasm' | 'wasm-int8' | 'tfjs' | 'onnx';
@@ -287,7 +293,7 @@ try {
               ? {
                   runtime: 'wasm',
                   threads,
-                  manifestUrl: `/litert-bench/int8/${int8.manifest.split('/').pop()!}`,
+                  manifestUrl: int8ManifestUrl(int8.manifest),
                 }
               : undefined
             : { runtime: key, threads };
@@ -439,6 +445,40 @@ try {
     console.log('\nno LiteRT.js output: no agreement figures');
   }
 
+  // ---- where the wasm engine's time goes: each stage alone, one thread ----
+  const stageTables: { runtime: RuntimeKey; stages: LitertStageTime[] }[] = [];
+  for (const key of STAGE_RUNS > 0 ? (['wasm', 'wasm-int8'] as const) : []) {
+    const host = configs.find((c) => c.key === key && c.threads === 1 && c.page !== undefined);
+    if (host === undefined) continue;
+    const manifestUrl =
+      key === 'wasm-int8' && 'manifest' in int8 ? int8ManifestUrl(int8.manifest) : undefined;
+    const stages = await host.page!.evaluate(
+      (r) =>
+        (globalThis as unknown as { litertStages(x: unknown): Promise<LitertStageTime[]> }).litertStages(r),
+      { manifestUrl, runs: STAGE_RUNS },
+    );
+    stageTables.push({ runtime: key, stages });
+    const total = stages.reduce((a, st) => a + st.ms, 0);
+    console.log(
+      `\n### ${LABELS[key]}: each stage alone (run_stage over all rows, 1 thread, median of ${STAGE_RUNS}; sum ${total.toFixed(2)} ms)\n`,
+    );
+    console.log(
+      markdownTable(
+        ['stage', 'kind', 'MMACs', 'ms', '%', 'GMAC/s'],
+        [...stages]
+          .sort((x, y) => y.ms - x.ms)
+          .map((st) => [
+            st.name,
+            st.kind,
+            (st.macs / 1e6).toFixed(1),
+            st.ms.toFixed(3),
+            ((100 * st.ms) / total).toFixed(1),
+            (st.macs / (st.ms * 1e6)).toFixed(1),
+          ]),
+      ),
+    );
+  }
+
   mkdirSync(dirname(JSON_PATH), { recursive: true });
   writeFileSync(
     JSON_PATH,
@@ -467,6 +507,7 @@ try {
           samplesMs: s.config.samples,
         })),
         agreement: agreements,
+        stages: stageTables,
       },
       null,
       1,

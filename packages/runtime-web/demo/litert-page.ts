@@ -9,7 +9,8 @@
  */
 import { loadAndCompile, loadLiteRt, Tensor, type CompiledModel } from '@litertjs/core';
 import { createDepthEstimator, type DepthEstimator, type ModelSource } from '@fastdepth/runtime-web';
-import type { LitertPageInfo, LitertPageSetup } from './litert-protocol.js';
+import { profileStages } from '../src/wasm-engine.js';
+import type { LitertPageInfo, LitertPageSetup, LitertStageTime } from './litert-protocol.js';
 import { manifestUrl, module, onnxUrl, wasmManifestUrl, wasmPaths } from 'virtual:demo-model';
 
 /** One timed run: milliseconds from RGBA pixels to float depth (preprocessing and read-back included). */
@@ -115,5 +116,21 @@ function lastDepth(): number[] {
   return Array.from(last);
 }
 
-Object.assign(globalThis, { litertSetup: setup, litertRun: runOnce, litertDepth: lastDepth });
+/** Each stage of a wasm build alone (`run_stage` over all its rows, one thread, median of `runs`). */
+function stages(request: {
+  readonly manifestUrl?: string;
+  readonly runs: number;
+}): Promise<LitertStageTime[]> {
+  return profileStages(
+    { engine: 'wasm', model: { manifestUrl: request.manifestUrl ?? wasmManifestUrl } },
+    request.runs,
+  );
+}
+
+Object.assign(globalThis, {
+  litertSetup: setup,
+  litertRun: runOnce,
+  litertDepth: lastDepth,
+  litertStages: stages,
+});
 document.getElementById('state')!.textContent = 'ready';

@@ -21,3 +21,11 @@ export interface LitertPageInfo {
   readonly threads: number;
   readonly detail: string;
 }
+
+/** One stage of a wasm build timed alone. */
+export interface LitertStageTime {
+  readonly name: string;
+  readonly kind: string;
+  readonly macs: number;
+  readonly ms: number;
+}
