@@ -61,6 +61,12 @@ const int8ManifestUrl = (manifest: string): string => `/litert-bench/int8/${mani
 
 /** Runtimes in table order; `reference` is LiteRT.js. */
 type RuntimeKey = 'litert' | 'wasm' | 'wasm-int8' | 'tfjs' | 'onnx';
+const ALL_KEYS: readonly RuntimeKey[] = ['litert', 'wasm', 'wasm-int8', 'tfjs', 'onnx'];
+/** `--runtimes=litert,wasm,...`: a subset, in table order (default all). */
+const ONLY = flag('runtimes', ALL_KEYS.join(',')).split(',');
+for (const k of ONLY)
+  if (!(ALL_KEYS as readonly string[]).includes(k))
+    throw new Error(`--runtimes: unknown runtime ${JSON.stringify(k)} (${ALL_KEYS.join(', ')})`);
 const LABELS: Readonly<Record<RuntimeKey, string>> = {
   litert: 'LiteRT.js wasm (int8, XNNPACK)',
   wasm: 'wasm engine estimate() (float32)',
@@ -271,7 +277,13 @@ const model = withoutSignatureDefs(original, TFLITE_WEIGHTS);
 const frame = nyuFrame();
 const int8 = await int8Build(original);
 
-const b = await startBenchBrowser();
+// Every configuration keeps its page open while the others run: none may be throttled as a
+// background page.
+const b = await startBenchBrowser([
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+]);
 const configs: Config[] = [];
 try {
   if (!b.isolated) throw new Error('the bench page is not cross-origin isolated: threads cannot be compared');
@@ -280,7 +292,7 @@ try {
       `the demo model has ${b.server.info.origin} weights: the paper's TFLite file was not found at ${TFLITE_WEIGHTS} (set FASTDEPTH_DATA to the shared data folder)`,
     );
   const version = b.browser.version();
-  const keys: RuntimeKey[] = ['litert', 'wasm', 'wasm-int8', 'tfjs', 'onnx'];
+  const keys = ALL_KEYS.filter((k) => ONLY.includes(k));
   for (const threads of THREADS) {
     for (const key of keys) {
       const config: Config = { key, threads, samples: [] };
