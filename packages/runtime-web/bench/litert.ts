@@ -268,6 +268,8 @@ function agreement(
 
 const loadBefore = uptime();
 console.error(`uptime before: ${loadBefore}`);
+if (!existsSync(TFLITE_WEIGHTS))
+  throw new Error(`${TFLITE_WEIGHTS} not found: set FASTDEPTH_DATA to the shared data folder`);
 const original = new Uint8Array(readFileSync(TFLITE_WEIGHTS));
 const file = readTflite(original, TFLITE_WEIGHTS);
 const outTensor = file.tensors[file.outputs[0]!]!;
