@@ -12,6 +12,7 @@ export {
   type TfliteImportReport,
 } from './tflite/import.js';
 export { readTflite, type TfliteFile, type TfliteTensor, type TfliteOperator } from './tflite/read.js';
+export { readTfliteSignatures, withoutSignatureDefs, type TfliteSignature } from './tflite/signature.js';
 export { recoverTflite, type TfliteRecovery, type TensorSummary } from './tflite/recover.js';
 export { importOnnx, type OnnxImport, type OnnxImportOptions } from './onnx/import.js';
 export { matchModel, type MatchOptions, type MatchResult } from './match.js';

@@ -4,6 +4,7 @@
  * that make the page cross-origin isolated so wasm threads can be used (the tfjs and onnx wasm
  * pools, and the wasm engine's workers); `?isolation=off` serves a page without them.
  */
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, type Connect, type Plugin, type ViteDevServer } from 'vite';
@@ -20,9 +21,16 @@ import { DEMO_MODEL_DIR, prepareDemoModel, type DemoModelInfo } from './prepare.
 
 const DEMO_DIR = dirname(fileURLToPath(import.meta.url));
 
+const require = createRequire(import.meta.url);
+
+/** Where LiteRT.js's wasm builds (plain, threaded, JSPI, compat) are served, for `bench:litert`. */
+export const LITERT_WASM_URL = '/wasm/litert/';
+
 /** URL prefix -> folder served under it: the wasm binaries, the demo model, the bench models. */
 export const STATIC_DIRS: Readonly<Record<string, string>> = {
   ...wasmDirs(),
+  // A devDependency: the bench's LiteRT.js page loads them from here, never from a CDN.
+  [LITERT_WASM_URL]: join(dirname(require.resolve('@litertjs/core/package.json')), 'wasm'),
   '/model/': DEMO_MODEL_DIR,
   '/bench-models/': join(GENERATED_DIR, 'bench'),
 };
@@ -101,7 +109,9 @@ export async function startDemoServer(
     build: {
       rollupOptions: { input: { main: join(DEMO_DIR, 'index.html'), bench: join(DEMO_DIR, 'bench.html') } },
     },
-    optimizeDeps: VITE_PREBUNDLE,
+    // LiteRT.js too: the bench's LiteRT page imports it, and a dependency discovered mid-run
+    // would make Vite re-optimise and reload the page.
+    optimizeDeps: { ...VITE_PREBUNDLE, include: [...VITE_PREBUNDLE.include, '@litertjs/core'] },
   });
   await vite.listen();
   return { url: `http://${host}:${port}/`, info, vite, close: () => vite.close() };

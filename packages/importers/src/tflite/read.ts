@@ -26,10 +26,10 @@ import {
 } from './schema.js';
 
 /** Thrown by `CheckedByteBuffer` on a read outside the file; turned into a `FormatError`. */
-class OutOfBounds extends Error {}
+export class OutOfBounds extends Error {}
 
 /** A ByteBuffer whose every primitive read checks the file's bounds. */
-class CheckedByteBuffer extends ByteBuffer {
+export class CheckedByteBuffer extends ByteBuffer {
   private check(offset: number, size: number): void {
     if (!Number.isInteger(offset) || offset < 0 || offset + size > this.capacity()) {
       throw new OutOfBounds(

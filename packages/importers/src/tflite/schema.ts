@@ -91,6 +91,16 @@ abstract class TableAccessor {
     return this.bb!.__offset(this.bb_pos, slot(id));
   }
 
+  /**
+   * Byte position of field `id`'s entry in this table's vtable (a little-endian uint16, the
+   * field's offset in the table; 0 = absent), or null when the vtable is too short to hold it
+   * (the field is absent already).
+   */
+  vtableEntry(id: number): number | null {
+    const vtable = this.bb_pos - this.bb!.readInt32(this.bb_pos);
+    return slot(id) < this.bb!.readInt16(vtable) ? vtable + slot(id) : null;
+  }
+
   protected vectorLength(id: number): number {
     const offset = this.field(id);
     return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
@@ -362,6 +372,52 @@ export class Model extends TableAccessor {
   }
   buffersLength(): number {
     return this.vectorLength(4);
+  }
+  /** field 7 `signature_defs:[SignatureDef]` */
+  static readonly SIGNATURE_DEFS = 7;
+  signatureDefs(index: number, obj?: SignatureDef): SignatureDef | null {
+    return this.table(Model.SIGNATURE_DEFS, index, obj ?? new SignatureDef());
+  }
+  signatureDefsLength(): number {
+    return this.vectorLength(Model.SIGNATURE_DEFS);
+  }
+}
+
+/** `table TensorMap` (a SignatureDef's name -> tensor entry). */
+export class TensorMap extends TableAccessor {
+  /** field 0 `name:string` */
+  name(): string | null {
+    return this.string(0);
+  }
+  /** field 1 `tensor_index:uint` */
+  tensorIndex(): number {
+    return this.uint32(1, 0);
+  }
+}
+
+/** `table SignatureDef`. */
+export class SignatureDef extends TableAccessor {
+  /** field 0 `inputs:[TensorMap]` */
+  inputs(index: number, obj?: TensorMap): TensorMap | null {
+    return this.table(0, index, obj ?? new TensorMap());
+  }
+  inputsLength(): number {
+    return this.vectorLength(0);
+  }
+  /** field 1 `outputs:[TensorMap]` */
+  outputs(index: number, obj?: TensorMap): TensorMap | null {
+    return this.table(1, index, obj ?? new TensorMap());
+  }
+  outputsLength(): number {
+    return this.vectorLength(1);
+  }
+  /** field 2 `signature_key:string` */
+  signatureKey(): string | null {
+    return this.string(2);
+  }
+  /** field 4 `subgraph_index:uint` */
+  subgraphIndex(): number {
+    return this.uint32(4, 0);
   }
 }
 

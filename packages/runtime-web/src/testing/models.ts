@@ -20,8 +20,9 @@ export const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '
 export const TMP_DIR = join(PACKAGE_DIR, 'tmp');
 /** Emitted models go under `tmp/generated/`: eslint ignores every `generated` folder. */
 export const GENERATED_DIR = join(TMP_DIR, 'generated');
-/** The shared data folder beside the clone (never copied into the repository). */
-export const SHARED_DATA_DIR = join(PACKAGE_DIR, '..', '..', '..', 'shared', 'data');
+/** The shared data folder beside the clone (never copied into the repository); `FASTDEPTH_DATA` overrides it, as in the other packages' tests. */
+export const SHARED_DATA_DIR =
+  process.env['FASTDEPTH_DATA'] ?? join(PACKAGE_DIR, '..', '..', '..', 'shared', 'data');
 export const TFLITE_WEIGHTS = join(SHARED_DATA_DIR, 'weights', 'fast_depth_224.tflite');
 
 /** Where the weights of an emitted model came from. */
