@@ -85,9 +85,8 @@ describe('fastdepth compile --quantize int8', () => {
     expect(names).toContain('fastdepth-pruned.int8.json');
     expect(names).toContain('fastdepth-pruned.int8.safetensors');
     const graph = loadGraph(readFileSync(join(out, 'fastdepth-pruned.int8.json'), 'utf8'), 'int8.json');
-    // A copy into a plain Uint8Array: decodeQuantizedWeights reads a Node Buffer's pooled memory.
     const weights = decodeQuantizedWeights(
-      new Uint8Array(readFileSync(join(out, 'fastdepth-pruned.int8.safetensors'))),
+      readFileSync(join(out, 'fastdepth-pruned.int8.safetensors')),
       'int8.safetensors',
     );
     const model = quantizedModel(graph, weights);

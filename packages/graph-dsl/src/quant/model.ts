@@ -22,7 +22,8 @@ export function decodeQuantizedWeights(bytes: Uint8Array, source = 'weights'): M
   const { tensors } = decodeSafetensorsRaw(bytes, source);
   const out = new Map<string, QuantTensor>();
   for (const [name, t] of tensors) {
-    const copy = t.bytes.slice(); // aligned and detached from the file's buffer
+    // A copy, aligned and detached from the file's buffer (Buffer#slice would give a view).
+    const copy = new Uint8Array(t.bytes);
     if (t.dtype === 'I8') out.set(name, { dtype: 'int8', shape: t.shape, data: new Int8Array(copy.buffer) });
     else if (t.dtype === 'I32')
       out.set(name, { dtype: 'int32', shape: t.shape, data: new Int32Array(copy.buffer) });
