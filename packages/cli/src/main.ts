@@ -69,9 +69,10 @@ export function buildProgram(out: Output): Command {
       'architecture name (see `fastdepth list`) or saved graph .json (default: fastdepth-pruned, or the graph a .onnx/.tflite weights file carries)',
     )
     .addOption(
-      new Option('--target <list>', `comma-separated targets: ${TARGET_NAMES.join(', ')} or all`).default(
-        'all',
-      ),
+      new Option(
+        '--target <list>',
+        `comma-separated targets: ${TARGET_NAMES.join(', ')} or all (all skips, with the reason, a target that cannot take the graph; a target named explicitly must compile)`,
+      ).default('all'),
     )
     .option(
       '--weights <file>',
@@ -208,6 +209,10 @@ Examples:
       'architecture name or saved graph .json (default: fastdepth, or the graph the weights file carries)',
     )
     .option('--weights <file>', 'weights to start from: .safetensors, .onnx or .tflite; default: seeded')
+    .option(
+      '--target <list>',
+      `targets the final network is compiled to: ${TARGET_NAMES.join(', ')} or all (default: every target that can take it)`,
+    )
     .option('--seed <n>', 'seed for the initialisation, the crops and the fine-tuning batch order', '0')
     .option('--input-size <N|HxW>', 'input size the resource is measured at (default 224)')
     .requiredOption('--budget <fraction>', 'target as a fraction of the starting resource, e.g. 0.5')

@@ -1,4 +1,11 @@
-import { analyze, encodeSafetensors, graphOutputs, saveGraph, type Model } from '@fastdepth/graph-dsl';
+import {
+  analyze,
+  encodeSafetensors,
+  GraphError,
+  graphOutputs,
+  saveGraph,
+  type Model,
+} from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
@@ -40,6 +47,14 @@ export interface CompileOptions {
   readonly holdout?: string;
 }
 
+/**
+ * `--target`: a comma-separated list, or `all` (the default). With `all`, a target that cannot
+ * take the graph is skipped with its reason; a target named explicitly must compile.
+ */
+export function targetsAreExplicit(value: string | undefined): boolean {
+  return value !== undefined && value !== 'all';
+}
+
 export function parseTargets(value: string | undefined): TargetName[] {
   if (value === undefined || value === 'all') return [...TARGET_NAMES];
   const names = value
@@ -61,6 +76,8 @@ export interface CompiledArtifacts {
   readonly files: readonly OutputFile[];
   readonly checks: readonly (Check & { readonly target: string })[];
   readonly summaries: Readonly<Record<string, string>>;
+  /** Targets that could not take the graph (only when `skipUnsupported`), with the reason. */
+  readonly skipped: Readonly<Partial<Record<TargetName, string>>>;
 }
 
 /**
@@ -78,6 +95,11 @@ export async function compileArtifacts(
     foldBatchNorm: boolean;
     /** tfjs weights file storage (default float32). */
     weightsDtype?: WeightsDtype;
+    /**
+     * Skip a target whose emitter refuses the graph (a `GraphError`: an op or pattern it cannot
+     * compile) instead of failing: what `--target all` does.
+     */
+    skipUnsupported?: boolean;
   },
 ): Promise<CompiledArtifacts> {
   const { model, stem, weightsSource, targets, opset, foldBatchNorm, weightsDtype } = input;
@@ -92,9 +114,18 @@ export async function compileArtifacts(
   ];
   const checks: (Check & { target: string })[] = [];
   const summaries: Record<string, string> = {};
+  const skipped: Partial<Record<TargetName, string>> = {};
   for (const target of targets) {
     out.note(`compiling ${stem} for ${target}...`);
-    const result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm, weightsDtype });
+    let result: Awaited<ReturnType<(typeof TARGETS)[TargetName]>>;
+    try {
+      result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm, weightsDtype });
+    } catch (e) {
+      if (!input.skipUnsupported || !(e instanceof GraphError)) throw e;
+      skipped[target] = e.message;
+      out.note(`skipping ${target}: ${e.message}`);
+      continue;
+    }
     files.push(...result.files.map((f) => ({ name: `${target}/${f.name}`, data: f.data })));
     checks.push(...result.checks.map((c) => ({ ...c, target })));
     summaries[target] = result.summary;
@@ -105,10 +136,17 @@ export async function compileArtifacts(
       `${failed.target}: ${failed.name}: max relative error ${failed.maxRelativeError.toExponential(2)} exceeds ${failed.limit} — nothing was written`,
     );
   }
-  return { files, checks, summaries };
+  if (Object.keys(summaries).length === 0)
+    throw new UserError(
+      `no target can compile ${stem}: ${Object.entries(skipped)
+        .map(([t, why]) => `${t}: ${why}`)
+        .join('; ')}`,
+    );
+  return { files, checks, summaries, skipped };
 }
 
 export async function compileCommand(out: Output, options: CompileOptions): Promise<void> {
+  const started = performance.now();
   const targets = parseTargets(options.target);
   const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
   const opset = parseInteger('--opset', options.opset, OPSET_MIN, OPSET_MAX);
@@ -125,7 +163,6 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   // Photos are read (and bad ones refused) before the long float compile starts.
   const photos = quantize ? await loadPhotosFor(model, stem, quantize, seed) : undefined;
   const stats = analyze(model.graph);
-  const started = performance.now();
   const compiled = await compileArtifacts(out, {
     model,
     stem,
@@ -134,8 +171,10 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     opset,
     foldBatchNorm: options.foldBn ?? false,
     weightsDtype,
+    skipUnsupported: !targetsAreExplicit(options.target),
   });
-  const { checks, summaries } = compiled;
+  const { checks, summaries, skipped } = compiled;
+  const built = targets.filter((t) => summaries[t] !== undefined);
   const int8 =
     quantize && photos
       ? quantizeForCompile(out, {
@@ -154,7 +193,8 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     out.json({
       arch: stem,
       weights: weightsSource,
-      targets,
+      targets: built,
+      skipped,
       macs: stats.macs,
       params: stats.params,
       convWeights: stats.convWeights,
@@ -169,7 +209,8 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   out.line(layerTable(stats));
   out.line(totalsLine(stats));
   out.line('');
-  out.line(`targets: ${targets.map((t) => `${t} (${summaries[t]})`).join(', ')}`);
+  out.line(`targets: ${built.map((t) => `${t} (${summaries[t]})`).join(', ')}`);
+  for (const [target, why] of Object.entries(skipped)) out.line(`skipped ${target}: ${why}`);
   out.line('files written:');
   out.line(
     formatTable(
@@ -184,9 +225,16 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
       checks.map((c) => [c.target, c.name, c.maxRelativeError.toExponential(2), c.limit.toExponential(0)]),
     ),
   );
+  for (const target of built.filter((t) => !checks.some((c) => c.target === t)))
+    out.line(`${target}: not run here (${NOT_RUN_HERE[target] ?? 'no runtime for it on this machine'})`);
   if (int8 && quantize) printInt8(out, int8, quantize);
   out.line(`done in ${seconds.toFixed(1)} s`);
 }
+
+/** Why a target has no parity row, for the targets that cannot run in this process. */
+const NOT_RUN_HERE: Partial<Record<TargetName, string>> = {
+  tvm: 'TVM is not a dependency; build.py checks the build against expected.npy where TVM is installed',
+};
 
 function calibrationName(q: QuantizeRequest): string {
   return q.calibration === 'percentile' ? `percentile ${q.percentile}` : q.calibration;

@@ -37,14 +37,15 @@ import type { Output } from '../output.js';
 import { lineChartSvg, renderPng } from '../plot.js';
 import { formatResource, pruneProgress } from '../prune-progress.js';
 import { formatTable, humanCount } from '../table.js';
-import { TARGET_NAMES } from '../targets.js';
 import { loadCalibrationSet, sampleAt } from '../training-data.js';
 import { loadModel } from '../weights-source.js';
-import { compileArtifacts } from './compile.js';
+import { compileArtifacts, parseTargets, targetsAreExplicit } from './compile.js';
 import { resolveFrames } from './eval.js';
 
 export interface PruneOptions extends QueueOptions, LatencyOptions {
   readonly arch?: string;
+  /** Targets the final network is compiled to (`--target`, default all that can take it). */
+  readonly target?: string;
   readonly weights?: string;
   readonly seed: string;
   readonly inputSize?: string;
@@ -244,6 +245,7 @@ const fixed = (v: number | undefined, digits = 3): string => (v === undefined ? 
 
 export async function pruneCommand(out: Output, options: PruneOptions): Promise<void> {
   // Every option is checked before any work starts.
+  parseTargets(options.target);
   const budget = parseFraction('--budget', options.budget);
   const initialReduction = parseFraction('--reduction', options.reduction);
   const selection = oneOf('--selection', options.selection, ['best', 'ratio'] as const);
@@ -473,6 +475,7 @@ async function pruneWith(
   const written = await writeFilesAtomic(options.out, plotFiles);
   const finalStem = `${stem}-netadapt`;
   let compiled: string[] = [];
+  let compiledTargets: string[] = [];
   let notCompiled: string | undefined;
   if (result.done) {
     try {
@@ -480,11 +483,15 @@ async function pruneWith(
         model: result.model,
         stem: finalStem,
         weightsSource: `NetAdapt from ${weightsSource}`,
-        targets: [...TARGET_NAMES],
+        targets: parseTargets(options.target),
         opset: 13,
         foldBatchNorm: false,
+        skipUnsupported: !targetsAreExplicit(options.target),
       });
       compiled = await writeFilesAtomic(join(options.out, 'final'), artifacts.files);
+      compiledTargets = Object.keys(artifacts.summaries);
+      for (const [target, why] of Object.entries(artifacts.skipped))
+        out.note(`note: the final network was not compiled for ${target}: ${why}`);
     } catch (e) {
       // A network whose output is constant (a seeded start whose last ReLU died) cannot be
       // checked, so it is not compiled; the pruned graph and weights are still in --out.
@@ -574,7 +581,7 @@ async function pruneWith(
         ? ' (budget not met yet: run again with --resume)'
         : notCompiled !== undefined
           ? `; not compiled (constant output), graph and weights in ${join(options.out, 'final.graph.json')} / final.safetensors`
-          : `; compiled to ${TARGET_NAMES.join(', ')} in ${join(options.out, 'final')}`
+          : `; compiled to ${compiledTargets.join(', ')} in ${join(options.out, 'final')}`
     }`,
   );
   out.line(

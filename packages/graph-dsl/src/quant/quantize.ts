@@ -187,6 +187,13 @@ function checkInt8Ops(graph: Graph): void {
       case 'concat':
       case 'unpool':
       case 'pixelShuffle':
+      case 'sigmoid':
+      case 'hardSigmoid':
+      case 'hardSwish':
+      case 'clip':
+      case 'mul':
+      case 'avgPool2d':
+      case 'globalAvgPool':
         throw new GraphError(
           node.name,
           `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, output)`,
