@@ -125,7 +125,10 @@ export class GraphBuilder {
       );
     }
     if (!isLayerName(name)) {
-      throw new GraphError(name, `layer names must be ${LAYER_NAME_RULE}, so every target can use them`);
+      throw new GraphError(
+        name,
+        `layer names must be identifiers (${LAYER_NAME_RULE}), so every target can use them`,
+      );
     }
     if (this.shapes.has(name)) throw new GraphError(name, 'a layer with this name is already declared');
     for (const t of inputs) {

@@ -28,11 +28,11 @@ export function isGraphName(name: unknown): name is string {
   return typeof name === 'string' && name.length <= MAX_NAME_LENGTH && GRAPH_NAME_PATTERN.test(name);
 }
 
-/** What a graph name may hold, for error messages. */
-export const GRAPH_NAME_RULE = `plain file names (letters, digits, ".", "_" and "-", starting with a letter or digit, at most ${MAX_NAME_LENGTH} characters)`;
+/** What a graph name may hold, for error messages (`plain file names (${GRAPH_NAME_RULE})`). */
+export const GRAPH_NAME_RULE = `letters, digits, ".", "_" and "-", starting with a letter or digit, at most ${MAX_NAME_LENGTH} characters`;
 
-/** What a layer name may hold, for error messages. */
-export const LAYER_NAME_RULE = `identifiers (letters, digits and "_", not starting with a digit, no dots, at most ${MAX_NAME_LENGTH} characters)`;
+/** What a layer name may hold, for error messages (`identifiers (${LAYER_NAME_RULE})`). */
+export const LAYER_NAME_RULE = `letters, digits and "_", not starting with a digit, no dots, at most ${MAX_NAME_LENGTH} characters`;
 
 // JSON.stringify escapes C0 controls, quotes and backslashes; these it leaves as they are, and
 // each of them can end or reorder a line somewhere (JS line separators, C1 controls, bidi marks).

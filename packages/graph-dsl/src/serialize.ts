@@ -49,7 +49,7 @@ export function parseGraph(raw: unknown, source = 'graph'): Graph {
   if (!isGraphName(raw.name))
     throw new FormatError(
       source,
-      `field "name": graph names must be ${GRAPH_NAME_RULE}, found ${quote(raw.name)}`,
+      `field "name": graph names must be plain file names (${GRAPH_NAME_RULE}), found ${quote(raw.name)}`,
     );
   if (!Array.isArray(raw.nodes)) throw new FormatError(source, 'field "nodes" must be an array');
   if (raw.meta !== undefined) {
@@ -63,7 +63,7 @@ export function parseGraph(raw: unknown, source = 'graph'): Graph {
     if (raw.meta.arch !== undefined && !isGraphName(raw.meta.arch)) {
       throw new FormatError(
         source,
-        `field "meta.arch": graph names must be ${GRAPH_NAME_RULE}, found ${typeof raw.meta.arch === 'string' ? quote(raw.meta.arch) : JSON.stringify(raw.meta.arch)}`,
+        `field "meta.arch": graph names must be plain file names (${GRAPH_NAME_RULE}), found ${typeof raw.meta.arch === 'string' ? quote(raw.meta.arch) : JSON.stringify(raw.meta.arch)}`,
       );
     }
   }
@@ -75,7 +75,7 @@ export function parseGraph(raw: unknown, source = 'graph'): Graph {
     if (!isLayerName(name))
       throw new FormatError(
         source,
-        `${where}: field "name": layer names must be ${LAYER_NAME_RULE}, found ${quote(name)}`,
+        `${where}: field "name": layer names must be identifiers (${LAYER_NAME_RULE}), found ${quote(name)}`,
       );
     if (!isOpKind(n.op))
       throw new FormatError(

@@ -12,7 +12,7 @@ export function validateGraph(graph: Graph): Graph {
   const seen = new Set<string>();
   for (const node of graph.nodes) {
     if (!isLayerName(node.name)) {
-      throw new GraphError(String(node.name), `layer names must be ${LAYER_NAME_RULE}`);
+      throw new GraphError(String(node.name), `layer names must be identifiers (${LAYER_NAME_RULE})`);
     }
     if (seen.has(node.name)) throw new GraphError(node.name, 'duplicate layer name');
     for (const input of node.inputs) {
