@@ -9,15 +9,17 @@
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import {
+  commentText,
   FastDepthError,
   FormatError,
   GraphBuilder,
+  halfToFloat,
+  quote,
   type Graph,
   type Model,
   type Node,
   type Tensor,
   type TensorF32,
-  halfToFloat,
 } from '@fastdepth/graph-dsl';
 import {
   buildArch,
@@ -26,7 +28,7 @@ import {
   FASTDEPTH_WIDTHS,
   type FastDepthWidths,
 } from '@fastdepth/fastdepth-arch';
-import { matchModel } from '../match.js';
+import { archNameOf, matchModel } from '../match.js';
 
 const proto: typeof onnx = onnxProto.onnx;
 const DataType = proto.TensorProto.DataType;
@@ -65,7 +67,7 @@ interface Constant {
 function decodeTensor(t: onnx.ITensorProto, source: string): Constant {
   const dims = (t.dims ?? []).map(num);
   const count = dims.reduce((a, b) => a * b, 1);
-  const where = `tensor "${t.name ?? ''}"`;
+  const where = `tensor ${quote(t.name ?? '')}`;
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
   if (t.dataLocation === proto.TensorProto.DataLocation.EXTERNAL) {
     throw new FormatError(
@@ -179,7 +181,7 @@ function topological(
       const missing = (n.input ?? []).filter((x) => !ready.has(x));
       throw new FormatError(
         source,
-        `node "${n.name ?? ''}" (${n.opType ?? ''}) reads ${missing.map((m) => `"${m}"`).join(', ')}, which nothing produces (or the graph has a cycle)`,
+        `node ${quote(n.name ?? '')} (${commentText(n.opType ?? '')}) reads ${missing.map((m) => quote(m)).join(', ')}, which nothing produces (or the graph has a cycle)`,
       );
     }
     const [n] = pending.splice(i, 1);
@@ -205,26 +207,29 @@ class OnnxRecoverer {
   private fail(node: onnx.INodeProto | undefined, detail: string): never {
     throw new FormatError(
       this.source,
-      node ? `node "${node.name ?? ''}" (${node.opType ?? ''}): ${detail}` : detail,
+      node ? `node ${quote(node.name ?? '')} (${commentText(node.opType ?? '')}): ${detail}` : detail,
     );
   }
 
   private value(node: onnx.INodeProto, name: string | undefined): Tensor {
     const v = name === undefined ? undefined : this.values.get(name);
     if (!v)
-      this.fail(node, `input "${name ?? ''}" is not an activation (a constant where a tensor was expected?)`);
+      this.fail(
+        node,
+        `input ${quote(name ?? '')} is not an activation (a constant where a tensor was expected?)`,
+      );
     return v;
   }
 
   private constant(node: onnx.INodeProto, name: string | undefined, what: string): Constant {
     const c = name === undefined || name === '' ? undefined : this.constants.get(name);
-    if (!c) this.fail(node, `${what} "${name ?? ''}" must be an initializer or a Constant`);
+    if (!c) this.fail(node, `${what} ${quote(name ?? '')} must be an initializer or a Constant`);
     return c;
   }
 
   private declare(node: onnx.INodeProto, kind: string, f: (name: string) => Tensor): Tensor {
     const name = `n${this.index++}_${kind}`;
-    this.descriptions.set(name, `node "${node.name ?? ''}" (${node.opType ?? ''})`);
+    this.descriptions.set(name, `node ${quote(node.name ?? '')} (${commentText(node.opType ?? '')})`);
     try {
       const t = f(name);
       const out = node.output?.[0];
@@ -385,7 +390,7 @@ class OnnxRecoverer {
         this.fail(node, `linear resize with ${ctm} is not PyTorch's align_corners=False`);
       this.declare(node, 'up', (name) => this.g.upsample(name, x, 'bilinear'));
     } else {
-      this.fail(node, `resize mode "${mode}" is not part of the family`);
+      this.fail(node, `resize mode ${quote(mode)} is not part of the family`);
     }
   }
 
@@ -494,7 +499,7 @@ class OnnxRecoverer {
     if (shape.length !== 4)
       throw new FormatError(
         this.source,
-        `input "${input.name ?? ''}" has rank ${shape.length}, expected NCHW`,
+        `input ${quote(input.name ?? '')} has rank ${shape.length}, expected NCHW`,
       );
     // Dynamic dims: batch 1, 3 channels, FastDepth's 224.
     const fixed: [number, number, number, number] = [
@@ -514,12 +519,15 @@ class OnnxRecoverer {
       );
     const out = this.values.get(outputs[0]!.name ?? '');
     if (!out)
-      throw new FormatError(this.source, `output "${outputs[0]!.name ?? ''}" is not computed by the graph`);
+      throw new FormatError(
+        this.source,
+        `output ${quote(outputs[0]!.name ?? '')} is not computed by the graph`,
+      );
     this.g.output('output', out);
     const descriptions = this.descriptions;
     return {
       model: { graph: this.g.build(), weights: this.weights },
-      describe: (n) => descriptions.get(n.name) ?? `"${n.name}"`,
+      describe: (n) => descriptions.get(n.name) ?? quote(n.name),
     };
   }
 }
@@ -569,7 +577,7 @@ export function importOnnx(bytes: Uint8Array, source: string, options: OnnxImpor
   try {
     if (options.graph) {
       graph = options.graph;
-      archName = options.arch ?? String(graph.meta?.arch ?? graph.name);
+      archName = archNameOf(graph, source, options.arch);
     } else if (options.arch !== undefined) {
       archName = options.arch;
       graph = buildArch(options.arch, size);

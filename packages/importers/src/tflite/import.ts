@@ -4,9 +4,9 @@
  * convolutions -> build `fastdepth({ widths })` -> match layer by layer (match.ts), turning each
  * folded bias into an identity-plus-bias BatchNorm.
  */
-import { FastDepthError, FormatError, type Graph, type Model, type Node } from '@fastdepth/graph-dsl';
+import { FastDepthError, FormatError, quote, type Graph, type Model, type Node } from '@fastdepth/graph-dsl';
 import { FASTDEPTH_PRUNED_WIDTHS, fastdepth, type FastDepthWidths } from '@fastdepth/fastdepth-arch';
-import { matchModel } from '../match.js';
+import { archNameOf, matchModel } from '../match.js';
 import { readTflite } from './read.js';
 import { recoverTflite, type TensorSummary } from './recover.js';
 
@@ -66,7 +66,7 @@ function describeOp(file: ReturnType<typeof readTflite>): (n: Node) => string {
   return (n) => {
     const index = /^op(\d+)_/.exec(n.name)?.[1];
     const op = index === undefined ? undefined : file.operators[Number(index)];
-    return op ? `operator ${op.index} (${op.opName})` : `"${n.name}"`;
+    return op ? `operator ${op.index} (${op.opName})` : quote(n.name);
   };
 }
 
@@ -89,7 +89,7 @@ export function importTflite(
   let graph: Graph;
   if (options.graph) {
     graph = options.graph;
-    archName = String(graph.meta?.arch ?? graph.name);
+    archName = archNameOf(graph, source);
   } else {
     try {
       graph = fastdepth({ widths, name: archName, ...(inputSize ? { inputSize } : {}) });
