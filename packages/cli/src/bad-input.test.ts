@@ -341,3 +341,45 @@ describe('compile --quantize int8: bad options and bad calibration photos', () =
     );
   });
 });
+
+describe('names are data, never code', () => {
+  const graph = buildArch('fastdepth-pruned', { inputSize: 32 });
+
+  it('compile refuses a graph file whose name or layer names would run code: one line, nothing written or run', async () => {
+    const dir = tmp();
+    const pwned = join(dir, 'PWNED');
+    const file = join(dir, 'evil.json');
+    const out = join(dir, 'o');
+    const payload = `x */ import('node:fs').then(f=>f.writeFileSync(${JSON.stringify(pwned)},'1')); /* y`;
+    for (const name of [payload, 'two\nlines', 'q"uote', "it's", 'back\\slash', '${x}', "'''", '"""']) {
+      writeFileSync(file, saveGraph({ ...graph, name }));
+      await expectRefused(
+        dir,
+        ['compile', '--arch', file, '--target', 'tfjs', '--out', out],
+        `${file}: field "name": graph names must be plain file names (letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128 characters), found ${JSON.stringify(name)}`,
+      );
+      const nodes = graph.nodes.map((n, i) => (i === 1 ? { ...n, name } : n));
+      writeFileSync(file, saveGraph({ ...graph, nodes }));
+      await expectRefused(
+        dir,
+        ['compile', '--arch', file, '--target', 'tfjs', '--out', out],
+        `${file}: nodes[1]: field "name": layer names must be identifiers (letters, digits and "_", not starting with a digit, no dots, at most 128 characters), found ${JSON.stringify(name)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(pwned)).toBe(false);
+  });
+
+  it('a graph file whose own file name would name the outputs badly is refused, one line', async () => {
+    const dir = tmp();
+    for (const base of ["x'; y", 'a*', ' lead', '-flag']) {
+      const file = join(dir, `${base}.json`);
+      writeFileSync(file, saveGraph(graph));
+      await expectRefused(
+        dir,
+        ['compile', '--arch', file, '--target', 'onnx', '--out', join(dir, 'o')],
+        `--arch ${JSON.stringify(file)}: the file name ${JSON.stringify(base)} names the outputs, so it must be a plain file name (letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128 characters); rename the file`,
+      );
+    }
+  });
+});

@@ -10,7 +10,15 @@
  * that output is often all zeros, and a check against zeros proves nothing.
  */
 import { importWeights } from '@fastdepth/importers';
-import { calibratedInitWeights, graphInputs, withInputSize, type Model } from '@fastdepth/graph-dsl';
+import {
+  calibratedInitWeights,
+  graphInputs,
+  GRAPH_NAME_RULE,
+  isGraphName,
+  quote,
+  withInputSize,
+  type Model,
+} from '@fastdepth/graph-dsl';
 import { basename, extname } from 'node:path';
 import { looksLikePath, readInput, resolveArch } from './arch-source.js';
 import { UserError } from './errors.js';
@@ -34,8 +42,17 @@ export interface LoadedModel {
   readonly weightsSource: string;
 }
 
+/** The outputs' file stem: the arch name, or the graph file's name without `.json`. */
 function stemOf(arch: string): string {
-  return looksLikePath(arch) ? basename(arch).replace(/\.json$/, '') : arch;
+  if (!looksLikePath(arch)) return arch;
+  const stem = basename(arch).replace(/\.json$/, '');
+  // The stem names every output file and goes into generated code and READMEs.
+  if (!isGraphName(stem)) {
+    throw new UserError(
+      `--arch ${quote(arch)}: the file name ${quote(stem)} names the outputs, so it must be a plain file name (${GRAPH_NAME_RULE}); rename the file`,
+    );
+  }
+  return stem;
 }
 
 export async function loadModel(source: ModelSource): Promise<LoadedModel> {

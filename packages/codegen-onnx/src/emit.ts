@@ -3,6 +3,7 @@
  * so a bad model fails with the layer or tensor named, not deep inside the emitter.
  */
 import {
+  commentText,
   checkWeights,
   consumers,
   FastDepthError,
@@ -77,7 +78,8 @@ function describe(graph: Graph, opset: number, folded: boolean, bnBefore: number
       : folded
         ? `BatchNorm folded into convolutions (${bnBefore - bnAfter} of ${bnBefore}${bnAfter > 0 ? `, ${bnAfter} kept` : ''})`
         : `BatchNorm kept (${bnBefore} layers)`;
-  return `${graph.name}: exported by ${PRODUCER_NAME} ${PACKAGE_VERSION}, ONNX opset ${opset}, ${bn}.`;
+  // Viewers show the doc string as text: the name stays on its line, escaped (it is data).
+  return `${commentText(graph.name)}: exported by ${PRODUCER_NAME} ${PACKAGE_VERSION}, ONNX opset ${opset}, ${bn}.`;
 }
 
 function countBatchNorm(graph: Graph): number {

@@ -44,7 +44,11 @@ export async function importGeneratedModule(result: EmitTfjsResult): Promise<Loa
     compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
   }).outputText;
   const tfjsCore = pathToFileURL(createRequire(import.meta.url).resolve('@tensorflow/tfjs-core')).href;
-  const code = js.replace(/from '@tensorflow\/tfjs-core'/, `from '${tfjsCore}'`);
+  // Only the import statement itself (a line of its own), never text inside the header comment.
+  const code = js.replace(
+    /^(import \* as tf from )'@tensorflow\/tfjs-core';$/m,
+    `$1${JSON.stringify(tfjsCore)};`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'fastdepth-tfjs-'));
   try {
     const file = join(dir, 'model.mjs');

@@ -3,7 +3,7 @@
  * may not contain `.` (the parser reads `%a.b` as a tuple projection), and a name that is a
  * Relay keyword would lex as that keyword after `%`, so both are handled here, once.
  */
-import { GraphError } from '@fastdepth/graph-dsl';
+import { GraphError, quote } from '@fastdepth/graph-dsl';
 
 /** Words the Relay v0.0.5 tokenizer turns into keywords; `%def` would not parse as a variable. */
 export const RELAY_KEYWORDS: ReadonlySet<string> = new Set([
@@ -34,9 +34,15 @@ export function relayParamName(tensorName: string): string {
  */
 export function checkRelayName(layer: string, name: string): void {
   if (!IDENT.test(name)) {
-    throw new GraphError(layer, `"${name}" is not a valid Relay variable name (letters, digits, _ only)`);
+    throw new GraphError(
+      layer,
+      `${quote(name)} is not a valid Relay variable name (letters, digits, _ only)`,
+    );
   }
   if (RELAY_KEYWORDS.has(name)) {
-    throw new GraphError(layer, `"${name}" is a Relay keyword and cannot name a variable; rename the layer`);
+    throw new GraphError(
+      layer,
+      `${quote(name)} is a Relay keyword and cannot name a variable; rename the layer`,
+    );
   }
 }

@@ -3,12 +3,16 @@
  */
 import { readFileSync } from 'node:fs';
 import {
+  commentText,
   constantValue,
   FastDepthError,
   fmt,
   graphInputs,
   graphOutputs,
+  GRAPH_NAME_RULE,
   inferShapes,
+  isGraphName,
+  quote,
   type Model,
   type TensorF32,
 } from '@fastdepth/graph-dsl';
@@ -108,16 +112,16 @@ Newer TVM (Relax only): \`python3 build.py --frontend onnx\` builds from \`${onn
  */
 export function emitTvmPackage(model: Model, options: TvmPackageOptions): { files: PackageFile[] } {
   const arch = options.archName;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(arch)) {
+  // It names files and goes into README.md: the same rule as graph names.
+  if (!isGraphName(arch))
     throw new FastDepthError(
-      `TVM package: archName "${arch}" must be a plain file name (letters, digits, . _ -)`,
+      `TVM package: archName must be a plain file name (${GRAPH_NAME_RULE}), found ${quote(arch)}`,
     );
-  }
   const inputs = graphInputs(model.graph);
   const outputs = graphOutputs(model.graph);
   if (inputs.length !== 1 || outputs.length !== 1) {
     throw new FastDepthError(
-      `TVM package: build.py handles one input and one output; graph "${model.graph.name}" has ${inputs.length} and ${outputs.length}`,
+      `TVM package: build.py handles one input and one output; graph ${quote(model.graph.name)} has ${inputs.length} and ${outputs.length}`,
     );
   }
   const shapes = inferShapes(model.graph);
@@ -148,7 +152,7 @@ export function emitTvmPackage(model: Model, options: TvmPackageOptions): { file
       { name: 'expected.npy', data: encodeNpy(options.expected) },
       {
         name: 'README.md',
-        data: readme(arch, onnx, relayOptions.foldBatchNorm, fmt(inShape), fmt(outShape)),
+        data: readme(arch, commentText(onnx), relayOptions.foldBatchNorm, fmt(inShape), fmt(outShape)),
       },
     ],
   };

@@ -6,7 +6,17 @@
  * kernel read order (`pack.ts`), lay out memory (`layout.ts`), then emit one function per stage
  * from the kernel families in `kernels/`, plus `run` and `run_stage`, and let binaryen optimise.
  */
-import { analyze, checkWeights, foldBatchNorm, validateGraph, type Model } from '@fastdepth/graph-dsl';
+import {
+  analyze,
+  checkWeights,
+  FastDepthError,
+  foldBatchNorm,
+  GRAPH_NAME_RULE,
+  isGraphName,
+  quote,
+  validateGraph,
+  type Model,
+} from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
 import { addBarrier } from './kernels/barrier.js';
 import { Fn, type Expr, type Variant } from './kernels/builder.js';
@@ -293,7 +303,7 @@ function emitModule(
 /**
  * Compiles `model` to the four wasm modules, the packed weights and the manifest. Throws
  * `GraphError` naming the layer for a graph the wasm target cannot compile, `WeightsError` for
- * weights that do not fit.
+ * weights that do not fit, `FastDepthError` for an artifact name that is not a plain file name.
  */
 export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtifact {
   validateGraph(model.graph);
@@ -302,6 +312,12 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   const level = options.optimizeLevel ?? 3;
   const metaArch = model.graph.meta?.['arch'];
   const arch = options.arch ?? (typeof metaArch === 'string' ? metaArch : model.graph.name);
+  // The arch names the artifact's files (`<arch>.simd.wasm`, ...): a plain file name only.
+  if (!isGraphName(arch)) {
+    throw new FastDepthError(
+      `wasm target: the artifact name (${options.arch !== undefined ? 'option "arch"' : typeof metaArch === 'string' ? "the graph's meta.arch" : 'the graph name'}) must be a plain file name (${GRAPH_NAME_RULE}), found ${quote(arch)}`,
+    );
+  }
   const folded = foldBatchNorm(model);
   const plan = planGraph(folded.graph, folded.weights, { upsampleInReads: options.upsampleInReads ?? true });
   const { packer, offsets } = packWeights(plan);

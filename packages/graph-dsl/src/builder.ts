@@ -26,6 +26,7 @@ import {
   type UpsampleMode,
 } from './ir.js';
 import { OP_KINDS, OPS, isOpKind, type OpDef } from './ops.js';
+import { isLayerName, LAYER_NAME_RULE, quote } from './names.js';
 
 /** A handle on a declared layer's output. */
 export interface Tensor {
@@ -81,8 +82,6 @@ function pads(v: PadsLike): Pads {
   return [v[0], v[1], v[2], v[3]];
 }
 
-const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 function isTensor(v: unknown): v is Tensor {
   return (
     typeof v === 'object' &&
@@ -94,9 +93,9 @@ function isTensor(v: unknown): v is Tensor {
 
 /** A short description of a wrong argument for an error message (`tensor "a"`, `"conv0"`, `42`). */
 function describe(v: unknown): string {
-  if (isTensor(v)) return `tensor "${v.name}"`;
+  if (isTensor(v)) return `tensor ${quote(v.name)}`;
   if (Array.isArray(v)) return `[${v.map(describe).join(', ')}]`;
-  if (typeof v === 'string') return `"${v}"`;
+  if (typeof v === 'string') return quote(v);
   if (typeof v === 'object' && v !== null) return 'an object';
   return String(v);
 }
@@ -119,7 +118,7 @@ export class GraphBuilder {
     // wrong call names the layer instead of failing later on "[object Object]".
     if (typeof name !== 'string') {
       throw new FastDepthError(
-        `graph "${this.name}": node(op, name, inputs, attrs) needs a layer name as its second argument, found ${describe(name)}`,
+        `graph ${quote(this.name)}: node(op, name, inputs, attrs) needs a layer name as its second argument, found ${describe(name)}`,
       );
     }
     if (!isOpKind(op)) {
@@ -131,17 +130,20 @@ export class GraphBuilder {
         `inputs must be a list of tensors declared in this graph, found ${describe(inputs)}`,
       );
     }
-    if (!NAME_PATTERN.test(name)) {
+    if (!isLayerName(name)) {
       throw new GraphError(
         name,
-        'layer names must be identifiers (letters, digits, _; no dots), so every target can use them',
+        `layer names must be identifiers (${LAYER_NAME_RULE}), so every target can use them`,
       );
     }
     if (this.shapes.has(name)) throw new GraphError(name, 'a layer with this name is already declared');
     for (const t of inputs) {
       const known = this.shapes.get(t.name);
       if (!known)
-        throw new GraphError(name, `unknown input "${t.name}" (not declared in graph "${this.name}")`);
+        throw new GraphError(
+          name,
+          `unknown input ${quote(t.name)} (not declared in graph ${quote(this.name)})`,
+        );
     }
     const def = OPS[op] as unknown as OpDef<K>;
     def.checkAttrs(name, attrs);
@@ -216,7 +218,7 @@ export class GraphBuilder {
   ): Tensor[] {
     if (typeof name !== 'string') {
       throw new FastDepthError(
-        `graph "${this.name}": ${helper}(name, inputs) needs a layer name first, found ${describe(name)}`,
+        `graph ${quote(this.name)}: ${helper}(name, inputs) needs a layer name first, found ${describe(name)}`,
       );
     }
     const flat = (xs as readonly unknown[]).flat();

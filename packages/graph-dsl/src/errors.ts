@@ -1,3 +1,5 @@
+import { quote } from './names.js';
+
 /**
  * Errors a user can cause (bad declarations, bad files). They carry the place: the layer, the
  * file or the field. CLIs print `message` alone for these; anything else is a bug.
@@ -13,7 +15,7 @@ export class GraphError extends FastDepthError {
     readonly layer: string,
     detail: string,
   ) {
-    super(`layer "${layer}": ${detail}`);
+    super(`layer ${quote(layer)}: ${detail}`);
   }
 }
 
@@ -36,7 +38,7 @@ export class WeightsError extends FastDepthError {
     detail: string,
     readonly file?: string,
   ) {
-    super(`${file ? `${file}: ` : ''}tensor "${tensor}": ${detail}`);
+    super(`${file ? `${file}: ` : ''}tensor ${quote(tensor)}: ${detail}`);
   }
 }
 

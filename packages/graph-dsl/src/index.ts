@@ -4,6 +4,7 @@
  */
 export * from './ir.js';
 export * from './errors.js';
+export * from './names.js';
 export * from './quant/ir.js';
 export * from './quant/fixed-point.js';
 export { parseQuantization, validateQuantizedModel } from './quant/validate.js';

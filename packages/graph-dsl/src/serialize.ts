@@ -1,6 +1,7 @@
 /** Graph JSON: `saveGraph` / `loadGraph` round-trip exactly; loading checks everything. */
 import { FormatError, GraphError } from './errors.js';
 import { GRAPH_FORMAT, GRAPH_FORMAT_VERSION, type Graph, type Node } from './ir.js';
+import { GRAPH_NAME_RULE, isGraphName, isLayerName, LAYER_NAME_RULE, quote } from './names.js';
 import { isOpKind, OPS } from './ops.js';
 import { validateGraph } from './passes/validate.js';
 import { parseQuantization } from './quant/validate.js';
@@ -46,6 +47,12 @@ export function parseGraph(raw: unknown, source = 'graph'): Graph {
   }
   if (typeof raw.name !== 'string' || raw.name === '')
     throw new FormatError(source, 'field "name" must be a non-empty string');
+  // The name reaches generated code, file names and messages: refuse anything but a plain name.
+  if (!isGraphName(raw.name))
+    throw new FormatError(
+      source,
+      `field "name": graph names must be plain file names (${GRAPH_NAME_RULE}), found ${quote(raw.name)}`,
+    );
   if (!Array.isArray(raw.nodes)) throw new FormatError(source, 'field "nodes" must be an array');
   if (raw.meta !== undefined) {
     if (
@@ -54,24 +61,35 @@ export function parseGraph(raw: unknown, source = 'graph'): Graph {
     ) {
       throw new FormatError(source, 'field "meta" must be an object of strings, numbers and booleans');
     }
+    // meta.arch stands in for the name where artifacts are named (wasm, importers).
+    if (raw.meta.arch !== undefined && !isGraphName(raw.meta.arch)) {
+      throw new FormatError(
+        source,
+        `field "meta.arch": graph names must be plain file names (${GRAPH_NAME_RULE}), found ${typeof raw.meta.arch === 'string' ? quote(raw.meta.arch) : JSON.stringify(raw.meta.arch)}`,
+      );
+    }
   }
   const nodes = raw.nodes.map((n: unknown, i: number): Node => {
     const where = `nodes[${i}]`;
     if (!isRecord(n)) throw new FormatError(source, `${where} must be an object`);
     const name = typeof n.name === 'string' ? n.name : undefined;
     if (!name) throw new FormatError(source, `${where}: field "name" must be a non-empty string`);
+    if (!isLayerName(name))
+      throw new FormatError(
+        source,
+        `${where}: field "name": layer names must be identifiers (${LAYER_NAME_RULE}), found ${quote(name)}`,
+      );
     if (!isOpKind(n.op))
       throw new FormatError(
         source,
-        `layer "${name}": unknown op ${JSON.stringify(n.op)} (known: ${Object.keys(OPS).join(', ')})`,
+        `layer "${name}": unknown op ${typeof n.op === 'string' ? quote(n.op) : JSON.stringify(n.op)} (known: ${Object.keys(OPS).join(', ')})`,
       );
     if (!Array.isArray(n.inputs) || !n.inputs.every((x) => typeof x === 'string')) {
       throw new FormatError(source, `layer "${name}": field "inputs" must be an array of layer names`);
     }
     if (!isRecord(n.attrs)) throw new FormatError(source, `layer "${name}": field "attrs" must be an object`);
     const extra = Object.keys(n).filter((k) => !['op', 'name', 'inputs', 'attrs'].includes(k));
-    if (extra.length > 0)
-      throw new FormatError(source, `layer "${name}": unknown field ${JSON.stringify(extra[0])}`);
+    if (extra.length > 0) throw new FormatError(source, `layer "${name}": unknown field ${quote(extra[0]!)}`);
     return { op: n.op, name, inputs: n.inputs, attrs: n.attrs } as unknown as Node;
   });
   const graph: Graph = {

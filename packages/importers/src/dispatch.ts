@@ -6,16 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import {
-  FastDepthError,
-  FormatError,
   checkWeights,
   decodeSafetensors,
+  FastDepthError,
+  FormatError,
+  quote,
   type Graph,
   type Model,
 } from '@fastdepth/graph-dsl';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { importOnnx } from './onnx/import.js';
 import { importTflite } from './tflite/import.js';
+import { archNameOf } from './match.js';
 
 export type WeightFormat = 'safetensors' | 'onnx' | 'tflite';
 
@@ -51,7 +53,7 @@ export function detectFormat(bytes: Uint8Array, source: string): WeightFormat {
   if (extname(source) === '') return 'onnx';
   throw new FormatError(
     source,
-    `unknown weight file extension "${extname(source)}" (.safetensors, .onnx and .tflite are read)`,
+    `unknown weight file extension ${quote(extname(source))} (.safetensors, .onnx and .tflite are read)`,
   );
 }
 
@@ -86,7 +88,7 @@ export function importWeights(
         );
       const { weights } = decodeSafetensors(bytes, source);
       checkWeights(graph, weights, source);
-      return { model: { graph, weights }, archName: options.arch ?? String(graph.meta?.arch ?? graph.name) };
+      return { model: { graph, weights }, archName: archNameOf(graph, source, options.arch) };
     }
     case 'onnx': {
       const r = importOnnx(bytes, source, {

@@ -11,11 +11,14 @@
  *   of the conv itself.
  */
 import {
-  FormatError,
   checkWeights,
   consumers,
   fmt,
+  FormatError,
+  GRAPH_NAME_RULE,
   inferShapes,
+  isGraphName,
+  quote,
   type Graph,
   type Model,
   type Node,
@@ -23,6 +26,22 @@ import {
   type TensorF32,
   type WeightMap,
 } from '@fastdepth/graph-dsl';
+
+/**
+ * The name an import goes by (it names the CLI's output files and appears in generated code):
+ * `arch` when given, else the graph's `meta.arch`, else its name. A graph handed in by a caller
+ * has not necessarily been through `loadGraph`, so the name is checked here too.
+ */
+export function archNameOf(graph: Graph, source: string, arch?: string): string {
+  const name = arch ?? String(graph.meta?.arch ?? graph.name);
+  if (!isGraphName(name)) {
+    throw new FormatError(
+      source,
+      `the architecture name ${quote(name)} must be a plain file name (${GRAPH_NAME_RULE})`,
+    );
+  }
+  return name;
+}
 
 export interface MatchOptions {
   /** File name for errors. */
@@ -86,7 +105,7 @@ function sameInputs(t: readonly string[], r: readonly string[], commutative: boo
 
 function tensor(weights: WeightMap, name: string, source: string): TensorF32 {
   const t = weights.get(name);
-  if (!t) throw new FormatError(source, `internal: recovered weight "${name}" is missing`);
+  if (!t) throw new FormatError(source, `internal: recovered weight ${quote(name)} is missing`);
   return t;
 }
 
@@ -96,7 +115,7 @@ function tensor(weights: WeightMap, name: string, source: string): TensorF32 {
  */
 export function matchModel(graph: Graph, recovered: Model, options: MatchOptions): MatchResult {
   const { source, archName } = options;
-  const describeFile = options.describe ?? ((n: Node) => `"${n.name}"`);
+  const describeFile = options.describe ?? ((n: Node) => quote(n.name));
   const tShapes = inferShapes(graph);
   const rNodes = recovered.graph.nodes;
   const rUsers = consumers(recovered.graph);
@@ -111,12 +130,12 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
   const fail = (t: Node, detail: string): never => {
     throw new FormatError(
       source,
-      `not a ${archName} network: at layer "${t.name}" (${describeNode(t)}) ${detail}`,
+      `not a ${archName} network: at layer ${quote(t.name)} (${describeNode(t)}) ${detail}`,
     );
   };
   const mapped = (t: Node, input: string): string => {
     const r = map.get(input);
-    if (r === undefined) return fail(t, `its input "${input}" was not matched`);
+    if (r === undefined) return fail(t, `its input ${quote(input)} was not matched`);
     return r;
   };
 
@@ -227,7 +246,7 @@ export function matchModel(graph: Graph, recovered: Model, options: MatchOptions
     if (b.data.some((v) => v !== 0)) {
       throw new FormatError(
         source,
-        `not a ${archName} network: layer "${conv}" has no bias and no BatchNorm after it, but the file's ${b.from} has a non-zero bias`,
+        `not a ${archName} network: layer ${quote(conv)} has no bias and no BatchNorm after it, but the file's ${b.from} has a non-zero bias`,
       );
     }
   }

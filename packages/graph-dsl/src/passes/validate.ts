@@ -1,6 +1,7 @@
 import { GraphError } from '../errors.js';
 import { inferShapes, opDef } from '../graph.js';
 import type { Graph } from '../ir.js';
+import { isLayerName, LAYER_NAME_RULE, quote } from '../names.js';
 
 /**
  * Checks a graph completely: unique identifier names, inputs declared before use, arity,
@@ -10,13 +11,13 @@ import type { Graph } from '../ir.js';
 export function validateGraph(graph: Graph): Graph {
   const seen = new Set<string>();
   for (const node of graph.nodes) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(node.name)) {
-      throw new GraphError(node.name, 'layer names must be identifiers (letters, digits, _; no dots)');
+    if (!isLayerName(node.name)) {
+      throw new GraphError(String(node.name), `layer names must be identifiers (${LAYER_NAME_RULE})`);
     }
     if (seen.has(node.name)) throw new GraphError(node.name, 'duplicate layer name');
     for (const input of node.inputs) {
       if (!seen.has(input))
-        throw new GraphError(node.name, `unknown input "${input}" (not declared before this layer)`);
+        throw new GraphError(node.name, `unknown input ${quote(input)} (not declared before this layer)`);
     }
     const def = opDef(node);
     const n = node.inputs.length;

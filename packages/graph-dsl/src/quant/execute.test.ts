@@ -206,7 +206,9 @@ describe('quantised models: validation, files', () => {
     expect(load((j) => (j.quantization.tensors.conv = { scale: 1, zeroPoint: 200 }))).toThrow(
       /zeroPoint" must be an integer in \[-128, 127\]/,
     );
-    expect(load((j) => (j.quantization.tensors.nope = { scale: 1, zeroPoint: 0 }))).toThrow(/names no layer/);
+    expect(load((j) => (j.quantization.tensors.nope = { scale: 1, zeroPoint: 0 }))).toThrow(
+      /field "quantization.tensors" has a key "nope" that names no layer of the graph/,
+    );
     expect(load((j) => delete j.quantization.tensors.conv)).toThrow(/layer "conv": has no int8 parameters/);
     expect(load((j) => (j.quantization.tensors.act = { scale: 2, zeroPoint: 3 }))).toThrow(
       /relu6 must carry its input's int8 parameters/,

@@ -7,6 +7,7 @@
 import { FormatError, GraphError, WeightsError } from '../errors.js';
 import { inferShapes } from '../graph.js';
 import type { Graph, Node } from '../ir.js';
+import { quote } from '../names.js';
 import { fmt } from '../ops.js';
 import { numel } from '../weights.js';
 import { INT8_MAX, INT8_MIN, type GraphQuantization, type QuantParams, type QuantizedModel } from './ir.js';
@@ -59,18 +60,20 @@ export function parseQuantization(raw: unknown, graph: Graph, source: string): G
   };
   if (!isRecord(raw)) return at('', 'must be an object');
   const extra = Object.keys(raw).filter((k) => !['scheme', 'tensors', 'weightScales'].includes(k));
-  if (extra.length > 0) at('', `has an unknown field ${JSON.stringify(extra[0])}`);
-  if (raw.scheme !== 'int8') at('.scheme', `must be "int8", found ${JSON.stringify(raw.scheme)}`);
+  if (extra.length > 0) at('', `has an unknown field ${quote(extra[0]!)}`);
+  if (raw.scheme !== 'int8')
+    at('.scheme', `must be "int8", found ${quote(JSON.stringify(raw.scheme) ?? 'undefined')}`);
   if (!isRecord(raw.tensors)) return at('.tensors', 'must be an object keyed by layer name');
   if (!isRecord(raw.weightScales)) return at('.weightScales', 'must be an object keyed by layer name');
   const layers = new Set(graph.nodes.map((n) => n.name));
   const tensors: Record<string, QuantParams> = {};
   for (const [layer, p] of Object.entries(raw.tensors)) {
+    // Keys come from the file: quoted until they are known to be the graph's (identifier) names.
+    if (!layers.has(layer)) at('.tensors', `has a key ${quote(layer)} that names no layer of the graph`);
     const field = `.tensors.${layer}`;
-    if (!layers.has(layer)) at(field, 'names no layer of the graph');
     if (!isRecord(p)) return at(field, 'must be {"scale", "zeroPoint"}');
     const extraP = Object.keys(p).filter((k) => k !== 'scale' && k !== 'zeroPoint');
-    if (extraP.length > 0) at(field, `has an unknown field ${JSON.stringify(extraP[0])}`);
+    if (extraP.length > 0) at(field, `has an unknown field ${quote(extraP[0]!)}`);
     const s = scaleProblem(p.scale);
     if (s) at(`${field}.scale`, s);
     const z = zeroPointProblem(p.zeroPoint);
@@ -79,8 +82,8 @@ export function parseQuantization(raw: unknown, graph: Graph, source: string): G
   }
   const weightScales: Record<string, number[]> = {};
   for (const [layer, scales] of Object.entries(raw.weightScales)) {
+    if (!layers.has(layer)) at('.weightScales', `has a key ${quote(layer)} that names no layer of the graph`);
     const field = `.weightScales.${layer}`;
-    if (!layers.has(layer)) at(field, 'names no layer of the graph');
     if (!Array.isArray(scales) || scales.length === 0)
       return at(field, 'must be a non-empty array of scales');
     scales.forEach((v, i) => {

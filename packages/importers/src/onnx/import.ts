@@ -16,15 +16,19 @@ import { basename } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import {
+  commentText,
   FastDepthError,
   FormatError,
   GraphBuilder,
+  halfToFloat,
+  isGraphName,
+  GRAPH_NAME_RULE,
+  quote,
   type Graph,
   type Model,
   type Node,
   type Tensor,
   type TensorF32,
-  halfToFloat,
 } from '@fastdepth/graph-dsl';
 import {
   buildArch,
@@ -33,7 +37,7 @@ import {
   FASTDEPTH_WIDTHS,
   type FastDepthWidths,
 } from '@fastdepth/fastdepth-arch';
-import { matchModel } from '../match.js';
+import { archNameOf, matchModel } from '../match.js';
 import { FOLDABLE_OPS, foldConstant, type Constant } from './fold.js';
 
 const proto: typeof onnx = onnxProto.onnx;
@@ -71,7 +75,7 @@ function num(v: Long | null | undefined): number {
 function decodeTensor(t: onnx.ITensorProto, source: string): Constant {
   const dims = (t.dims ?? []).map(num);
   const count = dims.reduce((a, b) => a * b, 1);
-  const where = `tensor "${t.name ?? ''}"`;
+  const where = `tensor ${quote(t.name ?? '')}`;
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
   if (t.dataLocation === proto.TensorProto.DataLocation.EXTERNAL) {
     throw new FormatError(
@@ -185,7 +189,7 @@ function topological(
       const missing = (n.input ?? []).filter((x) => !ready.has(x));
       throw new FormatError(
         source,
-        `node "${n.name ?? ''}" (${n.opType ?? ''}) reads ${missing.map((m) => `"${m}"`).join(', ')}, which nothing produces (or the graph has a cycle)`,
+        `node ${quote(n.name ?? '')} (${commentText(n.opType ?? '')}) reads ${missing.map((m) => quote(m)).join(', ')}, which nothing produces (or the graph has a cycle)`,
       );
     }
     const [n] = pending.splice(i, 1);
@@ -229,7 +233,8 @@ class OnnxRecoverer {
   ) {}
 
   private fail(node: onnx.INodeProto | undefined, detail: string): never {
-    if (node) throw new NodeProblem(`node "${node.name ?? ''}" (${node.opType ?? ''}): ${detail}`);
+    if (node)
+      throw new NodeProblem(`node ${quote(node.name ?? '')} (${commentText(node.opType ?? '')}): ${detail}`);
     throw new FormatError(this.source, detail);
   }
 
@@ -237,7 +242,10 @@ class OnnxRecoverer {
     if (name !== undefined && this.failed.has(name)) throw new Downstream();
     const v = name === undefined ? undefined : this.values.get(name);
     if (!v)
-      this.fail(node, `input "${name ?? ''}" is not an activation (a constant where a tensor was expected?)`);
+      this.fail(
+        node,
+        `input ${quote(name ?? '')} is not an activation (a constant where a tensor was expected?)`,
+      );
     return v;
   }
 
@@ -253,13 +261,13 @@ class OnnxRecoverer {
 
   private constant(node: onnx.INodeProto, name: string | undefined, what: string): Constant {
     const c = name === undefined || name === '' ? undefined : this.constants.get(name);
-    if (!c) this.fail(node, `${what} "${name ?? ''}" must be an initializer or a Constant`);
+    if (!c) this.fail(node, `${what} ${quote(name ?? '')} must be an initializer or a Constant`);
     return c;
   }
 
   private declare(node: onnx.INodeProto, kind: string, f: (name: string) => Tensor): Tensor {
     const name = this.layerName(node, kind);
-    this.descriptions.set(name, `node "${node.name ?? ''}" (${node.opType ?? ''})`);
+    this.descriptions.set(name, `node ${quote(node.name ?? '')} (${commentText(node.opType ?? '')})`);
     try {
       const t = f(name);
       const out = node.output?.[0];
@@ -423,7 +431,7 @@ class OnnxRecoverer {
         this.fail(node, `linear resize with ${ctm} is not PyTorch's align_corners=False`);
       this.declare(node, 'up', (name) => this.g.upsample(name, x, 'bilinear'));
     } else {
-      this.fail(node, `resize mode "${mode}" is not part of the family`);
+      this.fail(node, `resize mode ${quote(mode)} is not part of the family`);
     }
   }
 
@@ -643,7 +651,7 @@ class OnnxRecoverer {
     if (shape.length !== 4)
       throw new FormatError(
         this.source,
-        `input "${input.name ?? ''}" has rank ${shape.length}, expected NCHW`,
+        `input ${quote(input.name ?? '')} has rank ${shape.length}, expected NCHW`,
       );
     // Dynamic dims: batch 1, 3 channels, FastDepth's 224.
     const fixed: [number, number, number, number] = [
@@ -679,12 +687,15 @@ class OnnxRecoverer {
       );
     const out = this.values.get(outputs[0]!.name ?? '');
     if (!out)
-      throw new FormatError(this.source, `output "${outputs[0]!.name ?? ''}" is not computed by the graph`);
+      throw new FormatError(
+        this.source,
+        `output ${quote(outputs[0]!.name ?? '')} is not computed by the graph`,
+      );
     this.g.output('output', out);
     const descriptions = this.descriptions;
     return {
       model: { graph: this.g.build(), weights: this.weights },
-      describe: (n) => descriptions.get(n.name) ?? `"${n.name}"`,
+      describe: (n) => descriptions.get(n.name) ?? quote(n.name),
     };
   }
 }
@@ -742,7 +753,7 @@ export function importOnnx(bytes: Uint8Array, source: string, options: OnnxImpor
   try {
     if (options.graph) {
       graph = options.graph;
-      archName = options.arch ?? String(graph.meta?.arch ?? graph.name);
+      archName = archNameOf(graph, source, options.arch);
     } else if (options.arch !== undefined) {
       archName = options.arch;
       graph = buildArch(options.arch, size);
@@ -750,6 +761,8 @@ export function importOnnx(bytes: Uint8Array, source: string, options: OnnxImpor
       const widths = fastdepthWidths(recovered.model.graph);
       if (!widths) {
         const name = options.name ?? nameFromFile(source);
+        if (!isGraphName(name))
+          throw new FormatError(source, `option "name": ${GRAPH_NAME_RULE}, found ${quote(name)}`);
         const graph: Graph = { ...recovered.model.graph, name, meta: { importedFrom: basename(source) } };
         return {
           model: { graph, weights: recovered.model.weights },

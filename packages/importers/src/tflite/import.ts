@@ -9,6 +9,7 @@ import {
   FormatError,
   foldBatchNorm,
   quantizedModel,
+  quote,
   type Graph,
   type Model,
   type Node,
@@ -17,7 +18,7 @@ import {
   type QuantizedModel,
 } from '@fastdepth/graph-dsl';
 import { FASTDEPTH_PRUNED_WIDTHS, fastdepth, type FastDepthWidths } from '@fastdepth/fastdepth-arch';
-import { matchModel } from '../match.js';
+import { archNameOf, matchModel } from '../match.js';
 import { readTflite } from './read.js';
 import { recoverTflite, type TensorSummary, type TfliteRecovery } from './recover.js';
 
@@ -77,7 +78,7 @@ function describeOp(file: ReturnType<typeof readTflite>): (n: Node) => string {
   return (n) => {
     const index = /^op(\d+)_/.exec(n.name)?.[1];
     const op = index === undefined ? undefined : file.operators[Number(index)];
-    return op ? `operator ${op.index} (${op.opName})` : `"${n.name}"`;
+    return op ? `operator ${op.index} (${op.opName})` : quote(n.name);
   };
 }
 
@@ -109,7 +110,7 @@ function importParts(
   let graph: Graph;
   if (options.graph) {
     graph = options.graph;
-    archName = String(graph.meta?.arch ?? graph.name);
+    archName = archNameOf(graph, source);
   } else {
     try {
       graph = fastdepth({ widths, name: archName, ...(inputSize ? { inputSize } : {}) });

@@ -5,7 +5,7 @@
  * (the `flatbuffers` runtime reads past the end as 0).
  */
 import { ByteBuffer } from 'flatbuffers';
-import { FormatError } from '@fastdepth/graph-dsl';
+import { commentText, FormatError, quote } from '@fastdepth/graph-dsl';
 import {
   ActivationFunctionType,
   AddOptions,
@@ -237,7 +237,7 @@ function readTensor(
   source: string,
 ): TfliteTensor {
   const name = t.name() ?? `tensor${index}`;
-  const where = `tensor ${index} "${name}"`;
+  const where = `tensor ${index} ${quote(name)}`;
   if (t.hasSparsity()) throw new FormatError(source, `${where}: sparse tensors are not supported`);
   const shape = Array.from({ length: t.shapeLength() }, (_, i) => t.shape(i)!);
   let data: Uint8Array | null = null;
@@ -283,7 +283,7 @@ function readOperator(op: Operator, index: number, model: Model, source: string)
   // TFLite's own rule (schema_utils GetBuiltinCode): the larger of the two fields wins.
   const code = Math.max(oc.deprecatedBuiltinCode(), oc.builtinCode());
   const custom = oc.customCode();
-  const opName = custom !== null && code === 32 ? `CUSTOM(${custom})` : builtinName(code);
+  const opName = custom !== null && code === 32 ? `CUSTOM(${commentText(custom)})` : builtinName(code);
   const where = `operator ${index} (${opName})`;
   const inputs = Array.from({ length: op.inputsLength() }, (_, i) => op.inputs(i)!);
   const outputs = Array.from({ length: op.outputsLength() }, (_, i) => op.outputs(i)!);
@@ -302,7 +302,7 @@ export function readTflite(bytes: Uint8Array, source: string): TfliteFile {
     const found = String.fromCharCode(...bytes.subarray(4, 8));
     throw new FormatError(
       source,
-      `not a TFLite file: file identifier is ${JSON.stringify(found)}, expected "${TFLITE_FILE_IDENTIFIER}"`,
+      `not a TFLite file: file identifier is ${JSON.stringify(found)}, expected ${quote(TFLITE_FILE_IDENTIFIER)}`,
     );
   }
   try {

@@ -305,3 +305,35 @@ describe('TFLite round trip through a float32 writer', () => {
     );
   });
 });
+
+describe('names from TFLite files are data', () => {
+  const HOSTILE = "x */ import('node:fs').then(f=>f.writeFileSync('PWNED','1')); /*\n'''\"\"\"\\${y}\u2028";
+  /** The model with every layer (so every TFLite tensor) renamed to a distinct hostile name. */
+  const hostile = (model: Model): Model => {
+    const rename = new Map(model.graph.nodes.map((n, i) => [n.name, `${HOSTILE}${i}`]));
+    const r = (s: string): string => rename.get(s)!;
+    const nodes = model.graph.nodes.map((n) => ({ ...n, name: r(n.name), inputs: n.inputs.map(r) }));
+    const weights = new Map(
+      [...model.weights].map(([k, t]) => [`${r(k.slice(0, k.indexOf('.')))}${k.slice(k.indexOf('.'))}`, t]),
+    );
+    return { graph: { ...model.graph, nodes }, weights };
+  };
+
+  it('hostile tensor names and description: the import takes the family names', () => {
+    const original = randomModel(fastdepth({ widths: SMALL, inputSize: 32 }), 7);
+    const imported = importTflite(writeTflite(hostile(foldBatchNorm(original)), HOSTILE), 'hostile.tflite');
+    expect(imported.archName).toBe('fastdepth');
+    expect(imported.model.graph.nodes.map((n) => n.name)).toEqual(original.graph.nodes.map((n) => n.name));
+  });
+
+  it('a hostile-named file that does not match: one line naming our layer', () => {
+    const folded = foldBatchNorm(randomModel(fastdepth({ widths: SMALL, inputSize: 32 }), 3));
+    const nodes = folded.graph.nodes.map((n) =>
+      n.name === 'decode_conv3_dw_relu' ? ({ ...n, op: 'relu6' } as Node) : n,
+    );
+    const bad = hostile({ graph: { ...folded.graph, nodes }, weights: folded.weights });
+    const run = (): unknown => importTflite(writeTflite(bad, HOSTILE), 'bad.tflite');
+    expect(run).toThrow(/^bad\.tflite: not a fastdepth network: at layer "decode_conv3_dw_relu"/);
+    expect(run).not.toThrow(/[\n\r\u2028]/);
+  });
+});

@@ -10,11 +10,12 @@ import {
   FastDepthError,
   FormatError,
   GraphBuilder,
+  halfToFloat,
+  quote,
   type Model,
   type Pads,
   type Tensor,
   type TensorF32,
-  halfToFloat,
 } from '@fastdepth/graph-dsl';
 import {
   elementBytes,
@@ -133,15 +134,15 @@ class Recoverer {
   ): { shape: readonly number[]; data: Float32Array; t: TfliteTensor } {
     const from = this.dequantizedFrom.get(index);
     const t = this.tensor(from ?? index, op);
-    if (!t.data) this.fail(op, `input tensor "${t.name}" is not a constant`);
+    if (!t.data) this.fail(op, `input tensor ${quote(t.name)} is not a constant`);
     const size = elementBytes(t.type);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (size === undefined)
-      this.fail(op, `constant "${t.name}" has unsupported type ${TYPE_NAMES.get(t.type) ?? t.type}`);
+      this.fail(op, `constant ${quote(t.name)} has unsupported type ${TYPE_NAMES.get(t.type) ?? t.type}`);
     if (t.data.length !== count * size) {
       this.fail(
         op,
-        `constant "${t.name}" holds ${t.data.length} bytes, shape [${t.shape.join(', ')}] needs ${count * size}`,
+        `constant ${quote(t.name)} holds ${t.data.length} bytes, shape [${t.shape.join(', ')}] needs ${count * size}`,
       );
     }
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -158,7 +159,7 @@ class Recoverer {
     if (channels !== 1 && t.shape[dim] !== channels) {
       this.fail(
         op,
-        `constant "${t.name}" has ${channels} scales but dimension ${dim} has size ${t.shape[dim]}`,
+        `constant ${quote(t.name)} has ${channels} scales but dimension ${dim} has size ${t.shape[dim]}`,
       );
     }
     // Elements of channel c along `dim` sit in runs of `inner` elements, every `channels * inner`.
@@ -174,7 +175,7 @@ class Recoverer {
   private ints(index: number, op: TfliteOperator): number[] {
     const t = this.tensor(index, op);
     if (!t.data || (t.type !== TensorType.INT32 && t.type !== TensorType.INT64)) {
-      this.fail(op, `expected an int32 constant for "${t.name}"`);
+      this.fail(op, `expected an int32 constant for ${quote(t.name)}`);
     }
     const size = t.type === TensorType.INT32 ? 4 : 8;
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -186,7 +187,7 @@ class Recoverer {
     if (!v)
       this.fail(
         op,
-        `reads tensor "${this.tensor(index, op).name}", which no earlier operator produced (not an activation?)`,
+        `reads tensor ${quote(this.tensor(index, op).name)}, which no earlier operator produced (not an activation?)`,
       );
     return v;
   }
@@ -253,7 +254,8 @@ class Recoverer {
     if (xi === undefined || wi === undefined) this.fail(op, 'expects input and filter tensors');
     const x = this.value(xi, op);
     const w = this.constant(wi, op);
-    if (w.shape.length !== 4) this.fail(op, `filter "${w.t.name}" has rank ${w.shape.length}, expected 4`);
+    if (w.shape.length !== 4)
+      this.fail(op, `filter ${quote(w.t.name)} has rank ${w.shape.length}, expected 4`);
     const [d0, kh, kw, d3] = w.shape as [number, number, number, number];
     const cin = x.tensor.shape[1];
     const [h, wd] = [x.tensor.shape[2], x.tensor.shape[3]];
@@ -289,10 +291,10 @@ class Recoverer {
     if (bi !== undefined && bi >= 0) {
       const b = this.constant(bi, op);
       if (b.data.length !== cout)
-        this.fail(op, `bias "${b.t.name}" has ${b.data.length} values for ${cout} output channels`);
+        this.fail(op, `bias ${quote(b.t.name)} has ${b.data.length} values for ${cout} output channels`);
       bias = b.data;
       if (!b.t.quantization && b.t.type === TensorType.INT32)
-        this.fail(op, `int32 bias "${b.t.name}" has no quantisation scale`);
+        this.fail(op, `int32 bias ${quote(b.t.name)} has no quantisation scale`);
     }
     const y = this.declare(op, () =>
       this.g.conv2d(name, x.tensor, {
@@ -454,13 +456,13 @@ class Recoverer {
       this.fail(undefined, `the model has ${file.outputs.length} outputs; FastDepth has one depth output`);
     const inT = this.tensor(file.inputs[0]!);
     if (inT.shape.length !== 4)
-      this.fail(undefined, `input "${inT.name}" has shape [${inT.shape.join(', ')}], expected NHWC`);
+      this.fail(undefined, `input ${quote(inT.name)} has shape [${inT.shape.join(', ')}], expected NHWC`);
     const [n, h, w, c] = inT.shape as [number, number, number, number];
     this.values.set(inT.index, { tensor: this.g.input('input', [n, c, h, w]) });
     for (const op of file.operators) this.operator(op);
     const outT = this.tensor(file.outputs[0]!);
     const last = this.values.get(outT.index);
-    if (!last) this.fail(undefined, `output "${outT.name}" is not produced by any operator`);
+    if (!last) this.fail(undefined, `output ${quote(outT.name)} is not produced by any operator`);
     if (last.pads) this.fail(undefined, 'the output is a PAD');
     this.g.output('output', last.tensor);
     return {
