@@ -23,6 +23,8 @@ export interface TargetInput {
   readonly foldBatchNorm: boolean;
   /** How the tfjs weights file stores values (default float32). */
   readonly weightsDtype?: WeightsDtype;
+  /** The `--arch` / `--weights` the model came from, for the generated code's "Regenerate" line. */
+  readonly source?: { readonly arch?: string; readonly weights?: string };
 }
 
 /** `--weights-dtype`: float32 (default), float16 or int8; only the tfjs target stores weights so. */
@@ -101,11 +103,24 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
     });
   },
 
-  tfjs: async ({ model, stem, reference, weightsDtype = 'float32' }) => {
+  tfjs: async ({ model, stem, reference, weightsDtype = 'float32', source: origin }) => {
+    // The command that made it: the model's own --arch / --weights, not the output stem (a
+    // graph file's stem is no architecture name).
+    const from = origin
+      ? [
+          ...(origin.arch !== undefined ? [`--arch ${origin.arch}`] : []),
+          ...(origin.weights !== undefined ? [`--weights ${origin.weights}`] : []),
+        ]
+      : [`--arch ${stem}`];
     const options = {
       moduleName: stem,
       weightsFileName: `${stem}.weights.bin`,
-      regenerate: `fastdepth compile --arch ${stem} --target tfjs${weightsDtype === 'float32' ? '' : ` --weights-dtype ${weightsDtype}`}`,
+      regenerate: [
+        'fastdepth compile',
+        ...from,
+        '--target tfjs',
+        ...(weightsDtype === 'float32' ? [] : [`--weights-dtype ${weightsDtype}`]),
+      ].join(' '),
     };
     // The code is checked with exact (float32) weights; smaller weights add their own figure.
     const exact = emitTfjs(model, options);

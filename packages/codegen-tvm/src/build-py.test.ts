@@ -235,6 +235,21 @@ describe('build.py', () => {
     expect(r.stdout).toContain('self-check: max relative error');
   });
 
+  it("--frontend onnx finds the CLI's ../onnx/<model>.onnx when none lies beside it", () => {
+    rmSync(join(pkg, 'tiny.onnx'), { force: true });
+    const onnxDir = join(root, 'onnx');
+    mkdirSync(onnxDir, { recursive: true });
+    writeFileSync(join(onnxDir, 'tiny.onnx'), 'stub');
+    try {
+      const r = run(['--frontend', 'onnx']);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('imported tiny.onnx');
+    } finally {
+      rmSync(onnxDir, { recursive: true, force: true });
+    }
+  });
+
   it('bad arguments exit 2 through argparse', () => {
     const r = run(['--frontend', 'tflite'], {}, noTvm);
     expect(r.status).toBe(2);

@@ -61,7 +61,7 @@ def parse_args(argv):
     p.add_argument("--target", default="llvm", help="preset name or TVM target string (default: llvm, this machine's CPU)")
     p.add_argument("--target-host", help="host target for cross compilation (overrides the preset's)")
     p.add_argument("--frontend", choices=["relay", "onnx"], default="relay", help="relay (TVM 0.19, default) or onnx (Relax, newer TVM)")
-    p.add_argument("--onnx", help="ONNX file for --frontend onnx (default: <model>.onnx)")
+    p.add_argument("--onnx", help="ONNX file for --frontend onnx (default: <model>.onnx here, else ../onnx/<model>.onnx)")
     p.add_argument("--out", help="library file to write (default: <dir>/<model>-<target>.so, or .tar when cross compiling)")
     p.add_argument("--tune-trials", type=int, default=0, metavar="N", help="auto-scheduler measurement trials (default 0: no tuning; an existing log is still applied)")
     p.add_argument("--tune-log", help="auto-scheduler log, kept and reused (default: <dir>/<model>-<target>.autoscheduler.json)")
@@ -195,8 +195,15 @@ def build_relay(tvm, args, model, target):
     return lib, run
 
 
+def default_onnx(args, model):
+    """<model>.onnx beside this script, else ../onnx/<model>.onnx (where `fastdepth compile` writes it)."""
+    here = os.path.join(args.dir, model + ".onnx")
+    cli_layout = os.path.join(args.dir, os.pardir, "onnx", model + ".onnx")
+    return here if os.path.exists(here) or not os.path.exists(cli_layout) else cli_layout
+
+
 def build_onnx(tvm, args, model, target):
-    onnx_path = args.onnx or os.path.join(args.dir, model + ".onnx")
+    onnx_path = args.onnx or default_onnx(args, model)
     try:
         import onnx
         from tvm import relax
@@ -270,7 +277,7 @@ def main(argv=None):
     args.tune_log = args.tune_log or os.path.join(args.dir, "%s-%s.autoscheduler.json" % (model, label))
     # Every input is checked before TVM is imported, so a missing file is reported as such.
     if args.frontend == "onnx":
-        need_file(args.onnx or os.path.join(args.dir, model + ".onnx"), "ONNX file")
+        need_file(args.onnx or default_onnx(args, model), "ONNX file")
     else:
         need_file(os.path.join(args.dir, model + ".relay"), "Relay text")
         need_file(os.path.join(args.dir, model + ".params"), "parameter file")

@@ -100,6 +100,8 @@ export async function compileArtifacts(
      * compile) instead of failing: what `--target all` does.
      */
     skipUnsupported?: boolean;
+    /** Where the model came from (`--arch`, `--weights`), for the generated code's header. */
+    source?: { readonly arch?: string; readonly weights?: string };
   },
 ): Promise<CompiledArtifacts> {
   const { model, stem, weightsSource, targets, opset, foldBatchNorm, weightsDtype } = input;
@@ -119,7 +121,15 @@ export async function compileArtifacts(
     out.note(`compiling ${stem} for ${target}...`);
     let result: Awaited<ReturnType<(typeof TARGETS)[TargetName]>>;
     try {
-      result = await TARGETS[target]({ model, stem, reference, opset, foldBatchNorm, weightsDtype });
+      result = await TARGETS[target]({
+        model,
+        stem,
+        reference,
+        opset,
+        foldBatchNorm,
+        weightsDtype,
+        ...(input.source ? { source: input.source } : {}),
+      });
     } catch (e) {
       if (!input.skipUnsupported || !(e instanceof GraphError)) throw e;
       skipped[target] = e.message;
@@ -172,6 +182,10 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     foldBatchNorm: options.foldBn ?? false,
     weightsDtype,
     skipUnsupported: !targetsAreExplicit(options.target),
+    source: {
+      ...(options.arch !== undefined ? { arch: options.arch } : {}),
+      ...(options.weights !== undefined ? { weights: options.weights } : {}),
+    },
   });
   const { checks, summaries, skipped } = compiled;
   const built = targets.filter((t) => summaries[t] !== undefined);
