@@ -77,7 +77,7 @@ async function decodePhotos(dir: string): Promise<DecodedPhoto[]> {
   const photos: DecodedPhoto[] = [];
   for (const name of names) {
     const path = join(dir, name);
-    const bytes = await readInput(path, 'image');
+    const bytes = await readInput(path, 'image', 'image');
     let raw: { data: Buffer; info: OutputInfo };
     try {
       raw = await sharp(bytes).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });

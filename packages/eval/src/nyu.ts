@@ -4,9 +4,10 @@
  * Read with h5wasm: the bytes go into its in-memory file system, are opened there, and are
  * removed again. Also `.npy` pairs (the authors' `deploy/data` layout), preprocessed the same way.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FastDepthError, FormatError } from '@fastdepth/graph-dsl';
+import { readUserFile } from '@fastdepth/graph-dsl/read-file';
 import { Dataset, File as H5File, ready } from 'h5wasm';
 import { readNpyFile } from './npy-file.js';
 import { gatherHWC, NYU_OUTPUT_SIZE, valTransformMaps, type IndexMaps, type OutputSize } from './resize.js';
@@ -285,13 +286,7 @@ export async function listNyuFiles(dir: string): Promise<string[]> {
 
 /** Reads one `.h5` file from disk (see `loadNyuH5`). */
 export async function loadNyuH5File(path: string): Promise<NyuSample> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new FormatError(path, `cannot read: ${(error as Error).message}`);
-  }
-  return loadNyuH5(bytes, path);
+  return loadNyuH5(await readUserFile(path, '.h5 file', 'h5'), path);
 }
 
 /**

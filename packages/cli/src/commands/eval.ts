@@ -109,7 +109,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
   const comparePred =
     options.comparePred === undefined
       ? undefined
-      : readNpy(await readInput(options.comparePred, 'prediction file'), options.comparePred);
+      : readNpy(await readInput(options.comparePred, 'prediction file', 'npy'), options.comparePred);
   if (comparePred && selected.length !== 1)
     throw new UserError('--compare-pred compares one frame: give --data a single frame');
   if (comparePred) {

@@ -142,7 +142,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
 
 /** Decodes `image` to RGBA pixels; a file that is not an image, or too large, is named. */
 async function decodeImage(image: string): Promise<{ data: Buffer; info: OutputInfo }> {
-  const bytes = await readInput(image, 'image');
+  const bytes = await readInput(image, 'image', 'image');
   const formats = '(PNG, JPEG, WebP, TIFF, GIF and AVIF are read)';
   let size: { width?: number | undefined; height?: number | undefined };
   try {
