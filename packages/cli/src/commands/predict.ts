@@ -5,7 +5,7 @@ import { type ColormapName } from '@fastdepth/runtime-web';
 import { readInput } from '../arch-source.js';
 import { parseRange, renderDepthPicture } from '../depth-picture.js';
 import { createEstimator, parseBackend, parseEngine, parseThreads } from '../engine.js';
-import { UserError } from '../errors.js';
+import { errorLine, UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import { checkOutputFile, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
@@ -148,7 +148,7 @@ async function decodeImage(image: string): Promise<{ data: Buffer; info: OutputI
   try {
     size = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
+    throw new UserError(`cannot decode image "${image}": ${errorLine(e)} ${formats}`);
   }
   const { width = 0, height = 0 } = size;
   if (width * height > MAX_IMAGE_PIXELS) {
@@ -163,6 +163,6 @@ async function decodeImage(image: string): Promise<{ data: Buffer; info: OutputI
       .raw()
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
+    throw new UserError(`cannot decode image "${image}": ${errorLine(e)} ${formats}`);
   }
 }

@@ -237,7 +237,8 @@ function readTensor(
   source: string,
 ): TfliteTensor {
   const name = t.name() ?? `tensor${index}`;
-  const where = `tensor ${index} "${name}"`;
+  // JSON-quoted: a name is the file's data and may hold quotes or control characters.
+  const where = `tensor ${index} ${JSON.stringify(name)}`;
   if (t.hasSparsity()) throw new FormatError(source, `${where}: sparse tensors are not supported`);
   const shape = Array.from({ length: t.shapeLength() }, (_, i) => t.shape(i)!);
   let data: Uint8Array | null = null;
@@ -283,7 +284,7 @@ function readOperator(op: Operator, index: number, model: Model, source: string)
   // TFLite's own rule (schema_utils GetBuiltinCode): the larger of the two fields wins.
   const code = Math.max(oc.deprecatedBuiltinCode(), oc.builtinCode());
   const custom = oc.customCode();
-  const opName = custom !== null && code === 32 ? `CUSTOM(${custom})` : builtinName(code);
+  const opName = custom !== null && code === 32 ? `CUSTOM(${JSON.stringify(custom)})` : builtinName(code);
   const where = `operator ${index} (${opName})`;
   const inputs = Array.from({ length: op.inputsLength() }, (_, i) => op.inputs(i)!);
   const outputs = Array.from({ length: op.outputsLength() }, (_, i) => op.outputs(i)!);
