@@ -6,7 +6,14 @@
  * kernel read order (`pack.ts`), lay out memory (`layout.ts`), then emit one function per stage
  * from the kernel families in `kernels/`, plus `run` and `run_stage`, and let binaryen optimise.
  */
-import { analyze, checkWeights, foldBatchNorm, validateGraph, type Model } from '@fastdepth/graph-dsl';
+import {
+  FastDepthError,
+  analyze,
+  checkWeights,
+  foldBatchNorm,
+  validateGraph,
+  type Model,
+} from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
 import { addBarrier } from './kernels/barrier.js';
 import { Fn, type Expr, type Variant } from './kernels/builder.js';
@@ -17,7 +24,10 @@ import { headRows } from './kernels/head.js';
 import { inputRows } from './kernels/input.js';
 import { ringLocals, ringPrepare, ringStart } from './kernels/ring.js';
 import { gemmLocals, gemmRow } from './kernels/pointwise.js';
-import { BARRIER_OFFSET, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
+import { BARRIER_OFFSET, PAGE, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
+
+/** The most 64 KiB pages a wasm32 memory may have (4 GiB). */
+const MAX_WASM_PAGES = 65536;
 import { WeightPacker } from './pack.js';
 import { pad4, planGraph, stageRows, type Plan, type Stage } from './plan.js';
 import {
@@ -307,6 +317,13 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   const { packer, offsets } = packWeights(plan);
   const weights = packer.bytes();
   const layout = layoutMemory(plan, weights.byteLength, maxThreads);
+  // wasm32 addresses 4 GiB; a larger layout would fail only when the module is instantiated.
+  if (layout.pages > MAX_WASM_PAGES) {
+    const [, , h, w] = plan.input.shape;
+    throw new FastDepthError(
+      `wasm target: ${arch} at ${h}x${w} needs ${Math.ceil(layout.totalBytes / 2 ** 20)} MiB of linear memory (weights, activations, scratch), more than the ${(MAX_WASM_PAGES * PAGE) / 2 ** 20} MiB WebAssembly can address; use a smaller input size or another target`,
+    );
+  }
   const modules = Object.fromEntries(
     WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level)]),
   ) as Record<WasmVariant, Uint8Array<ArrayBuffer>>;
