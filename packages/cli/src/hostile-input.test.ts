@@ -114,6 +114,14 @@ describe('special files are refused by type, without reading', () => {
     );
   });
 
+  it('a FIFO as --latency-table', async () => {
+    const table = fifo('table.json');
+    await expectOneLine(
+      ['prune', '--budget', '0.5', '--metric', 'latency', '--latency-table', table, '--out', at('p3')],
+      `cannot read latency table "${table}": is a FIFO (named pipe), not a file`,
+    );
+  });
+
   it('a FIFO as the image, the .h5 frame or an .npy of the pair', async () => {
     const image = fifo('image.png');
     await expectOneLine(
