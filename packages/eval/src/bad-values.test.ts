@@ -42,7 +42,6 @@ describe('ground-truth depth must be finite metres >= 0', () => {
     [-0.5, '-0.5'],
   ])('a %s in an .h5 frame names the file and the first bad index', async (value, text) => {
     const bytes = await encodeNyuH5({
-      source: 'x',
       rgb: { height: H, width: W, data: rgb },
       depth: { height: H, width: W, data: depthWith(7, value) },
     });
