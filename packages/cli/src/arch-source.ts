@@ -2,30 +2,21 @@
  * `--arch` takes a family name (`fastdepth-pruned`, `resnet18-upproj`, ...) or a path to a
  * saved graph JSON file: that is how pruned variants come back in.
  */
-import { readFile } from 'node:fs/promises';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { loadGraph, type Graph } from '@fastdepth/graph-dsl';
+import { readUserFile, type FileKind } from '@fastdepth/graph-dsl/read-file';
 import { UserError } from './errors.js';
 
 export function looksLikePath(value: string): boolean {
   return value.endsWith('.json') || value.includes('/') || value.includes('\\');
 }
 
-export async function readInput(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a folder'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (e as Error).message;
-    throw new UserError(`cannot read ${what} "${path}": ${why}`);
-  }
+/**
+ * Reads a file the user named, refusing folders, devices and FIFOs by type before opening them
+ * and files over the cap of `kind`; errors read `cannot read WHAT "PATH": REASON`.
+ */
+export function readInput(path: string, what: string, kind: FileKind): Promise<Buffer> {
+  return readUserFile(path, what, kind);
 }
 
 export async function resolveArch(
@@ -35,7 +26,7 @@ export async function resolveArch(
   if (!looksLikePath(arch)) return buildArch(arch, inputSize === undefined ? {} : { inputSize });
   if (inputSize !== undefined)
     throw new UserError('--input-size applies to architecture names, not to saved graph files');
-  const text = await readInput(arch, 'graph file');
+  const text = await readInput(arch, 'graph file', 'graph');
   return loadGraph(text.toString('utf8'), arch);
 }
 

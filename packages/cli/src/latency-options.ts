@@ -12,7 +12,8 @@
  *
  * The browser code (Vite, playwright-core) is loaded only when Chromium is asked for.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readUserFileSync } from '@fastdepth/graph-dsl/read-file';
 import {
   LatencyTable,
   onnxRunner,
@@ -62,9 +63,10 @@ const CHROMIUM_BACKENDS = ['wasm', 'webgl', 'webgpu'] as const;
 /** Reads a saved device table: every key from one device and runtime, and its grid step. */
 function readTableFile(file: string): Extract<LatencyChoice, { kind: 'table' }> {
   if (!existsSync(file)) throw new UserError(`--latency-table "${file}": no such file`);
+  const text = readUserFileSync(file, 'latency table', 'table').toString('utf8');
   let entries: Record<string, number>;
   try {
-    const raw = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    const raw = JSON.parse(text) as unknown;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('not a JSON object');
     entries = raw as Record<string, number>;
   } catch (e) {

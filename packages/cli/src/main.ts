@@ -14,6 +14,7 @@ import { latencyServerCommand } from './commands/latency-server.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { DEFAULT_ENGINE, ENGINES } from './engine.js';
+import { errorLine } from './errors.js';
 import { consoleOutput, type Output } from './output.js';
 import { TARGET_NAMES } from './targets.js';
 
@@ -388,16 +389,20 @@ export async function main(argv: readonly string[], out: Output = consoleOutput)
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1; // commander printed the message already
+    // Whatever a message carries (libvips' lines, a URL or a name from a file), it is
+    // printed as one line.
     if (isUserError(e)) {
-      out.error(`fastdepth: error: ${e.message}`);
+      out.error(`fastdepth: error: ${errorLine(e)}`);
       return 1;
     }
-    out.error(`fastdepth: internal error: ${(e as Error).message}`);
-    out.error(
-      process.env.FASTDEPTH_DEBUG
-        ? ((e as Error).stack ?? '')
-        : '(this is a bug; set FASTDEPTH_DEBUG=1 to see the stack trace)',
-    );
+    if (process.env.FASTDEPTH_DEBUG) {
+      out.error(`fastdepth: internal error: ${errorLine(e)}`);
+      out.error(e instanceof Error ? (e.stack ?? '') : '');
+    } else {
+      out.error(
+        `fastdepth: internal error: ${errorLine(e)} (this is a bug; set FASTDEPTH_DEBUG=1 to see the stack trace)`,
+      );
+    }
     return 2;
   }
 }

@@ -11,7 +11,7 @@ import { SeededRandom, type TensorF32 } from '@fastdepth/graph-dsl';
 import type { DepthSample } from '@fastdepth/netadapt';
 import { preprocess } from '@fastdepth/runtime-web';
 import { readInput } from './arch-source.js';
-import { UserError } from './errors.js';
+import { errorLine, UserError } from './errors.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff']);
 
@@ -77,12 +77,12 @@ async function decodePhotos(dir: string): Promise<DecodedPhoto[]> {
   const photos: DecodedPhoto[] = [];
   for (const name of names) {
     const path = join(dir, name);
-    const bytes = await readInput(path, 'image');
+    const bytes = await readInput(path, 'image', 'image');
     let raw: { data: Buffer; info: OutputInfo };
     try {
       raw = await sharp(bytes).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
     } catch (e) {
-      throw new UserError(`cannot decode image "${path}": ${(e as Error).message}`);
+      throw new UserError(`cannot decode image "${path}": ${errorLine(e)}`);
     }
     const { width, height } = raw.info;
     if (Math.min(width, height) < MIN_PHOTO_SIDE)

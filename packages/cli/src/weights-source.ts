@@ -67,7 +67,7 @@ export async function loadModel(source: ModelSource): Promise<LoadedModel> {
       weightsSource: `seeded (seed ${seed})`,
     };
   }
-  const bytes = await readInput(weightsPath, 'weights file');
+  const bytes = await readInput(weightsPath, 'weights file', 'weights');
   const ext = extname(weightsPath).toLowerCase();
   const carriesGraph = ext === '.onnx' || ext === '.tflite';
   const arch = source.arch ?? (carriesGraph ? undefined : DEFAULT_ARCH);

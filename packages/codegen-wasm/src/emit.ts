@@ -27,7 +27,10 @@ import { headRows } from './kernels/head.js';
 import { inputRows } from './kernels/input.js';
 import { ringLocals, ringPrepare, ringStart } from './kernels/ring.js';
 import { gemmLocals, gemmRow } from './kernels/pointwise.js';
-import { BARRIER_OFFSET, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
+import { BARRIER_OFFSET, PAGE, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
+
+/** The most 64 KiB pages a wasm32 memory may have (4 GiB). */
+const MAX_WASM_PAGES = 65536;
 import { WeightPacker } from './pack.js';
 import { pad4, planGraph, stageRows, type Plan, type Stage } from './plan.js';
 import {
@@ -323,6 +326,13 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   const { packer, offsets } = packWeights(plan);
   const weights = packer.bytes();
   const layout = layoutMemory(plan, weights.byteLength, maxThreads);
+  // wasm32 addresses 4 GiB; a larger layout would fail only when the module is instantiated.
+  if (layout.pages > MAX_WASM_PAGES) {
+    const [, , h, w] = plan.input.shape;
+    throw new FastDepthError(
+      `wasm target: ${arch} at ${h}x${w} needs ${Math.ceil(layout.totalBytes / 2 ** 20)} MiB of linear memory (weights, activations, scratch), more than the ${(MAX_WASM_PAGES * PAGE) / 2 ** 20} MiB WebAssembly can address; use a smaller input size or another target`,
+    );
+  }
   const modules = Object.fromEntries(
     WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level)]),
   ) as Record<WasmVariant, Uint8Array<ArrayBuffer>>;

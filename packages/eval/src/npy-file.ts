@@ -1,13 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { FormatError, readNpy, type NpyArray } from '@fastdepth/graph-dsl';
+import { readNpy, type NpyArray } from '@fastdepth/graph-dsl';
+import { readUserFile } from '@fastdepth/graph-dsl/read-file';
 
-/** Reads and decodes a `.npy` file from disk; errors name `path`. */
+/**
+ * Reads and decodes a `.npy` file from disk; errors name `path` (folders, devices and FIFOs
+ * are refused before opening, files over the `.npy` cap before reading).
+ */
 export async function readNpyFile(path: string): Promise<NpyArray> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new FormatError(path, `cannot read: ${(error as Error).message}`);
-  }
-  return readNpy(bytes, path);
+  return readNpy(await readUserFile(path, '.npy file', 'npy'), path);
 }

@@ -4,9 +4,10 @@
  * Read with h5wasm: the bytes go into its in-memory file system, are opened there, and are
  * removed again. Also `.npy` pairs (the authors' `deploy/data` layout), preprocessed the same way.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FastDepthError, FormatError } from '@fastdepth/graph-dsl';
+import { readUserFile } from '@fastdepth/graph-dsl/read-file';
 import { Dataset, File as H5File, ready } from 'h5wasm';
 import { readNpyFile } from './npy-file.js';
 import { gatherHWC, NYU_OUTPUT_SIZE, valTransformMaps, type IndexMaps, type OutputSize } from './resize.js';
@@ -92,6 +93,54 @@ function dtypeText(dataset: Dataset): string {
   }
 }
 
+/**
+ * The most pixels a frame may have (4096x4096; a NYU frame has 480x640). Checked on the
+ * declared shape, before decoding: a gzip dataset of 8000x8000 is half a megabyte on disk
+ * and gigabytes once read.
+ */
+export const MAX_FRAME_PIXELS = 4096 * 4096;
+
+/** Where flat `index` lies in a row-major map `width` wide, for messages. */
+function place(index: number, width: number | undefined): string {
+  return width === undefined || width <= 0
+    ? `index ${index}`
+    : `index ${index} (row ${Math.floor(index / width)}, column ${index % width})`;
+}
+
+/**
+ * Checks a depth map in metres: every value finite and >= 0 (0 marks a pixel without
+ * depth, which the metrics skip). Throws `FormatError` naming `source`, `what` and the first
+ * bad index: a NaN, an infinity or a negative value would end as a NaN, Infinity or negative
+ * metric that looks like a result.
+ */
+export function checkDepthValues(
+  data: ArrayLike<number>,
+  source: string,
+  what: string,
+  width?: number,
+): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!(v >= 0 && v < Infinity))
+      throw new FormatError(
+        source,
+        `${what} value ${v} at ${place(i, width)} is not a depth (finite metres >= 0; 0 marks a missing pixel)`,
+      );
+  }
+}
+
+/** Checks RGB values: every value finite and in [0, `max`]; names the first bad index. */
+export function checkRgbValues(data: ArrayLike<number>, source: string, max: number): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!(v >= 0 && v <= max))
+      throw new FormatError(
+        source,
+        `rgb value ${v} at index ${i} (pixel ${Math.floor(i / 3)}, channel ${i % 3}) is not in [0, ${max}]${max === 1 && v > 1 ? ' (save uint8, or divide by 255)' : ''}`,
+      );
+  }
+}
+
 function readSample(file: H5File, source: string): NyuSample {
   const rgbSet = datasetOf(file, 'rgb', source);
   const depthSet = datasetOf(file, 'depth', source);
@@ -104,6 +153,11 @@ function readSample(file: H5File, source: string): NyuSample {
     );
   }
   const [, height, width] = rgbShape as [number, number, number];
+  if (height * width > MAX_FRAME_PIXELS)
+    throw new FormatError(
+      source,
+      `dataset "rgb" is ${height}x${width} (${height * width} pixels), more than the ${MAX_FRAME_PIXELS} (4096x4096) a frame may have; not decoded`,
+    );
   if (depthShape.length !== 2 || depthShape[0] !== height || depthShape[1] !== width) {
     throw new FormatError(
       source,
@@ -135,12 +189,10 @@ function readSample(file: H5File, source: string): NyuSample {
     hwc[3 * i + 1] = chw[plane + i]!;
     hwc[3 * i + 2] = chw[2 * plane + i]!;
   }
-  return {
-    source,
-    rgb: { height, width, data: hwc },
-    // Float64 depth becomes float32, as the authors' `imresize(..., mode='F')` makes it.
-    depth: { height, width, data: Float32Array.from(depthValue) },
-  };
+  // Float64 depth becomes float32, as the authors' `imresize(..., mode='F')` makes it.
+  const depth = Float32Array.from(depthValue);
+  checkDepthValues(depth, source, 'dataset "depth":', width);
+  return { source, rgb: { height, width, data: hwc }, depth: { height, width, data: depth } };
 }
 
 /**
@@ -285,13 +337,7 @@ export async function listNyuFiles(dir: string): Promise<string[]> {
 
 /** Reads one `.h5` file from disk (see `loadNyuH5`). */
 export async function loadNyuH5File(path: string): Promise<NyuSample> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new FormatError(path, `cannot read: ${(error as Error).message}`);
-  }
-  return loadNyuH5(bytes, path);
+  return loadNyuH5(await readUserFile(path, '.h5 file', 'h5'), path);
 }
 
 /**
@@ -345,6 +391,8 @@ export async function loadNpyPair(
           (hi > 1 ? ' (save uint8, or divide by 255)' : ''),
       );
     }
+    // NaN passes every comparison above as false: look for it (and name where) separately.
+    checkRgbValues(rgb.data, rgbPath, 1);
   }
   const depthShape = squeezeLeading(depth.shape, 2);
   if (depthShape.length !== 2)
@@ -357,6 +405,7 @@ export async function loadNpyPair(
       `depth is ${depthShape.join('x')} but the rgb ${rgbPath} is ${height}x${width}`,
     );
   }
+  checkDepthValues(depth.data, depthPath, 'depth', width);
   const [outH, outW] = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
   const maps: IndexMaps =
     height === outH && width === outW

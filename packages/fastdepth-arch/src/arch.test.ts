@@ -1,7 +1,9 @@
 import {
   FastDepthError,
+  SIZE_CAPS,
   analyze,
   execute,
+  inferShapes,
   initWeights,
   nodeByName,
   validateGraph,
@@ -229,6 +231,17 @@ describe('the family', () => {
       expect(graph.nodes.at(-1)?.name).toBe('depth');
       expect(graph.nodes.at(-2)?.name).toBe('decode_conv6_relu');
     }
+  });
+
+  it("builds every name within graph-dsl's size caps at the CLI's largest input, 4096x4096", () => {
+    let largest = 0;
+    for (const name of ARCH_NAMES) {
+      // The builder and inferShapes both check SIZE_CAPS; this passing is the check.
+      const shapes = inferShapes(buildArch(name, { inputSize: 4096 }));
+      for (const s of shapes.values()) largest = Math.max(largest, s[0] * s[1] * s[2] * s[3]);
+    }
+    // The caps are generous but not loose: the widest tensor of the family sits at the cap.
+    expect(largest).toBe(SIZE_CAPS.elements);
   });
 
   it('throws on unknown names with a suggestion', () => {

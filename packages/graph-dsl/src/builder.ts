@@ -27,6 +27,7 @@ import {
 } from './ir.js';
 import { OP_KINDS, OPS, isOpKind, type OpDef } from './ops.js';
 import { isLayerName, LAYER_NAME_RULE, quote } from './names.js';
+import { checkSizeCaps } from './size-caps.js';
 
 /** A handle on a declared layer's output. */
 export interface Tensor {
@@ -151,6 +152,13 @@ export class GraphBuilder {
       name,
       attrs,
       inputs.map((t) => this.shapes.get(t.name)!),
+    );
+    checkSizeCaps(
+      name,
+      op,
+      attrs,
+      inputs.map((t) => this.shapes.get(t.name)!),
+      shape,
     );
     this.nodes.push({ op, name, inputs: inputs.map((t) => t.name), attrs } as unknown as Node);
     this.shapes.set(name, shape);

@@ -9,6 +9,13 @@ import { assertNever, type Graph, type Node, type NodeOf, type Shape } from './i
 import { fmt } from './ops.js';
 import { numel, type WeightMap } from './weights.js';
 
+/**
+ * The most values one tensor of the reference executor may hold: 8 GiB as float64. Half the
+ * graph cap (`SIZE_CAPS.elements`): fastdepth at 4096x4096 (2^29 values in its widest
+ * tensor) still runs; the few decoders that reach 2^31 there are refused, naming the layer.
+ */
+export const EXECUTOR_MAX_ELEMENTS = 2 ** 30;
+
 export interface Tensor64 {
   readonly shape: Shape;
   readonly data: Float64Array;
@@ -379,6 +386,15 @@ export function execute(
   options: ExecuteOptions = {},
 ): Record<string, Tensor64> {
   const shapes = inferShapes(graph);
+  // float64 activations: refuse a graph whose tensors cannot be held, naming the layer,
+  // instead of failing inside an allocation.
+  for (const [layer, shape] of shapes) {
+    if (numel(shape) > EXECUTOR_MAX_ELEMENTS)
+      throw new GraphError(
+        layer,
+        `output ${fmt(shape)} holds ${numel(shape)} values, more than the ${EXECUTOR_MAX_ELEMENTS} (2^30, 8 GiB as float64) the reference executor holds per tensor`,
+      );
+  }
   const values = new Map<string, Tensor64>();
   const results: Record<string, Tensor64> = {};
   // Free each intermediate after its last reader: full-size float64 activations add up.
@@ -399,12 +415,22 @@ export function execute(
       }
       data = Float64Array.from(fed.data);
     } else {
-      data = evalNode(
-        node,
-        node.inputs.map((i) => values.get(i)!),
-        shape,
-        weights,
-      );
+      try {
+        data = evalNode(
+          node,
+          node.inputs.map((i) => values.get(i)!),
+          shape,
+          weights,
+        );
+      } catch (error) {
+        // Out of memory for this tensor (RangeError: Array buffer allocation failed).
+        if (error instanceof RangeError && /allocat|typed array length/i.test(error.message))
+          throw new GraphError(
+            node.name,
+            `cannot allocate the output ${fmt(shape)} (${numel(shape)} float64 values): ${error.message}`,
+          );
+        throw error;
+      }
     }
     const t: Tensor64 = { shape, data };
     values.set(node.name, t);

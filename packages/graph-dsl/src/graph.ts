@@ -2,6 +2,7 @@
 import { GraphError } from './errors.js';
 import type { Graph, Node, OpAttrMap, OpKind, Shape } from './ir.js';
 import { OPS, type OpDef, type ParamSpec } from './ops.js';
+import { checkSizeCaps } from './size-caps.js';
 
 /** The op table entry for a node, typed loosely enough to call with the node's own attrs. */
 export function opDef(node: Node): OpDef<OpKind> {
@@ -12,7 +13,10 @@ function attrsOf(node: Node): OpAttrMap[OpKind] {
   return node.attrs;
 }
 
-/** Output shape of every node, in graph order. Throws `GraphError` on the first bad node. */
+/**
+ * Output shape of every node, in graph order. Throws `GraphError` on the first bad node,
+ * including one over the size caps (`SIZE_CAPS`: channels, height, width, values).
+ */
 export function inferShapes(graph: Graph): ReadonlyMap<string, Shape> {
   const shapes = new Map<string, Shape>();
   for (const node of graph.nodes) {
@@ -21,7 +25,9 @@ export function inferShapes(graph: Graph): ReadonlyMap<string, Shape> {
       if (!s) throw new GraphError(node.name, `unknown input "${name}" (not declared before this layer)`);
       return s;
     });
-    shapes.set(node.name, opDef(node).inferShape(node.name, attrsOf(node), inputs));
+    const shape = opDef(node).inferShape(node.name, attrsOf(node), inputs);
+    checkSizeCaps(node.name, node.op, attrsOf(node), inputs, shape);
+    shapes.set(node.name, shape);
   }
   return shapes;
 }

@@ -57,6 +57,7 @@ export {
   type NamedParam,
 } from './graph.js';
 export { saveGraph, loadGraph, parseGraph } from './serialize.js';
+export { SIZE_CAPS, checkSizeCaps } from './size-caps.js';
 export {
   initWeights,
   checkWeights,
@@ -76,7 +77,7 @@ export {
   type RawSafetensor,
 } from './safetensors.js';
 export { analyze, type GraphStats, type LayerStats } from './analysis.js';
-export { execute, type Tensor64, type ExecuteOptions } from './executor.js';
+export { execute, EXECUTOR_MAX_ELEMENTS, type Tensor64, type ExecuteOptions } from './executor.js';
 export * from './passes/index.js';
 export { constantValue, halfToFloat, maxRelativeError, randomizeBatchNorm, randomTensor } from './numeric.js';
 export { calibratedInitWeights } from './calibrate.js';

@@ -83,6 +83,90 @@ describe('safetensors', () => {
   });
 });
 
+/** A safetensors file made by hand: `header` as JSON, then `dataBytes` bytes counting up. */
+function craft(header: unknown, dataBytes: number, rawHeaderLen?: bigint): Uint8Array {
+  const json = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
+  const file = new Uint8Array(8 + json.length + dataBytes);
+  new DataView(file.buffer).setBigUint64(0, rawHeaderLen ?? BigInt(json.length), true);
+  file.set(json, 8);
+  for (let i = 0; i < dataBytes; i++) file[8 + json.length + i] = i & 0xff;
+  return file;
+}
+
+describe('safetensors offsets follow the format rules', () => {
+  const f32 = (shape: number[], begin: number, end: number) => ({
+    dtype: 'F32',
+    shape,
+    data_offsets: [begin, end],
+  });
+  const decode = (bytes: Uint8Array) => () => decodeSafetensors(bytes, 'evil.safetensors');
+
+  it('accepts tensors that tile the data section in any header order', () => {
+    const { weights } = decodeSafetensors(
+      craft({ b: f32([1], 4, 8), a: f32([1], 0, 4), e: f32([0], 8, 8) }, 8),
+    );
+    expect(weights.get('a')!.shape).toEqual([1]);
+    expect(weights.get('e')!.data.length).toBe(0);
+  });
+
+  it('refuses a negative begin (which would read the header as data), naming file and tensor', () => {
+    expect(decode(craft({ w: f32([432], -1728, 0) }, 0))).toThrow(
+      'evil.safetensors: tensor "w": data_offsets must be two non-negative integers [begin, end], found [-1728,0]',
+    );
+    expect(decode(craft({ w: f32([1], -1e12, -1e12 + 4) }, 4))).toThrow(/tensor "w": data_offsets must be/);
+  });
+
+  it('refuses non-integer, missing, reversed and out-of-range offsets', () => {
+    expect(decode(craft({ w: f32([1], 0.5, 4.5) }, 8))).toThrow(/tensor "w": data_offsets must be/);
+    expect(decode(craft({ w: { dtype: 'F32', shape: [1] } }, 4))).toThrow(/tensor "w": data_offsets must be/);
+    expect(decode(craft({ w: f32([0], 4, 0) }, 4))).toThrow(
+      'evil.safetensors: tensor "w": data_offsets [4, 0] end before they begin',
+    );
+    expect(decode(craft({ w: f32([1], 4, 8) }, 4))).toThrow(
+      'evil.safetensors: tensor "w": data [4, 8) lies outside the 4 data bytes (file truncated?)',
+    );
+    expect(decode(craft({ w: f32([2], 0, 4) }, 4))).toThrow(
+      'evil.safetensors: tensor "w": 4 bytes for shape [2] of F32 (needs 8)',
+    );
+  });
+
+  it('refuses overlapping tensors', () => {
+    expect(decode(craft({ a: f32([2], 0, 8), b: f32([1], 4, 8) }, 8))).toThrow(
+      'evil.safetensors: tensor "b": data [4, 8) overlaps tensor "a" (which ends at 8)',
+    );
+    // The same bytes read twice.
+    expect(decode(craft({ a: f32([1], 0, 4), b: f32([1], 0, 4) }, 4))).toThrow(/overlaps tensor/);
+  });
+
+  it('refuses holes and bytes after the last tensor', () => {
+    expect(decode(craft({ a: f32([1], 0, 4), b: f32([1], 8, 12) }, 12))).toThrow(
+      'evil.safetensors: tensor "b": data begins at 8 but tensor "a" ends at 4 (a hole of 4 bytes)',
+    );
+    expect(decode(craft({ a: f32([1], 4, 8) }, 8))).toThrow(
+      'evil.safetensors: tensor "a": data begins at 4 but the data section begins at 0 (a hole of 4 bytes)',
+    );
+    expect(decode(craft({ a: f32([1], 0, 4) }, 12))).toThrow(
+      'evil.safetensors: 8 bytes after the last tensor ("a", ending at 4) belong to no tensor (the data section is 12 bytes)',
+    );
+    expect(decode(craft({}, 4))).toThrow(/4 bytes after the last tensor belong to no tensor/);
+  });
+
+  it('refuses a huge or overlong header length and a header that is not a JSON object', () => {
+    expect(decode(craft({}, 0, 2n ** 63n))).toThrow(
+      `evil.safetensors: header length ${2n ** 63n} is more than the 104857600 bytes a safetensors header may have`,
+    );
+    expect(decode(craft({}, 0, 1000n))).toThrow(
+      /evil\.safetensors: header length 1000 exceeds the file size 10 \(truncated or not safetensors\)/,
+    );
+    expect(decode(craft('{"w": [1, 2', 0))).toThrow('evil.safetensors: header is not valid JSON');
+    expect(decode(craft('[1, 2]', 0))).toThrow('evil.safetensors: header must be a JSON object');
+    expect(decode(craft({ w: 7 }, 0))).toThrow('evil.safetensors: tensor "w": entry must be an object');
+    expect(decode(craft({ __metadata__: { a: 1 } }, 0))).toThrow(
+      /"__metadata__" must be an object of strings/,
+    );
+  });
+});
+
 describe('checkWeights', () => {
   const graph = tinyGraph();
   it('names the first missing, misshapen, non-finite or unexpected tensor', () => {

@@ -5,6 +5,7 @@
  * to float32); int8 models' weights are I8 and I32.
  */
 import { FormatError } from './errors.js';
+import { quote } from './names.js';
 import { halfToFloat } from './numeric.js';
 import { numel, type TensorF32 } from './weights.js';
 
@@ -75,8 +76,12 @@ export interface RawSafetensor {
 const READABLE_DTYPES: Readonly<Record<string, number>> = { ...DTYPE_BYTES, I8: 1, I32: 4 };
 
 /**
- * Parses a safetensors file's header and slices out every tensor's bytes, checking the header,
- * dtypes, shapes and offsets; `source` names the file in errors. The bytes are views of `bytes`.
+ * Parses a safetensors file's header and slices out every tensor's bytes (views of `bytes`);
+ * `source` names the file in errors (truncation, bad header, dtype). Offsets follow the
+ * format's own rules: each tensor's `[begin, end)` is a pair of
+ * non-negative integers inside the data section, as long as its dtype and shape need, and
+ * together the tensors cover the data section exactly, without overlaps or holes. Anything
+ * else could read bytes of the header (a negative begin) or one tensor through another.
  */
 export function decodeSafetensorsRaw(
   bytes: Uint8Array,
@@ -85,8 +90,15 @@ export function decodeSafetensorsRaw(
   if (bytes.length < 8)
     throw new FormatError(source, `too short to be a safetensors file (${bytes.length} bytes)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > bytes.length) {
+  const rawHeaderLen = view.getBigUint64(0, true);
+  if (rawHeaderLen > BigInt(MAX_HEADER_BYTES)) {
+    throw new FormatError(
+      source,
+      `header length ${rawHeaderLen} is more than the ${MAX_HEADER_BYTES} bytes a safetensors header may have (not a safetensors file?)`,
+    );
+  }
+  const headerLen = Number(rawHeaderLen);
+  if (8 + headerLen > bytes.length) {
     throw new FormatError(
       source,
       `header length ${headerLen} exceeds the file size ${bytes.length} (truncated or not safetensors)`,
@@ -103,47 +115,71 @@ export function decodeSafetensorsRaw(
   const dataStart = 8 + headerLen;
   const dataLen = bytes.length - dataStart;
   const tensors = new Map<string, RawSafetensor>();
+  const ranges: { name: string; begin: number; end: number }[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
+      if (
+        typeof entry !== 'object' ||
+        entry === null ||
+        Array.isArray(entry) ||
+        !Object.values(entry).every((v) => typeof v === 'string')
+      )
+        throw new FormatError(source, '"__metadata__" must be an object of strings');
       metadata = entry as Record<string, string>;
       continue;
     }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw new FormatError(source, `tensor ${quote(name)}: entry must be an object`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const bytesPer = typeof e.dtype === 'string' ? READABLE_DTYPES[e.dtype] : undefined;
     if (bytesPer === undefined)
       throw new FormatError(
         source,
-        `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (${Object.keys(READABLE_DTYPES).join(', ')} are read)`,
+        `tensor ${quote(name)}: unsupported dtype ${JSON.stringify(e.dtype)} (${Object.keys(READABLE_DTYPES).join(', ')} are read)`,
       );
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
-      throw new FormatError(source, `tensor "${name}": bad shape ${JSON.stringify(e.shape)}`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      throw new FormatError(source, `tensor ${quote(name)}: bad shape ${JSON.stringify(e.shape)}`);
     }
     const shape = e.shape as number[];
     const offsets = e.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o))) {
-      throw new FormatError(source, `tensor "${name}": bad data_offsets ${JSON.stringify(offsets)}`);
-    }
-    const [begin, end] = offsets as [number, number];
-    if (end > dataLen || begin > end) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
+    ) {
       throw new FormatError(
         source,
-        `tensor "${name}": data [${begin}, ${end}) lies outside the ${dataLen} data bytes (file truncated?)`,
+        `tensor ${quote(name)}: data_offsets must be two non-negative integers [begin, end], found ${JSON.stringify(offsets)}`,
+      );
+    }
+    const [begin, end] = offsets as [number, number];
+    if (begin > end)
+      throw new FormatError(
+        source,
+        `tensor ${quote(name)}: data_offsets [${begin}, ${end}] end before they begin`,
+      );
+    if (end > dataLen) {
+      throw new FormatError(
+        source,
+        `tensor ${quote(name)}: data [${begin}, ${end}) lies outside the ${dataLen} data bytes (file truncated?)`,
       );
     }
     const count = numel(shape);
     if (end - begin !== count * bytesPer) {
       throw new FormatError(
         source,
-        `tensor "${name}": ${end - begin} bytes for shape [${shape.join(', ')}] of ${String(e.dtype)} (needs ${count * bytesPer})`,
+        `tensor ${quote(name)}: ${end - begin} bytes for shape [${shape.join(', ')}] of ${String(e.dtype)} (needs ${count * bytesPer})`,
       );
     }
+    ranges.push({ name, begin, end });
     tensors.set(name, {
       dtype: e.dtype as string,
       shape,
       bytes: bytes.subarray(dataStart + begin, dataStart + end),
     });
   }
+  checkCoverage(ranges, dataLen, source);
   return { tensors, metadata };
 }
 
@@ -156,7 +192,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'weights'): Decode
     if (bytesPer === undefined)
       throw new FormatError(
         source,
-        `tensor "${name}": dtype ${t.dtype} is not a float weight (F16, F32, F64 are read; integer weights belong to int8 models)`,
+        `tensor ${quote(name)}: dtype ${t.dtype} is not a float weight (F16, F32, F64 are read; integer weights belong to int8 models)`,
       );
     const raw = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
     const count = t.bytes.byteLength / bytesPer;
@@ -172,4 +208,37 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'weights'): Decode
     weights.set(name, { shape: t.shape, data });
   }
   return { weights, metadata };
+}
+
+/** The tensors, in offset order, must tile `[0, dataLen)`: no overlap, no hole, no tail. */
+function checkCoverage(
+  ranges: { name: string; begin: number; end: number }[],
+  dataLen: number,
+  source: string,
+): void {
+  ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  let previous: string | undefined;
+  for (const r of ranges) {
+    if (r.begin < cursor) {
+      throw new FormatError(
+        source,
+        `tensor ${quote(r.name)}: data [${r.begin}, ${r.end}) overlaps tensor ${quote(previous ?? '')} (which ends at ${cursor})`,
+      );
+    }
+    if (r.begin > cursor) {
+      throw new FormatError(
+        source,
+        `tensor ${quote(r.name)}: data begins at ${r.begin} but ${previous === undefined ? 'the data section begins at 0' : `tensor ${quote(previous)} ends at ${cursor}`} (a hole of ${r.begin - cursor} bytes)`,
+      );
+    }
+    cursor = r.end;
+    previous = r.name;
+  }
+  if (cursor !== dataLen) {
+    throw new FormatError(
+      source,
+      `${dataLen - cursor} bytes after the last tensor${previous === undefined ? '' : ` (${quote(previous)}, ending at ${cursor})`} belong to no tensor (the data section is ${dataLen} bytes)`,
+    );
+  }
 }

@@ -56,7 +56,12 @@ describe('importWeights', () => {
     expect(() => detectFormat(new Uint8Array(10), 'x.pth')).toThrow(
       /x\.pth: unknown weight file extension "\.pth"/,
     );
-    expect(() => importWeights(join(dir, 'missing.onnx'))).toThrow(/missing\.onnx: cannot read/);
+    expect(() => importWeights(join(dir, 'missing.onnx'))).toThrow(
+      /cannot read weights file ".*missing\.onnx": no such file/,
+    );
+    expect(() => importWeights('/dev/zero')).toThrow(
+      'cannot read weights file "/dev/zero": is a character device, not a file',
+    );
     expect(() => importWeights(Uint8Array.of(1, 2, 3), { format: 'tflite', source: 'b.tflite' })).toThrow(
       FormatError,
     );

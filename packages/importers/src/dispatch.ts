@@ -3,7 +3,6 @@
  * (or, for bytes without a name, on the file's magic): `.safetensors` (our own weight files,
  * checked against the graph the caller supplies), `.onnx`, `.tflite`.
  */
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import {
   checkWeights,
@@ -14,6 +13,7 @@ import {
   type Graph,
   type Model,
 } from '@fastdepth/graph-dsl';
+import { readUserFileSync } from '@fastdepth/graph-dsl/read-file';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { importOnnx } from './onnx/import.js';
 import { importTflite } from './tflite/import.js';
@@ -68,13 +68,7 @@ export function importWeights(
   const source = typeof file === 'string' ? file : (options.source ?? '<weights>');
   let bytes: Uint8Array;
   if (typeof file === 'string') {
-    try {
-      bytes = readFileSync(file);
-    } catch (error) {
-      throw new FastDepthError(
-        `${file}: cannot read (${error instanceof Error ? error.message : String(error)})`,
-      );
-    }
+    bytes = readUserFileSync(file, 'weights file', 'weights');
   } else {
     bytes = file;
   }

@@ -6,6 +6,7 @@ import {
   METRIC_INFO,
   METRIC_NAMES,
   MetricsAverager,
+  checkDepthValues,
   computeMetrics,
   listNyuFiles,
   loadNpyPair,
@@ -109,7 +110,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
   const comparePred =
     options.comparePred === undefined
       ? undefined
-      : readNpy(await readInput(options.comparePred, 'prediction file'), options.comparePred);
+      : readNpy(await readInput(options.comparePred, 'prediction file', 'npy'), options.comparePred);
   if (comparePred && selected.length !== 1)
     throw new UserError('--compare-pred compares one frame: give --data a single frame');
   if (comparePred) {
@@ -125,6 +126,12 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
       throw new UserError(
         `--compare-pred "${options.comparePred ?? ''}": the prediction is ${fmt(comparePred.shape)}, the network's output is ${fmt(outShape)}`,
       );
+    checkDepthValues(
+      comparePred.data,
+      options.comparePred ?? '',
+      'prediction',
+      comparePred.shape[comparePred.shape.length - 1],
+    );
     // The difference is relative to the prediction, over its positive pixels.
     if (!Array.from(comparePred.data as ArrayLike<number>).some((v) => v > 0))
       throw new UserError(
@@ -157,6 +164,14 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
         height: sample.height,
       });
       latencies.push(result.latencyMs);
+      // A network whose output is not a depth (a graph without a final ReLU, say) would
+      // average to a negative or NaN metric that reads like a result.
+      checkDepthValues(
+        result.depth,
+        sample.source,
+        `the depth ${stem} (weights: ${weightsSource}) predicts:`,
+        sample.width,
+      );
       averager.add(computeMetrics(result.depth, sample.depth));
       if (comparePred) relDiff = meanRelativeDifference(result.depth, comparePred.data);
       bar.increment();

@@ -5,7 +5,7 @@ import { type ColormapName } from '@fastdepth/runtime-web';
 import { readInput } from '../arch-source.js';
 import { parseRange, renderDepthPicture } from '../depth-picture.js';
 import { createEstimator, parseBackend, parseEngine, parseThreads } from '../engine.js';
-import { UserError } from '../errors.js';
+import { errorLine, UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import { checkOutputFile, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
@@ -142,13 +142,13 @@ export async function predictCommand(out: Output, image: string, options: Predic
 
 /** Decodes `image` to RGBA pixels; a file that is not an image, or too large, is named. */
 async function decodeImage(image: string): Promise<{ data: Buffer; info: OutputInfo }> {
-  const bytes = await readInput(image, 'image');
+  const bytes = await readInput(image, 'image', 'image');
   const formats = '(PNG, JPEG, WebP, TIFF, GIF and AVIF are read)';
   let size: { width?: number | undefined; height?: number | undefined };
   try {
     size = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
+    throw new UserError(`cannot decode image "${image}": ${errorLine(e)} ${formats}`);
   }
   const { width = 0, height = 0 } = size;
   if (width * height > MAX_IMAGE_PIXELS) {
@@ -163,6 +163,6 @@ async function decodeImage(image: string): Promise<{ data: Buffer; info: OutputI
       .raw()
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new UserError(`cannot decode image "${image}": ${(e as Error).message} ${formats}`);
+    throw new UserError(`cannot decode image "${image}": ${errorLine(e)} ${formats}`);
   }
 }

@@ -245,6 +245,10 @@ const fixed = (v: number | undefined, digits = 3): string => (v === undefined ? 
 
 export async function pruneCommand(out: Output, options: PruneOptions): Promise<void> {
   // Every option is checked before any work starts.
+  if (options.resume && options.overwrite)
+    throw new UserError(
+      '--resume and --overwrite contradict each other: --resume continues the run in --out, --overwrite replaces it; give one',
+    );
   parseTargets(options.target);
   const budget = parseFraction('--budget', options.budget);
   const initialReduction = parseFraction('--reduction', options.reduction);

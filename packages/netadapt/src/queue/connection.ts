@@ -22,7 +22,8 @@ export function parseQueueUrl(url: string, flag = '--queue'): QueueLocation {
     u = new URL(url);
   } catch {
     throw new FastDepthError(
-      `${flag} "${url}" is not a URL; expected redis://HOST:PORT or rediss://HOST:PORT`,
+      // JSON-quoted: the value may hold a newline or other control characters.
+      `${flag} ${JSON.stringify(url)} is not a URL; expected redis://HOST:PORT or rediss://HOST:PORT`,
     );
   }
   const redacted = (): string => {
