@@ -390,18 +390,23 @@ export class LatencyTable {
     this.options.onMissing?.({ key, kind: 'layer', ...missing });
     const graph = layer.build(cin, cout);
     const model: Model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
-    const ms = await this.runner.measure(model);
     const baseKey = this.key(`overhead:${layer.signature}`, cin, cin);
     let overhead = this.entries.get(baseKey);
     if (overhead === undefined) {
       this.options.onMissing?.({ key: baseKey, kind: 'overhead', ...missing, cout: cin });
       // Per-call cost (input upload, output download) is paid once per network, not per layer.
+      // Measured before the layer and kept on its own: every measurement is in the table (and
+      // saved, through onMeasure) before the next one is asked for, so a device's result is
+      // never held only in memory.
       const g = new GraphBuilder('lut_identity');
       const outShape = inferShapes(graph).get('out')!;
       g.output('out', g.input('input', [outShape[0], outShape[1], outShape[2], outShape[3]]));
       overhead = await this.runner.measure({ graph: g.build(), weights: new Map() });
       this.entries.set(baseKey, overhead);
+      this.dirty = true;
+      this.options.onMeasure?.(baseKey, overhead);
     }
+    const ms = await this.runner.measure(model);
     const net = Math.max(0, ms - overhead);
     this.entries.set(key, net);
     this.dirty = true;
@@ -460,7 +465,18 @@ export class LatencyTable {
     // network estimated later, so one slow run must not set the constant.
     const calibrationModel = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
     const wholeRuns: number[] = [];
-    for (let i = 0; i < 3; i++) wholeRuns.push(await this.runner.measure(calibrationModel));
+    for (let i = 0; i < 3; i++) {
+      // Each run is kept as it is made (a run cut short continues with the runs it has).
+      const runKey = this.key(`calibration:separable-chain:run${i}`, 0, 0);
+      let ms = this.entries.get(runKey);
+      if (ms === undefined) {
+        ms = await this.runner.measure(calibrationModel);
+        this.entries.set(runKey, ms);
+        this.dirty = true;
+        this.options.onMeasure?.(runKey, ms);
+      }
+      wholeRuns.push(ms);
+    }
     const whole = median(wholeRuns);
     const measured = { overhead: (whole - sum) / layers.length, scale: whole / sum };
     this.entries.set(overheadKey, measured.overhead);
