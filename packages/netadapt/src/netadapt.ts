@@ -30,6 +30,7 @@ import {
   type DispatchedProposal,
   type DispatchStatus,
   type ProposalDispatcher,
+  type ProposalResult,
 } from './proposal.js';
 import type { ChannelOrigins } from './reconstruction.js';
 import {
@@ -387,33 +388,42 @@ export async function runNetAdapt(
           unit: units[p.index]!,
           seed: seedOf(p.index),
         }));
-        const results = await o.dispatcher.run(
-          {
-            runId: state.runId!,
-            iteration,
-            target,
-            current,
-            origins,
-            recovery,
-            ...(o.trainer ? { trainer: o.trainer } : {}),
-            shortSteps: o.shortSteps,
-            proposals: sent,
-          },
-          {
-            result: (p, r) =>
-              events.proposalDone?.({
-                iteration,
-                unit: p.unit.id,
-                width: p.width,
-                resource: p.resource,
-                ...r.score,
-                ...(r.refitError !== undefined ? { refitError: r.refitError } : {}),
-                ...(r.worker !== undefined ? { worker: r.worker } : {}),
-                ...(r.reused ? { reused: true } : {}),
-              }),
-            status: (s) => events.proposalStatus?.({ iteration, ...s }),
-          },
-        );
+        let results: ProposalResult[];
+        try {
+          results = await o.dispatcher.run(
+            {
+              runId: state.runId!,
+              iteration,
+              target,
+              current,
+              origins,
+              recovery,
+              ...(o.trainer ? { trainer: o.trainer } : {}),
+              shortSteps: o.shortSteps,
+              proposals: sent,
+              ...(o.signal ? { signal: o.signal } : {}),
+            },
+            {
+              result: (p, r) =>
+                events.proposalDone?.({
+                  iteration,
+                  unit: p.unit.id,
+                  width: p.width,
+                  resource: p.resource,
+                  ...r.score,
+                  ...(r.refitError !== undefined ? { refitError: r.refitError } : {}),
+                  ...(r.worker !== undefined ? { worker: r.worker } : {}),
+                  ...(r.reused ? { reused: true } : {}),
+                }),
+              status: (s) => events.proposalStatus?.({ iteration, ...s }),
+            },
+          );
+        } catch (e) {
+          // Interrupted while waiting for workers: stop now, before this iteration (nothing of
+          // it is written); its finished proposals wait in the queue for --resume.
+          if (o.signal?.aborted) break;
+          throw e;
+        }
         const scored = sent.map((p, i) => ({ ...p, result: results[i]!, score: results[i]!.score }));
         const winner = scored.reduce((a, b) => (rank(b) > rank(a) ? b : a));
         step = await stepPromise;

@@ -6,6 +6,7 @@
 export { parseQueueUrl, checkReachable, openRedis, type QueueLocation } from './connection.js';
 export {
   openQueueDispatcher,
+  QueueInterrupted,
   type QueueDispatcher,
   type QueueDispatcherOptions,
   type SubmittedJob,
@@ -27,6 +28,9 @@ export {
   PACKAGE_VERSION,
   formatVersion,
   jobId,
+  checkJobData,
+  checkResult,
+  scoreRange,
   type ProposalJobData,
   type ProposalJobResult,
   type RecoveryRef,
