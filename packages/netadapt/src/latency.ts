@@ -8,7 +8,7 @@
  * bilinearly interpolated between grid points.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,6 +27,7 @@ import {
   type Node,
   type Shape,
 } from '@fastdepth/graph-dsl';
+import { writeFileAtomicSync } from './temp-files.js';
 import { tf, useTfBackend } from './tf-backend.js';
 
 /** One latency-relevant layer of a graph. */
@@ -510,9 +511,7 @@ export class LatencyTable {
   save(): void {
     if (!this.cacheFile || !this.dirty) return;
     mkdirSync(dirname(this.cacheFile), { recursive: true });
-    const tmp = `${this.cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(Object.fromEntries(this.entries), null, 1)}\n`);
-    renameSync(tmp, this.cacheFile);
+    writeFileAtomicSync(this.cacheFile, `${JSON.stringify(Object.fromEntries(this.entries), null, 1)}\n`);
     this.dirty = false;
   }
 }

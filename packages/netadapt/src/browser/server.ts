@@ -44,6 +44,7 @@ import {
   type LatencyRunner,
   type LatencyTableOptions,
 } from '../latency.js';
+import { sweepStaleTemps } from '../temp-files.js';
 import type { PlanPoint } from './plan.js';
 import {
   deviceBackend,
@@ -644,6 +645,8 @@ function checkTableDir(dir: string): void {
     throw new Error(`cannot write device tables to "${dir}": ${(error as Error).message}`);
   }
   rmSync(probe, { force: true });
+  // Tables half-written by a server killed outright.
+  sweepStaleTemps(dir);
 }
 
 /** Starts a device server (default 127.0.0.1 on a free port). */
