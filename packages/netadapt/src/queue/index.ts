@@ -20,6 +20,7 @@ export {
   type QueueWorker,
   type QueueWorkerOptions,
   type QueueWorkerEvents,
+  type JobLabel,
   type ProposalHandler,
 } from './worker.js';
 export {

@@ -114,10 +114,30 @@ export function proposalHandler(reader: BlobReader): ProposalHandler {
   };
 }
 
+/** The fields that name a proposal in log lines. */
+export interface JobLabel {
+  readonly iteration: number;
+  readonly unitId: string;
+  readonly width: number;
+}
+
+/** The label of a job's data if its naming fields are well-formed. */
+function labelOf(raw: unknown): JobLabel | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { iteration, unitId, width } = raw as Record<string, unknown>;
+  return Number.isSafeInteger(iteration) &&
+    typeof unitId === 'string' &&
+    /^[^\s]{1,256}$/.test(unitId) &&
+    Number.isSafeInteger(width)
+    ? { iteration: iteration as number, unitId, width: width as number }
+    : undefined;
+}
+
 export interface QueueWorkerEvents {
   start?(info: { jobId: string; data: ProposalJobData; attempt: number }): void;
   done?(info: { jobId: string; data: ProposalJobData; result: ProposalJobResult }): void;
-  failed?(info: { jobId: string; data?: ProposalJobData; message: string; final: boolean }): void;
+  /** `job`: what the job says it is, where those fields are well-formed (even if the rest is not). */
+  failed?(info: { jobId: string; job?: JobLabel; message: string; final: boolean }): void;
   /** Connection trouble after the start (Redis restarting, network); the worker keeps retrying. */
   error?(message: string): void;
 }
@@ -229,10 +249,10 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const final = job
       ? job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
       : true;
-    const data = job ? validJob(job, name).data : undefined;
+    const label = labelOf(job?.data);
     ev.failed?.({
       jobId: job?.id ?? '?',
-      ...(data ? { data } : {}),
+      ...(label ? { job: label } : {}),
       message: oneLine(err.message),
       final,
     });
