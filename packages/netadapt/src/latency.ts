@@ -391,23 +391,28 @@ export class LatencyTable {
     this.options.onMissing?.({ key, kind: 'layer', ...missing });
     const graph = layer.build(cin, cout);
     const model: Model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
+    // The layer's own time is kept (and saved, through onMeasure) as soon as it is measured,
+    // before the overhead probe is asked for: a device's result is never held only in memory,
+    // and a run cut short between the two does not measure the layer again.
+    const rawKey = this.key(`raw:${layer.signature}`, cin, cout);
+    let ms = this.entries.get(rawKey);
+    if (ms === undefined) {
+      ms = await this.runner.measure(model);
+      this.entries.set(rawKey, ms);
+      this.dirty = true;
+      this.options.onMeasure?.(rawKey, ms);
+    }
     const baseKey = this.key(`overhead:${layer.signature}`, cin, cin);
     let overhead = this.entries.get(baseKey);
     if (overhead === undefined) {
       this.options.onMissing?.({ key: baseKey, kind: 'overhead', ...missing, cout: cin });
       // Per-call cost (input upload, output download) is paid once per network, not per layer.
-      // Measured before the layer and kept on its own: every measurement is in the table (and
-      // saved, through onMeasure) before the next one is asked for, so a device's result is
-      // never held only in memory.
       const g = new GraphBuilder('lut_identity');
       const outShape = inferShapes(graph).get('out')!;
       g.output('out', g.input('input', [outShape[0], outShape[1], outShape[2], outShape[3]]));
       overhead = await this.runner.measure({ graph: g.build(), weights: new Map() });
       this.entries.set(baseKey, overhead);
-      this.dirty = true;
-      this.options.onMeasure?.(baseKey, overhead);
     }
-    const ms = await this.runner.measure(model);
     const net = Math.max(0, ms - overhead);
     this.entries.set(key, net);
     this.dirty = true;
