@@ -3,9 +3,19 @@
  * saved device table (read only: a missing entry names the layer and grid point), a local
  * headless Chromium, and latency-server end to end with a headless Chromium tab as the device.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { GraphBuilder, saveGraph, type Graph } from '@fastdepth/graph-dsl';
@@ -14,6 +24,8 @@ import { CHROMIUM, CHROMIUM_ARGS, freePort } from '@fastdepth/runtime-web/servin
 import { runCli } from './testing/run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fastdepth-latency-'));
+/** The installed command (built output), for what needs a process of its own (signals). */
+const bin = fileURLToPath(new URL('../bin/fastdepth.js', import.meta.url));
 let browser: Browser | undefined;
 afterAll(async () => {
   await browser?.close();
@@ -126,6 +138,50 @@ describe('latency flags are checked before any work', () => {
     await failsWith(['latency-server', '--port', '0'], /--port must be an integer from 1 to 65535/);
     await failsWith(['latency-server', '--min-fraction', '1.5'], /--min-fraction must be a fraction/);
     await failsWith(['latency-server', '--host', 'a b'], /--host must be a host name/);
+    await failsWith(['latency-server', '--max-devices', '0'], /--max-devices must be an integer from 1/);
+    // An --out that cannot hold the tables fails before the network is even loaded.
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, '');
+    await failsWith(
+      ['latency-server', '--arch', 'no-such-arch', '--out', join(file, 'tables')],
+      `--out: cannot write output folder "${join(file, 'tables')}": a part of the path is a file, not a folder`,
+    );
+  });
+
+  it('latency-server: --out through a symbolic link is reported; it listens on 127.0.0.1; one Ctrl-C stops it', async () => {
+    const real = join(dir, 'real-tables');
+    mkdirSync(real);
+    symlinkSync(real, join(dir, 'linked-tables'));
+    const port = await freePort('127.0.0.1');
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'latency-server',
+        '--arch',
+        graphFile,
+        '--port',
+        String(port),
+        '--no-qr',
+        '--out',
+        join(dir, 'linked-tables'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    while (!stdout.includes('Ctrl-C stops') && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 200));
+    expect(stdout).toContain(`open on each device: http://127.0.0.1:${port}/`);
+    expect(stderr).toContain(
+      `--out "${join(dir, 'linked-tables')}" is reached through a symbolic link: writing to "${realpathSync(real)}"`,
+    );
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
   });
 });
 

@@ -343,9 +343,10 @@ Examples:
     .option('--port <n>', 'port', '5190')
     .option(
       '--host <address>',
-      'address to listen on (0.0.0.0: every interface, so phones on the network reach it)',
-      '0.0.0.0',
+      'address to listen on (0.0.0.0: every interface, so phones on the network reach it; anyone there can then open the page)',
+      '127.0.0.1',
     )
+    .option('--max-devices <n>', 'devices measured at once; one more is refused', '32')
     .option('--step <n>', 'grid spacing of the channel counts measured', '32')
     .option('--min-fraction <f>', 'measure each layer down to this fraction of its width', '0.25')
     .option('--runs <n>', 'timed runs per model (the median is kept)', '5')

@@ -3,8 +3,8 @@
  * unwritable `--out` is reported at once, not after twenty seconds of compiling, and never
  * after another output was already written.
  */
-import { mkdir, rmdir, stat } from 'node:fs/promises';
-import { dirname, extname, join, resolve } from 'node:path';
+import { mkdir, realpath, rmdir, stat } from 'node:fs/promises';
+import { dirname, extname, join, relative, resolve } from 'node:path';
 import { UserError } from './errors.js';
 
 /**
@@ -91,9 +91,10 @@ export function fsReason(e: unknown): string {
 
 /**
  * Checks that folder `dir` (named by option `flag`) exists and is writable, or can be
- * created. Nothing is left behind: the probe folder is removed again.
+ * created. Nothing is left behind: the probe folder is removed again. Returns the folder with
+ * its symbolic links resolved (where the files really go: `reportLinkedFolder` says so).
  */
-export async function checkOutputDir(dir: string, flag: string): Promise<void> {
+export async function checkOutputDir(dir: string, flag: string): Promise<string> {
   const fail = (why: string): never => {
     throw new UserError(`${flag}: cannot write output folder "${dir}": ${why}`);
   };
@@ -121,6 +122,18 @@ export async function checkOutputDir(dir: string, flag: string): Promise<void> {
     fail(`${fsReason(e)} (in "${existing}")`);
   }
   await rmdir(probe);
+  return join(await realpath(existing), relative(existing, resolve(dir)));
+}
+
+/**
+ * The line a command prints when its output folder `dir` is reached through a symbolic link
+ * (`real` from `checkOutputDir`), so files landing outside the folder named are never a
+ * surprise; undefined when there is no link.
+ */
+export function linkedFolderNote(flag: string, dir: string, real: string): string | undefined {
+  return real === resolve(dir)
+    ? undefined
+    : `${flag} "${dir}" is reached through a symbolic link: writing to "${real}"`;
 }
 
 /**

@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -280,6 +289,41 @@ describe('fastdepth prune', () => {
     ]);
     r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--out', out, '--overwrite');
     expect(r.code).toBe(0);
+  });
+
+  it('checks --out before any work (a folder nothing can be created in), and reports a linked --out', async () => {
+    const dir = tmp();
+    // The weights do not exist: the --out error coming first shows nothing was loaded yet.
+    const r = await runCli(
+      'prune',
+      '--weights',
+      join(dir, 'missing.tflite'),
+      '--budget',
+      '0.8',
+      '--out',
+      '/proc/fastdepth-run',
+    );
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      'fastdepth: error: --out: cannot write output folder "/proc/fastdepth-run": folders cannot be created there (in "/proc")',
+    ]);
+    const real = join(dir, 'real');
+    mkdirSync(real);
+    symlinkSync(real, join(dir, 'linked'));
+    const linked = await runCli(
+      'prune',
+      '--arch',
+      tinyNetFile(dir),
+      '--budget',
+      '0.8',
+      '--out',
+      join(dir, 'linked'),
+    );
+    expect(linked.code, linked.stderr).toBe(0);
+    expect(linked.stderr).toContain(
+      `--out "${join(dir, 'linked')}" is reached through a symbolic link: writing to "${realpathSync(real)}"`,
+    );
+    expect(existsSync(join(real, 'state.json'))).toBe(true);
   });
 
   it('rejects bad budgets, metrics and data with one line', async () => {

@@ -40,6 +40,16 @@ export async function parseQueueChoice(o: QueueOptions): Promise<QueueChoice | u
   return { location, name };
 }
 
+/** Reaches Redis (connect, authenticate, PING), so a wrong URL fails before any work. */
+export async function checkQueueReachable(choice: QueueChoice): Promise<void> {
+  const q = await queueCode();
+  try {
+    await q.checkReachable(choice.location);
+  } catch (e) {
+    throw new UserError((e as Error).message.replace(/\s*[\r\n]+\s*/g, ' '));
+  }
+}
+
 /** The coordinator's dispatcher (Redis is reached first: unreachable is one line). */
 export async function openDispatcher(choice: QueueChoice, out: Output) {
   const q = await queueCode();

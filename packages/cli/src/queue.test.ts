@@ -281,6 +281,21 @@ describe('fastdepth prune --queue with fastdepth worker processes', { timeout: 6
       ),
     ]);
     expect(r.stderr).not.toContain('secret');
+    // Reached before any work: the weights (missing) are not even looked at.
+    r = await runCli(
+      'prune',
+      '--weights',
+      join(dir, 'missing.tflite'),
+      '--budget',
+      '0.5',
+      '--out',
+      join(dir, 'unreachable-first'),
+      '--queue',
+      `redis://127.0.0.1:${port}`,
+    );
+    expect(r.stderr).toMatch(
+      /^fastdepth: error: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+    );
     r = await runCli(...pruneArgs(join(dir, 'bad-url')), '--queue', 'http://127.0.0.1:6379');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(

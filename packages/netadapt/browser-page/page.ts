@@ -79,10 +79,16 @@ function deviceId(suffix: string): string {
   return `${id}-${suffix}`;
 }
 
+/** The token the server gave this device (kept beside its id, so a returning tab continues). */
+let token: string | null = null;
+
 async function api<T>(path: string, body?: unknown): Promise<T> {
   const response = await fetch(path, {
     method: body === undefined ? 'GET' : 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: {
+      'Content-Type': 'application/json',
+      ...(token === null ? {} : { 'X-Fastdepth-Token': token }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const json = (await response.json()) as T & { error?: string };
@@ -113,8 +119,17 @@ async function main(): Promise<void> {
     threads: ready.threads,
     isolated,
   };
-  const register = (): Promise<{ table: string; progress: Progress }> =>
-    api('/api/register', { device: id, ...info });
+  const tokenKey = `fastdepth-latency-token:${id}`;
+  token = localStorage.getItem(tokenKey);
+  const register = async (): Promise<{ table: string; progress: Progress }> => {
+    const reply = await api<{ token: string; table: string; progress: Progress }>('/api/register', {
+      device: id,
+      ...info,
+    });
+    token = reply.token;
+    localStorage.setItem(tokenKey, token);
+    return reply;
+  };
   const registered = await register();
   show(`registered as ${registered.table}`, registered.progress);
   document.title = `latency: ${registered.table}`;

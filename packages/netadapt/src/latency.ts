@@ -8,7 +8,7 @@
  * bilinearly interpolated between grid points.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,6 +27,7 @@ import {
   type Node,
   type Shape,
 } from '@fastdepth/graph-dsl';
+import { writeFileAtomicSync } from './temp-files.js';
 import { tf, useTfBackend } from './tf-backend.js';
 
 /** One latency-relevant layer of a graph. */
@@ -390,7 +391,17 @@ export class LatencyTable {
     this.options.onMissing?.({ key, kind: 'layer', ...missing });
     const graph = layer.build(cin, cout);
     const model: Model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
-    const ms = await this.runner.measure(model);
+    // The layer's own time is kept (and saved, through onMeasure) as soon as it is measured,
+    // before the overhead probe is asked for: a device's result is never held only in memory,
+    // and a run cut short between the two does not measure the layer again.
+    const rawKey = this.key(`raw:${layer.signature}`, cin, cout);
+    let ms = this.entries.get(rawKey);
+    if (ms === undefined) {
+      ms = await this.runner.measure(model);
+      this.entries.set(rawKey, ms);
+      this.dirty = true;
+      this.options.onMeasure?.(rawKey, ms);
+    }
     const baseKey = this.key(`overhead:${layer.signature}`, cin, cin);
     let overhead = this.entries.get(baseKey);
     if (overhead === undefined) {
@@ -460,7 +471,18 @@ export class LatencyTable {
     // network estimated later, so one slow run must not set the constant.
     const calibrationModel = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
     const wholeRuns: number[] = [];
-    for (let i = 0; i < 3; i++) wholeRuns.push(await this.runner.measure(calibrationModel));
+    for (let i = 0; i < 3; i++) {
+      // Each run is kept as it is made (a run cut short continues with the runs it has).
+      const runKey = this.key(`calibration:separable-chain:run${i}`, 0, 0);
+      let ms = this.entries.get(runKey);
+      if (ms === undefined) {
+        ms = await this.runner.measure(calibrationModel);
+        this.entries.set(runKey, ms);
+        this.dirty = true;
+        this.options.onMeasure?.(runKey, ms);
+      }
+      wholeRuns.push(ms);
+    }
     const whole = median(wholeRuns);
     const measured = { overhead: (whole - sum) / layers.length, scale: whole / sum };
     this.entries.set(overheadKey, measured.overhead);
@@ -494,9 +516,7 @@ export class LatencyTable {
   save(): void {
     if (!this.cacheFile || !this.dirty) return;
     mkdirSync(dirname(this.cacheFile), { recursive: true });
-    const tmp = `${this.cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(Object.fromEntries(this.entries), null, 1)}\n`);
-    renameSync(tmp, this.cacheFile);
+    writeFileAtomicSync(this.cacheFile, `${JSON.stringify(Object.fromEntries(this.entries), null, 1)}\n`);
     this.dirty = false;
   }
 }

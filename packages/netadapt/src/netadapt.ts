@@ -9,7 +9,7 @@
  * iteration.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,6 +23,7 @@ import {
   type Model,
 } from '@fastdepth/graph-dsl';
 import { LatencyTable, onnxRunner, tfjsRunner } from './latency.js';
+import { sweepStaleTemps, writeFileAtomicSync, writeFilesAtomicSync } from './temp-files.js';
 import { inProcessPool, workerPool, type ProposalPool } from './pool.js';
 import {
   evaluateProposal,
@@ -30,6 +31,7 @@ import {
   type DispatchedProposal,
   type DispatchStatus,
   type ProposalDispatcher,
+  type ProposalResult,
 } from './proposal.js';
 import type { ChannelOrigins } from './reconstruction.js';
 import {
@@ -221,11 +223,7 @@ async function limited<T>(limit: number, tasks: readonly (() => Promise<T>)[]): 
 }
 
 /** Writes a file atomically (temp + rename), so a kill never leaves half a file. */
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+const writeAtomic = writeFileAtomicSync;
 
 function readModel(outDir: string, graphFile: string, weightsFile: string): Model {
   const graphPath = join(outDir, graphFile);
@@ -289,6 +287,8 @@ export async function runNetAdapt(
   const recovery = o.recovery ?? (o.evaluator ? evaluatorRecovery(o.evaluator) : dataFreeRecovery());
   const resource = resourceOf(o.metric, o.latencyTable, o.backend);
   mkdirSync(o.outDir, { recursive: true });
+  // What a run killed outright (kill -9) left half-written; its state.json never names it.
+  sweepStaleTemps(o.outDir);
   const statePath = join(o.outDir, 'state.json');
   const trains = o.trainer && (o.shortSteps > 0 || o.longSteps > 0);
   const pool: ProposalPool | undefined = !trains
@@ -387,33 +387,42 @@ export async function runNetAdapt(
           unit: units[p.index]!,
           seed: seedOf(p.index),
         }));
-        const results = await o.dispatcher.run(
-          {
-            runId: state.runId!,
-            iteration,
-            target,
-            current,
-            origins,
-            recovery,
-            ...(o.trainer ? { trainer: o.trainer } : {}),
-            shortSteps: o.shortSteps,
-            proposals: sent,
-          },
-          {
-            result: (p, r) =>
-              events.proposalDone?.({
-                iteration,
-                unit: p.unit.id,
-                width: p.width,
-                resource: p.resource,
-                ...r.score,
-                ...(r.refitError !== undefined ? { refitError: r.refitError } : {}),
-                ...(r.worker !== undefined ? { worker: r.worker } : {}),
-                ...(r.reused ? { reused: true } : {}),
-              }),
-            status: (s) => events.proposalStatus?.({ iteration, ...s }),
-          },
-        );
+        let results: ProposalResult[];
+        try {
+          results = await o.dispatcher.run(
+            {
+              runId: state.runId!,
+              iteration,
+              target,
+              current,
+              origins,
+              recovery,
+              ...(o.trainer ? { trainer: o.trainer } : {}),
+              shortSteps: o.shortSteps,
+              proposals: sent,
+              ...(o.signal ? { signal: o.signal } : {}),
+            },
+            {
+              result: (p, r) =>
+                events.proposalDone?.({
+                  iteration,
+                  unit: p.unit.id,
+                  width: p.width,
+                  resource: p.resource,
+                  ...r.score,
+                  ...(r.refitError !== undefined ? { refitError: r.refitError } : {}),
+                  ...(r.worker !== undefined ? { worker: r.worker } : {}),
+                  ...(r.reused ? { reused: true } : {}),
+                }),
+              status: (s) => events.proposalStatus?.({ iteration, ...s }),
+            },
+          );
+        } catch (e) {
+          // Interrupted while waiting for workers: stop now, before this iteration (nothing of
+          // it is written); its finished proposals wait in the queue for --resume.
+          if (o.signal?.aborted) break;
+          throw e;
+        }
         const scored = sent.map((p, i) => ({ ...p, result: results[i]!, score: results[i]!.score }));
         const winner = scored.reduce((a, b) => (rank(b) > rank(a) ? b : a));
         step = await stepPromise;
@@ -483,8 +492,11 @@ export async function runNetAdapt(
         graphFile: `${stem}.graph.json`,
         weightsFile: `${stem}.safetensors`,
       };
-      writeAtomic(join(o.outDir, row.graphFile), saveGraph(accepted.graph));
-      writeAtomic(join(o.outDir, row.weightsFile), encodeSafetensors(accepted.weights));
+      // One unit, the graph last: a graph file on disk always has its weights beside it.
+      writeFilesAtomicSync([
+        [join(o.outDir, row.weightsFile), encodeSafetensors(accepted.weights)],
+        [join(o.outDir, row.graphFile), saveGraph(accepted.graph)],
+      ]);
       state = { ...state, rows: [...state.rows, row], origins: Object.fromEntries(origins) };
       writeAtomic(join(o.outDir, 'report.jsonl'), state.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
       // state.json last: it is the commit point a resumed run trusts.
@@ -514,8 +526,10 @@ export async function runNetAdapt(
       } else if (!last) {
         finalScore = await recovery.score(current);
       }
-      writeAtomic(join(o.outDir, 'final.graph.json'), saveGraph(current.graph));
-      writeAtomic(join(o.outDir, 'final.safetensors'), encodeSafetensors(current.weights));
+      writeFilesAtomicSync([
+        [join(o.outDir, 'final.safetensors'), encodeSafetensors(current.weights)],
+        [join(o.outDir, 'final.graph.json'), saveGraph(current.graph)],
+      ]);
     }
     const result: NetAdaptResult = {
       metric: o.metric,

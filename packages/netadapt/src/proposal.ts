@@ -89,6 +89,8 @@ export interface DispatchRequest {
   readonly trainer?: Trainer;
   readonly shortSteps: number;
   readonly proposals: readonly DispatchedProposal[];
+  /** Ends the wait for the results at once (the run's own signal: Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 /** Sends proposals elsewhere (a job queue) and returns their results in proposal order. */

@@ -6,11 +6,11 @@
  * onnxruntime-web served from node_modules (never a CDN), and a free port. Not part of the
  * browser entry point: import `@fastdepth/runtime-web/serving`.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
-import { dirname, extname, join, normalize, sep } from 'node:path';
+import { dirname, extname, isAbsolute, join, normalize, sep } from 'node:path';
 
 /** The browser the e2e tests and runners drive: Debian's chromium through playwright-core. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -105,4 +105,84 @@ export function freePort(host: string): Promise<number> {
       });
     });
   });
+}
+
+/** `dir` with its symlinks resolved where it exists (Vite names files by their real paths). */
+function real(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return normalize(dir);
+  }
+}
+
+function inside(dirs: readonly string[], file: string): boolean {
+  return dirs.some((d) => file === d || file.startsWith(d.endsWith(sep) ? d : d + sep));
+}
+
+/** What `servingGuard` lets through: folders a page may load files from, and folders it never may. */
+export interface ServingScope {
+  /** Folders whose files may be served by absolute path (`/@fs/...`, `/@id/...`). */
+  readonly allow: readonly string[];
+  /** Folders never served, even inside an allowed one (the output folder). */
+  readonly deny?: readonly string[];
+}
+
+/**
+ * The `server.fs` options that match a `ServingScope`: strict, allowed folders only (Vite's
+ * default would allow the whole workspace: the checkout, its lock file, the outputs).
+ */
+export function viteFsOptions(scope: ServingScope): { strict: true; allow: string[]; deny: string[] } {
+  return {
+    strict: true,
+    allow: scope.allow.map(real),
+    deny: ['.env', '.env.*', '*.{crt,pem,key}', '**/.git/**', '**/.npmrc'],
+  };
+}
+
+/**
+ * Connect-style middleware, installed before Vite's own, that answers 403 for any request
+ * naming a file outside `scope` by absolute path (`/@fs/<path>`, `/@id/<path>`, whatever the
+ * query: `?raw`, `?import`, `?url`), or climbing with `..` or a NUL byte: Vite's allow list is
+ * the second line, not the only one (its checks have had bypasses through queries).
+ */
+export function servingGuard(
+  scope: ServingScope,
+): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  const allow = scope.allow.map(real);
+  const deny = (scope.deny ?? []).map(real);
+  const refuse = (res: ServerResponse): void => {
+    res.statusCode = 403;
+    res.setHeader('Content-Type', 'text/plain');
+    res.end('403: not served');
+  };
+  return (req, res, next) => {
+    const raw = (req.url ?? '/').split(/[?#]/)[0]!;
+    let path: string;
+    try {
+      path = decodeURIComponent(raw);
+    } catch {
+      refuse(res);
+      return;
+    }
+    if (path.includes('\0') || path.includes('\\') || /(^|\/)\.\.(\/|$)/.test(path)) {
+      refuse(res);
+      return;
+    }
+    const absolute = /^\/@(fs|id)\/(.*)$/.exec(path);
+    if (absolute) {
+      // `/@fs/abs/path`; `/@id/` carries module ids, of which only absolute paths name files.
+      const file = absolute[1] === 'fs' ? `/${absolute[2]!}` : absolute[2]!;
+      if (absolute[1] === 'fs' || isAbsolute(file)) {
+        const named = normalize(file);
+        const resolved = existsSync(named) ? real(named) : named;
+        const ok = (f: string): boolean => inside(allow, f) && !inside(deny, f);
+        if (!ok(named) || !ok(resolved)) {
+          refuse(res);
+          return;
+        }
+      }
+    }
+    next();
+  };
 }

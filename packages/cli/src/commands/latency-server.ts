@@ -8,11 +8,11 @@
  * `fastdepth prune --latency-table OUT/<device>.json` prunes for that device.
  */
 import { networkInterfaces } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import QRCode from 'qrcode';
 import { UserError } from '../errors.js';
-import { parseInteger, parseInputSize, SEED_MAX } from '../options.js';
+import { checkOutputDir, linkedFolderNote, parseInteger, parseInputSize, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
 import { loadModel } from '../weights-source.js';
 
@@ -30,6 +30,7 @@ export interface LatencyServerOptions {
   readonly out: string;
   readonly qr?: boolean;
   readonly exitAfter?: string;
+  readonly maxDevices: string;
 }
 
 /** The URLs a device on the network can open. */
@@ -55,6 +56,11 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
     throw new UserError(`--min-fraction must be a fraction in (0, 1], found "${options.minFraction}"`);
   if (!/^[A-Za-z0-9.:-]+$/.test(options.host))
     throw new UserError(`--host must be a host name or address, found "${options.host}"`);
+  const maxDevices = parseInteger('--max-devices', options.maxDevices, 1, 1000);
+  // Before any work: a folder the tables cannot go to would lose every result.
+  const tableDir = await checkOutputDir(options.out, '--out');
+  const linked = linkedFolderNote('--out', options.out, tableDir);
+  if (linked !== undefined) out.note(linked);
   const { model, stem } = await loadModel({
     arch: options.arch ?? (options.weights === undefined ? 'fastdepth' : undefined),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
@@ -63,7 +69,6 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
   });
   const browser = await import('@fastdepth/netadapt/browser');
   const plan = browser.latencyPlan(model.graph, step, minFraction);
-  const tableDir = resolve(options.out);
   const tty = process.stderr.isTTY;
   const multibar = tty
     ? new MultiBar(
@@ -85,6 +90,7 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
       runs,
       warmup,
       tableDir,
+      maxDevices,
       table: { step },
       plan,
       wholes: [model.graph],
@@ -131,6 +137,8 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
     `${stem}: ${plan.length} grid points (step ${step}, down to ${minFraction} of each width) + calibration + the network whole, ${runs} runs each after ${warmup} warm-up`,
   );
   out.line(`open on each device: ${addresses.join('  ')}`);
+  if (/^(127\.|localhost$|::1$)/.test(options.host))
+    out.line('  (this machine only: --host 0.0.0.0 lets devices on the network in)');
   out.line(
     '  (add ?threads=N&backend=wasm|webgl|webgpu&engine=tfjs|onnx to choose; tables go to ' + tableDir + ')',
   );
@@ -147,6 +155,8 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
       } else if (!d.gone) gone.delete(d.id);
     }
   }, 5000);
+  // One Ctrl-C closes the server (tables saved) and returns; the handlers are gone by then, so
+  // a second one during the close ends the process at once.
   const onInterrupt = (): void => stop?.();
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
@@ -157,7 +167,11 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
     multibar?.stop();
+  }
+  try {
     await server.close();
+  } catch (e) {
+    throw new UserError(`latency-server: stopped, but ${(e as Error).message}`);
   }
   for (const d of server.status())
     out.line(

@@ -31,8 +31,13 @@ import {
   type LatencyOptions,
   type OpenedLatency,
 } from '../latency-options.js';
-import { parseInputSize, parseInteger, SEED_MAX } from '../options.js';
-import { openDispatcher, parseQueueChoice, type QueueOptions } from '../queue-options.js';
+import { checkOutputDir, linkedFolderNote, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
+import {
+  checkQueueReachable,
+  openDispatcher,
+  parseQueueChoice,
+  type QueueOptions,
+} from '../queue-options.js';
 import type { Output } from '../output.js';
 import { lineChartSvg, renderPng } from '../plot.js';
 import { formatResource, pruneProgress } from '../prune-progress.js';
@@ -279,6 +284,12 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     );
   const queue = await parseQueueChoice(options);
   prepareOutDir(out, options.out, options.resume ?? false, options.overwrite ?? false);
+  // Before any work: a folder the run cannot write would fail it after the first iteration.
+  const outDir = await checkOutputDir(options.out, '--out');
+  const linked = linkedFolderNote('--out', options.out, outDir);
+  if (linked !== undefined) out.note(linked);
+  // And Redis: unreachable is one line now, not after loading and calibrating.
+  if (queue) await checkQueueReachable(queue);
 
   const { model, stem, weightsSource } = await loadModel({
     arch: options.arch ?? (options.weights === undefined ? 'fastdepth' : undefined),
@@ -321,25 +332,29 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
   const dispatcher = queue ? await openDispatcher(queue, out) : undefined;
   const latency = latencyChoice ? await openLatency(latencyChoice, out) : undefined;
   try {
-    await pruneWith(out, options, {
-      model,
-      stem,
-      weightsSource,
-      calibration,
-      tuning,
-      latency,
-      dispatcher,
-      metric,
-      budget,
-      shortSteps,
-      longSteps,
-      initialReduction,
-      selection,
-      resolution,
-      seed,
-      workers,
-      keepIterations,
-    });
+    await pruneWith(
+      out,
+      { ...options, out: outDir },
+      {
+        model,
+        stem,
+        weightsSource,
+        calibration,
+        tuning,
+        latency,
+        dispatcher,
+        metric,
+        budget,
+        shortSteps,
+        longSteps,
+        initialReduction,
+        selection,
+        resolution,
+        seed,
+        workers,
+        keepIterations,
+      },
+    );
   } finally {
     await latency?.close();
   }
@@ -382,7 +397,9 @@ async function pruneWith(
     progress.stop();
     if (interrupts > 1) process.exit(130);
     out.note(
-      `interrupted: stopping after the current iteration (Ctrl-C again to quit now); continue later with the same command and --resume`,
+      dispatcher
+        ? 'interrupted: stopping now (the proposals finished so far stay in the queue); continue later with the same command and --resume'
+        : `interrupted: stopping after the current iteration (Ctrl-C again to quit now); continue later with the same command and --resume`,
     );
     controller.abort();
   };

@@ -42,8 +42,10 @@ export async function workerCommand(out: Output, options: WorkerOptions): Promis
             : `proxy ${s.accuracy.toFixed(4)}`;
         out.line(`${label(data)}: done in ${(result.ms / 1000).toFixed(2)} s, ${agreement}`);
       },
-      failed: ({ data, message, final }) =>
-        out.line(`${data ? label(data) : 'job'}: failed${final ? '' : ' (will be retried)'}: ${message}`),
+      failed: ({ jobId, job, message, final }) =>
+        out.line(
+          `${job ? label(job) : `job ${jobId}`}: failed${final ? '' : ' (will be retried)'}: ${message}`,
+        ),
       error: (message) => out.note(`worker: Redis: ${message} (retrying)`),
     },
   });

@@ -7,18 +7,35 @@
  * phone or laptop that opens the page (`fastdepth latency-server`).
  *
  * Nothing measured is lost when a tab closes: each result is saved to the device's table as it
- * arrives, and the job in hand stays with the device until a page with the same device id (kept
- * in localStorage) asks again, which gets the same job.
+ * arrives (and answered ok only once saved), and the job in hand stays with the device until a
+ * page with the same device id (kept in localStorage) asks again, which gets the same job.
+ *
+ * The server is reachable by anything on the network it listens on, so it serves only the page,
+ * the files it needs and the API (never the checkout: `servingGuard`), gives each device a
+ * secret token at registration that its job requests and results must carry, and caps the
+ * number of devices and the size of request bodies.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs, toJavaScript } from '@fastdepth/codegen-tfjs';
 import { initWeights, randomizeBatchNorm, type Graph, type Model } from '@fastdepth/graph-dsl';
-import { freePort, ISOLATION_HEADERS, serveFiles, VITE_PREBUNDLE } from '@fastdepth/runtime-web/serving';
-import { createServer, searchForWorkspaceRoot, type Plugin, type ViteDevServer } from 'vite';
+import {
+  freePort,
+  ISOLATION_HEADERS,
+  serveFiles,
+  servingGuard,
+  viteFsOptions,
+  VITE_PREBUNDLE,
+  WASM_URLS,
+  wasmDirs,
+  type ServingScope,
+} from '@fastdepth/runtime-web/serving';
+import { createServer, type Plugin, type ViteDevServer } from 'vite';
 import {
   generatedDir,
   LatencyTable,
@@ -27,6 +44,7 @@ import {
   type LatencyRunner,
   type LatencyTableOptions,
 } from '../latency.js';
+import { sweepStaleTemps } from '../temp-files.js';
 import type { PlanPoint } from './plan.js';
 import {
   deviceBackend,
@@ -47,6 +65,12 @@ export const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 const POLL_MS = 15_000;
 /** A device not heard from for this long is shown as gone (its work waits for it). */
 const GONE_MS = 40_000;
+/** Default most devices one server takes (each holds a table in memory and writes it on exit). */
+export const MAX_DEVICES = 32;
+/** The largest request body the API reads (a result of 100 runs is about 2 KiB). */
+export const MAX_BODY_BYTES = 16 * 1024;
+/** The header a device's job requests and results carry its token in. */
+export const TOKEN_HEADER = 'x-fastdepth-token';
 
 export interface DeviceEvent {
   readonly kind: 'registered' | 'returned' | 'measured' | 'rejected' | 'done' | 'gone';
@@ -78,6 +102,8 @@ export interface DeviceServerOptions {
   readonly wholes?: readonly Graph[];
   readonly onEvent?: (event: DeviceEvent) => void;
   readonly quiet?: boolean;
+  /** Most devices registered at once (default `MAX_DEVICES`); one more is refused (503). */
+  readonly maxDevices?: number;
 }
 
 interface Pending {
@@ -96,8 +122,12 @@ export class Device {
   progress: Progress = { done: 0 };
   planRunning = false;
   planDone = false;
+  /** The secret a page got at registration; its job requests and results must carry it. */
+  readonly token = randomBytes(24).toString('hex');
   private queue: Promise<unknown> = Promise.resolve();
   private waiters: (() => void)[] = [];
+  /** Results answered once the work that follows them has saved them (`whenSaved`). */
+  private unsaved: { resolve: () => void; reject: (error: Error) => void }[] = [];
 
   constructor(
     readonly id: string,
@@ -130,7 +160,32 @@ export class Device {
     return run;
   }
 
+  /** Whether `token` is this device's (constant time: the token is a secret). */
+  hasToken(token: string | undefined): boolean {
+    if (token === undefined) return false;
+    const a = Buffer.from(token);
+    const b = Buffer.from(this.token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /**
+   * Resolves once the result just handed over is saved: the table keeps (and saves) every
+   * measurement before it asks for the next one, so the next job, or the plan's end, means the
+   * result is on disk; a failed save rejects with its error.
+   */
+  whenSaved(): Promise<void> {
+    return new Promise((resolve, reject) => this.unsaved.push({ resolve, reject }));
+  }
+
+  /** Ends the wait of `whenSaved` (error: the save failed). */
+  settle(error?: Error): void {
+    for (const u of this.unsaved.splice(0))
+      if (error) u.reject(error);
+      else u.resolve();
+  }
+
   private submit(model: Model, label: string): Promise<number[]> {
+    this.settle();
     const { job, files } = this.server.makeJob(model, label, this.info.engine);
     return new Promise<number[]>((resolve, reject) => {
       this.current = { job, files, resolve, reject };
@@ -177,12 +232,26 @@ function inputShapeOf(graph: Graph): number[] {
   return [...input.attrs.shape];
 }
 
+/** An API error with its HTTP status. */
+function httpError(status: number, message: string): Error & { status: number } {
+  return Object.assign(new Error(message), { status });
+}
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  const tooLarge = (): Error => httpError(413, `body over ${MAX_BODY_BYTES / 1024} KiB`);
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) {
+    req.resume();
+    throw tooLarge();
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new Error('body over 64 KiB');
+    if (size > MAX_BODY_BYTES) {
+      req.destroy();
+      throw tooLarge();
+    }
     chunks.push(chunk as Buffer);
   }
   try {
@@ -208,6 +277,8 @@ export class DeviceServer {
   private registrationWaiters: ((d: Device) => void)[] = [];
   vite: ViteDevServer | undefined;
   url = '';
+  /** What it serves from disk (`deviceServerScope`), set before it starts. */
+  scope: ServingScope = { allow: [PAGE_DIR] };
   private readonly runs: number;
   private readonly warmup: number;
 
@@ -216,9 +287,14 @@ export class DeviceServer {
     this.warmup = options.warmup ?? 2;
   }
 
-  /** The table file of a device (undefined: memory only). */
+  /** The folder of the device tables (false: memory only). */
+  tableDir(): string | false {
+    return this.options.tableDir ?? join(generatedDir(), 'devices');
+  }
+
+  /** The table file of a device (false: memory only). */
   tableFile(device: string): string | false {
-    const dir = this.options.tableDir ?? join(generatedDir(), 'devices');
+    const dir = this.tableDir();
     return dir === false ? false : join(dir, `${device}.json`);
   }
 
@@ -288,10 +364,18 @@ export class DeviceServer {
     this.options.onEvent?.(event);
   }
 
-  private register(body: unknown): Device {
+  private register(body: unknown, token: string | undefined): Device {
     const request = parseRegister(body);
     const { device: id, ...info } = request;
     let device = this.devices.get(id);
+    // A returning page shows the token it was given; an id alone does not take a device over.
+    if (device && !device.hasToken(token))
+      throw httpError(403, `device "${id}" is registered already: continuing it needs its token`);
+    if (!device && this.devices.size >= (this.options.maxDevices ?? MAX_DEVICES))
+      throw httpError(
+        503,
+        `the server takes at most ${this.options.maxDevices ?? MAX_DEVICES} devices (--max-devices)`,
+      );
     if (device && deviceBackend(device.info) !== deviceBackend(info))
       throw new Error(
         `device "${id}" registered as ${deviceBackend(device.info)}, now ${deviceBackend(info)}`,
@@ -331,15 +415,25 @@ export class DeviceServer {
         if (device.table.meta(key) !== undefined) continue;
         const model = probeModel(graph);
         const runs: number[] = [];
-        for (let r = 0; r < 3; r++)
-          runs.push(await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`));
+        for (let r = 0; r < 3; r++) {
+          // Each run saved as it comes (a result is answered once saved; a return continues).
+          let ms = device.table.meta(`${key}:run${r}`);
+          if (ms === undefined) {
+            ms = await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`);
+            device.table.setMeta(`${key}:run${r}`, ms);
+            device.table.save();
+          }
+          runs.push(ms);
+        }
         device.table.setMeta(key, median(runs));
         device.table.save();
       }
       device.progress = { done: total, total };
       device.planDone = true;
+      device.settle();
       this.emit({ kind: 'done', device: device.id, progress: device.progress });
     } catch (error) {
+      device.settle(error as Error);
       // Closing the server ends the job in hand; that is not the device's fault.
       if (!this.closing)
         this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
@@ -348,9 +442,17 @@ export class DeviceServer {
     }
   }
 
-  private async jobReply(id: string | null): Promise<JobReply> {
-    const device = id === null ? undefined : this.devices.get(id);
+  /** The device `id` names, if the request carries its token (403 otherwise). */
+  private authorised(id: unknown, token: string | undefined): Device {
+    const device = typeof id === 'string' ? this.devices.get(id) : undefined;
     if (!device) throw new Error(`device "${String(id)}" is not registered`);
+    if (!device.hasToken(token))
+      throw httpError(403, `device "${device.id}": the request lacks the device's token (${TOKEN_HEADER})`);
+    return device;
+  }
+
+  private async jobReply(id: string | null, token: string | undefined): Promise<JobReply> {
+    const device = this.authorised(id, token);
     device.lastSeen = Date.now();
     await device.waitForJob(POLL_MS);
     device.lastSeen = Date.now();
@@ -358,10 +460,9 @@ export class DeviceServer {
     return { state: device.planDone ? 'done' : 'idle', progress: device.progress };
   }
 
-  private result(body: unknown): void {
+  private async result(body: unknown, token: string | undefined): Promise<void> {
     const b = (typeof body === 'object' && body !== null ? body : {}) as { device?: unknown };
-    const device = typeof b.device === 'string' ? this.devices.get(b.device) : undefined;
-    if (!device) throw new Error(`device "${String(b.device)}" is not registered`);
+    const device = this.authorised(b.device, token);
     device.lastSeen = Date.now();
     const pending = device.current;
     if (!pending) throw new Error(`device "${device.id}" has no job in hand`);
@@ -378,7 +479,15 @@ export class DeviceServer {
       throw error;
     }
     this.files.delete(pending.job.id);
+    // Work from a plan goes to the device's table: answer once it is saved there. A runner's
+    // caller (chromiumRunner) keeps the times itself.
+    const saved = device.planRunning ? device.whenSaved() : Promise.resolve();
     device.complete(times);
+    try {
+      await saved;
+    } catch (error) {
+      throw httpError(500, `result not saved: ${(error as Error).message}`);
+    }
   }
 
   /** API routes, model files and wasm binaries. */
@@ -386,6 +495,8 @@ export class DeviceServer {
     const wasm = serveFiles();
     return (req, res, next) => {
       const url = new URL(req.url ?? '/', 'http://x');
+      const header = req.headers[TOKEN_HEADER];
+      const token = typeof header === 'string' ? header : undefined;
       for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
       const lut = /^\/lut\/(\d+)\/(weights\.json|weights\.bin|model\.onnx)$/.exec(url.pathname);
       if (lut) {
@@ -407,18 +518,29 @@ export class DeviceServer {
       const handle = async (): Promise<unknown> => {
         switch (route) {
           case 'POST /api/register': {
-            const device = this.register(await readJson(req));
-            return { device: device.id, table: deviceBackend(device.info), progress: device.progress };
+            const device = this.register(await readJson(req), token);
+            return {
+              device: device.id,
+              token: device.token,
+              table: deviceBackend(device.info),
+              progress: device.progress,
+            };
           }
           case 'GET /api/job':
-            return this.jobReply(url.searchParams.get('device'));
+            return this.jobReply(url.searchParams.get('device'), token);
           case 'POST /api/result':
-            this.result(await readJson(req));
+            await this.result(await readJson(req), token);
             return { ok: true };
-          case 'GET /api/status':
-            return this.status();
+          case 'GET /api/status': {
+            // Counts only: device ids are not for anyone on the network to read.
+            const devices = this.status();
+            return {
+              devices: devices.length,
+              done: devices.filter((d) => d.progress.done === d.progress.total).length,
+            };
+          }
           default:
-            throw Object.assign(new Error(`no route ${route}`), { status: 404 });
+            throw httpError(404, `no route ${route}`);
         }
       };
       handle().then(
@@ -450,13 +572,23 @@ export class DeviceServer {
     }));
   }
 
+  /**
+   * Saves every table and stops serving. The server stops even when a table cannot be saved;
+   * then it rejects, naming the tables not saved.
+   */
   async close(): Promise<void> {
     this.closing = true;
+    const failed: string[] = [];
     for (const d of this.devices.values()) {
-      d.table.save();
+      try {
+        d.table.save();
+      } catch (error) {
+        failed.push(`${d.id}: ${(error as Error).message}`);
+      }
       d.abort(new Error('the device server closed'));
     }
     await this.vite?.close();
+    if (failed.length > 0) throw new Error(`tables not saved: ${failed.join('; ')}`);
   }
 }
 
@@ -476,9 +608,45 @@ function modulePlugin(server: DeviceServer): Plugin {
       return code;
     },
     configureServer(vite) {
+      vite.middlewares.use(servingGuard(server.scope));
       vite.middlewares.use(server.middleware());
     },
   };
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * What the device server may serve from disk: the page, the runtime-web sources it imports,
+ * Vite's pre-bundled dependencies and client, onnxruntime-web (not pre-bundled); never the output
+ * folder, the rest of the checkout or the machine.
+ */
+export function deviceServerScope(cacheDir: string, tableDir: string | false): ServingScope {
+  return {
+    allow: [
+      PAGE_DIR,
+      join(dirname(require.resolve('@fastdepth/runtime-web/package.json')), 'src'),
+      cacheDir,
+      wasmDirs()[WASM_URLS.onnx]!,
+      // Vite's client (`/@vite/env`), which Vite itself always allows.
+      join(dirname(require.resolve('vite/package.json')), 'dist', 'client'),
+    ],
+    deny: tableDir === false ? [] : [tableDir],
+  };
+}
+
+/** Throws, naming `dir`, unless a table can be written there (tried: root ignores permissions). */
+function checkTableDir(dir: string): void {
+  const probe = join(dir, `.fastdepth-probe.${process.pid}.tmp`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(probe, '');
+  } catch (error) {
+    throw new Error(`cannot write device tables to "${dir}": ${(error as Error).message}`);
+  }
+  rmSync(probe, { force: true });
+  // Tables half-written by a server killed outright.
+  sweepStaleTemps(dir);
 }
 
 /** Starts a device server (default 127.0.0.1 on a free port). */
@@ -492,6 +660,9 @@ export async function startDeviceServer(options: DeviceServerOptions = {}): Prom
     'vite',
     createHash('sha1').update(PAGE_DIR).digest('hex').slice(0, 8),
   );
+  const tableDir = server.tableDir();
+  if (tableDir !== false) checkTableDir(tableDir);
+  server.scope = deviceServerScope(cacheDir, tableDir);
   const vite = await createServer({
     configFile: false,
     root: PAGE_DIR,
@@ -505,7 +676,7 @@ export async function startDeviceServer(options: DeviceServerOptions = {}): Prom
       port,
       strictPort: true,
       headers: ISOLATION_HEADERS,
-      fs: { allow: [searchForWorkspaceRoot(PAGE_DIR)] },
+      fs: viteFsOptions(server.scope),
       hmr: false,
       watch: null,
     },

@@ -42,18 +42,31 @@ export type { JobOutcome, SubmittedJob };
 export interface QueueDispatcher extends ProposalDispatcher {
   readonly location: QueueLocation;
   readonly queueName: string;
-  /** Queues `jobs` (reusing finished ones) and resolves with their results in order. */
+  /**
+   * Queues `jobs` (reusing finished ones) and resolves with their results in order. `signal`
+   * ends the wait at once (rejecting with `QueueInterrupted`); finished results stay in the
+   * queue for a resumed run.
+   */
   submit(
     jobs: readonly SubmittedJob[],
     report?: {
       result?(index: number, outcome: JobOutcome): void;
       status?(status: DispatchStatus): void;
     },
+    signal?: AbortSignal,
   ): Promise<JobOutcome[]>;
   close(): Promise<void>;
 }
 
 type JobState = 'queued' | 'running' | 'done';
+
+/** The wait for an iteration's proposals was interrupted (its `signal`); nothing is lost. */
+export class QueueInterrupted extends FastDepthError {
+  override readonly name = 'QueueInterrupted';
+  constructor() {
+    super('interrupted: the proposals finished so far stay in the queue for --resume');
+  }
+}
 
 /** Connects (Redis checked first) and returns the dispatcher. */
 export async function openQueueDispatcher(options: QueueDispatcherOptions): Promise<QueueDispatcher> {
@@ -77,10 +90,13 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
   const builder = new JobBuilder(new BlobWriter(redisBlobs(redis, ttl)));
 
-  const submit: QueueDispatcher['submit'] = (jobs, report = {}) =>
+  const submit: QueueDispatcher['submit'] = (jobs, report = {}, signal) =>
     new Promise<JobOutcome[]>((resolve, reject) => {
       const index = new Map(jobs.map((j, i) => [j.id, i]));
       const states: JobState[] = jobs.map(() => 'queued');
+      // Whether the job is known to be in Redis (added, or found there): one that then reads
+      // as unknown was lost with Redis's data, and would never finish.
+      const inQueue: boolean[] = jobs.map(() => false);
       const outcomes: (JobOutcome | undefined)[] = jobs.map(() => undefined);
       let settled = false;
       const status = (): void => {
@@ -97,6 +113,7 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
         events.off('failed', onFailed);
         events.off('active', onActive);
         events.off('waiting', onWaiting);
+        signal?.removeEventListener('abort', onAbort);
       };
       const fail = (e: unknown): void => {
         if (settled) return;
@@ -147,6 +164,17 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
         const state = await queue.getJobState(jobs[i]!.id);
         const job = state === 'completed' || state === 'failed' ? await queue.getJob(jobs[i]!.id) : undefined;
         if (settled) return;
+        if (state === 'unknown' && inQueue[i] && states[i] !== 'done') {
+          const d = jobs[i]!.data;
+          fail(
+            new FastDepthError(
+              `the queue lost the proposal for unit ${d.unitId} (iteration ${d.iteration}): Redis at ${location.display} ` +
+                'no longer has it (restarted without its data, flushed or evicted); start the run again with --resume',
+            ),
+          );
+          return;
+        }
+        if (state !== 'unknown') inQueue[i] = true;
         if (state === 'completed' && job) complete(i, job.returnvalue, reused);
         else if (state === 'failed' && job) failedFinally(i, job, job.failedReason);
         else if (state === 'active' && states[i] !== 'running') {
@@ -178,6 +206,12 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
           status();
         }
       };
+      const onAbort = (): void => fail(new QueueInterrupted());
+      if (signal?.aborted) {
+        fail(new QueueInterrupted());
+        return;
+      }
+      signal?.addEventListener('abort', onAbort);
       events.on('completed', onCompleted);
       events.on('failed', onFailed);
       events.on('active', onActive);
@@ -187,7 +221,9 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
       }, pollMs);
       void (async () => {
         for (const [i, j] of jobs.entries()) {
+          if (settled) return;
           const state = await queue.getJobState(j.id);
+          if (state !== 'unknown') inQueue[i] = true;
           if (state === 'completed') {
             await check(i, true);
             continue;
@@ -205,6 +241,7 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
             removeOnComplete: { age: ttl },
             removeOnFail: { age: ttl },
           });
+          inQueue[i] = true;
         }
         status();
         // Jobs that finished before the listeners saw them.
@@ -219,10 +256,14 @@ export async function openQueueDispatcher(options: QueueDispatcherOptions): Prom
     submit,
     async run(request, report) {
       const jobs = await builder.build(request);
-      const outcomes = await submit(jobs, {
-        result: (i, o) => report.result(request.proposals[i]!, toProposalResult(o)),
-        status: (s) => report.status(s),
-      });
+      const outcomes = await submit(
+        jobs,
+        {
+          result: (i, o) => report.result(request.proposals[i]!, toProposalResult(o)),
+          status: (s) => report.status(s),
+        },
+        request.signal,
+      );
       return outcomes.map(toProposalResult);
     },
     async close() {

@@ -6,6 +6,7 @@
 export { parseQueueUrl, checkReachable, openRedis, type QueueLocation } from './connection.js';
 export {
   openQueueDispatcher,
+  QueueInterrupted,
   type QueueDispatcher,
   type QueueDispatcherOptions,
   type SubmittedJob,
@@ -19,6 +20,7 @@ export {
   type QueueWorker,
   type QueueWorkerOptions,
   type QueueWorkerEvents,
+  type JobLabel,
   type ProposalHandler,
 } from './worker.js';
 export {
@@ -27,6 +29,9 @@ export {
   PACKAGE_VERSION,
   formatVersion,
   jobId,
+  checkJobData,
+  checkResult,
+  scoreRange,
   type ProposalJobData,
   type ProposalJobResult,
   type RecoveryRef,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initWeights, randomizeBatchNorm, type Model } from '@fastdepth/graph-dsl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
 import { runNetAdapt, type NetAdaptOptions, type ProposalRow } from '../netadapt.js';
 import { reconstructionRecovery } from '../recovery.js';
 import { startRedisServer, type RedisServer } from '../testing/redis-server.js';
@@ -20,6 +21,7 @@ import {
   type QueueWorker,
 } from './index.js';
 import { BlobReader, redisBlobs } from './store.js';
+import { bullConnection } from './connection.js';
 import { openRedis } from './connection.js';
 
 const graph = tinyEncoderDecoder('relu');
@@ -36,6 +38,51 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop();
 });
+
+/** A well-formed data-free job naming data nobody stored (for handlers that never read it). */
+function craftedJob(extra: Record<string, unknown> = {}): ProposalJobData {
+  const data: Record<string, unknown> = {
+    format: JOB_FORMAT,
+    version: 1,
+    fastdepth: '0.1.0',
+    runId: 'crafted',
+    iteration: 0,
+    unitId: 'conv0',
+    unitIndex: 0,
+    width: 4,
+    resource: 1,
+    target: 1,
+    seed: 0,
+    base: { graph: 'a'.repeat(64), weights: 'b'.repeat(64) },
+    origins: [],
+    recovery: { kind: 'data-free' },
+    ...extra,
+  };
+  return data as unknown as ProposalJobData;
+}
+
+/**
+ * Waits until every job id reached a final state in `queue`; their failure reasons (read from
+ * Redis itself: BullMQ's client cannot load a job whose data is not JSON).
+ */
+async function finalReasons(
+  queue: Queue,
+  client: ReturnType<typeof openRedis>,
+  ids: readonly string[],
+): Promise<Map<string, string>> {
+  const reasons = new Map<string, string>();
+  while (reasons.size < ids.length) {
+    for (const id of ids) {
+      if (reasons.has(id)) continue;
+      const state = await queue.getJobState(id);
+      if (state === 'failed')
+        reasons.set(id, (await client.hget(`bull:${queue.name}:${id}`, 'failedReason')) ?? '');
+      if (state === 'completed') reasons.set(id, 'completed');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return reasons;
+}
 
 function options(outDir: string, extra: Partial<NetAdaptOptions> = {}): NetAdaptOptions {
   return {
@@ -217,18 +264,8 @@ describe('NetAdapt over a BullMQ queue', () => {
           }),
       });
       try {
-        const data = {
-          format: JOB_FORMAT,
-          version: 1,
-          fastdepth: '0.1.0',
-          runId: 'r',
-          unitId: 'u',
-          iteration: 0,
-          width: 1,
-        };
-        const [outcome] = await dispatcher.submit([
-          { id: 'r.0.x.u', data: data as unknown as ProposalJobData },
-        ]);
+        const data = craftedJob({ runId: 'r', unitId: 'u', width: 1 });
+        const [outcome] = await dispatcher.submit([{ id: 'r.0.x.u', data }]);
         expect(outcome!.result).toMatchObject({ worker: 'tls', keep: [0], score: { accuracy: 0.5 } });
       } finally {
         await worker.close();
@@ -236,6 +273,172 @@ describe('NetAdapt over a BullMQ queue', () => {
       }
     } finally {
       await secure.stop();
+    }
+  });
+
+  it('a malformed job fails alone, in one line, and the worker goes on', async () => {
+    const name = queueName();
+    const queue = new Queue(name, { connection: bullConnection(parseQueueUrl(redis.url)) });
+    const client = openRedis(parseQueueUrl(redis.url));
+    const missing = { graph: 'c'.repeat(64), weights: 'd'.repeat(64) };
+    const bad: [string, unknown][] = [
+      ['no-recovery', { ...craftedJob(), recovery: undefined }],
+      ['unknown-kind', craftedJob({ recovery: { kind: 'magic' } })],
+      [
+        'bad-hash',
+        craftedJob({
+          recovery: {
+            kind: 'reconstruction',
+            reference: { graph: 'zz', weights: missing.weights },
+            calibration: 'e'.repeat(64),
+            scoring: 'e'.repeat(64),
+            selection: 'reconstruction',
+            ridge: 0,
+            chain: false,
+          },
+        }),
+      ],
+      // Well-formed, but naming data that is not there (the reference and the base alike).
+      [
+        'absent-data',
+        craftedJob({
+          base: missing,
+          recovery: {
+            kind: 'reconstruction',
+            reference: missing,
+            calibration: 'e'.repeat(64),
+            scoring: 'e'.repeat(64),
+            selection: 'reconstruction',
+            ridge: 0,
+            chain: false,
+          },
+        }),
+      ],
+      ['negative-width', craftedJob({ width: -1 })],
+      ['not-json', craftedJob()],
+    ];
+    for (const [id, data] of bad) await queue.add('proposal', data, { jobId: id, attempts: 3 });
+    // Data no client would write: the job's hash edited in Redis.
+    await client.hset(`bull:${name}:not-json`, 'data', '{"format": "fastdepth-netadapt-proposal", oops');
+    const failed: string[] = [];
+    const worker = await startQueueWorker({
+      queue: redis.url,
+      queueName: name,
+      name: 'w-bad',
+      events: { failed: (f) => failed.push(f.message) },
+    });
+    try {
+      const reasons = await finalReasons(
+        queue,
+        client,
+        bad.map(([id]) => id),
+      );
+      expect(reasons.get('no-recovery')).toBe('job no-recovery: "recovery" must be an object');
+      expect(reasons.get('unknown-kind')).toBe(
+        'job unknown-kind: "recovery.kind" must be data-free or reconstruction, found "magic"',
+      );
+      expect(reasons.get('bad-hash')).toBe(
+        'job bad-hash: "recovery.reference.graph" must be a sha256 content hash (64 hex digits)',
+      );
+      expect(reasons.get('absent-data')).toMatch(/c{12}|d{12}|e{12}/);
+      expect(reasons.get('negative-width')).toBe('job negative-width: "width" must be a whole number >= 1');
+      expect(reasons.get('not-json')).toMatch(/^job not-json: its data is not JSON \(/);
+      // One line each, once each (no retries of what would fail the same way).
+      expect(failed).toHaveLength(bad.length);
+      for (const m of failed) expect(m).not.toMatch(/[\r\n]/);
+      // The same worker then runs a real iteration.
+      const dispatcher = await openQueueDispatcher({ queue: redis.url, queueName: name, pollMs: 200 });
+      try {
+        const result = await runNetAdapt(options(tmp(), { dispatcher, maxIterations: 1 }));
+        expect(result.rows).toHaveLength(1);
+      } finally {
+        await dispatcher.close();
+      }
+    } finally {
+      await worker.close();
+      await queue.close();
+      await client.quit();
+    }
+  });
+
+  it('refuses a score outside the proxy range (1e308; NaN and Infinity arrive as null)', async () => {
+    for (const accuracy of [1e308, 0.5, Infinity, NaN]) {
+      const name = queueName();
+      const dispatcher = await openQueueDispatcher({ queue: redis.url, queueName: name, pollMs: 200 });
+      const client = openRedis(parseQueueUrl(redis.url));
+      const real = proposalHandler(new BlobReader(redisBlobs(client)));
+      const worker = await startQueueWorker({
+        queue: redis.url,
+        queueName: name,
+        name: 'liar',
+        handler: async (data, w) => {
+          const honest = await real(data, w);
+          return data.unitId === 'conv0' ? { ...honest, score: { accuracy } } : honest;
+        },
+      });
+      try {
+        await expect(
+          runNetAdapt(options(tmp(), { dispatcher, maxIterations: 1 })),
+          String(accuracy),
+        ).rejects.toThrow(
+          !Number.isFinite(accuracy)
+            ? /unit conv0: the worker's result is not usable \(no score\)/
+            : /unit conv0: the worker's result is not usable \(score .* is outside the reconstruction proxy's range \(-inf, 0\]\)/,
+        );
+      } finally {
+        await worker.close();
+        await dispatcher.close();
+        await client.quit();
+      }
+    }
+  });
+
+  it('ends the run with a --resume hint when Redis loses its data mid-run', async () => {
+    const own = await startRedisServer();
+    const name = queueName();
+    const dispatcher = await openQueueDispatcher({ queue: own.url, queueName: name, pollMs: 200 });
+    const client = openRedis(parseQueueUrl(own.url));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const worker = await startQueueWorker({
+      queue: own.url,
+      queueName: name,
+      name: 'w-flush',
+      handler: async () => {
+        // Redis restarting empty, as seen from the queue: every key gone.
+        await client.flushall();
+        await held;
+        throw new Error('never answers');
+      },
+    });
+    try {
+      await expect(runNetAdapt(options(tmp(), { dispatcher }))).rejects.toThrow(
+        /the queue lost the proposal for unit \S+ \(iteration 0\): Redis at redis:\/\/127\.0\.0\.1:\d+ no longer has it .*start the run again with --resume$/,
+      );
+    } finally {
+      release();
+      await worker.close();
+      await dispatcher.close();
+      await client.quit();
+      await own.stop();
+    }
+  });
+
+  it('one abort (Ctrl-C) ends the wait for workers at once; the run stops before the iteration', async () => {
+    const name = queueName();
+    const dispatcher = await openQueueDispatcher({ queue: redis.url, queueName: name, pollMs: 200 });
+    const controller = new AbortController();
+    try {
+      // No worker: the proposals would wait forever.
+      const result = await runNetAdapt(options(tmp(), { dispatcher, signal: controller.signal }), {
+        proposalStatus: (s) => {
+          if (s.queued > 0) controller.abort();
+        },
+      });
+      expect(controller.signal.aborted).toBe(true);
+      expect(result.rows).toHaveLength(0);
+    } finally {
+      await dispatcher.close();
     }
   });
 });

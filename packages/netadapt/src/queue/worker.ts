@@ -4,7 +4,7 @@
  * -- the function the in-process loop runs -- and returns the score and kept channels.
  */
 import { hostname } from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type JobJson } from 'bullmq';
 import { FastDepthError, isUserError, type Model } from '@fastdepth/graph-dsl';
 import { evaluateProposal, type FineTune } from '../proposal.js';
 import { recoveryFromPortable, type Recovery, type RecoveryStep } from '../recovery.js';
@@ -17,7 +17,13 @@ import {
   parseQueueUrl,
   type QueueLocation,
 } from './connection.js';
-import { checkJobVersion, JOB_FORMAT, type ProposalJobData, type ProposalJobResult } from './jobs.js';
+import {
+  checkJobData,
+  checkJobVersion,
+  JOB_FORMAT,
+  type ProposalJobData,
+  type ProposalJobResult,
+} from './jobs.js';
 import { BlobReader, Recent, redisBlobs, sha256 } from './store.js';
 
 export const DEFAULT_QUEUE_NAME = 'fastdepth-netadapt';
@@ -46,6 +52,9 @@ export function proposalHandler(reader: BlobReader): ProposalHandler {
         scoring: await reader.imageList(r.scoring, 'scoring images'),
       });
     });
+    // A failed load is not cached, and is never left unhandled: a job whose base network fails
+    // first does not await it, and an unawaited rejection would end the whole process.
+    recovery.catch(() => recoveries.delete(recoveryKey));
     const stepKey = `${recoveryKey}/${data.base.graph}/${data.base.weights}/${sha256(new TextEncoder().encode(JSON.stringify(data.origins)))}`;
     const prepared = steps.get(stepKey, async () => {
       const base = await reader.model(data.base, `iteration ${data.iteration} base network`);
@@ -105,10 +114,30 @@ export function proposalHandler(reader: BlobReader): ProposalHandler {
   };
 }
 
+/** The fields that name a proposal in log lines. */
+export interface JobLabel {
+  readonly iteration: number;
+  readonly unitId: string;
+  readonly width: number;
+}
+
+/** The label of a job's data if its naming fields are well-formed. */
+function labelOf(raw: unknown): JobLabel | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { iteration, unitId, width } = raw as Record<string, unknown>;
+  return Number.isSafeInteger(iteration) &&
+    typeof unitId === 'string' &&
+    /^[^\s]{1,256}$/.test(unitId) &&
+    Number.isSafeInteger(width)
+    ? { iteration: iteration as number, unitId, width: width as number }
+    : undefined;
+}
+
 export interface QueueWorkerEvents {
   start?(info: { jobId: string; data: ProposalJobData; attempt: number }): void;
   done?(info: { jobId: string; data: ProposalJobData; result: ProposalJobResult }): void;
-  failed?(info: { jobId: string; data?: ProposalJobData; message: string; final: boolean }): void;
+  /** `job`: what the job says it is, where those fields are well-formed (even if the rest is not). */
+  failed?(info: { jobId: string; job?: JobLabel; message: string; final: boolean }): void;
   /** Connection trouble after the start (Redis restarting, network); the worker keeps retrying. */
   error?(message: string): void;
 }
@@ -129,6 +158,41 @@ export interface QueueWorkerOptions {
   readonly handler?: ProposalHandler;
   readonly events?: QueueWorkerEvents;
 }
+
+/** Where `ProposalWorker` puts the reason a job's data could not even be read. */
+const UNREADABLE = '__fastdepthUnreadable';
+
+/**
+ * BullMQ's Worker, but a job whose data is not JSON becomes a job that fails with that reason:
+ * BullMQ would throw while building the job, before any processor runs, and the job would stay
+ * active with nobody working on it.
+ */
+class ProposalWorker extends Worker {
+  protected override createJob(data: JobJson, jobId: string): Job {
+    try {
+      return super.createJob(data, jobId);
+    } catch (e) {
+      const why = `its data is not JSON (${(e as Error).message})`;
+      return super.createJob({ ...data, data: JSON.stringify({ [UNREADABLE]: why }) }, jobId);
+    }
+  }
+}
+
+/** The job's data once it passes every check (undefined: refused, `why` says why). */
+function validJob(job: Job, worker: string): { data?: ProposalJobData; why?: string } {
+  const raw: unknown = job.data;
+  if (typeof raw === 'object' && raw !== null && UNREADABLE in raw)
+    return { why: `job ${job.id ?? '?'}: ${String((raw as Record<string, unknown>)[UNREADABLE])}` };
+  try {
+    checkJobVersion(raw, worker);
+    return { data: checkJobData(raw, job.id ?? '?') };
+  } catch (e) {
+    return { why: (e as Error).message };
+  }
+}
+
+/** One line, whatever the error carried (JSON parser excerpts, stack-like text). */
+const oneLine = (message: string): string => message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 
 export interface QueueWorker {
   readonly name: string;
@@ -151,16 +215,13 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const redis = openRedis(location);
   const handler = options.handler ?? proposalHandler(new BlobReader(redisBlobs(redis)));
   const ev = options.events ?? {};
-  const worker = new Worker(
+  const worker = new ProposalWorker(
     options.queueName ?? DEFAULT_QUEUE_NAME,
     async (job: Job) => {
-      try {
-        checkJobVersion(job.data, name);
-      } catch (e) {
-        // Not retried: every attempt would be refused the same way.
-        throw new UnrecoverableError((e as Error).message);
-      }
-      const data = job.data;
+      // Every field checked before anything is read: a bad job fails alone, the worker goes on.
+      const { data, why } = validJob(job, name);
+      // Not retried: every attempt would be refused the same way.
+      if (!data) throw new UnrecoverableError(oneLine(why ?? 'bad job'));
       ev.start?.({ jobId: job.id!, data, attempt: job.attemptsMade + 1 });
       // The coordinator shows who runs what from this.
       await job.updateProgress({ worker: name });
@@ -188,14 +249,15 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const final = job
       ? job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
       : true;
+    const label = labelOf(job?.data);
     ev.failed?.({
       jobId: job?.id ?? '?',
-      ...(job?.data ? { data: job.data as ProposalJobData } : {}),
-      message: err.message,
+      ...(label ? { job: label } : {}),
+      message: oneLine(err.message),
       final,
     });
   });
-  worker.on('error', (e) => ev.error?.(e.message));
+  worker.on('error', (e) => ev.error?.(oneLine(e.message)));
   await worker.waitUntilReady();
   return {
     name,
