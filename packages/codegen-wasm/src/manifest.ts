@@ -45,6 +45,17 @@ export interface WasmManifest {
   readonly stages: readonly WasmStageInfo[];
   readonly modules: Readonly<Record<WasmVariant, string>>;
   readonly weightsFile: string;
+  /**
+   * Present on int8 builds (`emitWasmInt8`): the input is still float32 NCHW (quantised in the
+   * module, TFLite's QUANTIZE) and the output dequantised float32; the int8 output is also kept.
+   */
+  readonly quantization?: {
+    readonly scheme: 'int8';
+    readonly input: { readonly scale: number; readonly zeroPoint: number };
+    readonly output: { readonly scale: number; readonly zeroPoint: number };
+    /** NCHW int8 output (channels padded to 8 planes). */
+    readonly outputInt8: { readonly byteOffset: number };
+  };
 }
 
 /** What every emitted module exports. */
