@@ -257,18 +257,39 @@ function emitModule(
       m.addFunction(`stage${i}`, binaryen.createType([i32, i32, i32]), binaryen.none, f.vars, body);
     });
     if (variant.threads) addBarrier(m, variant);
-    // Start function: every buffer (halo included) holds its zero point; stages overwrite the
-    // interior, nothing ever writes the halo.
+    // Start function: every halo holds its buffer's zero point. Only halos are written (never
+    // by a stage), so an instantiation in one worker while another runs changes nothing.
     {
       const f = new Fn(m, variant, []);
-      const fills = p.plan.buffers.map((b) =>
-        m.memory.fill(f.c(b.offset), f.c(p.zeroPoint.get(b)! & 0xff), f.c(geomI8(b).bytes)),
-      );
+      const r = f.i32Local();
+      const fills: Expr[] = [];
+      for (const b of p.plan.buffers) {
+        if (b.halo === 0) continue;
+        const g = geomI8(b);
+        const zp = f.c(p.zeroPoint.get(b)! & 0xff);
+        const band = b.halo * g.rs;
+        const side = b.halo * g.pix;
+        fills.push(m.memory.fill(f.c(b.offset), zp, f.c(band)));
+        fills.push(
+          m.memory.fill(f.c(b.offset + band + b.h * g.rs), f.c(p.zeroPoint.get(b)! & 0xff), f.c(band)),
+        );
+        const rowAt = (): Expr => f.add(f.c(b.offset + band), f.mul(f.get(r), f.c(g.rs)));
+        fills.push(
+          f.loop(r, f.c(0), () => f.c(b.h), 1, [
+            m.memory.fill(rowAt(), f.c(p.zeroPoint.get(b)! & 0xff), f.c(side)),
+            m.memory.fill(
+              f.add(rowAt(), f.c(side + b.w * g.pix)),
+              f.c(p.zeroPoint.get(b)! & 0xff),
+              f.c(side),
+            ),
+          ]),
+        );
+      }
       const start = m.addFunction(
         'fill_halos',
         binaryen.none,
         binaryen.none,
-        [],
+        f.vars,
         m.block(null, fills.length ? fills : [m.nop()]),
       );
       m.setStart(start);
