@@ -6,6 +6,24 @@ export * from './ir.js';
 export * from './errors.js';
 export * from './quant/ir.js';
 export * from './quant/fixed-point.js';
+export { parseQuantization, validateQuantizedModel } from './quant/validate.js';
+export {
+  executeQuantized,
+  quantizeValues,
+  dequantizeValues,
+  convMultipliers,
+  addRescale,
+  type AddRescale,
+  type QuantizedValue,
+  type QuantizedInput,
+  type ExecuteQuantizedOptions,
+} from './quant/execute.js';
+export {
+  encodeQuantizedWeights,
+  decodeQuantizedWeights,
+  quantizedModel,
+  dequantizeModel,
+} from './quant/model.js';
 export {
   OPS,
   OP_KINDS,
@@ -46,7 +64,14 @@ export {
   type Model,
 } from './weights.js';
 export { readNpy, encodeNpy, type NpyArray, type NpyData, type NpyDtype } from './npy.js';
-export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from './safetensors.js';
+export {
+  encodeSafetensors,
+  decodeSafetensors,
+  decodeSafetensorsRaw,
+  type DecodedSafetensors,
+  type EncodableTensor,
+  type RawSafetensor,
+} from './safetensors.js';
 export { analyze, type GraphStats, type LayerStats } from './analysis.js';
 export { execute, type Tensor64, type ExecuteOptions } from './executor.js';
 export * from './passes/index.js';

@@ -3,6 +3,7 @@ import { FormatError, GraphError } from './errors.js';
 import { GRAPH_FORMAT, GRAPH_FORMAT_VERSION, type Graph, type Node } from './ir.js';
 import { isOpKind, OPS } from './ops.js';
 import { validateGraph } from './passes/validate.js';
+import { parseQuantization } from './quant/validate.js';
 
 /** Serialises a graph as stable, pretty JSON (two-space indent, trailing newline). */
 export function saveGraph(graph: Graph): string {
@@ -15,7 +16,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /**
  * Parses and validates graph JSON. `source` names the file in errors. Rejects other formats and
- * versions, unknown ops, missing fields, bad attributes, dangling inputs and shape errors.
+ * versions, unknown ops, missing fields, bad attributes, dangling inputs and shape errors, and
+ * checks an int8 `quantization` annotation against the nodes.
  */
 export function loadGraph(text: string, source = 'graph'): Graph {
   let raw: unknown;
@@ -85,5 +87,6 @@ export function parseGraph(raw: unknown, source = 'graph'): Graph {
     if (e instanceof GraphError) throw new FormatError(source, e.message);
     throw e;
   }
-  return graph;
+  if (raw.quantization === undefined) return graph;
+  return { ...graph, quantization: parseQuantization(raw.quantization, graph, source) };
 }

@@ -5,7 +5,9 @@
  */
 export {
   importTflite,
+  importTfliteQuantized,
   type TfliteImport,
+  type TfliteQuantizedImport,
   type TfliteImportOptions,
   type TfliteImportReport,
 } from './tflite/import.js';

@@ -4,11 +4,22 @@
  * convolutions -> build `fastdepth({ widths })` -> match layer by layer (match.ts), turning each
  * folded bias into an identity-plus-bias BatchNorm.
  */
-import { FastDepthError, FormatError, type Graph, type Model, type Node } from '@fastdepth/graph-dsl';
+import {
+  FastDepthError,
+  FormatError,
+  foldBatchNorm,
+  quantizedModel,
+  type Graph,
+  type Model,
+  type Node,
+  type QuantParams,
+  type QuantTensor,
+  type QuantizedModel,
+} from '@fastdepth/graph-dsl';
 import { FASTDEPTH_PRUNED_WIDTHS, fastdepth, type FastDepthWidths } from '@fastdepth/fastdepth-arch';
 import { matchModel } from '../match.js';
 import { readTflite } from './read.js';
-import { recoverTflite, type TensorSummary } from './recover.js';
+import { recoverTflite, type TensorSummary, type TfliteRecovery } from './recover.js';
 
 /** What the importer found in the file. */
 export interface TfliteImportReport {
@@ -79,6 +90,15 @@ export function importTflite(
   source: string,
   options: TfliteImportOptions = {},
 ): TfliteImport {
+  return importParts(bytes, source, options).imported;
+}
+
+/** The float import and what it was made from, for the int8 import to map onto. */
+function importParts(
+  bytes: Uint8Array,
+  source: string,
+  options: TfliteImportOptions,
+): { imported: TfliteImport; recovered: TfliteRecovery; layerMap: ReadonlyMap<string, string> } {
   const file = readTflite(bytes, source);
   const recovered = recoverTflite(file, source);
   const widths = widthsOf(recovered.model.graph, source);
@@ -99,12 +119,12 @@ export function importTflite(
       throw error;
     }
   }
-  const { weights, identityBatchNorms } = matchModel(graph, recovered.model, {
+  const { weights, identityBatchNorms, layerMap } = matchModel(graph, recovered.model, {
     source,
     archName,
     describe: describeOp(file),
   });
-  return {
+  const imported: TfliteImport = {
     model: { graph, weights },
     archName,
     report: {
@@ -118,4 +138,58 @@ export function importTflite(
       identityBatchNorms: identityBatchNorms.length,
     },
   };
+  return { imported, recovered, layerMap };
+}
+
+/** An int8 TFLite file as the project's int8 model, and its float reading. */
+export interface TfliteQuantizedImport extends TfliteImport {
+  /**
+   * The file's own int8 model on the architecture's layer names, BatchNorm folded (the
+   * architecture's BN layers are gone; convolutions carry the file's int32 biases).
+   */
+  readonly quantized: QuantizedModel;
+}
+
+/** Ops whose int8 output carries their input's parameters (filled in where the file has no tensor). */
+const PASS_THROUGH = new Set<Node['op']>(['relu', 'relu6', 'upsample', 'maxPool', 'output']);
+
+/**
+ * Imports an int8 TFLite FastDepth keeping its quantisation: every activation's scale and zero
+ * point, the int8 weights with their per-channel scales and the int32 biases, exactly as stored,
+ * so `executeQuantized` computes the integers TFLite's reference kernels compute. Also returns
+ * the float import (`model`), as `importTflite` does. A file that is not int8 in the project's
+ * scheme gets a `FormatError` saying which operator and tensor.
+ */
+export function importTfliteQuantized(
+  bytes: Uint8Array,
+  source: string,
+  options: TfliteImportOptions = {},
+): TfliteQuantizedImport {
+  const { imported, recovered, layerMap } = importParts(bytes, source, options);
+  const rec = recovered.int8;
+  if (rec.problem) throw new FormatError(source, `not an int8 model in the project's scheme: ${rec.problem}`);
+  const folded = foldBatchNorm(imported.model).graph;
+  const tensors: Record<string, QuantParams> = {};
+  const weightScales: Record<string, readonly number[]> = {};
+  const weights = new Map<string, QuantTensor>();
+  for (const node of folded.nodes) {
+    const r = layerMap.get(node.name);
+    const params =
+      (r !== undefined ? rec.tensors.get(r) : undefined) ??
+      (PASS_THROUGH.has(node.op) ? tensors[node.inputs[0]!] : undefined);
+    if (!params)
+      throw new FormatError(source, `layer "${node.name}": the file gives its output no int8 parameters`);
+    tensors[node.name] = params;
+    if (node.op !== 'conv2d' || r === undefined) continue;
+    const w = rec.weights.get(`${r}.weight`);
+    const b = rec.weights.get(`${r}.bias`);
+    const scales = rec.weightScales.get(r);
+    if (!w || !b || !scales)
+      throw new FormatError(source, `layer "${node.name}": the file has no int8 weights for it`);
+    weights.set(`${node.name}.weight`, w);
+    weights.set(`${node.name}.bias`, b);
+    weightScales[node.name] = scales;
+  }
+  const graph: Graph = { ...folded, quantization: { scheme: 'int8', tensors, weightScales } };
+  return { ...imported, quantized: quantizedModel(graph, weights, source) };
 }

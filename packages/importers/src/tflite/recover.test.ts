@@ -12,7 +12,7 @@ import {
 } from '@fastdepth/graph-dsl';
 import { fastdepth } from '@fastdepth/fastdepth-arch';
 import { describe, expect, it } from 'vitest';
-import { importTflite } from './import.js';
+import { importTflite, importTfliteQuantized } from './import.js';
 import { BuiltinOperator, BuiltinOptions, Padding, TensorType } from './schema.js';
 
 /**
@@ -266,6 +266,14 @@ describe('TFLite round trip through a float32 writer', () => {
     expect(scale).toBeGreaterThan(0);
     for (let i = 0; i < want.length; i++)
       expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(1e-5 * scale + 1e-6);
+  });
+
+  it('refuses to import a float file as an int8 model, naming the operator and tensor', () => {
+    const graph = fastdepth({ widths: SMALL, inputSize: 32 });
+    const bytes = writeTflite(foldBatchNorm(randomModel(graph, 7)));
+    expect(() => importTfliteQuantized(bytes, 'small.tflite')).toThrow(
+      /^small\.tflite: not an int8 model in the project's scheme: operator \d+ \(\w+\): .* is not int8$/,
+    );
   });
 
   it('rejects a network that is not FastDepth-shaped, saying so', () => {

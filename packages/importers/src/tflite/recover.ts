@@ -23,6 +23,7 @@ import {
   type TfliteOperator,
   type TfliteTensor,
 } from './read.js';
+import { Int8Recorder, type Int8Recording } from './int8.js';
 import { BuiltinOperator, TensorType } from './schema.js';
 
 /** What the recovery saw, for the import report. */
@@ -35,6 +36,8 @@ export interface TfliteRecovery {
   /** Input tensor: NHWC shape, type name, scale and zero point (when quantised). */
   readonly input: TensorSummary;
   readonly output: TensorSummary;
+  /** The file's int8 quantisation under the recovered layer names (see `int8.ts`). */
+  readonly int8: Int8Recording;
 }
 
 export interface TensorSummary {
@@ -102,6 +105,7 @@ class Recoverer {
   private readonly weights = new Map<string, TensorF32>();
   private readonly opCounts: Record<string, number> = {};
   private quantized = false;
+  private readonly int8 = new Int8Recorder();
 
   constructor(
     private readonly file: TfliteFile,
@@ -206,6 +210,9 @@ class Recoverer {
   }
 
   private activation(op: TfliteOperator, x: Tensor, act: Activation): Tensor {
+    // A fused activation shares the op's output tensor, so the layer before it gets its parameters.
+    const out = op.outputs[0];
+    if (act !== 'none' && out !== undefined) this.int8.activation(x.name, this.tensor(out, op), op);
     switch (act) {
       case 'none':
         return x;
@@ -234,6 +241,8 @@ class Recoverer {
         `recovered output shape [${nhwc.join(', ')}] (NHWC) differs from the file's [${expected.join(', ')}]`,
       );
     }
+    const edge = op.code === BuiltinOperator.QUANTIZE || op.code === BuiltinOperator.DEQUANTIZE;
+    this.int8.activation(t.name, this.tensor(out, op), op, edge);
     this.values.set(out, { tensor: t, ...extra });
   }
 
@@ -298,6 +307,24 @@ class Recoverer {
     );
     this.weights.set(`${name}.weight`, { shape: [cout, cinG, kh, kw], data });
     this.weights.set(`${name}.bias`, { shape: [cout], data: bias });
+    const k = cinG * kh * kw;
+    this.int8.conv(
+      name,
+      op,
+      this.tensor(xi, op),
+      w.t,
+      bi !== undefined && bi >= 0 ? this.tensor(this.dequantizedFrom.get(bi) ?? bi, op) : undefined,
+      [cout, cinG, kh, kw],
+      (i) => {
+        const [oc, i0, y, xx] = [
+          Math.floor(i / k),
+          Math.floor(i / (kh * kw)) % cinG,
+          Math.floor(i / kw) % kh,
+          i % kw,
+        ];
+        return depthwise ? (y * kw + xx) * d3 + oc : ((oc * kh + y) * kw + xx) * d3 + i0;
+      },
+    );
     this.produce(op, this.activation(op, y, o.activation));
   }
 
@@ -442,6 +469,7 @@ class Recoverer {
       quantized: this.quantized,
       input: summary(inT),
       output: summary(outT),
+      int8: this.int8.result(),
     };
   }
 }

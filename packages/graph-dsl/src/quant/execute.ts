@@ -1,0 +1,297 @@
+/**
+ * The int8 reference executor: what a quantised graph computes, integer for integer. It follows
+ * TFLite's reference integer kernels (`reference_integer_ops::ConvPerChannel`,
+ * `DepthwiseConvPerChannel`, int8 `Add`, `ResizeNearestNeighbor`, `MaxPool`), so a model
+ * imported from a TFLite file gives the integers TFLite's reference kernels give, and every
+ * int8 backend of the project (the wasm engine) is tested against it bit for bit.
+ *
+ * Like the float executor it is written for obviousness: NCHW, plain loops. Accumulators are
+ * JS numbers holding exact int32 values (|acc| stays far below 2^53).
+ */
+import { GraphError } from '../errors.js';
+import { inferShapes } from '../graph.js';
+import { assertNever, type Node, type NodeOf, type Shape } from '../ir.js';
+import { fmt } from '../ops.js';
+import { numel } from '../weights.js';
+import {
+  activationRange,
+  clampInt,
+  multiplyByQuantizedMultiplier,
+  quantizeMultiplier,
+  roundHalfAwayFromZero,
+  type QuantizedMultiplier,
+} from './fixed-point.js';
+import {
+  INT8_MAX,
+  INT8_MIN,
+  type QuantParams,
+  type QuantizedModel,
+  type TensorI8,
+  type TensorI32,
+} from './ir.js';
+import { validateQuantizedModel } from './validate.js';
+
+/** An int8 activation with the parameters that give it meaning. */
+export interface QuantizedValue {
+  readonly shape: Shape;
+  readonly data: Int8Array;
+  readonly params: QuantParams;
+}
+
+/** A fed input: int8 as it is (already quantised with the input's parameters), or real values. */
+export type QuantizedInput =
+  | TensorI8
+  | { readonly shape: readonly number[]; readonly data: ArrayLike<number>; readonly dtype?: undefined };
+
+export interface ExecuteQuantizedOptions {
+  /** Also return every intermediate value (by layer name). */
+  readonly keepIntermediates?: boolean;
+}
+
+/** Quantises real values: `clamp(round(x / scale) + zeroPoint, -128, 127)`, halves away from zero. */
+export function quantizeValues(data: ArrayLike<number>, params: QuantParams): Int8Array {
+  const out = new Int8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    out[i] = clampInt(roundHalfAwayFromZero(data[i]! / params.scale) + params.zeroPoint, INT8_MIN, INT8_MAX);
+  }
+  return out;
+}
+
+/** Real values of an int8 tensor: `scale * (q - zeroPoint)`. */
+export function dequantizeValues(data: Int8Array, params: QuantParams): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = params.scale * (data[i]! - params.zeroPoint);
+  return out;
+}
+
+/**
+ * TFLite's per-channel requantisation multipliers of a convolution:
+ * `M_c = double(s_in) * double(s_w[c]) / double(s_out)` as (multiplier, shift).
+ */
+export function convMultipliers(
+  inputScale: number,
+  weightScales: readonly number[],
+  outputScale: number,
+  channels: number,
+): QuantizedMultiplier[] {
+  return Array.from({ length: channels }, (_, c) =>
+    quantizeMultiplier((inputScale * weightScales[weightScales.length === 1 ? 0 : c]!) / outputScale),
+  );
+}
+
+/** The fixed-point parameters of TFLite's int8 ADD for two inputs and an output. */
+export interface AddRescale {
+  readonly leftShift: number;
+  readonly input1: QuantizedMultiplier;
+  readonly input2: QuantizedMultiplier;
+  readonly output: QuantizedMultiplier;
+}
+
+/** TFLite `PrepareGeneralSubOp`/add.cc int8: inputs rescaled to twice the larger scale, 20 bits up. */
+export function addRescale(a: QuantParams, b: QuantParams, out: QuantParams): AddRescale {
+  const leftShift = 20;
+  const twiceMax = 2 * Math.max(a.scale, b.scale);
+  return {
+    leftShift,
+    input1: quantizeMultiplier(a.scale / twiceMax),
+    input2: quantizeMultiplier(b.scale / twiceMax),
+    output: quantizeMultiplier(twiceMax / (2 ** leftShift * out.scale)),
+  };
+}
+
+function conv2d(node: NodeOf<'conv2d'>, x: QuantizedValue, out: Shape, model: QuantizedModel): Int8Array {
+  const {
+    kernel: [kh, kw],
+    stride: [sh, sw],
+    pads: [pt, pl],
+    dilation: [dh, dw],
+    groups,
+  } = node.attrs;
+  const q = model.graph.quantization;
+  const outParams = q.tensors[node.name]!;
+  const weight = (model.weights.get(`${node.name}.weight`) as TensorI8).data;
+  const bias = (model.weights.get(`${node.name}.bias`) as TensorI32 | undefined)?.data;
+  const [n, cin, h, wd] = x.shape;
+  const [, cout, oh, ow] = out;
+  const mult = convMultipliers(x.params.scale, q.weightScales[node.name]!, outParams.scale, cout);
+  // Inputs minus their zero point: padded taps (which read the zero point) then contribute 0
+  // and are simply skipped.
+  const centred = Int32Array.from(x.data, (v) => v - x.params.zeroPoint);
+  const cinG = cin / groups;
+  const coutG = cout / groups;
+  const y = new Int8Array(numel(out));
+  const acc = new Float64Array(oh * ow); // exact: every partial sum is an integer far below 2^53
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let o = 0; o < cout; o++) {
+      const g = Math.floor(o / coutG);
+      acc.fill(bias ? bias[o]! : 0);
+      for (let ci = 0; ci < cinG; ci++) {
+        const plane = (b0 * cin + g * cinG + ci) * h * wd;
+        for (let ky = 0; ky < kh; ky++) {
+          for (let kx = 0; kx < kw; kx++) {
+            const wv = weight[((o * cinG + ci) * kh + ky) * kw + kx]!;
+            if (wv === 0) continue;
+            for (let oy = 0; oy < oh; oy++) {
+              const iy = oy * sh - pt + ky * dh;
+              if (iy < 0 || iy >= h) continue;
+              const row = plane + iy * wd;
+              for (let ox = 0; ox < ow; ox++) {
+                const ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= wd) continue;
+                acc[oy * ow + ox]! += centred[row + ix]! * wv;
+              }
+            }
+          }
+        }
+      }
+      const base = (b0 * cout + o) * oh * ow;
+      for (let i = 0; i < oh * ow; i++) {
+        const v = multiplyByQuantizedMultiplier(acc[i]!, mult[o]!) + outParams.zeroPoint;
+        y[base + i] = clampInt(v, INT8_MIN, INT8_MAX);
+      }
+    }
+  }
+  return y;
+}
+
+function add(a: QuantizedValue, b: QuantizedValue, outParams: QuantParams): Int8Array {
+  const r = addRescale(a.params, b.params, outParams);
+  const up = 2 ** r.leftShift;
+  const y = new Int8Array(a.data.length);
+  for (let i = 0; i < y.length; i++) {
+    const sa = multiplyByQuantizedMultiplier((a.data[i]! - a.params.zeroPoint) * up, r.input1);
+    const sb = multiplyByQuantizedMultiplier((b.data[i]! - b.params.zeroPoint) * up, r.input2);
+    const v = multiplyByQuantizedMultiplier(sa + sb, r.output) + outParams.zeroPoint;
+    y[i] = clampInt(v, INT8_MIN, INT8_MAX);
+  }
+  return y;
+}
+
+function clampAll(x: Int8Array, [lo, hi]: readonly [number, number]): Int8Array {
+  return x.map((v) => clampInt(v, lo, hi));
+}
+
+/** Nearest x2 (PyTorch's and TFLite's, with or without half-pixel centres): out (y, x) = in (y/2, x/2). */
+function upsampleNearest(x: QuantizedValue, out: Shape): Int8Array {
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const y = new Int8Array(numel(out));
+  for (let p = 0; p < n * c; p++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        y[(p * oh + oy) * ow + ox] = x.data[(p * h + Math.floor(oy / 2)) * w + Math.floor(ox / 2)]!;
+  return y;
+}
+
+/** Max pool on the integers (order-preserving with one scale); padded positions are ignored. */
+function maxPool(node: NodeOf<'maxPool'>, x: QuantizedValue, out: Shape): Int8Array {
+  const {
+    kernel: [kh, kw],
+    stride: [sh, sw],
+    pads: [pt, pl],
+  } = node.attrs;
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const y = new Int8Array(numel(out));
+  for (let p = 0; p < n * c; p++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        let m = INT8_MIN;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= w) continue;
+            m = Math.max(m, x.data[(p * h + iy) * w + ix]!);
+          }
+        }
+        y[(p * oh + oy) * ow + ox] = m;
+      }
+    }
+  }
+  return y;
+}
+
+function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model: QuantizedModel): Int8Array {
+  const x = ins[0]!;
+  const params = model.graph.quantization.tensors[node.name]!;
+  switch (node.op) {
+    case 'conv2d':
+      return conv2d(node, x, out, model);
+    case 'relu':
+      return clampAll(x.data, activationRange('relu', params));
+    case 'relu6':
+      return clampAll(x.data, activationRange('relu6', params));
+    case 'add':
+      return add(x, ins[1]!, params);
+    case 'upsample':
+      return upsampleNearest(x, out);
+    case 'maxPool':
+      return maxPool(node, x, out);
+    case 'output':
+      return x.data;
+    case 'input':
+    case 'convTranspose2d':
+    case 'batchNorm':
+    case 'concat':
+    case 'unpool':
+    case 'pixelShuffle':
+      // validateQuantizedModel refuses these before anything runs.
+      throw new GraphError(node.name, `op ${node.op} has no int8 definition`);
+    default:
+      return assertNever(node);
+  }
+}
+
+/**
+ * Runs a quantised model on `inputs` (keyed by input layer name): int8 tensors are taken as they
+ * are, real values are quantised with the input's parameters first. Returns every output
+ * layer's int8 value with its parameters (`dequantizeValues` gives the real numbers), plus
+ * intermediates when asked. Validates the model first (`validateQuantizedModel`).
+ */
+export function executeQuantized(
+  model: QuantizedModel,
+  inputs: Readonly<Record<string, QuantizedInput>>,
+  options: ExecuteQuantizedOptions = {},
+): Record<string, QuantizedValue> {
+  validateQuantizedModel(model);
+  const { graph } = model;
+  const shapes = inferShapes(graph);
+  const values = new Map<string, QuantizedValue>();
+  const results: Record<string, QuantizedValue> = {};
+  const remainingReads = new Map<string, number>();
+  for (const node of graph.nodes)
+    for (const i of node.inputs) remainingReads.set(i, (remainingReads.get(i) ?? 0) + 1);
+  for (const node of graph.nodes) {
+    const shape = shapes.get(node.name)!;
+    const params = graph.quantization.tensors[node.name]!;
+    let data: Int8Array;
+    if (node.op === 'input') {
+      const fed = inputs[node.name];
+      if (!fed) throw new GraphError(node.name, 'no value fed for this input');
+      if (fed.data.length !== numel(shape))
+        throw new GraphError(
+          node.name,
+          `fed ${fed.data.length} values (shape ${fmt(fed.shape)}), expected shape ${fmt(shape)}`,
+        );
+      data = fed.dtype === 'int8' ? Int8Array.from(fed.data) : quantizeValues(fed.data, params);
+    } else {
+      data = evalNode(
+        node,
+        node.inputs.map((i) => values.get(i)!),
+        shape,
+        model,
+      );
+    }
+    const v: QuantizedValue = { shape, data, params };
+    values.set(node.name, v);
+    for (const i of node.inputs) {
+      const left = remainingReads.get(i)! - 1;
+      remainingReads.set(i, left);
+      if (left === 0 && !options.keepIntermediates) values.delete(i);
+    }
+    if (node.op === 'output' || options.keepIntermediates) results[node.name] = v;
+  }
+  return results;
+}
