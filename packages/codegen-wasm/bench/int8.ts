@@ -1,9 +1,8 @@
 /**
  * int8 vs float32 wasm engine (Node, one thread, plain-SIMD modules on the main thread): the
  * whole network's per-frame time, interleaved rounds so machine noise hits both, then the int8
- * build's per-stage medians. The int8 model is the paper's trained TFLite model when graph-dsl's
- * `importTfliteQuantized` is available (`--model trained`), else fastdepth-pruned with random
- * int8 weights (same shapes, same work: integer kernels take the same time whatever the values).
+ * build's per-stage medians. The int8 model is the paper's trained TFLite model (default,
+ * `--model trained`) or fastdepth-pruned with random int8 weights (`--model random`).
  *
  *   npm run bench:int8 -w @fastdepth/codegen-wasm [-- --runs 30 --warmup 5]
  */
@@ -35,14 +34,13 @@ const floatWeights = seededWeights(graph, 1);
 const x = randomInput([1, 3, 224, 224], 1);
 let int8: QuantizedModel;
 let which: string;
-const trained = await loadTrainedInt8();
-if (trained) {
-  int8 = trained;
-  which = 'trained TFLite int8 model';
+if (flag('model', 'trained') === 'trained') {
+  int8 = loadTrainedInt8();
+  which = 'trained TFLite int8 model (importTfliteQuantized)';
 } else {
   const folded = foldBatchNorm({ graph, weights: floatWeights });
   int8 = randomQuantizedModel(folded.graph, 1, x);
-  which = 'fastdepth-pruned, random int8 weights (importTfliteQuantized not available)';
+  which = 'fastdepth-pruned, random int8 weights';
 }
 const floatArt = emitWasm({ graph, weights: floatWeights });
 const int8Art = emitWasmInt8(int8);

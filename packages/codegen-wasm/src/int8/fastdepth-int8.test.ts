@@ -1,15 +1,15 @@
 /**
  * Whole networks in int8: fastdepth-pruned at 224x224 with random int8 weights (calibrated so
- * every layer uses its range) bit-exact against the int8 reference, on one thread and on two
- * worker_threads sharing the memory; and the paper's trained TFLite model (graph-dsl's
- * `importTfliteQuantized`) when this checkout has the importer.
+ * every layer uses its range) bit-exact against graph-dsl's `executeQuantized`, on one thread and on two
+ * worker_threads sharing the memory (the trained model: `trained.test.ts`).
  */
 import { Worker } from 'node:worker_threads';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { foldBatchNorm } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { randomInput, seededWeights } from '../testing/harness.js';
-import { randomQuantizedModel, referenceInt8 } from '../testing/int8-reference.js';
+import { randomQuantizedModel } from '../testing/int8-reference.js';
+import { executeInt8 } from '../testing/trained-int8.js';
 import { createWasmMemory, loadWasmModel } from '../testing/load.js';
 import { RUN_WORKER_SOURCE } from '../testing/run-worker.js';
 import { emitWasmInt8 } from './emit.js';
@@ -19,7 +19,7 @@ describe('fastdepth-pruned 224x224 in int8', () => {
   const folded = foldBatchNorm({ graph, weights: seededWeights(graph, 1) }).graph;
   const x = randomInput([1, 3, 224, 224], 3);
   const model = randomQuantizedModel(folded, 4, randomInput([1, 3, 224, 224], 2));
-  const want = referenceInt8(model, x);
+  const want = executeInt8(model, x);
   const artifact = emitWasmInt8(model, { maxThreads: 2 });
   const n = 224 * 224;
   const outInt8 = (memory: WebAssembly.Memory): Int8Array =>

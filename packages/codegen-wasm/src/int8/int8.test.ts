@@ -1,5 +1,5 @@
 /**
- * The int8 build against the int8 reference, bit for bit: the SIMD requantisation on its own
+ * The int8 build against graph-dsl's int8 reference executor (`executeQuantized`), bit for bit: the SIMD requantisation on its own
  * (random and edge accumulators, every shift, halves, negative values, M > 1), then every kernel
  * and fused pattern on small graphs with odd sizes and channel counts that are not multiples of
  * 8, run whole and stage by stage with rows split in three on three scratch tiles.
@@ -19,9 +19,21 @@ import { describe, expect, it } from 'vitest';
 import { Fn } from '../kernels/builder.js';
 import { randomInput } from '../testing/harness.js';
 import { randomQuantizedModel, referenceInt8 } from '../testing/int8-reference.js';
+import { executeInt8 } from '../testing/trained-int8.js';
 import { loadWasmModel, createWasmMemory } from '../testing/load.js';
 import { emitWasmInt8, type WasmInt8Artifact } from './emit.js';
-import { makeRequant, mulByQuantized, requantLocals } from './requant.js';
+import { makeRequant, mulByQuantized, requantLocals, type Requant } from './requant.js';
+
+/** The five constant vectors of a 4-channel Requant (absent ones at their neutral values). */
+function fullTable(r: Requant): Int32Array {
+  const out = new Int32Array(20);
+  out.fill(-1, 12, 16);
+  out.fill(1, 16, 20);
+  r.slot.forEach((at, i) => {
+    if (at >= 0) out.set(r.table.subarray(at * 4, at * 4 + 4), i * 4);
+  });
+  return out;
+}
 
 /** A module computing mulByQuantized on 4 lanes at address 0 with the table at 64, out at 256. */
 function requantModule(flags: { anyLeft: boolean; anyNoDivide: boolean }): Uint8Array {
@@ -92,7 +104,7 @@ describe('SIMD requantisation equals multiplyByQuantizedMultiplier', () => {
       const group = multipliers.slice(g, g + 4);
       const bound = group.some((m) => m.shift > 0) ? 2 ** 26 : 2 ** 31 - 2 ** 30 - 1;
       const r = makeRequant(group, 4, { zp: 0, lo: -128, hi: 127 }, bound, 'test');
-      mem.set(r.table, 16);
+      mem.set(fullTable(r), 16);
       for (const acc of accs) {
         if (Math.abs(acc) > bound) continue;
         // Also the exact halves of each lane's division: acc * M lands on .5 steps.
@@ -118,7 +130,7 @@ describe('SIMD requantisation equals multiplyByQuantizedMultiplier', () => {
     for (const shift of [0, -1, -2, -5]) {
       const m = { multiplier: 2 ** 30, shift };
       const r = makeRequant([m, m, m, m], 4, { zp: 0, lo: -128, hi: 127 }, 2 ** 20, 'test');
-      mem.set(r.table, 16);
+      mem.set(fullTable(r), 16);
       for (let acc = -200; acc <= 200; acc += 4) {
         mem.set([acc, acc + 1, acc + 2, acc + 3], 0);
         ex.rq();
@@ -146,7 +158,9 @@ async function check(graph: Graph, seed = 1, perTensor = false): Promise<void> {
   const model = randomQuantizedModel(graph, seed, calibration, undefined, perTensor);
   const artifact = emitWasmInt8(model, { maxThreads: 3 });
   const x = randomInput(inShape, seed + 7);
-  const want = referenceInt8(model, x);
+  // graph-dsl's executeQuantized is the reference; the test's own int8 executor must agree.
+  const want = executeInt8(model, x);
+  expect(referenceInt8(model, x)).toEqual(want);
   // The model is not degenerate: outputs take many values.
   expect(new Set(want).size, 'reference output is degenerate').toBeGreaterThan(8);
   const { m, readInt8 } = await instantiateInt8(artifact);

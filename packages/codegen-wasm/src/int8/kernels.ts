@@ -18,7 +18,6 @@ import { geomI8, pad8, type AddQuant, type LayoutI8 } from './plan.js';
 import {
   i32Splat,
   mulByQuantized,
-  REQUANT_QUAD_BYTES,
   requantize,
   requantLocals,
   uniformConstants,
@@ -73,7 +72,7 @@ export class EpilogueI8 {
   /** Points the epilogue at conv output pixel (y, x), channel `c` (a multiple of 4). */
   setup(y: () => Expr, x: () => Expr, c: () => Expr): Expr[] {
     const { f, epi, s } = this;
-    const out: Expr[] = [f.set(this.qBase, f.add(f.c(this.qAddr), f.mul(c(), f.c(REQUANT_QUAD_BYTES / 4))))];
+    const out: Expr[] = [f.set(this.qBase, f.add(f.c(this.qAddr), f.mul(c(), f.c(this.q.quadBytes / 4))))];
     if (epi.out === 'output') {
       const o = this.layout.output;
       // Pixel index (s*y) * W + s*x; channel planes are added per lane in `store8`.
@@ -129,7 +128,7 @@ export class EpilogueI8 {
     const { f, epi, s } = this;
     const m = f.m;
     const table = (quad: number) => (i: number) =>
-      f.load(f.get(this.qBase), quad * REQUANT_QUAD_BYTES + i * 16);
+      f.load(f.get(this.qBase), quad * this.q.quadBytes + this.q.slot[i]! * 16);
     const out: Expr[] = [f.set(this.yl, requantize(f, lo, this.q, table(0), this.L))];
     if (hi) out.push(f.set(this.yh, requantize(f, hi, this.q, table(1), this.L)));
     const positions: [number, number][] =
@@ -381,7 +380,8 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
     inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
     if ('tile' in d.dest) {
       const dest = d.dest;
-      const table = (quad: number) => (i: number) => f.load(f.get(L.qp), quad * REQUANT_QUAD_BYTES + i * 16);
+      const table = (quad: number) => (i: number) =>
+        f.load(f.get(L.qp), quad * dest.q.quadBytes + dest.q.slot[i]! * 16);
       for (let p = 0; p < P; p++) {
         inner.push(f.set(L.yl, requantize(f, f.get(acc(p, 0)), dest.q, table(0), L.r)));
         inner.push(
@@ -394,7 +394,7 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
           ),
         );
       }
-      inner.push(f.bump(L.tp, 8), f.bump(L.qp, 2 * REQUANT_QUAD_BYTES));
+      inner.push(f.bump(L.tp, 8), f.bump(L.qp, 2 * dest.q.quadBytes));
     } else {
       const epi = d.dest.epi;
       inner.unshift(

@@ -108,7 +108,7 @@ export function packHead(g: ConvGeom, w: Int8Array): Int8Array {
 /**
  * Bias with the input zero point folded in, padded to `padded` channels: `bias - zp * sum(w)`
  * over each output channel's taps (padding reads zp, so every tap counts). Also returns a bound
- * on TFLite's |acc| (`|bias| + 255 * sum|w|`).
+ * on TFLite's |acc| per channel (`|bias| + 255 * sum|w|`).
  */
 export function foldBias(
   g: ConvGeom,
@@ -117,10 +117,10 @@ export function foldBias(
   zpIn: number,
   padded: number,
   depthwise: boolean,
-): { bias: Int32Array; bound: number } {
+): { bias: Int32Array; bound: number[] } {
   const perOut = depthwise ? g.kh * g.kw : g.cin * g.kh * g.kw;
   const out = new Int32Array(padded);
-  let bound = 0;
+  const bound: number[] = [];
   for (let o = 0; o < g.cout; o++) {
     let sum = 0;
     let abs = 0;
@@ -130,7 +130,7 @@ export function foldBias(
       abs += Math.abs(v);
     }
     out[o] = (bias[o]! - zpIn * sum) | 0;
-    bound = Math.max(bound, Math.abs(bias[o]!) + 255 * abs);
+    bound.push(Math.abs(bias[o]!) + 255 * abs);
   }
   return { bias: out, bound };
 }

@@ -16,19 +16,25 @@
  *   `floor(r * 2^(30-e) / 2^30)`: SIMD has no per-lane shift, but has a per-lane multiply.
  *
  * Positive shifts (M > 1) multiply the lane by 2^shift first, wrapping like TFLite's int32 shift.
- * Per-lane constants live in memory, five v128 per 4 channels (`REQUANT_QUAD_BYTES`).
+ * Per-lane constants live in memory, three to five v128 per 4 channels (`Requant.quadBytes`).
  */
 import binaryen from 'binaryen';
 import { GraphError, quantizeMultiplier, type QuantizedMultiplier } from '@fastdepth/graph-dsl';
 import type { Expr, Fn } from '../kernels/builder.js';
 
-/** Bytes of requantisation constants per 4 channels: multiplier, 2^(30-e), rounding, mask, 2^left. */
-export const REQUANT_QUAD_BYTES = 80;
+/** Bytes of requantisation constants per 4 channels at most: multiplier, 2^(30-e), rounding, mask, 2^left. */
+const REQUANT_QUAD_BYTES = 80;
 
 /** Per-channel requantisation of one stage: constants for the packed blob, and what code to emit. */
 export interface Requant {
-  /** int32 constants, REQUANT_QUAD_BYTES / 4 per 4 channels, channels padded with neutral lanes. */
+  /**
+   * int32 constants, `quadBytes` per 4 channels (channels padded with neutral lanes): the
+   * vectors of `slot` order; the mask and 2^left vectors only when some channel needs them.
+   */
   readonly table: Int32Array;
+  readonly quadBytes: number;
+  /** Position (in v128) of constant i (0 multiplier ... 4 2^left) inside a quad; -1 if absent. */
+  readonly slot: readonly number[];
   /** Some channel has a positive shift (multiply by 2^left first). */
   readonly anyLeft: boolean;
   /** Some channel has e = 0 (no rounding divide: the sign term must be masked). */
@@ -41,14 +47,14 @@ export interface Requant {
 
 /**
  * The constants of `multipliers` (one per channel; `channels` padded lanes get multiplier 0).
- * `accBound` bounds |acc| (checked so no intermediate of the SIMD sequence can overflow where
- * TFLite's does not); `layer` names the layer in errors.
+ * `accBound` bounds |acc| per channel (or for all): checked so no intermediate of the SIMD
+ * sequence can overflow where TFLite's does not; `layer` names the layer in errors.
  */
 export function makeRequant(
   multipliers: readonly QuantizedMultiplier[],
   paddedChannels: number,
   out: { zp: number; lo: number; hi: number },
-  accBound: number,
+  accBound: number | readonly number[],
   layer: string,
 ): Requant {
   const quads = Math.ceil(paddedChannels / 4);
@@ -62,8 +68,10 @@ export function makeRequant(
     let mult = m.multiplier;
     // With a left shift e is 0 and the rounding add is skipped: the int32 wrap of the shift is
     // TFLite's own. With e >= 1 the rounding add must not overflow: |x| <= |acc|, 2^(e-1) <= 2^29.
-    if (e >= 1 && accBound >= 2 ** 31 - 2 ** 30)
-      throw new GraphError(layer, `int8 requantisation: accumulators up to ${accBound} overflow int32`);
+    // x = SRDHM(acc, M) has |x| <= |acc| * M / 2^31 + 1.
+    const bound = typeof accBound === 'number' ? accBound : (accBound[c] ?? 0);
+    if (e >= 1 && e <= 30 && Math.ceil((bound * mult) / 2 ** 31) + 1 + 2 ** (e - 1) >= 2 ** 31)
+      throw new GraphError(layer, `int8 requantisation: accumulators up to ${bound} overflow int32`);
     // e > 30: |x| < 2^30 after the high multiply, so RoundingDivideByPOT gives 0 exactly.
     if (e > 30) {
       mult = 0;
@@ -78,7 +86,26 @@ export function makeRequant(
     table[base + 12] = e >= 1 ? -1 : 0;
     table[base + 16] = (2 ** left) | 0;
   }
-  return { table, anyLeft, anyNoDivide, zp: out.zp, lo: out.lo, hi: out.hi };
+  // Keep only the vectors the code reads (the table is part of the weights download).
+  const keep = [true, true, true, anyNoDivide, anyLeft];
+  const slot: number[] = [];
+  let n = 0;
+  for (const k of keep) slot.push(k ? n++ : -1);
+  const compact = new Int32Array(quads * n * 4);
+  for (let qd = 0; qd < quads; qd++)
+    for (let i = 0; i < 5; i++)
+      if (slot[i]! >= 0)
+        compact.set(table.subarray(qd * 20 + i * 4, qd * 20 + i * 4 + 4), (qd * n + slot[i]!) * 4);
+  return {
+    table: compact,
+    quadBytes: n * 16,
+    slot,
+    anyLeft,
+    anyNoDivide,
+    zp: out.zp,
+    lo: out.lo,
+    hi: out.hi,
+  };
 }
 
 /** Per-channel multipliers of a conv: double(sIn) * double(sW[c]) / double(sOut), TFLite's way. */
@@ -181,7 +208,7 @@ export function uniformConstants(
 } {
   const r = makeRequant([mq, mq, mq, mq], 4, { zp: 0, lo: 0, hi: 0 }, 2 ** 29, '(add)');
   return {
-    constant: (i) => i32Splat(f, r.table[i * 4]!),
+    constant: (i) => i32Splat(f, r.table[r.slot[i]! * 4]!),
     flags: { anyLeft: r.anyLeft, anyNoDivide: r.anyNoDivide },
   };
 }

@@ -1,20 +1,29 @@
 /**
- * The paper's trained int8 model (`../shared/data/weights/fast_depth_224.tflite`) as a
- * `QuantizedModel`, through graph-dsl/importers' `importTfliteQuantized` when this checkout has
- * it; undefined otherwise (tests that need it say so instead of passing silently).
+ * The paper's trained int8 model (`../shared/data/weights/fast_depth_224.tflite`, beside the
+ * repository) as a `QuantizedModel`, through importers' `importTfliteQuantized` (the file's own
+ * quantisation, BN folded, on the fastdepth-arch layer names); and the int8 reference output.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { QuantizedModel } from '@fastdepth/graph-dsl';
+import { executeQuantized, type QuantizedModel } from '@fastdepth/graph-dsl';
+import { importTfliteQuantized } from '@fastdepth/importers';
 
-export const TFLITE_PATH = fileURLToPath(
-  new URL('../../../../../shared/data/weights/fast_depth_224.tflite', import.meta.url),
-);
+export const DATA =
+  process.env['FASTDEPTH_DATA'] ??
+  resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
+export const TFLITE_PATH = resolve(DATA, 'weights/fast_depth_224.tflite');
+export const NYU = resolve(DATA, 'nyu-sample');
 
-export async function loadTrainedInt8(): Promise<QuantizedModel | undefined> {
-  if (!existsSync(TFLITE_PATH)) return undefined;
-  const mod = (await import('@fastdepth/importers')) as Record<string, unknown>;
-  const importer = mod['importTfliteQuantized'] as ((bytes: Uint8Array) => QuantizedModel) | undefined;
-  if (typeof importer !== 'function') return undefined;
-  return importer(new Uint8Array(readFileSync(TFLITE_PATH)));
+export function loadTrainedInt8(): QuantizedModel {
+  return importTfliteQuantized(readFileSync(TFLITE_PATH), TFLITE_PATH).quantized;
+}
+
+/** `executeQuantized`'s int8 output (NCHW) for a float NCHW input. */
+export function executeInt8(model: QuantizedModel, input: Float32Array): Int8Array {
+  const inName = model.graph.nodes.find((n) => n.op === 'input')!.name;
+  const outName = model.graph.nodes.find((n) => n.op === 'output')!.name;
+  const inNode = model.graph.nodes.find((n) => n.op === 'input')!;
+  const shape = inNode.op === 'input' ? inNode.attrs.shape : [0];
+  return executeQuantized(model, { [inName]: { shape, data: input } })[outName]!.data;
 }
