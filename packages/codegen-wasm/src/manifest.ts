@@ -56,6 +56,29 @@ export interface WasmManifest {
     /** NCHW int8 output (channels padded to 8 planes). */
     readonly outputInt8: { readonly byteOffset: number };
   };
+  /**
+   * A float build's pointer to the int8 build of the same model in the same folder (its manifest
+   * file name): runtime-web's wasm engine loads that one unless asked for `precision: 'float32'`.
+   * Set it with `linkInt8Build`.
+   */
+  readonly int8Manifest?: string;
+}
+
+/** The file name of an int8 build's manifest (`wasmInt8ArtifactFiles` writes it). */
+export function int8ManifestFile(arch: string): string {
+  return `${arch}.int8.wasm-manifest.json`;
+}
+
+/**
+ * `floatManifest` naming the int8 build of `int8Arch` as its int8 sibling (write both artifacts
+ * into one folder): what `fastdepth compile --target wasm --quantize int8` writes, so apps that
+ * load the float manifest run the int8 build.
+ */
+export function linkInt8Build(
+  floatManifest: WasmManifest,
+  int8Arch: string = floatManifest.arch,
+): WasmManifest {
+  return { ...floatManifest, int8Manifest: int8ManifestFile(int8Arch) };
 }
 
 /** What every emitted module exports. */

@@ -21,6 +21,7 @@ import { addBarrier } from '../kernels/barrier.js';
 import { Fn, type Expr, type Variant } from '../kernels/builder.js';
 import { stageRows, type Stage } from '../plan.js';
 import {
+  int8ManifestFile,
   WASM_MANIFEST_FORMAT,
   WASM_MANIFEST_VERSION,
   WASM_VARIANTS,
@@ -433,7 +434,7 @@ export function wasmInt8ArtifactFiles(artifact: WasmInt8Artifact): ArtifactFile[
   const { manifest } = artifact;
   return [
     {
-      path: `${manifest.arch}.int8.wasm-manifest.json`,
+      path: int8ManifestFile(manifest.arch),
       data: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`),
     },
     { path: manifest.modules.simd, data: artifact.modules.simd },
