@@ -11,19 +11,12 @@
  * - dense (the first conv): (tap, channel) steps through a displacement table, as the float one;
  * - head (one output channel): dot products over channels, reduced with shuffles.
  */
+import type { QuantizedMultiplier } from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
 import type { Buffer, ConvGeom, Epilogue } from '../plan.js';
 import type { Expr, Fn } from '../kernels/builder.js';
 import { geomI8, pad8, type AddQuant, type LayoutI8 } from './plan.js';
-import {
-  i32Splat,
-  mulByQuantized,
-  requantize,
-  requantLocals,
-  uniformConstants,
-  type Requant,
-  type RequantLocals,
-} from './requant.js';
+import { i32Splat, requantize, requantLocals, type Requant, type RequantLocals } from './requant.js';
 
 const i8Splat = (f: Fn, v: number): Expr => f.m.i32x4.splat(f.c(v));
 
@@ -47,6 +40,8 @@ export class EpilogueI8 {
   private readonly yh: number;
   private readonly t: number;
   private readonly L: RequantLocals;
+  private readonly ax: number;
+  private readonly ad: number;
   private readonly s: number;
 
   constructor(
@@ -66,7 +61,13 @@ export class EpilogueI8 {
     this.yh = f.v128Local();
     this.t = f.v128Local();
     this.L = requantLocals(f);
+    this.ax = f.v128Local();
+    this.ad = f.v128Local();
     this.s = epi.up ? 2 : 1;
+    if (add && (add.m1.shift > 0 || add.m2.shift > 0))
+      throw new Error(
+        `codegen-wasm int8: add "${add.layer}" has an input multiplier above 1 (impossible: s / (2 max s) <= 1/2)`,
+      );
   }
 
   /** Points the epilogue at conv output pixel (y, x), channel `c` (a multiple of 4). */
@@ -103,20 +104,91 @@ export class EpilogueI8 {
     return out;
   }
 
-  /** TFLite int8 ADD of conv values `y` (i32x4) and skip values `k` (i32x4). */
-  private addOp(y: Expr, k: Expr): Expr {
+  /**
+   * `roundingDivideByPOT(x, e)` with one exponent for all lanes (tensor-wide multipliers of the
+   * ADD): TFLite's own mask / threshold form.
+   */
+  private rdbpot(x: Expr, e: number): Expr {
+    const { f } = this;
+    const m = f.m;
+    if (e === 0) return x;
+    const mask = 2 ** e - 1;
+    return m.block(
+      null,
+      [
+        f.set(this.ax, x),
+        // (x >> e) + (remainder > (mask >> 1) + [x < 0]); a true i32x4.gt_s is -1.
+        m.i32x4.sub(
+          m.i32x4.shr_s(f.get(this.ax), f.c(e)),
+          m.i32x4.gt_s(
+            m.v128.and(f.get(this.ax), i32Splat(f, mask)),
+            m.i32x4.sub(i32Splat(f, mask >> 1), m.i32x4.shr_s(f.get(this.ax), f.c(31))),
+          ),
+        ),
+      ],
+      binaryen.v128,
+    );
+  }
+
+  /**
+   * `multiplyByQuantizedMultiplier(d * 2^20, mq)` for |d| <= 255 and mq.shift <= 0 (the ADD's
+   * input rescaling) in 32-bit lanes: SRDHM(d * 2^20, M) = floor((d*M + 2^10) / 2^11)
+   * = d * (M >> 11) + ((d * (M & 2047) + 2^10) >> 11), every term inside int32.
+   */
+  private mulSmall(d: Expr, mq: QuantizedMultiplier): Expr {
+    const { f } = this;
+    const m = f.m;
+    const x = m.i32x4.add(
+      m.i32x4.mul(f.get(this.ad), i32Splat(f, Math.floor(mq.multiplier / 2048))),
+      m.i32x4.shr_s(
+        m.i32x4.add(m.i32x4.mul(f.get(this.ad), i32Splat(f, mq.multiplier % 2048)), i32Splat(f, 1024)),
+        f.c(11),
+      ),
+    );
+    return m.block(null, [f.set(this.ad, d), this.rdbpot(x, -mq.shift)], binaryen.v128);
+  }
+
+  /** `multiplyByQuantizedMultiplier(v, mq)`, one multiplier for all lanes. */
+  private mulUniform(v: Expr, mq: QuantizedMultiplier): Expr {
+    const { f } = this;
+    const m = f.m;
+    const left = mq.shift > 0 ? mq.shift : 0;
+    const k = i32Splat(f, mq.multiplier);
+    const half = (low: boolean): Expr =>
+      m.i64x2.shr_u(
+        m.i64x2.add(
+          low
+            ? m.i64x2.extmul_low_i32x4_s(f.get(this.ad), k)
+            : m.i64x2.extmul_high_i32x4_s(f.get(this.ad), k),
+          m.v128.const([0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0]),
+        ),
+        f.c(31),
+      );
+    const x = m.i8x16.shuffle(
+      half(true),
+      half(false),
+      [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27],
+    );
+    return m.block(
+      null,
+      [f.set(this.ad, left > 0 ? m.i32x4.shl(v, f.c(left)) : v), this.rdbpot(x, left > 0 ? 0 : -mq.shift)],
+      binaryen.v128,
+    );
+  }
+
+  /** The ADD's rescaled conv term, once per conv value (shared by the 2x2 block of an upsample). */
+  private addTerm1(y: Expr): Expr {
+    const a = this.add!;
+    return this.mulSmall(this.f.m.i32x4.sub(y, i32Splat(this.f, a.zp1)), a.m1);
+  }
+
+  /** TFLite int8 ADD given the conv term (`addTerm1`) and the skip values `k` (i32x4). */
+  private addOp(term1: Expr, k: Expr): Expr {
     const { f } = this;
     const m = f.m;
     const a = this.add!;
-    const c1 = uniformConstants(f, a.m1);
-    const c2 = uniformConstants(f, a.m2);
-    const co = uniformConstants(f, a.mo);
-    const shifted = (v: Expr, zp: number): Expr => m.i32x4.shl(m.i32x4.sub(v, i32Splat(f, zp)), f.c(20));
-    const raw = m.i32x4.add(
-      mulByQuantized(f, shifted(y, a.zp1), c1.constant, c1.flags, this.L),
-      mulByQuantized(f, shifted(k, a.zp2), c2.constant, c2.flags, this.L),
-    );
-    const out = m.i32x4.add(mulByQuantized(f, raw, co.constant, co.flags, this.L), i32Splat(f, a.zpOut));
+    const raw = m.i32x4.add(term1, this.mulSmall(m.i32x4.sub(k, i32Splat(f, a.zp2)), a.m2));
+    const out = m.i32x4.add(this.mulUniform(raw, a.mo), i32Splat(f, a.zpOut));
     return m.i32x4.min_s(m.i32x4.max_s(out, i32Splat(f, a.lo)), i32Splat(f, a.hi));
   }
 
@@ -131,6 +203,10 @@ export class EpilogueI8 {
       f.load(f.get(this.qBase), quad * this.q.quadBytes + this.q.slot[i]! * 16);
     const out: Expr[] = [f.set(this.yl, requantize(f, lo, this.q, table(0), this.L))];
     if (hi) out.push(f.set(this.yh, requantize(f, hi, this.q, table(1), this.L)));
+    if (epi.add) {
+      out.push(f.set(this.yl, this.addTerm1(f.get(this.yl))));
+      out.push(f.set(this.yh, hi ? this.addTerm1(f.get(this.yh)) : f.get(this.yl)));
+    }
     const positions: [number, number][] =
       s === 2
         ? [
@@ -207,6 +283,8 @@ export interface GemmRowI8 {
   readonly n: number;
   /** Input channels padded to 8. */
   readonly k: number;
+  /** Input values stored as i16 (the dwpw tile) rather than int8. */
+  readonly wide: boolean;
   readonly coutP: number;
   readonly wAddr: number;
   readonly bAddr: number;
@@ -254,13 +332,20 @@ function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
   for (let j = 0; j < 2; j++) step.push(f.set(L.w[j]!, m.v128.load8x8_s(j * 8, 1, f.get(L.wp))));
   for (let p = 0; p < P; p++) {
     // (x[k], x[k+1]) in every pair of i16 lanes.
-    step.push(f.set(L.xs[p]!, m.i16x8.extend_low_i8x16_s(m.v128.load16_splat(p * g.pix, 1, f.get(L.ip)))));
+    step.push(
+      f.set(
+        L.xs[p]!,
+        g.wide
+          ? m.v128.load32_splat(p * g.pix, 4, f.get(L.ip))
+          : m.i16x8.extend_low_i8x16_s(m.v128.load16_splat(p * g.pix, 1, f.get(L.ip))),
+      ),
+    );
     for (let j = 0; j < 2; j++)
       step.push(
         f.set(acc(p, j), m.i32x4.add(f.get(acc(p, j)), m.i32x4.dot_i16x8_s(f.get(L.xs[p]!), f.get(L.w[j]!)))),
       );
   }
-  step.push(f.bump(L.ip, 2), f.bump(L.wp, 16));
+  step.push(f.bump(L.ip, g.wide ? 4 : 2), f.bump(L.wp, 16));
   body.push(f.repeat(L.kk, g.k / 2, step));
   body.push(
     ...g.epi.setup(
@@ -311,7 +396,9 @@ export interface DwLocalsI8 {
   readonly ky: number;
   readonly acc: number[];
   readonly w: number;
+  readonly w2: number;
   readonly col: number;
+  readonly col2: number;
   readonly r: RequantLocals;
   readonly yl: number;
 }
@@ -330,7 +417,9 @@ export function dwLocalsI8(f: Fn): DwLocalsI8 {
     ky: f.i32Local(),
     acc: Array.from({ length: 8 }, () => f.v128Local()),
     w: f.v128Local(),
+    w2: f.v128Local(),
     col: f.v128Local(),
+    col2: f.v128Local(),
     r: requantLocals(f),
     yl: f.v128Local(),
   };
@@ -351,32 +440,48 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
       f.set(L.bp, f.c(d.bAddr)),
     ];
     if ('tile' in d.dest) {
-      body.push(f.set(L.tp, f.add(f.get(d.dest.tile), f.mul(f.get(L.x), f.c(cp)))));
+      body.push(f.set(L.tp, f.add(f.get(d.dest.tile), f.mul(f.get(L.x), f.c(cp * 2)))));
       body.push(f.set(L.qp, f.c(d.dest.qAddr)));
     }
     const inner: Expr[] = [];
     for (let p = 0; p < P; p++)
       for (let j = 0; j < 2; j++) inner.push(f.set(acc(p, j), f.load(f.get(L.bp), j * 16)));
+    // Taps in pairs: (x[kx], x[kx+1]) of 4 channels interleaved in i16 lanes, one
+    // i32x4.dot_i16x8_s with the weight pair (8 MACs, one pmaddwd on x86).
     const row: Expr[] = [];
-    for (let kx = 0; kx < g.kw; kx++) {
-      row.push(f.set(L.w, m.v128.load8x8_s(kx * 8, 1, f.get(L.wp))));
+    const pairs = Math.ceil(g.kw / 2);
+    const LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+    const HI = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
+    const colAt = (p: number, kx: number): Expr =>
+      m.v128.load8x8_s((p * g.sw + kx * g.dw) * gi.pix, 1, f.get(L.ir));
+    for (let j = 0; j < pairs; j++) {
+      const kx = 2 * j;
+      row.push(f.set(L.w, m.v128.load8x8_s(j * 16, 1, f.get(L.wp))));
+      row.push(f.set(L.w2, m.v128.load8x8_s(j * 16 + 8, 1, f.get(L.wp))));
       for (let p = 0; p < P; p++) {
-        row.push(f.set(L.col, m.v128.load8x8_s((p * g.sw + kx * g.dw) * gi.pix, 1, f.get(L.ir))));
+        row.push(f.set(L.col, colAt(p, kx)));
+        row.push(f.set(L.col2, kx + 1 < g.kw ? colAt(p, kx + 1) : f.zero()));
         row.push(
           f.set(
             acc(p, 0),
-            m.i32x4.add(f.get(acc(p, 0)), m.i32x4.extmul_low_i16x8_s(f.get(L.col), f.get(L.w))),
+            m.i32x4.add(
+              f.get(acc(p, 0)),
+              m.i32x4.dot_i16x8_s(m.i8x16.shuffle(f.get(L.col), f.get(L.col2), LO), f.get(L.w)),
+            ),
           ),
         );
         row.push(
           f.set(
             acc(p, 1),
-            m.i32x4.add(f.get(acc(p, 1)), m.i32x4.extmul_high_i16x8_s(f.get(L.col), f.get(L.w))),
+            m.i32x4.add(
+              f.get(acc(p, 1)),
+              m.i32x4.dot_i16x8_s(m.i8x16.shuffle(f.get(L.col), f.get(L.col2), HI), f.get(L.w2)),
+            ),
           ),
         );
       }
     }
-    row.push(f.bump(L.ir, g.dh * gi.rs), f.bump(L.wp, g.kw * 8));
+    row.push(f.bump(L.ir, g.dh * gi.rs), f.bump(L.wp, pairs * 16));
     inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
     if ('tile' in d.dest) {
       const dest = d.dest;
@@ -384,17 +489,16 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
         f.load(f.get(L.qp), quad * dest.q.quadBytes + dest.q.slot[i]! * 16);
       for (let p = 0; p < P; p++) {
         inner.push(f.set(L.yl, requantize(f, f.get(acc(p, 0)), dest.q, table(0), L.r)));
+        // The tile holds i16: the GEMM broadcasts an input pair with one load32_splat.
         inner.push(
-          m.v128.store64_lane(
-            p * cp,
-            1,
-            0,
+          f.store(
             f.get(L.tp),
-            narrow8(f, f.get(L.yl), requantize(f, f.get(acc(p, 1)), dest.q, table(1), L.r)),
+            p * cp * 2,
+            m.i16x8.narrow_i32x4_s(f.get(L.yl), requantize(f, f.get(acc(p, 1)), dest.q, table(1), L.r)),
           ),
         );
       }
-      inner.push(f.bump(L.tp, 8), f.bump(L.qp, 2 * dest.q.quadBytes));
+      inner.push(f.bump(L.tp, 16), f.bump(L.qp, 2 * dest.q.quadBytes));
     } else {
       const epi = d.dest.epi;
       inner.unshift(

@@ -7,7 +7,7 @@
  *   [2 inputs]: each step loads 16 bytes (`v128.load8x8_s` twice) that `i32x4.dot_i16x8_s`
  *   pairs with a broadcast (x[k], x[k+1]);
  * - dense convs: blocks of 8 outputs, [(tap, input channel)][8];
- * - depthwise: [channel/8][tap][8];
+ * - depthwise: [channel/8][kernel row][tap pair][8 channels][2 taps] (`packDepthwise`);
  * - heads (one output channel): the input channels, padded to 8.
  */
 import type { ConvGeom } from '../plan.js';
@@ -85,17 +85,25 @@ export function packDense(g: ConvGeom, w: Int8Array, cinEff: number): Int8Array 
   return out;
 }
 
+/**
+ * Depthwise weights as tap pairs for `i32x4.dot_i16x8_s`: [channel/8][kernel row][pair]
+ * [2 halves of 4 channels][channel][kx, kx + 1] (a missing kx + 1 of an odd width is 0).
+ */
 export function packDepthwise(g: ConvGeom, w: Int8Array): Int8Array {
   const cp = pad8(g.cin);
   const taps = g.kh * g.kw;
-  const out = new Int8Array(cp * taps);
+  const pairs = Math.ceil(g.kw / 2);
+  const out = new Int8Array(cp * g.kh * pairs * 2);
   let i = 0;
   for (let cv = 0; cv < cp; cv += 8)
-    for (let t = 0; t < taps; t++)
-      for (let l = 0; l < 8; l++) {
-        const c = cv + l;
-        out[i++] = c < g.cin ? w[c * taps + t]! : 0;
-      }
+    for (let ky = 0; ky < g.kh; ky++)
+      for (let j = 0; j < pairs; j++)
+        for (let l = 0; l < 8; l++)
+          for (let d = 0; d < 2; d++) {
+            const c = cv + l;
+            const kx = 2 * j + d;
+            out[i++] = c < g.cin && kx < g.kw ? w[c * taps + ky * g.kw + kx]! : 0;
+          }
   return out;
 }
 

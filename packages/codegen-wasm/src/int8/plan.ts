@@ -210,9 +210,12 @@ export interface LayoutI8 {
   readonly pages: number;
 }
 
-/** Per-thread scratch of a stage: the int8 depthwise row tile of dwpw stages. */
+/**
+ * Per-thread scratch of a stage: the depthwise row tile of dwpw stages, int8 values stored as
+ * i16 so the GEMM broadcasts a pair of input channels with one `v128.load32_splat`.
+ */
 export function tileBytes(s: Stage): number {
-  return s.kind === 'dwpw' ? align(s.dw.ow * pad8(s.dw.cin)) : 0;
+  return s.kind === 'dwpw' ? align(s.dw.ow * pad8(s.dw.cin) * 2) : 0;
 }
 
 export function layoutI8(plan: Plan, weightBytes: number, maxThreads: number): LayoutI8 {

@@ -197,18 +197,3 @@ export function requantize(f: Fn, v: Expr, q: Requant, tableAt: (i: number) => E
   const y = m.i32x4.add(mulByQuantized(f, v, tableAt, q, L), i32Splat(f, q.zp));
   return m.i32x4.min_s(m.i32x4.max_s(y, i32Splat(f, q.lo)), i32Splat(f, q.hi));
 }
-
-/** Tensor-wide constants of one multiplier as the five vectors `mulByQuantized` reads. */
-export function uniformConstants(
-  f: Fn,
-  mq: QuantizedMultiplier,
-): {
-  constant: (i: number) => Expr;
-  flags: { anyLeft: boolean; anyNoDivide: boolean };
-} {
-  const r = makeRequant([mq, mq, mq, mq], 4, { zp: 0, lo: 0, hi: 0 }, 2 ** 29, '(add)');
-  return {
-    constant: (i) => i32Splat(f, r.table[r.slot[i]! * 4]!),
-    flags: { anyLeft: r.anyLeft, anyNoDivide: r.anyNoDivide },
-  };
-}
