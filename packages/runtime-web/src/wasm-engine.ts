@@ -301,7 +301,10 @@ export async function createWasmRunner(
   const loaded = await load(source);
   const { manifest } = loaded;
   const [, , height, width] = manifest.input.shape as [number, number, number, number];
-  const relaxed = relaxedSimdSupported();
+  // int8 builds use no relaxed instruction (none is exact for int8 x int8): their relaxed
+  // entries name the plain-SIMD files, so ask for those.
+  const int8 = manifest.quantization !== undefined;
+  const relaxed = !int8 && relaxedSimdSupported();
   const notes: string[] = [];
   let threads = numThreads;
   if (threads > 1) {
@@ -344,7 +347,7 @@ export async function createWasmRunner(
   const reason = [
     `wasm: ${requested === undefined ? 'the only backend of this engine' : 'requested'}`,
     `${manifest.quantization ? 'int8 ' : ''}${chosen.variant} build, ${threads} thread${threads === 1 ? '' : 's'}`,
-    ...(relaxed ? [] : ['no relaxed SIMD here']),
+    ...(relaxed || int8 ? [] : ['no relaxed SIMD here']),
     ...notes,
   ].join('; ');
   let broken: Error | undefined;

@@ -340,6 +340,18 @@ describe('int8 input quantisation', () => {
   });
 });
 
+describe('int8 input quantisation: halves away from zero, saturation, vector and leftover columns', () => {
+  it('scale 0.5, zero point 3: inputs k / 4 (exact halves), far outside the range too', async () => {
+    const graph = net([3, 6, 7], (g, x) => conv(g, 'c', x, { out: 16, k: 3 }));
+    const x = Float32Array.from({ length: 3 * 6 * 7 }, (_, i) => ((i * 37) % 601) / 4 - 75);
+    const model = randomQuantizedModel(graph, 3, x, { scale: 0.5, zeroPoint: 3 });
+    const artifact = emitWasmInt8(model);
+    const { m, readInt8 } = await instantiateInt8(artifact);
+    m.runSingleThread(x);
+    expect(readInt8()).toEqual(executeInt8(model, x));
+  });
+});
+
 describe('int8 emit-time errors', () => {
   it('maxPool: a GraphError naming the layer', () => {
     const graph = net([4, 8, 8], (g, x) =>
