@@ -36,7 +36,7 @@ function fullTable(r: Requant): Int32Array {
 }
 
 /** A module computing mulByQuantized on 4 lanes at address 0 with the table at 64, out at 256. */
-function requantModule(flags: { anyLeft: boolean; anyNoDivide: boolean }): Uint8Array {
+function requantModule(flags: { anyLeft: boolean; anyNoDivide: boolean }): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128);
   m.setMemory(1, 1, 'memory');
@@ -51,7 +51,7 @@ function requantModule(flags: { anyLeft: boolean; anyNoDivide: boolean }): Uint8
   m.addFunctionExport('rq', 'rq');
   if (!m.validate()) throw new Error('requant test module does not validate');
   m.optimize();
-  const bytes = m.emitBinary();
+  const bytes = m.emitBinary() as Uint8Array<ArrayBuffer>;
   m.dispose();
   return bytes;
 }
