@@ -10,6 +10,12 @@ export {
   type WasmArtifact,
   type ArtifactFile,
 } from './emit.js';
+export {
+  emitWasmInt8,
+  wasmInt8ArtifactFiles,
+  type WasmInt8EmitOptions,
+  type WasmInt8Artifact,
+} from './int8/emit.js';
 export { planGraph, type Plan, type Stage } from './plan.js';
 export * from './manifest.js';
 export { PACKAGE_VERSION } from './version.js';

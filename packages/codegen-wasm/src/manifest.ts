@@ -45,6 +45,40 @@ export interface WasmManifest {
   readonly stages: readonly WasmStageInfo[];
   readonly modules: Readonly<Record<WasmVariant, string>>;
   readonly weightsFile: string;
+  /**
+   * Present on int8 builds (`emitWasmInt8`): the input is still float32 NCHW (quantised in the
+   * module, TFLite's QUANTIZE) and the output dequantised float32; the int8 output is also kept.
+   */
+  readonly quantization?: {
+    readonly scheme: 'int8';
+    readonly input: { readonly scale: number; readonly zeroPoint: number };
+    readonly output: { readonly scale: number; readonly zeroPoint: number };
+    /** NCHW int8 output (channels padded to 8 planes). */
+    readonly outputInt8: { readonly byteOffset: number };
+  };
+  /**
+   * A float build's pointer to the int8 build of the same model in the same folder (its manifest
+   * file name): runtime-web's wasm engine loads that one unless asked for `precision: 'float32'`.
+   * Set it with `linkInt8Build`.
+   */
+  readonly int8Manifest?: string;
+}
+
+/** The file name of an int8 build's manifest (`wasmInt8ArtifactFiles` writes it). */
+export function int8ManifestFile(arch: string): string {
+  return `${arch}.int8.wasm-manifest.json`;
+}
+
+/**
+ * `floatManifest` naming the int8 build of `int8Arch` as its int8 sibling (write both artifacts
+ * into one folder): what `fastdepth compile --target wasm --quantize int8` writes, so apps that
+ * load the float manifest run the int8 build.
+ */
+export function linkInt8Build(
+  floatManifest: WasmManifest,
+  int8Arch: string = floatManifest.arch,
+): WasmManifest {
+  return { ...floatManifest, int8Manifest: int8ManifestFile(int8Arch) };
 }
 
 /** What every emitted module exports. */

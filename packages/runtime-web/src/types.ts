@@ -123,8 +123,23 @@ export interface WasmManifest {
   }[];
   /** File names of the four builds, relative to the manifest. */
   readonly modules: Readonly<Record<WasmVariant, string>>;
-  /** File name of the packed float32 weights, relative to the manifest. */
+  /** File name of the packed weights (float32, or int8 for an int8 build), relative to the manifest. */
   readonly weightsFile: string;
+  /**
+   * An int8 build (`emitWasmInt8`): the same float32 NCHW input and depth output (quantised and
+   * dequantised inside the module, TFLite's int8 semantics); the int8 output is kept too.
+   */
+  readonly quantization?: {
+    readonly scheme: 'int8';
+    readonly input: { readonly scale: number; readonly zeroPoint: number };
+    readonly output: { readonly scale: number; readonly zeroPoint: number };
+    readonly outputInt8: { readonly byteOffset: number };
+  };
+  /**
+   * A float build's pointer to the int8 build of the same model in the same folder (its
+   * manifest file, relative to this one); loaded instead unless `precision: 'float32'`.
+   */
+  readonly int8Manifest?: string;
 }
 
 /** A compiled wasm model: in memory, or fetched from the manifest's URL. */
@@ -140,6 +155,11 @@ export type WasmModelFiles =
     }
   | {
       readonly manifestUrl: Location;
+      /**
+       * `auto` (default): the int8 build when the manifest names one (`int8Manifest`), else the
+       * manifest's own build; `int8`: the int8 build or an error; `float32`: the manifest's build.
+       */
+      readonly precision?: 'auto' | 'int8' | 'float32';
       /** Default: the manifest's `modules`, relative to `manifestUrl`; only the build chosen is fetched. */
       readonly moduleUrls?: Partial<Record<WasmVariant, Location>>;
       /** Default: the manifest's `weightsFile`, relative to `manifestUrl`. */

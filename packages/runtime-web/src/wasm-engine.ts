@@ -100,20 +100,41 @@ async function load(source: WasmModelSource): Promise<Loaded> {
         }),
     };
   }
-  const manifest = parseWasmManifest(
-    await loadBytes(files.manifestUrl, 'wasm manifest'),
-    `wasm manifest ${locationName(files.manifestUrl)}`,
+  let manifestUrl = files.manifestUrl;
+  let manifest = parseWasmManifest(
+    await loadBytes(manifestUrl, 'wasm manifest'),
+    `wasm manifest ${locationName(manifestUrl)}`,
   );
+  // The int8 build of the same model, when the folder has one and the caller did not opt out.
+  const precision = files.precision ?? 'auto';
+  if (precision !== 'float32' && manifest.quantization === undefined && manifest.int8Manifest !== undefined) {
+    manifestUrl = resolveLocation(manifest.int8Manifest, manifestUrl);
+    manifest = parseWasmManifest(
+      await loadBytes(manifestUrl, 'wasm int8 manifest'),
+      `wasm manifest ${locationName(manifestUrl)}`,
+    );
+    if (manifest.quantization?.scheme !== 'int8')
+      throw new DepthEstimatorError(
+        `wasm manifest ${locationName(manifestUrl)}: named as the int8 build by "int8Manifest" but has no "quantization"`,
+      );
+  }
+  if (precision === 'int8' && manifest.quantization === undefined)
+    throw new DepthEstimatorError(
+      `wasm manifest ${locationName(files.manifestUrl)}: precision "int8" asked, but the manifest is a float32 build and names no "int8Manifest" (compile with --quantize int8)`,
+    );
+  if (precision === 'float32' && manifest.quantization !== undefined)
+    throw new DepthEstimatorError(
+      `wasm manifest ${locationName(files.manifestUrl)}: precision "float32" asked, but the manifest is an int8 build`,
+    );
   return {
     manifest,
     async module(variant) {
-      const url =
-        files.moduleUrls?.[variant] ?? resolveLocation(manifest.modules[variant], files.manifestUrl);
+      const url = files.moduleUrls?.[variant] ?? resolveLocation(manifest.modules[variant], manifestUrl);
       const where = `wasm module ${locationName(url)}`;
       return { module: await compileModule(await loadBytes(url, 'wasm module'), where), where };
     },
     async weights() {
-      const url = files.weightsUrl ?? resolveLocation(manifest.weightsFile, files.manifestUrl);
+      const url = files.weightsUrl ?? resolveLocation(manifest.weightsFile, manifestUrl);
       return {
         bytes: new Uint8Array(await loadBytes(url, 'wasm weights')),
         where: `wasm weights ${locationName(url)}`,
@@ -280,7 +301,10 @@ export async function createWasmRunner(
   const loaded = await load(source);
   const { manifest } = loaded;
   const [, , height, width] = manifest.input.shape as [number, number, number, number];
-  const relaxed = relaxedSimdSupported();
+  // int8 builds use no relaxed instruction (none is exact for int8 x int8): their relaxed
+  // entries name the plain-SIMD files, so ask for those.
+  const int8 = manifest.quantization !== undefined;
+  const relaxed = !int8 && relaxedSimdSupported();
   const notes: string[] = [];
   let threads = numThreads;
   if (threads > 1) {
@@ -322,8 +346,8 @@ export async function createWasmRunner(
   const pool = threads > 1 ? await Pool.start(chosen.module, memory, threads, chosen.where) : undefined;
   const reason = [
     `wasm: ${requested === undefined ? 'the only backend of this engine' : 'requested'}`,
-    `${chosen.variant} build, ${threads} thread${threads === 1 ? '' : 's'}`,
-    ...(relaxed ? [] : ['no relaxed SIMD here']),
+    `${manifest.quantization ? 'int8 ' : ''}${chosen.variant} build, ${threads} thread${threads === 1 ? '' : 's'}`,
+    ...(relaxed || int8 ? [] : ['no relaxed SIMD here']),
     ...notes,
   ].join('; ');
   let broken: Error | undefined;

@@ -134,6 +134,23 @@ export function validateWasmManifest(value: unknown, where: string): WasmManifes
   const modules = field(m['modules'], 'modules', where);
   for (const variant of WASM_VARIANTS) text(modules[variant], `modules.${variant}`, where);
   text(m['weightsFile'], 'weightsFile', where);
+  if (m['int8Manifest'] !== undefined) text(m['int8Manifest'], 'int8Manifest', where);
+  if (m['quantization'] !== undefined) {
+    const q = field(m['quantization'], 'quantization', where);
+    if (q['scheme'] !== 'int8')
+      fail(where, `"quantization.scheme" is ${JSON.stringify(q['scheme']) ?? 'missing'}, expected "int8"`);
+    for (const side of ['input', 'output']) {
+      const p = field(q[side], `quantization.${side}`, where);
+      if (typeof p['scale'] !== 'number' || !(p['scale'] > 0))
+        fail(
+          where,
+          `"quantization.${side}.scale" must be a positive number, found ${JSON.stringify(p['scale']) ?? 'nothing'}`,
+        );
+      integer(p['zeroPoint'], `quantization.${side}.zeroPoint`, where, -128, 127);
+    }
+    const out8 = field(q['outputInt8'], 'quantization.outputInt8', where);
+    region('quantization.outputInt8', out8['byteOffset'], h * w);
+  }
   return value as WasmManifest;
 }
 

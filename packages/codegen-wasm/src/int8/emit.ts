@@ -1,0 +1,466 @@
+/**
+ * `emitWasmInt8`: a quantised model (TFLite int8 semantics, `QuantizedModel`) to WebAssembly
+ * SIMD modules whose integers equal the int8 reference executor's bit for bit, with int8
+ * weights (~1 byte per parameter) in a separate file.
+ *
+ * The host ABI is the float build's (`manifest.ts`): float32 NCHW input in [0, 1] quantised in
+ * the first stage exactly as TFLite's QUANTIZE (so a u8 pixel p, fed as p / 255, becomes p - 128
+ * for the paper's input parameters), dequantised float32 NCHW depth at `manifest.output`, and the
+ * int8 output itself at `manifest.quantization.outputInt8.byteOffset`. Every activation halo is
+ * filled with its zero point by the module's start function (at instantiation), since padding
+ * reads the zero point in TFLite's semantics.
+ *
+ * Relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s` is exact only when one operand is 7-bit
+ * (in [-64, 63]) — x86 engines lower it with pmaddubsw, which reads the first operand unsigned.
+ * int8 activations span [-128, 127] and per-channel symmetric weights reach +-127, so it is not
+ * used: the `relaxed*` entries of the manifest name the plain-SIMD files.
+ */
+import { analyze, GraphError, type QuantizedModel } from '@fastdepth/graph-dsl';
+import binaryen from 'binaryen';
+import { addBarrier } from '../kernels/barrier.js';
+import { Fn, type Expr, type Variant } from '../kernels/builder.js';
+import { stageRows, type Stage } from '../plan.js';
+import {
+  int8ManifestFile,
+  WASM_MANIFEST_FORMAT,
+  WASM_MANIFEST_VERSION,
+  WASM_VARIANTS,
+  type WasmManifest,
+  type WasmVariant,
+} from '../manifest.js';
+import { PACKAGE_VERSION } from '../version.js';
+import type { ArtifactFile } from '../emit.js';
+import {
+  convRowsI8,
+  denseCinEffI8,
+  denseOffsetsI8,
+  dwLocalsI8,
+  dwRowI8,
+  EpilogueI8,
+  gemmLocalsI8,
+  gemmRowI8,
+  headRowsI8,
+  inputRowsI8,
+} from './kernels.js';
+import { BlobPacker, foldBias, packDense, packDepthwise, packHead, packPointwise } from './pack.js';
+import {
+  BARRIER_OFFSET,
+  geomI8,
+  layoutI8,
+  pad8,
+  planInt8,
+  tileBytes,
+  type ConvQuant,
+  type Int8Plan,
+  type LayoutI8,
+} from './plan.js';
+import { makeRequant, type Requant } from './requant.js';
+
+export interface WasmInt8EmitOptions {
+  /** Threads the module reserves scratch tiles for (default 8). */
+  readonly maxThreads?: number;
+  /** binaryen optimize level 0..4 (default 3). */
+  readonly optimizeLevel?: number;
+  /** Artifact base name (default: the graph's `meta.arch`, else its name); files are `<arch>.int8.*`. */
+  readonly arch?: string;
+}
+
+/** The two int8 modules (unshared, shared memory), the packed int8 weights and the manifest. */
+export interface WasmInt8Artifact {
+  readonly manifest: WasmManifest;
+  readonly modules: Readonly<Record<'simd' | 'simd-threads', Uint8Array<ArrayBuffer>>>;
+  readonly weights: Uint8Array<ArrayBuffer>;
+}
+
+interface ConvPack {
+  w: number;
+  b: number;
+  q: number;
+  requant: Requant;
+}
+interface StagePack {
+  conv?: ConvPack;
+  dw?: ConvPack;
+  table?: number;
+}
+
+function packConv(
+  packer: BlobPacker,
+  g: Parameters<typeof packDense>[0],
+  cq: ConvQuant,
+  kind: 'pw' | 'dense' | 'dw' | 'head',
+): ConvPack {
+  const coutP = pad8(g.cout);
+  const w =
+    kind === 'pw'
+      ? packPointwise(g, cq.weight)
+      : kind === 'dense'
+        ? packDense(g, cq.weight, denseCinEffI8(g))
+        : kind === 'dw'
+          ? packDepthwise(g, cq.weight)
+          : packHead(g, cq.weight);
+  const folded = foldBias(g, cq.weight, cq.bias, cq.inParams.zeroPoint, coutP, kind === 'dw');
+  const requant = makeRequant(
+    cq.multipliers,
+    coutP,
+    { zp: cq.outParams.zeroPoint, lo: cq.lo, hi: cq.hi },
+    folded.bound,
+    g.layer,
+  );
+  return { w: packer.int8(w), b: packer.int32(folded.bias), q: packer.int32(requant.table), requant };
+}
+
+function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack> } {
+  const packer = new BlobPacker();
+  const packs = new Map<Stage, StagePack>();
+  for (const s of p.plan.stages) {
+    if (s.kind === 'input') continue;
+    const q = p.quant.get(s)!;
+    switch (s.kind) {
+      case 'conv':
+        packs.set(s, {
+          conv: packConv(packer, s.conv, q.conv!, 'dense'),
+          table: packer.int32(denseOffsetsI8(s.conv, s.in)),
+        });
+        break;
+      case 'pw':
+        packs.set(s, { conv: packConv(packer, s.conv, q.conv!, 'pw') });
+        break;
+      case 'head':
+        packs.set(s, { conv: packConv(packer, s.conv, q.conv!, 'head') });
+        break;
+      case 'dw':
+        packs.set(s, { conv: packConv(packer, s.conv, q.conv!, 'dw') });
+        break;
+      case 'dwpw':
+        packs.set(s, {
+          dw: packConv(packer, s.dw, q.dw!, 'dw'),
+          conv: packConv(packer, s.conv, q.conv!, 'pw'),
+        });
+        break;
+    }
+  }
+  return { packer, packs };
+}
+
+function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack | undefined): Expr {
+  const [r0, r1, thread] = [0, 1, 2];
+  const base = layout.weights.byteOffset;
+  if (s.kind === 'input')
+    return inputRowsI8(f, {
+      out: s.out,
+      layout,
+      r0,
+      r1,
+      scale: p.inputParams.scale,
+      zeroPoint: p.inputParams.zeroPoint,
+    });
+  const q = p.quant.get(s)!;
+  const cp = pk!.conv!;
+  const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout);
+  const wAddr = base + cp.w;
+  const bAddr = base + cp.b;
+  switch (s.kind) {
+    case 'conv':
+      return convRowsI8(f, { in: s.in, g: s.conv, wAddr, bAddr, tAddr: base + pk!.table!, epi, r0, r1 });
+    case 'head':
+      return headRowsI8(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
+    case 'pw': {
+      const y = f.i32Local();
+      const inRow = f.i32Local();
+      const gi = geomI8(s.in);
+      const L = gemmLocalsI8(f);
+      return f.loop(y, f.get(r0), () => f.get(r1), 1, [
+        f.set(inRow, f.add(f.c(gi.origin), f.mul(f.get(y), f.c(gi.rs)))),
+        gemmRowI8(
+          f,
+          {
+            inRow,
+            pix: gi.pix,
+            n: s.conv.ow,
+            k: gi.cp,
+            wide: false,
+            coutP: pad8(s.conv.cout),
+            wAddr,
+            bAddr,
+            y,
+            epi,
+          },
+          L,
+        ),
+      ]);
+    }
+    case 'dw': {
+      const y = f.i32Local();
+      const DL = dwLocalsI8(f);
+      return f.loop(y, f.get(r0), () => f.get(r1), 1, [
+        dwRowI8(f, { in: s.in, g: s.conv, wAddr, bAddr, y, dest: { epi } }, DL),
+      ]);
+    }
+    case 'dwpw': {
+      const y = f.i32Local();
+      const tile = f.i32Local();
+      const DL = dwLocalsI8(f);
+      const GL = gemmLocalsI8(f);
+      const dw = pk!.dw!;
+      const k = pad8(s.dw.cin);
+      return f.block([
+        f.set(
+          tile,
+          f.add(f.c(layout.scratch.byteOffset), f.mul(f.get(thread), f.c(layout.scratch.bytesPerThread))),
+        ),
+        f.loop(y, f.get(r0), () => f.get(r1), 1, [
+          dwRowI8(
+            f,
+            {
+              in: s.in,
+              g: s.dw,
+              wAddr: base + dw.w,
+              bAddr: base + dw.b,
+              y,
+              dest: { tile, q: dw.requant, qAddr: base + dw.q },
+            },
+            DL,
+          ),
+          gemmRowI8(
+            f,
+            {
+              inRow: tile,
+              pix: k * 2,
+              n: s.conv.ow,
+              k,
+              wide: true,
+              coutP: pad8(s.conv.cout),
+              wAddr,
+              bAddr,
+              y,
+              epi,
+            },
+            GL,
+          ),
+        ]),
+      ]);
+    }
+  }
+}
+
+const VARIANTS: Readonly<Record<'simd' | 'simd-threads', Variant>> = {
+  simd: { relaxed: false, threads: false },
+  'simd-threads': { relaxed: false, threads: true },
+};
+
+function emitModule(
+  p: Int8Plan,
+  layout: LayoutI8,
+  packs: Map<Stage, StagePack>,
+  variant: Variant,
+  level: number,
+): Uint8Array<ArrayBuffer> {
+  const m = new binaryen.Module();
+  try {
+    const F = binaryen.Features;
+    m.setFeatures(
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
+      F.MVP |
+        F.SIMD128 |
+        F.BulkMemory |
+        F.BulkMemoryOpt |
+        F.MutableGlobals |
+        F.SignExt |
+        F.NontrappingFPToInt |
+        (variant.threads ? F.Atomics : 0),
+    );
+    m.setMemory(layout.pages, layout.pages, null, [], variant.threads, false, '0');
+    m.addMemoryImport('0', 'env', 'memory', variant.threads);
+    const i32 = binaryen.i32;
+    const stages = p.plan.stages;
+    stages.forEach((s, i) => {
+      const f = new Fn(m, variant, [i32, i32, i32]);
+      const body = stageBody(f, p, s, layout, packs.get(s));
+      m.addFunction(`stage${i}`, binaryen.createType([i32, i32, i32]), binaryen.none, f.vars, body);
+    });
+    if (variant.threads) addBarrier(m, variant);
+    // Start function: every halo holds its buffer's zero point. Only halos are written (never
+    // by a stage), so an instantiation in one worker while another runs changes nothing.
+    {
+      const f = new Fn(m, variant, []);
+      const r = f.i32Local();
+      const fills: Expr[] = [];
+      for (const b of p.plan.buffers) {
+        if (b.halo === 0) continue;
+        const g = geomI8(b);
+        const zp = f.c(p.zeroPoint.get(b)! & 0xff);
+        const band = b.halo * g.rs;
+        const side = b.halo * g.pix;
+        fills.push(m.memory.fill(f.c(b.offset), zp, f.c(band)));
+        fills.push(
+          m.memory.fill(f.c(b.offset + band + b.h * g.rs), f.c(p.zeroPoint.get(b)! & 0xff), f.c(band)),
+        );
+        const rowAt = (): Expr => f.add(f.c(b.offset + band), f.mul(f.get(r), f.c(g.rs)));
+        fills.push(
+          f.loop(r, f.c(0), () => f.c(b.h), 1, [
+            m.memory.fill(rowAt(), f.c(p.zeroPoint.get(b)! & 0xff), f.c(side)),
+            m.memory.fill(
+              f.add(rowAt(), f.c(side + b.w * g.pix)),
+              f.c(p.zeroPoint.get(b)! & 0xff),
+              f.c(side),
+            ),
+          ]),
+        );
+      }
+      const start = m.addFunction(
+        'fill_halos',
+        binaryen.none,
+        binaryen.none,
+        f.vars,
+        m.block(null, fills.length ? fills : [m.nop()]),
+      );
+      m.setStart(start);
+    }
+    {
+      const f = new Fn(m, variant, [i32, i32]);
+      const [thread, threads] = [0, 1];
+      const body: Expr[] = [
+        m.if(
+          m.i32.or(
+            m.i32.gt_u(f.get(threads), f.c(layout.maxThreads)),
+            m.i32.ge_u(f.get(thread), f.get(threads)),
+          ),
+          m.unreachable(),
+        ),
+      ];
+      stages.forEach((s, i) => {
+        const rows = stageRows(s);
+        const share = (t: () => Expr): Expr => m.i32.div_u(m.i32.mul(f.c(rows), t()), f.get(threads));
+        body.push(
+          m.call(
+            `stage${i}`,
+            [share(() => f.get(thread)), share(() => f.add(f.get(thread), f.c(1))), f.get(thread)],
+            binaryen.none,
+          ),
+        );
+        if (variant.threads)
+          body.push(
+            m.if(m.i32.gt_u(f.get(threads), f.c(1)), m.call('barrier', [f.get(threads)], binaryen.none)),
+          );
+      });
+      m.addFunction('run', binaryen.createType([i32, i32]), binaryen.none, f.vars, m.block(null, body));
+      m.addFunctionExport('run', 'run');
+    }
+    {
+      const f = new Fn(m, variant, [i32, i32, i32, i32]);
+      const body = [
+        m.if(m.i32.ge_u(f.get(3), f.c(layout.maxThreads)), m.unreachable()),
+        ...stages.map((_, i) =>
+          m.if(
+            m.i32.eq(f.get(0), f.c(i)),
+            m.call(`stage${i}`, [f.get(1), f.get(2), f.get(3)], binaryen.none),
+          ),
+        ),
+      ];
+      m.addFunction(
+        'run_stage',
+        binaryen.createType([i32, i32, i32, i32]),
+        binaryen.none,
+        f.vars,
+        m.block(null, body),
+      );
+      m.addFunctionExport('run_stage', 'run_stage');
+    }
+    if (!m.validate())
+      throw new Error('codegen-wasm int8: emitted module does not validate (a bug in the emitter)');
+    const prevOpt = binaryen.getOptimizeLevel();
+    const prevShrink = binaryen.getShrinkLevel();
+    binaryen.setOptimizeLevel(level);
+    binaryen.setShrinkLevel(0);
+    try {
+      if (level > 0) m.optimize();
+    } finally {
+      binaryen.setOptimizeLevel(prevOpt);
+      binaryen.setShrinkLevel(prevShrink);
+    }
+    return m.emitBinary() as Uint8Array<ArrayBuffer>;
+  } finally {
+    m.dispose();
+  }
+}
+
+/**
+ * Compiles a quantised model to int8 wasm modules. Throws `GraphError` naming the layer for a
+ * graph (or quantisation) the int8 kernels cannot run.
+ */
+export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions = {}): WasmInt8Artifact {
+  const maxThreads = options.maxThreads ?? 8;
+  const level = options.optimizeLevel ?? 3;
+  const metaArch = model.graph.meta?.['arch'];
+  const arch = options.arch ?? (typeof metaArch === 'string' ? metaArch : model.graph.name);
+  const p = planInt8(model);
+  if (p.plan.output.shape[1] < 1)
+    throw new GraphError(p.plan.output.name, 'int8: an output without channels');
+  const { packer, packs } = packAll(p);
+  const weights = packer.bytes();
+  const layout = layoutI8(p.plan, weights.byteLength, maxThreads);
+  for (const s of p.plan.stages)
+    if (tileBytes(s) > layout.scratch.bytesPerThread) throw new Error('codegen-wasm int8: scratch');
+  const modules = {
+    simd: emitModule(p, layout, packs, VARIANTS.simd, level),
+    'simd-threads': emitModule(p, layout, packs, VARIANTS['simd-threads'], level),
+  };
+  const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));
+  const file = (v: 'simd' | 'simd-threads'): string => `${arch}.int8.${v}.wasm`;
+  const manifest: WasmManifest = {
+    format: WASM_MANIFEST_FORMAT,
+    version: WASM_MANIFEST_VERSION,
+    arch,
+    generator: `@fastdepth/codegen-wasm ${PACKAGE_VERSION}`,
+    input: {
+      name: p.plan.input.name,
+      shape: [1, p.plan.input.shape[1], p.plan.input.shape[2], p.plan.input.shape[3]],
+      byteOffset: layout.input.byteOffset,
+    },
+    output: {
+      name: p.plan.output.name,
+      shape: [1, p.plan.output.shape[1], p.plan.output.shape[2], p.plan.output.shape[3]],
+      byteOffset: layout.output.byteOffset,
+    },
+    memory: { initialPages: layout.pages, maximumPages: layout.pages },
+    weights: layout.weights,
+    barrier: { byteOffset: BARRIER_OFFSET },
+    maxThreads,
+    stages: p.plan.stages.map((s) => {
+      const layers = p.plan.layers.get(s)!;
+      return {
+        name: s.name,
+        layers,
+        kind: s.kind,
+        rows: stageRows(s),
+        macs: layers.reduce((a, l) => a + (macsOf.get(l) ?? 0), 0),
+      };
+    }),
+    modules: Object.fromEntries(
+      WASM_VARIANTS.map((v) => [v, file(v.endsWith('-threads') ? 'simd-threads' : 'simd')]),
+    ) as Record<WasmVariant, string>,
+    weightsFile: `${arch}.int8.weights.bin`,
+    quantization: {
+      scheme: 'int8',
+      input: p.inputParams,
+      output: p.outputParams,
+      outputInt8: { byteOffset: layout.outputInt8.byteOffset },
+    },
+  };
+  return { manifest, modules, weights };
+}
+
+/** The files of an int8 artifact: `<arch>.int8.wasm-manifest.json`, two modules, the int8 weights. */
+export function wasmInt8ArtifactFiles(artifact: WasmInt8Artifact): ArtifactFile[] {
+  const { manifest } = artifact;
+  return [
+    {
+      path: int8ManifestFile(manifest.arch),
+      data: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`),
+    },
+    { path: manifest.modules.simd, data: artifact.modules.simd },
+    { path: manifest.modules['simd-threads'], data: artifact.modules['simd-threads'] },
+    { path: manifest.weightsFile, data: artifact.weights },
+  ];
+}

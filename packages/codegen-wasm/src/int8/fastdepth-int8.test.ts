@@ -1,0 +1,67 @@
+/**
+ * Whole networks in int8: fastdepth-pruned at 224x224 with random int8 weights (calibrated so
+ * every layer uses its range) bit-exact against graph-dsl's `executeQuantized`, on one thread and on two
+ * worker_threads sharing the memory (the trained model: `trained.test.ts`).
+ */
+import { Worker } from 'node:worker_threads';
+import { buildArch } from '@fastdepth/fastdepth-arch';
+import { foldBatchNorm } from '@fastdepth/graph-dsl';
+import { describe, expect, it } from 'vitest';
+import { randomInput, seededWeights } from '../testing/harness.js';
+import { randomQuantizedModel } from '../testing/int8-reference.js';
+import { executeInt8 } from '../testing/trained-int8.js';
+import { createWasmMemory, loadWasmModel } from '../testing/load.js';
+import { RUN_WORKER_SOURCE } from '../testing/run-worker.js';
+import { emitWasmInt8 } from './emit.js';
+
+describe('fastdepth-pruned 224x224 in int8', () => {
+  const graph = buildArch('fastdepth-pruned', { inputSize: 224 });
+  const folded = foldBatchNorm({ graph, weights: seededWeights(graph, 1) }).graph;
+  const x = randomInput([1, 3, 224, 224], 3);
+  const model = randomQuantizedModel(folded, 4, randomInput([1, 3, 224, 224], 2));
+  const want = executeInt8(model, x);
+  const artifact = emitWasmInt8(model, { maxThreads: 2 });
+  const n = 224 * 224;
+  const outInt8 = (memory: WebAssembly.Memory): Int8Array =>
+    new Int8Array(memory.buffer, artifact.manifest.quantization!.outputInt8.byteOffset, n).slice();
+
+  it('one thread: the int8 output equals the reference bit for bit; the weights are int8', async () => {
+    expect(new Set(want).size).toBeGreaterThan(30);
+    const memory = createWasmMemory(artifact.manifest, false) as WebAssembly.Memory;
+    const m = await loadWasmModel(artifact.manifest, artifact.modules.simd, artifact.weights, { memory });
+    m.runSingleThread(x);
+    expect(outInt8(memory)).toEqual(want);
+    // ~1 byte per parameter: under 1.6 MB for fastdepth-pruned's 1.3 M weights.
+    expect(artifact.weights.byteLength).toBeLessThan(1.6e6);
+  });
+
+  it('two worker_threads on shared memory: the same integers, three runs', async () => {
+    const memory = createWasmMemory(artifact.manifest, true) as WebAssembly.Memory;
+    const host = await loadWasmModel(artifact.manifest, artifact.modules['simd-threads'], artifact.weights, {
+      memory,
+    });
+    host.writeInput(x);
+    const module = await WebAssembly.compile(artifact.modules['simd-threads']);
+    const control = new SharedArrayBuffer(8);
+    const flags = new Int32Array(control);
+    const runs = 3;
+    const workers = [0, 1].map(
+      (thread) =>
+        new Worker(RUN_WORKER_SOURCE, {
+          eval: true,
+          workerData: { module, memory, thread, threads: 2, runs, control },
+        }),
+    );
+    const done = workers.map((w) => new Promise((resolve) => w.once('message', resolve)));
+    for (let r = 0; r < runs; r++) {
+      host.resetBarrier();
+      new Int8Array(memory.buffer, artifact.manifest.quantization!.outputInt8.byteOffset, n).fill(0);
+      Atomics.store(flags, 0, r + 1);
+      Atomics.notify(flags, 0);
+      while (Atomics.load(flags, 1) < 2 * (r + 1)) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(outInt8(memory)).toEqual(want);
+    }
+    await Promise.all(done);
+    await Promise.all(workers.map((w) => w.terminate()));
+  });
+});

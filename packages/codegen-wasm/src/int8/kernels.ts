@@ -1,0 +1,798 @@
+/**
+ * The int8 kernels: every conv accumulates in int32 lanes from int8 data widened to i16
+ * (`v128.load8x8_s`), then the epilogue requantises per channel in registers (`requant.ts`),
+ * clamps (fused ReLU/ReLU6 are clamps in the quantised domain), applies a fused nearest x2 (one
+ * value to a 2x2 block) and a fused skip ADD (TFLite's int8 rescaling), and stores int8 NHWC, or
+ * the graph output as int8 and dequantised float32 NCHW.
+ *
+ * - pointwise: 4 pixels x 8 output channels; per pair of input channels one broadcast of
+ *   (x[k], x[k+1]) per pixel and one `i32x4.dot_i16x8_s` per 4 outputs (16 MACs per dot pair);
+ * - depthwise: 4 pixels x 8 channels, `i32x4.extmul_{low,high}_i16x8_s` per tap;
+ * - dense (the first conv): (tap, channel) steps through a displacement table, as the float one;
+ * - head (one output channel): dot products over channels, reduced with shuffles.
+ */
+import type { QuantizedMultiplier } from '@fastdepth/graph-dsl';
+import binaryen from 'binaryen';
+import type { Buffer, ConvGeom, Epilogue } from '../plan.js';
+import type { Expr, Fn } from '../kernels/builder.js';
+import { geomI8, pad8, type AddQuant, type LayoutI8 } from './plan.js';
+import { i32Splat, requantize, requantLocals, type Requant, type RequantLocals } from './requant.js';
+
+const i8Splat = (f: Fn, v: number): Expr => f.m.i32x4.splat(f.c(v));
+
+/** i32x4 x 2 (8 channels) -> 8 int8 values in the low half of a v128. */
+function narrow8(f: Fn, lo: Expr, hi: Expr): Expr {
+  const m = f.m;
+  const w = f.v128Local();
+  return m.block(
+    null,
+    [f.set(w, m.i16x8.narrow_i32x4_s(lo, hi)), m.i8x16.narrow_i16x8_s(f.get(w), f.get(w))],
+    binaryen.v128,
+  );
+}
+
+/** The int8 epilogue of one stage (see the file comment). */
+export class EpilogueI8 {
+  private readonly outBase: number;
+  private readonly addBase: number;
+  private readonly qBase: number;
+  private readonly yl: number;
+  private readonly yh: number;
+  private readonly t: number;
+  private readonly L: RequantLocals;
+  private readonly ax: number;
+  private readonly ad: number;
+  private readonly s: number;
+
+  constructor(
+    private readonly f: Fn,
+    private readonly epi: Epilogue,
+    private readonly q: Requant,
+    /** Absolute address of the requantisation table (channel 0). */
+    private readonly qAddr: number,
+    private readonly add: AddQuant | undefined,
+    private readonly output: { scale: number; zeroPoint: number } | undefined,
+    private readonly layout: LayoutI8,
+  ) {
+    this.outBase = f.i32Local();
+    this.addBase = f.i32Local();
+    this.qBase = f.i32Local();
+    this.yl = f.v128Local();
+    this.yh = f.v128Local();
+    this.t = f.v128Local();
+    this.L = requantLocals(f);
+    this.ax = f.v128Local();
+    this.ad = f.v128Local();
+    this.s = epi.up ? 2 : 1;
+    if (add && (add.m1.shift > 0 || add.m2.shift > 0))
+      throw new Error(
+        `codegen-wasm int8: add "${add.layer}" has an input multiplier above 1 (impossible: s / (2 max s) <= 1/2)`,
+      );
+  }
+
+  /** Points the epilogue at conv output pixel (y, x), channel `c` (a multiple of 4). */
+  setup(y: () => Expr, x: () => Expr, c: () => Expr): Expr[] {
+    const { f, epi, s } = this;
+    const out: Expr[] = [f.set(this.qBase, f.add(f.c(this.qAddr), f.mul(c(), f.c(this.q.quadBytes / 4))))];
+    if (epi.out === 'output') {
+      const o = this.layout.output;
+      // Pixel index (s*y) * W + s*x; channel planes are added per lane in `store8`.
+      out.push(
+        f.set(
+          this.outBase,
+          f.add(f.add(f.mul(y(), f.c(s * o.w)), f.mul(x(), f.c(s))), f.mul(c(), f.c(o.h * o.w))),
+        ),
+      );
+    } else {
+      const g = geomI8(epi.out);
+      out.push(
+        f.set(
+          this.outBase,
+          f.add(f.c(g.origin), f.add(f.add(f.mul(y(), f.c(s * g.rs)), f.mul(x(), f.c(s * g.pix))), c())),
+        ),
+      );
+    }
+    if (epi.add) {
+      const g = geomI8(epi.add);
+      out.push(
+        f.set(
+          this.addBase,
+          f.add(f.c(g.origin), f.add(f.add(f.mul(y(), f.c(s * g.rs)), f.mul(x(), f.c(s * g.pix))), c())),
+        ),
+      );
+    }
+    return out;
+  }
+
+  /**
+   * `roundingDivideByPOT(x, e)` with one exponent for all lanes (tensor-wide multipliers of the
+   * ADD): TFLite's own mask / threshold form.
+   */
+  private rdbpot(x: Expr, e: number): Expr {
+    const { f } = this;
+    const m = f.m;
+    if (e === 0) return x;
+    const mask = 2 ** e - 1;
+    return m.block(
+      null,
+      [
+        f.set(this.ax, x),
+        // (x >> e) + (remainder > (mask >> 1) + [x < 0]); a true i32x4.gt_s is -1.
+        m.i32x4.sub(
+          m.i32x4.shr_s(f.get(this.ax), f.c(e)),
+          m.i32x4.gt_s(
+            m.v128.and(f.get(this.ax), i32Splat(f, mask)),
+            m.i32x4.sub(i32Splat(f, mask >> 1), m.i32x4.shr_s(f.get(this.ax), f.c(31))),
+          ),
+        ),
+      ],
+      binaryen.v128,
+    );
+  }
+
+  /**
+   * `multiplyByQuantizedMultiplier(d * 2^20, mq)` for |d| <= 255 and mq.shift <= 0 (the ADD's
+   * input rescaling) in 32-bit lanes: SRDHM(d * 2^20, M) = floor((d*M + 2^10) / 2^11)
+   * = d * (M >> 11) + ((d * (M & 2047) + 2^10) >> 11), every term inside int32.
+   */
+  private mulSmall(d: Expr, mq: QuantizedMultiplier): Expr {
+    const { f } = this;
+    const m = f.m;
+    const x = m.i32x4.add(
+      m.i32x4.mul(f.get(this.ad), i32Splat(f, Math.floor(mq.multiplier / 2048))),
+      m.i32x4.shr_s(
+        m.i32x4.add(m.i32x4.mul(f.get(this.ad), i32Splat(f, mq.multiplier % 2048)), i32Splat(f, 1024)),
+        f.c(11),
+      ),
+    );
+    return m.block(null, [f.set(this.ad, d), this.rdbpot(x, -mq.shift)], binaryen.v128);
+  }
+
+  /** `multiplyByQuantizedMultiplier(v, mq)`, one multiplier for all lanes. */
+  private mulUniform(v: Expr, mq: QuantizedMultiplier): Expr {
+    const { f } = this;
+    const m = f.m;
+    const left = mq.shift > 0 ? mq.shift : 0;
+    const k = i32Splat(f, mq.multiplier);
+    const half = (low: boolean): Expr =>
+      m.i64x2.shr_u(
+        m.i64x2.add(
+          low
+            ? m.i64x2.extmul_low_i32x4_s(f.get(this.ad), k)
+            : m.i64x2.extmul_high_i32x4_s(f.get(this.ad), k),
+          m.v128.const([0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0]),
+        ),
+        f.c(31),
+      );
+    const x = m.i8x16.shuffle(
+      half(true),
+      half(false),
+      [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27],
+    );
+    return m.block(
+      null,
+      [f.set(this.ad, left > 0 ? m.i32x4.shl(v, f.c(left)) : v), this.rdbpot(x, left > 0 ? 0 : -mq.shift)],
+      binaryen.v128,
+    );
+  }
+
+  /** The ADD's rescaled conv term, once per conv value (shared by the 2x2 block of an upsample). */
+  private addTerm1(y: Expr): Expr {
+    const a = this.add!;
+    return this.mulSmall(this.f.m.i32x4.sub(y, i32Splat(this.f, a.zp1)), a.m1);
+  }
+
+  /** TFLite int8 ADD given the conv term (`addTerm1`) and the skip values `k` (i32x4). */
+  private addOp(term1: Expr, k: Expr): Expr {
+    const { f } = this;
+    const m = f.m;
+    const a = this.add!;
+    const raw = m.i32x4.add(term1, this.mulSmall(m.i32x4.sub(k, i32Splat(f, a.zp2)), a.m2));
+    const out = m.i32x4.add(this.mulUniform(raw, a.mo), i32Splat(f, a.zpOut));
+    return m.i32x4.min_s(m.i32x4.max_s(out, i32Splat(f, a.lo)), i32Splat(f, a.hi));
+  }
+
+  /**
+   * Requantises and stores accumulators for conv pixel x+p, channels c..c+3 (`lo`) and c+4..c+7
+   * (`hi`; absent for a head, whose lanes past 0 are padding).
+   */
+  store8(lo: Expr, hi: Expr | undefined, p: number): Expr[] {
+    const { f, epi, s } = this;
+    const m = f.m;
+    const table = (quad: number) => (i: number) =>
+      f.load(f.get(this.qBase), quad * this.q.quadBytes + this.q.slot[i]! * 16);
+    const out: Expr[] = [f.set(this.yl, requantize(f, lo, this.q, table(0), this.L))];
+    if (hi) out.push(f.set(this.yh, requantize(f, hi, this.q, table(1), this.L)));
+    if (epi.add) {
+      out.push(f.set(this.yl, this.addTerm1(f.get(this.yl))));
+      out.push(f.set(this.yh, hi ? this.addTerm1(f.get(this.yh)) : f.get(this.yl)));
+    }
+    const positions: [number, number][] =
+      s === 2
+        ? [
+            [0, 0],
+            [0, 1],
+            [1, 0],
+            [1, 1],
+          ]
+        : [[0, 0]];
+    for (const [dy, dx] of positions) {
+      let vl = f.get(this.yl);
+      let vh = hi ? f.get(this.yh) : f.get(this.yl);
+      if (epi.add) {
+        const g = geomI8(epi.add);
+        out.push(f.set(this.t, m.v128.load8x8_s(dy * g.rs + (p * s + dx) * g.pix, 1, f.get(this.addBase))));
+        vl = this.addOp(vl, m.i32x4.extend_low_i16x8_s(f.get(this.t)));
+        vh = this.addOp(vh, m.i32x4.extend_high_i16x8_s(f.get(this.t)));
+      }
+      if (epi.out === 'output') {
+        const o = this.layout.output;
+        const d = this.output!;
+        const pixel = dy * o.w + p * s + dx;
+        const halves: Expr[] = hi || epi.add ? [vl, vh] : [vl];
+        halves.forEach((v, half) => {
+          out.push(f.set(this.t, v));
+          const real = m.f32x4.mul(
+            m.f32x4.convert_i32x4_s(m.i32x4.sub(f.get(this.t), i32Splat(f, d.zeroPoint))),
+            m.f32x4.splat(m.f32.const(d.scale)),
+          );
+          const fv = f.v128Local();
+          out.push(f.set(fv, real));
+          for (let l = 0; l < 4; l++) {
+            const plane = (half * 4 + l) * o.h * o.w;
+            out.push(
+              m.i32.store8(
+                this.layout.outputInt8.byteOffset + pixel + plane,
+                1,
+                f.get(this.outBase),
+                m.i32x4.extract_lane(f.get(this.t), l),
+              ),
+              m.f32.store(
+                this.layout.output.byteOffset + (pixel + plane) * 4,
+                4,
+                f.mul(f.get(this.outBase), f.c(4)),
+                m.f32x4.extract_lane(f.get(fv), l),
+              ),
+            );
+          }
+        });
+      } else {
+        const g = geomI8(epi.out);
+        out.push(
+          m.v128.store64_lane(
+            dy * g.rs + (p * s + dx) * g.pix,
+            1,
+            0,
+            f.get(this.outBase),
+            narrow8(f, vl, vh),
+          ),
+        );
+      }
+    }
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pointwise GEMM
+
+export interface GemmRowI8 {
+  /** Local holding the address of pixel 0, channel 0 of the input row. */
+  readonly inRow: number;
+  readonly pix: number;
+  readonly n: number;
+  /** Input channels padded to 8. */
+  readonly k: number;
+  /** Input values stored as i16 (the dwpw tile) rather than int8. */
+  readonly wide: boolean;
+  readonly coutP: number;
+  readonly wAddr: number;
+  readonly bAddr: number;
+  readonly y: number;
+  readonly epi: EpilogueI8;
+}
+
+export interface GemmLocalsI8 {
+  readonly cb: number;
+  readonly x: number;
+  readonly ip: number;
+  readonly wp: number;
+  readonly wb: number;
+  readonly kk: number;
+  readonly acc: number[];
+  readonly xs: number[];
+  readonly w: number[];
+}
+
+export function gemmLocalsI8(f: Fn): GemmLocalsI8 {
+  return {
+    cb: f.i32Local(),
+    x: f.i32Local(),
+    ip: f.i32Local(),
+    wp: f.i32Local(),
+    wb: f.i32Local(),
+    kk: f.i32Local(),
+    acc: Array.from({ length: 8 }, () => f.v128Local()),
+    xs: Array.from({ length: 4 }, () => f.v128Local()),
+    w: Array.from({ length: 2 }, () => f.v128Local()),
+  };
+}
+
+function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
+  const m = f.m;
+  const acc = (p: number, j: number): number => L.acc[p * 2 + j]!;
+  const body: Expr[] = [
+    f.set(L.ip, f.add(f.get(g.inRow), f.mul(f.get(L.x), f.c(g.pix)))),
+    f.set(L.wp, f.get(L.wb)),
+  ];
+  const biasAt = (): Expr => f.add(f.c(g.bAddr), f.mul(f.get(L.cb), f.c(4)));
+  for (let p = 0; p < P; p++)
+    for (let j = 0; j < 2; j++) body.push(f.set(acc(p, j), f.load(biasAt(), j * 16)));
+  const step: Expr[] = [];
+  for (let j = 0; j < 2; j++) step.push(f.set(L.w[j]!, m.v128.load8x8_s(j * 8, 1, f.get(L.wp))));
+  for (let p = 0; p < P; p++) {
+    // (x[k], x[k+1]) in every pair of i16 lanes.
+    step.push(
+      f.set(
+        L.xs[p]!,
+        g.wide
+          ? m.v128.load32_splat(p * g.pix, 4, f.get(L.ip))
+          : m.i16x8.extend_low_i8x16_s(m.v128.load16_splat(p * g.pix, 1, f.get(L.ip))),
+      ),
+    );
+    for (let j = 0; j < 2; j++)
+      step.push(
+        f.set(acc(p, j), m.i32x4.add(f.get(acc(p, j)), m.i32x4.dot_i16x8_s(f.get(L.xs[p]!), f.get(L.w[j]!)))),
+      );
+  }
+  step.push(f.bump(L.ip, g.wide ? 4 : 2), f.bump(L.wp, 16));
+  body.push(f.repeat(L.kk, g.k / 2, step));
+  body.push(
+    ...g.epi.setup(
+      () => f.get(g.y),
+      () => f.get(L.x),
+      () => f.get(L.cb),
+    ),
+  );
+  for (let p = 0; p < P; p++) body.push(...g.epi.store8(f.get(acc(p, 0)), f.get(acc(p, 1)), p));
+  return body;
+}
+
+export function gemmRowI8(f: Fn, g: GemmRowI8, L: GemmLocalsI8): Expr {
+  const n4 = g.n - (g.n % 4);
+  const pixels: Expr[] = [];
+  if (n4 > 0) pixels.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, gemmMicro(f, g, L, 4)));
+  if (n4 < g.n) pixels.push(f.set(L.x, f.c(n4)), ...gemmMicro(f, g, L, g.n - n4));
+  return f.block([
+    f.set(L.wb, f.c(g.wAddr)),
+    f.loop(L.cb, f.c(0), () => f.c(g.coutP), 8, [...pixels, f.bump(L.wb, g.k * 8)]),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise
+
+export interface DwRowI8 {
+  readonly in: Buffer;
+  readonly g: ConvGeom;
+  readonly wAddr: number;
+  readonly bAddr: number;
+  readonly y: number;
+  /** Into the row tile (local holding its address) with the dw's requantisation, or an epilogue. */
+  readonly dest:
+    { readonly tile: number; readonly q: Requant; readonly qAddr: number } | { readonly epi: EpilogueI8 };
+}
+
+export interface DwLocalsI8 {
+  readonly x: number;
+  readonly cv: number;
+  readonly rowBase: number;
+  readonly ib: number;
+  readonly ir: number;
+  readonly wp: number;
+  readonly bp: number;
+  readonly tp: number;
+  readonly qp: number;
+  readonly ky: number;
+  readonly acc: number[];
+  readonly w: number;
+  readonly w2: number;
+  readonly col: number;
+  readonly col2: number;
+  readonly r: RequantLocals;
+  readonly yl: number;
+}
+
+export function dwLocalsI8(f: Fn): DwLocalsI8 {
+  return {
+    x: f.i32Local(),
+    cv: f.i32Local(),
+    rowBase: f.i32Local(),
+    ib: f.i32Local(),
+    ir: f.i32Local(),
+    wp: f.i32Local(),
+    bp: f.i32Local(),
+    tp: f.i32Local(),
+    qp: f.i32Local(),
+    ky: f.i32Local(),
+    acc: Array.from({ length: 8 }, () => f.v128Local()),
+    w: f.v128Local(),
+    w2: f.v128Local(),
+    col: f.v128Local(),
+    col2: f.v128Local(),
+    r: requantLocals(f),
+    yl: f.v128Local(),
+  };
+}
+
+export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
+  const m = f.m;
+  const { g } = d;
+  const gi = geomI8(d.in);
+  const cp = pad8(g.cin);
+  const n4 = g.ow - (g.ow % 4);
+  const acc = (p: number, j: number): number => L.acc[p * 2 + j]!;
+
+  const block = (P: number): Expr[] => {
+    const body: Expr[] = [
+      f.set(L.ib, f.add(f.get(L.rowBase), f.mul(f.get(L.x), f.c(g.sw * gi.pix)))),
+      f.set(L.wp, f.c(d.wAddr)),
+      f.set(L.bp, f.c(d.bAddr)),
+    ];
+    if ('tile' in d.dest) {
+      body.push(f.set(L.tp, f.add(f.get(d.dest.tile), f.mul(f.get(L.x), f.c(cp * 2)))));
+      body.push(f.set(L.qp, f.c(d.dest.qAddr)));
+    }
+    const inner: Expr[] = [];
+    for (let p = 0; p < P; p++)
+      for (let j = 0; j < 2; j++) inner.push(f.set(acc(p, j), f.load(f.get(L.bp), j * 16)));
+    // Taps in pairs: (x[kx], x[kx+1]) of 4 channels interleaved in i16 lanes, one
+    // i32x4.dot_i16x8_s with the weight pair (8 MACs, one pmaddwd on x86).
+    const row: Expr[] = [];
+    const pairs = Math.ceil(g.kw / 2);
+    const LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+    const HI = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
+    const colAt = (p: number, kx: number): Expr =>
+      m.v128.load8x8_s((p * g.sw + kx * g.dw) * gi.pix, 1, f.get(L.ir));
+    for (let j = 0; j < pairs; j++) {
+      const kx = 2 * j;
+      row.push(f.set(L.w, m.v128.load8x8_s(j * 16, 1, f.get(L.wp))));
+      row.push(f.set(L.w2, m.v128.load8x8_s(j * 16 + 8, 1, f.get(L.wp))));
+      for (let p = 0; p < P; p++) {
+        row.push(f.set(L.col, colAt(p, kx)));
+        row.push(f.set(L.col2, kx + 1 < g.kw ? colAt(p, kx + 1) : f.zero()));
+        row.push(
+          f.set(
+            acc(p, 0),
+            m.i32x4.add(
+              f.get(acc(p, 0)),
+              m.i32x4.dot_i16x8_s(m.i8x16.shuffle(f.get(L.col), f.get(L.col2), LO), f.get(L.w)),
+            ),
+          ),
+        );
+        row.push(
+          f.set(
+            acc(p, 1),
+            m.i32x4.add(
+              f.get(acc(p, 1)),
+              m.i32x4.dot_i16x8_s(m.i8x16.shuffle(f.get(L.col), f.get(L.col2), HI), f.get(L.w2)),
+            ),
+          ),
+        );
+      }
+    }
+    row.push(f.bump(L.ir, g.dh * gi.rs), f.bump(L.wp, pairs * 16));
+    inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
+    if ('tile' in d.dest) {
+      const dest = d.dest;
+      const table = (quad: number) => (i: number) =>
+        f.load(f.get(L.qp), quad * dest.q.quadBytes + dest.q.slot[i]! * 16);
+      for (let p = 0; p < P; p++) {
+        inner.push(f.set(L.yl, requantize(f, f.get(acc(p, 0)), dest.q, table(0), L.r)));
+        // The tile holds i16: the GEMM broadcasts an input pair with one load32_splat.
+        inner.push(
+          f.store(
+            f.get(L.tp),
+            p * cp * 2,
+            m.i16x8.narrow_i32x4_s(f.get(L.yl), requantize(f, f.get(acc(p, 1)), dest.q, table(1), L.r)),
+          ),
+        );
+      }
+      inner.push(f.bump(L.tp, 16), f.bump(L.qp, 2 * dest.q.quadBytes));
+    } else {
+      const epi = d.dest.epi;
+      inner.unshift(
+        ...epi.setup(
+          () => f.get(d.y),
+          () => f.get(L.x),
+          () => f.mul(f.get(L.cv), f.c(8)),
+        ),
+      );
+      for (let p = 0; p < P; p++) inner.push(...epi.store8(f.get(acc(p, 0)), f.get(acc(p, 1)), p));
+    }
+    inner.push(f.bump(L.ib, 8), f.bump(L.bp, 32));
+    body.push(f.loop(L.cv, f.c(0), () => f.c(cp / 8), 1, inner));
+    return body;
+  };
+
+  const out: Expr[] = [
+    f.set(
+      L.rowBase,
+      f.add(f.c(gi.origin - g.pt * gi.rs - g.pl * gi.pix), f.mul(f.get(d.y), f.c(g.sh * gi.rs))),
+    ),
+  ];
+  if (n4 > 0) out.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, block(4)));
+  if (n4 < g.ow) out.push(f.set(L.x, f.c(n4)), ...block(g.ow - n4));
+  return f.block(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense conv (groups 1, any kernel)
+
+/** Input channels at or below this are packed unpadded (the first conv's 3). */
+export const UNROLL_CIN_I8 = 8;
+export const denseCinEffI8 = (g: ConvGeom): number => (g.cin <= UNROLL_CIN_I8 ? g.cin : pad8(g.cin));
+
+/** Byte displacement of each (tap, input channel) step from the block's top-left input. */
+export function denseOffsetsI8(g: ConvGeom, input: Buffer): Int32Array {
+  const gi = geomI8(input);
+  const cinEff = denseCinEffI8(g);
+  const out = new Int32Array(g.kh * g.kw * cinEff);
+  let i = 0;
+  for (let ky = 0; ky < g.kh; ky++)
+    for (let kx = 0; kx < g.kw; kx++)
+      for (let ci = 0; ci < cinEff; ci++) out[i++] = ky * g.dh * gi.rs + kx * g.dw * gi.pix + ci;
+  return out;
+}
+
+export function convRowsI8(
+  f: Fn,
+  c: {
+    in: Buffer;
+    g: ConvGeom;
+    wAddr: number;
+    bAddr: number;
+    tAddr: number;
+    epi: EpilogueI8;
+    r0: number;
+    r1: number;
+  },
+): Expr {
+  const m = f.m;
+  const { g } = c;
+  const gi = geomI8(c.in);
+  const cinEff = denseCinEffI8(g);
+  const steps = g.kh * g.kw * cinEff;
+  const coutP = pad8(g.cout);
+  const local = (): number => f.i32Local();
+  const [y, x, cb, rowBase, ib, ic, tp, wp, kk] = [
+    local(),
+    local(),
+    local(),
+    local(),
+    local(),
+    local(),
+    local(),
+    local(),
+    local(),
+  ];
+  const acc = Array.from({ length: 8 }, () => f.v128Local());
+  const xs = Array.from({ length: 4 }, () => f.v128Local());
+  const w = f.v128Local();
+  const micro = (P: number): Expr[] => {
+    const a = (p: number, j: number): number => acc[p * 2 + j]!;
+    const body: Expr[] = [
+      f.set(ib, f.add(f.get(rowBase), f.mul(f.get(x), f.c(g.sw * gi.pix)))),
+      f.set(wp, f.add(f.c(c.wAddr), f.mul(f.get(cb), f.c(steps)))),
+      f.set(tp, f.c(c.tAddr)),
+    ];
+    for (let p = 0; p < P; p++)
+      for (let j = 0; j < 2; j++)
+        body.push(f.set(a(p, j), f.load(f.add(f.c(c.bAddr), f.mul(f.get(cb), f.c(4))), j * 16)));
+    const step: Expr[] = [
+      f.set(ic, f.add(f.get(ib), m.i32.load(0, 4, f.get(tp)))),
+      f.set(w, m.v128.load8x8_s(0, 1, f.get(wp))),
+    ];
+    for (let p = 0; p < P; p++) {
+      step.push(
+        f.set(xs[p]!, m.i16x8.extend_low_i8x16_s(m.v128.load8_splat(p * g.sw * gi.pix, 1, f.get(ic)))),
+      );
+      step.push(
+        f.set(a(p, 0), m.i32x4.add(f.get(a(p, 0)), m.i32x4.extmul_low_i16x8_s(f.get(xs[p]!), f.get(w)))),
+      );
+      step.push(
+        f.set(a(p, 1), m.i32x4.add(f.get(a(p, 1)), m.i32x4.extmul_high_i16x8_s(f.get(xs[p]!), f.get(w)))),
+      );
+    }
+    step.push(f.bump(tp, 4), f.bump(wp, 8));
+    body.push(f.repeat(kk, steps, step));
+    body.push(
+      ...c.epi.setup(
+        () => f.get(y),
+        () => f.get(x),
+        () => f.get(cb),
+      ),
+    );
+    for (let p = 0; p < P; p++) body.push(...c.epi.store8(f.get(a(p, 0)), f.get(a(p, 1)), p));
+    return body;
+  };
+  const channels = (P: number): Expr => f.loop(cb, f.c(0), () => f.c(coutP), 8, micro(P));
+  const n4 = g.ow - (g.ow % 4);
+  const row: Expr[] = [
+    f.set(rowBase, f.add(f.c(gi.origin - g.pt * gi.rs - g.pl * gi.pix), f.mul(f.get(y), f.c(g.sh * gi.rs)))),
+  ];
+  if (n4 > 0) row.push(f.loop(x, f.c(0), () => f.c(n4), 4, [channels(4)]));
+  if (n4 < g.ow) row.push(f.set(x, f.c(n4)), channels(g.ow - n4));
+  return f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, row);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Head (1x1 to one channel)
+
+export function headRowsI8(
+  f: Fn,
+  c: { in: Buffer; g: ConvGeom; wAddr: number; bAddr: number; epi: EpilogueI8; r0: number; r1: number },
+): Expr {
+  const m = f.m;
+  const { g } = c;
+  const gi = geomI8(c.in);
+  const vecs = pad8(g.cin) / 8;
+  const [y, x, ip] = [f.i32Local(), f.i32Local(), f.i32Local()];
+  const acc = [f.v128Local(), f.v128Local()];
+  const t = f.v128Local();
+  const P = g.ow % 2 === 0 ? 2 : 1;
+  const pixel: Expr[] = [
+    f.set(ip, f.add(f.c(gi.origin), f.add(f.mul(f.get(y), f.c(gi.rs)), f.mul(f.get(x), f.c(gi.pix))))),
+  ];
+  for (let p = 0; p < P; p++) pixel.push(f.set(acc[p]!, f.zero()));
+  for (let v = 0; v < vecs; v++)
+    for (let p = 0; p < P; p++)
+      pixel.push(
+        f.set(
+          acc[p]!,
+          m.i32x4.add(
+            f.get(acc[p]!),
+            m.i32x4.dot_i16x8_s(
+              m.v128.load8x8_s(p * gi.pix + v * 8, 1, f.get(ip)),
+              m.v128.load8x8_s(c.wAddr + v * 8, 1, f.c(0)),
+            ),
+          ),
+        ),
+      );
+  pixel.push(
+    ...c.epi.setup(
+      () => f.get(y),
+      () => f.get(x),
+      () => f.c(0),
+    ),
+  );
+  for (let p = 0; p < P; p++) {
+    const a = (): Expr => f.get(acc[p]!);
+    pixel.push(
+      f.set(
+        t,
+        m.i32x4.add(a(), m.i8x16.shuffle(a(), a(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])),
+      ),
+    );
+    pixel.push(
+      f.set(
+        t,
+        m.i32x4.add(
+          f.get(t),
+          m.i8x16.shuffle(f.get(t), f.get(t), [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11]),
+        ),
+      ),
+    );
+    // Every lane holds the sum; add the bias (lane 0 is the channel, the rest are padding).
+    pixel.push(...c.epi.store8(m.i32x4.add(f.get(t), f.load(f.c(c.bAddr), 0)), undefined, p));
+  }
+  return f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, [f.loop(x, f.c(0), () => f.c(g.ow), P, pixel)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input: NCHW float32 -> int8 NHWC, quantised exactly as TFLite's QUANTIZE (and the reference)
+
+export function inputRowsI8(
+  f: Fn,
+  c: { out: Buffer; layout: LayoutI8; r0: number; r1: number; scale: number; zeroPoint: number },
+): Expr {
+  const m = f.m;
+  const b = c.out;
+  const go = geomI8(b);
+  const plane = b.h * b.w * 4;
+  const [y, x, ip, op] = [f.i32Local(), f.i32Local(), f.i32Local(), f.i32Local()];
+  const v = f.local(binaryen.f64);
+  const t = f.local(binaryen.f64);
+  const q = f.i32Local();
+  const [vv, tv, qa, qb] = [f.v128Local(), f.v128Local(), f.v128Local(), f.v128Local()];
+  const getV = (): Expr => m.local.get(v, binaryen.f64);
+  const getT = (): Expr => m.local.get(t, binaryen.f64);
+  const pointers = (): Expr[] => [
+    f.set(
+      ip,
+      f.add(f.c(c.layout.input.byteOffset), f.mul(f.add(f.mul(f.get(y), f.c(b.w)), f.get(x)), f.c(4))),
+    ),
+    f.set(op, f.add(f.c(go.origin), f.add(f.mul(f.get(y), f.c(go.rs)), f.mul(f.get(x), f.c(go.pix))))),
+  ];
+  // One value: x / scale in double, then halves away from zero: trunc, plus the sign when the
+  // fraction (exact in double) is at least one half; + zero point, clamped.
+  const scalar: Expr[] = pointers();
+  for (let ch = 0; ch < b.c; ch++) {
+    scalar.push(
+      m.local.set(v, m.f64.div(m.f64.promote(m.f32.load(ch * plane, 4, f.get(ip))), m.f64.const(c.scale))),
+      m.local.set(t, m.f64.trunc(getV())),
+      m.local.set(
+        t,
+        // binaryen.js: select(condition, ifTrue, ifFalse).
+        m.select(
+          m.f64.ge(m.f64.abs(m.f64.sub(getV(), getT())), m.f64.const(0.5)),
+          m.f64.add(getT(), m.f64.copysign(m.f64.const(1), getV())),
+          getT(),
+        ),
+      ),
+      f.set(q, m.i32.add(m.i32.trunc_s_sat.f64(getT()), f.c(c.zeroPoint))),
+      f.set(q, m.select(m.i32.lt_s(f.get(q), f.c(-128)), f.c(-128), f.get(q))),
+      f.set(q, m.select(m.i32.gt_s(f.get(q), f.c(127)), f.c(127), f.get(q))),
+      m.i32.store8(ch, 1, f.get(op), f.get(q)),
+    );
+  }
+  // Four pixels of one channel plane at once, the same arithmetic in f64x2 lanes.
+  const f64x2Const = (value: number): Expr => m.f64x2.splat(m.f64.const(value));
+  const quantize2 = (half: Expr): Expr =>
+    m.block(
+      null,
+      [
+        f.set(vv, m.f64x2.div(half, f64x2Const(c.scale))),
+        f.set(tv, m.f64x2.trunc(f.get(vv))),
+        m.i32x4.trunc_sat_f64x2_s_zero(
+          m.f64x2.add(
+            f.get(tv),
+            m.v128.and(
+              m.f64x2.ge(m.f64x2.abs(m.f64x2.sub(f.get(vv), f.get(tv))), f64x2Const(0.5)),
+              m.v128.bitselect(f64x2Const(-1), f64x2Const(1), m.f64x2.lt(f.get(vv), f64x2Const(0))),
+            ),
+          ),
+        ),
+      ],
+      binaryen.v128,
+    );
+  const vector: Expr[] = pointers();
+  for (let ch = 0; ch < b.c; ch++) {
+    vector.push(f.set(qa, m.v128.load(ch * plane, 4, f.get(ip))));
+    vector.push(f.set(qb, quantize2(m.f64x2.promote_low_f32x4(f.get(qa)))));
+    vector.push(
+      f.set(
+        qa,
+        quantize2(
+          m.f64x2.promote_low_f32x4(
+            m.i8x16.shuffle(f.get(qa), f.get(qa), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]),
+          ),
+        ),
+      ),
+    );
+    vector.push(
+      f.set(
+        qa,
+        m.i32x4.min_s(
+          m.i32x4.max_s(
+            m.i32x4.add(
+              m.i8x16.shuffle(f.get(qb), f.get(qa), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]),
+              i32Splat(f, c.zeroPoint),
+            ),
+            i32Splat(f, -128),
+          ),
+          i32Splat(f, 127),
+        ),
+      ),
+    );
+    for (let l = 0; l < 4; l++)
+      vector.push(m.i32.store8(l * go.pix + ch, 1, f.get(op), m.i32x4.extract_lane(f.get(qa), l)));
+  }
+  const w4 = b.w - (b.w % 4);
+  const row: Expr[] = [];
+  if (w4 > 0) row.push(f.loop(x, f.c(0), () => f.c(w4), 4, vector));
+  if (w4 < b.w) row.push(f.loop(x, f.c(w4), () => f.c(b.w), 1, scalar));
+  return f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, row);
+}
+
+export { i8Splat };

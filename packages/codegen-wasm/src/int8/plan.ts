@@ -1,0 +1,242 @@
+/**
+ * The int8 plan: the float planner's stages and fusions (`planGraph`: dw+pw, activations, nearest
+ * x2 and the skip add in the producer's epilogue, the head commuted before the upsample; every
+ * rewrite is exact on integers too) with TFLite's int8 parameters attached to each stage, and the
+ * int8 memory layout: NHWC int8 activations, channels padded to 8 (one `v128.load8x8_s` widens 8
+ * channels to i16x8) and a halo filled with the buffer's zero point, so a padded tap reads
+ * `q = zp` and contributes `(q - zp) * w = 0` as TFLite's padding does. The input zero point is
+ * folded into each conv's bias at emit time (`bias - zp * sum(w)`, exact in int32), so the inner
+ * loops multiply raw int8 values.
+ */
+import {
+  activationRange,
+  GraphError,
+  quantizeMultiplier,
+  type Graph,
+  type QuantizedModel,
+  type QuantizedMultiplier,
+  type QuantParams,
+} from '@fastdepth/graph-dsl';
+import { planGraph, type Buffer, type ConvGeom, type Plan, type Stage } from '../plan.js';
+
+export const pad8 = (c: number): number => Math.ceil(c / 8) * 8;
+
+/** The int8 ADD of a fused skip connection (TFLite's general rescaling, left shift 20). */
+export interface AddQuant {
+  readonly layer: string;
+  /** Zero points of the conv's value (after any upsample) and of the skip buffer. */
+  readonly zp1: number;
+  readonly zp2: number;
+  readonly m1: QuantizedMultiplier;
+  readonly m2: QuantizedMultiplier;
+  readonly mo: QuantizedMultiplier;
+  readonly zpOut: number;
+  /** Clamp after the add: [-128, 127] or the range of an activation that follows. */
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/** int8 facts of one conv: integer weights, bias, and the parameters around it. */
+export interface ConvQuant {
+  readonly weight: Int8Array;
+  readonly bias: Int32Array;
+  readonly inParams: QuantParams;
+  readonly outParams: QuantParams;
+  readonly multipliers: QuantizedMultiplier[];
+  /** Clamp of the conv's output: its activation range (fused relu/relu6) in the output params. */
+  readonly lo: number;
+  readonly hi: number;
+}
+
+export interface StageQuant {
+  /** The conv (pw of a dwpw stage, the conv itself otherwise). */
+  readonly conv?: ConvQuant;
+  /** The depthwise conv of a dwpw stage (its output lives in the row tile). */
+  readonly dw?: ConvQuant;
+  readonly add?: AddQuant;
+  /** Dequantisation of the graph output, when the stage writes it. */
+  readonly output?: QuantParams;
+}
+
+export interface Int8Plan {
+  readonly plan: Plan;
+  readonly quant: Map<Stage, StageQuant>;
+  readonly inputParams: QuantParams;
+  readonly outputParams: QuantParams;
+  /** Zero point each buffer's halo (and padding) holds. */
+  readonly zeroPoint: Map<Buffer, number>;
+}
+
+const ADD_LEFT_SHIFT = 20;
+
+function paramsOf(
+  graph: Graph & { quantization: { tensors: Readonly<Record<string, QuantParams>> } },
+  name: string,
+  reader: string,
+): QuantParams {
+  const p = graph.quantization.tensors[name];
+  if (!p) throw new GraphError(reader, `int8: no quantisation parameters for tensor "${name}"`);
+  return p;
+}
+
+/** Plans `model` for the int8 kernels. Throws `GraphError` naming the layer for what they cannot run. */
+export function planInt8(model: QuantizedModel): Int8Plan {
+  const { graph, weights } = model;
+  if (graph.quantization.scheme !== 'int8')
+    throw new GraphError(
+      graph.name,
+      `int8 wasm target: quantisation scheme "${String(graph.quantization.scheme)}" is not int8`,
+    );
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  // The float planner needs float weights only for their shapes here: the integers are read below.
+  const floatWeights = new Map<string, { data: Float32Array }>();
+  for (const n of graph.nodes) {
+    if (n.op !== 'conv2d') continue;
+    const w = weights.get(`${n.name}.weight`);
+    if (!w || w.dtype !== 'int8')
+      throw new GraphError(n.name, `int8 wasm target: missing int8 weight "${n.name}.weight"`);
+    const b = weights.get(`${n.name}.bias`);
+    if (b && b.dtype !== 'int32')
+      throw new GraphError(n.name, `int8 wasm target: bias "${n.name}.bias" is ${b.dtype}, expected int32`);
+    floatWeights.set(`${n.name}.weight`, { data: Float32Array.from(w.data) });
+    floatWeights.set(`${n.name}.bias`, { data: new Float32Array(n.attrs.outChannels) });
+  }
+  const plan = planGraph(graph, floatWeights, { upsampleInReads: false });
+  const tensors = (name: string, reader: string): QuantParams => paramsOf(graph, name, reader);
+
+  const convQuant = (g: ConvGeom, inName: string, act: 'none' | 'relu' | 'relu6'): ConvQuant => {
+    const w = weights.get(`${g.layer}.weight`)!;
+    const b = weights.get(`${g.layer}.bias`);
+    const inParams = tensors(inName, g.layer);
+    const outParams = tensors(g.layer, g.layer);
+    const scales = graph.quantization.weightScales[g.layer];
+    if (!scales || (scales.length !== 1 && scales.length !== g.cout))
+      throw new GraphError(g.layer, `int8: needs 1 or ${g.cout} weight scales, found ${scales?.length ?? 0}`);
+    const multipliers = Array.from({ length: g.cout }, (_, c) =>
+      quantizeMultiplier(
+        (inParams.scale * (scales.length === 1 ? scales[0]! : scales[c]!)) / outParams.scale,
+      ),
+    );
+    const [lo, hi] = activationRange(act, outParams);
+    return {
+      weight: w.data as Int8Array,
+      bias: b ? (b.data as Int32Array) : new Int32Array(g.cout),
+      inParams,
+      outParams,
+      multipliers,
+      lo,
+      hi,
+    };
+  };
+
+  const quant = new Map<Stage, StageQuant>();
+  const outputNode = graph.nodes.find((n) => n.op === 'output')!;
+  const outputParams = tensors(outputNode.name, outputNode.name);
+  for (const s of plan.stages) {
+    if (s.kind === 'input') continue;
+    const layers = plan.layers.get(s)!;
+    const q: { conv?: ConvQuant; dw?: ConvQuant; add?: AddQuant; output?: QuantParams } = {};
+    if (s.kind === 'dwpw') {
+      q.dw = convQuant(s.dw, s.in.name, s.dwAct);
+      q.conv = convQuant(s.conv, s.dw.layer, s.epi.act);
+    } else {
+      q.conv = convQuant(s.conv, s.in.name, s.epi.act);
+    }
+    if (s.epi.add) {
+      const addLayer = layers.find((l) => byName.get(l)?.op === 'add');
+      if (!addLayer) throw new GraphError(s.name, 'int8: a fused add the planner did not name');
+      const p1 = q.conv.outParams;
+      const p2 = tensors(s.epi.add.name, addLayer);
+      const po = tensors(addLayer, addLayer);
+      const twiceMax = 2 * Math.max(p1.scale, p2.scale);
+      const [lo, hi] = activationRange(s.epi.act2, po);
+      q.add = {
+        layer: addLayer,
+        zp1: p1.zeroPoint,
+        zp2: p2.zeroPoint,
+        m1: quantizeMultiplier(p1.scale / twiceMax),
+        m2: quantizeMultiplier(p2.scale / twiceMax),
+        mo: quantizeMultiplier(twiceMax / (2 ** ADD_LEFT_SHIFT * po.scale)),
+        zpOut: po.zeroPoint,
+        lo,
+        hi,
+      };
+    } else if (s.epi.act2 !== 'none') {
+      throw new GraphError(s.name, 'int8: a second activation without an add');
+    }
+    if (s.epi.out === 'output') q.output = outputParams;
+    quant.set(s, q);
+  }
+  const zeroPoint = new Map<Buffer, number>();
+  for (const b of plan.buffers) zeroPoint.set(b, tensors(b.name, b.name).zeroPoint);
+  return { plan, quant, inputParams: tensors(plan.input.name, plan.input.name), outputParams, zeroPoint };
+}
+
+/** Geometry of an int8 buffer in bytes. */
+export interface BufferGeomI8 {
+  readonly cp: number;
+  readonly pix: number;
+  readonly rs: number;
+  readonly origin: number;
+  readonly bytes: number;
+}
+
+export function geomI8(b: Buffer): BufferGeomI8 {
+  const cp = pad8(b.c);
+  const pix = cp;
+  const rs = (b.w + 2 * b.halo) * pix;
+  return { cp, pix, rs, origin: b.offset + b.halo * rs + b.halo * pix, bytes: (b.h + 2 * b.halo) * rs };
+}
+
+const align = (n: number, a = 64): number => Math.ceil(n / a) * a;
+export const PAGE = 65536;
+export const BARRIER_OFFSET = 0;
+
+/** Memory of an int8 build: barrier, weights, float input, float and int8 output, buffers, scratch. */
+export interface LayoutI8 {
+  readonly weights: { readonly byteOffset: number; readonly byteLength: number };
+  readonly input: { readonly byteOffset: number };
+  /** NCHW float32 (dequantised) output, pad8(C) planes. */
+  readonly output: {
+    readonly byteOffset: number;
+    readonly h: number;
+    readonly w: number;
+    readonly c: number;
+  };
+  /** NCHW int8 output, pad8(C) planes. */
+  readonly outputInt8: { readonly byteOffset: number };
+  readonly scratch: { readonly byteOffset: number; readonly bytesPerThread: number };
+  readonly maxThreads: number;
+  readonly pages: number;
+}
+
+/**
+ * Per-thread scratch of a stage: the depthwise row tile of dwpw stages, int8 values stored as
+ * i16 so the GEMM broadcasts a pair of input channels with one `v128.load32_splat`.
+ */
+export function tileBytes(s: Stage): number {
+  return s.kind === 'dwpw' ? align(s.dw.ow * pad8(s.dw.cin) * 2) : 0;
+}
+
+export function layoutI8(plan: Plan, weightBytes: number, maxThreads: number): LayoutI8 {
+  let at = 64;
+  const weights = { byteOffset: at, byteLength: weightBytes };
+  at = align(at + weightBytes);
+  const [, ci, hi, wi] = plan.input.shape;
+  const input = { byteOffset: at };
+  at = align(at + ci * hi * wi * 4);
+  const [, co, ho, wo] = plan.output.shape;
+  const output = { byteOffset: at, h: ho, w: wo, c: co };
+  at = align(at + pad8(co) * ho * wo * 4);
+  const outputInt8 = { byteOffset: at };
+  at = align(at + pad8(co) * ho * wo);
+  for (const b of plan.buffers) {
+    b.offset = at;
+    at = align(at + geomI8(b).bytes);
+  }
+  let bytesPerThread = 0;
+  for (const s of plan.stages) bytesPerThread = Math.max(bytesPerThread, tileBytes(s));
+  const scratch = { byteOffset: at, bytesPerThread };
+  at += bytesPerThread * maxThreads;
+  return { weights, input, output, outputInt8, scratch, maxThreads, pages: Math.ceil(at / PAGE) + 1 };
+}
