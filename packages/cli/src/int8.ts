@@ -5,7 +5,14 @@
  * artifacts: the graph JSON carrying its `quantization` annotation and the integer weights
  * (I8 weights, I32 biases) as safetensors.
  */
-import * as codegenWasm from '@fastdepth/codegen-wasm';
+import {
+  emitWasmInt8,
+  linkInt8Build,
+  wasmInt8ArtifactFiles,
+  type WasmInt8Artifact,
+  type WasmManifest,
+} from '@fastdepth/codegen-wasm';
+import { createDepthEstimator } from '@fastdepth/runtime-web';
 import {
   agreement,
   CALIBRATION_METHODS,
@@ -16,8 +23,11 @@ import {
   executeQuantized,
   graphInputs,
   graphOutputs,
+  GraphError,
+  maxRelativeError,
   quantizeModel,
   saveGraph,
+  type TensorF32,
   type Agreement,
   type CalibrationMethod,
   type Model,
@@ -26,6 +36,7 @@ import {
 import { UserError } from './errors.js';
 import type { OutputFile } from './fs-atomic.js';
 import { parseInteger } from './options.js';
+import type { Check } from './targets.js';
 import type { Output } from './output.js';
 import { loadQuantizationImages, type QuantizationImages } from './training-data.js';
 
@@ -102,45 +113,75 @@ export interface Int8Result {
   /** One row per held-out photo, then `all` over every held-out pixel. */
   readonly agreement: readonly AgreementRow[];
   readonly calibrationPhotos: readonly string[];
-  /** The int8 wasm build: what was written, or why there is none. */
-  readonly wasm: { readonly built: boolean; readonly note: string };
+  /** The int8 wasm build: what was written (and its checks), or why there is none. */
+  readonly wasm: { readonly built: boolean; readonly note: string; readonly checks: readonly Check[] };
 }
 
 /**
- * The int8 wasm emitter's names in `@fastdepth/codegen-wasm`, looked up at run time so that
- * this command builds before that emitter exists; once it is exported, import it statically.
+ * The int8 wasm build of `model` (`<stem>.int8.*`, beside the float build in wasm/), checked
+ * through runtime-web's wasm engine at 1 and 2 threads against the int8 reference executor
+ * on `check` (NCHW in [0, 1]): the engine computes TFLite's integers, so the check's limit is 0.
  */
-const WASM_INT8_EMITTER = 'emitWasmInt8';
-const WASM_INT8_FILES = 'wasmInt8ArtifactFiles';
-
-type Int8Emitter = (model: QuantizedModel, options: { arch?: string }) => unknown;
-type Int8Files = (
-  artifact: unknown,
-) => readonly { readonly path: string; readonly data: Uint8Array | string }[];
-
-/** The int8 wasm build of `model`, when codegen-wasm has an int8 emitter; otherwise says so. */
-export function int8WasmFiles(
+export async function int8WasmFiles(
   model: QuantizedModel,
   stem: string,
-): { files: OutputFile[]; built: boolean; note: string } {
-  const exports = codegenWasm as Readonly<Record<string, unknown>>;
-  const emit = exports[WASM_INT8_EMITTER];
-  const files = exports[WASM_INT8_FILES];
-  if (typeof emit !== 'function' || typeof files !== 'function') {
-    return {
-      files: [],
-      built: false,
-      note: 'the int8 wasm build is not yet available (codegen-wasm has no int8 emitter yet): only the float wasm build was written',
-    };
+  check: TensorF32,
+): Promise<{ files: OutputFile[]; built: boolean; note: string; checks: Check[] }> {
+  let artifact: WasmInt8Artifact;
+  try {
+    artifact = emitWasmInt8(model, { arch: stem });
+  } catch (e) {
+    if (!(e instanceof GraphError)) throw e;
+    return { files: [], built: false, note: `no int8 wasm build: ${e.message}`, checks: [] };
   }
-  // Its files are named `<arch>.int8.*`: they sit beside the float build in wasm/.
-  const artifact = (emit as Int8Emitter)(model, { arch: stem });
-  const out = (files as Int8Files)(artifact).map((f) => ({ name: `wasm/${f.path}`, data: f.data }));
+  const output = graphOutputs(model.graph)[0]!.name;
+  const q = executeQuantized(model, { [graphInputs(model.graph)[0]!.name]: check })[output]!;
+  const expected = dequantizeValues(q.data, q.params);
+  const [, , h, w] = check.shape as [number, number, number, number];
+  const hwc = new Float32Array(h * w * 3);
+  for (let p = 0; p < h * w; p++) for (let k = 0; k < 3; k++) hwc[p * 3 + k] = check.data[k * h * w + p]!;
+  const checks: Check[] = [];
+  for (const threads of [1, 2]) {
+    const estimator = await createDepthEstimator({
+      model: {
+        engine: 'wasm',
+        model: { manifest: artifact.manifest, modules: artifact.modules, weights: artifact.weights },
+      },
+      numThreads: threads,
+    });
+    try {
+      const { depth } = await estimator.estimateRgb({ data: hwc, width: w, height: h });
+      checks.push({
+        name: `int8 wasm (runtime-web, ${threads} thread${threads === 1 ? '' : 's'}) vs int8 reference executor`,
+        maxRelativeError: maxRelativeError(depth, expected),
+        limit: 0,
+      });
+    } finally {
+      await estimator.dispose();
+    }
+  }
+  const files = wasmInt8ArtifactFiles(artifact).map((f) => ({ name: `wasm/${f.path}`, data: f.data }));
+  const failed = checks.find((c) => !(c.maxRelativeError <= c.limit));
+  if (failed)
+    throw new UserError(
+      `wasm int8: ${failed.name}: max relative error ${failed.maxRelativeError.toExponential(2)}, expected the reference's integers exactly — nothing was written`,
+    );
   return {
-    files: out,
+    files,
     built: true,
-    note: `int8 wasm build written to wasm/ (${out.length} files, ${stem}.int8.*)`,
+    note: `int8 wasm build written to wasm/ (${files.length} files, ${stem}.int8.*; the float manifest links it, so --engine wasm runs it), equal to the int8 reference executor at 1 and 2 threads`,
+    checks,
   };
+}
+
+/** The float wasm manifest among `files`, rewritten to name its int8 sibling (`linkInt8Build`). */
+export function linkFloatManifest(files: readonly OutputFile[], stem: string): OutputFile[] {
+  const name = `wasm/${stem}.wasm-manifest.json`;
+  return files.map((f) => {
+    if (f.name !== name) return f;
+    const text = typeof f.data === 'string' ? f.data : new TextDecoder().decode(f.data);
+    return { name, data: `${JSON.stringify(linkInt8Build(JSON.parse(text) as WasmManifest), null, 2)}\n` };
+  });
 }
 
 /** The photos of `request.images` at `model`'s input size, split into calibration and held-out sets. */
@@ -167,10 +208,10 @@ export function loadPhotosFor(
  * measures agreement on the held-out ones and returns the int8 files (`${stem}.int8.json`,
  * `${stem}.int8.safetensors`, and the int8 wasm build when `wasm` is asked and available).
  */
-export function quantizeForCompile(
+export async function quantizeForCompile(
   out: Output,
   input: { model: Model; stem: string; request: QuantizeRequest; photos: QuantizationImages; wasm: boolean },
-): Int8Result {
+): Promise<Int8Result> {
   const { model, stem, request, photos } = input;
   const inputs = graphInputs(model.graph);
   const method =
@@ -215,11 +256,16 @@ export function quantizeForCompile(
       }),
     },
   ];
-  let wasm = { built: false, note: 'no int8 wasm build asked (--target has no wasm)' };
+  let wasm: Int8Result['wasm'] = {
+    built: false,
+    note: 'no int8 wasm build asked (--target has no wasm)',
+    checks: [],
+  };
   if (input.wasm) {
-    const built = int8WasmFiles(quantized, stem);
+    out.note(`compiling the int8 model of ${stem} for wasm...`);
+    const built = await int8WasmFiles(quantized, stem, photos.heldOut[0]!);
     files.push(...built.files);
-    wasm = { built: built.built, note: built.note };
+    wasm = { built: built.built, note: built.note, checks: built.checks };
   }
   return { model: quantized, files, agreement: rows, calibrationPhotos: photos.photos, wasm };
 }

@@ -10,6 +10,7 @@ import { relative } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import {
+  linkFloatManifest,
   loadPhotosFor,
   parseQuantizeFlags,
   quantizeForCompile,
@@ -191,7 +192,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const built = targets.filter((t) => summaries[t] !== undefined);
   const int8 =
     quantize && photos
-      ? quantizeForCompile(out, {
+      ? await quantizeForCompile(out, {
           model,
           stem,
           request: quantize,
@@ -199,7 +200,10 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
           wasm: targets.includes('wasm'),
         })
       : undefined;
-  const files = [...compiled.files, ...(int8?.files ?? [])];
+  // With an int8 wasm build, the float manifest names it: --engine wasm and apps loading the
+  // float manifest run the int8 build (precision 'float32' keeps the float one).
+  const floatFiles = int8?.wasm.built ? linkFloatManifest(compiled.files, stem) : compiled.files;
+  const files = [...floatFiles, ...(int8?.files ?? [])];
   const written = await writeFilesAtomic(options.out, files);
   const seconds = (performance.now() - started) / 1000;
 
@@ -289,6 +293,13 @@ function printInt8(out: Output, r: Int8Result, q: QuantizeRequest): void {
     ),
   );
   out.line(`int8 wasm: ${r.wasm.note}`);
+  if (r.wasm.checks.length > 0)
+    out.line(
+      formatTable(
+        ['check', 'error', 'limit'],
+        r.wasm.checks.map((c) => [c.name, c.maxRelativeError.toExponential(2), String(c.limit)]),
+      ),
+    );
 }
 
 function byteLength(data: Uint8Array | string): number {
