@@ -35,7 +35,7 @@ const median = (xs: readonly number[]): number => {
 
 interface Build {
   readonly manifest: WasmManifest;
-  readonly module: Uint8Array;
+  readonly module: Uint8Array<ArrayBuffer>;
   readonly weights: Uint8Array;
 }
 
@@ -114,7 +114,7 @@ if (BASELINE !== '') {
   ) as WasmManifest;
   builds['baseline'] = {
     manifest,
-    module: readFileSync(join(BASELINE, manifest.modules['simd-threads'])),
+    module: new Uint8Array(readFileSync(join(BASELINE, manifest.modules['simd-threads']))),
     weights: readFileSync(join(BASELINE, manifest.weightsFile)),
   };
 }
