@@ -33,6 +33,7 @@ import { BARRIER_OFFSET, PAGE, geomOf, layoutMemory, scratchParts, type Layout }
 const MAX_WASM_PAGES = 65536;
 import { WeightPacker } from './pack.js';
 import { pad4, planGraph, stageRows, type Plan, type Stage } from './plan.js';
+import { floatStageAccess, MAX_RECTS, scheduleStages, type Schedule } from './schedule.js';
 import {
   WASM_MANIFEST_FORMAT,
   WASM_MANIFEST_VERSION,
@@ -51,6 +52,12 @@ export interface WasmEmitOptions {
   readonly upsampleInReads?: boolean;
   /** Artifact base name (default: the graph's `meta.arch`, else its name). */
   readonly arch?: string;
+  /**
+   * How `run` splits work among threads (`ScheduleOptions.split`): `auto` (default) picks rows
+   * or pixels per stage and barriers only where a thread reads another's rows; `rows` is the
+   * old schedule (whole rows, a barrier after every stage), for side-by-side benchmarks.
+   */
+  readonly threadSplit?: 'auto' | 'rows';
 }
 
 export interface WasmArtifact {
@@ -113,9 +120,14 @@ function packWeights(plan: Plan): { packer: WeightPacker; offsets: Map<Stage, St
   return { packer, offsets };
 }
 
-/** The body of one stage function (params r0, r1, thread). */
+/** Parameters of every stage function: output rows [r0, r1), columns [x0, x1), thread. */
+const STAGE_PARAMS = 5;
+
+/** The body of one stage function (params r0, r1, x0, x1, thread; see `STAGE_PARAMS`). */
 function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined): Expr {
-  const [r0, r1, thread] = [0, 1, 2];
+  const [r0, r1, x0, x1, thread] = [0, 1, 2, 3, 4];
+  // Column ranges reach only the kernels that take them (`floatStageAccess(s).columns`).
+  const cols = { x0, x1 };
   const base = layout.weights.byteOffset;
   if (s.kind === 'input') return inputRows(f, { out: s.out, layout, r0, r1 });
   const epi = new EpilogueWriter(f, s.epi, layout);
@@ -135,7 +147,18 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
         f.set(inRow, f.add(f.c(gi.origin), f.mul(f.get(y), f.c(gi.rs)))),
         gemmRow(
           f,
-          { inRow, pix: gi.pix, n: s.conv.ow, k: s.in.cp, coutP: pad4(s.conv.cout), wAddr, bAddr, y, epi },
+          {
+            inRow,
+            pix: gi.pix,
+            n: s.conv.ow,
+            k: s.in.cp,
+            coutP: pad4(s.conv.cout),
+            wAddr,
+            bAddr,
+            y,
+            epi,
+            cols,
+          },
           L,
         ),
       ]);
@@ -167,6 +190,7 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
             y,
             ...(s.ring ? { rowTable: tableAddr } : {}),
             dest: s.kind === 'dwpw' ? { tile, act: s.dwAct } : { epi },
+            cols,
           },
           DL,
         ),
@@ -176,7 +200,18 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
         row.push(
           gemmRow(
             f,
-            { inRow: tile, pix: cp * 4, n: s.conv.ow, k: cp, coutP: pad4(s.conv.cout), wAddr, bAddr, y, epi },
+            {
+              inRow: tile,
+              pix: cp * 4,
+              n: s.conv.ow,
+              k: cp,
+              coutP: pad4(s.conv.cout),
+              wAddr,
+              bAddr,
+              y,
+              epi,
+              cols,
+            },
             GL,
           ),
         );
@@ -198,12 +233,35 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
   }
 }
 
+/**
+ * The schedule table (see `scheduleRecordBytes`): for T = 1..maxThreads and every stage, the
+ * barrier flag and each thread's rectangles.
+ */
+function scheduleTable(schedules: readonly Schedule[], layout: Layout): Uint8Array {
+  const stages = schedules[0]!.stages.length;
+  const rec = layout.schedule.recordBytes / 4;
+  const table = new Int32Array(schedules.length * stages * rec);
+  schedules.forEach((sch, ti) =>
+    sch.stages.forEach((st, i) => {
+      const base = (ti * stages + i) * rec;
+      table[base] = st.barrierBefore ? 1 : 0;
+      st.parts.forEach((rects, t) => {
+        if (rects.length > MAX_RECTS)
+          throw new Error(`codegen-wasm: ${rects.length} rectangles for a thread`);
+        rects.forEach((r, j) => table.set([r.r0, r.r1, r.x0, r.x1], base + 4 + (t * MAX_RECTS + j) * 4));
+      });
+    }),
+  );
+  return new Uint8Array(table.buffer);
+}
+
 function emitModule(
   plan: Plan,
   layout: Layout,
   offsets: Map<Stage, StageWeights>,
   variant: Variant,
   level: number,
+  table: Uint8Array,
 ): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
   try {
@@ -221,21 +279,35 @@ function emitModule(
         (variant.relaxed ? F.RelaxedSIMD : 0) |
         (variant.threads ? F.Atomics : 0),
     );
-    m.setMemory(layout.pages, layout.pages, null, [], variant.threads, false, '0');
+    m.setMemory(
+      layout.pages,
+      layout.pages,
+      null,
+      [{ offset: m.i32.const(layout.schedule.byteOffset), data: table, passive: false }],
+      variant.threads,
+      false,
+      '0',
+    );
     m.addMemoryImport('0', 'env', 'memory', variant.threads);
     const i32 = binaryen.i32;
-    const stageParams = binaryen.createType([i32, i32, i32]);
+    const paramTypes = Array.from({ length: STAGE_PARAMS }, () => i32);
+    const stageParams = binaryen.createType(paramTypes);
     plan.stages.forEach((s, i) => {
-      const f = new Fn(m, variant, [i32, i32, i32]);
+      const f = new Fn(m, variant, paramTypes);
       const body = stageBody(f, s, layout, offsets.get(s));
       m.addFunction(`stage${i}`, stageParams, binaryen.none, f.vars, body);
     });
     if (variant.threads) addBarrier(m, variant);
 
-    // run(thread, threads): each stage's rows split evenly, a barrier after each stage.
+    // run(thread, threads): per stage, this thread's rectangles and the barrier flag from the
+    // schedule table (the record of stage i at T threads: see `scheduleRecordBytes`).
     {
       const f = new Fn(m, variant, [i32, i32]);
       const [thread, threads] = [0, 1];
+      const rec = f.i32Local();
+      const mine = f.i32Local();
+      const R = layout.schedule.recordBytes;
+      const load = (ptr: number, offset: number): Expr => m.i32.load(offset, 4, f.get(ptr));
       // A thread index past the reserved scratch tiles would write over another buffer: trap.
       const body: Expr[] = [
         m.if(
@@ -245,22 +317,39 @@ function emitModule(
           ),
           m.unreachable(),
         ),
-      ];
-      plan.stages.forEach((s, i) => {
-        const rows = stageRows(s);
-        const share = (t: () => Expr): Expr => m.i32.div_u(m.i32.mul(f.c(rows), t()), f.get(threads));
-        body.push(
-          m.call(
-            `stage${i}`,
-            [share(() => f.get(thread)), share(() => f.add(f.get(thread), f.c(1))), f.get(thread)],
-            binaryen.none,
+        f.set(
+          rec,
+          f.add(
+            f.c(layout.schedule.byteOffset),
+            f.mul(m.i32.sub(f.get(threads), f.c(1)), f.c(plan.stages.length * R)),
           ),
-        );
+        ),
+      ];
+      plan.stages.forEach((_, i) => {
         if (variant.threads)
+          body.push(m.if(load(rec, i * R), m.call('barrier', [f.get(threads)], binaryen.none)));
+        body.push(
+          f.set(mine, f.add(f.get(rec), f.add(f.c(i * R + 16), f.mul(f.get(thread), f.c(MAX_RECTS * 16))))),
+        );
+        for (let j = 0; j < MAX_RECTS; j++) {
+          const o = j * 16;
           body.push(
-            m.if(m.i32.gt_u(f.get(threads), f.c(1)), m.call('barrier', [f.get(threads)], binaryen.none)),
+            m.if(
+              m.i32.lt_s(load(mine, o), load(mine, o + 4)),
+              m.call(
+                `stage${i}`,
+                [load(mine, o), load(mine, o + 4), load(mine, o + 8), load(mine, o + 12), f.get(thread)],
+                binaryen.none,
+              ),
+            ),
           );
+        }
       });
+      // After the last stage: the output is complete when any thread returns.
+      if (variant.threads)
+        body.push(
+          m.if(m.i32.gt_u(f.get(threads), f.c(1)), m.call('barrier', [f.get(threads)], binaryen.none)),
+        );
       m.addFunction('run', binaryen.createType([i32, i32]), binaryen.none, f.vars, m.block(null, body));
       m.addFunctionExport('run', 'run');
     }
@@ -272,7 +361,11 @@ function emitModule(
         ...plan.stages.map((_, i) =>
           m.if(
             m.i32.eq(f.get(0), f.c(i)),
-            m.call(`stage${i}`, [f.get(1), f.get(2), f.get(3)], binaryen.none),
+            m.call(
+              `stage${i}`,
+              [f.get(1), f.get(2), f.c(0), f.c(floatStageAccess(plan.stages[i]!).cols), f.get(3)],
+              binaryen.none,
+            ),
           ),
         ),
       ];
@@ -333,8 +426,13 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
       `wasm target: ${arch} at ${h}x${w} needs ${Math.ceil(layout.totalBytes / 2 ** 20)} MiB of linear memory (weights, activations, scratch), more than the ${(MAX_WASM_PAGES * PAGE) / 2 ** 20} MiB WebAssembly can address; use a smaller input size or another target`,
     );
   }
+  const access = plan.stages.map(floatStageAccess);
+  const schedules = Array.from({ length: maxThreads }, (_, t) =>
+    scheduleStages(access, t + 1, { split: options.threadSplit ?? 'auto' }),
+  );
+  const table = scheduleTable(schedules, layout);
   const modules = Object.fromEntries(
-    WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level)]),
+    WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level, table)]),
   ) as Record<WasmVariant, Uint8Array<ArrayBuffer>>;
 
   const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));

@@ -1,10 +1,11 @@
 /**
  * The memory layout: every address the kernels use is fixed here at emit time, so the code
- * carries them as constants. One linear memory holds, in order: the barrier words, the packed
- * weights, the NCHW input and output, every NHWC activation buffer (with its zero halo) and one
+ * carries them as constants. One linear memory holds, in order: the barrier words, the thread
+ * schedule table (a data segment of the module, see `scheduleRecordBytes`), the packed weights, the NCHW input and output, every NHWC activation buffer (with its zero halo) and one
  * scratch tile per thread for the fused depthwise rows.
  */
 import { pad4, type Buffer, type Plan, type Stage } from './plan.js';
+import { MAX_RECTS } from './schedule.js';
 
 export const PAGE = 65536;
 /** Byte offset of the barrier: arrival counter at +0, generation at +4. */
@@ -51,7 +52,19 @@ export function scratchParts(s: Stage): { tile: number; ring: number; table: num
   };
 }
 
+/**
+ * Bytes of one schedule record (one stage at one thread count): the barrier-before flag, then
+ * for each of `maxThreads` threads `MAX_RECTS` rectangles of 4 i32 (r0, r1, x0, x1; r0 = r1 when
+ * unused). The record of stage i at T threads is at `schedule.byteOffset + ((T - 1) * stages + i)
+ * * recordBytes`.
+ */
+export function scheduleRecordBytes(maxThreads: number): number {
+  return 16 + maxThreads * MAX_RECTS * 16;
+}
+
 export interface Layout {
+  /** The thread schedule table, written by each module's data segment. */
+  readonly schedule: { readonly byteOffset: number; readonly recordBytes: number };
   readonly weights: { readonly byteOffset: number; readonly byteLength: number };
   readonly input: { readonly byteOffset: number };
   /** NCHW output; holds pad4(C) planes so padded lanes have somewhere harmless to go. */
@@ -69,6 +82,9 @@ export interface Layout {
 
 export function layoutMemory(plan: Plan, weightBytes: number, maxThreads: number): Layout {
   let at = BARRIER_BYTES;
+  const recordBytes = scheduleRecordBytes(maxThreads);
+  const schedule = { byteOffset: at, recordBytes };
+  at = align(at + maxThreads * plan.stages.length * recordBytes);
   const weights = { byteOffset: at, byteLength: weightBytes };
   at = align(at + weightBytes);
   const [, ci, hi, wi] = plan.input.shape;
@@ -86,5 +102,5 @@ export function layoutMemory(plan: Plan, weightBytes: number, maxThreads: number
   const scratch = { byteOffset: at, bytesPerThread };
   at += bytesPerThread * maxThreads;
   const pages = Math.ceil(at / PAGE) + 1;
-  return { weights, input, output, scratch, maxThreads, totalBytes: at, pages };
+  return { schedule, weights, input, output, scratch, maxThreads, totalBytes: at, pages };
 }

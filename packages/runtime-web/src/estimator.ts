@@ -12,6 +12,7 @@ import type {
   DepthResult,
   EngineName,
   ImageInput,
+  PixelBuffer,
   PreparedRgb,
 } from './types.js';
 
@@ -22,6 +23,8 @@ interface Runner {
   readonly width: number;
   readonly height: number;
   run(input: Float32Array): Promise<Float32Array>;
+  /** Preprocessing and inference in one (the wasm engine: preprocessing in its threads). */
+  runPixels?(pixels: PixelBuffer): Promise<Float32Array>;
   dispose(): void | Promise<void>;
 }
 
@@ -77,8 +80,10 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
     if (disposed) throw new DepthEstimatorError('estimate: the estimator was disposed');
     const start = now();
     const pixels = toPixels(image);
-    const input = preprocess(pixels, width, height, layout);
-    const depth = await runner.run(input);
+    const depth =
+      runner.runPixels !== undefined && layout === 'nchw'
+        ? await runner.runPixels(pixels)
+        : await runner.run(preprocess(pixels, width, height, layout));
     return {
       depth,
       width,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createDepthEstimator,
   DepthEstimatorError,
+  preprocess,
   type PixelBuffer,
   type WasmManifest,
   type WasmModelSource,
@@ -108,6 +109,40 @@ describe.each([
         ]);
         expect(maxRelativeError(result.depth, expected.depth)).toBeLessThan(1e-4);
       }
+      await estimator.dispose();
+    }
+  });
+
+  it('preprocesses in the worker threads bit for bit as on the calling thread, images of any size', async () => {
+    const manifest = JSON.parse(readFileSync(files().wasmManifest, 'utf8')) as WasmManifest;
+    const [, , netH, netW] = manifest.input.shape as [number, number, number, number];
+    // Growing then shrinking images (a new staging buffer, then reuse), RGBA and RGB, and one at the net's size.
+    const rgb = (rgba: Uint8ClampedArray): Uint8ClampedArray => rgba.filter((_, i) => i % 4 !== 3);
+    const images: PixelBuffer[] = [
+      { data: pattern(width, height, 3), width, height },
+      {
+        data: rgb(pattern(width * 2 + 1, height + 5, 4)),
+        width: width * 2 + 1,
+        height: height + 5,
+        channels: 3,
+      },
+      { data: pattern(netW, netH, 5), width: netW, height: netH },
+      { data: pattern(width - 3, height - 1, 6), width: width - 3, height: height - 1 },
+    ];
+    const one = await createDepthEstimator({ model: fromFiles(files()), numThreads: 1 });
+    // The calling thread's own preprocessing (estimateRgb takes the prepared input).
+    const expected = [];
+    for (const image of images) {
+      const data = preprocess(image, one.width, one.height, 'nhwc');
+      expected.push((await one.estimateRgb({ data, width: one.width, height: one.height })).depth);
+      expect((await one.estimate(image)).depth).toEqual(expected.at(-1));
+    }
+    await one.dispose();
+    for (const threads of [2, 3]) {
+      const estimator = await createDepthEstimator({ model: fromFiles(files()), numThreads: threads });
+      expect(estimator.threads).toBe(threads);
+      for (let i = 0; i < images.length; i++)
+        expect((await estimator.estimate(images[i]!)).depth).toEqual(expected[i]);
       await estimator.dispose();
     }
   });

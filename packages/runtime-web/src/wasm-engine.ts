@@ -8,7 +8,15 @@
  */
 import { importHidden, isNode, loadBytes, resolveLocation } from './env.js';
 import { DepthEstimatorError } from './errors.js';
-import type { BackendName, Location, WasmManifest, WasmModelSource, WasmVariant } from './types.js';
+import { preprocessRows } from './preprocess-rows.js';
+import type {
+  BackendName,
+  Location,
+  PixelBuffer,
+  WasmManifest,
+  WasmModelSource,
+  WasmVariant,
+} from './types.js';
 import {
   checkModule,
   chooseVariant,
@@ -27,6 +35,14 @@ import {
 const GENERATION = 0;
 const DONE = 1;
 const STOP = 2;
+/** 1: the workers preprocess the staged image into the input first (`runPixels`); 0: the input is written. */
+const MODE = 3;
+const IMAGE_WIDTH = 4;
+const IMAGE_HEIGHT = 5;
+const IMAGE_CHANNELS = 6;
+/** Staging buffers posted so far (each announced here before the run that needs it). */
+const STAGING = 7;
+const CONTROL_WORDS = 8;
 
 /** `Atomics.waitAsync` (ES2024: Chromium 87+, Node 16+; not yet in every browser). */
 type WaitAsync = (
@@ -47,6 +63,12 @@ export interface WasmRunner {
   readonly variant: WasmVariant;
   readonly manifest: WasmManifest;
   run(input: Float32Array): Promise<Float32Array>;
+  /**
+   * Preprocesses `pixels` (the rules of `preprocess`, bit-identical) and runs: with threads, each
+   * worker converts its share of the input rows, so nothing but a copy of the pixels is left on
+   * the calling thread; with one, straight into the module's input.
+   */
+  runPixels(pixels: PixelBuffer): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
@@ -188,7 +210,9 @@ async function startThread(): Promise<PoolThread> {
 
 /** Threads waiting on a control word, started and instantiated; resolves when all are ready. */
 class Pool {
-  private readonly control = new Int32Array(new SharedArrayBuffer(16));
+  private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+  /** Where `stage` copies the pixels for the workers; replaced (and posted) when too small. */
+  private staging: Uint8Array | undefined;
   private failure: Error | undefined;
   private readonly failed: Promise<never>;
   private fail!: (error: Error) => void;
@@ -211,7 +235,9 @@ class Pool {
     memory: WebAssembly.Memory,
     count: number,
     where: string,
+    manifest: WasmManifest,
   ): Promise<Pool> {
+    const [, , height, width] = manifest.input.shape as [number, number, number, number];
     const threads = await Promise.all(Array.from({ length: count }, () => startThread()));
     const pool = new Pool(threads);
     const ready = threads.map(
@@ -236,6 +262,7 @@ class Pool {
             thread: index,
             threads: count,
             notifyByMessage: pool.notifyByMessage,
+            input: { byteOffset: manifest.input.byteOffset, width, height },
           });
         }),
     );
@@ -248,10 +275,33 @@ class Pool {
     return pool;
   }
 
+  /**
+   * Copies an image for the next `runOnce(true)`: the workers preprocess it. A buffer larger than
+   * any before is posted to every worker and announced in STAGING, so each takes it first.
+   */
+  stage(pixels: PixelBuffer): void {
+    const channels = pixels.channels ?? 4;
+    const bytes = pixels.width * pixels.height * channels;
+    if (pixels.data.length < bytes)
+      throw new DepthEstimatorError(
+        `wasm engine: image ${pixels.width}x${pixels.height}x${channels} needs ${bytes} bytes, its data has ${pixels.data.length}`,
+      );
+    if (this.staging === undefined || this.staging.length < bytes) {
+      this.staging = new Uint8Array(new SharedArrayBuffer(bytes));
+      for (const thread of this.threads) thread.post({ type: 'staging', buffer: this.staging.buffer });
+      Atomics.add(this.control, STAGING, 1);
+    }
+    this.staging.set(pixels.data.length === bytes ? pixels.data : pixels.data.subarray(0, bytes));
+    Atomics.store(this.control, IMAGE_WIDTH, pixels.width);
+    Atomics.store(this.control, IMAGE_HEIGHT, pixels.height);
+    Atomics.store(this.control, IMAGE_CHANNELS, channels);
+  }
+
   /** One inference: wakes every thread and resolves when the last one is done. */
-  async runOnce(): Promise<void> {
+  async runOnce(preprocess = false): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     const control = this.control;
+    Atomics.store(control, MODE, preprocess ? 1 : 0);
     const count = this.threads.length;
     Atomics.store(control, DONE, 0);
     const byMessage =
@@ -343,7 +393,8 @@ export async function createWasmRunner(
   const io = new WasmIo(manifest, memory);
   // The host's own instance: single-thread runs, and the profile's run_stage.
   const exports: WasmModelExports = await instantiate(chosen.module, memory, chosen.where);
-  const pool = threads > 1 ? await Pool.start(chosen.module, memory, threads, chosen.where) : undefined;
+  const pool =
+    threads > 1 ? await Pool.start(chosen.module, memory, threads, chosen.where, manifest) : undefined;
   const reason = [
     `wasm: ${requested === undefined ? 'the only backend of this engine' : 'requested'}`,
     `${manifest.quantization ? 'int8 ' : ''}${chosen.variant} build, ${threads} thread${threads === 1 ? '' : 's'}`,
@@ -351,6 +402,29 @@ export async function createWasmRunner(
     ...notes,
   ].join('; ');
   let broken: Error | undefined;
+  /** Runs on the input in place (or, `preprocess`, on the image the workers convert first). */
+  const infer = async (preprocess: boolean): Promise<Float32Array> => {
+    if (broken !== undefined) throw broken;
+    if (pool === undefined) {
+      try {
+        exports.run(0, 1);
+      } catch (error) {
+        broken = new DepthEstimatorError(`${chosen.where}: inference failed: ${(error as Error).message}`);
+        throw broken;
+      }
+    } else {
+      io.resetBarrier();
+      try {
+        await pool.runOnce(preprocess);
+      } catch (error) {
+        // A trapped thread leaves the others at a barrier: this pool is done for.
+        broken = error as Error;
+        await pool.terminate();
+        throw broken;
+      }
+    }
+    return io.readOutput();
+  };
   return {
     backend: 'wasm',
     backendReason: reason,
@@ -360,27 +434,16 @@ export async function createWasmRunner(
     variant: chosen.variant,
     manifest,
     async run(input: Float32Array): Promise<Float32Array> {
-      if (broken !== undefined) throw broken;
       io.writeInput(input);
+      return infer(false);
+    },
+    async runPixels(pixels: PixelBuffer): Promise<Float32Array> {
       if (pool === undefined) {
-        try {
-          exports.run(0, 1);
-        } catch (error) {
-          broken = new DepthEstimatorError(`${chosen.where}: inference failed: ${(error as Error).message}`);
-          throw broken;
-        }
-      } else {
-        io.resetBarrier();
-        try {
-          await pool.runOnce();
-        } catch (error) {
-          // A trapped thread leaves the others at a barrier: this pool is done for.
-          broken = error as Error;
-          await pool.terminate();
-          throw broken;
-        }
-      }
-      return io.readOutput();
+        if (broken !== undefined) throw broken;
+        const { data, width: w, height: h } = pixels;
+        preprocessRows(data, w, h, pixels.channels ?? 4, width, height, 'nchw', io.inputView(), 0, height);
+      } else pool.stage(pixels);
+      return infer(pool !== undefined);
     },
     async dispose(): Promise<void> {
       await pool?.terminate();

@@ -303,6 +303,11 @@ export class WasmIo {
     new Float32Array(this.memory.buffer, this.manifest.input.byteOffset, this.inputLength).set(input);
   }
 
+  /** The NCHW float input in the module's memory (for writing it in place). */
+  inputView(): Float32Array {
+    return new Float32Array(this.memory.buffer, this.manifest.input.byteOffset, this.inputLength);
+  }
+
   /** A copy of the depth output. */
   readOutput(): Float32Array {
     return new Float32Array(this.memory.buffer, this.manifest.output.byteOffset, this.outputLength).slice();

@@ -26,6 +26,11 @@ export interface DwRow {
   readonly rowTable?: number;
   /** Either the scratch tile (local holding its address) with the activation, or an epilogue. */
   readonly dest: { readonly tile: number; readonly act: Act } | { readonly epi: EpilogueWriter };
+  /**
+   * Locals holding a column range [x0, x1) (a thread's share of a row, see `schedule.ts`): x0
+   * a multiple of 4, x1 a multiple of 4 or the width. Absent: the whole row.
+   */
+  readonly cols?: { readonly x0: number; readonly x1: number };
 }
 
 /** Widest depthwise kernel, and the most input columns one kernel row of a 4-pixel block reads. */
@@ -43,6 +48,8 @@ export interface DwLocals {
   readonly ir: number;
   readonly rt: number;
   readonly ky: number;
+  /** End of the 4-pixel blocks of a column range. */
+  readonly xe: number;
   readonly acc: number[];
   readonly w: number[];
   /** Input columns of one kernel row, by column index from the block's first. */
@@ -61,6 +68,7 @@ export function dwLocals(f: Fn): DwLocals {
     ir: f.i32Local(),
     rt: f.i32Local(),
     ky: f.i32Local(),
+    xe: f.i32Local(),
     acc: Array.from({ length: 4 }, () => f.v128Local()),
     w: Array.from({ length: MAX_K }, () => f.v128Local()),
     col: Array.from({ length: MAX_COLS }, () => f.v128Local()),
@@ -137,8 +145,20 @@ export function dwRow(f: Fn, d: DwRow, L: DwLocals): Expr {
         )
       : f.set(L.rowBase, f.c(0)),
   ];
-  if (n4 > 0) out.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, block(4)));
-  // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
-  if (n4 < g.ow) out.push(f.set(L.x, f.c(n4)), ...block(g.ow - n4));
+  const cols = d.cols;
+  if (cols === undefined) {
+    if (n4 > 0) out.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, block(4)));
+    // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
+    if (n4 < g.ow) out.push(f.set(L.x, f.c(n4)), ...block(g.ow - n4));
+    return f.block(out);
+  }
+  const m = f.m;
+  if (n4 > 0) {
+    out.push(f.set(L.xe, m.select(m.i32.eq(f.get(cols.x1), f.c(g.ow)), f.c(n4), f.get(cols.x1))));
+    out.push(f.loop(L.x, f.get(cols.x0), () => f.get(L.xe), 4, block(4)));
+  }
+  // The leftover block belongs to the range that ends the row.
+  if (n4 < g.ow)
+    out.push(m.if(m.i32.eq(f.get(cols.x1), f.c(g.ow)), f.block([f.set(L.x, f.c(n4)), ...block(g.ow - n4)])));
   return f.block(out);
 }

@@ -37,6 +37,11 @@ export interface GemmRow {
   /** Local holding the conv output row. */
   readonly y: number;
   readonly epi: EpilogueWriter;
+  /**
+   * Locals holding a column range [x0, x1) (a thread's share of a row, see `schedule.ts`): x0
+   * a multiple of 4, x1 a multiple of 4 or `n`. Absent: the whole row.
+   */
+  readonly cols?: { readonly x0: number; readonly x1: number };
 }
 
 /** Locals one GEMM row needs; allocate once per function. */
@@ -47,6 +52,8 @@ export interface GemmLocals {
   readonly wp: number;
   readonly wb: number;
   readonly kk: number;
+  /** End of the 4-pixel blocks of a column range. */
+  readonly xe: number;
   readonly acc: number[];
   readonly xs: number[];
   readonly w: number[];
@@ -60,6 +67,7 @@ export function gemmLocals(f: Fn): GemmLocals {
     wp: f.i32Local(),
     wb: f.i32Local(),
     kk: f.i32Local(),
+    xe: f.i32Local(),
     acc: Array.from({ length: 8 }, () => f.v128Local()),
     xs: Array.from({ length: 4 }, () => f.v128Local()),
     w: Array.from({ length: 2 }, () => f.v128Local()),
@@ -117,13 +125,29 @@ export function gemmRow(f: Fn, g: GemmRow, L: GemmLocals): binaryen.ExpressionRe
   const full = Math.floor(g.coutP / 8);
   const half = g.coutP % 8 === 4;
   const n4 = g.n - (g.n % 4);
+  const cols = g.cols;
   const pixels = (nb: number, c0: () => Expr, bias: () => Expr): Expr[] => {
     const r: Expr[] = [];
-    if (n4 > 0) r.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, microKernel(f, g, L, 4, nb, c0, bias)));
-    // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
-    if (n4 < g.n) r.push(f.set(L.x, f.c(n4)), ...microKernel(f, g, L, g.n - n4, nb, c0, bias));
+    if (cols === undefined) {
+      if (n4 > 0) r.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, microKernel(f, g, L, 4, nb, c0, bias)));
+      // The leftover pixels (width mod 4) as one narrower block, not one pixel at a time.
+      if (n4 < g.n) r.push(f.set(L.x, f.c(n4)), ...microKernel(f, g, L, g.n - n4, nb, c0, bias));
+      return r;
+    }
+    if (n4 > 0)
+      r.push(f.loop(L.x, f.get(cols.x0), () => f.get(L.xe), 4, microKernel(f, g, L, 4, nb, c0, bias)));
+    // The leftover block belongs to the range that ends the row.
+    if (n4 < g.n)
+      r.push(
+        f.m.if(
+          f.m.i32.eq(f.get(cols.x1), f.c(g.n)),
+          f.block([f.set(L.x, f.c(n4)), ...microKernel(f, g, L, g.n - n4, nb, c0, bias)]),
+        ),
+      );
     return r;
   };
+  if (cols !== undefined)
+    out.push(f.set(L.xe, f.m.select(f.m.i32.eq(f.get(cols.x1), f.c(g.n)), f.c(n4), f.get(cols.x1))));
   if (full > 0) {
     out.push(f.set(L.wb, f.c(g.wAddr)));
     out.push(

@@ -113,8 +113,8 @@ export function ringPrepare(
   const first = (): Expr => m.i32.sub(f.mul(f.get(r.y), f.c(g.sh)), f.c(g.pt));
   return f.block([
     f.set(L.last, f.add(first(), f.c((kh - 1) * g.dh))),
-    // Rows from max(next, first) to last, each once.
-    f.set(L.iy, m.select(f.get(L.next), first(), m.i32.gt_s(f.get(L.next), first()))),
+    // Rows from max(next, first) to last, each once (binaryen's select takes the condition first).
+    f.set(L.iy, m.select(m.i32.gt_s(f.get(L.next), first()), f.get(L.next), first())),
     f.loop(L.iy, f.get(L.iy), () => f.add(f.get(L.last), f.c(1)), 1, [fillRow]),
     f.set(L.next, f.add(f.get(L.last), f.c(1))),
     // Row table: address of column -pl of each kernel row.

@@ -1,0 +1,275 @@
+/**
+ * The thread schedule: which part of each stage's output every thread computes, and where
+ * threads must meet at a barrier. Generic over what a stage is: it sees only a `StageAccess`
+ * (the output grid the stage splits, whether its kernels take column ranges, which buffer
+ * regions an output rectangle reads and writes), so any kernel family (the float stages of
+ * `plan.ts`, the int8 ones) plugs in with one adapter such as `floatStageAccess`.
+ *
+ * Partition: each stage is split either by whole output rows or, where rows are few (7 rows on
+ * 2 threads is 4/3), by pixels in row-major order with cut points at column multiples of 4
+ * (the kernels' 4-pixel register block), so a thread may take part of a row. A cost model of the
+ * split's imbalance (the busiest thread's pixels plus a per-row-segment overhead) picks per
+ * stage. Every output is still computed by exactly one thread with the same kernel code and the
+ * same summation order, so threaded results are bit-identical to one thread.
+ *
+ * Barriers: a stage needs one before it only where one of its threads reads, from a buffer
+ * written since the last barrier, a region another thread wrote (a conv window over neighbour
+ * rows). A 1x1 conv or a skip add on the same row split reads only its own thread's rows and
+ * runs on without one. The last stage is always followed by one, so the output is complete
+ * when any thread's `run` returns.
+ */
+import type { Stage } from './plan.js';
+
+/** A rectangle of a stage's output grid: rows [r0, r1), columns [x0, x1). */
+export interface Rect {
+  readonly r0: number;
+  readonly r1: number;
+  readonly x0: number;
+  readonly x1: number;
+}
+
+/** How a stage output coordinate maps to the buffer coordinates it reads along one axis. */
+export interface ReadAxis {
+  /** Output index o reads buffer indices floor((o * stride - pad + k) / div), 0 <= k < extent. */
+  readonly stride: number;
+  readonly pad: number;
+  readonly extent: number;
+  /** 2 for the half-size source of a nearest x2 upsample fused into the reads. */
+  readonly div: number;
+}
+
+/** One buffer a stage reads: rows and columns as functions of the output rectangle. */
+export interface BufferRead {
+  readonly buffer: string;
+  readonly rows: ReadAxis;
+  /** `all`: every column whatever the rectangle (a row built whole, as the ring rows are). */
+  readonly cols: ReadAxis | 'all';
+}
+
+/** What the scheduler needs to know about a stage. */
+export interface StageAccess {
+  readonly name: string;
+  /** The output grid split among threads (the conv's rows and columns, before any upsample). */
+  readonly rows: number;
+  readonly cols: number;
+  /** Whether the stage's kernels take a column range (else only whole rows are given to it). */
+  readonly columns: boolean;
+  /** The buffer written (undefined: the graph output, which no stage reads) and the grid-to-buffer scale. */
+  readonly writes: { readonly buffer: string; readonly scale: number } | undefined;
+  readonly reads: readonly BufferRead[];
+}
+
+/** How a stage is split among threads. */
+export type SplitAxis = 'rows' | 'pixels';
+
+export interface StageSchedule {
+  readonly axis: SplitAxis;
+  /** Per thread, the rectangles it computes (at most `MAX_RECTS`, none empty). */
+  readonly parts: readonly (readonly Rect[])[];
+  /** Whether the threads meet at a barrier before this stage. */
+  readonly barrierBefore: boolean;
+}
+
+export interface Schedule {
+  readonly threads: number;
+  readonly stages: readonly StageSchedule[];
+}
+
+export interface ScheduleOptions {
+  /**
+   * `auto` (default): per-stage choice of rows or pixels by the cost model, barriers only where
+   * a thread reads another's output. `rows`: every stage by rows with a barrier after each (the
+   * schedule before this module; kept for side-by-side benchmarks).
+   */
+  readonly split?: 'auto' | 'rows';
+}
+
+/** Rectangles one thread may get in a stage: a partial first row, whole rows, a partial last row. */
+export const MAX_RECTS = 3;
+/** Column cut points are multiples of this (the kernels' pixel block). */
+export const COLUMN_ALIGN = 4;
+/** Cost model: fixed cost of one row segment, in pixels (row setup, a leftover block). */
+const SEGMENT_COST = 1;
+
+const rect = (r0: number, r1: number, x0: number, x1: number): Rect => ({ r0, r1, x0, x1 });
+
+/** Whole rows: thread t gets [floor(R t / T), floor(R (t + 1) / T)), as the emitted code always did. */
+export function splitRows(rows: number, cols: number, threads: number): Rect[][] {
+  return Array.from({ length: threads }, (_, t) => {
+    const r0 = Math.floor((rows * t) / threads);
+    const r1 = Math.floor((rows * (t + 1)) / threads);
+    return r0 < r1 ? [rect(r0, r1, 0, cols)] : [];
+  });
+}
+
+/** The rectangles of pixels [p0, p1) in row-major order on a grid `cols` wide. */
+export function pixelRects(p0: number, p1: number, cols: number): Rect[] {
+  if (p0 >= p1) return [];
+  let y0 = Math.floor(p0 / cols);
+  const x0 = p0 % cols;
+  const y1 = Math.floor(p1 / cols);
+  const x1 = p1 % cols;
+  if (y0 === y1) return [rect(y0, y0 + 1, x0, x1)];
+  const out: Rect[] = [];
+  if (x0 > 0) out.push(rect(y0, ++y0, x0, cols));
+  if (y0 < y1) out.push(rect(y0, y1, 0, cols));
+  if (x1 > 0) out.push(rect(y1, y1 + 1, 0, x1));
+  return out;
+}
+
+/**
+ * Pixels in row-major order, cut as near as the grid allows to P t / T at a column multiple of
+ * `COLUMN_ALIGN` (or a row start).
+ */
+export function splitPixels(rows: number, cols: number, threads: number): Rect[][] {
+  const total = rows * cols;
+  const cut = (t: number): number => {
+    if (t === 0) return 0;
+    if (t === threads) return total;
+    const ideal = (total * t) / threads;
+    const y = Math.floor(ideal / cols);
+    const x = ideal - y * cols;
+    // Nearest allowed column in this row: a multiple of COLUMN_ALIGN below cols, or the next row.
+    const down = Math.floor(x / COLUMN_ALIGN) * COLUMN_ALIGN;
+    const upCol = down + COLUMN_ALIGN;
+    const up = upCol >= cols ? cols : upCol;
+    return y * cols + (x - down <= up - x ? down : up);
+  };
+  return Array.from({ length: threads }, (_, t) => pixelRects(cut(t), cut(t + 1), cols));
+}
+
+/** The cost model: the busiest thread's pixels plus a fixed cost per row segment. */
+export function partitionCost(parts: readonly (readonly Rect[])[]): number {
+  let worst = 0;
+  for (const rects of parts) {
+    let c = 0;
+    for (const r of rects) c += (r.r1 - r.r0) * (r.x1 - r.x0 + SEGMENT_COST);
+    worst = Math.max(worst, c);
+  }
+  return worst;
+}
+
+/** Buffer region (rows [r0, r1), columns [x0, x1)) a read of output rectangle `r` touches. */
+export function readRegion(read: BufferRead, r: Rect): Rect {
+  const span = (a: ReadAxis, o0: number, o1: number): [number, number] => [
+    Math.floor((o0 * a.stride - a.pad) / a.div),
+    Math.floor(((o1 - 1) * a.stride - a.pad + a.extent - 1) / a.div) + 1,
+  ];
+  const [r0, r1] = span(read.rows, r.r0, r.r1);
+  const [x0, x1] =
+    read.cols === 'all' ? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY] : span(read.cols, r.x0, r.x1);
+  return { r0, r1, x0, x1 };
+}
+
+/** Buffer region output rectangle `r` writes (a fused upsample scales it). */
+export function writeRegion(scale: number, r: Rect): Rect {
+  return rect(r.r0 * scale, r.r1 * scale, r.x0 * scale, r.x1 * scale);
+}
+
+const overlaps = (a: Rect, b: Rect): boolean => a.r0 < b.r1 && b.r0 < a.r1 && a.x0 < b.x1 && b.x0 < a.x1;
+
+/** The partition of one stage for `threads` threads. */
+export function partitionStage(
+  s: StageAccess,
+  threads: number,
+  split: 'auto' | 'rows' = 'auto',
+): { axis: SplitAxis; parts: Rect[][] } {
+  const rows = splitRows(s.rows, s.cols, threads);
+  if (split === 'rows' || !s.columns || threads === 1) return { axis: 'rows', parts: rows };
+  const pixels = splitPixels(s.rows, s.cols, threads);
+  return partitionCost(pixels) < partitionCost(rows)
+    ? { axis: 'pixels', parts: pixels }
+    : { axis: 'rows', parts: rows };
+}
+
+/** The schedule of `stages` (in run order) on `threads` threads. */
+export function scheduleStages(
+  stages: readonly StageAccess[],
+  threads: number,
+  options: ScheduleOptions = {},
+): Schedule {
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new Error(`codegen-wasm schedule: threads ${threads} must be a positive integer`);
+  const split = options.split ?? 'auto';
+  /** Buffers written since the last barrier: per thread, the regions written. */
+  let dirty = new Map<string, Rect[][]>();
+  const out: StageSchedule[] = stages.map((s) => {
+    const { axis, parts } = partitionStage(s, threads, split);
+    let barrierBefore = false;
+    if (threads > 1) {
+      barrierBefore =
+        split === 'rows'
+          ? dirty.size > 0
+          : parts.some((rects, t) =>
+              s.reads.some((read) => {
+                const written = dirty.get(read.buffer);
+                if (!written) return false;
+                return rects.some((r) => {
+                  const region = readRegion(read, r);
+                  return written.some((w, u) => u !== t && w.some((wr) => overlaps(wr, region)));
+                });
+              }),
+            );
+      if (barrierBefore) dirty = new Map();
+      if (s.writes) {
+        const scale = s.writes.scale;
+        const regions = parts.map((rects) => rects.map((r) => writeRegion(scale, r)));
+        const prev = dirty.get(s.writes.buffer);
+        dirty.set(s.writes.buffer, prev ? prev.map((p, t) => [...p, ...regions[t]!]) : regions);
+      } else {
+        // The graph output: nobody reads it, but `rows` keeps a barrier after every stage.
+        if (split === 'rows') dirty.set('(output)', []);
+      }
+    }
+    return { axis, parts, barrierBefore };
+  });
+  return { threads, stages: out };
+}
+
+/** The `StageAccess` of a float stage of `plan.ts`. */
+export function floatStageAccess(s: Stage): StageAccess {
+  if (s.kind === 'input')
+    return {
+      name: s.name,
+      rows: s.shape[2],
+      cols: s.shape[3],
+      columns: false,
+      writes: { buffer: s.out.name, scale: 1 },
+      reads: [],
+    };
+  const g = s.kind === 'dwpw' ? s.dw : s.conv;
+  const window = (stride: number, pad: number, k: number, dil: number, div: number): ReadAxis => ({
+    stride,
+    pad,
+    extent: (k - 1) * dil + 1,
+    div,
+  });
+  const reads: BufferRead[] = [];
+  const ring = s.kind === 'dw' || s.kind === 'dwpw' ? s.ring : undefined;
+  if (ring) {
+    // The ring builds whole input rows of up(y) + skip.
+    reads.push({ buffer: ring.y.name, rows: window(g.sh, g.pt, g.kh, g.dh, 2), cols: 'all' });
+    if (ring.skip)
+      reads.push({ buffer: ring.skip.name, rows: window(g.sh, g.pt, g.kh, g.dh, 1), cols: 'all' });
+  } else {
+    reads.push({
+      buffer: s.in.name,
+      rows: window(g.sh, g.pt, g.kh, g.dh, 1),
+      cols: window(g.sw, g.pl, g.kw, g.dw, 1),
+    });
+  }
+  const scale = s.epi.up ? 2 : 1;
+  if (s.epi.add) {
+    const at: ReadAxis = { stride: scale, pad: 0, extent: scale, div: 1 };
+    reads.push({ buffer: s.epi.add.name, rows: at, cols: at });
+  }
+  return {
+    name: s.name,
+    rows: s.conv.oh,
+    cols: s.conv.ow,
+    // The GEMM and depthwise row kernels take column ranges; ring rows are built whole.
+    columns: s.kind === 'pw' || ((s.kind === 'dw' || s.kind === 'dwpw') && !ring),
+    writes: s.epi.out === 'output' ? undefined : { buffer: s.epi.out.name, scale },
+    reads,
+  };
+}

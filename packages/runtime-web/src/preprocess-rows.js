@@ -1,0 +1,122 @@
+// @ts-check
+/**
+ * The row loop of `preprocess` (preprocess.ts has the rules), on its own so that the wasm
+ * engine's workers (wasm-worker.js, plain JavaScript) each convert their share of the input rows
+ * with the very same arithmetic as the calling thread: the threaded input is bit-identical.
+ */
+
+/**
+ * The region of a `width` x `height` image that the network's `netWidth` x `netHeight` input sees.
+ * @param {number} width
+ * @param {number} height
+ * @param {number} netWidth
+ * @param {number} netHeight
+ * @returns {{ x: number, y: number, width: number, height: number }}
+ */
+export function coverCrop(width, height, netWidth, netHeight) {
+  const scale = Math.max(netWidth / width, netHeight / height);
+  const cropWidth = netWidth / scale;
+  const cropHeight = netHeight / scale;
+  return { x: (width - cropWidth) / 2, y: (height - cropHeight) / 2, width: cropWidth, height: cropHeight };
+}
+
+/**
+ * Bilinear taps for `n` output samples covering `[start, start + length)` of an axis of `size` pixels.
+ * @param {number} n
+ * @param {number} start
+ * @param {number} length
+ * @param {number} size
+ * @returns {{ lo: Int32Array, hi: Int32Array, frac: Float32Array }}
+ */
+export function bilinearTaps(n, start, length, size) {
+  const lo = new Int32Array(n);
+  const hi = new Int32Array(n);
+  const frac = new Float32Array(n);
+  const step = length / n;
+  for (let i = 0; i < n; i++) {
+    const x = Math.min(Math.max(start + (i + 0.5) * step - 0.5, 0), size - 1);
+    const x0 = Math.floor(x);
+    lo[i] = x0;
+    hi[i] = Math.min(x0 + 1, size - 1);
+    frac[i] = x - x0;
+  }
+  return { lo, hi, frac };
+}
+
+/**
+ * An element read from an array in range (the loops below never index past the end); typed so
+ * for `noUncheckedIndexedAccess`, and inlined by the engines.
+ * @param {number | undefined} v
+ * @returns {number}
+ */
+const at = (v) => /** @type {number} */ (v);
+
+/**
+ * Network rows [rowStart, rowEnd) of the preprocessed input (RGB / 255, cover-crop bilinear when
+ * the image is not the network's size) written into `out` (`[H, W, 3]` or `[3, H, W]`).
+ * @param {ArrayLike<number>} data 8-bit RGB or RGBA, row-major
+ * @param {number} width
+ * @param {number} height
+ * @param {number} channels 3 or 4
+ * @param {number} netWidth
+ * @param {number} netHeight
+ * @param {'nhwc' | 'nchw'} layout
+ * @param {Float32Array} out
+ * @param {number} rowStart
+ * @param {number} rowEnd
+ */
+export function preprocessRows(
+  data,
+  width,
+  height,
+  channels,
+  netWidth,
+  netHeight,
+  layout,
+  out,
+  rowStart,
+  rowEnd,
+) {
+  const plane = netWidth * netHeight;
+  const nhwc = layout === 'nhwc';
+  /** @type {(p: number, r: number, g: number, b: number) => void} */
+  const put = nhwc
+    ? (p, r, g, b) => {
+        out[p * 3] = r;
+        out[p * 3 + 1] = g;
+        out[p * 3 + 2] = b;
+      }
+    : (p, r, g, b) => {
+        out[p] = r;
+        out[plane + p] = g;
+        out[2 * plane + p] = b;
+      };
+  const k = 1 / 255;
+  if (width === netWidth && height === netHeight) {
+    for (let p = rowStart * netWidth; p < rowEnd * netWidth; p++)
+      put(p, at(data[p * channels]) * k, at(data[p * channels + 1]) * k, at(data[p * channels + 2]) * k);
+    return;
+  }
+  const crop = coverCrop(width, height, netWidth, netHeight);
+  const xs = bilinearTaps(netWidth, crop.x, crop.width, width);
+  const ys = bilinearTaps(netHeight, crop.y, crop.height, height);
+  const rgb = [0, 0, 0];
+  for (let i = rowStart; i < rowEnd; i++) {
+    const row0 = at(ys.lo[i]) * width;
+    const row1 = at(ys.hi[i]) * width;
+    const fy = at(ys.frac[i]);
+    for (let j = 0; j < netWidth; j++) {
+      const fx = at(xs.frac[j]);
+      const a = (row0 + at(xs.lo[j])) * channels;
+      const b = (row0 + at(xs.hi[j])) * channels;
+      const c = (row1 + at(xs.lo[j])) * channels;
+      const d = (row1 + at(xs.hi[j])) * channels;
+      for (let ch = 0; ch < 3; ch++) {
+        const top = at(data[a + ch]) + (at(data[b + ch]) - at(data[a + ch])) * fx;
+        const bottom = at(data[c + ch]) + (at(data[d + ch]) - at(data[c + ch])) * fx;
+        rgb[ch] = (top + (bottom - top) * fy) * k;
+      }
+      put(i * netWidth + j, at(rgb[0]), at(rgb[1]), at(rgb[2]));
+    }
+  }
+}
