@@ -268,7 +268,7 @@ describe('compile --quantize int8: bad options and bad calibration photos', () =
     await expectRefused(
       dir,
       compile(out, '--quantize', 'int8'),
-      '--quantize int8 needs --images DIR: a folder of photos to calibrate on',
+      '--quantize int8 needs --images DIR (a folder of photos to calibrate on), unless --weights is an int8 .tflite file, whose own quantisation is then used',
     );
     await expectRefused(dir, compile(out, '--images', PHOTOS), '--images applies to --quantize int8 only');
     await expectRefused(dir, compile(out, '--holdout', '2'), '--holdout applies to --quantize int8 only');

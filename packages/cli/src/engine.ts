@@ -2,12 +2,13 @@
  * The engines `predict` and `eval` run a model on, all through runtime-web's estimator (the
  * same code an application uses): `tfjs` = the generated tfjs module (wasm, or cpu), `onnx` =
  * the emitted ONNX in onnxruntime-node, `wasm` = the module compiled by codegen-wasm (threads
- * in worker_threads).
+ * in worker_threads; its int8 build when the weights carry an int8 model).
  */
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs } from '@fastdepth/codegen-tfjs';
 import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
-import type { Model } from '@fastdepth/graph-dsl';
+import { emitWasmInt8 } from '@fastdepth/codegen-wasm';
+import { quote, type Model, type QuantizedModel } from '@fastdepth/graph-dsl';
 import { createDepthEstimator, type BackendName, type DepthEstimator } from '@fastdepth/runtime-web';
 import { UserError } from './errors.js';
 import { parseInteger } from './options.js';
@@ -50,13 +51,46 @@ export function parseThreads(value: string | undefined, engine: EngineChoice): n
   return threads;
 }
 
+/** `--precision`: which reading of the model the wasm engine runs. */
+export const PRECISIONS = ['auto', 'int8', 'float32'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/**
+ * The precision the engine runs: `auto` is int8 on the wasm engine when the weights carry
+ * their own int8 model (the paper's TFLite file), float32 otherwise; `int8` needs both.
+ */
+export function parsePrecision(
+  value: string | undefined,
+  engine: EngineChoice,
+  quantized: QuantizedModel | undefined,
+): 'int8' | 'float32' {
+  const precision = value ?? 'auto';
+  if (!(PRECISIONS as readonly string[]).includes(precision))
+    throw new UserError(`--precision must be one of ${PRECISIONS.join(', ')}, found ${quote(precision)}`);
+  if (precision === 'int8') {
+    if (engine !== 'wasm') throw new UserError('--precision int8: only the wasm engine runs int8 models');
+    if (!quantized)
+      throw new UserError('--precision int8: the weights carry no int8 model (give an int8 .tflite file)');
+  }
+  return precision === 'float32' || engine !== 'wasm' || !quantized ? 'float32' : 'int8';
+}
+
 export async function createEstimator(
   model: Model,
   engine: EngineChoice,
   backend?: BackendName,
   numThreads = 1,
+  /** The model's int8 reading, run instead of `model` by the wasm engine. */
+  int8?: QuantizedModel,
 ): Promise<DepthEstimator> {
   const options = { ...(backend === undefined ? {} : { backend }), numThreads };
+  if (engine === 'wasm' && int8) {
+    const { manifest, modules, weights } = emitWasmInt8(int8, { arch: model.graph.name });
+    return createDepthEstimator({
+      model: { engine: 'wasm', model: { manifest, modules, weights } },
+      ...options,
+    });
+  }
   if (engine === 'onnx')
     return createDepthEstimator({ model: { engine: 'onnx', model: encodeOnnx(model) }, ...options });
   if (engine === 'wasm') {

@@ -61,8 +61,11 @@ export interface QuantizeFlags {
   readonly holdout?: string;
 }
 
-/** Checks the quantisation flags before any work; undefined when `--quantize` is absent. */
-export function parseQuantizeFlags(flags: QuantizeFlags): QuantizeRequest | undefined {
+/**
+ * Checks the quantisation flags before any work; undefined when `--quantize` is absent, `'own'`
+ * for `--quantize int8` without `--images` (the weights' own int8 model: an int8 .tflite).
+ */
+export function parseQuantizeFlags(flags: QuantizeFlags): QuantizeRequest | 'own' | undefined {
   if (flags.quantize === undefined) {
     const stray = (['images', 'calibration', 'percentile', 'holdout'] as const).find(
       (k) => flags[k] !== undefined,
@@ -74,8 +77,11 @@ export function parseQuantizeFlags(flags: QuantizeFlags): QuantizeRequest | unde
     throw new UserError(
       `--quantize must be one of ${QUANTIZE_SCHEMES.join(', ')}, found "${flags.quantize}"`,
     );
-  if (flags.images === undefined)
-    throw new UserError('--quantize int8 needs --images DIR: a folder of photos to calibrate on');
+  if (flags.images === undefined) {
+    const stray = (['calibration', 'percentile', 'holdout'] as const).find((k) => flags[k] !== undefined);
+    if (stray) throw new UserError(`--${stray} applies to calibration on --images DIR only`);
+    return 'own';
+  }
   const calibration = flags.calibration ?? 'minmax';
   if (!(CALIBRATION_METHODS as readonly string[]).includes(calibration))
     throw new UserError(
@@ -137,7 +143,8 @@ export async function int8WasmFiles(
   const output = graphOutputs(model.graph)[0]!.name;
   const q = executeQuantized(model, { [graphInputs(model.graph)[0]!.name]: check })[output]!;
   const expected = dequantizeValues(q.data, q.params);
-  const [, , h, w] = check.shape as [number, number, number, number];
+  // (C, H, W) photos and (N, C, H, W) check inputs alike: H and W are the last two dimensions.
+  const [h, w] = check.shape.slice(-2) as [number, number];
   const hwc = new Float32Array(h * w * 3);
   for (let p = 0; p < h * w; p++) for (let k = 0; k < 3; k++) hwc[p * 3 + k] = check.data[k * h * w + p]!;
   const checks: Check[] = [];
@@ -182,6 +189,40 @@ export function linkFloatManifest(files: readonly OutputFile[], stem: string): O
     const text = typeof f.data === 'string' ? f.data : new TextDecoder().decode(f.data);
     return { name, data: `${JSON.stringify(linkInt8Build(JSON.parse(text) as WasmManifest), null, 2)}\n` };
   });
+}
+
+/**
+ * `--quantize int8` on weights that carry their own int8 model (the paper's TFLite file): that
+ * model as it is (no calibration, so no agreement table), with its files and int8 wasm build.
+ */
+export async function ownInt8ForCompile(
+  out: Output,
+  input: { quantized: QuantizedModel; stem: string; wasm: boolean; check: TensorF32 },
+): Promise<Int8Result> {
+  const { quantized, stem } = input;
+  const files: OutputFile[] = [
+    { name: `${stem}.int8.json`, data: saveGraph(quantized.graph) },
+    {
+      name: `${stem}.int8.safetensors`,
+      data: encodeQuantizedWeights(quantized.weights, {
+        arch: stem,
+        scheme: 'int8',
+        calibration: 'the file',
+      }),
+    },
+  ];
+  let wasm: Int8Result['wasm'] = {
+    built: false,
+    note: 'no int8 wasm build asked (--target has no wasm)',
+    checks: [],
+  };
+  if (input.wasm) {
+    out.note(`compiling the int8 model of ${stem} for wasm...`);
+    const built = await int8WasmFiles(quantized, stem, input.check);
+    files.push(...built.files);
+    wasm = { built: built.built, note: built.note, checks: built.checks };
+  }
+  return { model: quantized, files, agreement: [], calibrationPhotos: [], wasm };
 }
 
 /** The photos of `request.images` at `model`'s input size, split into calibration and held-out sets. */

@@ -13,7 +13,7 @@ import { latencyCheckCommand } from './commands/latency-check.js';
 import { latencyServerCommand } from './commands/latency-server.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
-import { DEFAULT_ENGINE, ENGINES } from './engine.js';
+import { DEFAULT_ENGINE, ENGINES, PRECISIONS } from './engine.js';
 import { errorLine } from './errors.js';
 import { consoleOutput, type Output } from './output.js';
 import { TARGET_NAMES } from './targets.js';
@@ -33,6 +33,8 @@ const LATENCY_ON_HELP =
 const LATENCY_TABLE_HELP =
   'a latency table a device measured with `fastdepth latency-server` (read only: a missing entry is an error naming the layer)';
 
+const PRECISION_HELP =
+  "wasm engine: int8 runs the weights' own int8 model (an int8 .tflite such as the paper's) as TFLite computes it, float32 its dequantised float reading; auto (default) is int8 when there is one";
 const THREADS_HELP =
   'threads: onnx (onnxruntime-node intra-op, or onnxruntime-web) and wasm (worker_threads); tfjs runs one in Node';
 
@@ -157,6 +159,7 @@ Examples:
       ).choices(['wasm', 'cpu']),
     )
     .option('--threads <n>', THREADS_HELP, '1')
+    .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('auto'))
     .option(
       '--out <file>',
       "coloured depth map at the input image's size with a colour bar in metres: .png (parts the network did not see are transparent), or .jpg/.jpeg",
@@ -192,6 +195,7 @@ Examples:
     .addOption(new Option('--engine <engine>', ENGINE_HELP).choices([...ENGINES]).default(DEFAULT_ENGINE))
     .addOption(new Option('--backend <backend>', 'see predict').choices(['wasm', 'cpu']))
     .option('--threads <n>', THREADS_HELP, '1')
+    .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('auto'))
     .option('--limit <n>', 'evaluate at most the first N frames')
     .option(
       '--compare-pred <file>',

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { encodeNyuH5 } from '@fastdepth/eval';
-import { readNpy } from '@fastdepth/graph-dsl';
+import { computeMetrics, encodeNyuH5 } from '@fastdepth/eval';
+import { dequantizeValues, executeQuantized, readNpy } from '@fastdepth/graph-dsl';
+import { importTfliteQuantized } from '@fastdepth/importers';
 import { describe, expect, it } from 'vitest';
 import { colorBarLayout } from './depth-picture.js';
 import { runCli } from './testing/run-cli.js';
@@ -54,17 +55,33 @@ describe("fastdepth eval on the NYU sample with the paper's trained weights", ()
     },
   );
 
-  it('wasm engine (2 threads): the figures of the onnx engine on the same frame', async () => {
-    const figures = async (...args: string[]): Promise<EvalReport['metrics']> => {
+  it('wasm engine: the int8 model as TFLite computes it by default; --precision float32 gives the onnx figures', async () => {
+    const run = async (...args: string[]): Promise<EvalReport & { precision: string }> => {
       const r = await runCli('eval', '--weights', TFLITE, '--data', NYU, '--json', ...args);
-      expect(r.code).toBe(0);
-      return (JSON.parse(r.stdout) as EvalReport).metrics;
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as EvalReport & { precision: string };
     };
-    const onnx = await figures('--engine', 'onnx');
-    const wasm = await figures('--engine', 'wasm', '--threads', '2');
+    const onnx = (await run('--engine', 'onnx')).metrics;
+    const float = await run('--engine', 'wasm', '--threads', '2', '--precision', 'float32');
+    expect(float.precision).toBe('float32');
     for (const key of ['rmse', 'absRel'] as const)
-      expect(Math.abs(wasm[key] - onnx[key]) / onnx[key]).toBeLessThan(1e-4);
-    expect(Math.abs(wasm.delta1 - onnx.delta1)).toBeLessThan(1e-3);
+      expect(Math.abs(float.metrics[key] - onnx[key]) / onnx[key]).toBeLessThan(1e-4);
+    expect(Math.abs(float.metrics.delta1 - onnx.delta1)).toBeLessThan(1e-3);
+    // The int8 build computes the int8 reference executor's integers (bit-exact, tested in
+    // codegen-wasm); on this frame that model is within a few mm of the float reading.
+    const int8 = await run('--engine', 'wasm', '--threads', '2');
+    expect(int8.precision).toBe('int8');
+    const reference = importTfliteQuantized(readFileSync(TFLITE), TFLITE).quantized;
+    const rgb = readNpy(readFileSync(join(NYU, 'rgb.npy')), 'rgb.npy');
+    const nchw = new Float64Array(3 * 224 * 224);
+    for (let p = 0; p < 224 * 224; p++)
+      for (let c = 0; c < 3; c++) nchw[c * 224 * 224 + p] = Number(rgb.data[p * 3 + c]);
+    const q = executeQuantized(reference, { input: { shape: [1, 3, 224, 224], data: nchw } }).depth!;
+    const gt = readNpy(readFileSync(join(NYU, 'depth.npy')), 'depth.npy').data as Float32Array;
+    const want = computeMetrics(dequantizeValues(q.data, q.params), gt);
+    for (const key of ['rmse', 'absRel', 'delta1'] as const)
+      expect(Math.abs(int8.metrics[key] - want[key]), key).toBeLessThan(1e-3 * Math.max(1, want[key]));
+    expect(Math.abs(int8.metrics.rmse - onnx.rmse)).toBeLessThan(0.02);
   });
 
   it("reads a folder of NYU .h5 files as the authors' loader does", async () => {
@@ -128,7 +145,7 @@ describe('fastdepth predict --engine wasm', () => {
     };
     const onnx = await depthOf('--engine', 'onnx');
     for (const threads of ['1', '2']) {
-      const wasm = await depthOf('--engine', 'wasm', '--threads', threads);
+      const wasm = await depthOf('--engine', 'wasm', '--threads', threads, '--precision', 'float32');
       expect([wasm.report.engine, wasm.report.backend, wasm.report.threads]).toEqual([
         'wasm',
         'wasm',

@@ -79,7 +79,11 @@ describe('fastdepth compile --quantize int8', () => {
     expect(all.meanRelativeDifference).toBeLessThan(0.05);
     expect(all.delta1).toBeGreaterThan(0.97);
     expect(all.withinOneStep).toBeGreaterThan(0.3);
-    expect(int8.wasm).toEqual({ built: false, note: 'no int8 wasm build asked (--target has no wasm)' });
+    expect(int8.wasm).toEqual({
+      built: false,
+      note: 'no int8 wasm build asked (--target has no wasm)',
+      checks: [],
+    });
 
     const names = readdirSync(out);
     expect(names).toContain('fastdepth-pruned.int8.json');
@@ -96,7 +100,7 @@ describe('fastdepth compile --quantize int8', () => {
     expect(Math.max(...dequantizeValues(result.data, result.params))).toBeGreaterThan(0);
   });
 
-  it('prints the agreement table, percentile calibration, and says when the int8 wasm build is not there', async () => {
+  it('prints the agreement table, percentile calibration, and writes the int8 wasm build, checked exactly, linked from the float manifest', async () => {
     const out = tmp();
     const r = await runCli(
       'compile',
@@ -126,8 +130,55 @@ describe('fastdepth compile --quantize int8', () => {
     expect(r.stdout).toMatch(/^all\s+\d/m);
     expect(r.stdout).toMatch(/fastdepth-pruned\.int8\.safetensors/);
     const wasmLine = /^int8 wasm: (.*)$/m.exec(r.stdout)?.[1];
-    if (readdirSync(join(out, 'wasm')).some((f) => f.includes('.int8.')))
-      expect(wasmLine).toMatch(/^int8 wasm build written to wasm\//);
-    else expect(wasmLine).toMatch(/^the int8 wasm build is not yet available/);
+    expect(readdirSync(join(out, 'wasm')).filter((f) => f.includes('.int8.')).length).toBe(4);
+    expect(wasmLine).toMatch(/^int8 wasm build written to wasm\//);
+    // Checked at 1 and 2 threads against the int8 reference executor: the same integers.
+    expect(r.stdout).toMatch(/int8 wasm \(runtime-web, 2 threads\) vs int8 reference executor +0\.00e\+0 +0/);
+    const manifest = JSON.parse(
+      readFileSync(join(out, 'wasm', 'fastdepth-pruned.wasm-manifest.json'), 'utf8'),
+    ) as {
+      int8Manifest?: string;
+    };
+    expect(manifest.int8Manifest).toBe('fastdepth-pruned.int8.wasm-manifest.json');
+  });
+
+  it("an int8 .tflite file's own quantisation: no --images, the int8 wasm build equal to its reference", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'fastdepth-own-int8-')), 'o');
+    const r = await runCli(
+      'compile',
+      '--weights',
+      TFLITE,
+      '--input-size',
+      '64',
+      '--quantize',
+      'int8',
+      '--target',
+      'wasm',
+      '--out',
+      out,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /int8: the weights file's own int8 model \(output step 0\.07170\), no calibration/,
+    );
+    expect(r.stdout).toMatch(/int8 wasm \(runtime-web, 1 thread\) vs int8 reference executor +0\.00e\+0 +0/);
+    expect(readdirSync(out)).toContain('fastdepth-pruned.int8.json');
+    const seeded = await runCli(
+      'compile',
+      '--arch',
+      'fastdepth-pruned',
+      '--input-size',
+      '32',
+      '--quantize',
+      'int8',
+      '--target',
+      'onnx',
+      '--out',
+      join(out, 'x'),
+    );
+    expect(seeded.code).toBe(1);
+    expect(seeded.stderr).toBe(
+      'fastdepth: error: --quantize int8 needs --images DIR (a folder of photos to calibrate on), unless --weights is an int8 .tflite file, whose own quantisation is then used',
+    );
   });
 });

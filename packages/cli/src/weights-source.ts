@@ -9,15 +9,18 @@
  * checks every target against their reference output; with the authors' identity-BN init
  * that output is often all zeros, and a check against zeros proves nothing.
  */
-import { importWeights } from '@fastdepth/importers';
+import { importTfliteQuantized, importWeights } from '@fastdepth/importers';
 import {
   calibratedInitWeights,
+  FormatError,
   graphInputs,
   GRAPH_NAME_RULE,
   isGraphName,
   quote,
   withInputSize,
+  type Graph,
   type Model,
+  type QuantizedModel,
 } from '@fastdepth/graph-dsl';
 import { basename, extname } from 'node:path';
 import { looksLikePath, readInput, resolveArch } from './arch-source.js';
@@ -40,6 +43,11 @@ export interface LoadedModel {
   readonly stem: string;
   /** Where the weights came from, for reports: `seeded (seed 0)` or the file path. */
   readonly weightsSource: string;
+  /**
+   * The file's own int8 model, when the weights are an int8 TFLite file (the paper's): what
+   * `--engine wasm` runs by default (`--precision`), as TFLite computes it.
+   */
+  readonly quantized?: QuantizedModel;
 }
 
 /** The outputs' file stem: the arch name, or the graph file's name without `.json`. */
@@ -73,12 +81,39 @@ export async function loadModel(source: ModelSource): Promise<LoadedModel> {
   const arch = source.arch ?? (carriesGraph ? undefined : DEFAULT_ARCH);
   const graph = arch === undefined ? undefined : await resolveArch(arch, inputSize);
   const imported = importWeights(bytes, { source: weightsPath, ...(graph ? { graph } : {}) });
+  const quantized = ext === '.tflite' ? int8Reading(bytes, weightsPath, graph, inputSize) : undefined;
   return {
     model:
       graph || inputSize === undefined ? imported.model : resized(imported.model, inputSize, weightsPath),
     stem: arch === undefined ? imported.archName : stemOf(arch),
     weightsSource: weightsPath,
+    ...(quantized ? { quantized } : {}),
   };
+}
+
+/**
+ * The int8 reading of a TFLite file (its own quantisation), at `--input-size` when given; none
+ * for a float file or one outside the project's int8 scheme (the float reading still serves).
+ */
+function int8Reading(
+  bytes: Uint8Array,
+  file: string,
+  graph: Graph | undefined,
+  inputSize: number | readonly [number, number] | undefined,
+): QuantizedModel | undefined {
+  let quantized: QuantizedModel;
+  try {
+    quantized = importTfliteQuantized(bytes, file, graph ? { graph } : {}).quantized;
+  } catch (e) {
+    if (e instanceof FormatError && /not an int8 model/.test(e.message)) return undefined;
+    throw e;
+  }
+  if (inputSize === undefined || graph) return quantized;
+  const size: [number, number] =
+    typeof inputSize === 'number' ? [inputSize, inputSize] : [inputSize[0], inputSize[1]];
+  // Shapes are inferred, so the annotation (keyed by layer) fits any size the graph takes.
+  const { quantization, ...plain } = quantized.graph;
+  return { graph: { ...withInputSize(plain, size), quantization }, weights: quantized.weights };
 }
 
 /**

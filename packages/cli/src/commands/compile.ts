@@ -11,6 +11,7 @@ import { UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import {
   linkFloatManifest,
+  ownInt8ForCompile,
   loadPhotosFor,
   parseQuantizeFlags,
   quantizeForCompile,
@@ -19,7 +20,7 @@ import {
 } from '../int8.js';
 import { checkOutputDir, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
 import type { Output } from '../output.js';
-import { referenceCase } from '../reference.js';
+import { referenceCase, type ReferenceCase } from '../reference.js';
 import { formatTable, humanBytes } from '../table.js';
 import { parseWeightsDtype, TARGET_NAMES, TARGETS, type Check, type TargetName } from '../targets.js';
 import type { WeightsDtype } from '@fastdepth/codegen-tfjs';
@@ -79,6 +80,8 @@ export interface CompiledArtifacts {
   readonly summaries: Readonly<Record<string, string>>;
   /** Targets that could not take the graph (only when `skipUnsupported`), with the reason. */
   readonly skipped: Readonly<Partial<Record<TargetName, string>>>;
+  /** The check input and the reference executor's output on it. */
+  readonly reference: ReferenceCase;
 }
 
 /**
@@ -153,7 +156,7 @@ export async function compileArtifacts(
         .map(([t, why]) => `${t}: ${why}`)
         .join('; ')}`,
     );
-  return { files, checks, summaries, skipped };
+  return { files, checks, summaries, skipped, reference };
 }
 
 export async function compileCommand(out: Output, options: CompileOptions): Promise<void> {
@@ -165,14 +168,19 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const inputSize = options.inputSize === undefined ? undefined : parseInputSize(options.inputSize);
   const quantize = parseQuantizeFlags(options);
   await checkOutputDir(options.out, '--out');
-  const { model, stem, weightsSource } = await loadModel({
+  const { model, stem, weightsSource, quantized } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
     ...(inputSize !== undefined ? { inputSize } : {}),
     seed,
   });
+  if (quantize === 'own' && !quantized)
+    throw new UserError(
+      '--quantize int8 needs --images DIR (a folder of photos to calibrate on), unless --weights is an int8 .tflite file, whose own quantisation is then used',
+    );
   // Photos are read (and bad ones refused) before the long float compile starts.
-  const photos = quantize ? await loadPhotosFor(model, stem, quantize, seed) : undefined;
+  const request = quantize === 'own' ? undefined : quantize;
+  const photos = request ? await loadPhotosFor(model, stem, request, seed) : undefined;
   const stats = analyze(model.graph);
   const compiled = await compileArtifacts(out, {
     model,
@@ -191,15 +199,22 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const { checks, summaries, skipped } = compiled;
   const built = targets.filter((t) => summaries[t] !== undefined);
   const int8 =
-    quantize && photos
-      ? await quantizeForCompile(out, {
-          model,
+    quantize === 'own' && quantized
+      ? await ownInt8ForCompile(out, {
+          quantized,
           stem,
-          request: quantize,
-          photos,
-          wasm: targets.includes('wasm'),
+          wasm: built.includes('wasm'),
+          check: compiled.reference.input,
         })
-      : undefined;
+      : request && photos
+        ? await quantizeForCompile(out, {
+            model,
+            stem,
+            request,
+            photos,
+            wasm: targets.includes('wasm'),
+          })
+        : undefined;
   // With an int8 wasm build, the float manifest names it: --engine wasm and apps loading the
   // float manifest run the int8 build (precision 'float32' keeps the float one).
   const floatFiles = int8?.wasm.built ? linkFloatManifest(compiled.files, stem) : compiled.files;
@@ -258,11 +273,11 @@ function calibrationName(q: QuantizeRequest): string {
   return q.calibration === 'percentile' ? `percentile ${q.percentile}` : q.calibration;
 }
 
-function int8Json(r: Int8Result, q: QuantizeRequest): Record<string, unknown> {
+function int8Json(r: Int8Result, q: QuantizeRequest | 'own'): Record<string, unknown> {
   const output = graphOutputs(r.model.graph)[0]!.name;
   return {
-    calibration: calibrationName(q),
-    images: q.images,
+    calibration: q === 'own' ? 'the weights file' : calibrationName(q),
+    ...(q === 'own' ? {} : { images: q.images }),
     calibrationPhotos: r.calibrationPhotos,
     outputStep: r.model.graph.quantization.tensors[output]!.scale,
     agreement: r.agreement,
@@ -271,9 +286,14 @@ function int8Json(r: Int8Result, q: QuantizeRequest): Record<string, unknown> {
 }
 
 /** The agreement table: how far the int8 model is from the float one on photos it was not calibrated on. */
-function printInt8(out: Output, r: Int8Result, q: QuantizeRequest): void {
+function printInt8(out: Output, r: Int8Result, q: QuantizeRequest | 'own'): void {
   const output = graphOutputs(r.model.graph)[0]!.name;
   const step = r.model.graph.quantization.tensors[output]!.scale;
+  if (q === 'own') {
+    out.line(`int8: the weights file's own int8 model (output step ${step.toPrecision(4)}), no calibration`);
+    printInt8Wasm(out, r);
+    return;
+  }
   out.line(
     `int8 (post-training quantisation, ${calibrationName(q)}, calibrated on ${r.calibrationPhotos.length} photo(s) of "${q.images}"; output step ${step.toPrecision(4)}):`,
   );
@@ -292,6 +312,10 @@ function printInt8(out: Output, r: Int8Result, q: QuantizeRequest): void {
       ]),
     ),
   );
+  printInt8Wasm(out, r);
+}
+
+function printInt8Wasm(out: Output, r: Int8Result): void {
   out.line(`int8 wasm: ${r.wasm.note}`);
   if (r.wasm.checks.length > 0)
     out.line(

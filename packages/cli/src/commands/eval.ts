@@ -16,7 +16,7 @@ import {
   type PreparedSample,
 } from '@fastdepth/eval';
 import { readInput } from '../arch-source.js';
-import { createEstimator, parseBackend, parseEngine, parseThreads } from '../engine.js';
+import { createEstimator, parseBackend, parseEngine, parsePrecision, parseThreads } from '../engine.js';
 import { UserError } from '../errors.js';
 import { parseInteger } from '../options.js';
 import type { Output } from '../output.js';
@@ -28,6 +28,8 @@ export interface EvalOptions {
   readonly weights?: string;
   readonly data: string;
   readonly engine: string;
+  /** `--precision auto|int8|float32` (wasm engine: int8 when the weights carry an int8 model). */
+  readonly precision?: string;
   readonly backend?: string;
   readonly threads?: string;
   readonly limit?: string;
@@ -99,7 +101,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
   const threads = parseThreads(options.threads, engine);
   const limit = options.limit === undefined ? Infinity : parseInteger('--limit', options.limit, 1);
   const { kind, frames } = await resolveFrames(options.data);
-  const { model, stem, weightsSource } = await loadModel({
+  const { model, stem, weightsSource, quantized } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
     seed: 0,
@@ -139,7 +141,14 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
       );
   }
 
-  const estimator = await createEstimator(model, engine, backend, threads);
+  const precision = parsePrecision(options.precision, engine, quantized);
+  const estimator = await createEstimator(
+    model,
+    engine,
+    backend,
+    threads,
+    precision === 'int8' ? quantized : undefined,
+  );
   const averager = new MetricsAverager();
   const latencies: number[] = [];
   let relDiff: number | undefined;
@@ -189,6 +198,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
     kind,
     frames: averager.count,
     engine: estimator.engine,
+    precision,
     backend: estimator.backend,
     threads: estimator.threads,
     metrics,
@@ -200,7 +210,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
     return;
   }
   out.line(
-    `${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}/${estimator.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''}`,
+    `${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}${precision === 'int8' ? ' (int8)' : ''}/${estimator.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''}`,
   );
   out.line(
     formatTable(

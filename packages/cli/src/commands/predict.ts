@@ -4,7 +4,7 @@ import { encodeNpy } from '@fastdepth/graph-dsl';
 import { type ColormapName } from '@fastdepth/runtime-web';
 import { readInput } from '../arch-source.js';
 import { parseRange, renderDepthPicture } from '../depth-picture.js';
-import { createEstimator, parseBackend, parseEngine, parseThreads } from '../engine.js';
+import { createEstimator, parseBackend, parseEngine, parsePrecision, parseThreads } from '../engine.js';
 import { errorLine, UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import { checkOutputFile, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
@@ -17,6 +17,8 @@ export interface PredictOptions {
   readonly seed: string;
   readonly inputSize?: string;
   readonly engine: string;
+  /** `--precision auto|int8|float32` (wasm engine: int8 when the weights carry an int8 model). */
+  readonly precision?: string;
   readonly backend?: string;
   readonly threads?: string;
   readonly out: string;
@@ -55,7 +57,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
   await checkOutputFile(options.out, '--out', IMAGE_EXTENSIONS);
   if (options.npy !== undefined) await checkOutputFile(options.npy, '--npy', ['.npy']);
   const pixels = await decodeImage(image);
-  const { model, stem, weightsSource } = await loadModel({
+  const { model, stem, weightsSource, quantized } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
     ...(options.weights !== undefined ? { weights: options.weights } : {}),
     ...(inputSize !== undefined ? { inputSize } : {}),
@@ -64,7 +66,14 @@ export async function predictCommand(out: Output, image: string, options: Predic
   if (options.weights === undefined)
     out.note('warning: no --weights given: seeded, untrained weights make a meaningless depth map');
 
-  const estimator = await createEstimator(model, engine, backend, threads);
+  const precision = parsePrecision(options.precision, engine, quantized);
+  const estimator = await createEstimator(
+    model,
+    engine,
+    backend,
+    threads,
+    precision === 'int8' ? quantized : undefined,
+  );
   try {
     const input = {
       data: pixels.data,
@@ -104,6 +113,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
       arch: stem,
       weights: weightsSource,
       engine: result.engine,
+      precision,
       backend: result.backend,
       threads: estimator.threads,
       networkSize: [result.height, result.width],
@@ -124,7 +134,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
       `depth (m): min ${stats.min.toFixed(3)}  median ${stats.median.toFixed(3)}  max ${stats.max.toFixed(3)}`,
     );
     out.line(
-      `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}/${result.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''} (first call ${first.latencyMs.toFixed(1)} ms)`,
+      `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}${precision === 'int8' ? ' (int8)' : ''}/${result.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''} (first call ${first.latencyMs.toFixed(1)} ms)`,
     );
     const { crop, range: used } = picture;
     out.line(
