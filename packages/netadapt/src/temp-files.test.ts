@@ -20,9 +20,19 @@ const temps = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWi
 const built = fileURLToPath(new URL('../dist/temp-files.js', import.meta.url));
 
 /** A pid that was a process of ours and is not any more. */
+/** The pid of a process that has exited (spawnSync returns once it has), not reused since. */
 function deadPid(): number {
-  const child = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
-  return Number(child.stdout.trim());
+  for (let attempt = 0; attempt < 10; attempt++) {
+    // spawnSync reports the child's pid itself: nothing depends on what the child prints.
+    const { pid } = spawnSync(process.execPath, ['-e', '0']);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return pid; // ESRCH: no such process
+    }
+  }
+  throw new Error('could not find the pid of an exited process');
 }
 
 describe('writeFilesAtomicSync', () => {
