@@ -29,12 +29,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
-import { emitWasm } from '@fastdepth/codegen-wasm';
-import { readNpy, type Model } from '@fastdepth/graph-dsl';
-import { readTflite, withoutSignatureDefs } from '@fastdepth/importers';
+import { emitWasmInt8, int8ManifestFile, wasmInt8ArtifactFiles } from '@fastdepth/codegen-wasm';
+import { readNpy } from '@fastdepth/graph-dsl';
+import { importTfliteQuantized, readTflite, withoutSignatureDefs } from '@fastdepth/importers';
 import type { LitertPageInfo, LitertPageSetup, LitertStageTime } from '../demo/litert-protocol.js';
 import { SHARED_DATA_DIR, TFLITE_WEIGHTS, TMP_DIR } from '../src/testing/models.js';
-import { WASM_VARIANTS } from '../src/wasm-model.js';
 import { markdownTable, median, startBenchBrowser, type BenchBrowser } from './common.js';
 
 const SIZE = 224;
@@ -137,37 +136,21 @@ function nyuFrame(): Uint8Array {
   return rgba;
 }
 
-/** The importer API the int8 build needs (issue 16's core work), when this checkout has it. */
-type ImportQuantized = (bytes: Uint8Array, source: string) => unknown;
-
 /**
  * The int8 wasm build: `--int8-manifest=PATH`, else emitted into `tmp/generated/litert-int8/`
- * when the importers and codegen-wasm of this checkout can make one; else why not.
+ * from the file's own int8 model (`importTfliteQuantized` -> `emitWasmInt8`).
  */
-async function int8Build(tflite: Uint8Array): Promise<{ manifest: string } | { missing: string }> {
+function int8Build(tflite: Uint8Array): { manifest: string } | { missing: string } {
   if (INT8_MANIFEST !== '') {
     const manifest = resolve(INT8_MANIFEST);
     return existsSync(manifest) ? { manifest } : { missing: `--int8-manifest: ${manifest} does not exist` };
   }
-  const importers = (await import('@fastdepth/importers')) as unknown as Record<string, unknown>;
-  const importQuantized = importers['importTfliteQuantized'];
-  if (typeof importQuantized !== 'function')
-    return { missing: 'not built: @fastdepth/importers has no importTfliteQuantized (issue 16, core)' };
-  try {
-    const imported = (importQuantized as ImportQuantized)(tflite, TFLITE_WEIGHTS) as { model?: unknown };
-    const quantized = (imported.model ?? imported) as Model;
-    const artifact = emitWasm(quantized, { arch: 'fastdepth-pruned-int8' });
-    const dir = join(TMP_DIR, 'generated', 'litert-int8');
-    mkdirSync(dir, { recursive: true });
-    const manifest = join(dir, 'fastdepth-pruned-int8.wasm-manifest.json');
-    writeFileSync(manifest, JSON.stringify(artifact.manifest, null, 1));
-    for (const variant of WASM_VARIANTS)
-      writeFileSync(join(dir, artifact.manifest.modules[variant]), artifact.modules[variant]);
-    writeFileSync(join(dir, artifact.manifest.weightsFile), artifact.weights);
-    return { manifest };
-  } catch (error) {
-    return { missing: `not built: codegen-wasm of the quantised model: ${(error as Error).message}` };
-  }
+  const { quantized } = importTfliteQuantized(tflite, TFLITE_WEIGHTS);
+  const artifact = emitWasmInt8(quantized, { arch: 'fastdepth-pruned' });
+  const dir = join(TMP_DIR, 'generated', 'litert-int8');
+  mkdirSync(dir, { recursive: true });
+  for (const file of wasmInt8ArtifactFiles(artifact)) writeFileSync(join(dir, file.path), file.data);
+  return { manifest: join(dir, int8ManifestFile('fastdepth-pruned')) };
 }
 
 /** Opens a page for one configuration, its files served from memory, and sets its runtime up. */
@@ -277,7 +260,7 @@ if (outTensor.quantization === null) throw new Error(`${TFLITE_WEIGHTS}: the out
 const outQ = { scale: outTensor.quantization.scale[0]!, zeroPoint: outTensor.quantization.zeroPoint[0]! };
 const model = withoutSignatureDefs(original, TFLITE_WEIGHTS);
 const frame = nyuFrame();
-const int8 = await int8Build(original);
+const int8 = int8Build(original);
 
 // Every configuration keeps its page open while the others run: none may be throttled as a
 // background page.
