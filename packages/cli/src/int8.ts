@@ -195,20 +195,29 @@ export function linkFloatManifest(files: readonly OutputFile[], stem: string): O
  * `--quantize int8` on weights that carry their own int8 model (the paper's TFLite file): that
  * model as it is (no calibration, so no agreement table), with its files and int8 wasm build.
  */
-export async function ownInt8ForCompile(
+export function ownInt8ForCompile(
   out: Output,
   input: { quantized: QuantizedModel; stem: string; wasm: boolean; check: TensorF32 },
+): Promise<Int8Result> {
+  return int8Artifacts(out, input, { calibration: 'the file' }, { agreement: [], calibrationPhotos: [] });
+}
+
+/**
+ * The int8 model's files (`<stem>.int8.json` + `.int8.safetensors` with `metadata`), and its
+ * wasm build when `input.wasm`, checked on `input.check`.
+ */
+async function int8Artifacts(
+  out: Output,
+  input: { quantized: QuantizedModel; stem: string; wasm: boolean; check: TensorF32 },
+  metadata: Readonly<Record<string, string>>,
+  report: Pick<Int8Result, 'agreement' | 'calibrationPhotos'>,
 ): Promise<Int8Result> {
   const { quantized, stem } = input;
   const files: OutputFile[] = [
     { name: `${stem}.int8.json`, data: saveGraph(quantized.graph) },
     {
       name: `${stem}.int8.safetensors`,
-      data: encodeQuantizedWeights(quantized.weights, {
-        arch: stem,
-        scheme: 'int8',
-        calibration: 'the file',
-      }),
+      data: encodeQuantizedWeights(quantized.weights, { arch: stem, scheme: 'int8', ...metadata }),
     },
   ];
   let wasm: Int8Result['wasm'] = {
@@ -222,7 +231,7 @@ export async function ownInt8ForCompile(
     files.push(...built.files);
     wasm = { built: built.built, note: built.note, checks: built.checks };
   }
-  return { model: quantized, files, agreement: [], calibrationPhotos: [], wasm };
+  return { model: quantized, files, wasm, ...report };
 }
 
 /** The photos of `request.images` at `model`'s input size, split into calibration and held-out sets. */
@@ -285,28 +294,10 @@ export async function quantizeForCompile(
   });
   rows.push({ photo: 'all', ...agreement(allFloat, allInt8, step) });
 
-  const files: OutputFile[] = [
-    { name: `${stem}.int8.json`, data: saveGraph(quantized.graph) },
-    {
-      name: `${stem}.int8.safetensors`,
-      data: encodeQuantizedWeights(quantized.weights, {
-        arch: stem,
-        scheme: 'int8',
-        calibration: method,
-        images: request.images,
-      }),
-    },
-  ];
-  let wasm: Int8Result['wasm'] = {
-    built: false,
-    note: 'no int8 wasm build asked (--target has no wasm)',
-    checks: [],
-  };
-  if (input.wasm) {
-    out.note(`compiling the int8 model of ${stem} for wasm...`);
-    const built = await int8WasmFiles(quantized, stem, photos.heldOut[0]!);
-    files.push(...built.files);
-    wasm = { built: built.built, note: built.note, checks: built.checks };
-  }
-  return { model: quantized, files, agreement: rows, calibrationPhotos: photos.photos, wasm };
+  return int8Artifacts(
+    out,
+    { quantized, stem, wasm: input.wasm, check: photos.heldOut[0]! },
+    { calibration: method, images: request.images },
+    { agreement: rows, calibrationPhotos: photos.photos },
+  );
 }
