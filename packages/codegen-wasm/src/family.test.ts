@@ -5,7 +5,7 @@
  * error for one it does not (concatenated skips).
  */
 import { buildArch, fastdepth } from '@fastdepth/fastdepth-arch';
-import { GraphError, type Graph } from '@fastdepth/graph-dsl';
+import { GraphBuilder, GraphError, type Graph } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { emitWasm } from './emit.js';
 import { instantiate, randomInput, reference, relativeError, seededWeights } from './testing/harness.js';
@@ -43,10 +43,25 @@ describe('the FastDepth family on the wasm target', () => {
     ['mobilenet-nnconv5dw-skipconcat', /layer "skip2_concat"/],
     ['mobilenet-deconv5dw', /layer "decode_conv1_dw".*convTranspose2d/],
     ['resnet18-nnconv5dw-skipadd', /layer "maxpool"/],
-  ])('%s: a GraphError naming the first layer it cannot compile', (arch, message) => {
+  ])('%s: a GraphError naming the layers it cannot compile', (arch, message) => {
     const graph = buildArch(arch, { inputSize: 64 });
     const weights = seededWeights(graph, 1);
     expect(() => emitWasm({ graph, weights })).toThrow(GraphError);
     expect(() => emitWasm({ graph, weights })).toThrow(message);
+  });
+
+  it('names every layer without a kernel in one error, not only the first', () => {
+    const g = new GraphBuilder('mobile');
+    const x = g.input('input', [1, 8, 8, 8]);
+    const act = g.hardSwish('act', g.conv2d('c', x, { outChannels: 8, kernel: 1 }));
+    const gate = g.hardSigmoid(
+      'gate',
+      g.conv2d('e', g.globalAvgPool('pool', act), { outChannels: 8, kernel: 1 }),
+    );
+    g.output('out', g.upsample('up', g.mul('scale', act, gate), 'bilinear'));
+    const graph = g.build();
+    expect(() => emitWasm({ graph, weights: seededWeights(graph, 1) })).toThrow(
+      'layer "act": the wasm target has no kernel yet for these 5 layers: "act" (hardSwish), "pool" (globalAvgPool), "gate" (hardSigmoid), "scale" (mul), "up" (bilinear upsample) (supported: ',
+    );
   });
 });

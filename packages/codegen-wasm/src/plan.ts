@@ -134,11 +134,48 @@ export function stageRows(stage: Stage): number {
   return stage.kind === 'input' ? stage.shape[2] : stage.conv.oh;
 }
 
-function unsupported(layer: string, what: string): never {
-  throw new GraphError(
-    layer,
-    `the wasm target cannot compile ${what} yet (supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample)`,
+/** Ops the wasm target has no kernel for, whatever surrounds them. */
+const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
+  'convTranspose2d',
+  'concat',
+  'unpool',
+  'pixelShuffle',
+  'maxPool',
+  'sigmoid',
+  'hardSigmoid',
+  'hardSwish',
+  'clip',
+  'mul',
+  'avgPool2d',
+  'globalAvgPool',
+]);
+
+const SUPPORTED =
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample';
+
+/** Most layers named in the error about ops without a kernel; the rest are counted. */
+const MAX_LISTED_LAYERS = 12;
+
+/**
+ * Every layer whose op has no wasm kernel, named in one error before planning starts (a graph
+ * from outside the family often has several kinds; fixing them one error at a time is slow).
+ */
+function checkKernels(graph: Graph): void {
+  const lacking = graph.nodes.filter(
+    (n) => NO_KERNEL.has(n.op) || (n.op === 'upsample' && n.attrs.mode !== 'nearest'),
   );
+  if (lacking.length === 0) return;
+  const names = lacking.map((n) => `"${n.name}" (${n.op === 'upsample' ? 'bilinear upsample' : n.op})`);
+  const more = names.length - MAX_LISTED_LAYERS;
+  const listed = `${names.slice(0, MAX_LISTED_LAYERS).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+  throw new GraphError(
+    lacking[0]!.name,
+    `the wasm target has no kernel yet for ${names.length === 1 ? listed : `these ${names.length} layers: ${listed}`} (${SUPPORTED})`,
+  );
+}
+
+function unsupported(layer: string, what: string): never {
+  throw new GraphError(layer, `the wasm target cannot compile ${what} yet (${SUPPORTED})`);
 }
 
 /** The value a stage is still open to extend: its last fused layer and the stage itself. */
@@ -161,6 +198,7 @@ export function planGraph(
   weights: ReadonlyMap<string, { readonly data: Float32Array }>,
   options: PlanOptions = {},
 ): Plan {
+  checkKernels(graph);
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const shapes = inferShapes(graph);
   const users = consumers(graph);
