@@ -9,7 +9,7 @@
  * checks every target against their reference output; with the authors' identity-BN init
  * that output is often all zeros, and a check against zeros proves nothing.
  */
-import { importTfliteQuantized, importWeights } from '@fastdepth/importers';
+import { importTfliteQuantized, importWeights, type TfliteQuantizedImport } from '@fastdepth/importers';
 import {
   calibratedInitWeights,
   FormatError,
@@ -80,11 +80,16 @@ export async function loadModel(source: ModelSource): Promise<LoadedModel> {
   const carriesGraph = ext === '.onnx' || ext === '.tflite';
   const arch = source.arch ?? (carriesGraph ? undefined : DEFAULT_ARCH);
   const graph = arch === undefined ? undefined : await resolveArch(arch, inputSize);
-  const imported = importWeights(bytes, { source: weightsPath, ...(graph ? { graph } : {}) });
-  const quantized = ext === '.tflite' ? int8Reading(bytes, weightsPath, graph, inputSize) : undefined;
+  // An int8 TFLite file is read once for both its readings; anything else as before.
+  const int8 = ext === '.tflite' ? int8Import(bytes, weightsPath, graph) : undefined;
+  const imported = int8 ?? importWeights(bytes, { source: weightsPath, ...(graph ? { graph } : {}) });
+  const resize = graph === undefined && inputSize !== undefined;
+  const quantized =
+    int8 && resize
+      ? { ...int8.quantized, graph: resizedInt8(int8.quantized, inputSize, weightsPath) }
+      : int8?.quantized;
   return {
-    model:
-      graph || inputSize === undefined ? imported.model : resized(imported.model, inputSize, weightsPath),
+    model: resize ? resized(imported.model, inputSize, weightsPath) : imported.model,
     stem: arch === undefined ? imported.archName : stemOf(arch),
     weightsSource: weightsPath,
     ...(quantized ? { quantized } : {}),
@@ -92,28 +97,30 @@ export async function loadModel(source: ModelSource): Promise<LoadedModel> {
 }
 
 /**
- * The int8 reading of a TFLite file (its own quantisation), at `--input-size` when given; none
- * for a float file or one outside the project's int8 scheme (the float reading still serves).
+ * Both readings of an int8 TFLite file (its float model and its own int8 model) from one parse;
+ * undefined for a float file or one outside the project's int8 scheme (read as float then).
  */
-function int8Reading(
+function int8Import(
   bytes: Uint8Array,
   file: string,
   graph: Graph | undefined,
-  inputSize: number | readonly [number, number] | undefined,
-): QuantizedModel | undefined {
-  let quantized: QuantizedModel;
+): TfliteQuantizedImport | undefined {
   try {
-    quantized = importTfliteQuantized(bytes, file, graph ? { graph } : {}).quantized;
+    return importTfliteQuantized(bytes, file, graph ? { graph } : {});
   } catch (e) {
     if (e instanceof FormatError && /not an int8 model/.test(e.message)) return undefined;
     throw e;
   }
-  if (inputSize === undefined || graph) return quantized;
-  const size: [number, number] =
-    typeof inputSize === 'number' ? [inputSize, inputSize] : [inputSize[0], inputSize[1]];
-  // Shapes are inferred, so the annotation (keyed by layer) fits any size the graph takes.
+}
+
+/** The int8 graph at `--input-size`: shapes are inferred, so the annotation (keyed by layer) fits. */
+function resizedInt8(
+  quantized: QuantizedModel,
+  inputSize: number | readonly [number, number],
+  file: string,
+): QuantizedModel['graph'] {
   const { quantization, ...plain } = quantized.graph;
-  return { graph: { ...withInputSize(plain, size), quantization }, weights: quantized.weights };
+  return { ...resized({ graph: plain, weights: new Map() }, inputSize, file).graph, quantization };
 }
 
 /**

@@ -148,11 +148,23 @@ function batchNorm(node: NodeOf<'batchNorm'>, x: Tensor64, w: WeightMap): Float6
   return y;
 }
 
-/** PyTorch nearest: out (y, x) = in (floor(y/2), floor(x/2)). */
-function upsampleNearest(x: Tensor64, out: Shape): Float64Array {
+/** An NCHW tensor of any element type: float64 activations here, int8 ones in `quant/execute.ts`. */
+export interface PlanarTensor {
+  readonly shape: Shape;
+  readonly data: ArrayLike<number>;
+}
+
+/**
+ * PyTorch nearest: out (y, x) = in (floor(y/2), floor(x/2)), written into `y` (a fresh array of
+ * `out`'s size). Shared by the float and the int8 executors: it only moves values.
+ */
+export function upsampleNearestInto<T extends Float64Array | Int8Array>(
+  x: PlanarTensor,
+  out: Shape,
+  y: T,
+): T {
   const [n, c, h, w] = x.shape;
   const [, , oh, ow] = out;
-  const y = new Float64Array(numel(out));
   for (let p = 0; p < n * c; p++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
@@ -225,8 +237,16 @@ function pixelShuffle(node: NodeOf<'pixelShuffle'>, x: Tensor64, out: Shape): Fl
   return y;
 }
 
-/** Max pool; padded positions are ignored (as -infinity). */
-function maxPool(node: NodeOf<'maxPool'>, x: Tensor64, out: Shape): Float64Array {
+/**
+ * Max pool; padded positions are ignored (as -infinity), written into `y` (a fresh array of
+ * `out`'s size). Shared by the float and the int8 executors (max commutes with one scale).
+ */
+export function maxPoolInto<T extends Float64Array | Int8Array>(
+  node: NodeOf<'maxPool'>,
+  x: PlanarTensor,
+  out: Shape,
+  y: T,
+): T {
   const {
     kernel: [kh, kw],
     stride: [sh, sw],
@@ -234,7 +254,6 @@ function maxPool(node: NodeOf<'maxPool'>, x: Tensor64, out: Shape): Float64Array
   } = node.attrs;
   const [n, c, h, w] = x.shape;
   const [, , oh, ow] = out;
-  const y = new Float64Array(numel(out));
   for (let p = 0; p < n * c; p++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
@@ -345,13 +364,15 @@ function evalNode(node: Node, ins: readonly Tensor64[], out: Shape, w: WeightMap
     case 'concat':
       return concatChannels(ins, out);
     case 'upsample':
-      return node.attrs.mode === 'nearest' ? upsampleNearest(x, out) : upsampleBilinear(x, out);
+      return node.attrs.mode === 'nearest'
+        ? upsampleNearestInto(x, out, new Float64Array(numel(out)))
+        : upsampleBilinear(x, out);
     case 'unpool':
       return unpool(x, out);
     case 'pixelShuffle':
       return pixelShuffle(node, x, out);
     case 'maxPool':
-      return maxPool(node, x, out);
+      return maxPoolInto(node, x, out, new Float64Array(numel(out)));
     case 'sigmoid':
       return x.data.map((v) => 1 / (1 + Math.exp(-v)));
     case 'hardSigmoid':

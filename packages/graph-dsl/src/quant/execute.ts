@@ -9,6 +9,7 @@
  * JS numbers holding exact int32 values (|acc| stays far below 2^53).
  */
 import { GraphError } from '../errors.js';
+import { maxPoolInto, upsampleNearestInto } from '../executor.js';
 import { inferShapes } from '../graph.js';
 import { assertNever, type Node, type NodeOf, type Shape } from '../ir.js';
 import { fmt } from '../ops.js';
@@ -171,48 +172,6 @@ function clampAll(x: Int8Array, [lo, hi]: readonly [number, number]): Int8Array 
   return x.map((v) => clampInt(v, lo, hi));
 }
 
-/** Nearest x2 (PyTorch's and TFLite's, with or without half-pixel centres): out (y, x) = in (y/2, x/2). */
-function upsampleNearest(x: QuantizedValue, out: Shape): Int8Array {
-  const [n, c, h, w] = x.shape;
-  const [, , oh, ow] = out;
-  const y = new Int8Array(numel(out));
-  for (let p = 0; p < n * c; p++)
-    for (let oy = 0; oy < oh; oy++)
-      for (let ox = 0; ox < ow; ox++)
-        y[(p * oh + oy) * ow + ox] = x.data[(p * h + Math.floor(oy / 2)) * w + Math.floor(ox / 2)]!;
-  return y;
-}
-
-/** Max pool on the integers (order-preserving with one scale); padded positions are ignored. */
-function maxPool(node: NodeOf<'maxPool'>, x: QuantizedValue, out: Shape): Int8Array {
-  const {
-    kernel: [kh, kw],
-    stride: [sh, sw],
-    pads: [pt, pl],
-  } = node.attrs;
-  const [n, c, h, w] = x.shape;
-  const [, , oh, ow] = out;
-  const y = new Int8Array(numel(out));
-  for (let p = 0; p < n * c; p++) {
-    for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        let m = INT8_MIN;
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh - pt + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw - pl + kx;
-            if (ix < 0 || ix >= w) continue;
-            m = Math.max(m, x.data[(p * h + iy) * w + ix]!);
-          }
-        }
-        y[(p * oh + oy) * ow + ox] = m;
-      }
-    }
-  }
-  return y;
-}
-
 function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model: QuantizedModel): Int8Array {
   const x = ins[0]!;
   const params = model.graph.quantization.tensors[node.name]!;
@@ -226,9 +185,10 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'add':
       return add(x, ins[1]!, params);
     case 'upsample':
-      return upsampleNearest(x, out);
+      // Nearest x2 and max pool act on the integers: they only move or compare values of one scale.
+      return upsampleNearestInto(x, out, new Int8Array(numel(out)));
     case 'maxPool':
-      return maxPool(node, x, out);
+      return maxPoolInto(node, x, out, new Int8Array(numel(out)));
     case 'output':
       return x.data;
     case 'input':
