@@ -278,7 +278,9 @@ describe('device tokens', () => {
     expect(r.json.token).not.toBe(tokens.get(DEVICE.device));
     const mine = tokens.get(OTHER.device)!;
     const theirs = tokens.get(DEVICE.device)!;
-    for (const token of [undefined, '', theirs, `${mine.slice(0, -1)}0`]) {
+    // A near miss: the last digit changed (to one it is not, so the token really differs).
+    const nearMiss = `${mine.slice(0, -1)}${mine.endsWith('0') ? '1' : '0'}`;
+    for (const token of [undefined, '', theirs, nearMiss]) {
       const asked = await fetch(`${server.url}api/job?device=${OTHER.device}`, {
         headers: token === undefined ? {} : { [TOKEN_HEADER]: token },
       });
