@@ -33,7 +33,8 @@ import { BARRIER_OFFSET, PAGE, geomOf, layoutMemory, scratchParts, type Layout }
 const MAX_WASM_PAGES = 65536;
 import { WeightPacker } from './pack.js';
 import { pad4, planGraph, stageRows, type Plan, type Stage } from './plan.js';
-import { floatStageAccess, MAX_RECTS, scheduleStages, type Schedule } from './schedule.js';
+import { addProfileImport, addRunExports, scheduleTable, STAGE_PARAMS } from './run.js';
+import { floatStageAccess, scheduleStages } from './schedule.js';
 import {
   WASM_MANIFEST_FORMAT,
   WASM_MANIFEST_VERSION,
@@ -58,6 +59,12 @@ export interface WasmEmitOptions {
    * old schedule (whole rows, a barrier after every stage), for side-by-side benchmarks.
    */
   readonly threadSplit?: 'auto' | 'rows';
+  /**
+   * Emit calls to an imported `env.mark(thread, event)` around every stage and barrier (see
+   * `run.ts`), for the threads benchmark's per-stage breakdown. Default false; a host must
+   * supply the import to instantiate such a build.
+   */
+  readonly profile?: boolean;
 }
 
 export interface WasmArtifact {
@@ -119,9 +126,6 @@ function packWeights(plan: Plan): { packer: WeightPacker; offsets: Map<Stage, St
   }
   return { packer, offsets };
 }
-
-/** Parameters of every stage function: output rows [r0, r1), columns [x0, x1), thread. */
-const STAGE_PARAMS = 5;
 
 /** The body of one stage function (params r0, r1, x0, x1, thread; see `STAGE_PARAMS`). */
 function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined): Expr {
@@ -233,28 +237,6 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
   }
 }
 
-/**
- * The schedule table (see `scheduleRecordBytes`): for T = 1..maxThreads and every stage, the
- * barrier flag and each thread's rectangles.
- */
-function scheduleTable(schedules: readonly Schedule[], layout: Layout): Uint8Array {
-  const stages = schedules[0]!.stages.length;
-  const rec = layout.schedule.recordBytes / 4;
-  const table = new Int32Array(schedules.length * stages * rec);
-  schedules.forEach((sch, ti) =>
-    sch.stages.forEach((st, i) => {
-      const base = (ti * stages + i) * rec;
-      table[base] = st.barrierBefore ? 1 : 0;
-      st.parts.forEach((rects, t) => {
-        if (rects.length > MAX_RECTS)
-          throw new Error(`codegen-wasm: ${rects.length} rectangles for a thread`);
-        rects.forEach((r, j) => table.set([r.r0, r.r1, r.x0, r.x1], base + 4 + (t * MAX_RECTS + j) * 4));
-      });
-    }),
-  );
-  return new Uint8Array(table.buffer);
-}
-
 function emitModule(
   plan: Plan,
   layout: Layout,
@@ -262,6 +244,7 @@ function emitModule(
   variant: Variant,
   level: number,
   table: Uint8Array,
+  profile: boolean,
 ): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
   try {
@@ -298,86 +281,15 @@ function emitModule(
       m.addFunction(`stage${i}`, stageParams, binaryen.none, f.vars, body);
     });
     if (variant.threads) addBarrier(m, variant);
+    if (profile) addProfileImport(m);
 
-    // run(thread, threads): per stage, this thread's rectangles and the barrier flag from the
-    // schedule table (the record of stage i at T threads: see `scheduleRecordBytes`).
-    {
-      const f = new Fn(m, variant, [i32, i32]);
-      const [thread, threads] = [0, 1];
-      const rec = f.i32Local();
-      const mine = f.i32Local();
-      const R = layout.schedule.recordBytes;
-      const load = (ptr: number, offset: number): Expr => m.i32.load(offset, 4, f.get(ptr));
-      // A thread index past the reserved scratch tiles would write over another buffer: trap.
-      const body: Expr[] = [
-        m.if(
-          m.i32.or(
-            m.i32.gt_u(f.get(threads), f.c(layout.maxThreads)),
-            m.i32.ge_u(f.get(thread), f.get(threads)),
-          ),
-          m.unreachable(),
-        ),
-        f.set(
-          rec,
-          f.add(
-            f.c(layout.schedule.byteOffset),
-            f.mul(m.i32.sub(f.get(threads), f.c(1)), f.c(plan.stages.length * R)),
-          ),
-        ),
-      ];
-      plan.stages.forEach((_, i) => {
-        if (variant.threads)
-          body.push(m.if(load(rec, i * R), m.call('barrier', [f.get(threads)], binaryen.none)));
-        body.push(
-          f.set(mine, f.add(f.get(rec), f.add(f.c(i * R + 16), f.mul(f.get(thread), f.c(MAX_RECTS * 16))))),
-        );
-        for (let j = 0; j < MAX_RECTS; j++) {
-          const o = j * 16;
-          body.push(
-            m.if(
-              m.i32.lt_s(load(mine, o), load(mine, o + 4)),
-              m.call(
-                `stage${i}`,
-                [load(mine, o), load(mine, o + 4), load(mine, o + 8), load(mine, o + 12), f.get(thread)],
-                binaryen.none,
-              ),
-            ),
-          );
-        }
-      });
-      // After the last stage: the output is complete when any thread returns.
-      if (variant.threads)
-        body.push(
-          m.if(m.i32.gt_u(f.get(threads), f.c(1)), m.call('barrier', [f.get(threads)], binaryen.none)),
-        );
-      m.addFunction('run', binaryen.createType([i32, i32]), binaryen.none, f.vars, m.block(null, body));
-      m.addFunctionExport('run', 'run');
-    }
-    // run_stage(stage, r0, r1, thread)
-    {
-      const f = new Fn(m, variant, [i32, i32, i32, i32]);
-      const body = [
-        m.if(m.i32.ge_u(f.get(3), f.c(layout.maxThreads)), m.unreachable()),
-        ...plan.stages.map((_, i) =>
-          m.if(
-            m.i32.eq(f.get(0), f.c(i)),
-            m.call(
-              `stage${i}`,
-              [f.get(1), f.get(2), f.c(0), f.c(floatStageAccess(plan.stages[i]!).cols), f.get(3)],
-              binaryen.none,
-            ),
-          ),
-        ),
-      ];
-      m.addFunction(
-        'run_stage',
-        binaryen.createType([i32, i32, i32, i32]),
-        binaryen.none,
-        f.vars,
-        m.block(null, body),
-      );
-      m.addFunctionExport('run_stage', 'run_stage');
-    }
+    addRunExports(
+      m,
+      variant,
+      layout,
+      plan.stages.map((st) => floatStageAccess(st).cols),
+      profile,
+    );
     if (!m.validate())
       throw new Error('codegen-wasm: emitted module does not validate (a bug in the emitter)');
     const prevOpt = binaryen.getOptimizeLevel();
@@ -430,9 +342,10 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
   const schedules = Array.from({ length: maxThreads }, (_, t) =>
     scheduleStages(access, t + 1, { split: options.threadSplit ?? 'auto' }),
   );
-  const table = scheduleTable(schedules, layout);
+  const table = scheduleTable(schedules, layout.schedule.recordBytes);
+  const profile = options.profile ?? false;
   const modules = Object.fromEntries(
-    WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level, table)]),
+    WASM_VARIANTS.map((v) => [v, emitModule(plan, layout, offsets, VARIANTS[v], level, table, profile)]),
   ) as Record<WasmVariant, Uint8Array<ArrayBuffer>>;
 
   const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));

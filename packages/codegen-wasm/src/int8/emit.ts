@@ -20,6 +20,8 @@ import binaryen from 'binaryen';
 import { addBarrier } from '../kernels/barrier.js';
 import { Fn, type Expr, type Variant } from '../kernels/builder.js';
 import { stageRows, type Stage } from '../plan.js';
+import { addProfileImport, addRunExports, scheduleTable, STAGE_PARAMS } from '../run.js';
+import { scheduleStages } from '../schedule.js';
 import {
   int8ManifestFile,
   WASM_MANIFEST_FORMAT,
@@ -46,6 +48,7 @@ import { BlobPacker, foldBias, packDense, packDepthwise, packHead, packPointwise
 import {
   BARRIER_OFFSET,
   geomI8,
+  int8StageAccess,
   layoutI8,
   pad8,
   planInt8,
@@ -63,6 +66,10 @@ export interface WasmInt8EmitOptions {
   readonly optimizeLevel?: number;
   /** Artifact base name (default: the graph's `meta.arch`, else its name); files are `<arch>.int8.*`. */
   readonly arch?: string;
+  /** See `WasmEmitOptions.threadSplit` (default `auto`). */
+  readonly threadSplit?: 'auto' | 'rows';
+  /** See `WasmEmitOptions.profile` (default false). */
+  readonly profile?: boolean;
 }
 
 /** The two int8 modules (unshared, shared memory), the packed int8 weights and the manifest. */
@@ -143,8 +150,11 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack
   return { packer, packs };
 }
 
+/** The body of one stage function (params r0, r1, x0, x1, thread; see `STAGE_PARAMS`). */
 function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack | undefined): Expr {
-  const [r0, r1, thread] = [0, 1, 2];
+  const [r0, r1, x0, x1, thread] = [0, 1, 2, 3, 4];
+  // Column ranges reach only the kernels that take them (`int8StageAccess(s).columns`).
+  const cols = { x0, x1 };
   const base = layout.weights.byteOffset;
   if (s.kind === 'input')
     return inputRowsI8(f, {
@@ -185,6 +195,7 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
             bAddr,
             y,
             epi,
+            cols,
           },
           L,
         ),
@@ -194,7 +205,7 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
       const y = f.i32Local();
       const DL = dwLocalsI8(f);
       return f.loop(y, f.get(r0), () => f.get(r1), 1, [
-        dwRowI8(f, { in: s.in, g: s.conv, wAddr, bAddr, y, dest: { epi } }, DL),
+        dwRowI8(f, { in: s.in, g: s.conv, wAddr, bAddr, y, dest: { epi }, cols }, DL),
       ]);
     }
     case 'dwpw': {
@@ -219,6 +230,7 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
               bAddr: base + dw.b,
               y,
               dest: { tile, q: dw.requant, qAddr: base + dw.q },
+              cols,
             },
             DL,
           ),
@@ -235,6 +247,7 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
               bAddr,
               y,
               epi,
+              cols,
             },
             GL,
           ),
@@ -255,6 +268,8 @@ function emitModule(
   packs: Map<Stage, StagePack>,
   variant: Variant,
   level: number,
+  table: Uint8Array,
+  profile: boolean,
 ): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
   try {
@@ -270,16 +285,26 @@ function emitModule(
         F.NontrappingFPToInt |
         (variant.threads ? F.Atomics : 0),
     );
-    m.setMemory(layout.pages, layout.pages, null, [], variant.threads, false, '0');
+    m.setMemory(
+      layout.pages,
+      layout.pages,
+      null,
+      [{ offset: m.i32.const(layout.schedule.byteOffset), data: table, passive: false }],
+      variant.threads,
+      false,
+      '0',
+    );
     m.addMemoryImport('0', 'env', 'memory', variant.threads);
     const i32 = binaryen.i32;
     const stages = p.plan.stages;
+    const paramTypes = Array.from({ length: STAGE_PARAMS }, () => i32);
     stages.forEach((s, i) => {
-      const f = new Fn(m, variant, [i32, i32, i32]);
+      const f = new Fn(m, variant, paramTypes);
       const body = stageBody(f, p, s, layout, packs.get(s));
-      m.addFunction(`stage${i}`, binaryen.createType([i32, i32, i32]), binaryen.none, f.vars, body);
+      m.addFunction(`stage${i}`, binaryen.createType(paramTypes), binaryen.none, f.vars, body);
     });
     if (variant.threads) addBarrier(m, variant);
+    if (profile) addProfileImport(m);
     // Start function: every halo holds its buffer's zero point. Only halos are written (never
     // by a stage), so an instantiation in one worker while another runs changes nothing.
     {
@@ -317,56 +342,13 @@ function emitModule(
       );
       m.setStart(start);
     }
-    {
-      const f = new Fn(m, variant, [i32, i32]);
-      const [thread, threads] = [0, 1];
-      const body: Expr[] = [
-        m.if(
-          m.i32.or(
-            m.i32.gt_u(f.get(threads), f.c(layout.maxThreads)),
-            m.i32.ge_u(f.get(thread), f.get(threads)),
-          ),
-          m.unreachable(),
-        ),
-      ];
-      stages.forEach((s, i) => {
-        const rows = stageRows(s);
-        const share = (t: () => Expr): Expr => m.i32.div_u(m.i32.mul(f.c(rows), t()), f.get(threads));
-        body.push(
-          m.call(
-            `stage${i}`,
-            [share(() => f.get(thread)), share(() => f.add(f.get(thread), f.c(1))), f.get(thread)],
-            binaryen.none,
-          ),
-        );
-        if (variant.threads)
-          body.push(
-            m.if(m.i32.gt_u(f.get(threads), f.c(1)), m.call('barrier', [f.get(threads)], binaryen.none)),
-          );
-      });
-      m.addFunction('run', binaryen.createType([i32, i32]), binaryen.none, f.vars, m.block(null, body));
-      m.addFunctionExport('run', 'run');
-    }
-    {
-      const f = new Fn(m, variant, [i32, i32, i32, i32]);
-      const body = [
-        m.if(m.i32.ge_u(f.get(3), f.c(layout.maxThreads)), m.unreachable()),
-        ...stages.map((_, i) =>
-          m.if(
-            m.i32.eq(f.get(0), f.c(i)),
-            m.call(`stage${i}`, [f.get(1), f.get(2), f.get(3)], binaryen.none),
-          ),
-        ),
-      ];
-      m.addFunction(
-        'run_stage',
-        binaryen.createType([i32, i32, i32, i32]),
-        binaryen.none,
-        f.vars,
-        m.block(null, body),
-      );
-      m.addFunctionExport('run_stage', 'run_stage');
-    }
+    addRunExports(
+      m,
+      variant,
+      layout,
+      stages.map((st) => int8StageAccess(st).cols),
+      profile,
+    );
     if (!m.validate())
       throw new Error('codegen-wasm int8: emitted module does not validate (a bug in the emitter)');
     const prevOpt = binaryen.getOptimizeLevel();
@@ -402,9 +384,15 @@ export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions
   const layout = layoutI8(p.plan, weights.byteLength, maxThreads);
   for (const s of p.plan.stages)
     if (tileBytes(s) > layout.scratch.bytesPerThread) throw new Error('codegen-wasm int8: scratch');
+  const access = p.plan.stages.map(int8StageAccess);
+  const schedules = Array.from({ length: maxThreads }, (_, t) =>
+    scheduleStages(access, t + 1, { split: options.threadSplit ?? 'auto' }),
+  );
+  const table = scheduleTable(schedules, layout.schedule.recordBytes);
+  const profile = options.profile ?? false;
   const modules = {
-    simd: emitModule(p, layout, packs, VARIANTS.simd, level),
-    'simd-threads': emitModule(p, layout, packs, VARIANTS['simd-threads'], level),
+    simd: emitModule(p, layout, packs, VARIANTS.simd, level, table, profile),
+    'simd-threads': emitModule(p, layout, packs, VARIANTS['simd-threads'], level, table, profile),
   };
   const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));
   const file = (v: 'simd' | 'simd-threads'): string => `${arch}.int8.${v}.wasm`;

@@ -290,6 +290,42 @@ export interface GemmRowI8 {
   readonly bAddr: number;
   readonly y: number;
   readonly epi: EpilogueI8;
+  /** Locals holding the pixel range [x0, x1) (the thread schedule's columns); absent: all. */
+  readonly cols?: ColumnRange;
+}
+
+/**
+ * A pixel range of a row for the thread schedule: x0 is a multiple of 4, x1 a multiple of 4 or
+ * the row's width, so the 4-pixel blocks (and the leftover block, owned by the range that ends
+ * the row) are the same as for a whole row and the results are bit-identical.
+ */
+export interface ColumnRange {
+  readonly x0: number;
+  readonly x1: number;
+}
+
+/** `body(xe)` loops over [x0, xe) in 4-pixel blocks; the leftover block where x1 ends the row. */
+function columnBlocks(
+  f: Fn,
+  x: number,
+  n: number,
+  cols: ColumnRange | undefined,
+  block: (P: number) => Expr[],
+): Expr[] {
+  const n4 = n - (n % 4);
+  const out: Expr[] = [];
+  if (cols === undefined) {
+    if (n4 > 0) out.push(f.loop(x, f.c(0), () => f.c(n4), 4, block(4)));
+    if (n4 < n) out.push(f.set(x, f.c(n4)), ...block(n - n4));
+    return out;
+  }
+  const m = f.m;
+  const xe = f.i32Local();
+  out.push(f.set(xe, m.select(m.i32.eq(f.get(cols.x1), f.c(n)), f.c(n4), f.get(cols.x1))));
+  if (n4 > 0) out.push(f.loop(x, f.get(cols.x0), () => f.get(xe), 4, block(4)));
+  if (n4 < n)
+    out.push(m.if(m.i32.eq(f.get(cols.x1), f.c(n)), f.block([f.set(x, f.c(n4)), ...block(n - n4)])));
+  return out;
 }
 
 export interface GemmLocalsI8 {
@@ -359,10 +395,7 @@ function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
 }
 
 export function gemmRowI8(f: Fn, g: GemmRowI8, L: GemmLocalsI8): Expr {
-  const n4 = g.n - (g.n % 4);
-  const pixels: Expr[] = [];
-  if (n4 > 0) pixels.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, gemmMicro(f, g, L, 4)));
-  if (n4 < g.n) pixels.push(f.set(L.x, f.c(n4)), ...gemmMicro(f, g, L, g.n - n4));
+  const pixels = columnBlocks(f, L.x, g.n, g.cols, (P) => gemmMicro(f, g, L, P));
   return f.block([
     f.set(L.wb, f.c(g.wAddr)),
     f.loop(L.cb, f.c(0), () => f.c(g.coutP), 8, [...pixels, f.bump(L.wb, g.k * 8)]),
@@ -381,6 +414,8 @@ export interface DwRowI8 {
   /** Into the row tile (local holding its address) with the dw's requantisation, or an epilogue. */
   readonly dest:
     { readonly tile: number; readonly q: Requant; readonly qAddr: number } | { readonly epi: EpilogueI8 };
+  /** See `GemmRowI8.cols`. */
+  readonly cols?: ColumnRange;
 }
 
 export interface DwLocalsI8 {
@@ -430,7 +465,6 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
   const { g } = d;
   const gi = geomI8(d.in);
   const cp = pad8(g.cin);
-  const n4 = g.ow - (g.ow % 4);
   const acc = (p: number, j: number): number => L.acc[p * 2 + j]!;
 
   const block = (P: number): Expr[] => {
@@ -521,8 +555,7 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
       f.add(f.c(gi.origin - g.pt * gi.rs - g.pl * gi.pix), f.mul(f.get(d.y), f.c(g.sh * gi.rs))),
     ),
   ];
-  if (n4 > 0) out.push(f.loop(L.x, f.c(0), () => f.c(n4), 4, block(4)));
-  if (n4 < g.ow) out.push(f.set(L.x, f.c(n4)), ...block(g.ow - n4));
+  out.push(...columnBlocks(f, L.x, g.ow, d.cols, block));
   return f.block(out);
 }
 

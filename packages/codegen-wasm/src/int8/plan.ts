@@ -17,7 +17,9 @@ import {
   type QuantizedMultiplier,
   type QuantParams,
 } from '@fastdepth/graph-dsl';
+import { scheduleRecordBytes } from '../layout.js';
 import { planGraph, type Buffer, type ConvGeom, type Plan, type Stage } from '../plan.js';
+import { floatStageAccess, type StageAccess } from '../schedule.js';
 
 export const pad8 = (c: number): number => Math.ceil(c / 8) * 8;
 
@@ -192,8 +194,27 @@ const align = (n: number, a = 64): number => Math.ceil(n / a) * a;
 export const PAGE = 65536;
 export const BARRIER_OFFSET = 0;
 
-/** Memory of an int8 build: barrier, weights, float input, float and int8 output, buffers, scratch. */
+/**
+ * The `StageAccess` of an int8 stage, for the thread schedule (`schedule.ts`). The int8 plan has
+ * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
+ * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
+ * depthwise row kernels take column ranges as the float ones do (the input stage, the dense conv
+ * and the head take whole rows).
+ */
+export function int8StageAccess(s: Stage): StageAccess {
+  if ((s.kind === 'dw' || s.kind === 'dwpw') && s.ring)
+    throw new Error(`codegen-wasm int8: stage ${s.name} reads through a ring (a planner bug)`);
+  const a = floatStageAccess(s);
+  return { ...a, columns: s.kind === 'pw' || s.kind === 'dw' || s.kind === 'dwpw' };
+}
+
+/**
+ * Memory of an int8 build: barrier, the thread schedule table, weights, float input, float and
+ * int8 output, buffers, scratch.
+ */
 export interface LayoutI8 {
+  /** The thread schedule table (`run.ts`), written by each module's data segment. */
+  readonly schedule: { readonly byteOffset: number; readonly recordBytes: number };
   readonly weights: { readonly byteOffset: number; readonly byteLength: number };
   readonly input: { readonly byteOffset: number };
   /** NCHW float32 (dequantised) output, pad8(C) planes. */
@@ -220,6 +241,9 @@ export function tileBytes(s: Stage): number {
 
 export function layoutI8(plan: Plan, weightBytes: number, maxThreads: number): LayoutI8 {
   let at = 64;
+  const recordBytes = scheduleRecordBytes(maxThreads);
+  const schedule = { byteOffset: at, recordBytes };
+  at = align(at + maxThreads * plan.stages.length * recordBytes);
   const weights = { byteOffset: at, byteLength: weightBytes };
   at = align(at + weightBytes);
   const [, ci, hi, wi] = plan.input.shape;
@@ -238,5 +262,14 @@ export function layoutI8(plan: Plan, weightBytes: number, maxThreads: number): L
   for (const s of plan.stages) bytesPerThread = Math.max(bytesPerThread, tileBytes(s));
   const scratch = { byteOffset: at, bytesPerThread };
   at += bytesPerThread * maxThreads;
-  return { weights, input, output, outputInt8, scratch, maxThreads, pages: Math.ceil(at / PAGE) + 1 };
+  return {
+    schedule,
+    weights,
+    input,
+    output,
+    outputInt8,
+    scratch,
+    maxThreads,
+    pages: Math.ceil(at / PAGE) + 1,
+  };
 }
