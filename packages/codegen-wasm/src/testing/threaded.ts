@@ -4,21 +4,28 @@
  * threaded schedule gives the single-thread result bit for bit.
  */
 import { Worker } from 'node:worker_threads';
-import type { WasmArtifact } from '../emit.js';
+import type { WasmManifest } from '../manifest.js';
 import { createWasmMemory, loadWasmModel } from './load.js';
 import { RUN_WORKER_SOURCE } from './run-worker.js';
 
+/** A float (`emitWasm`) or int8 (`emitWasmInt8`) artifact. */
+export interface ThreadedArtifact {
+  readonly manifest: WasmManifest;
+  readonly modules: Partial<Record<'simd-threads' | 'relaxed-threads', Uint8Array<ArrayBuffer>>>;
+  readonly weights: Uint8Array;
+}
+
 export async function runThreaded(
-  artifact: WasmArtifact,
+  artifact: ThreadedArtifact,
   inputs: readonly Float32Array[],
   threads: number,
   variant: 'simd-threads' | 'relaxed-threads' = 'simd-threads',
 ): Promise<Float32Array[]> {
+  const bytes = artifact.modules[variant];
+  if (bytes === undefined) throw new Error(`runThreaded: the artifact has no ${variant} module`);
   const memory = createWasmMemory(artifact.manifest, true);
-  const host = await loadWasmModel(artifact.manifest, artifact.modules[variant], artifact.weights, {
-    memory,
-  });
-  const module = await WebAssembly.compile(artifact.modules[variant]);
+  const host = await loadWasmModel(artifact.manifest, bytes, artifact.weights, { memory });
+  const module = await WebAssembly.compile(bytes);
   const control = new SharedArrayBuffer(8);
   const flags = new Int32Array(control);
   const runs = inputs.length;

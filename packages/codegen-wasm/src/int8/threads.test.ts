@@ -1,0 +1,93 @@
+/**
+ * The int8 build on the thread schedule (`schedule.ts` through `int8StageAccess`): the
+ * `-threads` module on N worker_threads gives the one-thread integers bit for bit, and both equal
+ * graph-dsl's int8 reference. Few-row stages (3, 4, 7 rows) make 2 and 3 threads split by pixels
+ * (column cuts inside rows, the leftover pixel block on the thread that ends the row), and
+ * stages that read only their own rows (1x1 convs, skip adds) run without a barrier.
+ */
+import { buildArch, fastdepth } from '@fastdepth/fastdepth-arch';
+import { foldBatchNorm, GraphBuilder, type Graph } from '@fastdepth/graph-dsl';
+import { describe, expect, it } from 'vitest';
+import { randomInput, seededWeights } from '../testing/harness.js';
+import { randomQuantizedModel } from '../testing/int8-reference.js';
+import { createWasmMemory, loadWasmModel } from '../testing/load.js';
+import { runThreaded } from '../testing/threaded.js';
+import { executeInt8 } from '../testing/trained-int8.js';
+import { scheduleStages } from '../schedule.js';
+import { emitWasmInt8 } from './emit.js';
+import { int8StageAccess, planInt8 } from './plan.js';
+
+async function expectThreadedEqual(graph: Graph, threads: number, skipsBarrier = true): Promise<void> {
+  const folded = foldBatchNorm({ graph, weights: seededWeights(graph, 3) }).graph;
+  const shape = folded.nodes.find((n) => n.op === 'input')!;
+  const inShape = shape.op === 'input' ? shape.attrs.shape : [0];
+  const model = randomQuantizedModel(folded, 4, randomInput(inShape, 2));
+  // The schedule really splits some stage by pixels and (a stage reading only its own rows
+  // after another) skips a barrier.
+  const sch = scheduleStages(planInt8(model).plan.stages.map(int8StageAccess), threads);
+  expect(sch.stages.some((s) => s.axis === 'pixels')).toBe(true);
+  if (skipsBarrier) expect(sch.stages.slice(1, -1).some((s) => !s.barrierBefore)).toBe(true);
+
+  const artifact = emitWasmInt8(model, { maxThreads: 4, optimizeLevel: 1 });
+  const inputs = [8, 9].map((seed) => randomInput(inShape, seed));
+  const memory = createWasmMemory(artifact.manifest, false);
+  const single = await loadWasmModel(artifact.manifest, artifact.modules.simd, artifact.weights, { memory });
+  const expected = inputs.map((x) => single.runSingleThread(x));
+  const got = await runThreaded(artifact, inputs, threads);
+  // Distinct, non-constant outputs: a stale output from the previous run cannot pass.
+  expect(new Set(expected[0]).size).toBeGreaterThan(8);
+  expect(expected[0]).not.toEqual(expected[1]);
+  const p = artifact.manifest.quantization!.output;
+  inputs.forEach((x, r) => {
+    expect(got[r]).toEqual(expected[r]);
+    // The dequantised output of the reference integers (scale * (q - zp) is one-to-one in q).
+    expect(got[r]).toEqual(Float32Array.from(executeInt8(model, x), (q) => p.scale * (q - p.zeroPoint)));
+  });
+}
+
+const oddFastdepth = (inputSize: [number, number]): Graph =>
+  fastdepth({
+    inputSize,
+    widths: {
+      encoder: [7, 13, 10, 21, 9, 15, 11, 6, 5, 7, 9, 3, 17, 10],
+      decoder: [9, 15, 21, 13, 5],
+    },
+  });
+
+/** A 7-row dw+pw stack with a skip add on an odd width: the 7- and 14-row stages of the decoder. */
+function fewRows(): Graph {
+  const g = new GraphBuilder('few_rows');
+  const x = g.input('input', [1, 3, 14, 22]);
+  const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
+  const dw = g.relu('dw_relu', g.conv2d('dw', stem, { outChannels: 12, kernel: 5, pads: 2, groups: 12 }));
+  const pw = g.relu('pw_relu', g.conv2d('pw', dw, { outChannels: 10, kernel: 1 }));
+  const skip = g.relu('skip_relu', g.conv2d('skip', stem, { outChannels: 10, kernel: 1 }));
+  const sum = g.add('sum', pw, skip);
+  const up = g.upsample(
+    'up',
+    g.relu('pw2_relu', g.conv2d('pw2', sum, { outChannels: 6, kernel: 1 })),
+    'nearest',
+  );
+  g.output('depth', g.conv2d('head', up, { outChannels: 1, kernel: 1 }));
+  return g.build();
+}
+
+describe('int8 threads: the -threads module on N workers equals one thread and the reference', () => {
+  it.each([2, 3])('7-row stages, odd width 11, skip add, on %i threads', async (threads) => {
+    await expectThreadedEqual(fewRows(), threads);
+  });
+
+  it.each([
+    [2, 96, 160],
+    [3, 128, 160],
+  ] as const)('fastdepth with odd widths on %i threads at %ix%i', async (threads, h, w) => {
+    // dw+pw stages throughout: only the head (a 1x1 on its own rows) runs without a barrier.
+    await expectThreadedEqual(oddFastdepth([h, w]), threads, false);
+  });
+
+  // Every stage of fastdepth-pruned but the head is a fused dw+pw reading neighbour rows: a
+  // barrier before each.
+  it('fastdepth-pruned at 224x224 on 2 threads (the 7- and 14-row decoder stages)', async () => {
+    await expectThreadedEqual(buildArch('fastdepth-pruned', { inputSize: 224 }), 2, false);
+  });
+});
