@@ -6,7 +6,12 @@
  * shuffled each round, medians. Two times per inference: the host's (signal, all threads done)
  * and thread 0's own `run` (no wake-up latency). The machine may be shared: read the ratios.
  *
- *   node --conditions=@fastdepth/source --import tsx bench/threads.ts [--rounds 40] [--arch fastdepth-pruned] [--baseline DIR]
+ * The int8 build of the paper's trained model (`loadTrainedInt8`) runs beside the float one,
+ * on the same schedule (`auto`) and on the old one (`rows`). `--profile`: builds that call
+ * `env.mark` around every stage and barrier (`run.ts`), and per stage and thread the median
+ * compute time and barrier wait at 1 and 2 threads.
+ *
+ *   node --conditions=@fastdepth/source --import tsx bench/threads.ts [--rounds 40] [--arch fastdepth-pruned] [--baseline DIR] [--profile]
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -14,6 +19,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { emitWasm } from '../src/emit.js';
+import { emitWasmInt8 } from '../src/int8/emit.js';
+import { loadTrainedInt8 } from '../src/testing/trained-int8.js';
 import type { WasmManifest } from '../src/manifest.js';
 import { createWasmMemory, loadWasmModel } from '../src/testing/load.js';
 import { randomInput, seededWeights } from '../src/testing/harness.js';
@@ -26,6 +33,7 @@ const ROUNDS = Number(flag('rounds', '40'));
 const WARMUP = Number(flag('warmup', '5'));
 const ARCH = flag('arch', 'fastdepth-pruned');
 const BASELINE = flag('baseline', '');
+const PROFILE = process.argv.includes('--profile');
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,28 +48,41 @@ interface Build {
 }
 
 /** Workers on one shared memory; `run` returns [host ms, thread 0's in-worker ms]. */
+/** Events per thread in a profile build: 2 per stage and one after the final barrier. */
+const eventsOf = (b: Build): number => 2 * b.manifest.stages.length + 1;
+
 async function pool(
   b: Build,
   threads: number,
   x: Float32Array,
-): Promise<{ run: () => [number, number]; stop: () => Promise<void> }> {
+): Promise<{ run: () => [number, number]; stop: () => Promise<void>; marks: Float64Array }> {
   const memory = createWasmMemory(b.manifest, true);
-  const host = await loadWasmModel(b.manifest, b.module, b.weights, { memory });
-  host.writeInput(x);
+  // The host writes weights and input itself: a profile build cannot be instantiated here without `env.mark`.
+  new Uint8Array(memory.buffer, b.manifest.weights.byteOffset, b.weights.byteLength).set(b.weights);
+  new Float32Array(memory.buffer, b.manifest.input.byteOffset, x.length).set(x);
+  const host = {
+    resetBarrier: () => new Int32Array(memory.buffer, b.manifest.barrier.byteOffset, 2).fill(0),
+  };
+
   const module = await WebAssembly.compile(b.module);
   const control = new SharedArrayBuffer(16);
   const flags = new Int32Array(control);
   const timing = new Float64Array(new SharedArrayBuffer(8));
+  const allMarks = new Float64Array(new SharedArrayBuffer(8 * (threads * eventsOf(b) + threads)));
   const source = `
     const { workerData } = require('node:worker_threads');
     const { module, memory, thread, threads } = workerData;
-    const run = new WebAssembly.Instance(module, { env: { memory } }).exports.run;
+    const marks = new Float64Array(workerData.marks);
+    const base = thread * workerData.events;
+    const mark = (_thread, event) => { marks[base + event] = performance.now(); };
+    const run = new WebAssembly.Instance(module, { env: { memory, mark } }).exports.run;
     const control = new Int32Array(workerData.control);
     const timing = new Float64Array(workerData.timing);
     for (let r = 0; ; r++) {
       while (Atomics.load(control, 0) <= r) Atomics.wait(control, 0, r);
       if (Atomics.load(control, 2) !== 0) break;
       const t = performance.now();
+      marks[threads * workerData.events + thread] = t;
       run(thread, threads);
       if (thread === 0) timing[0] = performance.now() - t;
       if (Atomics.add(control, 1, 1) === threads - 1) Atomics.notify(control, 1);
@@ -71,12 +92,22 @@ async function pool(
     (_, thread) =>
       new Worker(source, {
         eval: true,
-        workerData: { module, memory, thread, threads, control, timing: timing.buffer },
+        workerData: {
+          module,
+          memory,
+          thread,
+          threads,
+          control,
+          timing: timing.buffer,
+          marks: allMarks.buffer,
+          events: eventsOf(b),
+        },
       }),
   );
   await new Promise((r) => setTimeout(r, 300));
   let round = 0;
   return {
+    marks: allMarks,
     run: () => {
       host.resetBarrier();
       Atomics.store(flags, 1, 0);
@@ -99,16 +130,23 @@ async function pool(
 const graph = buildArch(ARCH, { inputSize: 224 });
 const weights = seededWeights(graph, 1);
 const x = randomInput([1, 3, 224, 224], 2);
+const int8Model = loadTrainedInt8();
 const builds: Record<string, Build> = {};
-for (const split of ['auto', 'rows'] as const) {
-  const a = emitWasm({ graph, weights }, { threadSplit: split });
-  builds[`this version, split ${split}`] = {
+for (const split of PROFILE ? (['auto'] as const) : (['auto', 'rows'] as const)) {
+  const a = emitWasm({ graph, weights }, { threadSplit: split, profile: PROFILE });
+  builds[`float32, split ${split}`] = {
     manifest: a.manifest,
     module: a.modules['simd-threads'],
     weights: a.weights,
   };
+  const q = emitWasmInt8(int8Model, { threadSplit: split, profile: PROFILE });
+  builds[`int8 (trained), split ${split}`] = {
+    manifest: q.manifest,
+    module: q.modules['simd-threads'],
+    weights: q.weights,
+  };
 }
-if (BASELINE !== '') {
+if (BASELINE !== '' && !PROFILE) {
   const manifest = JSON.parse(
     readFileSync(join(BASELINE, `${ARCH}.wasm-manifest.json`), 'utf8'),
   ) as WasmManifest;
@@ -118,33 +156,95 @@ if (BASELINE !== '') {
     weights: readFileSync(join(BASELINE, manifest.weightsFile)),
   };
 }
-const configs: { name: string; threads: number; run: () => [number, number]; stop: () => Promise<void> }[] =
-  [];
+interface Config {
+  name: string;
+  threads: number;
+  build: Build;
+  run: () => [number, number];
+  stop: () => Promise<void>;
+  marks: Float64Array;
+}
+const configs: Config[] = [];
 for (const [name, b] of Object.entries(builds))
-  for (const threads of [1, 2]) configs.push({ name, threads, ...(await pool(b, threads, x)) });
+  for (const threads of [1, 2]) configs.push({ name, threads, build: b, ...(await pool(b, threads, x)) });
 const times = configs.map(() => ({ host: [] as number[], worker: [] as number[] }));
+/** Per config, per thread, per stage: compute and wait-before samples; plus the final barrier wait. */
+const prof = configs.map((c) =>
+  Array.from({ length: c.threads }, () => ({
+    compute: c.build.manifest.stages.map(() => [] as number[]),
+    wait: c.build.manifest.stages.map(() => [] as number[]),
+    tail: [] as number[],
+  })),
+);
 const load0 = loadavg();
 for (let r = 0; r < WARMUP + ROUNDS; r++) {
   const order = configs.map((_, i) => i).sort(() => Math.random() - 0.5);
   for (const i of order) {
-    const [h, w] = configs[i]!.run();
-    if (r >= WARMUP) {
-      times[i]!.host.push(h);
-      times[i]!.worker.push(w);
+    const c = configs[i]!;
+    const [h, w] = c.run();
+    if (r < WARMUP) continue;
+    times[i]!.host.push(h);
+    times[i]!.worker.push(w);
+    if (!PROFILE) continue;
+    const E = eventsOf(c.build);
+    const N = c.build.manifest.stages.length;
+    for (let t = 0; t < c.threads; t++) {
+      const at = (e: number): number => c.marks[t * E + e]!;
+      let prev = c.marks[c.threads * E + t]!;
+      const p = prof[i]![t]!;
+      for (let s = 0; s < N; s++) {
+        p.wait[s]!.push(at(2 * s) - prev);
+        p.compute[s]!.push(at(2 * s + 1) - at(2 * s));
+        prev = at(2 * s + 1);
+      }
+      p.tail.push(at(2 * N) - prev);
     }
   }
 }
 const load1 = loadavg();
 for (const c of configs) await c.stop();
 console.log(
-  `\n${ARCH} 224x224, ${ROUNDS} interleaved rounds (+${WARMUP} warm-up), load average ${load0[0]!.toFixed(2)} -> ${load1[0]!.toFixed(2)}\n`,
+  `\n${ARCH} 224x224, ${ROUNDS} interleaved rounds (+${WARMUP} warm-up), load average ${load0[0]!.toFixed(2)} -> ${load1[0]!.toFixed(2)}${PROFILE ? ', profile builds (env.mark per stage)' : ''}\n`,
 );
-console.log('| build | threads | host median ms | min | thread-0 run() median ms | speed-up (host) |');
-console.log('|---|---|---|---|---|---|');
+console.log(
+  '| build | threads | host median ms | min | thread-0 run() median ms | speed-up (host, median) | speed-up (min) |',
+);
+console.log('|---|---|---|---|---|---|---|');
 configs.forEach((c, i) => {
   const one = configs.findIndex((d) => d.name === c.name && d.threads === 1);
   const h = median(times[i]!.host);
   console.log(
-    `| ${c.name} | ${c.threads} | ${h.toFixed(2)} | ${Math.min(...times[i]!.host).toFixed(2)} | ${median(times[i]!.worker).toFixed(2)} | ${(median(times[one]!.host) / h).toFixed(2)}x |`,
+    `| ${c.name} | ${c.threads} | ${h.toFixed(2)} | ${Math.min(...times[i]!.host).toFixed(2)} | ${median(times[i]!.worker).toFixed(2)} | ${(median(times[one]!.host) / h).toFixed(2)}x | ${(Math.min(...times[one]!.host) / Math.min(...times[i]!.host)).toFixed(2)}x |`,
   );
 });
+if (PROFILE) {
+  const f = (v: number): string => v.toFixed(3);
+  for (const name of Object.keys(builds)) {
+    const i1 = configs.findIndex((c) => c.name === name && c.threads === 1);
+    const i2 = configs.findIndex((c) => c.name === name && c.threads === 2);
+    const stages = configs[i1]!.build.manifest.stages;
+    console.log(`\n${name}: per-stage medians, ms (wait = barrier wait before the stage)\n`);
+    console.log(
+      '| stage | kind | rows | 1t compute | 2t t0 compute | 2t t1 compute | t0 wait | t1 wait | 1t / max(2t) |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    const sum = { one: 0, c0: 0, c1: 0, w0: 0, w1: 0 };
+    stages.forEach((s, k) => {
+      const one = median(prof[i1]![0]!.compute[k]!);
+      const [c0, c1] = [0, 1].map((t) => median(prof[i2]![t]!.compute[k]!)) as [number, number];
+      const [w0, w1] = [0, 1].map((t) => median(prof[i2]![t]!.wait[k]!)) as [number, number];
+      sum.one += one;
+      sum.c0 += c0;
+      sum.c1 += c1;
+      sum.w0 += w0;
+      sum.w1 += w1;
+      console.log(
+        `| ${s.name} | ${s.kind} | ${s.rows} | ${f(one)} | ${f(c0)} | ${f(c1)} | ${f(w0)} | ${f(w1)} | ${(one / Math.max(c0, c1)).toFixed(2)}x |`,
+      );
+    });
+    const [t0, t1] = [0, 1].map((t) => median(prof[i2]![t]!.tail)) as [number, number];
+    console.log(
+      `| (final barrier) | | | | | | ${f(t0)} | ${f(t1)} | |\n| sum of medians | | | ${f(sum.one)} | ${f(sum.c0)} | ${f(sum.c1)} | ${f(sum.w0 + t0)} | ${f(sum.w1 + t1)} | ${(sum.one / Math.max(sum.c0, sum.c1)).toFixed(2)}x |`,
+    );
+  }
+}

@@ -12,8 +12,15 @@ import binaryen from 'binaryen';
 import { BARRIER_OFFSET } from '../layout.js';
 import { Fn, type Variant } from './builder.js';
 
-/** Spins (atomic loads) before sleeping. */
-export const BARRIER_SPINS = 20000;
+/**
+ * Spins (atomic loads, about 1 ns each: ~2 ms) before sleeping. On this 2-vCPU KVM machine a
+ * thread that sleeps in memory.atomic.wait32 wakes 0.3-0.5 ms after the notify (the idle vCPU
+ * halts), and the other thread then waits as long at the next barrier: with 20000 spins
+ * (~20 us) that cost 7-8 ms of barrier wait per thread per inference on fastdepth-pruned (19
+ * barriers; `bench/threads.ts --profile`), although every stage's compute split 2.0x. A stage
+ * ends within a few hundred microseconds on both threads, so spinning through it is cheaper.
+ */
+export const BARRIER_SPINS = 2000000;
 
 export function addBarrier(m: binaryen.Module, variant: Variant): void {
   const f = new Fn(m, variant, [binaryen.i32]);
