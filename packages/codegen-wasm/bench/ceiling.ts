@@ -31,7 +31,6 @@ const median = (xs: readonly number[]): number => {
 /** fma(n), dot(n), stream(base, bytes, reps): each returns a value so nothing is optimised away. */
 function buildModule(): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.Atomics);
   m.setMemory(256, 256, null, [], true, false, '0');
   m.addMemoryImport('0', 'env', 'memory', true);

@@ -22,7 +22,7 @@ import { emitWasm } from '../src/emit.js';
 import { emitWasmInt8 } from '../src/int8/emit.js';
 import { loadTrainedInt8 } from '../src/testing/trained-int8.js';
 import type { WasmManifest } from '../src/manifest.js';
-import { createWasmMemory, loadWasmModel } from '../src/testing/load.js';
+import { createWasmMemory } from '../src/testing/load.js';
 import { randomInput, seededWeights } from '../src/testing/harness.js';
 
 function flag(name: string, fallback: string): string {
