@@ -7,6 +7,7 @@ export * from './errors.js';
 export * from './names.js';
 export * from './quant/ir.js';
 export * from './quant/fixed-point.js';
+export * from './quant/xnnpack.js';
 export { parseQuantization, validateQuantizedModel } from './quant/validate.js';
 export {
   executeQuantized,

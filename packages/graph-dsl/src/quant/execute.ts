@@ -3,7 +3,9 @@
  * TFLite's reference integer kernels (`reference_integer_ops::ConvPerChannel`,
  * `DepthwiseConvPerChannel`, int8 `Add`, `ResizeNearestNeighbor`, `MaxPool`), so a model
  * imported from a TFLite file gives the integers TFLite's reference kernels give, and every
- * int8 backend of the project (the wasm engine) is tested against it bit for bit.
+ * int8 backend of the project (the wasm engine) is tested against it bit for bit. A graph whose
+ * `quantization.arithmetic` is `'xnnpack'` is requantised the way XNNPACK (LiteRT.js, TFLite's
+ * CPU delegate) does it instead (`xnnpack.ts`): same accumulators, other roundings.
  *
  * Like the float executor it is written for obviousness: NCHW, plain loops. Accumulators are
  * JS numbers holding exact int32 values (|acc| stays far below 2^53).
@@ -25,12 +27,20 @@ import {
 import {
   INT8_MAX,
   INT8_MIN,
+  type IntegerArithmetic,
   type QuantParams,
   type QuantizedModel,
   type TensorI8,
   type TensorI32,
 } from './ir.js';
 import { validateQuantizedModel } from './validate.js';
+import {
+  xnnpackActivationRange,
+  xnnpackAdd,
+  xnnpackAddParams,
+  xnnpackConvScales,
+  xnnpackRequantize,
+} from './xnnpack.js';
 
 /** An int8 activation with the parameters that give it meaning. */
 export interface QuantizedValue {
@@ -114,7 +124,17 @@ function conv2d(node: NodeOf<'conv2d'>, x: QuantizedValue, out: Shape, model: Qu
   const bias = (model.weights.get(`${node.name}.bias`) as TensorI32 | undefined)?.data;
   const [n, cin, h, wd] = x.shape;
   const [, cout, oh, ow] = out;
-  const mult = convMultipliers(x.params.scale, q.weightScales[node.name]!, outParams.scale, cout);
+  // One requantisation per channel, in the graph's arithmetic (the accumulators are the same).
+  const requant: ((acc: number) => number)[] =
+    q.arithmetic === 'xnnpack'
+      ? Array.from(
+          xnnpackConvScales(x.params.scale, q.weightScales[node.name]!, outParams.scale, cout, node.name),
+          (scale) => (acc: number) => xnnpackRequantize(acc, scale, outParams.zeroPoint, INT8_MIN, INT8_MAX),
+        )
+      : convMultipliers(x.params.scale, q.weightScales[node.name]!, outParams.scale, cout).map(
+          (m) => (acc: number) =>
+            clampInt(multiplyByQuantizedMultiplier(acc, m) + outParams.zeroPoint, INT8_MIN, INT8_MAX),
+        );
   // Inputs minus their zero point: padded taps (which read the zero point) then contribute 0
   // and are simply skipped.
   const centred = Int32Array.from(x.data, (v) => v - x.params.zeroPoint);
@@ -146,16 +166,24 @@ function conv2d(node: NodeOf<'conv2d'>, x: QuantizedValue, out: Shape, model: Qu
         }
       }
       const base = (b0 * cout + o) * oh * ow;
-      for (let i = 0; i < oh * ow; i++) {
-        const v = multiplyByQuantizedMultiplier(acc[i]!, mult[o]!) + outParams.zeroPoint;
-        y[base + i] = clampInt(v, INT8_MIN, INT8_MAX);
-      }
+      const rq = requant[o]!;
+      for (let i = 0; i < oh * ow; i++) y[base + i] = rq(acc[i]!);
     }
   }
   return y;
 }
 
-function add(a: QuantizedValue, b: QuantizedValue, outParams: QuantParams): Int8Array {
+function add(
+  a: QuantizedValue,
+  b: QuantizedValue,
+  outParams: QuantParams,
+  arithmetic: IntegerArithmetic,
+  layer: string,
+): Int8Array {
+  if (arithmetic === 'xnnpack') {
+    const p = xnnpackAddParams(a.params, b.params, outParams, layer);
+    return Int8Array.from(a.data, (qa, i) => xnnpackAdd(qa, b.data[i]!, p));
+  }
   const r = addRescale(a.params, b.params, outParams);
   const up = 2 ** r.leftShift;
   const y = new Int8Array(a.data.length);
@@ -175,15 +203,17 @@ function clampAll(x: Int8Array, [lo, hi]: readonly [number, number]): Int8Array 
 function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model: QuantizedModel): Int8Array {
   const x = ins[0]!;
   const params = model.graph.quantization.tensors[node.name]!;
+  const arithmetic = model.graph.quantization.arithmetic ?? 'tflite';
+  const range = arithmetic === 'xnnpack' ? xnnpackActivationRange : activationRange;
   switch (node.op) {
     case 'conv2d':
       return conv2d(node, x, out, model);
     case 'relu':
-      return clampAll(x.data, activationRange('relu', params));
+      return clampAll(x.data, range('relu', params));
     case 'relu6':
-      return clampAll(x.data, activationRange('relu6', params));
+      return clampAll(x.data, range('relu6', params));
     case 'add':
-      return add(x, ins[1]!, params);
+      return add(x, ins[1]!, params, arithmetic, node.name);
     case 'upsample':
       // Nearest x2 and max pool act on the integers: they only move or compare values of one scale.
       return upsampleNearestInto(x, out, new Int8Array(numel(out)));

@@ -37,7 +37,25 @@ export interface GraphQuantization {
    * single one for the whole tensor. Weight zero points are 0.
    */
   readonly weightScales: Readonly<Record<string, readonly number[]>>;
+  /**
+   * How the integers are requantised (absent: `'tflite'`). The int32 accumulators are the same
+   * either way; see `IntegerArithmetic`.
+   */
+  readonly arithmetic?: IntegerArithmetic;
 }
+
+/**
+ * The requantisation arithmetic of an int8 graph:
+ * - `tflite`: TFLite's reference kernels (fixed-point multiplier and shift, `fixed-point.ts`),
+ *   what the file format specifies;
+ * - `xnnpack`: XNNPACK's kernels (float32 per-channel scales with round-half-even for
+ *   convolutions, 21-bit multipliers for ADD, `xnnpack.ts`), what TFLite's default CPU delegate
+ *   and LiteRT.js compute. The two differ by one step on a small share of values per layer.
+ */
+export type IntegerArithmetic = 'tflite' | 'xnnpack';
+
+/** Every `IntegerArithmetic`, in the order CLIs list them. */
+export const INTEGER_ARITHMETICS: readonly IntegerArithmetic[] = ['tflite', 'xnnpack'];
 
 /** An int8 tensor (convolution weights, in the float weights' layout: OIHW). */
 export interface TensorI8 {

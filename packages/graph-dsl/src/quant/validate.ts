@@ -10,7 +10,15 @@ import type { Graph, Node } from '../ir.js';
 import { quote } from '../names.js';
 import { fmt } from '../ops.js';
 import { numel } from '../weights.js';
-import { INT8_MAX, INT8_MIN, type GraphQuantization, type QuantParams, type QuantizedModel } from './ir.js';
+import {
+  INT8_MAX,
+  INT8_MIN,
+  INTEGER_ARITHMETICS,
+  type GraphQuantization,
+  type IntegerArithmetic,
+  type QuantParams,
+  type QuantizedModel,
+} from './ir.js';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -59,10 +67,18 @@ export function parseQuantization(raw: unknown, graph: Graph, source: string): G
     throw new FormatError(source, `field "quantization${field}" ${detail}`);
   };
   if (!isRecord(raw)) return at('', 'must be an object');
-  const extra = Object.keys(raw).filter((k) => !['scheme', 'tensors', 'weightScales'].includes(k));
+  const extra = Object.keys(raw).filter(
+    (k) => !['scheme', 'tensors', 'weightScales', 'arithmetic'].includes(k),
+  );
   if (extra.length > 0) at('', `has an unknown field ${quote(extra[0]!)}`);
   if (raw.scheme !== 'int8')
     at('.scheme', `must be "int8", found ${quote(JSON.stringify(raw.scheme) ?? 'undefined')}`);
+  if (raw.arithmetic !== undefined && !(INTEGER_ARITHMETICS as readonly unknown[]).includes(raw.arithmetic))
+    at(
+      '.arithmetic',
+      `must be one of ${INTEGER_ARITHMETICS.map((a) => `"${a}"`).join(', ')}, found ${quote(JSON.stringify(raw.arithmetic) ?? 'undefined')}`,
+    );
+  const arithmetic = raw.arithmetic as IntegerArithmetic | undefined;
   if (!isRecord(raw.tensors)) return at('.tensors', 'must be an object keyed by layer name');
   if (!isRecord(raw.weightScales)) return at('.weightScales', 'must be an object keyed by layer name');
   const layers = new Set(graph.nodes.map((n) => n.name));
@@ -92,7 +108,12 @@ export function parseQuantization(raw: unknown, graph: Graph, source: string): G
     });
     weightScales[layer] = scales as number[];
   }
-  const quantization: GraphQuantization = { scheme: 'int8', tensors, weightScales };
+  const quantization: GraphQuantization = {
+    scheme: 'int8',
+    tensors,
+    weightScales,
+    ...(arithmetic !== undefined ? { arithmetic } : {}),
+  };
   try {
     checkAnnotation(graph, quantization);
   } catch (e) {
@@ -104,6 +125,11 @@ export function parseQuantization(raw: unknown, graph: Graph, source: string): G
 
 /** The structural rules of the annotation (shared by loading and model validation). */
 function checkAnnotation(graph: Graph, q: GraphQuantization): void {
+  if (q.arithmetic !== undefined && !INTEGER_ARITHMETICS.includes(q.arithmetic))
+    throw new GraphError(
+      graph.name,
+      `quantization.arithmetic must be one of ${INTEGER_ARITHMETICS.join(', ')}, found ${quote(String(q.arithmetic))}`,
+    );
   const shapes = inferShapes(graph);
   for (const node of graph.nodes) {
     if (!INT8_OPS.has(node.op))
