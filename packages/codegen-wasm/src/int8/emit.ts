@@ -372,6 +372,14 @@ function emitModule(
  * graph (or quantisation) the int8 kernels cannot run.
  */
 export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions = {}): WasmInt8Artifact {
+  const arithmetic = model.graph.quantization?.arithmetic ?? 'tflite';
+  // The kernels implement TFLite's fixed-point requantisation; emitting them for a graph that
+  // declares XNNPACK's arithmetic would give other integers than the graph defines.
+  if (arithmetic !== 'tflite')
+    throw new GraphError(
+      model.graph.name,
+      `the int8 wasm engine implements the 'tflite' integer arithmetic only, this graph declares '${arithmetic}'`,
+    );
   const maxThreads = options.maxThreads ?? 8;
   const level = options.optimizeLevel ?? 3;
   const metaArch = model.graph.meta?.['arch'];

@@ -378,4 +378,17 @@ describe('int8 emit-time errors', () => {
     };
     expect(() => emitWasmInt8(bad)).toThrow(/"c"/);
   });
+  it("a graph declaring XNNPACK's arithmetic: refused, not run with TFLite's", () => {
+    const graph = net([4, 8, 8], (g, x) => conv(g, 'c', x, { out: 4, k: 3 }));
+    const model = randomQuantizedModel(graph, 1, randomInput([1, 4, 8, 8], 1));
+    const xnnpack = {
+      ...model,
+      graph: {
+        ...model.graph,
+        quantization: { ...model.graph.quantization, arithmetic: 'xnnpack' as const },
+      },
+    };
+    expect(() => emitWasmInt8(xnnpack)).toThrow(GraphError);
+    expect(() => emitWasmInt8(xnnpack)).toThrow(/'tflite' integer arithmetic only.*'xnnpack'/);
+  });
 });
