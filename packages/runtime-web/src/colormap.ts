@@ -57,7 +57,10 @@ export function colormapTable(name: ColormapName): Uint8ClampedArray {
   if (table === undefined) {
     const fn = FUNCTIONS[name] as ((x: number) => Rgb) | undefined;
     if (fn === undefined)
-      throw new DepthEstimatorError(`toColorMap: unknown colormap "${name}" (turbo or viridis)`);
+      throw new DepthEstimatorError(
+        `toColorMap: unknown colormap "${name}" (turbo or viridis)`,
+        'BAD_OPTION',
+      );
     table = new Uint8ClampedArray(768);
     for (let i = 0; i < 256; i++) {
       const rgb = fn(i / 255);

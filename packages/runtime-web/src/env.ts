@@ -32,7 +32,10 @@ export async function loadBytes(location: Location, what: string): Promise<Array
       const bytes = await fs.readFile(path);
       return new Uint8Array(bytes).buffer;
     } catch (error) {
-      throw new DepthEstimatorError(`${what}: cannot read ${path}: ${(error as Error).message}`);
+      throw new DepthEstimatorError(
+        `${what}: cannot read ${path}: ${(error as Error).message}`,
+        'LOAD_FAILED',
+      );
     }
   }
   let response: Response;
@@ -41,10 +44,14 @@ export async function loadBytes(location: Location, what: string): Promise<Array
   } catch (error) {
     throw new DepthEstimatorError(
       `${what}: cannot fetch ${location.toString()}: ${(error as Error).message}`,
+      'LOAD_FAILED',
     );
   }
   if (!response.ok)
-    throw new DepthEstimatorError(`${what}: ${location.toString()} answered HTTP ${response.status}`);
+    throw new DepthEstimatorError(
+      `${what}: ${location.toString()} answered HTTP ${response.status}`,
+      'LOAD_FAILED',
+    );
   return response.arrayBuffer();
 }
 

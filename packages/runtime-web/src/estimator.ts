@@ -48,7 +48,7 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   const { model, backend, wasmPaths } = options;
   const numThreads = options.numThreads ?? 1;
   if (!Number.isInteger(numThreads) || numThreads < 1)
-    throw new DepthEstimatorError(`numThreads ${numThreads}: expected a positive integer`);
+    throw new DepthEstimatorError(`numThreads ${numThreads}: expected a positive integer`, 'BAD_OPTION');
   let runner: Runner;
   let layout: InputLayout;
   const engine: EngineName = model.engine;
@@ -69,6 +69,7 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
       const never: never = model;
       throw new DepthEstimatorError(
         `unknown engine ${JSON.stringify((never as { engine: unknown }).engine)} (tfjs, onnx or wasm)`,
+        'BAD_OPTION',
       );
     }
   }
@@ -77,7 +78,7 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   let disposed = false;
 
   async function estimateNow(image: ImageInput): Promise<DepthResult> {
-    if (disposed) throw new DepthEstimatorError('estimate: the estimator was disposed');
+    if (disposed) throw new DepthEstimatorError('estimate: the estimator was disposed', 'DISPOSED');
     const start = now();
     const pixels = toPixels(image);
     const depth =
@@ -100,10 +101,11 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   }
 
   async function estimateRgbNow(rgb: PreparedRgb): Promise<DepthResult> {
-    if (disposed) throw new DepthEstimatorError('estimateRgb: the estimator was disposed');
+    if (disposed) throw new DepthEstimatorError('estimateRgb: the estimator was disposed', 'DISPOSED');
     if (rgb.width !== width || rgb.height !== height || rgb.data.length !== width * height * 3) {
       throw new DepthEstimatorError(
         `estimateRgb: input ${rgb.width}x${rgb.height} with ${rgb.data.length} values, the network takes ${width}x${height}x3`,
+        'BAD_INPUT',
       );
     }
     const start = now();

@@ -16,16 +16,21 @@ export function checkPixels(image: PixelBuffer): PixelBuffer {
   const { data, width, height } = image;
   const channels = image.channels ?? 4;
   if (channels !== 3 && channels !== 4) {
-    throw new DepthEstimatorError(`estimate: channels ${String(channels)}, expected 3 (RGB) or 4 (RGBA)`);
+    throw new DepthEstimatorError(
+      `estimate: channels ${String(channels)}, expected 3 (RGB) or 4 (RGBA)`,
+      'BAD_IMAGE',
+    );
   }
   if (!(data instanceof Uint8Array) && !(data instanceof Uint8ClampedArray)) {
     throw new DepthEstimatorError(
       'estimate: image data must be a Uint8Array or Uint8ClampedArray of 8-bit samples',
+      'BAD_IMAGE',
     );
   }
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new DepthEstimatorError(
       `estimate: image size ${String(width)}x${String(height)}, width and height must be positive integers`,
+      'BAD_IMAGE',
     );
   }
   const expected = width * height * channels;
@@ -33,6 +38,7 @@ export function checkPixels(image: PixelBuffer): PixelBuffer {
     const kind = channels === 4 ? 'RGBA' : 'RGB';
     throw new DepthEstimatorError(
       `estimate: image data holds ${data.length} bytes, expected ${width} x ${height} x ${channels} (${kind}) = ${expected}`,
+      'BAD_IMAGE',
     );
   }
   return { data, width, height, channels };
@@ -45,7 +51,7 @@ function naturalSize(image: Drawable): [number, number] {
     return [image.videoWidth, image.videoHeight];
   if (typeof HTMLImageElement !== 'undefined' && image instanceof HTMLImageElement) {
     if (!image.complete)
-      throw new DepthEstimatorError('estimate: the image element has not finished loading');
+      throw new DepthEstimatorError('estimate: the image element has not finished loading', 'BAD_IMAGE');
     return [image.naturalWidth, image.naturalHeight];
   }
   return [image.width, image.height];
@@ -54,12 +60,13 @@ function naturalSize(image: Drawable): [number, number] {
 /** The pixels of `image` (browser sources are read through a 2D canvas). */
 export function toPixels(image: ImageInput): PixelBuffer {
   if (image === null || typeof image !== 'object')
-    throw new DepthEstimatorError('estimate: expected an image, got ' + String(image));
+    throw new DepthEstimatorError('estimate: expected an image, got ' + String(image), 'BAD_IMAGE');
   if (isPixelBuffer(image)) return checkPixels(image);
   const [width, height] = naturalSize(image);
   if (!(width > 0 && height > 0)) {
     throw new DepthEstimatorError(
       `estimate: image source is ${width}x${height} (a video without a frame yet, or an image that failed to load?)`,
+      'BAD_IMAGE',
     );
   }
   let context: OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null;
@@ -73,10 +80,11 @@ export function toPixels(image: ImageInput): PixelBuffer {
   } else {
     throw new DepthEstimatorError(
       'estimate: browser image sources need a canvas; in Node pass { data, width, height, channels }',
+      'UNSUPPORTED',
     );
   }
   if (context === null)
-    throw new DepthEstimatorError('estimate: could not create a 2D canvas to read the image');
+    throw new DepthEstimatorError('estimate: could not create a 2D canvas to read the image', 'UNSUPPORTED');
   context.drawImage(image, 0, 0, width, height);
   return context.getImageData(0, 0, width, height);
 }

@@ -74,6 +74,7 @@ function inputSize(session: Session): [number, number] {
   if (shape.length !== 4 || n !== 1 || c !== 3 || typeof h !== 'number' || typeof w !== 'number') {
     throw new DepthEstimatorError(
       `onnx model: input shape [${shape.join(', ')}], expected [1, 3, H, W] with a fixed H and W`,
+      'BAD_MODEL',
     );
   }
   return [h, w];
@@ -116,12 +117,14 @@ export async function createOnnxRunner(
         const x = new ort.Tensor('float32', input, [1, 3, height, width]);
         const outputs = await session.run({ [inputName]: x });
         const y = outputs[outputName];
-        if (y === undefined) throw new DepthEstimatorError(`onnx model: no output "${outputName}"`);
+        if (y === undefined)
+          throw new DepthEstimatorError(`onnx model: no output "${outputName}"`, 'BAD_MODEL');
         try {
           const data = (await y.getData()) as Float32Array;
           if (data.length !== width * height) {
             throw new DepthEstimatorError(
               `onnx model: output "${outputName}" has ${data.length} values, expected 1x1x${height}x${width}`,
+              'BAD_MODEL',
             );
           }
           return data;
@@ -134,5 +137,5 @@ export async function createOnnxRunner(
       },
     };
   }
-  throw new DepthEstimatorError(`onnx: no runtime initialised (${failures.join('; ')})`);
+  throw new DepthEstimatorError(`onnx: no runtime initialised (${failures.join('; ')})`, 'NO_BACKEND');
 }

@@ -24,11 +24,17 @@ export function resizeDepth(
   options: ResizeDepthOptions = {},
 ): Float32Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new DepthEstimatorError(`resizeDepth: target size ${width}x${height} must be positive integers`);
+    throw new DepthEstimatorError(
+      `resizeDepth: target size ${width}x${height} must be positive integers`,
+      'BAD_OPTION',
+    );
   }
   const { depth, width: dw, height: dh, source } = result;
   if (depth.length !== dw * dh) {
-    throw new DepthEstimatorError(`resizeDepth: depth holds ${depth.length} values, expected ${dw}x${dh}`);
+    throw new DepthEstimatorError(
+      `resizeDepth: depth holds ${depth.length} values, expected ${dw}x${dh}`,
+      'BAD_INPUT',
+    );
   }
   const nearest = options.interpolation === 'nearest';
   const nan = options.outside === 'nan';

@@ -59,7 +59,7 @@ async function register(
     }
     default: {
       const never: never = name;
-      throw new DepthEstimatorError(`unknown backend "${String(never)}"`);
+      throw new DepthEstimatorError(`unknown backend "${String(never)}"`, 'BAD_OPTION');
     }
   }
 }
@@ -174,7 +174,7 @@ export async function selectTfjsBackend(
   if (requested !== undefined) {
     const failure = await trySetBackend(requested, numThreads, wasmPaths);
     if (failure !== undefined)
-      throw new DepthEstimatorError(`tfjs: no backend initialised (${requested}: ${failure})`);
+      throw new DepthEstimatorError(`tfjs: no backend initialised (${requested}: ${failure})`, 'NO_BACKEND');
     return { backend: requested, reason: `${requested}: requested` };
   }
   const order = TFJS_BACKEND_ORDER[isNode() ? 'node' : 'browser'];
@@ -188,7 +188,7 @@ export async function selectTfjsBackend(
     }
     passed.push(`${name}: ${failure}`);
   }
-  throw new DepthEstimatorError(`tfjs: no backend initialised (${passed.join('; ')})`);
+  throw new DepthEstimatorError(`tfjs: no backend initialised (${passed.join('; ')})`, 'NO_BACKEND');
 }
 
 async function loadManifest(
@@ -209,13 +209,17 @@ async function loadManifest(
   } catch (error) {
     throw new DepthEstimatorError(
       `tfjs weights manifest ${weights.manifestUrl.toString()}: not JSON (${(error as Error).message})`,
+      'BAD_MODEL',
     );
   }
   const file = manifest.weightsFile ?? source.module.MODEL_INFO.weightsFile;
   const weightsUrl =
     weights.weightsUrl ?? (file === undefined ? undefined : resolveLocation(file, weights.manifestUrl));
   if (weightsUrl === undefined)
-    throw new DepthEstimatorError('tfjs weights: the manifest names no weightsFile; pass weightsUrl');
+    throw new DepthEstimatorError(
+      'tfjs weights: the manifest names no weightsFile; pass weightsUrl',
+      'BAD_MODEL',
+    );
   return { manifest, buffer: await loadBytes(weightsUrl, 'tfjs weights') };
 }
 
@@ -245,6 +249,7 @@ export async function createTfjsRunner(
   if (shape.length !== 4 || n !== 1 || c !== 3 || height === undefined || width === undefined) {
     throw new DepthEstimatorError(
       `tfjs module "${module.MODEL_INFO.arch}": input shape [${shape.join(', ')}], expected [1, H, W, 3] (NHWC)`,
+      'BAD_MODEL',
     );
   }
   const { backend, reason } = await selectTfjsBackend(requested, numThreads, wasmPaths);

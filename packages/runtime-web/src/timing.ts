@@ -56,7 +56,10 @@ function inputData(size: number): Float32Array {
 export async function timeModel(model: TimedModel, options: TimeModelOptions): Promise<TimeModelResult> {
   const shape = options.inputShape;
   if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1))
-    throw new DepthEstimatorError(`timeModel: input shape [${shape.join(', ')}], expected NCHW`);
+    throw new DepthEstimatorError(
+      `timeModel: input shape [${shape.join(', ')}], expected NCHW`,
+      'BAD_OPTION',
+    );
   const warmup = options.warmup ?? 2;
   const runs = options.runs ?? 5;
   const numThreads = options.numThreads ?? 1;
@@ -93,6 +96,7 @@ export async function timeModel(model: TimedModel, options: TimeModelOptions): P
   if (options.backend !== 'wasm' && options.backend !== 'webgpu')
     throw new DepthEstimatorError(
       `timeModel: the onnx engine runs on wasm or webgpu, not ${options.backend}`,
+      'BAD_OPTION',
     );
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = numThreads;
@@ -135,9 +139,9 @@ export async function prepareTimingBackend(
     return { backend, threads };
   }
   if (backend !== 'wasm' && backend !== 'webgpu')
-    throw new DepthEstimatorError(`the onnx engine runs on wasm or webgpu, not ${backend}`);
+    throw new DepthEstimatorError(`the onnx engine runs on wasm or webgpu, not ${backend}`, 'BAD_OPTION');
   if (backend === 'webgpu' && (typeof navigator === 'undefined' || !('gpu' in navigator)))
-    throw new DepthEstimatorError('WebGPU is not available here');
+    throw new DepthEstimatorError('WebGPU is not available here', 'UNSUPPORTED');
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   return { backend, threads: backend === 'wasm' && isolated ? numThreads : 1 };
 }

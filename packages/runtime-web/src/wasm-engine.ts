@@ -138,15 +138,18 @@ async function load(source: WasmModelSource): Promise<Loaded> {
     if (manifest.quantization?.scheme !== 'int8')
       throw new DepthEstimatorError(
         `wasm manifest ${locationName(manifestUrl)}: named as the int8 build by "int8Manifest" but has no "quantization"`,
+        'BAD_MODEL',
       );
   }
   if (precision === 'int8' && manifest.quantization === undefined)
     throw new DepthEstimatorError(
       `wasm manifest ${locationName(files.manifestUrl)}: precision "int8" asked, but the manifest is a float32 build and names no "int8Manifest" (compile with --quantize int8)`,
+      'BAD_OPTION',
     );
   if (precision === 'float32' && manifest.quantization !== undefined)
     throw new DepthEstimatorError(
       `wasm manifest ${locationName(files.manifestUrl)}: precision "float32" asked, but the manifest is an int8 build`,
+      'BAD_OPTION',
     );
   return {
     manifest,
@@ -248,11 +251,19 @@ class Pool {
             else if (message.type === 'done') pool.pendingDone?.();
             else
               pool.fail(
-                new DepthEstimatorError(`${where}: thread ${message.thread} failed: ${message.message}`),
+                new DepthEstimatorError(
+                  `${where}: thread ${message.thread} failed: ${message.message}`,
+                  'INFERENCE_FAILED',
+                ),
               );
           });
           thread.onError((error) =>
-            pool.fail(new DepthEstimatorError(`${where}: worker ${index} failed: ${error.message}`)),
+            pool.fail(
+              new DepthEstimatorError(
+                `${where}: worker ${index} failed: ${error.message}`,
+                'INFERENCE_FAILED',
+              ),
+            ),
           );
           thread.post({
             type: 'init',
@@ -285,6 +296,7 @@ class Pool {
     if (pixels.data.length < bytes)
       throw new DepthEstimatorError(
         `wasm engine: image ${pixels.width}x${pixels.height}x${channels} needs ${bytes} bytes, its data has ${pixels.data.length}`,
+        'BAD_IMAGE',
       );
     if (this.staging === undefined || this.staging.length < bytes) {
       this.staging = new Uint8Array(new SharedArrayBuffer(bytes));
@@ -335,6 +347,7 @@ function requestedBackend(requested: BackendName | undefined): void {
   if (requested !== undefined && requested !== 'wasm') {
     throw new DepthEstimatorError(
       `wasm engine: backend "${requested}" is not offered (the compiled module runs on wasm only; omit backend or pass "wasm")`,
+      'BAD_OPTION',
     );
   }
 }
@@ -347,7 +360,7 @@ export async function createWasmRunner(
 ): Promise<WasmRunner> {
   requestedBackend(requested);
   if (typeof WebAssembly !== 'object')
-    throw new DepthEstimatorError('wasm engine: WebAssembly is not available here');
+    throw new DepthEstimatorError('wasm engine: WebAssembly is not available here', 'UNSUPPORTED');
   const loaded = await load(source);
   const { manifest } = loaded;
   const [, , height, width] = manifest.input.shape as [number, number, number, number];
@@ -383,7 +396,10 @@ export async function createWasmRunner(
     notes.push(`no "${variant}" build given`);
   }
   if (chosen === undefined)
-    throw new DepthEstimatorError(`wasm engine: none of the builds ${order.join(', ')} was given`);
+    throw new DepthEstimatorError(
+      `wasm engine: none of the builds ${order.join(', ')} was given`,
+      'BAD_MODEL',
+    );
   if (threads > 1 && !chosen.variant.endsWith('-threads')) threads = 1;
   checkModule(chosen.module, manifest, chosen.where);
   const shared = chosen.variant.endsWith('-threads');
@@ -409,7 +425,10 @@ export async function createWasmRunner(
       try {
         exports.run(0, 1);
       } catch (error) {
-        broken = new DepthEstimatorError(`${chosen.where}: inference failed: ${(error as Error).message}`);
+        broken = new DepthEstimatorError(
+          `${chosen.where}: inference failed: ${(error as Error).message}`,
+          'INFERENCE_FAILED',
+        );
         throw broken;
       }
     } else {
@@ -460,7 +479,8 @@ export async function profileStages(
   const { manifest } = loaded;
   const variant = chooseVariant({ threads: false, relaxed: relaxedSimdSupported() });
   const got = (await loaded.module(variant)) ?? (await loaded.module('simd'));
-  if (got === undefined) throw new DepthEstimatorError(`wasm profile: no ${variant} or simd build given`);
+  if (got === undefined)
+    throw new DepthEstimatorError(`wasm profile: no ${variant} or simd build given`, 'BAD_MODEL');
   const memory = createWasmMemory(manifest, false);
   const weights = await loaded.weights();
   copyWeights(manifest, memory, weights.bytes, weights.where);

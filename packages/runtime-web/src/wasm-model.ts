@@ -26,7 +26,7 @@ export interface WasmModelExports {
 }
 
 function fail(where: string, message: string): never {
-  throw new DepthEstimatorError(`${where}: ${message}`);
+  throw new DepthEstimatorError(`${where}: ${message}`, 'BAD_MODEL');
 }
 
 function field(value: unknown, path: string, where: string): Record<string, unknown> {
@@ -299,7 +299,10 @@ export class WasmIo {
   /** Writes NCHW float input. */
   writeInput(input: Float32Array): void {
     if (input.length !== this.inputLength)
-      throw new DepthEstimatorError(`wasm: input has ${input.length} values, expected ${this.inputLength}`);
+      throw new DepthEstimatorError(
+        `wasm: input has ${input.length} values, expected ${this.inputLength}`,
+        'BAD_INPUT',
+      );
     new Float32Array(this.memory.buffer, this.manifest.input.byteOffset, this.inputLength).set(input);
   }
 
