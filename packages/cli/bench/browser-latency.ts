@@ -32,8 +32,8 @@ import {
   type Graph,
   type Model,
 } from '@fastdepth/graph-dsl';
-import { LatencyTable, median, tfjsRunner, type LatencyRunner } from '@fastdepth/netadapt';
-import { chromiumRunner, type BrowserRunner } from '@fastdepth/netadapt/browser';
+import { LatencyTable, median, tfjsRunner, type LatencyRunner } from '@fastdepth/latency';
+import { chromiumRunner, type BrowserRunner } from '@fastdepth/latency/browser';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..', '..', '..');

@@ -2,12 +2,12 @@
  * Output files are written atomically: each goes to a temporary name in the same folder and is
  * renamed into place, so a reader never sees half a file and a failed run leaves no debris:
  * the temporary files are removed on every failure path and on Ctrl-C / SIGTERM
- * (`@fastdepth/netadapt/files`), and those a killed run left (`.NAME.PID.tmp` of a dead
+ * (`@fastdepth/latency/files`), and those a killed run left (`.NAME.PID.tmp` of a dead
  * process) are swept from the folders written to before the next write there.
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { removeTemp, sweepStaleTemps, trackTemp, untrackTemp } from '@fastdepth/netadapt/files';
+import { removeTemp, sweepStaleTemps, trackTemp, untrackTemp } from '@fastdepth/latency/files';
 import { UserError } from './errors.js';
 import { fsReason, makeFolders } from './options.js';
 

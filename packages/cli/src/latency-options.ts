@@ -199,7 +199,7 @@ export async function openLatency(choice: LatencyChoice, out: Output): Promise<O
   out.note(
     `latency: starting headless Chromium (${choice.engine} ${choice.backend}${choice.backend === 'wasm' ? `, ${choice.threads} thread(s)` : ''}, cross-origin isolated)`,
   );
-  const { chromiumRunner } = await import('@fastdepth/netadapt/browser');
+  const { chromiumRunner } = await import('@fastdepth/latency/browser');
   let runner;
   try {
     runner = await chromiumRunner({

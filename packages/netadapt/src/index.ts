@@ -1,7 +1,8 @@
 /**
  * @fastdepth/netadapt — NetAdapt on graph-DSL networks: prunable units (tied through skip
  * adds), aligned channel surgery, exact MACs/params and empirical latency tables, fine-tuning
- * with tfjs, and the NetAdapt loop writing every pruned variant.
+ * with tfjs, and the NetAdapt loop writing every pruned variant. The latency tables and their
+ * runners are `@fastdepth/latency` (re-exported here for existing callers).
  */
 export { findUnits, prunableUnits, unitById, type PrunableUnit, type UnitSite } from './units.js';
 export {
@@ -29,7 +30,7 @@ export {
   type LatencyRunner,
   type LatencyTableOptions,
   type MissingLatencyEntry,
-} from './latency.js';
+} from '@fastdepth/latency';
 export { TfGraph, nchwToNhwcTensor, permute } from './tf-graph.js';
 export { useTfBackend, type TfBackendName } from './tf-backend.js';
 export { registerWasmGradientKernels } from './wasm-grad-kernels.js';

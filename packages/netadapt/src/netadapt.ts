@@ -22,7 +22,7 @@ import {
   type Graph,
   type Model,
 } from '@fastdepth/graph-dsl';
-import { LatencyTable, onnxRunner, tfjsRunner } from './latency.js';
+import { LatencyTable, onnxRunner, tfjsRunner } from '@fastdepth/latency';
 import { sweepStaleTemps, writeFileAtomicSync, writeFilesAtomicSync } from './temp-files.js';
 import { inProcessPool, workerPool, type ProposalPool } from './pool.js';
 import {

@@ -1,6 +1,6 @@
 /**
  * Node-side helpers for serving pages that run this package in a browser, shared by the demo,
- * its benchmark and NetAdapt's browser latency runner (`@fastdepth/netadapt/browser`): where
+ * its benchmark and NetAdapt's browser latency runner (`@fastdepth/latency/browser`): where
  * Debian's chromium is and the flags every headless launch shares, the COOP/COEP headers that
  * make a page cross-origin isolated (so wasm threads work), the wasm binaries of tfjs and
  * onnxruntime-web served from node_modules (never a CDN), and a free port. Not part of the

@@ -2,7 +2,7 @@
  * Timing a model as it is, on one engine and backend: what latency tables need. NetAdapt's
  * one-layer probes have any channel count (the image API `createDepthEstimator` takes 3-channel
  * images only) and must be timed without preprocessing or read-back where the backend computes
- * synchronously, exactly as the Node runner times them. Used by `@fastdepth/netadapt/browser`'s
+ * synchronously, exactly as the Node runner times them. Used by `@fastdepth/latency/browser`'s
  * measurement page; works in Node too (tfjs wasm/cpu, onnxruntime-web wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';

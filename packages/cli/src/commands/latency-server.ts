@@ -67,7 +67,7 @@ export async function latencyServerCommand(out: Output, options: LatencyServerOp
     ...(options.inputSize !== undefined ? { inputSize: parseInputSize(options.inputSize) } : {}),
     seed,
   });
-  const browser = await import('@fastdepth/netadapt/browser');
+  const browser = await import('@fastdepth/latency/browser');
   const plan = browser.latencyPlan(model.graph, step, minFraction);
   const tty = process.stderr.isTTY;
   const multibar = tty

@@ -1,7 +1,7 @@
 /**
  * How well the latency table's sum predicts the measured whole network (fastdepth and
  * fastdepth-pruned, 224x224, random weights), on tfjs-wasm and onnxruntime-node (1 thread).
- * Run: npx tsx --conditions=@fastdepth/source packages/netadapt/bench/latency-check.ts
+ * Run: npx tsx --conditions=@fastdepth/source packages/latency/bench/latency-check.ts
  * Env: BACKENDS (default wasm,onnx), LAYERS=1 prints per-layer estimates, FRESH=1 ignores the cache.
  */
 import { buildArch } from '@fastdepth/fastdepth-arch';

@@ -12,7 +12,7 @@ import { afterAll, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { GraphBuilder } from '@fastdepth/graph-dsl';
 import { CHROMIUM, CHROMIUM_ARGS } from '@fastdepth/runtime-web/serving';
-import { wholeNetworkKey } from '../latency.js';
+import { wholeNetworkKey } from '../table.js';
 import { latencyPlan } from './plan.js';
 import { startDeviceServer, type DeviceEvent, type DeviceServer } from './server.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servingGuard } from '@fastdepth/runtime-web/serving';
 import { GraphBuilder } from '@fastdepth/graph-dsl';
-import { LatencyTable, latencyLayers } from '../latency.js';
+import { LatencyTable, latencyLayers } from '../table.js';
 import { latencyPlan } from './plan.js';
 import { deviceBackend, deviceMachine, parseRegister, type JobReply } from './protocol.js';
 import {
@@ -214,7 +214,7 @@ describe('serving only the page and the API', () => {
   it('refuses every file of the checkout and the machine, whatever the query', async () => {
     for (const file of [
       `${repo}/package-lock.json`,
-      `${repo}/packages/netadapt/src/browser/server.ts`,
+      `${repo}/packages/latency/src/browser/server.ts`,
       '/etc/passwd',
     ])
       for (const query of ['', '?raw', '?import', '?raw??', '?import&raw', '?url', '?inline', '?worker'])

@@ -1,5 +1,5 @@
 /**
- * `@fastdepth/netadapt/browser`: latency tables measured in browsers. `chromiumRunner` times
+ * `@fastdepth/latency/browser`: latency tables measured in browsers. `chromiumRunner` times
  * NetAdapt's one-layer networks in a local headless Chromium; `startDeviceServer` lets any
  * browser that opens its page (a phone, a laptop) measure a plan into its own table.
  */

@@ -7,7 +7,7 @@
  * layer and point (see `LatencyTableOptions.onMissing`).
  */
 import type { Graph } from '@fastdepth/graph-dsl';
-import { latencyLayers, type LatencyLayer } from '../latency.js';
+import { latencyLayers, type LatencyLayer } from '../table.js';
 
 export interface PlanPoint {
   readonly layer: LatencyLayer;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { GraphBuilder, type Model } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { LatencyTable, latencyLayers, onnxRunner, tfjsRunner, type LatencyRunner } from './latency.js';
+import { LatencyTable, latencyLayers, onnxRunner, tfjsRunner, type LatencyRunner } from './table.js';
 
 /** A fake runtime: latency = MACs-ish of the one-layer graph, so interpolation is checkable. */
 function fakeRunner(calls: string[]): LatencyRunner {

@@ -28,7 +28,7 @@ import {
   type Shape,
 } from '@fastdepth/graph-dsl';
 import { writeFileAtomicSync } from './temp-files.js';
-import { tf, useTfBackend } from './tf-backend.js';
+import { tf, useTimingBackend } from './tf-backend.js';
 
 /** One latency-relevant layer of a graph. */
 export interface LatencyLayer {
@@ -176,12 +176,12 @@ export interface LatencyRunner {
   measure(model: Model): Promise<number>;
 }
 
-/** Where the latency cache lives: `node_modules/.cache/fastdepth/netadapt` beside the tfjs install. */
+/** Where the latency cache lives: `node_modules/.cache/fastdepth/latency` beside the tfjs install. */
 export function generatedDir(): string {
   const require = createRequire(import.meta.url);
   const core = require.resolve('@tensorflow/tfjs-core');
   const nm = core.slice(0, core.lastIndexOf('node_modules') + 'node_modules'.length);
-  return join(nm, '.cache', 'fastdepth', 'netadapt');
+  return join(nm, '.cache', 'fastdepth', 'latency');
 }
 
 /** Compiles a model with codegen-tfjs and imports it (transpiled, from a temporary file). */
@@ -203,7 +203,7 @@ export function tfjsRunner(
   return {
     backend: `tfjs-${backend}`,
     async measure(model) {
-      await useTfBackend(backend);
+      await useTimingBackend(backend);
       const { module, manifest, weights } = await importGeneratedTfjs(model);
       const w = module.loadWeights(manifest, weights);
       const input = model.graph.nodes.find((n) => n.op === 'input');
@@ -295,7 +295,7 @@ export function machineKey(): string {
 export interface LatencyTableOptions {
   /** Grid spacing of measured channel counts; default 8. */
   readonly step?: number;
-  /** JSON cache file; default `node_modules/.cache/fastdepth/netadapt/latency.json`; `false` = memory only. */
+  /** JSON cache file; default `node_modules/.cache/fastdepth/latency/latency.json`; `false` = memory only. */
   readonly cacheFile?: string | false;
   /**
    * Add a per-layer overhead measured once on a calibration network (`perLayerOverhead`);

@@ -43,7 +43,7 @@ import {
   wholeNetworkKey,
   type LatencyRunner,
   type LatencyTableOptions,
-} from '../latency.js';
+} from '../table.js';
 import { sweepStaleTemps } from '../temp-files.js';
 import type { PlanPoint } from './plan.js';
 import {
@@ -88,7 +88,7 @@ export interface DeviceServerOptions {
   readonly warmup?: number;
   /**
    * Folder of per-device tables (`<device>.json`, the LatencyTable cache format); default
-   * `node_modules/.cache/fastdepth/netadapt/devices`; `false`: memory only.
+   * `node_modules/.cache/fastdepth/latency/devices`; `false`: memory only.
    */
   readonly tableDir?: string | false;
   /** Table options (step, calibrate) for every device's table; the step is kept in the table (`meta:step`). */

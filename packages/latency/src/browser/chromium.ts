@@ -6,7 +6,7 @@
 import { chromium, type Browser } from 'playwright-core';
 import { existsSync } from 'node:fs';
 import { CHROMIUM, CHROMIUM_ARGS } from '@fastdepth/runtime-web/serving';
-import type { LatencyRunner } from '../latency.js';
+import type { LatencyRunner } from '../table.js';
 import type { PageBackend, PageEngine } from './protocol.js';
 import { newDeviceId, startDeviceServer, type Device, type DeviceServer } from './server.js';
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '@fastdepth/graph-dsl';
-import { LatencyTable, latencyLayers } from '../latency.js';
+import { LatencyTable, latencyLayers } from '../table.js';
 import { chromiumRunner } from './chromium.js';
 import { probeModel } from './server.js';
 

@@ -1,0 +1,23 @@
+/**
+ * @fastdepth/latency — latency measured on real runtimes, the way NetAdapt estimates a network:
+ * one-layer networks timed on a runner (tfjs-wasm, onnxruntime-node, the wasm engine; Chromium
+ * and any browser through `@fastdepth/latency/browser`), kept in a table keyed by layer
+ * signature, channels, runtime and machine, and checked against whole networks.
+ */
+export {
+  LatencyTable,
+  latencyLayers,
+  tfjsRunner,
+  onnxRunner,
+  checkLatencyTable,
+  wholeNetworkKey,
+  calibrationGraph,
+  importGeneratedTfjs,
+  generatedDir,
+  machineKey,
+  median,
+  type LatencyLayer,
+  type LatencyRunner,
+  type LatencyTableOptions,
+  type MissingLatencyEntry,
+} from './table.js';
