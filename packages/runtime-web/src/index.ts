@@ -16,11 +16,7 @@ export {
 } from './colormap.js';
 export { coverCrop, preprocess, type InputLayout } from './preprocess.js';
 export { toPixels } from './image.js';
-export {
-  DepthEstimatorError,
-  DEPTH_ESTIMATOR_ERROR_CODES,
-  type DepthEstimatorErrorCode,
-} from './errors.js';
+export { DepthEstimatorError, DEPTH_ESTIMATOR_ERROR_CODES, type DepthEstimatorErrorCode } from './errors.js';
 export {
   timeModel,
   prepareTimingBackend,

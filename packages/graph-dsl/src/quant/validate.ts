@@ -128,7 +128,7 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
   if (q.arithmetic !== undefined && !INTEGER_ARITHMETICS.includes(q.arithmetic))
     throw new GraphError(
       graph.name,
-      `quantization.arithmetic must be one of ${INTEGER_ARITHMETICS.join(', ')}, found ${quote(String(q.arithmetic))}`,
+      `quantization.arithmetic must be one of ${INTEGER_ARITHMETICS.join(', ')}, found ${JSON.stringify(q.arithmetic)}`,
     );
   const shapes = inferShapes(graph);
   for (const node of graph.nodes) {
