@@ -3,6 +3,7 @@ import { inferShapes, inputShapes, opDef } from './graph.js';
 import type { Graph, OpKind, Shape } from './ir.js';
 import { numel } from './weights.js';
 
+/** One layer's row of {@link analyze}: output shape, MACs, parameters, activation bytes. */
 export interface LayerStats {
   readonly name: string;
   readonly op: OpKind;
@@ -17,6 +18,7 @@ export interface LayerStats {
   readonly activationBytes: number;
 }
 
+/** What {@link analyze} returns: one row per layer and the totals. */
 export interface GraphStats {
   readonly name: string;
   readonly layers: readonly LayerStats[];
@@ -29,6 +31,10 @@ export interface GraphStats {
   readonly outputShape: Shape;
 }
 
+/**
+ * Per-layer output shapes, multiply-accumulates (convolutions only, as the paper counts them),
+ * parameters and activation bytes, with the totals. Needs no weights.
+ */
 export function analyze(graph: Graph): GraphStats {
   const shapes = inferShapes(graph);
   const layers = graph.nodes.map((node): LayerStats => {

@@ -39,11 +39,17 @@ type PairLike = number | readonly [number, number];
 /** A single number pads all four sides; a pair is [vertical, horizontal]; four are [t, l, b, r]. */
 type PadsLike = number | readonly [number, number] | Pads;
 
+/** Options of `GraphBuilder.conv2d` (PyTorch `nn.Conv2d`). */
 export interface Conv2dOptions {
+  /** Output channels; a multiple of `groups`. */
   readonly outChannels: number;
+  /** Kernel size: one number for a square kernel, or [height, width]. */
   readonly kernel: PairLike;
+  /** Stride, one number or [height, width]. Default 1. */
   readonly stride?: PairLike;
+  /** Zero padding: one number, [vertical, horizontal] or [top, left, bottom, right]. Default 0. */
   readonly pads?: PadsLike;
+  /** Dilation, one number or [height, width]. Default 1. */
   readonly dilation?: PairLike;
   /** Number of groups; `groups = in = out` is a depthwise convolution. Default 1. */
   readonly groups?: number;
@@ -51,23 +57,47 @@ export interface Conv2dOptions {
   readonly bias?: boolean;
 }
 
+/**
+ * Options of `GraphBuilder.convTranspose2d` (PyTorch `nn.ConvTranspose2d`): the output is
+ * (in - 1) * stride - pad_begin - pad_end + kernel + outputPadding per axis.
+ */
 export interface ConvTranspose2dOptions {
+  /** Output channels; a multiple of `groups`. */
   readonly outChannels: number;
+  /** Kernel size: one number for a square kernel, or [height, width]. */
   readonly kernel: PairLike;
+  /** Stride (the upsampling factor), one number or [height, width]. Default 1. */
   readonly stride?: PairLike;
+  /**
+   * Padding removed from the output: one number, [vertical, horizontal] or [top, left, bottom,
+   * right]. Default 0.
+   */
   readonly pads?: PadsLike;
+  /**
+   * Extra rows and columns added at the bottom and right (PyTorch `output_padding`), each less
+   * than the stride. Default 0.
+   */
   readonly outputPadding?: PairLike;
+  /** Number of groups. Default 1. */
   readonly groups?: number;
+  /** Whether the layer adds a per-channel bias. Default false. */
   readonly bias?: boolean;
 }
 
+/** Options of `GraphBuilder.maxPool` (PyTorch `nn.MaxPool2d`, floor mode). */
 export interface MaxPoolOptions {
+  /** Window size: one number for a square window, or [height, width]. */
   readonly kernel: PairLike;
   /** Default: the kernel (non-overlapping windows), as in PyTorch. */
   readonly stride?: PairLike;
+  /**
+   * Padding: one number, [vertical, horizontal] or [top, left, bottom, right]. Default 0. Max
+   * pooling never picks a padded position; average pooling counts them per `countIncludePad`.
+   */
   readonly pads?: PadsLike;
 }
 
+/** Options of `GraphBuilder.avgPool2d` (PyTorch `nn.AvgPool2d`, floor mode). */
 export interface AvgPoolOptions extends MaxPoolOptions {
   /** PyTorch's `count_include_pad`: padded zeros count in the divisor. Default true, as in PyTorch. */
   readonly countIncludePad?: boolean;
@@ -101,10 +131,29 @@ function describe(v: unknown): string {
   return String(v);
 }
 
+/**
+ * Declares a network layer by layer. Every method takes the new layer's name (an identifier:
+ * letters, digits and `_`, unique in the graph) and its input tensors, checks the attributes,
+ * infers the NCHW output shape and returns it as a {@link Tensor}; a mistake throws a
+ * `GraphError` naming the layer. `build()` returns the finished {@link Graph}.
+ *
+ * ```ts
+ * const g = new GraphBuilder('tiny');
+ * const x = g.input('input', [1, 3, 32, 32]);
+ * const c = g.conv2d('conv0', x, { outChannels: 8, kernel: 3, stride: 2, pads: 1 });
+ * g.output('depth', g.upsample('up', g.relu6('conv0_relu', g.batchNorm('conv0_bn', c)), 'bilinear'));
+ * const graph = g.build();
+ * ```
+ */
 export class GraphBuilder {
   private readonly nodes: Node[] = [];
   private readonly shapes = new Map<string, Shape>();
 
+  /**
+   * Starts an empty graph.
+   * @param name the architecture name stored in the graph (`graph.name`).
+   * @param meta free-form provenance (JSON scalars) stored as `graph.meta`.
+   */
   constructor(
     readonly name: string,
     private readonly meta: Record<string, string | number | boolean> = {},
@@ -165,10 +214,17 @@ export class GraphBuilder {
     return { name, shape };
   }
 
+  /** Declares a graph input of a fixed NCHW shape, e.g. `input('input', [1, 3, 224, 224])`. */
   input(name: string, shape: Shape): Tensor {
     return this.node('input', name, [], { shape: [shape[0], shape[1], shape[2], shape[3]] });
   }
 
+  /**
+   * 2-D convolution, PyTorch `nn.Conv2d` (cross-correlation, zero padding). `groups` equal to
+   * the input and output channels makes it depthwise. No bias unless `bias: true` (a BatchNorm
+   * usually follows). Output: floor((in + pads - dilation * (kernel - 1) - 1) / stride) + 1 per
+   * axis; an input height or width the stride does not divide is refused rather than floored.
+   */
   conv2d(name: string, x: Tensor, o: Conv2dOptions): Tensor {
     return this.node('conv2d', name, [x], {
       outChannels: o.outChannels,
@@ -181,6 +237,10 @@ export class GraphBuilder {
     });
   }
 
+  /**
+   * Transposed 2-D convolution, PyTorch `nn.ConvTranspose2d` (weights [in, out / groups, kh,
+   * kw]); a stride of 2 doubles height and width with the right `pads` and `outputPadding`.
+   */
   convTranspose2d(name: string, x: Tensor, o: ConvTranspose2dOptions): Tensor {
     return this.node('convTranspose2d', name, [x], {
       outChannels: o.outChannels,
@@ -193,14 +253,20 @@ export class GraphBuilder {
     });
   }
 
+  /**
+   * Inference-time BatchNorm over channels, PyTorch `nn.BatchNorm2d` in eval mode: (x - mean) /
+   * sqrt(var + epsilon) * gamma + beta with the running statistics as weights.
+   */
   batchNorm(name: string, x: Tensor, epsilon = 1e-5): Tensor {
     return this.node('batchNorm', name, [x], { epsilon });
   }
 
+  /** max(x, 0), elementwise. */
   relu(name: string, x: Tensor): Tensor {
     return this.node('relu', name, [x], {});
   }
 
+  /** min(max(x, 0), 6), elementwise (PyTorch `nn.ReLU6`). */
   relu6(name: string, x: Tensor): Tensor {
     return this.node('relu6', name, [x], {});
   }
@@ -245,18 +311,32 @@ export class GraphBuilder {
     );
   }
 
+  /**
+   * Doubles height and width: x2 only (the scale is fixed at 2). `'nearest'` repeats each
+   * pixel (PyTorch `F.interpolate(scale_factor=2, mode='nearest')`); `'bilinear'` is PyTorch's
+   * `align_corners=False` (half-pixel centres, clamped at the edge).
+   */
   upsample(name: string, x: Tensor, mode: UpsampleMode): Tensor {
     return this.node('upsample', name, [x], { mode, scale: 2 });
   }
 
+  /**
+   * The authors' `Unpool`, x2 only: input (y, x) lands at output (2y, 2x) and every other output
+   * is 0 (a stride-2 transposed convolution with a one-hot 2x2 kernel per channel).
+   */
   unpool(name: string, x: Tensor): Tensor {
     return this.node('unpool', name, [x], { scale: 2 });
   }
 
+  /**
+   * Depth-to-space with block 2, PyTorch `nn.PixelShuffle(2)` (ONNX DepthToSpace, mode CRD):
+   * (N, 4C, H, W) -> (N, C, 2H, 2W).
+   */
   pixelShuffle(name: string, x: Tensor): Tensor {
     return this.node('pixelShuffle', name, [x], { blockSize: 2 });
   }
 
+  /** Max pooling, PyTorch `nn.MaxPool2d` (floor mode, padding never wins); stride defaults to the kernel. */
   maxPool(name: string, x: Tensor, o: MaxPoolOptions): Tensor {
     return this.node('maxPool', name, [x], {
       kernel: pair(o.kernel),
@@ -311,6 +391,7 @@ export class GraphBuilder {
     return this.node('globalAvgPool', name, [x], {});
   }
 
+  /** Marks `x` as a graph output under `name` (the output's name in every target). */
   output(name: string, x: Tensor): Tensor {
     return this.node('output', name, [x], {});
   }

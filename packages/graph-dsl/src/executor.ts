@@ -16,11 +16,13 @@ import { numel, type WeightMap } from './weights.js';
  */
 export const EXECUTOR_MAX_ELEMENTS = 2 ** 30;
 
+/** A float64 NCHW tensor: what the reference executor computes in. */
 export interface Tensor64 {
   readonly shape: Shape;
   readonly data: Float64Array;
 }
 
+/** Options of {@link execute}. */
 export interface ExecuteOptions {
   /** Also return every intermediate tensor (by layer name). */
   readonly keepIntermediates?: boolean;

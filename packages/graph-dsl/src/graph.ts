@@ -37,9 +37,11 @@ export function inputShapes(node: Node, shapes: ReadonlyMap<string, Shape>): Sha
   return node.inputs.map((name) => shapes.get(name)!);
 }
 
+/** A {@link ParamSpec} placed in a graph: its full tensor name and its layer. */
 export interface NamedParam extends ParamSpec {
   /** Full tensor name: `${layer}.${suffix}`. */
   readonly name: string;
+  /** The layer that owns it. */
   readonly layer: string;
 }
 
@@ -64,14 +66,17 @@ export function consumers(graph: Graph): ReadonlyMap<string, readonly string[]> 
   return map;
 }
 
+/** Every node by its name. */
 export function nodeByName(graph: Graph): ReadonlyMap<string, Node> {
   return new Map(graph.nodes.map((n) => [n.name, n]));
 }
 
+/** The graph's `input` nodes, in graph order. */
 export function graphInputs(graph: Graph): Extract<Node, { op: 'input' }>[] {
   return graph.nodes.filter((n): n is Extract<Node, { op: 'input' }> => n.op === 'input');
 }
 
+/** The graph's `output` nodes, in graph order. */
 export function graphOutputs(graph: Graph): Extract<Node, { op: 'output' }>[] {
   return graph.nodes.filter((n): n is Extract<Node, { op: 'output' }> => n.op === 'output');
 }

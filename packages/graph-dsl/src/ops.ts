@@ -25,6 +25,7 @@ export type ParamInit =
   | { readonly kind: 'heNormal'; readonly fanOut: number }
   | { readonly kind: 'constant'; readonly value: number };
 
+/** One parameter tensor a node owns: its name suffix, role, shape and initialisation. */
 export interface ParamSpec {
   /** Tensor name suffix after the layer name, PyTorch style: `conv0.weight`, `bn.running_var`. */
   readonly suffix: string;
@@ -35,6 +36,7 @@ export interface ParamSpec {
   readonly init: ParamInit;
 }
 
+/** What the op table knows of one op: arity, shape rule, MACs, parameters and attribute checks. */
 export interface OpDef<K extends OpKind> {
   /** Number of inputs; `'variadic'` = two or more. */
   readonly arity: 0 | 1 | 2 | 'variadic';
@@ -48,6 +50,7 @@ export interface OpDef<K extends OpKind> {
   readonly checkAttrs: (layer: string, attrs: OpAttrMap[K]) => void;
 }
 
+/** One {@link OpDef} per op. */
 export type OpTable = { readonly [K in OpKind]: OpDef<K> };
 
 const noParams = (): readonly ParamSpec[] => [];
@@ -181,6 +184,10 @@ function convParams(
   return specs;
 }
 
+/**
+ * The op table: every op's shape rule, MACs, parameters and attribute checks. The builder,
+ * `loadGraph`, `analyze` and the passes all go through it; adding an op starts in `ir.ts`.
+ */
 export const OPS: OpTable = {
   input: {
     arity: 0,
@@ -461,8 +468,10 @@ export const OPS: OpTable = {
   },
 };
 
+/** Every op name, in the op table's order. */
 export const OP_KINDS = Object.keys(OPS) as readonly OpKind[];
 
+/** Whether `value` names an op of the table (own keys only: `'toString'` is not an op). */
 export function isOpKind(value: unknown): value is OpKind {
   return typeof value === 'string' && Object.hasOwn(OPS, value);
 }

@@ -30,7 +30,13 @@ export type FileKind = keyof typeof FILE_SIZE_CAPS;
 
 /** A user file that cannot be read: missing, not a regular file, unreadable or too large. */
 export class FileReadError extends FastDepthError {
+  /** Always `'FileReadError'`. */
   override readonly name = 'FileReadError';
+  /**
+   * @param file the path as the user gave it.
+   * @param what what the file was for (`weights file`, `image`), named in the message.
+   * @param reason why it cannot be read.
+   */
   constructor(
     readonly file: string,
     readonly what: string,

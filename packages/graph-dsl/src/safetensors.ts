@@ -60,6 +60,7 @@ export function encodeSafetensors(
   return out;
 }
 
+/** A decoded safetensors file: float32 tensors by name and the header's `__metadata__`. */
 export interface DecodedSafetensors {
   readonly weights: Map<string, TensorF32>;
   readonly metadata: Readonly<Record<string, string>>;

@@ -9,6 +9,10 @@ import { GraphError } from './errors.js';
 import type { OpAttrMap, OpKind, Shape } from './ir.js';
 import { fmt, OPS, type OpDef } from './ops.js';
 
+/**
+ * Limits on declared sizes, checked at every declaration and load, so a mistyped or hostile
+ * graph is refused by name before anything allocates.
+ */
 export const SIZE_CAPS = {
   /** Channels of any tensor (the family's widest is 2048). */
   channels: 65536,

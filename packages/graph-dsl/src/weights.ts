@@ -7,11 +7,13 @@ import { paramSpecs } from './graph.js';
 import type { Graph } from './ir.js';
 import { fmt } from './ops.js';
 
+/** A float32 tensor: its shape and its values, row-major (weights are OIHW, activations NCHW). */
 export interface TensorF32 {
   readonly shape: readonly number[];
   readonly data: Float32Array;
 }
 
+/** A network's weights by tensor name (`conv0.weight`, `conv0_bn.running_var`, ...). */
 export type WeightMap = ReadonlyMap<string, TensorF32>;
 
 /** A graph together with its weights: what passes transform and emitters compile. */
@@ -20,6 +22,7 @@ export interface Model {
   readonly weights: WeightMap;
 }
 
+/** Number of elements of a tensor of `shape` (1 for `[]`). */
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -29,6 +32,7 @@ export class SeededRandom {
   private state: number;
   private spare: number | undefined;
 
+  /** @param seed any number; its low 32 bits select the sequence. */
   constructor(seed: number) {
     this.state = seed >>> 0;
   }
@@ -42,6 +46,7 @@ export class SeededRandom {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
+  /** Standard normal (mean 0, variance 1), two per pair of uniforms (Box-Muller). */
   normal(): number {
     if (this.spare !== undefined) {
       const s = this.spare;

@@ -13,11 +13,16 @@ export { removeDeadNodes, removeDeadNodesModel } from './remove-dead-nodes.js';
 export { topologicalSort } from './topological-sort.js';
 export { validateGraph } from './validate.js';
 
+/** A pure function from a graph to a graph (weights untouched). */
 export type GraphPass = (graph: Graph) => Graph;
+/** A pure function from a model (graph and weights) to another. */
 export type ModelPass = (model: Model) => Model;
 
+/** A model pass with a name, for {@link runPasses}'s error messages. */
 export interface NamedPass {
+  /** Named in the error when the graph is invalid after this pass. */
   readonly name: string;
+  /** The pass itself. */
   readonly run: ModelPass;
 }
 
@@ -26,6 +31,10 @@ export function graphPass(name: string, pass: GraphPass): NamedPass {
   return { name, run: (m) => ({ graph: pass(m.graph), weights: m.weights }) };
 }
 
+/**
+ * Applies `passes` in order. With `validate`, checks the graph and its weights after each pass
+ * and throws naming the pass that broke them.
+ */
 export function runPasses(
   model: Model,
   passes: readonly NamedPass[],

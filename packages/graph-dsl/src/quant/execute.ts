@@ -54,6 +54,7 @@ export type QuantizedInput =
   | TensorI8
   | { readonly shape: readonly number[]; readonly data: ArrayLike<number>; readonly dtype?: undefined };
 
+/** Options of `executeQuantized`. */
 export interface ExecuteQuantizedOptions {
   /** Also return every intermediate value (by layer name). */
   readonly keepIntermediates?: boolean;

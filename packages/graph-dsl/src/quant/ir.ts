@@ -71,6 +71,7 @@ export interface TensorI32 {
   readonly data: Int32Array;
 }
 
+/** An integer weight tensor: int8 weights or int32 biases, tagged by `dtype`. */
 export type QuantTensor = TensorI8 | TensorI32;
 
 /** Integer weights of a quantised model: `${conv}.weight` int8 and `${conv}.bias` int32. */
@@ -82,6 +83,7 @@ export interface QuantizedModel {
   readonly weights: QuantWeightMap;
 }
 
-/** Lowest and highest int8 values. */
+/** Lowest int8 value. */
 export const INT8_MIN = -128;
+/** Highest int8 value. */
 export const INT8_MAX = 127;

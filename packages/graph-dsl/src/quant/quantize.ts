@@ -33,6 +33,7 @@ import {
 
 /** How activation ranges are measured on the calibration inputs. */
 export type CalibrationMethod = 'minmax' | 'percentile';
+/** Every {@link CalibrationMethod}, for option checks and help texts. */
 export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile'];
 
 /** The default percentile of `calibration: 'percentile'`: 1 value in 10^4 may saturate at each end. */
@@ -53,6 +54,7 @@ export interface FloatTensor {
 /** One calibration sample: a tensor for the graph's single input, or one tensor per input name. */
 export type CalibrationInput = FloatTensor | Readonly<Record<string, FloatTensor>>;
 
+/** Options of `quantizeModel`: how activation ranges are calibrated. */
 export interface QuantizeOptions {
   /** `minmax` (default): the full observed range; `percentile`: the `percentile` / `100 - percentile` values. */
   readonly calibration?: CalibrationMethod;
