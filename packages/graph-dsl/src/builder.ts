@@ -320,10 +320,7 @@ export class GraphBuilder {
     return this.node('upsample', name, [x], { mode, scale: 2 });
   }
 
-  /**
-   * The authors' `Unpool`, x2 only: input (y, x) lands at output (2y, 2x) and every other output
-   * is 0 (a stride-2 transposed convolution with a one-hot 2x2 kernel per channel).
-   */
+  /** The authors' `Unpool`, x2 only: input (y, x) lands at output (2y, 2x), every other output is 0. */
   unpool(name: string, x: Tensor): Tensor {
     return this.node('unpool', name, [x], { scale: 2 });
   }
