@@ -9,6 +9,8 @@ import {
   assertNever,
   FastDepthError,
   inferShapes,
+  nearestSourceIndex,
+  resizeOutSize,
   type Model,
   type Node,
   type NodeOf,
@@ -207,6 +209,16 @@ export class TfGraph {
         const cols = tf.tile(tf.reshape(x(0), [n * h * w, 1, c]), [1, 2, 1]);
         const rows = tf.tile(tf.reshape(cols, [n * h, 1, 2 * w * c]), [1, 2, 1]);
         return tf.reshape(rows, [n, 2 * h, 2 * w, c]);
+      }
+      case 'resize': {
+        const [, h, w] = x(0).shape;
+        const [oh, ow] = resizeOutSize(node.attrs, h, w);
+        if (node.attrs.mode === 'bilinear') return tf.image.resizeBilinear(x(0), [oh, ow], false, true);
+        // Nearest as two gathers of PyTorch's source rows and columns (gather has a gradient,
+        // and the indices are exactly the reference executor's).
+        const rows = Array.from({ length: oh }, (_, d) => nearestSourceIndex(d, h, oh));
+        const cols = Array.from({ length: ow }, (_, d) => nearestSourceIndex(d, w, ow));
+        return tf.gather(tf.gather(x(0), rows, 1), cols, 2);
       }
       case 'unpool': {
         const [n, h, w, c] = x(0).shape;
