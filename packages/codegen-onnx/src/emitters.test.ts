@@ -222,6 +222,26 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: 'resize by integer scales, both modes, odd sizes',
+    build: (rng) => {
+      const { g, x } = start('resize_scale', rng, int(rng, 1, 3));
+      const mode = pick(rng, ['nearest', 'bilinear'] as const);
+      return finish(g, [
+        g.output('out', g.resize('r', x, mode, { scale: [int(rng, 1, 4), int(rng, 2, 5)] })),
+      ]);
+    },
+  },
+  {
+    name: 'resize to a size (up, down, 1 pixel), both modes',
+    build: (rng) => {
+      const { g, x } = start('resize_size', rng, int(rng, 1, 3));
+      const size: [number, number] = [pick(rng, [1, 2, 7, 13]), pick(rng, [3, 5, 11, 17])];
+      const n = g.resize('n', x, 'nearest', { size });
+      const b = g.resize('b', x, 'bilinear', { size });
+      return finish(g, [g.output('out_n', n), g.output('out_b', b)]);
+    },
+  },
+  {
     name: 'unpool x2 (zero insertion)',
     build: (rng) => {
       const { g, x } = start('unpool', rng, int(rng, 1, 3));
@@ -312,7 +332,12 @@ describe('every DSL op matches the reference executor under onnxruntime', () => 
     );
     const p = g.maxPool('p', d, { kernel: 2, pads: [0, 0, 1, 1], stride: 2 });
     const u = g.add('s', g.upsample('n', p, 'nearest'), g.upsample('b', p, 'bilinear'), g.unpool('z', p));
-    const cat = g.concat('cat', u, d, u);
+    const cat = g.concat(
+      'cat',
+      u,
+      d,
+      g.resize('rs', g.resize('r3', p, 'bilinear', { scale: 3 }), 'nearest', { size: [12, 12] }),
+    );
     const ps = g.pixelShuffle('ps', cat);
     const act = g.clip('cl', g.hardSwish('hw', g.sigmoid('sg', ps)), 0.1, 0.9);
     const gate = g.hardSigmoid('hs', g.globalAvgPool('gap', act));
@@ -324,6 +349,31 @@ describe('every DSL op matches the reference executor under onnxruntime', () => 
     expect(new Set(graph.nodes.map((n) => n.op)).size).toBe(OP_KINDS.length);
     for (const opset of SUPPORTED_OPSETS)
       for (const fold of [false, true]) await checkCase(graph, opset, opset, fold);
+  });
+
+  it('resize nearest reads the rows PyTorch reads where float32 rounding moves them (2x3 to 82x123)', async () => {
+    // PyTorch reads floor(dst * fround(in / out)) in float32: row 41 of 82 reads row 0 of 2, where
+    // exact division reads row 1 (see nearestSourceIndex); onnxruntime must read the same.
+    for (const mode of ['nearest', 'bilinear'] as const) {
+      const g = new GraphBuilder('big');
+      g.output('out', g.resize('r', g.input('input', [1, 2, 2, 3]), mode, { size: [82, 123] }));
+      const graph = g.build();
+      const bytes = Buffer.from(encodeOnnx({ graph, weights: new Map() }));
+      expect(bytes.includes(mode === 'nearest' ? 'Gather' : 'Resize')).toBe(true);
+      for (const opset of OPSETS) await checkCase(graph, 5, opset, false);
+    }
+  });
+
+  it('resize matches the reference for every input side 1..9 and output side 1..30', async () => {
+    for (let side = 1; side <= 9; side++) {
+      const g = new GraphBuilder('sweep');
+      const x = g.input('input', [1, 1, side, 10 - side]);
+      for (let out = 1; out <= 30; out++) {
+        g.output(`n${out}`, g.resize(`rn${out}`, x, 'nearest', { size: [out, 31 - out] }));
+        g.output(`b${out}`, g.resize(`rb${out}`, x, 'bilinear', { size: [out, 31 - out] }));
+      }
+      await checkCase(g.build(), side, 13, false);
+    }
   });
 
   it('the test cases cover every op kind', () => {

@@ -5,7 +5,7 @@
  * names cannot contain, so they never collide) and constant initializers `${layer}.what`, like
  * the weights.
  */
-import type { NodeOf, OpKind, Shape } from '@fastdepth/graph-dsl';
+import { nearestSourceIndex, type NodeOf, type OpKind, type Shape } from '@fastdepth/graph-dsl';
 import type { onnx } from 'onnx-proto';
 import { attrFloat, attrInt, attrInts, attrString, floatTensor, int64Tensor } from './proto.js';
 
@@ -37,6 +37,13 @@ export type EmitterTable = { readonly [K in OpKind]: Emitter<K> };
 
 function only(node: { readonly name: string; readonly inputs: readonly string[] }): string {
   return node.inputs[0]!;
+}
+
+/** Whether PyTorch's float32 nearest indices (`nearestSourceIndex`) differ from floor(dst * in / out). */
+function floatNearestMatters(inSize: number, outSize: number): boolean {
+  for (let d = 0; d < outSize; d++)
+    if (nearestSourceIndex(d, inSize, outSize) !== Math.floor((d * inSize) / outSize)) return true;
+  return false;
 }
 
 /** Static shape of the zero-inserted tensor: (N, C, H, 1, W, 1) padded to (N, C, H, 2, W, 2). */
@@ -148,6 +155,52 @@ export const EMITTERS: EmitterTable = {
         : [attrString('mode', 'linear'), attrString('coordinate_transformation_mode', 'pytorch_half_pixel')];
     // roi is only read by tf_crop_and_resize; '' omits the optional input.
     ctx.node('Resize', node.name, [ctx.value(only(node)), '', scales], [ctx.value(node.name)], attrs);
+  },
+
+  // Resize with scales [1, 1, sh, sw] or sizes [N, C, H', W'] (the forms PyTorch exports).
+  // Nearest: asymmetric + floor reads floor(dst * in / out), PyTorch's nearest; bilinear
+  // align_corners=False is half_pixel (pytorch_half_pixel would read 0 for a 1-pixel output,
+  // where PyTorch reads in / 2 - 0.5). Linear Resize clamps the source to the edge, as PyTorch.
+  resize: (node, ctx) => {
+    const a = node.attrs;
+    const [n, c, h, w] = ctx.shape(only(node));
+    const [, , oh, ow] = ctx.shape(node.name);
+    if (a.mode === 'nearest' && (floatNearestMatters(h, oh) || floatNearestMatters(w, ow))) {
+      // PyTorch's float32 indices differ from exact division here, and runtimes compute
+      // Resize's in their own float arithmetic: gather PyTorch's rows and columns instead.
+      const index = (inSize: number, outSize: number): number[] =>
+        Array.from({ length: outSize }, (_, d) => nearestSourceIndex(d, inSize, outSize));
+      const rows = ctx.constant(int64Tensor(`${node.name}.rows`, [oh], index(h, oh)));
+      const cols = ctx.constant(int64Tensor(`${node.name}.cols`, [ow], index(w, ow)));
+      const gathered = `${node.name}/rows`;
+      ctx.node(
+        'Gather',
+        `${node.name}/gather_rows`,
+        [ctx.value(only(node)), rows],
+        [gathered],
+        [attrInt('axis', 2)],
+      );
+      ctx.node('Gather', node.name, [gathered, cols], [ctx.value(node.name)], [attrInt('axis', 3)]);
+      return;
+    }
+    const attrs =
+      a.mode === 'nearest'
+        ? [
+            attrString('mode', 'nearest'),
+            attrString('coordinate_transformation_mode', 'asymmetric'),
+            attrString('nearest_mode', 'floor'),
+          ]
+        : [attrString('mode', 'linear'), attrString('coordinate_transformation_mode', 'half_pixel')];
+    const inputs =
+      'scale' in a
+        ? [
+            '',
+            ctx.constant(
+              floatTensor(`${node.name}.scales`, [4], Float32Array.of(1, 1, a.scale[0], a.scale[1])),
+            ),
+          ]
+        : ['', '', ctx.constant(int64Tensor(`${node.name}.sizes`, [4], [n, c, a.size[0], a.size[1]]))];
+    ctx.node('Resize', node.name, [ctx.value(only(node)), ...inputs], [ctx.value(node.name)], attrs);
   },
 
   // Zero insertion as (N,C,H,W) -> Unsqueeze (N,C,H,1,W,1) -> Pad after (N,C,H,2,W,2) ->

@@ -87,6 +87,8 @@ function describe(node: Node, plan: Plan): string {
     }
     case 'upsample':
       return `${node.name}: ${node.attrs.mode} x${node.attrs.scale}`;
+    case 'resize':
+      return `${node.name}: ${node.attrs.mode} resize ${'scale' in node.attrs ? `x${node.attrs.scale.join('x')}` : `to ${node.attrs.size.join('x')}`}`;
     case 'maxPool':
       return `${node.name}: max pool ${node.attrs.kernel.join('x')} stride ${node.attrs.stride.join('x')} pads ${node.attrs.pads.join(',')}`;
     default:

@@ -3,7 +3,15 @@
  * until it has a tfjs translation. Each emitter returns the statements of its node; the last
  * one declares `ctx.out` as a `tf.Tensor4D` (NHWC). Shapes handed in are the DSL's NCHW shapes.
  */
-import type { NodeOf, OpKind, Pads, Pair, Shape, TensorF32 } from '@fastdepth/graph-dsl';
+import {
+  nearestSourceIndex,
+  type NodeOf,
+  type OpKind,
+  type Pads,
+  type Pair,
+  type Shape,
+  type TensorF32,
+} from '@fastdepth/graph-dsl';
 import {
   depthwiseToHwcm,
   iohwToHwoi,
@@ -443,6 +451,30 @@ export const EMITTERS: EmitterTable = {
         : decl(ctx.out, `tf.image.resizeBilinear(${ctx.input(0)}, [${oh}, ${ow}], false, true)`),
     ];
   },
+  resize: (ctx) => {
+    const [, , h, w] = ctx.inShape(0);
+    const [, , oh, ow] = ctx.outShape;
+    const x = ctx.input(0);
+    if (ctx.node.attrs.mode === 'bilinear')
+      // halfPixelCenters: (dst + 0.5) * in / out - 0.5, edges clamped: align_corners=False.
+      return [decl(ctx.out, `tf.image.resizeBilinear(${x}, [${oh}, ${ow}], false, true)`)];
+    const rows = sourceIndices(h, oh);
+    const cols = sourceIndices(w, ow);
+    // resizeNearestNeighbor reads floor(dst * in / out) in the backend's own float arithmetic;
+    // where PyTorch's float32 indices differ from exact division, gather PyTorch's instead.
+    if (
+      rows.some((s, d) => s !== Math.floor((d * h) / oh)) ||
+      cols.some((s, d) => s !== Math.floor((d * w) / ow))
+    ) {
+      const t = ctx.temp('rows');
+      return [
+        decl(t, `tf.gather(${x}, ${list(rows)}, 1)`),
+        decl(ctx.out, `tf.gather(${t}, ${list(cols)}, 2)`),
+        `${t}.dispose();`,
+      ];
+    }
+    return [decl(ctx.out, `tf.image.resizeNearestNeighbor(${x}, [${oh}, ${ow}], false, false)`)];
+  },
   unpool: (ctx) => {
     const lines: string[] = [];
     const temps: string[] = [];
@@ -505,6 +537,11 @@ export const EMITTERS: EmitterTable = {
   globalAvgPool: (ctx) => [decl(ctx.out, `tf.mean<tf.Tensor4D>(${ctx.input(0)}, [1, 2], true)`)],
   output: () => [],
 };
+
+/** PyTorch's nearest source row (or column) of every output one. */
+function sourceIndices(inSize: number, outSize: number): number[] {
+  return Array.from({ length: outSize }, (_, d) => nearestSourceIndex(d, inSize, outSize));
+}
 
 /** PyTorch's hard sigmoid relu6(x + 3) / 6 as one tfjs expression. */
 function hardSigmoid(x: string): string {

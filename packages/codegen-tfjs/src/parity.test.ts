@@ -140,6 +140,15 @@ const CASES: Record<
         pick(rng, ['nearest', 'bilinear'] as const),
       ),
   },
+  resize: {
+    build: (g, rng) => {
+      const x = g.batchNorm('bn', input(g, rng, int(rng, 1, 6), false));
+      const mode = pick(rng, ['nearest', 'bilinear'] as const);
+      return rng.uniform() < 0.5
+        ? g.resize('r', x, mode, { scale: [int(rng, 1, 4), int(rng, 1, 4)] })
+        : g.resize('r', x, mode, { size: [int(rng, 1, 19), int(rng, 1, 19)] });
+    },
+  },
   unpool: { build: (g, rng) => g.unpool('unpool', g.batchNorm('bn', input(g, rng, int(rng, 1, 6), false))) },
   pixelShuffle: {
     build: (g, rng) => {
@@ -308,6 +317,15 @@ describe('generated tfjs code matches the reference executor', () => {
         ),
         { outChannels: 2, kernel: 3, pads: 1 },
       ),
+    'resize nearest and bilinear to odd sizes, up and down': (g, x) =>
+      g.concat(
+        'cat',
+        g.resize('n1', g.resize('n0', x, 'nearest', { size: [17, 13] }), 'nearest', { size: [3, 5] }),
+        g.resize('b1', g.resize('b0', x, 'bilinear', { scale: [3, 2] }), 'bilinear', { size: [3, 5] }),
+      ),
+    // PyTorch's float32 nearest indices differ from exact division at 82 rows (see nearestSourceIndex).
+    'resize nearest where PyTorch reads other rows than exact division': (g, x) =>
+      g.resize('n', g.resize('d', x, 'nearest', { size: [2, 3] }), 'nearest', { size: [82, 123] }),
     'max pool 3x3 stride 2 pad 1': (g, x) =>
       g.maxPool('pool', g.batchNorm('bn', x), { kernel: 3, stride: 2, pads: 1 }),
   };

@@ -200,3 +200,28 @@ describe('Relay for the mobile-network ops', () => {
     expect(text).toMatch(/add\(%\d+, 3f\)/);
   });
 });
+
+describe('Relay for resize', () => {
+  it('the scale form writes the size it makes, and reads back as that size', () => {
+    const text = (
+      o: { scale: [number, number] } | { size: [number, number] },
+      mode: 'nearest' | 'bilinear',
+    ) => {
+      const g = new GraphBuilder('r');
+      g.output('out', g.resize('r', g.input('input', [1, 2, 3, 5]), mode, o));
+      return emitRelay(model(g.build()));
+    };
+    for (const mode of ['nearest', 'bilinear'] as const) {
+      const t = text({ scale: [3, 2] }, mode);
+      expect(t).toBe(text({ size: [9, 10] }, mode));
+      expect(t).toContain('size=[9, 10]');
+      expect(t).toContain(
+        mode === 'nearest'
+          ? 'method="nearest_neighbor", coordinate_transformation_mode="asymmetric", rounding_method="floor"'
+          : 'method="linear", coordinate_transformation_mode="half_pixel", rounding_method=""',
+      );
+      const lifted = relayToGraph(parseRelay(t)).graph.nodes[1]!;
+      expect(lifted).toEqual({ op: 'resize', name: 'r', inputs: ['input'], attrs: { mode, size: [9, 10] } });
+    }
+  });
+});

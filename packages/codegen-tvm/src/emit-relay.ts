@@ -176,6 +176,21 @@ const EMIT: EmitterTable = {
     }
   },
 
+  // Any integer scale or size through image.resize2d at the static output size. Nearest:
+  // asymmetric + floor reads floor(dst * fround(in / out)) in float32 (topi's get_inx), PyTorch's
+  // own arithmetic; bilinear: half_pixel with edge clamping, align_corners=False.
+  resize: (ctx, node, [x], out) => {
+    const nearest = node.attrs.mode === 'nearest';
+    return bind(
+      ctx,
+      node.name,
+      `image.resize2d(${x!}, size=${ints([out[2], out[3]])}, roi=[0f, 0f, 0f, 0f], layout="NCHW", ` +
+        `method="${nearest ? 'nearest_neighbor' : 'linear'}", coordinate_transformation_mode="${nearest ? 'asymmetric' : 'half_pixel'}", ` +
+        `rounding_method="${nearest ? 'floor' : ''}", cubic_alpha=-0.5f, cubic_exclude=0, extrapolation_value=0f, out_dtype="")`,
+      out,
+    );
+  },
+
   // Zero insertion without a scatter: give every value a trailing 1x1 cell, pad that cell to
   // 2x2 with zeros (value stays top-left), and flatten the cells back into rows and columns.
   unpool: (ctx, node, [x], out) => {

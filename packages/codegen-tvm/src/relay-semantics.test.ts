@@ -42,3 +42,68 @@ describe('Relay constructions equal the reference executor', () => {
     );
   });
 });
+
+/**
+ * image.resize2d as TOPI computes it (python/tvm/topi/image/resize.py: get_inx in float32,
+ * floor rounding or linear interpolation with indices clamped to the edge), in numpy float32.
+ */
+const TOPI_RESIZE = `
+import json, sys
+import numpy as np
+f32 = np.float32
+def axis(n_in, n_out, nearest):
+    scale = f32(n_in) / f32(n_out)
+    d = np.arange(n_out).astype(f32)
+    if nearest:
+        i = np.minimum(np.floor(d * scale).astype(np.int64), n_in - 1)
+        return i, i, np.zeros(n_out, f32)
+    x = (d + f32(0.5)) * scale - f32(0.5)
+    lo = np.floor(x)
+    frac = (x - lo).astype(f32)
+    i0 = np.clip(lo.astype(np.int64), 0, n_in - 1)
+    i1 = np.clip(lo.astype(np.int64) + 1, 0, n_in - 1)
+    return i0, i1, frac
+out = []
+for c in json.load(sys.stdin):
+    x = np.array(c["data"], dtype=f32).reshape(c["shape"])
+    near = c["mode"] == "nearest"
+    y0, y1, fy = axis(x.shape[2], c["size"][0], near)
+    x0, x1, fx = axis(x.shape[3], c["size"][1], near)
+    top = x[:, :, y0][:, :, :, x0] * (1 - fx) + x[:, :, y0][:, :, :, x1] * fx
+    bottom = x[:, :, y1][:, :, :, x0] * (1 - fx) + x[:, :, y1][:, :, :, x1] * fx
+    y = top * (1 - fy)[:, None] + bottom * fy[:, None]
+    out.append([list(y.shape), y.ravel().tolist()])
+print(json.dumps(out))
+`;
+
+describe('image.resize2d as TOPI computes it equals the reference executor', () => {
+  it('nearest asymmetric/floor and linear half_pixel, up, down and float32-sensitive sizes', () => {
+    requireNumpy();
+    const cases = [
+      { shape: [1, 2, 5, 7], size: [15, 21] },
+      { shape: [1, 2, 5, 7], size: [13, 4] },
+      { shape: [1, 1, 6, 4], size: [1, 9] },
+      { shape: [1, 1, 2, 3], size: [82, 123] },
+      { shape: [1, 3, 9, 11], size: [4, 6] },
+    ] as const;
+    const all = cases.flatMap((c) =>
+      (['nearest', 'bilinear'] as const).map((mode) => {
+        const n = c.shape.reduce((a, b) => a * b, 1);
+        const data = Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i * 1.7) * 3));
+        return { ...c, mode, data };
+      }),
+    );
+    const r = python(['-c', TOPI_RESIZE], { input: JSON.stringify(all) });
+    expect(r.stderr).toBe('');
+    const topi = JSON.parse(r.stdout) as [number[], number[]][];
+    all.forEach((c, i) => {
+      const b = new GraphBuilder('r');
+      b.output('out', b.resize('r', b.input('input', [...c.shape]), c.mode, { size: [...c.size] }));
+      const ref = execute(b.build(), new Map(), { input: { shape: c.shape, data: c.data } })['out']!;
+      const [shape, values] = topi[i]!;
+      expect(shape).toEqual([...ref.shape]);
+      const error = Math.max(...values.map((v, k) => Math.abs(v - ref.data[k]!)));
+      expect(error, `${c.mode} ${c.shape.join('x')} to ${c.size.join('x')}`).toBeLessThan(1e-5);
+    });
+  });
+});

@@ -148,6 +148,7 @@ const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
   'mul',
   'avgPool2d',
   'globalAvgPool',
+  'resize',
 ]);
 
 const SUPPORTED =
@@ -488,6 +489,7 @@ export function planGraph(
       case 'mul':
       case 'avgPool2d':
       case 'globalAvgPool':
+      case 'resize':
         return unsupported(node.name, `the op "${node.op}"`);
       default: {
         const never: never = node;

@@ -103,6 +103,13 @@ export interface AvgPoolOptions extends MaxPoolOptions {
   readonly countIncludePad?: boolean;
 }
 
+/**
+ * How a resize gets its output size: `{ scale }` multiplies height and width by positive
+ * integers (one number for both, or [height, width]); `{ size }` names the output
+ * [height, width] (or one number for a square), any positive integers.
+ */
+export type ResizeOptions = { readonly scale: PairLike } | { readonly size: PairLike };
+
 function pair(v: PairLike): Pair {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
@@ -318,6 +325,27 @@ export class GraphBuilder {
    */
   upsample(name: string, x: Tensor, mode: UpsampleMode): Tensor {
     return this.node('upsample', name, [x], { mode, scale: 2 });
+  }
+
+  /**
+   * Resizes height and width, PyTorch `F.interpolate(x, scale_factor=s | size=(h, w), mode,
+   * align_corners=False)`: `'nearest'` reads the source pixel floor(dst * in / out),
+   * `'bilinear'` interpolates at half-pixel centres ((dst + 0.5) * in / out - 0.5, clamped to
+   * the edge). `resize('up', x, 'bilinear', { scale: 2 })` doubles both sides;
+   * `resize('fit', x, 'nearest', { size: [30, 40] })` makes a 30x40 output from any input.
+   * Unlike `upsample` (x2 only), the factor may be any positive integer per axis.
+   */
+  resize(name: string, x: Tensor, mode: UpsampleMode, o: ResizeOptions): Tensor {
+    // Plain JavaScript callers get past the union type: check the form here, where the layer is known.
+    const form = typeof o === 'object' && o !== null ? o : ({} as ResizeOptions);
+    if ('scale' in form && !('size' in form))
+      return this.node('resize', name, [x], { mode, scale: pair(form.scale) });
+    if ('size' in form && !('scale' in form))
+      return this.node('resize', name, [x], { mode, size: pair(form.size) });
+    throw new GraphError(
+      name,
+      `resize(name, x, mode, options) needs options { scale } or { size }, found ${describe(o)}`,
+    );
   }
 
   /** The authors' `Unpool`, x2 only: input (y, x) lands at output (2y, 2x), every other output is 0. */

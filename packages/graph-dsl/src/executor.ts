@@ -6,7 +6,7 @@
 import { GraphError } from './errors.js';
 import { inferShapes } from './graph.js';
 import { assertNever, type Graph, type Node, type NodeOf, type Shape } from './ir.js';
-import { fmt } from './ops.js';
+import { fmt, nearestSourceIndex } from './ops.js';
 import { numel, type WeightMap } from './weights.js';
 
 /**
@@ -157,8 +157,9 @@ export interface PlanarTensor {
 }
 
 /**
- * PyTorch nearest: out (y, x) = in (floor(y/2), floor(x/2)), written into `y` (a fresh array of
- * `out`'s size). Shared by the float and the int8 executors: it only moves values.
+ * PyTorch nearest: out (y, x) = in (src(y), src(x)) with `nearestSourceIndex` (floor(y/2) for
+ * x2), written into `y` (a fresh array of `out`'s size). Any output size: `upsample` and
+ * `resize` share it, and so do the float and the int8 executors: it only moves values.
  */
 export function upsampleNearestInto<T extends Float64Array | Int8Array>(
   x: PlanarTensor,
@@ -167,17 +168,23 @@ export function upsampleNearestInto<T extends Float64Array | Int8Array>(
 ): T {
   const [n, c, h, w] = x.shape;
   const [, , oh, ow] = out;
+  const rows = Array.from({ length: oh }, (_, d) => nearestSourceIndex(d, h, oh));
+  const cols = Array.from({ length: ow }, (_, d) => nearestSourceIndex(d, w, ow));
   for (let p = 0; p < n * c; p++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
-        y[(p * oh + oy) * ow + ox] = x.data[(p * h + Math.floor(oy / 2)) * w + Math.floor(ox / 2)]!;
+        y[(p * oh + oy) * ow + ox] = x.data[(p * h + rows[oy]!) * w + cols[ox]!]!;
       }
     }
   }
   return y;
 }
 
-/** Bilinear, align_corners=False (half-pixel centres, source clamped at 0 and the edge). */
+/**
+ * Bilinear, align_corners=False (half-pixel centres, source clamped at 0 and the edge), any
+ * output size (`upsample` x2 and `resize`). Exact arithmetic: PyTorch's float32 source
+ * positions differ from it by rounding only, and the result is continuous in them.
+ */
 function upsampleBilinear(x: Tensor64, out: Shape): Float64Array {
   const [n, c, h, w] = x.shape;
   const [, , oh, ow] = out;
@@ -366,6 +373,7 @@ function evalNode(node: Node, ins: readonly Tensor64[], out: Shape, w: WeightMap
     case 'concat':
       return concatChannels(ins, out);
     case 'upsample':
+    case 'resize':
       return node.attrs.mode === 'nearest'
         ? upsampleNearestInto(x, out, new Float64Array(numel(out)))
         : upsampleBilinear(x, out);

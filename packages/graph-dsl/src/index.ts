@@ -32,6 +32,8 @@ export {
   OP_KINDS,
   isOpKind,
   fmt,
+  nearestSourceIndex,
+  resizeOutSize,
   type OpDef,
   type OpTable,
   type ParamSpec,
@@ -45,6 +47,7 @@ export {
   type ConvTranspose2dOptions,
   type MaxPoolOptions,
   type AvgPoolOptions,
+  type ResizeOptions,
 } from './builder.js';
 export {
   inferShapes,

@@ -76,6 +76,23 @@ export interface UpsampleAttrs {
   /** Always 2: height and width double. */
   readonly scale: 2;
 }
+/**
+ * Resize by integer factors or to a size, PyTorch `F.interpolate` with `align_corners=False`:
+ * nearest reads source floor(dst * in / out) (PyTorch's float32 arithmetic, see
+ * `nearestSourceIndex`), bilinear samples at (dst + 0.5) * in / out - 0.5 clamped to the edge.
+ * Exactly one of `scale` and `size`.
+ */
+export type ResizeAttrs = ResizeByScale | ResizeToSize;
+export interface ResizeByScale {
+  readonly mode: UpsampleMode;
+  /** Positive integer factors [height, width]: the output is the input times these. */
+  readonly scale: Pair;
+}
+export interface ResizeToSize {
+  readonly mode: UpsampleMode;
+  /** Output [height, width], any positive integers (smaller than the input too). */
+  readonly size: Pair;
+}
 /** Attributes of `unpool` (the authors' `Unpool`, x2 only). */
 export interface UnpoolAttrs {
   /** Zero insertion: input (y, x) lands at output (2y, 2x), every other output is 0. */
@@ -127,6 +144,7 @@ export interface OpAttrMap {
   add: NoAttrs;
   concat: NoAttrs;
   upsample: UpsampleAttrs;
+  resize: ResizeAttrs;
   unpool: UnpoolAttrs;
   pixelShuffle: PixelShuffleAttrs;
   maxPool: MaxPoolAttrs;

@@ -14,6 +14,7 @@ import type {
   OpKind,
   Pads,
   Pair,
+  ResizeAttrs,
   Shape,
 } from './ir.js';
 
@@ -159,6 +160,44 @@ const elementwise = {
   params: noParams,
   checkAttrs: noAttrs,
 } as const;
+
+/**
+ * The source row (or column) PyTorch's nearest interpolation reads for output `dst`:
+ * floor(dst * scale) with scale = in / out, both in float32 as ATen computes them (so a few
+ * large non-integer ratios read one row earlier than exact arithmetic would), and the exact
+ * shortcuts ATen takes for out = in and out = 2 * in. Integer upscales read floor(dst / s).
+ */
+export function nearestSourceIndex(dst: number, inSize: number, outSize: number): number {
+  if (outSize === inSize) return dst;
+  if (outSize === 2 * inSize) return dst >> 1;
+  const scale = Math.fround(inSize / outSize);
+  return Math.min(Math.floor(Math.fround(dst * scale)), inSize - 1);
+}
+
+/** Output [height, width] of a resize of an `h` x `w` input. */
+export function resizeOutSize(a: ResizeAttrs, h: number, w: number): Pair {
+  return 'scale' in a ? [h * a.scale[0], w * a.scale[1]] : [a.size[0], a.size[1]];
+}
+
+function checkResizeAttrs(layer: string, a: ResizeAttrs): void {
+  if (a.mode !== 'nearest' && a.mode !== 'bilinear')
+    fail(layer, `attribute "mode" must be "nearest" or "bilinear", found ${JSON.stringify(a.mode)}`);
+  const hasScale = Object.hasOwn(a, 'scale');
+  const hasSize = Object.hasOwn(a, 'size');
+  if (hasScale === hasSize)
+    fail(
+      layer,
+      `resize needs exactly one of the attributes "scale" (integer factors) and "size" (output height and width), found ${hasScale ? 'both' : 'neither'}`,
+    );
+  const extra = Object.keys(a).filter((k) => !['mode', 'scale', 'size'].includes(k));
+  if (extra.length > 0)
+    fail(
+      layer,
+      `unknown attribute${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')}`,
+    );
+  if ('scale' in a) checkTuple(layer, 'scale', a.scale, 2, 1);
+  else checkTuple(layer, 'size', a.size, 2, 1);
+}
 
 function heFanOut(kernel: Pair, channels: number): ParamInit {
   return { kind: 'heNormal', fanOut: kernel[0] * kernel[1] * channels };
@@ -354,6 +393,18 @@ export const OPS: OpTable = {
         fail(layer, `attribute "mode" must be "nearest" or "bilinear", found ${JSON.stringify(a.mode)}`);
       if (a.scale !== 2) fail(layer, `attribute "scale" must be 2, found ${JSON.stringify(a.scale)}`);
     },
+  },
+
+  resize: {
+    arity: 1,
+    inferShape: (layer, a, inputs) => {
+      const [n, c, h, w] = single(layer, inputs);
+      const [oh, ow] = resizeOutSize(a, h, w);
+      return [n, c, oh, ow];
+    },
+    macs: noMacs,
+    params: noParams,
+    checkAttrs: checkResizeAttrs,
   },
 
   unpool: {

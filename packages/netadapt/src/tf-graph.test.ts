@@ -31,7 +31,10 @@ function allOps(): Graph {
   const nn = g.upsample('nn', g.maxPool('pool2', up, { kernel: 2 }), 'nearest');
   const sum = g.add('sum', up, nn);
   // The mobile-network ops: activations, squeeze-excite's gate and product, average pools.
-  const act = g.clip('clip', g.hardSwish('hswish', g.sigmoid('sig', sum)), 0.1, 0.6);
+  // Resizes to odd sizes and back: nearest through gathers, bilinear through resizeBilinear.
+  const odd = g.resize('rs_near', sum, 'nearest', { size: [11, 7] });
+  const back = g.resize('rs_bil', odd, 'bilinear', { size: [sum.shape[2], sum.shape[3]] });
+  const act = g.clip('clip', g.hardSwish('hswish', g.sigmoid('sig', back)), 0.1, 0.6);
   const gate = g.hardSigmoid(
     'gate',
     g.conv2d('excite', g.globalAvgPool('gap', act), { outChannels: 4, kernel: 1, bias: true }),
@@ -75,6 +78,24 @@ describe('TfGraph', () => {
 });
 
 describe('TfGraph gradients', () => {
+  it('flow through both resize modes to the conv before them', async () => {
+    await useTfBackend('cpu');
+    for (const mode of ['nearest', 'bilinear'] as const) {
+      const g = new GraphBuilder('rs');
+      const c = g.conv2d('c', g.input('input', [1, 2, 5, 7]), { outChannels: 3, kernel: 3, pads: 1 });
+      g.output('out', g.resize('r', c, mode, { size: [13, 4] }));
+      const graph = g.build();
+      const net = new TfGraph({ graph, weights: initWeights(graph, 1) });
+      const x = nchwToNhwcTensor(randomTensor([1, 2, 5, 7], 4).data, [1, 2, 5, 7]);
+      const { grads } = tf.variableGrads(() => tf.mean(tf.square(net.forward(x))), net.variables);
+      const gw = await grads[net.variables[0]!.name]!.data();
+      expect(gw.every(Number.isFinite)).toBe(true);
+      expect(gw.some((v) => v !== 0)).toBe(true);
+      tf.dispose([x, ...Object.values(grads)]);
+      net.dispose();
+    }
+  });
+
   it('are the same on wasm as on cpu for fastdepth (L1 loss, every variable)', async () => {
     const graph = withInputShape(buildArch('fastdepth', { inputSize: 32 }), [2, 3, 32, 32]);
     const weights = randomizeBatchNorm(graph, initWeights(graph, 5), 6);

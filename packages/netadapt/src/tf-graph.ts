@@ -9,6 +9,8 @@ import {
   assertNever,
   FastDepthError,
   inferShapes,
+  nearestSourceIndex,
+  resizeOutSize,
   type Model,
   type Node,
   type NodeOf,
@@ -24,6 +26,43 @@ interface Param {
   readonly layout: Layout;
   readonly shape: readonly number[];
   readonly value: tf.Variable | tf.Tensor;
+}
+
+/**
+ * Row weights of bilinear interpolation, align_corners=False (the reference executor's
+ * half-pixel source, clamped to the edge): an (out x in) matrix, each row summing to 1.
+ */
+function interpolationMatrix(inSize: number, outSize: number): tf.Tensor2D {
+  const m = new Float32Array(outSize * inSize);
+  for (let o = 0; o < outSize; o++) {
+    const s = Math.max(0, ((o + 0.5) * inSize) / outSize - 0.5);
+    const i0 = Math.min(Math.floor(s), inSize - 1);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    m[o * inSize + i0]! += 1 - (s - i0);
+    m[o * inSize + i1]! += s - i0;
+  }
+  return tf.tensor2d(m, [outSize, inSize]);
+}
+
+/**
+ * Bilinear resize of an NHWC tensor as two matrix products (rows, then columns). Not
+ * tf.image.resizeBilinear: its gradient comes back with height and width swapped when the
+ * input is not square (tfjs-core 4.x), which training through a resize would hit.
+ */
+function bilinearByMatMul(x: tf.Tensor4D, oh: number, ow: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const rows = tf.matMul(
+      interpolationMatrix(h, oh),
+      tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c]),
+    );
+    const byRows = tf.reshape(rows, [oh, n, w, c]);
+    const cols = tf.matMul(
+      interpolationMatrix(w, ow),
+      tf.reshape(tf.transpose(byRows, [2, 0, 1, 3]), [w, oh * n * c]),
+    );
+    return tf.transpose(tf.reshape(cols, [ow, oh, n, c]), [2, 1, 0, 3]);
+  });
 }
 
 /** OIHW -> HWIO, (C,1,kh,kw) -> (kh,kw,C,1), IOHW -> (kh,kw,O,I) for conv2dTranspose. */
@@ -207,6 +246,16 @@ export class TfGraph {
         const cols = tf.tile(tf.reshape(x(0), [n * h * w, 1, c]), [1, 2, 1]);
         const rows = tf.tile(tf.reshape(cols, [n * h, 1, 2 * w * c]), [1, 2, 1]);
         return tf.reshape(rows, [n, 2 * h, 2 * w, c]);
+      }
+      case 'resize': {
+        const [, h, w] = x(0).shape;
+        const [oh, ow] = resizeOutSize(node.attrs, h, w);
+        if (node.attrs.mode === 'bilinear') return bilinearByMatMul(x(0), oh, ow);
+        // Nearest as two gathers of PyTorch's source rows and columns (gather has a gradient,
+        // and the indices are exactly the reference executor's).
+        const rows = Array.from({ length: oh }, (_, d) => nearestSourceIndex(d, h, oh));
+        const cols = Array.from({ length: ow }, (_, d) => nearestSourceIndex(d, w, ow));
+        return tf.gather(tf.gather(x(0), rows, 1), cols, 2);
       }
       case 'unpool': {
         const [n, h, w, c] = x(0).shape;

@@ -3,7 +3,7 @@
  *
  * Channels are traced through the graph as *segments*: every tensor is a list of channel
  * ranges, each owned by the unit that produced it (or by nobody: the network input, a pixel
- * shuffle's output). Per-channel ops (BatchNorm, activations, upsample, unpool, maxPool and
+ * shuffle's output). Per-channel ops (BatchNorm, activations, upsample, resize, unpool, maxPool and
  * depthwise convolutions) keep the segments; `concat` lays them end to end (so a producer
  * feeding a concat owns a slice of the consumer's input); `add` ties the units of matching
  * segments into one (union-find); a channel-mixing conv ends the segments and starts its own.
@@ -138,6 +138,7 @@ export function findUnits(graph: Graph): PrunableUnit[] {
       case 'hardSwish':
       case 'clip':
       case 'upsample':
+      case 'resize':
       case 'unpool':
       case 'maxPool':
       case 'avgPool2d':

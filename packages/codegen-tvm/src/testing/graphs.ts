@@ -64,6 +64,11 @@ export const OP_GRAPHS: Readonly<Record<string, Graph>> = {
   upsample_bilinear: g('upsample_bilinear', (b) => {
     b.output('out', b.upsample('up', b.input('input', [1, 2, 3, 5]), 'bilinear'));
   }),
+  resize_sizes: g('resize_sizes', (b) => {
+    const x = b.input('input', [1, 2, 3, 5]);
+    const n = b.resize('near', x, 'nearest', { size: [7, 4] });
+    b.output('out', b.resize('bil', n, 'bilinear', { size: [5, 13] }));
+  }),
   unpool: g('unpool', (b) => {
     b.output('out', b.unpool('unpool', b.input('input', [1, 2, 3, 4])));
   }),

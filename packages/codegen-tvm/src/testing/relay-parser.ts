@@ -611,16 +611,18 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
         list(a('roi'), 'roi', 4).every((v) => float(v, 'roi') === 0),
         `${layer}: roi`,
       );
+      const method = str(a('method'), 'm');
+      const nearest =
+        method === 'nearest_neighbor' &&
+        str(a('coordinate_transformation_mode'), 'c') === 'asymmetric' &&
+        str(a('rounding_method'), 'r') === 'floor';
+      const linear =
+        method === 'linear' &&
+        str(a('coordinate_transformation_mode'), 'c') === 'half_pixel' &&
+        str(a('rounding_method'), 'r') === '';
+      expect(str(a('layout'), 'l') === 'NCHW' && (nearest || linear), `${layer}: resize mode`);
       expect(
-        str(a('layout'), 'l') === 'NCHW' &&
-          str(a('method'), 'm') === 'linear' &&
-          str(a('coordinate_transformation_mode'), 'c') === 'half_pixel',
-        `${layer}: resize mode`,
-      );
-      expect(
-        str(a('rounding_method'), 'r') === '' &&
-          float(a('cubic_alpha'), 'a') === -0.5 &&
-          int(a('cubic_exclude'), 'e') === 0,
+        float(a('cubic_alpha'), 'a') === -0.5 && int(a('cubic_exclude'), 'e') === 0,
         `${layer}: resize cubic attrs`,
       );
       expect(
@@ -628,12 +630,19 @@ export function relayToGraph(mod: RelayModule): LiftedGraph {
         `${layer}: resize extrapolation/out_dtype`,
       );
       const size = ints(a('size'), 'size', 2);
-      node = {
-        op: 'upsample',
-        name: layer,
-        inputs: [data(c.args[0])],
-        attrs: { mode: 'bilinear', scale: 2 },
-      };
+      const src = data(c.args[0]);
+      const from = layerTypes.get(src) ?? paramTypes.get(src);
+      // Bilinear x2 is what `upsample` writes; every other resize lifts to `resize` to a size.
+      const x2 = from !== undefined && size[0] === 2 * from[2]! && size[1] === 2 * from[3]!;
+      node =
+        linear && x2
+          ? { op: 'upsample', name: layer, inputs: [src], attrs: { mode: 'bilinear', scale: 2 } }
+          : {
+              op: 'resize',
+              name: layer,
+              inputs: [src],
+              attrs: { mode: nearest ? 'nearest' : 'bilinear', size: [size[0]!, size[1]!] },
+            };
       layerTypes.set(`${layer}#size`, size);
     } else if (sig === 'reshape nn.pad reshape') {
       const [r1, p, r2] = [callAt(0), callAt(1), callAt(2)];

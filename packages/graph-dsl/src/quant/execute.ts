@@ -216,7 +216,8 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'add':
       return add(x, ins[1]!, params, arithmetic, node.name);
     case 'upsample':
-      // Nearest x2 and max pool act on the integers: they only move or compare values of one scale.
+    case 'resize':
+      // Nearest resizes and max pool act on the integers: they only move or compare values of one scale.
       return upsampleNearestInto(x, out, new Int8Array(numel(out)));
     case 'maxPool':
       return maxPoolInto(node, x, out, new Int8Array(numel(out)));
@@ -235,7 +236,7 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'mul':
     case 'avgPool2d':
     case 'globalAvgPool':
-      // validateQuantizedModel refuses these before anything runs.
+      // validateQuantizedModel refuses these (and bilinear resizes) before anything runs.
       throw new GraphError(node.name, `op ${node.op} has no int8 definition`);
     default:
       return assertNever(node);

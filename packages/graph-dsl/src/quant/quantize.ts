@@ -82,7 +82,7 @@ export interface TensorRange {
 }
 
 /** Ops whose int8 output carries its input's parameters (see `ir.ts`). */
-const SHARES_INPUT_PARAMS = new Set<Node['op']>(['relu', 'relu6', 'upsample', 'maxPool', 'output']);
+const SHARES_INPUT_PARAMS = new Set<Node['op']>(['relu', 'relu6', 'upsample', 'resize', 'maxPool', 'output']);
 /** Readers that clamp at the zero point and above: their input's negative half never matters. */
 const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
 
@@ -174,6 +174,7 @@ function checkInt8Ops(graph: Graph): void {
           throw new GraphError(node.name, `int8 add takes 2 inputs, found ${node.inputs.length}`);
         break;
       case 'upsample':
+      case 'resize':
         if (node.attrs.mode !== 'nearest')
           throw new GraphError(
             node.name,

@@ -39,7 +39,14 @@ function zeroPointProblem(v: unknown): string | undefined {
 }
 
 /** Ops whose int8 output carries exactly the input's scale and zero point. */
-const PASS_THROUGH: ReadonlySet<Node['op']> = new Set(['relu', 'relu6', 'upsample', 'maxPool', 'output']);
+const PASS_THROUGH: ReadonlySet<Node['op']> = new Set([
+  'relu',
+  'relu6',
+  'upsample',
+  'resize',
+  'maxPool',
+  'output',
+]);
 
 /** Ops the int8 scheme defines (see `executeQuantized`). */
 const INT8_OPS: ReadonlySet<Node['op']> = new Set([
@@ -49,6 +56,7 @@ const INT8_OPS: ReadonlySet<Node['op']> = new Set([
   'relu6',
   'add',
   'upsample',
+  'resize',
   'maxPool',
   'output',
 ]);
@@ -148,8 +156,11 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
         );
       }
     }
-    if (node.op === 'upsample' && node.attrs.mode !== 'nearest')
-      throw new GraphError(node.name, 'int8 graphs support nearest upsampling only');
+    if ((node.op === 'upsample' || node.op === 'resize') && node.attrs.mode !== 'nearest')
+      throw new GraphError(
+        node.name,
+        `int8 graphs support nearest ${node.op === 'upsample' ? 'upsampling' : 'resizing'} only`,
+      );
     if (node.op === 'add' && node.inputs.length !== 2)
       throw new GraphError(node.name, `int8 add takes exactly 2 inputs, found ${node.inputs.length}`);
     const scales = q.weightScales[node.name];

@@ -258,6 +258,120 @@ describe('importOnnx', () => {
     );
   });
 
+  describe('Resize and Upsample', () => {
+    const text = (v: string) => new TextEncoder().encode(v);
+    const resizeModel = (
+      opset: number,
+      nodes: readonly {
+        name: string;
+        opType?: string;
+        mode: string;
+        ctm?: string;
+        nearest?: string;
+        scale: number;
+      }[],
+    ): Uint8Array => {
+      const initializer = nodes.map((n) =>
+        proto.TensorProto.create({
+          name: `${n.name}_scales`,
+          dims: [4],
+          dataType: proto.TensorProto.DataType.FLOAT,
+          floatData: [1, 1, n.scale, n.scale],
+        }),
+      );
+      const modern = opset >= 11;
+      const graphNodes: onnx.INodeProto[] = nodes.map((n) => ({
+        opType: n.opType ?? 'Resize',
+        name: n.name,
+        input: modern ? ['x', '', `${n.name}_scales`] : ['x', `${n.name}_scales`],
+        output: [n.name],
+        attribute: [
+          { name: 'mode', type: 3, s: text(n.mode) },
+          ...(n.ctm ? [{ name: 'coordinate_transformation_mode', type: 3, s: text(n.ctm) }] : []),
+          ...(n.nearest ? [{ name: 'nearest_mode', type: 3, s: text(n.nearest) }] : []),
+        ],
+      }));
+      // The first is the output; the others are recovered all the same (and reported).
+      return proto.ModelProto.encode(
+        proto.ModelProto.create({
+          irVersion: 8,
+          opsetImport: [{ domain: '', version: opset }],
+          graph: {
+            name: 'g',
+            node: graphNodes,
+            initializer,
+            input: [
+              {
+                name: 'x',
+                type: {
+                  tensorType: {
+                    elemType: 1,
+                    shape: { dim: [{ dimValue: 1 }, { dimValue: 2 }, { dimValue: 4 }, { dimValue: 4 }] },
+                  },
+                },
+              },
+            ],
+            output: [{ name: nodes[0]!.name }],
+          },
+        }),
+      ).finish();
+    };
+
+    it('takes every nearest mapping that reads PyTorch rows, and x3 both ways', () => {
+      const { model } = importOnnx(
+        resizeModel(13, [
+          { name: 'torch', mode: 'nearest', ctm: 'asymmetric', nearest: 'floor', scale: 3 },
+          // (dst + 0.5) / 3 - 0.5 rounds to floor(dst / 3) at every integer scale.
+          { name: 'half', mode: 'nearest', ctm: 'half_pixel', nearest: 'round_prefer_floor', scale: 3 },
+          { name: 'lin', mode: 'linear', ctm: 'half_pixel', scale: 3 },
+          { name: 'down', mode: 'linear', ctm: 'pytorch_half_pixel', scale: 0.5 },
+        ]),
+        'ok.onnx',
+      );
+      const resizes = model.graph.nodes.filter((n) => n.op === 'resize');
+      expect(resizes.map((n) => [n.name, n.attrs])).toEqual([
+        ['torch', { mode: 'nearest', scale: [3, 3] }],
+        ['half', { mode: 'nearest', scale: [3, 3] }],
+        ['lin', { mode: 'bilinear', scale: [3, 3] }],
+        ['down', { mode: 'bilinear', size: [2, 2] }],
+      ]);
+    });
+
+    it("names every resize that is not PyTorch's in one error, with its op type", () => {
+      const bytes = resizeModel(13, [
+        { name: 'ceil', mode: 'nearest', ctm: 'asymmetric', nearest: 'round_prefer_ceil', scale: 3 },
+        { name: 'corners', mode: 'linear', ctm: 'align_corners', scale: 3 },
+        { name: 'cubic', mode: 'cubic', ctm: 'half_pixel', scale: 3 },
+        { name: 'odd', mode: 'linear', ctm: 'half_pixel', scale: 1.3 },
+        { name: 'fine', mode: 'nearest', ctm: 'asymmetric', nearest: 'floor', scale: 3 },
+      ]);
+      let message = '';
+      try {
+        importOnnx(bytes, 'bad.onnx');
+      } catch (error) {
+        message = error instanceof Error ? error.message : String(error);
+      }
+      expect(message.split('; ')).toEqual([
+        'bad.onnx: 4 nodes cannot be imported: node "ceil" (Resize): nearest resize with asymmetric / round_prefer_ceil reads other rows than PyTorch\'s nearest (asymmetric / floor) at 4x4 to 12x12',
+        'node "corners" (Resize): linear resize with align_corners is not PyTorch\'s align_corners=False (half_pixel)',
+        'node "cubic" (Resize): resize mode "cubic" has no DSL equivalent (nearest and linear do)',
+        `node "odd" (Resize): scale ${Math.fround(1.3)} of height 4 makes ${4 * Math.fround(1.3)} rows, not a whole number: PyTorch then maps coordinates by 1/scale, which no DSL resize does (export with size= instead)`,
+      ]);
+      const upsample = resizeModel(9, [{ name: 'up', opType: 'Upsample', mode: 'linear', scale: 3 }]);
+      expect(() => importOnnx(upsample, 'up.onnx')).toThrow(
+        /node "up" \(Upsample\): linear Upsample \(opset 9\) maps coordinates asymmetrically, unlike PyTorch's bilinear; export with opset 11 or later/,
+      );
+      const nearest = importOnnx(
+        resizeModel(9, [{ name: 'up', opType: 'Upsample', mode: 'nearest', scale: 3 }]),
+        'up.onnx',
+      );
+      expect(nearest.model.graph.nodes[1]).toMatchObject({
+        op: 'resize',
+        attrs: { mode: 'nearest', scale: [3, 3] },
+      });
+    });
+  });
+
   it('rejects bytes that are not ONNX', () => {
     expect(() => importOnnx(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]), 'junk.onnx')).toThrow(
       /junk\.onnx: not an ONNX model/,

@@ -3,7 +3,8 @@
  * and weights. Recovered ops: Conv (with or without bias), ConvTranspose, BatchNormalization,
  * Relu, Clip (ReLU, ReLU6 or any bounds; min/max as inputs, initializers, Constant nodes or
  * pre-opset-11 attributes), Sigmoid, HardSigmoid, HardSwish, Mul, GlobalAveragePool, ReduceMean
- * over H and W, AveragePool, MaxPool, Resize/Upsample (x2), Add/Sum, Concat, DepthToSpace,
+ * over H and W, AveragePool, MaxPool, Resize/Upsample (nearest or linear, any integer scale or
+ * size), Add/Sum, Concat, DepthToSpace,
  * Identity; the exporter's constant shape arithmetic (Shape, Gather, Unsqueeze, Concat, Cast,
  * Slice, ...) is folded. Every node that cannot be recovered is reported in one error.
  *
@@ -199,6 +200,47 @@ function topological(
   return out;
 }
 
+/**
+ * The input row ONNX's nearest Resize reads for output row `d` (the operator's definition, in
+ * exact arithmetic), to compare with PyTorch's floor(d * in / out).
+ */
+function onnxNearest(
+  d: number,
+  inSize: number,
+  outSize: number,
+  scale: number,
+  ctm: string,
+  nearestMode: string,
+): number {
+  let x: number;
+  switch (ctm) {
+    case 'half_pixel':
+      x = (d + 0.5) / scale - 0.5;
+      break;
+    case 'pytorch_half_pixel':
+      x = outSize > 1 ? (d + 0.5) / scale - 0.5 : 0;
+      break;
+    case 'align_corners':
+      x = outSize === 1 ? 0 : (d * (inSize - 1)) / (outSize - 1);
+      break;
+    case 'tf_half_pixel_for_nn':
+      x = (d + 0.5) / scale;
+      break;
+    case 'asymmetric':
+      x = d / scale;
+      break;
+    default:
+      return Number.NaN; // tf_crop_and_resize reads the roi: never PyTorch's
+  }
+  const frac = x - Math.floor(x);
+  let i: number;
+  if (nearestMode === 'floor') i = Math.floor(x);
+  else if (nearestMode === 'ceil') i = Math.ceil(x);
+  else if (frac === 0.5) i = nearestMode === 'round_prefer_ceil' ? Math.ceil(x) : Math.floor(x);
+  else i = Math.round(x);
+  return Math.min(Math.max(i, 0), inSize - 1);
+}
+
 /** A node the recoverer cannot turn into DSL layers; collected, then reported together. */
 class NodeProblem extends Error {}
 /** A node reading the output of a node that already failed: skipped, not reported again. */
@@ -386,53 +428,109 @@ class OnnxRecoverer {
       this.fail(node, `Clip(${lo}, ${hi}) with one open bound is not supported (ReLU, ReLU6 or two bounds)`);
   }
 
+  /** The opset of the default ONNX domain (Resize's inputs and defaults depend on it). */
+  private opset(): number {
+    const entry = (this.model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+    return entry ? num(entry.version as Long) : 0;
+  }
+
+  /**
+   * Resize (opsets 10-19) and Upsample (7-9) to `upsample` (exactly x2) or `resize`, when the
+   * file's coordinate mapping is PyTorch's: nearest as asymmetric + floor (or any mapping
+   * that reads the same rows), linear as half_pixel. Scales or sizes must be constants once
+   * the shape arithmetic is folded.
+   */
   private resize(node: onnx.INodeProto): void {
     const a = attrs(node, this.source);
     const inputs = node.input ?? [];
     const x = this.value(node, inputs[0]);
-    const [, , h, w] = x.shape;
-    // Resize (opset 11+): X, roi, scales, sizes; opset 10: X, scales; Upsample: X, scales (or attribute).
-    let factors: readonly number[] | undefined;
-    const scalesName = node.opType === 'Resize' && inputs.length >= 3 ? inputs[2] : inputs[1];
-    const sizesName = node.opType === 'Resize' ? inputs[3] : undefined;
-    if (scalesName && this.constants.get(scalesName)?.data.length)
-      factors = [...this.constants.get(scalesName)!.data];
-    else if (sizesName) {
-      const s = this.constant(node, sizesName, 'sizes').data;
-      factors = [s[0]! / x.shape[0], s[1]! / x.shape[1], s[2]! / h, s[3]! / w];
-    } else if (Array.isArray(a.get('scales'))) factors = a.get('scales') as number[];
-    if (!factors) this.fail(node, 'needs constant scales or sizes');
-    if (
-      factors.length !== 4 ||
-      factors[0] !== 1 ||
-      factors[1] !== 1 ||
-      factors[2] !== 2 ||
-      factors[3] !== 2
-    ) {
-      this.fail(node, `scales [${factors.join(', ')}]: only x2 spatial upsampling is part of the family`);
-    }
+    const [n, c, h, w] = x.shape;
+    const opset = this.opset();
+    // Resize 11+: X, roi, scales, sizes; Resize 10 and Upsample 9: X, scales; Upsample 7: attribute.
+    const modern = node.opType === 'Resize' && opset >= 11;
+    const scalesName = modern ? inputs[2] : inputs[1];
+    const sizesName = modern ? inputs[3] : undefined;
+    const given = (name: string | undefined, what: string): readonly number[] | undefined => {
+      if (name === undefined || name === '') return undefined;
+      const v = this.constants.get(name);
+      if (!v) this.fail(node, `${what} ${quote(name)} is not a constant (nor constant shape arithmetic)`);
+      return v.data.length > 0 ? [...v.data] : undefined;
+    };
+    const scales =
+      given(scalesName, 'scales') ??
+      (Array.isArray(a.get('scales')) ? (a.get('scales') as number[]) : undefined);
+    const sizes = given(sizesName, 'sizes');
+    for (const [key, ok] of [
+      ['antialias', num(a.get('antialias') as number | undefined) === 0],
+      ['axes', !a.has('axes')],
+      ['keep_aspect_ratio_policy', this.str(a, 'keep_aspect_ratio_policy', 'stretch') === 'stretch'],
+    ] as const)
+      if (!ok) this.fail(node, `attribute ${key} is not supported (PyTorch's exporter does not write it)`);
+    let out: [number, number];
+    /** ONNX's own scale per spatial axis: the given factor, else out / in. */
+    let onnxScale: [number, number];
+    if (sizes) {
+      if (sizes.length !== 4 || sizes[0] !== n || sizes[1] !== c)
+        this.fail(node, `sizes [${sizes.join(', ')}] must keep batch ${n} and channels ${c}`);
+      out = [sizes[2]!, sizes[3]!];
+      onnxScale = [out[0] / h, out[1] / w];
+    } else if (scales) {
+      if (scales.length !== 4 || scales[0] !== 1 || scales[1] !== 1)
+        this.fail(node, `scales [${scales.join(', ')}] must be 1 on batch and channels`);
+      const side = (size: number, scale: number, axis: string): number => {
+        // Float32 factors such as 1/3 land a hair off an integer size: accept those.
+        const exact = size * scale;
+        const rounded = Math.round(exact);
+        if (rounded < 1 || Math.abs(exact - rounded) > 1e-4 * Math.max(1, rounded))
+          this.fail(
+            node,
+            `scale ${scale} of ${axis} ${size} makes ${exact} rows, not a whole number: PyTorch then maps coordinates by 1/scale, which no DSL resize does (export with size= instead)`,
+          );
+        return rounded;
+      };
+      out = [side(h, scales[2]!, 'height'), side(w, scales[3]!, 'width')];
+      onnxScale = [scales[2]!, scales[3]!];
+    } else this.fail(node, 'needs constant scales or sizes');
     const mode = this.str(a, 'mode', 'nearest');
-    const ctm = this.str(
-      a,
-      'coordinate_transformation_mode',
-      node.opType === 'Resize' ? 'half_pixel' : 'asymmetric',
-    );
-    const nearestMode = this.str(a, 'nearest_mode', 'round_prefer_floor');
+    const ctm = modern ? this.str(a, 'coordinate_transformation_mode', 'half_pixel') : 'asymmetric';
     if (mode === 'nearest') {
-      // At exactly x2, these all read input floor(y / 2), like PyTorch's nearest.
-      const ok =
-        (ctm === 'asymmetric' && (nearestMode === 'floor' || nearestMode === 'round_prefer_floor')) ||
-        ((ctm === 'half_pixel' || ctm === 'pytorch_half_pixel') && nearestMode.startsWith('round_prefer'));
-      if (!ok)
-        this.fail(node, `nearest resize with ${ctm} / ${nearestMode} does not equal PyTorch's nearest x2`);
-      this.declare(node, 'up', (name) => this.g.upsample(name, x, 'nearest'));
+      // Resize 10 and Upsample upscale by floor(dst / scale) (onnxruntime's "simple" rounding).
+      const nearestMode = modern ? this.str(a, 'nearest_mode', 'round_prefer_floor') : 'floor';
+      const readsPyTorchRows = (inSize: number, outSize: number, scale: number): boolean =>
+        Array.from({ length: outSize }, (_, d) => d).every(
+          (d) =>
+            onnxNearest(d, inSize, outSize, scale, ctm, nearestMode) === Math.floor((d * inSize) / outSize),
+        );
+      // asymmetric + floor is what PyTorch writes for its nearest: taken as PyTorch's own indices.
+      const pytorch = ctm === 'asymmetric' && nearestMode === 'floor';
+      if (
+        !pytorch &&
+        !(readsPyTorchRows(h, out[0], onnxScale[0]) && readsPyTorchRows(w, out[1], onnxScale[1]))
+      )
+        this.fail(
+          node,
+          `nearest resize with ${ctm} / ${nearestMode} reads other rows than PyTorch's nearest (asymmetric / floor) at ${h}x${w} to ${out[0]}x${out[1]}`,
+        );
     } else if (mode === 'linear' || mode === 'bilinear') {
-      if (ctm !== 'half_pixel' && ctm !== 'pytorch_half_pixel')
-        this.fail(node, `linear resize with ${ctm} is not PyTorch's align_corners=False`);
-      this.declare(node, 'up', (name) => this.g.upsample(name, x, 'bilinear'));
+      const halfPixel = ctm === 'half_pixel' || (ctm === 'pytorch_half_pixel' && out[0] > 1 && out[1] > 1);
+      if (!halfPixel)
+        this.fail(
+          node,
+          modern
+            ? `linear resize with ${ctm} is not PyTorch's align_corners=False (half_pixel)`
+            : `linear ${node.opType} (opset ${opset}) maps coordinates asymmetrically, unlike PyTorch's bilinear; export with opset 11 or later`,
+        );
     } else {
-      this.fail(node, `resize mode ${quote(mode)} is not part of the family`);
+      this.fail(node, `resize mode ${quote(mode)} has no DSL equivalent (nearest and linear do)`);
     }
+    const dsl = mode === 'nearest' ? 'nearest' : 'bilinear';
+    if (out[0] === 2 * h && out[1] === 2 * w)
+      this.declare(node, 'up', (name) => this.g.upsample(name, x, dsl));
+    else if (out[0] % h === 0 && out[1] % w === 0)
+      this.declare(node, 'resize', (name) =>
+        this.g.resize(name, x, dsl, { scale: [out[0] / h, out[1] / w] }),
+      );
+    else this.declare(node, 'resize', (name) => this.g.resize(name, x, dsl, { size: out }));
   }
 
   /** Shape arithmetic on constants (and the static shapes of activations): evaluated now. */
