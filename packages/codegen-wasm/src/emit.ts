@@ -27,12 +27,13 @@ import { headRows } from './kernels/head.js';
 import { inputRows } from './kernels/input.js';
 import { ringLocals, ringPrepare, ringStart } from './kernels/ring.js';
 import { gemmLocals, gemmRow } from './kernels/pointwise.js';
+import { concatRows, pixelRows } from './kernels/pixel.js';
 import { BARRIER_OFFSET, PAGE, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
 
 /** The most 64 KiB pages a wasm32 memory may have (4 GiB). */
 const MAX_WASM_PAGES = 65536;
 import { WeightPacker } from './pack.js';
-import { pad4, planGraph, stageRows, type Plan, type Stage } from './plan.js';
+import { pad4, planFloatGraph, stageRows, type FloatPlan, type FloatStage } from './plan.js';
 import { addProfileImport, addRunExports, scheduleTable, STAGE_PARAMS } from './run.js';
 import { floatStageAccess, scheduleStages } from './schedule.js';
 import {
@@ -91,13 +92,28 @@ const VARIANTS: Readonly<Record<WasmVariant, Variant>> = {
   'relaxed-threads': { relaxed: true, threads: true },
 };
 
-function packWeights(plan: Plan): { packer: WeightPacker; offsets: Map<Stage, StageWeights> } {
+function packWeights(plan: FloatPlan): { packer: WeightPacker; offsets: Map<FloatStage, StageWeights> } {
   const packer = new WeightPacker();
-  const offsets = new Map<Stage, StageWeights>();
+  const offsets = new Map<FloatStage, StageWeights>();
   for (const s of plan.stages) {
     switch (s.kind) {
       case 'input':
+      case 'concat':
+      case 'resize':
+      case 'unpool':
+      case 'pixelShuffle':
+      case 'pool':
+      case 'gap':
         break;
+      case 'map':
+        if (s.affine) offsets.set(s, { w: packer.channels(s.in.cp, s.affine.scale, s.affine.shift), b: 0 });
+        break;
+      case 'convT': {
+        const bias = new Float32Array(pad4(s.conv.cout));
+        if (s.conv.bias) bias.set(s.conv.bias);
+        offsets.set(s, { w: packer.convT(s.conv), b: packer.channels(bias.length, bias) });
+        break;
+      }
       case 'conv':
         offsets.set(s, {
           w: packer.dense(s.conv, denseCinEff(s.conv)),
@@ -128,13 +144,16 @@ function packWeights(plan: Plan): { packer: WeightPacker; offsets: Map<Stage, St
 }
 
 /** The body of one stage function (params r0, r1, x0, x1, thread; see `STAGE_PARAMS`). */
-function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined): Expr {
+function stageBody(f: Fn, s: FloatStage, layout: Layout, w: StageWeights | undefined): Expr {
   const [r0, r1, x0, x1, thread] = [0, 1, 2, 3, 4];
   // Column ranges reach only the kernels that take them (`floatStageAccess(s).columns`).
   const cols = { x0, x1 };
   const base = layout.weights.byteOffset;
   if (s.kind === 'input') return inputRows(f, { out: s.out, layout, r0, r1 });
+  if (s.kind === 'concat') return concatRows(f, s, { r0, r1, x0, x1 });
   const epi = new EpilogueWriter(f, s.epi, layout);
+  if (!('conv' in s) || s.kind === 'convT')
+    return pixelRows(f, s, epi, { r0, r1, x0, x1 }, { wAddr: base + (w?.w ?? 0), bAddr: base + (w?.b ?? 0) });
   const wAddr = base + w!.w;
   const bAddr = base + w!.b;
   switch (s.kind) {
@@ -238,9 +257,9 @@ function stageBody(f: Fn, s: Stage, layout: Layout, w: StageWeights | undefined)
 }
 
 function emitModule(
-  plan: Plan,
+  plan: FloatPlan,
   layout: Layout,
-  offsets: Map<Stage, StageWeights>,
+  offsets: Map<FloatStage, StageWeights>,
   variant: Variant,
   level: number,
   table: Uint8Array,
@@ -327,7 +346,9 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
     );
   }
   const folded = foldBatchNorm(model);
-  const plan = planGraph(folded.graph, folded.weights, { upsampleInReads: options.upsampleInReads ?? true });
+  const plan = planFloatGraph(folded.graph, folded.weights, {
+    upsampleInReads: options.upsampleInReads ?? true,
+  });
   const { packer, offsets } = packWeights(plan);
   const weights = packer.bytes();
   const layout = layoutMemory(plan, weights.byteLength, maxThreads);

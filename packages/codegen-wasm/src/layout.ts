@@ -4,7 +4,7 @@
  * schedule table (a data segment of the module, see `scheduleRecordBytes`), the packed weights, the NCHW input and output, every NHWC activation buffer (with its zero halo) and one
  * scratch tile per thread for the fused depthwise rows.
  */
-import { pad4, type Buffer, type Plan, type Stage } from './plan.js';
+import { pad4, type Buffer, type FloatPlan, type FloatStage } from './plan.js';
 import { MAX_RECTS } from './schedule.js';
 
 export const PAGE = 65536;
@@ -38,7 +38,7 @@ function bufferBytes(b: Buffer): number {
  * Where a stage's per-thread scratch goes, from the start of the thread's region: the depthwise
  * row tile of a dwpw stage, the ring of input rows and its row-pointer table (ring stages).
  */
-export function scratchParts(s: Stage): { tile: number; ring: number; table: number; bytes: number } {
+export function scratchParts(s: FloatStage): { tile: number; ring: number; table: number; bytes: number } {
   if (s.kind !== 'dw' && s.kind !== 'dwpw') return { tile: 0, ring: 0, table: 0, bytes: 0 };
   const g = s.kind === 'dwpw' ? s.dw : s.conv;
   const tileBytes = s.kind === 'dwpw' ? align(g.ow * pad4(g.cin) * 4) : 0;
@@ -80,7 +80,7 @@ export interface Layout {
   readonly pages: number;
 }
 
-export function layoutMemory(plan: Plan, weightBytes: number, maxThreads: number): Layout {
+export function layoutMemory(plan: FloatPlan, weightBytes: number, maxThreads: number): Layout {
   let at = BARRIER_BYTES;
   const recordBytes = scheduleRecordBytes(maxThreads);
   const schedule = { byteOffset: at, recordBytes };

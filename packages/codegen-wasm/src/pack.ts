@@ -9,7 +9,7 @@
  * - heads (one output channel): the input channels in order;
  * - every bias: padded to a multiple of 4 (zeros), read as v128.
  */
-import { pad4, type ConvGeom } from './plan.js';
+import { pad4, type ConvGeom, type ConvTGeom } from './plan.js';
 
 export class WeightPacker {
   private readonly chunks: Float32Array[] = [];
@@ -65,6 +65,34 @@ export class WeightPacker {
         for (let l = 0; l < 4; l++) {
           const c = cv + l;
           out[i++] = c < g.cin ? g.weight[c * taps + t]! : 0;
+        }
+    return this.push(out);
+  }
+
+  /** Per-channel constants padded to `n` with zeros (a map stage's scale, then its shift). */
+  channels(n: number, ...values: Float32Array[]): number {
+    const out = new Float32Array(n * values.length);
+    values.forEach((v, i) => out.set(v, i * n));
+    return this.push(out);
+  }
+
+  /**
+   * Transposed conv: [tap][input channel, padded][output channel, padded], zero where input and
+   * output channel are in different groups (PyTorch weight layout in, out / groups, kh, kw).
+   */
+  convT(g: ConvTGeom): number {
+    const cinP = pad4(g.cin);
+    const coP = pad4(g.cout);
+    const taps = g.kh * g.kw;
+    const cinG = g.cin / g.groups;
+    const coutG = g.cout / g.groups;
+    const out = new Float32Array(taps * cinP * coP);
+    for (let t = 0; t < taps; t++)
+      for (let ci = 0; ci < g.cin; ci++)
+        for (let co = 0; co < g.cout; co++) {
+          const grp = Math.floor(co / coutG);
+          if (Math.floor(ci / cinG) !== grp) continue;
+          out[(t * cinP + ci) * coP + co] = g.weight[(ci * coutG + (co - grp * coutG)) * taps + t]!;
         }
     return this.push(out);
   }

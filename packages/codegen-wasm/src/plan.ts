@@ -24,6 +24,13 @@ import { consumers, GraphError, inferShapes, type Graph, type Node, type Shape }
 
 export type Act = 'none' | 'relu' | 'relu6';
 
+/**
+ * Every activation the float kernels apply in registers (the int8 kernels take only `Act`):
+ * PyTorch's Sigmoid, Hardsigmoid (relu6(x + 3) / 6), Hardswish (x * hardsigmoid(x)) and clamp.
+ */
+export type Activation =
+  Act | 'sigmoid' | 'hardSigmoid' | 'hardSwish' | { readonly clip: readonly [number, number] };
+
 /** An NHWC float32 activation buffer with padded channels and a zero halo. */
 export interface Buffer {
   readonly name: string;
@@ -37,15 +44,15 @@ export interface Buffer {
   offset: number;
 }
 
-/** What a conv stage does with each accumulated vector before it is stored. */
-export interface Epilogue {
-  act: Act;
+/** What a stage does with each computed vector before it is stored. */
+export interface Epilogue<A = Act> {
+  act: A;
   /** Nearest x2: each output pixel is written to a 2x2 block. */
   up: boolean;
   /** Buffer added after the upsample (a skip connection), at the written position. */
   add: Buffer | undefined;
   /** Activation after the add. */
-  act2: Act;
+  act2: A;
   /** Where values go: a buffer, or the NCHW graph output. */
   out: Buffer | 'output';
 }
@@ -70,7 +77,11 @@ export interface ConvGeom {
   readonly bias: Float32Array | undefined;
 }
 
-export type Stage =
+/**
+ * The stages of the int8 build (`A = Act`) and the convolution stages of the float build
+ * (`A = Activation`).
+ */
+export type Stage<A = Act> =
   /** NCHW graph input -> NHWC buffer. */
   | { readonly kind: 'input'; readonly name: string; readonly out: Buffer; readonly shape: Shape }
   /**
@@ -83,7 +94,7 @@ export type Stage =
       readonly name: string;
       readonly in: Buffer;
       readonly conv: ConvGeom;
-      epi: Epilogue;
+      epi: Epilogue<A>;
     }
   /** Depthwise conv alone. */
   | {
@@ -92,7 +103,7 @@ export type Stage =
       readonly in: Buffer;
       readonly conv: ConvGeom;
       readonly ring: Ring | undefined;
-      epi: Epilogue;
+      epi: Epilogue<A>;
     }
   /** Depthwise conv + act into a row tile, then the 1x1 conv that reads it. */
   | {
@@ -100,11 +111,87 @@ export type Stage =
       readonly name: string;
       readonly in: Buffer;
       readonly dw: ConvGeom;
-      readonly dwAct: Act;
+      readonly dwAct: A;
       readonly ring: Ring | undefined;
       readonly conv: ConvGeom;
-      epi: Epilogue;
+      epi: Epilogue<A>;
     };
+
+/** Geometry of a transposed conv (PyTorch weight layout in, out / groups, kh, kw). */
+export interface ConvTGeom {
+  readonly layer: string;
+  readonly cin: number;
+  readonly cout: number;
+  readonly groups: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly pt: number;
+  readonly pl: number;
+  readonly weight: Float32Array;
+  readonly bias: Float32Array | undefined;
+}
+
+/**
+ * Float-only stages that compute each output pixel from a few input pixels (`kernels/pixel.ts`),
+ * over an output grid of `rows` x `cols`, and end in the same epilogue as a conv (so activations,
+ * a skip add and the graph output fuse into them too).
+ */
+export type PixelStage =
+  /**
+   * in [+ terms...] [* mul] [* scale + shift]: standalone activations, adds of complete values,
+   * elementwise or per-channel (N, C, 1, 1: squeeze-excite) products, a BatchNorm after no conv.
+   */
+  | (PixelBase & {
+      readonly kind: 'map';
+      readonly terms: readonly Buffer[];
+      readonly mul: Buffer | undefined;
+      readonly affine: { readonly scale: Float32Array; readonly shift: Float32Array } | undefined;
+    })
+  /** Nearest or bilinear (align_corners false) resize to rows x cols, any ratio. */
+  | (PixelBase & { readonly kind: 'resize'; readonly mode: 'nearest' | 'bilinear' })
+  /** Zero insertion: input (y, x) at output (s y, s x). */
+  | (PixelBase & { readonly kind: 'unpool'; readonly scale: number })
+  /** Depth-to-space, PyTorch order. */
+  | (PixelBase & { readonly kind: 'pixelShuffle'; readonly block: number })
+  /** Max or average pooling window; padded positions never count (max) or per countIncludePad. */
+  | (PixelBase & {
+      readonly kind: 'pool';
+      readonly max: boolean;
+      readonly kh: number;
+      readonly kw: number;
+      readonly sh: number;
+      readonly sw: number;
+      readonly pt: number;
+      readonly pl: number;
+      readonly countIncludePad: boolean;
+    })
+  /** Mean over H and W to a 1x1 grid. */
+  | (PixelBase & { readonly kind: 'gap' })
+  /** Transposed conv, gathered per output pixel. */
+  | (PixelBase & { readonly kind: 'convT'; readonly conv: ConvTGeom });
+
+interface PixelBase {
+  readonly name: string;
+  readonly in: Buffer;
+  readonly rows: number;
+  readonly cols: number;
+  epi: Epilogue<Activation>;
+}
+
+/** Channel concatenation: each input copied to its channel offset of `out`. */
+export interface ConcatStage {
+  readonly kind: 'concat';
+  readonly name: string;
+  readonly ins: readonly Buffer[];
+  readonly out: Buffer;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Every stage of the float build. */
+export type FloatStage = Stage<Activation> | PixelStage | ConcatStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -117,24 +204,41 @@ export interface Ring {
 }
 
 export type ConvStage = Exclude<Stage, { kind: 'input' }>;
+/** A float stage with an epilogue (open to fusing what follows). */
+export type EpiStage = Exclude<FloatStage, { kind: 'input' | 'concat' }>;
 
-export interface Plan {
-  readonly stages: Stage[];
+export interface Plan<S = Stage> {
+  readonly stages: S[];
   readonly buffers: Buffer[];
   readonly input: { readonly name: string; readonly shape: Shape };
   readonly output: { readonly name: string; readonly shape: Shape };
   /** Layers each stage covers (for the manifest and profiles). */
-  readonly layers: Map<Stage, string[]>;
+  readonly layers: Map<S, string[]>;
 }
+
+export type FloatPlan = Plan<FloatStage>;
 
 export const pad4 = (c: number): number => Math.ceil(c / 4) * 4;
 
 /** Output rows a stage splits among threads: the rows of the conv before any upsample. */
-export function stageRows(stage: Stage): number {
-  return stage.kind === 'input' ? stage.shape[2] : stage.conv.oh;
+export function stageRows(stage: FloatStage): number {
+  if (stage.kind === 'input') return stage.shape[2];
+  return 'conv' in stage && stage.kind !== 'convT' ? stage.conv.oh : stage.rows;
 }
 
-/** Ops the wasm target has no kernel for, whatever surrounds them. */
+/** Output columns of a stage's grid (before any upsample). */
+export function stageCols(stage: FloatStage): number {
+  if (stage.kind === 'input') return stage.shape[3];
+  return 'conv' in stage && stage.kind !== 'convT' ? stage.conv.ow : stage.cols;
+}
+
+/** The buffer a stage writes (undefined: the graph output). */
+export function stageOut(stage: FloatStage): Buffer | undefined {
+  if (stage.kind === 'input' || stage.kind === 'concat') return stage.out;
+  return stage.epi.out === 'output' ? undefined : stage.epi.out;
+}
+
+/** Ops the int8 kernels have no kernel for, whatever surrounds them. */
 const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
   'convTranspose2d',
   'concat',
@@ -158,7 +262,7 @@ const SUPPORTED =
 const MAX_LISTED_LAYERS = 12;
 
 /**
- * Every layer whose op has no wasm kernel, named in one error before planning starts (a graph
+ * Every layer whose op has no kernel, named in one error before planning starts (a graph
  * from outside the family often has several kinds; fixing them one error at a time is slow).
  */
 function checkKernels(graph: Graph): void {
@@ -181,7 +285,7 @@ function unsupported(layer: string, what: string): never {
 
 /** The value a stage is still open to extend: its last fused layer and the stage itself. */
 interface Tail {
-  readonly stage: ConvStage;
+  readonly stage: EpiStage;
   /** Fused steps so far, in order: which parts of the epilogue are taken. */
   readonly layers: string[];
 }
@@ -194,18 +298,57 @@ export interface PlanOptions {
   readonly upsampleInReads?: boolean;
 }
 
+/**
+ * The plan of the int8 build: only the FastDepth-family ops (conv, depthwise, relu/relu6, add,
+ * nearest x2), every other op refused in one error naming each such layer.
+ */
 export function planGraph(
   graph: Graph,
   weights: ReadonlyMap<string, { readonly data: Float32Array }>,
   options: PlanOptions = {},
 ): Plan {
   checkKernels(graph);
+  // With the family ops only, `plan` makes no float-only stage and no float-only activation.
+  return plan(graph, weights, options, false) as unknown as Plan;
+}
+
+/** The plan of the float build: every op of graph-dsl's op table. */
+export function planFloatGraph(
+  graph: Graph,
+  weights: ReadonlyMap<string, { readonly data: Float32Array }>,
+  options: PlanOptions = {},
+): FloatPlan {
+  return plan(graph, weights, options, true);
+}
+
+const activationOf = (node: Node): Activation | undefined => {
+  switch (node.op) {
+    case 'relu':
+    case 'relu6':
+    case 'sigmoid':
+    case 'hardSigmoid':
+    case 'hardSwish':
+      return node.op;
+    case 'clip':
+      return { clip: [node.attrs.min, node.attrs.max] };
+    default:
+      return undefined;
+  }
+};
+
+/** `all`: every op (float build); else the family ops with the int8 build's errors. */
+function plan(
+  graph: Graph,
+  weights: ReadonlyMap<string, { readonly data: Float32Array }>,
+  options: PlanOptions,
+  all: boolean,
+): FloatPlan {
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const shapes = inferShapes(graph);
   const users = consumers(graph);
-  const stages: Stage[] = [];
+  const stages: FloatStage[] = [];
   const buffers: Buffer[] = [];
-  const layers = new Map<Stage, string[]>();
+  const layers = new Map<FloatStage, string[]>();
   /** Materialised values: layer name -> buffer. */
   const materialised = new Map<string, Buffer>();
   /** Open values: layer name -> the stage whose epilogue produces it. */
@@ -227,9 +370,14 @@ export function planGraph(
     return b;
   };
   const soleUser = (name: string): boolean => users.get(name)!.length === 1;
-  const addStage = (s: Stage, names: string[]): void => {
+  const addStage = (s: FloatStage, names: string[]): void => {
     stages.push(s);
     layers.set(s, names);
+  };
+  /** Adds a stage with an epilogue and leaves its value open under `name`. */
+  const addOpen = (s: EpiStage, name: string, names: string[] = [name]): void => {
+    addStage(s, names);
+    open.set(name, { stage: s, layers: layers.get(s)! });
   };
 
   /** The buffer holding `name`: an open stage is closed and made to write a new buffer. */
@@ -245,15 +393,36 @@ export function planGraph(
     return b;
   };
 
-  const geom = (node: Extract<Node, { op: 'conv2d' }>): ConvGeom => {
+  const convWeights = (name: string): { w: Float32Array; b: Float32Array | undefined } => {
+    const w = weights.get(`${name}.weight`);
+    if (!w) throw new GraphError(name, `missing weight "${name}.weight"`);
+    return { w: w.data, b: weights.get(`${name}.bias`)?.data };
+  };
+
+  const geom = (node: Extract<Node, { op: 'conv2d' }>, dense: boolean): ConvGeom => {
     const a = node.attrs;
     const inShape = shapes.get(node.inputs[0]!)!;
     const out = shapes.get(node.name)!;
-    const w = weights.get(`${node.name}.weight`);
-    if (!w) throw new GraphError(node.name, `missing weight "${node.name}.weight"`);
+    const { w, b } = convWeights(node.name);
+    const cin = inShape[1];
+    const taps = a.kernel[0] * a.kernel[1];
+    let weight = w;
+    if (dense && a.groups > 1) {
+      // A grouped conv as a dense one whose weights are zero across groups: the dense kernels
+      // run it (groups times the MACs, but every grouped conv compiles).
+      const cinG = cin / a.groups;
+      const coutG = a.outChannels / a.groups;
+      weight = new Float32Array(a.outChannels * cin * taps);
+      for (let o = 0; o < a.outChannels; o++) {
+        const g = Math.floor(o / coutG);
+        for (let i = 0; i < cinG; i++)
+          for (let t = 0; t < taps; t++)
+            weight[(o * cin + g * cinG + i) * taps + t] = w[(o * cinG + i) * taps + t]!;
+      }
+    }
     return {
       layer: node.name,
-      cin: inShape[1],
+      cin,
       cout: a.outChannels,
       kh: a.kernel[0],
       kw: a.kernel[1],
@@ -265,11 +434,39 @@ export function planGraph(
       dw: a.dilation[1],
       oh: out[2],
       ow: out[3],
-      weight: w.data,
-      bias: a.bias ? weights.get(`${node.name}.bias`)!.data : undefined,
+      weight,
+      bias: a.bias ? b : undefined,
     };
   };
-  const freshEpi = (): Epilogue => ({ act: 'none', up: false, add: undefined, act2: 'none', out: 'output' });
+  const freshEpi = (): Epilogue<Activation> => ({
+    act: 'none',
+    up: false,
+    add: undefined,
+    act2: 'none',
+    out: 'output',
+  });
+  /** A map stage over the complete value `src` (its layer list starts with `name`). */
+  const mapStage = (
+    name: string,
+    src: string,
+    extra: Partial<Pick<Extract<PixelStage, { kind: 'map' }>, 'terms' | 'mul' | 'affine'>> = {},
+  ): Extract<PixelStage, { kind: 'map' }> => {
+    const inBuf = bufferOf(src, name);
+    return {
+      kind: 'map',
+      name,
+      in: inBuf,
+      rows: inBuf.h,
+      cols: inBuf.w,
+      terms: extra.terms ?? [],
+      mul: extra.mul,
+      affine: extra.affine,
+      epi: freshEpi(),
+    };
+  };
+  /** Where an activation may go in an open stage's epilogue, if anywhere. */
+  const actSlot = (e: Epilogue<Activation>): 'act' | 'act2' | undefined =>
+    !e.add && e.act === 'none' ? 'act' : e.act2 === 'none' ? 'act2' : undefined;
 
   for (const node of graph.nodes) {
     const shape = shapes.get(node.name)!;
@@ -285,17 +482,21 @@ export function planGraph(
       }
       case 'conv2d': {
         const a = node.attrs;
-        const g = geom(node);
         const src = node.inputs[0]!;
-        const cin = g.cin;
-        const depthwise = a.groups === cin && a.outChannels === cin && a.groups > 1;
-        if (depthwise && (g.kw > 9 || g.sw > 2 || g.dw > 2))
-          unsupported(
-            node.name,
-            `a depthwise conv with kernel width ${g.kw}, stride ${g.sw}, dilation ${g.dw} (at most 9, 2, 2)`,
-          );
-        if (a.groups !== 1 && !depthwise)
+        const cin = shapes.get(src)![1];
+        let depthwise = a.groups === cin && a.outChannels === cin && a.groups > 1;
+        if (depthwise && (a.kernel[1] > 9 || a.stride[1] > 2 || a.dilation[1] > 2)) {
+          if (!all)
+            unsupported(
+              node.name,
+              `a depthwise conv with kernel width ${a.kernel[1]}, stride ${a.stride[1]}, dilation ${a.dilation[1]} (at most 9, 2, 2)`,
+            );
+          // Beyond the depthwise row kernel: the dense kernel with block-diagonal weights.
+          depthwise = false;
+        }
+        if (a.groups !== 1 && !depthwise && !all)
           unsupported(node.name, `a grouped conv (groups ${a.groups}) that is not depthwise`);
+        const g = geom(node, !depthwise);
         const pointwise =
           !depthwise && g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && a.pads.every((p) => p === 0);
         const tail = open.get(src);
@@ -310,7 +511,7 @@ export function planGraph(
           tail.stage.epi.act2 === 'none'
         ) {
           const dwStage = tail.stage;
-          const fused: Stage = {
+          const fused: FloatStage = {
             kind: 'dwpw',
             name: node.name,
             in: dwStage.in,
@@ -340,15 +541,16 @@ export function planGraph(
           // The buffer holds the value before the upsample: half the size.
           const [n, c, h, w] = shapes.get(src)!;
           const inBuf = bufferOf(src, node.name, [n, c, h / 2, w / 2]);
-          const stage: ConvStage = {
-            kind: g.cout === 1 ? 'head' : 'pw',
-            name: node.name,
-            in: inBuf,
-            conv: { ...g, oh: g.oh / 2, ow: g.ow / 2 },
-            epi: { ...freshEpi(), up: true },
-          };
-          addStage(stage, [node.name]);
-          open.set(node.name, { stage, layers: layers.get(stage)! });
+          addOpen(
+            {
+              kind: g.cout === 1 ? 'head' : 'pw',
+              name: node.name,
+              in: inBuf,
+              conv: { ...g, oh: g.oh / 2, ow: g.ow / 2 },
+              epi: { ...freshEpi(), up: true },
+            },
+            node.name,
+          );
           break;
         }
         // up(y) [+ skip] read only by a depthwise conv: the conv builds its input rows itself
@@ -382,114 +584,268 @@ export function planGraph(
             halo: Math.max(...a.pads),
             offset: 0,
           };
-          const stage: ConvStage = {
-            kind: 'dw',
-            name: node.name,
-            in: virtual,
-            conv: g,
-            ring: { y, skip },
-            epi: freshEpi(),
-          };
-          addStage(stage, [...moved, node.name]);
-          open.set(node.name, { stage, layers: layers.get(stage)! });
+          addOpen(
+            { kind: 'dw', name: node.name, in: virtual, conv: g, ring: { y, skip }, epi: freshEpi() },
+            node.name,
+            [...moved, node.name],
+          );
           break;
         }
         const inBuf = bufferOf(src, node.name);
-        const stage: ConvStage = depthwise
-          ? { kind: 'dw', name: node.name, in: inBuf, conv: g, ring: undefined, epi: freshEpi() }
-          : {
-              kind: pointwise ? (g.cout === 1 ? 'head' : 'pw') : 'conv',
-              name: node.name,
-              in: inBuf,
-              conv: g,
-              epi: freshEpi(),
-            };
         inBuf.halo = Math.max(inBuf.halo, ...a.pads);
-        addStage(stage, [node.name]);
-        open.set(node.name, { stage, layers: layers.get(stage)! });
+        addOpen(
+          depthwise
+            ? { kind: 'dw', name: node.name, in: inBuf, conv: g, ring: undefined, epi: freshEpi() }
+            : {
+                kind: pointwise ? (g.cout === 1 ? 'head' : 'pw') : 'conv',
+                name: node.name,
+                in: inBuf,
+                conv: g,
+                epi: freshEpi(),
+              },
+          node.name,
+        );
         break;
       }
       case 'relu':
-      case 'relu6': {
+      case 'relu6':
+      case 'sigmoid':
+      case 'hardSigmoid':
+      case 'hardSwish':
+      case 'clip': {
+        const act = activationOf(node)!;
         const src = node.inputs[0]!;
         const t = open.get(src);
-        if (!t || !soleUser(src))
+        const slot = t && soleUser(src) ? actSlot(t.stage.epi) : undefined;
+        if (t && slot) {
+          // Activations commute with the upsample, so one before the add always goes in `act`.
+          t.stage.epi[slot] = act;
+          open.delete(src);
+          t.layers.push(node.name);
+          open.set(node.name, t);
+          break;
+        }
+        if (!all) {
+          if (t && soleUser(src)) unsupported(node.name, 'a third activation in a row');
           unsupported(
             node.name,
             `a ${node.op} that does not follow a conv (or whose input has other readers)`,
           );
-        const e = t.stage.epi;
-        // Activations commute with the upsample, so one before the add always goes in `act`.
-        if (!e.add && e.act === 'none') e.act = node.op;
-        else if (e.act2 === 'none') e.act2 = node.op;
-        else unsupported(node.name, 'a third activation in a row');
-        open.delete(src);
-        t.layers.push(node.name);
-        open.set(node.name, t);
+        }
+        // A standalone activation: a map stage over the complete input.
+        const s = mapStage(node.name, src);
+        s.epi.act = act;
+        addOpen(s, node.name);
         break;
       }
       case 'upsample': {
         const src = node.inputs[0]!;
         const t = open.get(src);
-        if (node.attrs.mode !== 'nearest') unsupported(node.name, 'bilinear upsampling');
-        if (!t || !soleUser(src) || t.stage.epi.up || t.stage.epi.add || t.stage.epi.act2 !== 'none')
+        const fusable =
+          node.attrs.mode === 'nearest' &&
+          node.attrs.scale === 2 &&
+          t &&
+          soleUser(src) &&
+          !t.stage.epi.up &&
+          !t.stage.epi.add &&
+          t.stage.epi.act2 === 'none';
+        if (fusable) {
+          t.stage.epi.up = true;
+          open.delete(src);
+          t.layers.push(node.name);
+          open.set(node.name, t);
+          break;
+        }
+        if (!all) {
+          if (node.attrs.mode !== 'nearest') unsupported(node.name, 'bilinear upsampling');
           unsupported(node.name, 'a nearest upsample that does not directly follow a conv');
-        t.stage.epi.up = true;
-        open.delete(src);
-        t.layers.push(node.name);
-        open.set(node.name, t);
+        }
+        const inBuf = bufferOf(src, node.name);
+        addOpen(
+          {
+            kind: 'resize',
+            name: node.name,
+            in: inBuf,
+            rows: shape[2],
+            cols: shape[3],
+            mode: node.attrs.mode,
+            epi: freshEpi(),
+          },
+          node.name,
+        );
         break;
       }
       case 'add': {
-        if (node.inputs.length !== 2)
-          unsupported(node.name, `an add of ${node.inputs.length} inputs (only 2)`);
-        // Fuse into the producer that runs last; the other operand is then complete when it runs.
-        const candidates = node.inputs
-          .map((name, i) => ({ name, other: node.inputs[1 - i]!, t: open.get(name) }))
-          .filter((c) => c.t && soleUser(c.name) && !c.t.stage.epi.add && c.t.stage.epi.act2 === 'none')
-          .sort((x, y) => stages.indexOf(y.t!.stage) - stages.indexOf(x.t!.stage));
-        const pick = candidates[0];
-        if (!pick) unsupported(node.name, 'an add whose operands are not produced by a conv read only by it');
-        const t = pick.t!;
-        if (pick.other === pick.name) unsupported(node.name, 'an add of a value to itself');
-        const other = bufferOf(pick.other, node.name);
-        // The other operand must be complete before this stage runs.
-        const otherStage = stages.findIndex((s) => (s.kind === 'input' ? s.out : s.epi.out) === other);
-        if (otherStage > stages.indexOf(t.stage))
-          unsupported(node.name, 'an add whose operands are produced out of order');
-        t.stage.epi.add = other;
-        open.delete(pick.name);
-        t.layers.push(node.name);
-        open.set(node.name, t);
+        const pickOf = () => {
+          if (node.inputs.length !== 2) return undefined;
+          // Fuse into the producer that runs last; the other operand is then complete when it runs.
+          const candidates = node.inputs
+            .map((name, i) => ({ name, other: node.inputs[1 - i]!, t: open.get(name) }))
+            .filter(
+              (c) =>
+                c.t &&
+                c.name !== c.other &&
+                soleUser(c.name) &&
+                !c.t.stage.epi.add &&
+                c.t.stage.epi.act2 === 'none',
+            )
+            .sort((x, y) => stages.indexOf(y.t!.stage) - stages.indexOf(x.t!.stage));
+          return candidates[0];
+        };
+        if (!all) {
+          if (node.inputs.length !== 2)
+            unsupported(node.name, `an add of ${node.inputs.length} inputs (only 2)`);
+          if (node.inputs[0] === node.inputs[1]) unsupported(node.name, 'an add of a value to itself');
+        }
+        const pick = pickOf();
+        if (pick) {
+          const t = pick.t!;
+          const other = bufferOf(pick.other, node.name);
+          // The other operand must be complete before this stage runs.
+          const otherStage = stages.findIndex((s) => stageOut(s) === other);
+          if (otherStage < stages.indexOf(t.stage)) {
+            t.stage.epi.add = other;
+            open.delete(pick.name);
+            t.layers.push(node.name);
+            open.set(node.name, t);
+            break;
+          }
+          if (!all) unsupported(node.name, 'an add whose operands are produced out of order');
+        } else if (!all) {
+          unsupported(node.name, 'an add whose operands are not produced by a conv read only by it');
+        }
+        // Every operand complete: one map stage sums them.
+        const [first, ...rest] = node.inputs;
+        const terms = rest.map((r) => bufferOf(r, node.name));
+        addOpen(mapStage(node.name, first!, { terms }), node.name);
+        break;
+      }
+      case 'mul': {
+        // x * s, s per channel (squeeze-excite) or elementwise: both complete when it runs.
+        const [x, sc] = node.inputs;
+        const mul = bufferOf(sc!, node.name);
+        addOpen(mapStage(node.name, x!, { mul }), node.name);
+        break;
+      }
+      case 'batchNorm': {
+        if (!all) return unsupported(node.name, 'a BatchNorm that does not follow a conv');
+        // A BatchNorm no conv absorbed (after a pool, a concat): scale and shift per channel.
+        const p = (suffix: string): Float32Array => {
+          const t = weights.get(`${node.name}.${suffix}`);
+          if (!t) throw new GraphError(node.name, `missing weight "${node.name}.${suffix}"`);
+          return t.data;
+        };
+        const [gamma, beta, mean, variance] = ['weight', 'bias', 'running_mean', 'running_var'].map(p);
+        const c = shape[1];
+        const scale = new Float32Array(c);
+        const shift = new Float32Array(c);
+        for (let i = 0; i < c; i++) {
+          const k = gamma![i]! / Math.sqrt(variance![i]! + node.attrs.epsilon);
+          scale[i] = k;
+          shift[i] = beta![i]! - mean![i]! * k;
+        }
+        addOpen(mapStage(node.name, node.inputs[0]!, { affine: { scale, shift } }), node.name);
+        break;
+      }
+      case 'concat': {
+        const ins = node.inputs.map((i) => bufferOf(i, node.name));
+        const out = newBuffer(node.name, shape);
+        materialised.set(node.name, out);
+        addStage({ kind: 'concat', name: node.name, ins, out, rows: shape[2], cols: shape[3] }, [node.name]);
+        break;
+      }
+      case 'unpool':
+      case 'pixelShuffle':
+      case 'globalAvgPool': {
+        const inBuf = bufferOf(node.inputs[0]!, node.name);
+        const base = { name: node.name, in: inBuf, rows: shape[2], cols: shape[3], epi: freshEpi() };
+        addOpen(
+          node.op === 'unpool'
+            ? { ...base, kind: 'unpool', scale: node.attrs.scale }
+            : node.op === 'pixelShuffle'
+              ? { ...base, kind: 'pixelShuffle', block: node.attrs.blockSize }
+              : { ...base, kind: 'gap' },
+          node.name,
+        );
+        break;
+      }
+      case 'maxPool':
+      case 'avgPool2d': {
+        const a = node.attrs;
+        const inBuf = bufferOf(node.inputs[0]!, node.name);
+        // Window taps in the padding read the halo (zeros); max pooling masks them out.
+        inBuf.halo = Math.max(inBuf.halo, ...a.pads);
+        addOpen(
+          {
+            kind: 'pool',
+            name: node.name,
+            in: inBuf,
+            rows: shape[2],
+            cols: shape[3],
+            max: node.op === 'maxPool',
+            kh: a.kernel[0],
+            kw: a.kernel[1],
+            sh: a.stride[0],
+            sw: a.stride[1],
+            pt: a.pads[0],
+            pl: a.pads[1],
+            countIncludePad: node.op === 'avgPool2d' ? node.attrs.countIncludePad : false,
+            epi: freshEpi(),
+          },
+          node.name,
+        );
+        break;
+      }
+      case 'convTranspose2d': {
+        const a = node.attrs;
+        const inBuf = bufferOf(node.inputs[0]!, node.name);
+        const { w, b } = convWeights(node.name);
+        addOpen(
+          {
+            kind: 'convT',
+            name: node.name,
+            in: inBuf,
+            rows: shape[2],
+            cols: shape[3],
+            conv: {
+              layer: node.name,
+              cin: inBuf.c,
+              cout: a.outChannels,
+              groups: a.groups,
+              kh: a.kernel[0],
+              kw: a.kernel[1],
+              sh: a.stride[0],
+              sw: a.stride[1],
+              pt: a.pads[0],
+              pl: a.pads[1],
+              weight: w,
+              bias: a.bias ? b : undefined,
+            },
+            epi: freshEpi(),
+          },
+          node.name,
+        );
         break;
       }
       case 'output': {
         if (output) unsupported(node.name, 'a second output');
         const src = node.inputs[0]!;
         const t = open.get(src);
-        if (!t || !soleUser(src))
-          unsupported(node.name, 'an output that is not the sole reader of a conv result');
-        t.stage.epi.out = 'output';
-        open.delete(src);
-        t.layers.push(node.name);
         output = { name: node.name, shape };
+        if (t && soleUser(src)) {
+          t.stage.epi.out = 'output';
+          open.delete(src);
+          t.layers.push(node.name);
+          break;
+        }
+        if (!all) unsupported(node.name, 'an output that is not the sole reader of a conv result');
+        // A value other layers read too (or a concat): copied to the NCHW output.
+        const s = mapStage(node.name, src);
+        addStage(s, [node.name]);
         break;
       }
-      case 'batchNorm':
-        return unsupported(node.name, 'a BatchNorm that does not follow a conv');
-      case 'convTranspose2d':
-      case 'concat':
-      case 'unpool':
-      case 'pixelShuffle':
-      case 'maxPool':
-      case 'sigmoid':
-      case 'hardSigmoid':
-      case 'hardSwish':
-      case 'clip':
-      case 'mul':
-      case 'avgPool2d':
-      case 'globalAvgPool':
       case 'resize':
+        // The general resize op is newer than this planner's kernels: named, not guessed.
         return unsupported(node.name, `the op "${node.op}"`);
       default: {
         const never: never = node;

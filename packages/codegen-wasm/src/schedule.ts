@@ -18,7 +18,7 @@
  * runs on without one. The last stage is always followed by one, so the output is complete
  * when any thread's `run` returns.
  */
-import type { Stage } from './plan.js';
+import { stageCols, stageOut, stageRows, type FloatStage } from './plan.js';
 
 /** A rectangle of a stage's output grid: rows [r0, r1), columns [x0, x1). */
 export interface Rect {
@@ -226,8 +226,11 @@ export function scheduleStages(
   return { threads, stages: out };
 }
 
+/** Same rows and columns as the output grid. */
+const SAME: ReadAxis = { stride: 1, pad: 0, extent: 1, div: 1 };
+
 /** The `StageAccess` of a float stage of `plan.ts`. */
-export function floatStageAccess(s: Stage): StageAccess {
+export function floatStageAccess(s: FloatStage): StageAccess {
   if (s.kind === 'input')
     return {
       name: s.name,
@@ -237,39 +240,109 @@ export function floatStageAccess(s: Stage): StageAccess {
       writes: { buffer: s.out.name, scale: 1 },
       reads: [],
     };
-  const g = s.kind === 'dwpw' ? s.dw : s.conv;
+  const base = { name: s.name, rows: stageRows(s), cols: stageCols(s) };
+  if (s.kind === 'concat')
+    return {
+      ...base,
+      columns: true,
+      writes: { buffer: s.out.name, scale: 1 },
+      reads: s.ins.map((b) => ({ buffer: b.name, rows: SAME, cols: SAME })),
+    };
+  const reads: BufferRead[] = [];
   const window = (stride: number, pad: number, k: number, dil: number, div: number): ReadAxis => ({
     stride,
     pad,
     extent: (k - 1) * dil + 1,
     div,
   });
-  const reads: BufferRead[] = [];
-  const ring = s.kind === 'dw' || s.kind === 'dwpw' ? s.ring : undefined;
-  if (ring) {
-    // The ring builds whole input rows of up(y) + skip.
-    reads.push({ buffer: ring.y.name, rows: window(g.sh, g.pt, g.kh, g.dh, 2), cols: 'all' });
-    if (ring.skip)
-      reads.push({ buffer: ring.skip.name, rows: window(g.sh, g.pt, g.kh, g.dh, 1), cols: 'all' });
-  } else {
-    reads.push({
-      buffer: s.in.name,
-      rows: window(g.sh, g.pt, g.kh, g.dh, 1),
-      cols: window(g.sw, g.pl, g.kw, g.dw, 1),
-    });
+  let columns: boolean;
+  switch (s.kind) {
+    case 'map': {
+      reads.push({ buffer: s.in.name, rows: SAME, cols: SAME });
+      for (const t of s.terms) reads.push({ buffer: t.name, rows: SAME, cols: SAME });
+      if (s.mul) {
+        // A per-channel (1x1) factor is read at pixel (0, 0) by every output pixel.
+        const at: ReadAxis = s.mul.h === 1 && s.mul.w === 1 ? { stride: 0, pad: 0, extent: 1, div: 1 } : SAME;
+        reads.push({ buffer: s.mul.name, rows: at, cols: at });
+      }
+      columns = true;
+      break;
+    }
+    case 'resize': {
+      // Output o reads rows near o * in / out: a window of 3 ratio steps around it is a safe bound
+      // for any ratio (bilinear reads floor(src) and the next row; nearest floor(src)).
+      const axis = (inSize: number, outSize: number): ReadAxis =>
+        outSize % inSize === 0
+          ? { stride: 1, pad: outSize / inSize, extent: (3 * outSize) / inSize, div: outSize / inSize }
+          : { stride: 0, pad: 0, extent: inSize, div: 1 };
+      reads.push({ buffer: s.in.name, rows: axis(s.in.h, s.rows), cols: axis(s.in.w, s.cols) });
+      columns = true;
+      break;
+    }
+    case 'unpool':
+      reads.push({ buffer: s.in.name, rows: window(1, 0, 1, 1, s.scale), cols: window(1, 0, 1, 1, s.scale) });
+      columns = true;
+      break;
+    case 'pixelShuffle':
+      reads.push({ buffer: s.in.name, rows: window(1, 0, 1, 1, s.block), cols: window(1, 0, 1, 1, s.block) });
+      columns = true;
+      break;
+    case 'pool':
+      reads.push({
+        buffer: s.in.name,
+        rows: window(s.sh, s.pt, s.kh, 1, 1),
+        cols: window(s.sw, s.pl, s.kw, 1, 1),
+      });
+      columns = true;
+      break;
+    case 'gap':
+      reads.push({
+        buffer: s.in.name,
+        rows: { stride: 0, pad: 0, extent: s.in.h, div: 1 },
+        cols: { stride: 0, pad: 0, extent: s.in.w, div: 1 },
+      });
+      columns = false;
+      break;
+    case 'convT': {
+      // Output o reads input i where o + pad - k = i * stride, 0 <= k < kernel.
+      const g = s.conv;
+      reads.push({
+        buffer: s.in.name,
+        rows: { stride: 1, pad: g.kh - 1 - g.pt, extent: g.kh, div: g.sh },
+        cols: { stride: 1, pad: g.kw - 1 - g.pl, extent: g.kw, div: g.sw },
+      });
+      columns = true;
+      break;
+    }
+    default: {
+      const g = s.kind === 'dwpw' ? s.dw : s.conv;
+      const ring = s.kind === 'dw' || s.kind === 'dwpw' ? s.ring : undefined;
+      if (ring) {
+        // The ring builds whole input rows of up(y) + skip.
+        reads.push({ buffer: ring.y.name, rows: window(g.sh, g.pt, g.kh, g.dh, 2), cols: 'all' });
+        if (ring.skip)
+          reads.push({ buffer: ring.skip.name, rows: window(g.sh, g.pt, g.kh, g.dh, 1), cols: 'all' });
+      } else {
+        reads.push({
+          buffer: s.in.name,
+          rows: window(g.sh, g.pt, g.kh, g.dh, 1),
+          cols: window(g.sw, g.pl, g.kw, g.dw, 1),
+        });
+      }
+      // The GEMM and depthwise row kernels take column ranges; ring rows are built whole.
+      columns = s.kind === 'pw' || ((s.kind === 'dw' || s.kind === 'dwpw') && !ring);
+    }
   }
   const scale = s.epi.up ? 2 : 1;
   if (s.epi.add) {
     const at: ReadAxis = { stride: scale, pad: 0, extent: scale, div: 1 };
     reads.push({ buffer: s.epi.add.name, rows: at, cols: at });
   }
+  const out = stageOut(s);
   return {
-    name: s.name,
-    rows: s.conv.oh,
-    cols: s.conv.ow,
-    // The GEMM and depthwise row kernels take column ranges; ring rows are built whole.
-    columns: s.kind === 'pw' || ((s.kind === 'dw' || s.kind === 'dwpw') && !ring),
-    writes: s.epi.out === 'output' ? undefined : { buffer: s.epi.out.name, scale },
+    ...base,
+    columns,
+    writes: out ? { buffer: out.name, scale } : undefined,
     reads,
   };
 }

@@ -9,10 +9,11 @@
  * thread's scratch tile (fused with the pointwise conv that reads it: `dwpw` stages run
  * `dwRow` then `gemmRow` on the tile, so the depthwise output never reaches a buffer).
  */
-import type { ConvGeom, Act, Buffer } from '../plan.js';
+import type { ConvGeom, Activation, Buffer } from '../plan.js';
 import { pad4 } from '../plan.js';
 import { geomOf } from '../layout.js';
-import { activate, type Expr, type Fn } from './builder.js';
+import { activate } from './activation.js';
+import type { Expr, Fn } from './builder.js';
 import type { EpilogueWriter } from './epilogue.js';
 
 export interface DwRow {
@@ -25,7 +26,7 @@ export interface DwRow {
   /** Ring stages: local holding the address of the table of kernel-row addresses (see ring.ts). */
   readonly rowTable?: number;
   /** Either the scratch tile (local holding its address) with the activation, or an epilogue. */
-  readonly dest: { readonly tile: number; readonly act: Act } | { readonly epi: EpilogueWriter };
+  readonly dest: { readonly tile: number; readonly act: Activation } | { readonly epi: EpilogueWriter };
   /**
    * Locals holding a column range [x0, x1) (a thread's share of a row, see `schedule.ts`): x0
    * a multiple of 4, x1 a multiple of 4 or the width. Absent: the whole row.

@@ -4,21 +4,22 @@
  * block, then (fused) the skip add read at each written position, then a second activation,
  * then the store: NHWC into a buffer, or lane by lane into the NCHW graph output.
  */
-import type { Epilogue } from '../plan.js';
+import type { Activation, Epilogue } from '../plan.js';
 import { geomOf, type Layout } from '../layout.js';
-import { activate, type Expr, type Fn } from './builder.js';
+import { activate } from './activation.js';
+import type { Expr, Fn } from './builder.js';
 
 export class EpilogueWriter {
   private readonly outBase: number;
   private readonly addBase: number;
   private readonly val: number;
   private readonly f: Fn;
-  private readonly epi: Epilogue;
+  private readonly epi: Epilogue<Activation>;
   private readonly layout: Layout;
   /** Scale from conv pixels to written pixels (2 when upsampling). */
   private readonly s: number;
 
-  constructor(f: Fn, epi: Epilogue, layout: Layout) {
+  constructor(f: Fn, epi: Epilogue<Activation>, layout: Layout) {
     this.f = f;
     this.epi = epi;
     this.layout = layout;
@@ -71,6 +72,15 @@ export class EpilogueWriter {
         ),
       );
     }
+    return out;
+  }
+
+  /** Moves the position of the last `setup` on by `n` channels (a runtime channel loop). */
+  advance(n: number): Expr[] {
+    const { f, epi } = this;
+    const outStep = epi.out === 'output' ? n * this.layout.output.h * this.layout.output.w * 4 : n * 4;
+    const out = [f.bump(this.outBase, outStep)];
+    if (epi.add) out.push(f.bump(this.addBase, n * 4));
     return out;
   }
 

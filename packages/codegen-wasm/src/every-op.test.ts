@@ -1,0 +1,228 @@
+/**
+ * Every op of graph-dsl's op table through the float wasm engine, on small graphs with odd sizes
+ * and channel counts that are not multiples of 4: against the float64 reference executor and
+ * onnxruntime-node (on the codegen-onnx emission), stage by stage with rows split among three
+ * thread scratch tiles, and on 2 worker threads (bit for bit the single-thread result).
+ */
+import { encodeOnnx } from '@fastdepth/codegen-onnx';
+import { runOnnx } from '@fastdepth/codegen-onnx/testing';
+import { GraphBuilder, type Graph, type Tensor } from '@fastdepth/graph-dsl';
+import { describe, expect, it } from 'vitest';
+import { emitWasm } from './emit.js';
+import { instantiate, randomInput, reference, relativeError, seededWeights } from './testing/harness.js';
+import { runThreaded } from './testing/threaded.js';
+
+async function check(graph: Graph, kinds: readonly string[] = []): Promise<void> {
+  const weights = seededWeights(graph, 3);
+  const artifact = emitWasm({ graph, weights }, { maxThreads: 3, optimizeLevel: 1 });
+  for (const k of kinds) expect(artifact.manifest.stages.map((s) => s.kind)).toContain(k);
+  const shape = artifact.manifest.input.shape;
+  const inputs = [11, 12].map((seed) => randomInput(shape, seed, 'normal'));
+  const m = await instantiate(artifact, 'simd');
+  const outs = inputs.map((x) => m.runSingleThread(x));
+  const ref = reference(graph, weights, inputs[0]!);
+  const { rel, maxAbs } = relativeError(outs[0]!, ref);
+  expect(maxAbs, 'reference is degenerate').toBeGreaterThan(1e-3);
+  expect(rel, `reference: max abs error / max |ref| (max |ref| ${maxAbs})`).toBeLessThan(1e-5);
+
+  const ort = await runOnnx(encodeOnnx({ graph, weights }, { foldBatchNorm: true }), {
+    shape: [...shape],
+    data: inputs[0]!,
+  });
+  expect(relativeError(outs[0]!, ort.data).rel, 'onnxruntime').toBeLessThan(1e-5);
+
+  // Each stage's rows split among threads 0..2, run out of order, on fresh memory.
+  const split = await instantiate(artifact, 'simd');
+  split.writeInput(inputs[0]!);
+  artifact.manifest.stages.forEach((s, i) => {
+    const cuts = [0, Math.floor(s.rows / 3), Math.floor((2 * s.rows) / 3), s.rows];
+    for (const t of [2, 0, 1]) split.runStage(i, cuts[t]!, cuts[t + 1]!, t);
+  });
+  expect(split.readOutput()).toEqual(outs[0]);
+
+  // 2 workers: the threaded schedule (rows or pixels, barriers) gives the same bits.
+  expect(outs[0]).not.toEqual(outs[1]);
+  const threaded = await runThreaded(artifact, inputs, 2);
+  threaded.forEach((o, r) => expect(o).toEqual(outs[r]));
+}
+
+function net(shape: readonly [number, number, number], body: (g: GraphBuilder, x: Tensor) => Tensor): Graph {
+  const g = new GraphBuilder('t');
+  const x = g.input('input', [1, shape[0], shape[1], shape[2]]);
+  g.output('out', body(g, x));
+  return g.build();
+}
+
+const conv = (g: GraphBuilder, name: string, x: Tensor, out: number, k = 3, groups = 1, s = 1): Tensor =>
+  g.batchNorm(
+    `${name}_bn`,
+    g.conv2d(name, x, { outChannels: out, kernel: k, pads: (k - 1) / 2, groups, stride: s }),
+  );
+
+describe('activations: fused into the conv epilogue, or a map stage of their own', () => {
+  it.each(['sigmoid', 'hardSigmoid', 'hardSwish', 'clip'] as const)('conv + BN + %s', async (a) => {
+    await check(
+      net([5, 7, 9], (g, x) => {
+        const y = conv(g, 'c', x, 7);
+        return a === 'clip' ? g.clip('act', y, -0.4, 0.7) : g[a]('act', y);
+      }),
+      ['conv'],
+    );
+  });
+  it('dw + hardSwish fused with the 1x1 conv, relu + skip add + sigmoid after the add', async () => {
+    await check(
+      net([6, 9, 7], (g, x) => {
+        const d = g.hardSwish('dw_act', conv(g, 'dw', x, 6, 3, 6));
+        const p = g.relu('pw_act', conv(g, 'pw', d, 6, 1));
+        return g.sigmoid('gate', g.add('sum', p, x));
+      }),
+      ['dwpw'],
+    );
+  });
+  it('standalone: sigmoid of the input, hardSwish of a value read twice, add of two complete values', async () => {
+    await check(
+      net([5, 7, 11], (g, x) => {
+        const s = g.sigmoid('s', x);
+        const a = conv(g, 'a', s, 6);
+        const h = g.hardSwish('h', a);
+        const sum = g.add('sum', a, h, g.clip('c', a, -0.2, 0.3));
+        return g.relu6('r', g.relu('r0', g.relu('r1', sum)));
+      }),
+      ['map'],
+    );
+  });
+});
+
+describe('squeeze-excite: global average pool, 1x1 convs on 1x1, per-channel mul', () => {
+  it('SE block on 13 channels at 9x7, output the gated tensor', async () => {
+    await check(
+      net([13, 9, 7], (g, x) => {
+        const a = g.hardSwish('a_act', conv(g, 'a', x, 13));
+        const pooled = g.globalAvgPool('pool', a);
+        const fc1 = g.relu('fc1_act', g.conv2d('fc1', pooled, { outChannels: 5, kernel: 1, bias: true }));
+        const gate = g.hardSigmoid('gate', g.conv2d('fc2', fc1, { outChannels: 13, kernel: 1, bias: true }));
+        return conv(g, 'proj', g.mul('scale', a, gate), 6, 1);
+      }),
+      ['gap', 'map'],
+    );
+  });
+  it('elementwise mul of two convs; global average pool as the output', async () => {
+    await check(net([6, 7, 9], (g, x) => g.mul('m', conv(g, 'a', x, 5), g.sigmoid('s', conv(g, 'b', x, 5)))));
+    await check(net([6, 7, 9], (g, x) => g.globalAvgPool('pool', g.relu('r', conv(g, 'a', x, 10)))));
+  });
+});
+
+describe('pooling', () => {
+  it.each([
+    [3, 2, 1, true],
+    [3, 2, 1, false],
+    [2, 2, 0, true],
+    [3, 1, 1, false],
+  ] as const)('avgPool2d kernel %i stride %i pad %i countIncludePad %s', async (k, s, p, cip) => {
+    await check(
+      net([7, 10, 14], (g, x) =>
+        g.avgPool2d('pool', conv(g, 'c', x, 6), { kernel: k, stride: s, pads: p, countIncludePad: cip }),
+      ),
+      ['pool'],
+    );
+  });
+  it.each([
+    [3, 2, 1],
+    [2, 2, 0],
+    [3, 1, 1],
+  ] as const)('maxPool kernel %i stride %i pad %i (negative values at the border)', async (k, s, p) => {
+    await check(
+      net([5, 10, 14], (g, x) =>
+        conv(g, 'after', g.maxPool('pool', conv(g, 'c', x, 9), { kernel: k, stride: s, pads: p }), 5),
+      ),
+      ['pool'],
+    );
+  });
+  it('a BatchNorm after a pool (no conv to fold into): a per-channel scale and shift', async () => {
+    await check(
+      net([6, 10, 14], (g, x) => g.batchNorm('bn', g.maxPool('pool', conv(g, 'c', x, 7), { kernel: 2 }))),
+    );
+  });
+});
+
+describe('resampling: bilinear and nearest resize, unpool, pixel shuffle, transposed conv', () => {
+  it('bilinear x2 after a conv, then a skip add and ReLU fused into it', async () => {
+    await check(
+      net([5, 6, 7], (g, x) => {
+        const low = conv(g, 'down', x, 6, 3, 1, 1);
+        const up = g.upsample('up', low, 'bilinear');
+        const skip = conv(g, 'skip', g.upsample('in_up', x, 'nearest'), 6, 1);
+        return g.relu('r', g.add('sum', up, skip));
+      }),
+      ['resize'],
+    );
+  });
+  it('nearest x2 of a concat (a resize stage), bilinear as the output', async () => {
+    await check(
+      net([3, 5, 7], (g, x) =>
+        g.upsample('bl', g.upsample('nn', g.concat('cat', x, conv(g, 'c', x, 5)), 'nearest'), 'bilinear'),
+      ),
+      ['resize', 'concat'],
+    );
+  });
+  it('unpool then a 3x3 conv; pixel shuffle of 20 channels', async () => {
+    await check(
+      net([5, 5, 7], (g, x) => conv(g, 'after', g.unpool('unpool', conv(g, 'c', x, 6)), 7)),
+      ['unpool'],
+    );
+    await check(
+      net([6, 5, 7], (g, x) => g.pixelShuffle('ps', conv(g, 'c', x, 20))),
+      ['pixelShuffle'],
+    );
+  });
+  it.each([
+    [3, 2, 1, 1, 1],
+    [2, 2, 0, 0, 1],
+    [3, 2, 1, 1, 2],
+    [3, 1, 1, 0, 1],
+  ] as const)(
+    'convTranspose2d kernel %i stride %i pad %i outputPadding %i groups %i, BN + ReLU',
+    async (k, s, p, op, groups) => {
+      await check(
+        net([6, 5, 7], (g, x) =>
+          g.relu(
+            'r',
+            g.batchNorm(
+              'bn',
+              g.convTranspose2d('deconv', x, {
+                outChannels: 10,
+                kernel: k,
+                stride: s,
+                pads: p,
+                outputPadding: op,
+                groups,
+              }),
+            ),
+          ),
+        ),
+        ['convT'],
+      );
+    },
+  );
+});
+
+describe('concat and grouped convs', () => {
+  it('concat of 5 + 7 channels (unaligned second input) into a depthwise conv', async () => {
+    await check(
+      net([5, 7, 9], (g, x) => {
+        const cat = g.concat('cat', conv(g, 'a', x, 5), g.relu('r', conv(g, 'b', x, 7)));
+        return conv(g, 'pw', conv(g, 'dw', cat, 12, 3, 12), 6, 1);
+      }),
+      ['concat'],
+    );
+  });
+  it('concat of 4, 3 and 6 channels as the graph output', async () => {
+    await check(
+      net([4, 7, 9], (g, x) => g.concat('cat', x, conv(g, 'a', x, 3), conv(g, 'b', x, 6))),
+      ['concat'],
+    );
+  });
+  it('a grouped 3x3 conv (groups 2) and a depthwise 11x11 (past the row kernel): dense kernels', async () => {
+    await check(net([6, 9, 13], (g, x) => conv(g, 'big', conv(g, 'grp', x, 8, 3, 2), 8, 11, 8)));
+  });
+});
