@@ -39,6 +39,8 @@ export class EpilogueI8 {
   private readonly yl: number;
   private readonly yh: number;
   private readonly t: number;
+  /** One half of an output value (not `t`: the second half's ADD still reads the skip in `t`). */
+  private readonly o: number;
   private readonly L: RequantLocals;
   private readonly ax: number;
   private readonly ad: number;
@@ -60,6 +62,7 @@ export class EpilogueI8 {
     this.yl = f.v128Local();
     this.yh = f.v128Local();
     this.t = f.v128Local();
+    this.o = f.v128Local();
     this.L = requantLocals(f);
     this.ax = f.v128Local();
     this.ad = f.v128Local();
@@ -231,9 +234,9 @@ export class EpilogueI8 {
         const pixel = dy * o.w + p * s + dx;
         const halves: Expr[] = hi || epi.add ? [vl, vh] : [vl];
         halves.forEach((v, half) => {
-          out.push(f.set(this.t, v));
+          out.push(f.set(this.o, v));
           const real = m.f32x4.mul(
-            m.f32x4.convert_i32x4_s(m.i32x4.sub(f.get(this.t), i32Splat(f, d.zeroPoint))),
+            m.f32x4.convert_i32x4_s(m.i32x4.sub(f.get(this.o), i32Splat(f, d.zeroPoint))),
             m.f32x4.splat(m.f32.const(d.scale)),
           );
           const fv = f.v128Local();
@@ -245,7 +248,7 @@ export class EpilogueI8 {
                 this.layout.outputInt8.byteOffset + pixel + plane,
                 1,
                 f.get(this.outBase),
-                m.i32x4.extract_lane(f.get(this.t), l),
+                m.i32x4.extract_lane(f.get(this.o), l),
               ),
               m.f32.store(
                 this.layout.output.byteOffset + (pixel + plane) * 4,
