@@ -51,6 +51,8 @@ export interface WasmManifest {
    */
   readonly quantization?: {
     readonly scheme: 'int8';
+    /** The integer arithmetic the build computes (graph-dsl `IntegerArithmetic`; absent: `tflite`). */
+    readonly arithmetic?: 'tflite' | 'xnnpack';
     readonly input: { readonly scale: number; readonly zeroPoint: number };
     readonly output: { readonly scale: number; readonly zeroPoint: number };
     /** NCHW int8 output (channels padded to 8 planes). */

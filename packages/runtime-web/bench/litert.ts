@@ -7,9 +7,10 @@
  * - LiteRT.js wasm (int8), on the file with its stale SignatureDef marked absent (in memory:
  *   `withoutSignatureDefs` of `@fastdepth/importers`; the shared file is never changed);
  * - the wasm engine's `estimate()` (float32 build);
- * - the wasm engine's int8 build, when one exists (`--int8-manifest=PATH`, or emitted here from
- *   the file when `@fastdepth/importers` has `importTfliteQuantized` and codegen-wasm compiles a
- *   quantised model); otherwise listed as not built, never measured;
+ * - the wasm engine's int8 builds of the file's own int8 model (`importTfliteQuantized` ->
+ *   `emitWasmInt8`), one per integer arithmetic: `tflite` (TFLite's reference requantisation)
+ *   and `xnnpack` (XNNPACK's, what LiteRT.js computes); `--int8-manifest=PATH` measures a given
+ *   build instead of the `tflite` one. A build that cannot be made is listed, never measured;
  * - generated tfjs on tfjs-wasm, and onnxruntime-web wasm.
  *
  * Every runtime gets the same input, the NYU frame (`shared/data/nyu-sample/rgb.npy`, 224x224,
@@ -19,7 +20,9 @@
  * order shuffled per round (seeded, `--seed=N`), `--gap-ms=N` (default 20) idle between runs so
  * one runtime's spinning threads do not land on the next. Prints min / median / p90 per runtime
  * and thread count, the ratio to LiteRT.js at the same thread count (of medians, and the median
- * of the per-round ratios), the agreement of each runtime's depth with LiteRT.js's, and `uptime`
+ * of the per-round ratios), the agreement of each runtime's depth with LiteRT.js's (and of
+ * graph-dsl's int8 reference executor in both arithmetics, computed here in Node on the same
+ * pixels: what each int8 build must equal), and `uptime`
  * before and after (the machine is shared: read the ratios), then each stage of the wasm
  * builds alone (`--stage-runs=N`, default 20; 0 skips it), so the remaining time is visible.
  * Writes everything, samples included, to `--json=PATH` (default `tmp/bench/litert.json` in
@@ -30,7 +33,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { emitWasmInt8, int8ManifestFile, wasmInt8ArtifactFiles } from '@fastdepth/codegen-wasm';
-import { readNpy } from '@fastdepth/graph-dsl';
+import {
+  dequantizeValues,
+  executeQuantized,
+  readNpy,
+  type IntegerArithmetic,
+  type QuantizedModel,
+} from '@fastdepth/graph-dsl';
 import { importTfliteQuantized, readTflite, withoutSignatureDefs } from '@fastdepth/importers';
 import type { LitertPageInfo, LitertPageSetup, LitertStageTime } from '../demo/litert-protocol.js';
 import { SHARED_DATA_DIR, TFLITE_WEIGHTS, TMP_DIR } from '../src/testing/models.js';
@@ -55,12 +64,18 @@ const JSON_PATH = resolve(flag('json', join(TMP_DIR, 'bench', 'litert.json')));
 const INT8_MANIFEST = flag('int8-manifest', '');
 const STAGE_RUNS = intFlag('stage-runs', 20, 0);
 
-/** Where the page fetches the int8 build's manifest (its files are served from memory beside it). */
-const int8ManifestUrl = (manifest: string): string => `/litert-bench/int8/${manifest.split('/').pop()!}`;
+/** Where the page fetches an int8 build's manifest (its files are served from memory beside it). */
+const int8ManifestUrl = (arithmetic: IntegerArithmetic, manifest: string): string =>
+  `/litert-bench/int8-${arithmetic}/${manifest.split('/').pop()!}`;
 
 /** Runtimes in table order; `reference` is LiteRT.js. */
-type RuntimeKey = 'litert' | 'wasm' | 'wasm-int8' | 'tfjs' | 'onnx';
-const ALL_KEYS: readonly RuntimeKey[] = ['litert', 'wasm', 'wasm-int8', 'tfjs', 'onnx'];
+type RuntimeKey = 'litert' | 'wasm' | 'wasm-int8' | 'wasm-int8-xnnpack' | 'tfjs' | 'onnx';
+const ALL_KEYS: readonly RuntimeKey[] = ['litert', 'wasm', 'wasm-int8', 'wasm-int8-xnnpack', 'tfjs', 'onnx'];
+/** The integer arithmetic of each int8 runtime. */
+const INT8_KEYS: Readonly<Partial<Record<RuntimeKey, IntegerArithmetic>>> = {
+  'wasm-int8': 'tflite',
+  'wasm-int8-xnnpack': 'xnnpack',
+};
 /** `--runtimes=litert,wasm,...`: a subset, in table order (default all). */
 const ONLY = flag('runtimes', ALL_KEYS.join(',')).split(',');
 for (const k of ONLY)
@@ -69,7 +84,8 @@ for (const k of ONLY)
 const LABELS: Readonly<Record<RuntimeKey, string>> = {
   litert: 'LiteRT.js wasm (int8, XNNPACK)',
   wasm: 'wasm engine estimate() (float32)',
-  'wasm-int8': 'wasm engine estimate() (int8)',
+  'wasm-int8': 'wasm engine estimate() (int8, tflite arithmetic)',
+  'wasm-int8-xnnpack': 'wasm engine estimate() (int8, xnnpack arithmetic)',
   tfjs: 'tfjs-wasm (generated tfjs, float32)',
   onnx: 'onnxruntime-web wasm (float32)',
 };
@@ -136,28 +152,59 @@ function nyuFrame(): Uint8Array {
   return rgba;
 }
 
+/** The file's own int8 model in one integer arithmetic (the integers stored are the same). */
+function withArithmetic(model: QuantizedModel, arithmetic: IntegerArithmetic): QuantizedModel {
+  const { graph } = model;
+  return { ...model, graph: { ...graph, quantization: { ...graph.quantization, arithmetic } } };
+}
+
+type Int8Build = { manifest: string } | { missing: string };
+
 /**
- * The int8 wasm build: `--int8-manifest=PATH`, else emitted into `tmp/generated/litert-int8/`
- * from the file's own int8 model (`importTfliteQuantized` -> `emitWasmInt8`).
+ * The int8 wasm build in `arithmetic`: `--int8-manifest=PATH` for `tflite` when given, else
+ * emitted into `tmp/generated/litert-int8-<arithmetic>/` from the file's own int8 model.
  */
-function int8Build(tflite: Uint8Array): { manifest: string } | { missing: string } {
-  if (INT8_MANIFEST !== '') {
+function int8Build(quantized: QuantizedModel, arithmetic: IntegerArithmetic): Int8Build {
+  if (INT8_MANIFEST !== '' && arithmetic === 'tflite') {
     const manifest = resolve(INT8_MANIFEST);
     return existsSync(manifest) ? { manifest } : { missing: `--int8-manifest: ${manifest} does not exist` };
   }
-  const { quantized } = importTfliteQuantized(tflite, TFLITE_WEIGHTS);
-  const artifact = emitWasmInt8(quantized, { arch: 'fastdepth-pruned' });
-  const dir = join(TMP_DIR, 'generated', 'litert-int8');
-  mkdirSync(dir, { recursive: true });
-  for (const file of wasmInt8ArtifactFiles(artifact)) writeFileSync(join(dir, file.path), file.data);
-  return { manifest: join(dir, int8ManifestFile('fastdepth-pruned')) };
+  try {
+    const artifact = emitWasmInt8(withArithmetic(quantized, arithmetic), { arch: 'fastdepth-pruned' });
+    const dir = join(TMP_DIR, 'generated', `litert-int8-${arithmetic}`);
+    mkdirSync(dir, { recursive: true });
+    for (const file of wasmInt8ArtifactFiles(artifact)) writeFileSync(join(dir, file.path), file.data);
+    return { manifest: join(dir, int8ManifestFile('fastdepth-pruned')) };
+  } catch (error) {
+    return { missing: `not built: ${(error as Error).message.split('\n')[0]}` };
+  }
+}
+
+/**
+ * graph-dsl's int8 reference executor on the RGBA frame, dequantised: the pixels fed as p / 255
+ * (what the page's engines feed; the model's input parameters make it p - 128 exactly, as
+ * LiteRT.js's QUANTIZE of the uint8 pixels does).
+ */
+function referenceDepth(
+  quantized: QuantizedModel,
+  arithmetic: IntegerArithmetic,
+  rgba: Uint8Array,
+): Float32Array {
+  const model = withArithmetic(quantized, arithmetic);
+  const inNode = model.graph.nodes.find((n) => n.op === 'input')!;
+  const outNode = model.graph.nodes.find((n) => n.op === 'output')!;
+  const data = new Float32Array(3 * SIZE * SIZE);
+  for (let p = 0; p < SIZE * SIZE; p++)
+    for (let c = 0; c < 3; c++) data[c * SIZE * SIZE + p] = rgba[p * 4 + c]! / 255;
+  const out = executeQuantized(model, { [inNode.name]: { shape: [1, 3, SIZE, SIZE], data } })[outNode.name]!;
+  return dequantizeValues(out.data, out.params);
 }
 
 /** Opens a page for one configuration, its files served from memory, and sets its runtime up. */
 async function openConfig(
   b: BenchBrowser,
   config: Config,
-  files: { model: Uint8Array; frame: Uint8Array; int8Dir?: string },
+  files: { model: Uint8Array; frame: Uint8Array; int8Dirs: ReadonlyMap<IntegerArithmetic, string> },
   setup: LitertPageSetup,
 ): Promise<void> {
   const page = await b.browser.newPage();
@@ -174,9 +221,8 @@ async function openConfig(
   await page.route('**/litert-bench/frame.rgba', (route) =>
     route.fulfill({ status: 200, headers, body: Buffer.from(files.frame) }),
   );
-  if (files.int8Dir !== undefined) {
-    const dir = files.int8Dir;
-    await page.route('**/litert-bench/int8/*', (route) => {
+  for (const [arithmetic, dir] of files.int8Dirs) {
+    await page.route(`**/litert-bench/int8-${arithmetic}/*`, (route) => {
       const name = new URL(route.request().url()).pathname.split('/').pop()!;
       if (!readdirSync(dir).includes(name)) return route.fulfill({ status: 404 });
       const type = name.endsWith('.json') ? 'application/json' : 'application/wasm';
@@ -260,7 +306,12 @@ if (outTensor.quantization === null) throw new Error(`${TFLITE_WEIGHTS}: the out
 const outQ = { scale: outTensor.quantization.scale[0]!, zeroPoint: outTensor.quantization.zeroPoint[0]! };
 const model = withoutSignatureDefs(original, TFLITE_WEIGHTS);
 const frame = nyuFrame();
-const int8 = int8Build(original);
+const { quantized } = importTfliteQuantized(original, TFLITE_WEIGHTS);
+const ARITHMETICS: readonly IntegerArithmetic[] = ['tflite', 'xnnpack'];
+const int8Builds = new Map(ARITHMETICS.map((a) => [a, int8Build(quantized, a)]));
+const references = new Map(ARITHMETICS.map((a) => [a, referenceDepth(quantized, a, frame)]));
+const int8Dirs = new Map<IntegerArithmetic, string>();
+for (const [a, build] of int8Builds) if ('manifest' in build) int8Dirs.set(a, dirname(build.manifest));
 
 // Every configuration keeps its page open while the others run: none may be throttled as a
 // background page.
@@ -282,29 +333,22 @@ try {
     for (const key of keys) {
       const config: Config = { key, threads, samples: [] };
       configs.push(config);
+      const arithmetic = INT8_KEYS[key];
+      const build = arithmetic === undefined ? undefined : int8Builds.get(arithmetic)!;
       const setup: LitertPageSetup | undefined =
         key === 'litert'
           ? { runtime: 'litert', threads, output: outQ }
-          : key === 'wasm-int8'
-            ? 'manifest' in int8
-              ? {
-                  runtime: 'wasm',
-                  threads,
-                  manifestUrl: int8ManifestUrl(int8.manifest),
-                }
+          : arithmetic !== undefined
+            ? build !== undefined && 'manifest' in build
+              ? { runtime: 'wasm', threads, manifestUrl: int8ManifestUrl(arithmetic, build.manifest) }
               : undefined
-            : { runtime: key, threads };
+            : { runtime: key as 'wasm' | 'tfjs' | 'onnx', threads };
       if (setup === undefined) {
-        config.missing = 'missing' in int8 ? int8.missing : 'not built';
+        config.missing = build !== undefined && 'missing' in build ? build.missing : 'not built';
         continue;
       }
       try {
-        await openConfig(
-          b,
-          config,
-          { model, frame, ...('manifest' in int8 ? { int8Dir: dirname(int8.manifest) } : {}) },
-          setup,
-        );
+        await openConfig(b, config, { model, frame, int8Dirs }, setup);
         console.error(
           `${LABELS[key]} x${threads}: ${config.info!.detail} (threads in use: ${config.info!.threads})`,
         );
@@ -411,15 +455,25 @@ try {
           threads: c.threads,
           ...agreement(c.depth, ref, outQ, `${LABELS[litert.key]} x${litert.threads}`),
         });
+    for (const [arithmetic, depth] of references)
+      agreements.push({
+        runtime: `reference-${arithmetic}`,
+        threads: 0,
+        ...agreement(depth, ref, outQ, `${LABELS[litert.key]} x${litert.threads}`),
+      });
     console.log(
       `\n### agreement with LiteRT.js's dequantised depth (x${litert.threads}), NYU frame, output step ${outQ.scale.toPrecision(4)} m (zero point ${outQ.zeroPoint})\n`,
     );
+    const labelOf = (runtime: string): string =>
+      runtime.startsWith('reference-')
+        ? `graph-dsl executeQuantized (int8, ${runtime.slice('reference-'.length)} arithmetic, Node)`
+        : LABELS[runtime as RuntimeKey];
     console.log(
       markdownTable(
         ['runtime', 'threads', 'mean rel. diff', 'equal', 'within 1 step', 'max steps'],
         agreements.map((a) => [
-          LABELS[a.runtime as RuntimeKey],
-          String(a.threads),
+          labelOf(a.runtime),
+          a.threads === 0 ? '-' : String(a.threads),
           `${(100 * a.meanRelative).toFixed(2)}%`,
           `${(100 * a.equal).toFixed(2)}%`,
           `${(100 * a.withinOneStep).toFixed(2)}%`,
@@ -427,28 +481,44 @@ try {
         ]),
       ),
     );
-    const int8Rows = agreements.filter((a) => a.runtime === 'wasm-int8');
-    console.log(
-      int8Rows.length === 0
-        ? `\nint8 engine vs LiteRT.js (target >= 99 % equal, none more than one step apart): ${'missing' in int8 ? int8.missing : 'not measured'}`
-        : int8Rows
-            .map(
-              (a) =>
-                `\nint8 engine x${a.threads} vs LiteRT.js: ${(100 * a.equal).toFixed(2)}% equal, max ${a.maxSteps.toFixed(2)} steps: ${a.equal >= 0.99 && a.maxSteps <= 1 + 1e-4 ? 'meets' : 'misses'} the target (>= 99 % equal, none more than one step apart)`,
-            )
-            .join(''),
-    );
+    for (const [key, arithmetic] of Object.entries(INT8_KEYS) as [RuntimeKey, IntegerArithmetic][]) {
+      const build = int8Builds.get(arithmetic)!;
+      const int8Rows = agreements.filter((a) => a.runtime === key);
+      console.log(
+        int8Rows.length === 0
+          ? `\nint8 engine (${arithmetic}) vs LiteRT.js (target >= 99 % equal, none more than one step apart): ${'missing' in build ? build.missing : 'not measured'}`
+          : int8Rows
+              .map(
+                (a) =>
+                  `\nint8 engine (${arithmetic}) x${a.threads} vs LiteRT.js: ${(100 * a.equal).toFixed(2)}% equal, max ${a.maxSteps.toFixed(2)} steps: ${a.equal >= 0.99 && a.maxSteps <= 1 + 1e-4 ? 'meets' : 'misses'} the target (>= 99 % equal, none more than one step apart)`,
+              )
+              .join(''),
+      );
+    }
+    // Each int8 build against its own reference (computed in Node): they must be equal.
+    for (const c of configs) {
+      const arithmetic = INT8_KEYS[c.key];
+      if (arithmetic === undefined || c.depth === undefined) continue;
+      const r = agreement(c.depth, references.get(arithmetic)!, outQ, `reference-${arithmetic}`);
+      console.log(
+        `int8 engine (${arithmetic}) x${c.threads} vs executeQuantized (${arithmetic}): ${(100 * r.equal).toFixed(2)}% equal, max ${r.maxSteps.toFixed(2)} steps`,
+      );
+    }
   } else {
     console.log('\nno LiteRT.js output: no agreement figures');
   }
 
   // ---- where the wasm engine's time goes: each stage alone, one thread ----
   const stageTables: { runtime: RuntimeKey; stages: LitertStageTime[] }[] = [];
-  for (const key of STAGE_RUNS > 0 ? (['wasm', 'wasm-int8'] as const) : []) {
+  for (const key of STAGE_RUNS > 0 ? (['wasm', 'wasm-int8', 'wasm-int8-xnnpack'] as const) : []) {
     const host = configs.find((c) => c.key === key && c.threads === 1 && c.page !== undefined);
     if (host === undefined) continue;
+    const arithmetic = INT8_KEYS[key];
+    const build = arithmetic === undefined ? undefined : int8Builds.get(arithmetic);
     const manifestUrl =
-      key === 'wasm-int8' && 'manifest' in int8 ? int8ManifestUrl(int8.manifest) : undefined;
+      arithmetic !== undefined && build !== undefined && 'manifest' in build
+        ? int8ManifestUrl(arithmetic, build.manifest)
+        : undefined;
     const stages = await host.page!.evaluate(
       (r) =>
         (globalThis as unknown as { litertStages(x: unknown): Promise<LitertStageTime[]> }).litertStages(r),

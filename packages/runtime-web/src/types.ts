@@ -131,6 +131,11 @@ export interface WasmManifest {
    */
   readonly quantization?: {
     readonly scheme: 'int8';
+    /**
+     * Its integer arithmetic (absent: `tflite`): TFLite's reference requantisation, or
+     * XNNPACK's (`xnnpack`: LiteRT.js's integers).
+     */
+    readonly arithmetic?: 'tflite' | 'xnnpack';
     readonly input: { readonly scale: number; readonly zeroPoint: number };
     readonly output: { readonly scale: number; readonly zeroPoint: number };
     readonly outputInt8: { readonly byteOffset: number };

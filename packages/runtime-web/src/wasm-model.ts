@@ -139,6 +139,11 @@ export function validateWasmManifest(value: unknown, where: string): WasmManifes
     const q = field(m['quantization'], 'quantization', where);
     if (q['scheme'] !== 'int8')
       fail(where, `"quantization.scheme" is ${JSON.stringify(q['scheme']) ?? 'missing'}, expected "int8"`);
+    if (q['arithmetic'] !== undefined && q['arithmetic'] !== 'tflite' && q['arithmetic'] !== 'xnnpack')
+      fail(
+        where,
+        `"quantization.arithmetic" is ${JSON.stringify(q['arithmetic'])}, expected "tflite" or "xnnpack"`,
+      );
     for (const side of ['input', 'output']) {
       const p = field(q[side], `quantization.${side}`, where);
       if (typeof p['scale'] !== 'number' || !(p['scale'] > 0))

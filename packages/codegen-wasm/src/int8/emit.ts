@@ -1,7 +1,9 @@
 /**
  * `emitWasmInt8`: a quantised model (TFLite int8 semantics, `QuantizedModel`) to WebAssembly
  * SIMD modules whose integers equal the int8 reference executor's bit for bit, with int8
- * weights (~1 byte per parameter) in a separate file.
+ * weights (~1 byte per parameter) in a separate file. Both integer arithmetics of
+ * `quantization.arithmetic` are compiled: `tflite` (fixed-point requantisation) and `xnnpack`
+ * (float32 scales, XNNPACK's ADD and activation bounds: LiteRT.js's integers).
  *
  * The host ABI is the float build's (`manifest.ts`): float32 NCHW input in [0, 1] quantised in
  * the first stage exactly as TFLite's QUANTIZE (so a u8 pixel p, fed as p / 255, becomes p - 128
@@ -57,7 +59,7 @@ import {
   type Int8Plan,
   type LayoutI8,
 } from './plan.js';
-import { makeRequant, type Requant } from './requant.js';
+import { makeRequant, makeRequantXnnpack, type Requant } from './requant.js';
 
 export interface WasmInt8EmitOptions {
   /** Threads the module reserves scratch tiles for (default 8). */
@@ -107,13 +109,10 @@ function packConv(
           ? packDepthwise(g, cq.weight)
           : packHead(g, cq.weight);
   const folded = foldBias(g, cq.weight, cq.bias, cq.inParams.zeroPoint, coutP, kind === 'dw');
-  const requant = makeRequant(
-    cq.multipliers,
-    coutP,
-    { zp: cq.outParams.zeroPoint, lo: cq.lo, hi: cq.hi },
-    folded.bound,
-    g.layer,
-  );
+  const out = { zp: cq.outParams.zeroPoint, lo: cq.lo, hi: cq.hi };
+  const requant = cq.xnnpackScales
+    ? makeRequantXnnpack(cq.xnnpackScales, coutP, out)
+    : makeRequant(cq.multipliers, coutP, out, folded.bound, g.layer);
   return { w: packer.int8(w), b: packer.int32(folded.bias), q: packer.int32(requant.table), requant };
 }
 
@@ -372,14 +371,6 @@ function emitModule(
  * graph (or quantisation) the int8 kernels cannot run.
  */
 export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions = {}): WasmInt8Artifact {
-  const arithmetic = model.graph.quantization?.arithmetic ?? 'tflite';
-  // The kernels implement TFLite's fixed-point requantisation; emitting them for a graph that
-  // declares XNNPACK's arithmetic would give other integers than the graph defines.
-  if (arithmetic !== 'tflite')
-    throw new GraphError(
-      model.graph.name,
-      `the int8 wasm engine implements the 'tflite' integer arithmetic only, this graph declares '${arithmetic}'`,
-    );
   const maxThreads = options.maxThreads ?? 8;
   const level = options.optimizeLevel ?? 3;
   const metaArch = model.graph.meta?.['arch'];
@@ -439,6 +430,7 @@ export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions
     weightsFile: `${arch}.int8.weights.bin`,
     quantization: {
       scheme: 'int8',
+      arithmetic: p.arithmetic,
       input: p.inputParams,
       output: p.outputParams,
       outputInt8: { byteOffset: layout.outputInt8.byteOffset },

@@ -1,8 +1,10 @@
 /**
  * The int8 build against graph-dsl's int8 reference executor (`executeQuantized`), bit for bit: the SIMD requantisation on its own
- * (random and edge accumulators, every shift, halves, negative values, M > 1), then every kernel
- * and fused pattern on small graphs with odd sizes and channel counts that are not multiples of
- * 8, run whole and stage by stage with rows split in three on three scratch tiles.
+ * (random and edge accumulators, every shift, halves, negative values, M > 1; XNNPACK's float32
+ * form on ties, huge accumulators and every clamp), then every kernel and fused pattern on small
+ * graphs with odd sizes and channel counts that are not multiples of 8, in both integer
+ * arithmetics (`tflite`, `xnnpack`), run whole and stage by stage with rows split in three on
+ * three scratch tiles.
  */
 import {
   GraphBuilder,
@@ -10,7 +12,10 @@ import {
   multiplyByQuantizedMultiplier,
   quantizeMultiplier,
   SeededRandom,
+  xnnpackRequantize,
   type Graph,
+  type IntegerArithmetic,
+  type QuantizedModel,
   type QuantizedMultiplier,
   type Tensor,
 } from '@fastdepth/graph-dsl';
@@ -22,7 +27,14 @@ import { randomQuantizedModel, referenceInt8 } from '../testing/int8-reference.j
 import { executeInt8 } from '../testing/trained-int8.js';
 import { loadWasmModel, createWasmMemory } from '../testing/load.js';
 import { emitWasmInt8, type WasmInt8Artifact } from './emit.js';
-import { makeRequant, mulByQuantized, requantLocals, type Requant } from './requant.js';
+import {
+  makeRequant,
+  makeRequantXnnpack,
+  mulByQuantized,
+  requantizeXnnpack,
+  requantLocals,
+  type Requant,
+} from './requant.js';
 
 /** The five constant vectors of a 4-channel Requant (absent ones at their neutral values). */
 function fullTable(r: Requant): Int32Array {
@@ -140,7 +152,76 @@ describe('SIMD requantisation equals multiplyByQuantizedMultiplier', () => {
   });
 });
 
+/** A module computing requantizeXnnpack on 4 lanes at address 0 with the scales at 64, out at 256. */
+function xnnpackModule(q: Requant): Uint8Array<ArrayBuffer> {
+  const m = new binaryen.Module();
+  m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128);
+  m.setMemory(1, 1, 'memory');
+  const f = new Fn(m, { relaxed: false, threads: false }, []);
+  const body = f.store(
+    f.c(256),
+    0,
+    requantizeXnnpack(f, f.load(f.c(0), 0), q, () => f.load(f.c(64), 0)),
+  );
+  m.addFunction('rq', binaryen.none, binaryen.none, f.vars, body);
+  m.addFunctionExport('rq', 'rq');
+  if (!m.validate()) throw new Error('requant test module does not validate');
+  m.optimize();
+  const bytes = m.emitBinary() as Uint8Array<ArrayBuffer>;
+  m.dispose();
+  return bytes;
+}
+
+describe("SIMD requantisation equals XNNPACK's (xnnpackRequantize)", () => {
+  it('ties to even, accumulators up to +-2^31, every zero point and clamp, tiny and large scales', async () => {
+    const rng = new SeededRandom(9);
+    const f32 = Math.fround;
+    // Scales 2^-k make acc * scale land on exact halves; the others are arbitrary.
+    const scales = [0.5, 0.25, 2 ** -7, 1, 3, 255.9, 1e-9, 0.0371, 0];
+    for (let i = 0; i < 20; i++) scales.push(f32(Math.exp(-rng.uniform() * 18) * 8));
+    const accs = [0, 1, -1, 2, -2, 3, -3, 5, -5, 127, -128, 2 ** 22, -(2 ** 22), 2 ** 31 - 1, -(2 ** 31)];
+    for (let i = 0; i < 200; i++)
+      accs.push(Math.round((rng.uniform() * 2 - 1) * 2 ** (1 + 30 * rng.uniform())));
+    const bounds: [number, number, number][] = [
+      [0, -128, 127],
+      [-128, -128, 127],
+      [127, -128, 127],
+      [-5, -5, 37],
+      [20, 20, 127],
+    ];
+    let checked = 0;
+    for (const [zp, lo, hi] of bounds) {
+      for (let g = 0; g + 4 <= scales.length; g += 4) {
+        const group = Float32Array.from(scales.slice(g, g + 4));
+        const q = makeRequantXnnpack(group, 4, { zp, lo, hi });
+        const instance = await WebAssembly.instantiate(await WebAssembly.compile(xnnpackModule(q)));
+        const ex = instance.exports as { rq: () => void; memory: WebAssembly.Memory };
+        const mem = new Int32Array(ex.memory.buffer);
+        mem.set(q.table, 16);
+        for (const acc of accs) {
+          mem.set([acc, -acc | 0, (acc + 1) | 0, (acc - 1) | 0], 0);
+          ex.rq();
+          for (let l = 0; l < 4; l++) {
+            const want = xnnpackRequantize(mem[l]!, group[l]!, zp, lo, hi);
+            expect(mem[64 + l], `acc ${mem[l]} scale ${group[l]} zp ${zp}`).toBe(want);
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(10000);
+  });
+});
+
 type Act = 'relu' | 'relu6' | 'none';
+
+/** `model` declaring another integer arithmetic (same integers stored). */
+function withArithmetic(model: QuantizedModel, arithmetic: IntegerArithmetic): QuantizedModel {
+  return {
+    ...model,
+    graph: { ...model.graph, quantization: { ...model.graph.quantization, arithmetic } },
+  };
+}
 
 async function instantiateInt8(artifact: WasmInt8Artifact) {
   const memory = createWasmMemory(artifact.manifest, false);
@@ -151,16 +232,42 @@ async function instantiateInt8(artifact: WasmInt8Artifact) {
   return { m, readInt8 };
 }
 
-async function check(graph: Graph, seed = 1, perTensor = false): Promise<void> {
+/**
+ * Every kernel case runs in both arithmetics; `tweak` changes the random model first (both
+ * arithmetics get the same one). Returns each arithmetic's reference output.
+ */
+async function check(
+  graph: Graph,
+  seed = 1,
+  perTensor = false,
+  tweak: (m: QuantizedModel) => QuantizedModel = (m) => m,
+): Promise<Record<IntegerArithmetic, Int8Array>> {
+  const out: Partial<Record<IntegerArithmetic, Int8Array>> = {};
+  for (const arithmetic of ['tflite', 'xnnpack'] as const)
+    out[arithmetic] = await checkIn(arithmetic, graph, seed, perTensor, tweak);
+  return out as Record<IntegerArithmetic, Int8Array>;
+}
+
+async function checkIn(
+  arithmetic: IntegerArithmetic,
+  graph: Graph,
+  seed: number,
+  perTensor: boolean,
+  tweak: (m: QuantizedModel) => QuantizedModel,
+): Promise<Int8Array> {
   const shape = graph.nodes.find((n) => n.op === 'input')!;
   const inShape = shape.op === 'input' ? shape.attrs.shape : [0];
   const calibration = randomInput(inShape, seed + 3);
-  const model = randomQuantizedModel(graph, seed, calibration, undefined, perTensor);
+  const model = withArithmetic(
+    tweak(randomQuantizedModel(graph, seed, calibration, undefined, perTensor)),
+    arithmetic,
+  );
   const artifact = emitWasmInt8(model, { maxThreads: 3 });
   const x = randomInput(inShape, seed + 7);
-  // graph-dsl's executeQuantized is the reference; the test's own int8 executor must agree.
+  // graph-dsl's executeQuantized is the reference; the test's own int8 executor (TFLite's
+  // arithmetic) must agree with it in that arithmetic.
   const want = executeInt8(model, x);
-  expect(referenceInt8(model, x)).toEqual(want);
+  if (arithmetic === 'tflite') expect(referenceInt8(model, x)).toEqual(want);
   // The model is not degenerate: outputs take many values.
   expect(new Set(want).size, 'reference output is degenerate').toBeGreaterThan(8);
   const { m, readInt8 } = await instantiateInt8(artifact);
@@ -177,6 +284,7 @@ async function check(graph: Graph, seed = 1, perTensor = false): Promise<void> {
     for (const t of [2, 0, 1]) split.m.runStage(i, cuts[t]!, cuts[t + 1]!, t);
   });
   expect(split.readInt8()).toEqual(want);
+  return want;
 }
 
 function act(g: GraphBuilder, name: string, x: Tensor, a: Act): Tensor {
@@ -303,6 +411,34 @@ describe('int8 upsample and skip add in the quantised domain', () => {
       }),
     );
   });
+  it('skip adds writing the graph output, odd output scales: each build gives its own integers', async () => {
+    // Output scales off the inputs' ratios, and an add writing the graph output (its epilogue
+    // once clobbered the skip values of the second half of the channels). The arithmetics give
+    // different integers on a few values (9 of 5148 here; the two ADDs themselves differ on at
+    // most a few of the 65536 input pairs), which each build must reproduce.
+    const graph = net([6, 18, 22], (g, x) => {
+      const skip = conv(g, 'skip', x, { out: 13, k: 1 });
+      const up = g.upsample('up', conv(g, 'b', x, { out: 13, k: 3, s: 2, act: 'relu' }), 'nearest');
+      const sum0 = g.add('sum0', up, skip);
+      const c = conv(g, 'c', sum0, { out: 13, k: 3 });
+      return g.relu('sum_relu', g.add('sum', sum0, c));
+    });
+    const oddScale = (m: QuantizedModel): QuantizedModel => {
+      const t = m.graph.quantization.tensors;
+      const tensors = {
+        ...t,
+        sum0: { ...t['sum0']!, scale: Math.fround(t['sum0']!.scale * 1.61803) },
+        sum: { ...t['sum']!, scale: Math.fround(t['sum']!.scale * 1.3719) },
+        sum_relu: { ...t['sum_relu']!, scale: Math.fround(t['sum']!.scale * 1.3719) },
+        depth: { ...t['depth']!, scale: Math.fround(t['sum']!.scale * 1.3719) },
+      };
+      return { ...m, graph: { ...m.graph, quantization: { ...m.graph.quantization, tensors } } };
+    };
+    const out = await check(graph, 4, false, oddScale);
+    let differ = 0;
+    for (let i = 0; i < out.tflite.length; i++) if (out.tflite[i] !== out.xnnpack[i]) differ++;
+    expect(differ, 'values where the arithmetics differ').toBeGreaterThan(0);
+  });
   it('up x2 with no skip into a 3x3 depthwise conv, stride 2, then a 1x1 conv', async () => {
     await check(
       net([6, 5, 7], (g, x) => {
@@ -378,17 +514,15 @@ describe('int8 emit-time errors', () => {
     };
     expect(() => emitWasmInt8(bad)).toThrow(/"c"/);
   });
-  it("a graph declaring XNNPACK's arithmetic: refused, not run with TFLite's", () => {
+  it('xnnpack: a requantisation scale XNNPACK refuses (>= 256) names the layer', () => {
     const graph = net([4, 8, 8], (g, x) => conv(g, 'c', x, { out: 4, k: 3 }));
     const model = randomQuantizedModel(graph, 1, randomInput([1, 4, 8, 8], 1));
-    const xnnpack = {
-      ...model,
-      graph: {
-        ...model.graph,
-        quantization: { ...model.graph.quantization, arithmetic: 'xnnpack' as const },
-      },
-    };
-    expect(() => emitWasmInt8(xnnpack)).toThrow(GraphError);
-    expect(() => emitWasmInt8(xnnpack)).toThrow(/'tflite' integer arithmetic only.*'xnnpack'/);
+    const q = model.graph.quantization;
+    const bad = withArithmetic(
+      { ...model, graph: { ...model.graph, quantization: { ...q, weightScales: { c: [1e6] } } } },
+      'xnnpack',
+    );
+    expect(() => emitWasmInt8(bad)).toThrow(GraphError);
+    expect(() => emitWasmInt8(bad)).toThrow(/layer "c".*not below 256/);
   });
 });

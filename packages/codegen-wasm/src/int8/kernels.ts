@@ -2,8 +2,9 @@
  * The int8 kernels: every conv accumulates in int32 lanes from int8 data widened to i16
  * (`v128.load8x8_s`), then the epilogue requantises per channel in registers (`requant.ts`),
  * clamps (fused ReLU/ReLU6 are clamps in the quantised domain), applies a fused nearest x2 (one
- * value to a 2x2 block) and a fused skip ADD (TFLite's int8 rescaling), and stores int8 NHWC, or
- * the graph output as int8 and dequantised float32 NCHW.
+ * value to a 2x2 block) and a fused skip ADD (TFLite's int8 rescaling, or XNNPACK's integer ADD
+ * for graphs in its arithmetic), and stores int8 NHWC, or the graph output as int8 and
+ * dequantised float32 NCHW.
  *
  * - pointwise: 4 pixels x 8 output channels; per pair of input channels one broadcast of
  *   (x[k], x[k+1]) per pixel and one `i32x4.dot_i16x8_s` per 4 outputs (16 MACs per dot pair);
@@ -39,6 +40,8 @@ export class EpilogueI8 {
   private readonly yl: number;
   private readonly yh: number;
   private readonly t: number;
+  /** One half of an output value (not `t`: the second half's ADD still reads the skip in `t`). */
+  private readonly o: number;
   private readonly L: RequantLocals;
   private readonly ax: number;
   private readonly ad: number;
@@ -60,11 +63,12 @@ export class EpilogueI8 {
     this.yl = f.v128Local();
     this.yh = f.v128Local();
     this.t = f.v128Local();
+    this.o = f.v128Local();
     this.L = requantLocals(f);
     this.ax = f.v128Local();
     this.ad = f.v128Local();
     this.s = epi.up ? 2 : 1;
-    if (add && (add.m1.shift > 0 || add.m2.shift > 0))
+    if (add && !add.xnnpack && (add.m1.shift > 0 || add.m2.shift > 0))
       throw new Error(
         `codegen-wasm int8: add "${add.layer}" has an input multiplier above 1 (impossible: s / (2 max s) <= 1/2)`,
       );
@@ -179,14 +183,28 @@ export class EpilogueI8 {
   /** The ADD's rescaled conv term, once per conv value (shared by the 2x2 block of an upsample). */
   private addTerm1(y: Expr): Expr {
     const a = this.add!;
-    return this.mulSmall(this.f.m.i32x4.sub(y, i32Splat(this.f, a.zp1)), a.m1);
+    const m = this.f.m;
+    // XNNPACK: bias + y * m_a (every term of its int32 sum stays below 2^30).
+    if (a.xnnpack)
+      return m.i32x4.add(
+        m.i32x4.mul(y, i32Splat(this.f, a.xnnpack.aMultiplier)),
+        i32Splat(this.f, a.xnnpack.bias),
+      );
+    return this.mulSmall(m.i32x4.sub(y, i32Splat(this.f, a.zp1)), a.m1);
   }
 
-  /** TFLite int8 ADD given the conv term (`addTerm1`) and the skip values `k` (i32x4). */
+  /** The int8 ADD given the conv term (`addTerm1`) and the skip values `k` (i32x4). */
   private addOp(term1: Expr, k: Expr): Expr {
     const { f } = this;
     const m = f.m;
     const a = this.add!;
+    if (a.xnnpack) {
+      // XNNPACK: ((bias + y * m_a + k * m_b) >> shift) + zp, clamped (graph-dsl `xnnpackAdd`).
+      const x = a.xnnpack;
+      const acc = m.i32x4.add(term1, m.i32x4.mul(k, i32Splat(f, x.bMultiplier)));
+      const out = m.i32x4.add(m.i32x4.shr_s(acc, f.c(x.shift)), i32Splat(f, x.outputZeroPoint));
+      return m.i32x4.min_s(m.i32x4.max_s(out, i32Splat(f, a.lo)), i32Splat(f, a.hi));
+    }
     const raw = m.i32x4.add(term1, this.mulSmall(m.i32x4.sub(k, i32Splat(f, a.zp2)), a.m2));
     const out = m.i32x4.add(this.mulUniform(raw, a.mo), i32Splat(f, a.zpOut));
     return m.i32x4.min_s(m.i32x4.max_s(out, i32Splat(f, a.lo)), i32Splat(f, a.hi));
@@ -231,9 +249,9 @@ export class EpilogueI8 {
         const pixel = dy * o.w + p * s + dx;
         const halves: Expr[] = hi || epi.add ? [vl, vh] : [vl];
         halves.forEach((v, half) => {
-          out.push(f.set(this.t, v));
+          out.push(f.set(this.o, v));
           const real = m.f32x4.mul(
-            m.f32x4.convert_i32x4_s(m.i32x4.sub(f.get(this.t), i32Splat(f, d.zeroPoint))),
+            m.f32x4.convert_i32x4_s(m.i32x4.sub(f.get(this.o), i32Splat(f, d.zeroPoint))),
             m.f32x4.splat(m.f32.const(d.scale)),
           );
           const fv = f.v128Local();
@@ -245,7 +263,7 @@ export class EpilogueI8 {
                 this.layout.outputInt8.byteOffset + pixel + plane,
                 1,
                 f.get(this.outBase),
-                m.i32x4.extract_lane(f.get(this.t), l),
+                m.i32x4.extract_lane(f.get(this.o), l),
               ),
               m.f32.store(
                 this.layout.output.byteOffset + (pixel + plane) * 4,

@@ -12,6 +12,11 @@ import {
   activationRange,
   GraphError,
   quantizeMultiplier,
+  xnnpackActivationRange,
+  xnnpackAddParams,
+  xnnpackConvScales,
+  type IntegerArithmetic,
+  type XnnpackAddParams,
   type Graph,
   type QuantizedModel,
   type QuantizedMultiplier,
@@ -36,6 +41,8 @@ export interface AddQuant {
   /** Clamp after the add: [-128, 127] or the range of an activation that follows. */
   readonly lo: number;
   readonly hi: number;
+  /** XNNPACK's integer ADD parameters, when the graph's arithmetic is `xnnpack` (m1, m2, mo unused). */
+  readonly xnnpack?: XnnpackAddParams;
 }
 
 /** int8 facts of one conv: integer weights, bias, and the parameters around it. */
@@ -45,6 +52,8 @@ export interface ConvQuant {
   readonly inParams: QuantParams;
   readonly outParams: QuantParams;
   readonly multipliers: QuantizedMultiplier[];
+  /** XNNPACK's float32 per-channel scales, when the graph's arithmetic is `xnnpack`. */
+  readonly xnnpackScales?: Float32Array;
   /** Clamp of the conv's output: its activation range (fused relu/relu6) in the output params. */
   readonly lo: number;
   readonly hi: number;
@@ -62,6 +71,8 @@ export interface StageQuant {
 
 export interface Int8Plan {
   readonly plan: Plan;
+  /** The graph's integer arithmetic (`quantization.arithmetic`, default `tflite`). */
+  readonly arithmetic: IntegerArithmetic;
   readonly quant: Map<Stage, StageQuant>;
   readonly inputParams: QuantParams;
   readonly outputParams: QuantParams;
@@ -104,6 +115,8 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     floatWeights.set(`${n.name}.bias`, { data: new Float32Array(n.attrs.outChannels) });
   }
   const plan = planGraph(graph, floatWeights, { upsampleInReads: false });
+  const arithmetic = graph.quantization.arithmetic ?? 'tflite';
+  const range = arithmetic === 'xnnpack' ? xnnpackActivationRange : activationRange;
   const tensors = (name: string, reader: string): QuantParams => paramsOf(graph, name, reader);
 
   const convQuant = (g: ConvGeom, inName: string, act: 'none' | 'relu' | 'relu6'): ConvQuant => {
@@ -119,13 +132,16 @@ export function planInt8(model: QuantizedModel): Int8Plan {
         (inParams.scale * (scales.length === 1 ? scales[0]! : scales[c]!)) / outParams.scale,
       ),
     );
-    const [lo, hi] = activationRange(act, outParams);
+    const [lo, hi] = range(act, outParams);
     return {
       weight: w.data as Int8Array,
       bias: b ? (b.data as Int32Array) : new Int32Array(g.cout),
       inParams,
       outParams,
       multipliers,
+      ...(arithmetic === 'xnnpack'
+        ? { xnnpackScales: xnnpackConvScales(inParams.scale, scales, outParams.scale, g.cout, g.layer) }
+        : {}),
       lo,
       hi,
     };
@@ -151,7 +167,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
       const p2 = tensors(s.epi.add.name, addLayer);
       const po = tensors(addLayer, addLayer);
       const twiceMax = 2 * Math.max(p1.scale, p2.scale);
-      const [lo, hi] = activationRange(s.epi.act2, po);
+      const [lo, hi] = range(s.epi.act2, po);
       q.add = {
         layer: addLayer,
         zp1: p1.zeroPoint,
@@ -162,6 +178,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
         zpOut: po.zeroPoint,
         lo,
         hi,
+        ...(arithmetic === 'xnnpack' ? { xnnpack: xnnpackAddParams(p1, p2, po, addLayer) } : {}),
       };
     } else if (s.epi.act2 !== 'none') {
       throw new GraphError(s.name, 'int8: a second activation without an add');
@@ -171,7 +188,14 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   }
   const zeroPoint = new Map<Buffer, number>();
   for (const b of plan.buffers) zeroPoint.set(b, tensors(b.name, b.name).zeroPoint);
-  return { plan, quant, inputParams: tensors(plan.input.name, plan.input.name), outputParams, zeroPoint };
+  return {
+    plan,
+    arithmetic,
+    quant,
+    inputParams: tensors(plan.input.name, plan.input.name),
+    outputParams,
+    zeroPoint,
+  };
 }
 
 /** Geometry of an int8 buffer in bytes. */

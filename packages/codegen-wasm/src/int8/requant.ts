@@ -17,9 +17,18 @@
  *
  * Positive shifts (M > 1) multiply the lane by 2^shift first, wrapping like TFLite's int32 shift.
  * Per-lane constants live in memory, three to five v128 per 4 channels (`Requant.quadBytes`).
+ *
+ * XNNPACK's arithmetic (`arithmetic: 'xnnpack'` of the graph, graph-dsl `xnnpackRequantize`) is
+ * the float32 form: `clamp(rne(f32(acc) * scale_c) + zp, lo, hi)`, one v128 of scales per 4
+ * channels, in six instructions with XNNPACK's magic bias (see `requantizeXnnpack`).
  */
 import binaryen from 'binaryen';
-import { GraphError, quantizeMultiplier, type QuantizedMultiplier } from '@fastdepth/graph-dsl';
+import {
+  GraphError,
+  quantizeMultiplier,
+  type IntegerArithmetic,
+  type QuantizedMultiplier,
+} from '@fastdepth/graph-dsl';
 import type { Expr, Fn } from '../kernels/builder.js';
 
 /** Bytes of requantisation constants per 4 channels at most: multiplier, 2^(30-e), rounding, mask, 2^left. */
@@ -27,7 +36,10 @@ const REQUANT_QUAD_BYTES = 80;
 
 /** Per-channel requantisation of one stage: constants for the packed blob, and what code to emit. */
 export interface Requant {
+  /** Which requantisation the code computes (the graph's `quantization.arithmetic`). */
+  readonly arithmetic: IntegerArithmetic;
   /**
+   * xnnpack: float32 scales (their bits), one v128 per 4 channels (`slot` [0]); tflite: as below.
    * int32 constants, `quadBytes` per 4 channels (channels padded with neutral lanes): the
    * vectors of `slot` order; the mask and 2^left vectors only when some channel needs them.
    */
@@ -97,6 +109,7 @@ export function makeRequant(
       if (slot[i]! >= 0)
         compact.set(table.subarray(qd * 20 + i * 4, qd * 20 + i * 4 + 4), (qd * n + slot[i]!) * 4);
   return {
+    arithmetic: 'tflite',
     table: compact,
     quadBytes: n * 16,
     slot,
@@ -106,6 +119,56 @@ export function makeRequant(
     lo: out.lo,
     hi: out.hi,
   };
+}
+
+/**
+ * XNNPACK's requantisation of one stage: the float32 per-channel `scales` (graph-dsl
+ * `xnnpackConvScales`), padded lanes with scale 0 (they requantise to the zero point).
+ */
+export function makeRequantXnnpack(
+  scales: Float32Array,
+  paddedChannels: number,
+  out: { zp: number; lo: number; hi: number },
+): Requant {
+  const quads = Math.ceil(paddedChannels / 4);
+  const table = new Float32Array(quads * 4);
+  table.set(scales.subarray(0, Math.min(scales.length, quads * 4)));
+  return {
+    arithmetic: 'xnnpack',
+    table: new Int32Array(table.buffer),
+    quadBytes: 16,
+    slot: [0],
+    anyLeft: false,
+    anyNoDivide: false,
+    zp: out.zp,
+    lo: out.lo,
+    hi: out.hi,
+  };
+}
+
+/** Bits of the float32 1.5 * 2^23 (12582912): XNNPACK's magic bias. */
+const MAGIC_BIAS = 12582912;
+const MAGIC_BIAS_BITS = 0x4b400000;
+
+/**
+ * `clamp(rne(f32(f32(v) * scale)) + zp, lo, hi)` on 4 lanes, as XNNPACK's fp32 wasmsimd kernels
+ * compute it: x = f32(v) * scale (`convert_i32x4_s` rounds as `Math.fround`), then
+ * y = f32(x + 1.5 * 2^23): for |x| < 2^22 the sum lies in [2^23, 2^24), where float32 steps
+ * are 1, so y = 1.5 * 2^23 + rne(x) (the bias is even: ties land on the same parity) and y's
+ * bits are `MAGIC_BIAS_BITS + rne(x)`. Beyond 2^22 those bits are still monotone in x and past
+ * the clamp bounds (negative y gives a negative int32), so clamping the bits to
+ * `MAGIC_BIAS_BITS + [lo - zp, hi - zp]` and subtracting `MAGIC_BIAS_BITS - zp` is exact for
+ * every int32 accumulator, with no saturating conversion.
+ */
+export function requantizeXnnpack(f: Fn, v: Expr, q: Requant, tableAt: (i: number) => Expr): Expr {
+  const m = f.m;
+  const x = m.f32x4.mul(m.f32x4.convert_i32x4_s(v), tableAt(0));
+  const y = m.f32x4.add(x, m.f32x4.splat(m.f32.const(MAGIC_BIAS)));
+  const clamped = m.i32x4.min_s(
+    m.i32x4.max_s(y, i32Splat(f, MAGIC_BIAS_BITS + q.lo - q.zp)),
+    i32Splat(f, MAGIC_BIAS_BITS + q.hi - q.zp),
+  );
+  return m.i32x4.sub(clamped, i32Splat(f, MAGIC_BIAS_BITS - q.zp));
 }
 
 /** Per-channel multipliers of a conv: double(sIn) * double(sW[c]) / double(sOut), TFLite's way. */
@@ -191,8 +254,12 @@ export function i32Splat(f: Fn, v: number): Expr {
   return f.m.i32x4.splat(f.c(v));
 }
 
-/** The full per-channel requantisation: multiply, + zero point, clamp to [lo, hi] (i32x4 out). */
+/**
+ * The full per-channel requantisation in `q`'s arithmetic: multiply, + zero point, clamp to
+ * [lo, hi] (i32x4 out).
+ */
 export function requantize(f: Fn, v: Expr, q: Requant, tableAt: (i: number) => Expr, L: RequantLocals): Expr {
+  if (q.arithmetic === 'xnnpack') return requantizeXnnpack(f, v, q, tableAt);
   const m = f.m;
   const y = m.i32x4.add(mulByQuantized(f, v, tableAt, q, L), i32Splat(f, q.zp));
   return m.i32x4.min_s(m.i32x4.max_s(y, i32Splat(f, q.lo)), i32Splat(f, q.hi));

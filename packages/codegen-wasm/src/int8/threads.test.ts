@@ -6,7 +6,7 @@
  * stages that read only their own rows (1x1 convs, skip adds) run without a barrier.
  */
 import { buildArch, fastdepth } from '@fastdepth/fastdepth-arch';
-import { foldBatchNorm, GraphBuilder, type Graph } from '@fastdepth/graph-dsl';
+import { foldBatchNorm, GraphBuilder, type Graph, type IntegerArithmetic } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { randomInput, seededWeights } from '../testing/harness.js';
 import { randomQuantizedModel } from '../testing/int8-reference.js';
@@ -17,11 +17,20 @@ import { scheduleStages } from '../schedule.js';
 import { emitWasmInt8 } from './emit.js';
 import { int8StageAccess, planInt8 } from './plan.js';
 
-async function expectThreadedEqual(graph: Graph, threads: number, skipsBarrier = true): Promise<void> {
+async function expectThreadedEqual(
+  graph: Graph,
+  threads: number,
+  skipsBarrier = true,
+  arithmetic: IntegerArithmetic = 'tflite',
+): Promise<void> {
   const folded = foldBatchNorm({ graph, weights: seededWeights(graph, 3) }).graph;
   const shape = folded.nodes.find((n) => n.op === 'input')!;
   const inShape = shape.op === 'input' ? shape.attrs.shape : [0];
-  const model = randomQuantizedModel(folded, 4, randomInput(inShape, 2));
+  const random = randomQuantizedModel(folded, 4, randomInput(inShape, 2));
+  const model = {
+    ...random,
+    graph: { ...random.graph, quantization: { ...random.graph.quantization, arithmetic } },
+  };
   // The schedule really splits some stage by pixels and (a stage reading only its own rows
   // after another) skips a barrier.
   const sch = scheduleStages(planInt8(model).plan.stages.map(int8StageAccess), threads);
@@ -83,6 +92,14 @@ describe('int8 threads: the -threads module on N workers equals one thread and t
   ] as const)('fastdepth with odd widths on %i threads at %ix%i', async (threads, h, w) => {
     // dw+pw stages throughout: only the head (a 1x1 on its own rows) runs without a barrier.
     await expectThreadedEqual(oddFastdepth([h, w]), threads, false);
+  });
+
+  it.each([2, 3])('xnnpack arithmetic: 7-row stages, skip add, on %i threads', async (threads) => {
+    await expectThreadedEqual(fewRows(), threads, true, 'xnnpack');
+  });
+
+  it('xnnpack arithmetic: fastdepth with odd widths on 2 threads at 96x160', async () => {
+    await expectThreadedEqual(oddFastdepth([96, 160]), 2, false, 'xnnpack');
   });
 
   // Every stage of fastdepth-pruned but the head is a fused dw+pw reading neighbour rows: a
