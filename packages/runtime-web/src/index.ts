@@ -11,9 +11,13 @@ export {
   toColorMap,
   colormapTable,
   depthRange,
+  DEFAULT_PERCENTILES,
   type ColorMapOptions,
   type ColormapName,
+  type DepthRangeMode,
+  type DepthRangeOptions,
 } from './colormap.js';
+export { encodeNpy } from './npy.js';
 export { coverCrop, preprocess, type InputLayout } from './preprocess.js';
 export { toPixels } from './image.js';
 export { DepthEstimatorError, DEPTH_ESTIMATOR_ERROR_CODES, type DepthEstimatorErrorCode } from './errors.js';
