@@ -6,7 +6,13 @@ import sharp from 'sharp';
 import { readNpy } from '@fastdepth/graph-dsl';
 import { colormapTable, type ColormapName } from '@fastdepth/runtime-web';
 import { describe, expect, it } from 'vitest';
-import { colorBarLayout, cropPixels, parseRange, renderDepthPicture } from './depth-picture.js';
+import {
+  colorBarLayout,
+  cropPixels,
+  parseColorScale,
+  parseRange,
+  renderDepthPicture,
+} from './depth-picture.js';
 import { runCli } from './testing/run-cli.js';
 
 const DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
@@ -80,10 +86,14 @@ describe('--range', () => {
     expect(parseRange('0,10')).toEqual({ min: 0, max: 10 });
     expect(parseRange(' 0.5 , 2.25 ')).toEqual({ min: 0.5, max: 2.25 });
     expect(parseRange('1e-1,.5')).toEqual({ min: 0.1, max: 0.5 });
+    expect(parseColorScale('0,10')).toEqual({ min: 0, max: 10 });
+    expect(parseColorScale('full')).toBe('full');
+    expect(parseColorScale(' Percentile')).toBe('percentile');
+    expect(() => parseColorScale('p2')).toThrow(/percentile or full, found "p2"/);
   });
 
   it.each([
-    ['10', /^--range must be two numbers MIN,MAX in metres \(e\.g\. 0,10\), found "10"$/],
+    ['10', /^--range must be two numbers MIN,MAX in metres \(e\.g\. 0,10\), percentile or full, found "10"$/],
     ['1,2,3', /two numbers MIN,MAX/],
     ['a,b', /two numbers MIN,MAX/],
     [',5', /two numbers MIN,MAX/],
@@ -113,7 +123,7 @@ describe('the depth picture', () => {
       range: { min: 0, max: 10 },
     });
     expect(picture.crop).toEqual({ x: 12, y: 0, width: 72, height: 72 });
-    expect(picture.range).toEqual({ min: 0, max: 10, fixed: true });
+    expect(picture.range).toEqual({ min: 0, max: 10, fixed: true, scale: 'fixed' });
     const img = await rgba(picture.png);
     expect([img.width, img.height]).toEqual([96 + colorBarLayout(72).panelWidth, 72]);
     // 2.5 m on a 0..10 m scale is entry round(0.25 * 255) = 64.
@@ -136,10 +146,28 @@ describe('the depth picture', () => {
       source: { width: 40, height: 30, crop: { x: 5, y: 0, width: 30, height: 30 } },
     };
     const image = { data: new Uint8Array(40 * 30 * 4), width: 40, height: 30 };
-    const picture = await renderDepthPicture({ result, image, colormap: 'turbo', sideBySide: true });
+    const picture = await renderDepthPicture({
+      result,
+      image,
+      colormap: 'turbo',
+      sideBySide: true,
+      range: 'full',
+    });
     const img = await rgba(picture.png);
     expect([img.width, img.height]).toEqual([80, 30]);
-    expect(picture.range).toEqual({ min: 1, max: expect.closeTo(7.3, 5) as unknown, fixed: false });
+    expect(picture.range).toEqual({
+      min: 1,
+      max: expect.closeTo(7.3, 5) as unknown,
+      fixed: false,
+      scale: 'full',
+    });
+    // The default scale: the 2nd to 98th percentile of the 64 values 1.0 .. 7.3 (step 0.1).
+    const robust = await renderDepthPicture({ result, image, colormap: 'turbo' });
+    expect(robust.range.scale).toBe('percentile');
+    expect(robust.range.min).toBeGreaterThan(1.05);
+    expect(robust.range.min).toBeLessThan(1.25);
+    expect(robust.range.max).toBeGreaterThan(7.05);
+    expect(robust.range.max).toBeLessThan(7.25);
     expect(picture.crop).toEqual({ x: 5, y: 0, width: 30, height: 30 });
   });
 
@@ -162,7 +190,7 @@ describe('the depth picture', () => {
 
 interface PredictReport {
   depthMetres: { min: number; max: number };
-  colorRange: { min: number; max: number; fixed: boolean };
+  colorRange: { min: number; max: number; fixed: boolean; scale: string };
   crop: { x: number; y: number; width: number; height: number };
 }
 
@@ -183,8 +211,12 @@ describe('fastdepth predict pictures of real photos', { timeout: 120_000 }, () =
     const report = JSON.parse(r.stdout) as PredictReport;
     // The network sees the centre 480x480 of a 640x480 photo.
     expect(report.crop).toEqual({ x: 80, y: 0, width: 480, height: 480 });
+    // The default colour scale is the 2nd to 98th percentile: inside the full depth range.
     const { min, max } = report.depthMetres;
-    expect(report.colorRange).toEqual({ min, max, fixed: false });
+    expect(report.colorRange.scale).toBe('percentile');
+    expect(report.colorRange.fixed).toBe(false);
+    expect(report.colorRange.min).toBeGreaterThan(min);
+    expect(report.colorRange.max).toBeLessThan(max);
     const img = await rgba(out);
     const { panelWidth, bar } = colorBarLayout(480);
     expect([img.width, img.height]).toEqual([640 + panelWidth, 480]);
@@ -219,7 +251,7 @@ describe('fastdepth predict pictures of real photos', { timeout: 120_000 }, () =
     );
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as PredictReport;
-    expect(report.colorRange).toEqual({ min: 0, max: 10, fixed: true });
+    expect(report.colorRange).toEqual({ min: 0, max: 10, fixed: true, scale: 'fixed' });
     expect(report.crop).toEqual({ x: 0, y: 0, width: 224, height: 224 });
     const depth = readNpy(readFileSync(npy), npy).data;
     const img = await rgba(out);
@@ -277,7 +309,7 @@ describe('fastdepth predict pictures of real photos', { timeout: 120_000 }, () =
   });
 
   it.each([
-    ['abc', 'must be two numbers MIN,MAX in metres (e.g. 0,10), found "abc"'],
+    ['abc', 'must be two numbers MIN,MAX in metres (e.g. 0,10), percentile or full, found "abc"'],
     ['-1,5', 'must not be negative, found "-1,5"'],
     ['8,2', 'MIN must be less than MAX, found "8,2"'],
   ])('rejects --range %s in one line, writing nothing', async (value, message) => {

@@ -7,8 +7,10 @@
  * photo are cut off). The parts outside that crop have no estimate, so they are left
  * transparent rather than filled by stretching the edge values into streaks.
  *
- * The colour scale is the depth range of this image by default, or a fixed `--range MIN,MAX`
- * so that colours mean the same depth across pictures. Text is drawn as SVG and rendered by
+ * The colour scale is by default the 2nd to 98th percentile of this image's depth (the network
+ * emits isolated ~0 m and ~33 m pixels that would squeeze the rest into a few colours), `--range
+ * full` its whole range, or a fixed `--range MIN,MAX` so that colours mean the same depth across
+ * pictures. Text is drawn as SVG and rendered by
  * sharp (librsvg), as the prune plot does; the bar's colours are raw pixels from the same
  * colour table as the depth map, so both match exactly.
  */
@@ -38,11 +40,26 @@ export interface PixelBox {
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
+/** How the colour scale is chosen: fixed in metres, or from this image's depth. */
+export type ColorScale = DepthRange | 'percentile' | 'full';
+
+/**
+ * Parses `--range`: `MIN,MAX` (metres, 0 <= MIN < MAX), `percentile` (2nd to 98th, the default)
+ * or `full`; a bad value is a `UserError` naming the option.
+ */
+export function parseColorScale(text: string): ColorScale {
+  const word = text.trim().toLowerCase();
+  if (word === 'percentile' || word === 'full') return word;
+  return parseRange(text);
+}
+
 /** Parses `--range MIN,MAX` (metres, 0 <= MIN < MAX); a bad value is a `UserError` naming the option. */
 export function parseRange(text: string): DepthRange {
   const parts = text.split(',').map((p) => p.trim());
   if (parts.length !== 2 || !parts.every((p) => NUMBER.test(p)))
-    throw new UserError(`--range must be two numbers MIN,MAX in metres (e.g. 0,10), found "${text}"`);
+    throw new UserError(
+      `--range must be two numbers MIN,MAX in metres (e.g. 0,10), percentile or full, found "${text}"`,
+    );
   const [min, max] = parts.map(Number) as [number, number];
   if (min < 0 || max < 0) throw new UserError(`--range must not be negative, found "${text}"`);
   if (!(min < max)) throw new UserError(`--range MIN must be less than MAX, found "${text}"`);
@@ -166,15 +183,15 @@ export interface DepthPictureOptions {
   /** The input image as RGBA, needed for `sideBySide`. */
   readonly image: { readonly data: Uint8Array; readonly width: number; readonly height: number };
   readonly colormap: ColormapName;
-  /** Fixed colour scale; default the depth range of this estimate. */
-  readonly range?: DepthRange;
+  /** The colour scale; default `percentile` (2nd to 98th of this estimate's depth). */
+  readonly range?: ColorScale;
   readonly sideBySide?: boolean;
 }
 
 export interface DepthPicture {
   readonly png: Buffer;
-  /** The colour scale used, in metres, and whether it came from `--range`. */
-  readonly range: DepthRange & { readonly fixed: boolean };
+  /** The colour scale used, in metres; `fixed` when it came from `--range MIN,MAX`. */
+  readonly range: DepthRange & { readonly fixed: boolean; readonly scale: 'fixed' | 'percentile' | 'full' };
   /** The part of the input image the network saw, in input-image pixels; the rest is transparent. */
   readonly crop: PixelBox;
   /** Where the depth map and the colour bar are in the written picture. */
@@ -183,8 +200,13 @@ export interface DepthPicture {
 
 export async function renderDepthPicture(o: DepthPictureOptions): Promise<DepthPicture> {
   const { width, height } = o.image;
-  const [lo, hi] = depthRange(o.result.depth);
-  const range = o.range ? { ...o.range, fixed: true } : { min: lo, max: hi, fixed: false };
+  const scale = o.range ?? 'percentile';
+  let range: DepthPicture['range'];
+  if (typeof scale === 'object') range = { ...scale, fixed: true, scale: 'fixed' };
+  else {
+    const [lo, hi] = depthRange(o.result.depth, { range: scale });
+    range = { min: lo, max: hi, fixed: false, scale };
+  }
   // Outside the crop the depth is NaN, which toColorMap leaves transparent.
   const full = resizeDepth(o.result, width, height, { outside: 'nan' });
   const rgba = toColorMap(full, { colormap: o.colormap, min: range.min, max: range.max });

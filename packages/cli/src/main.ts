@@ -171,8 +171,8 @@ Examples:
     )
     .addOption(new Option('--colormap <name>', 'colour map').choices(['turbo', 'viridis']).default('turbo'))
     .option(
-      '--range <min,max>',
-      "fixed colour scale in metres, e.g. 0,10, so colours mean the same depth in every picture (default: the image's depth range)",
+      '--range <min,max|percentile|full>',
+      "colour scale: fixed in metres, e.g. 0,10, so colours mean the same depth in every picture; percentile (default: the 2nd to 98th percentile of the image's depth, so isolated outliers do not flatten the picture); full (its whole range)",
     )
     .option('--side-by-side', 'write the image and its depth next to each other')
     .option('--json', 'machine-readable output')

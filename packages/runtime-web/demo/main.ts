@@ -1,20 +1,25 @@
 /**
- * The demo page: loads the model with the chosen engine/backend, estimates depth for a picked,
- * dropped or webcam image and shows it beside the image with latency and a legend in metres.
- * URL parameters `engine`, `backend`, `threads` preselect the controls (the e2e test uses them).
+ * The demo page: loads the model with the chosen engine/backend (by default the fastest this
+ * page can run: the wasm engine, with threads where the page is cross-origin isolated, its int8
+ * build when the model folder has one), in a worker (so estimating never blocks the page), opens
+ * on a sample photo already estimated, and estimates picked, dropped or webcam frames, shown
+ * beside the image with fps, latency and a legend in metres that stays steady on video
+ * (`estimator.stream`'s smoothed colour range). URL parameters `engine`, `backend`, `threads`,
+ * `worker` (0, 1 or `builtin`: the package's own worker) preselect the controls and `camera=1` starts the webcam (the e2e tests use them).
  */
 import {
   colormapTable,
   createDepthEstimator,
   depthRange,
-  resizeDepth,
   toColorMap,
   type BackendName,
   type ColormapName,
   type DepthEstimator,
   type DepthResult,
   type EngineName,
+  type DepthStream,
   type ModelSource,
+  type StreamFrame,
 } from '@fastdepth/runtime-web';
 import { info, manifestUrl, module, onnxUrl, wasmManifestUrl, wasmPaths } from 'virtual:demo-model';
 
@@ -28,6 +33,7 @@ const ui = {
   engine: byId('engine') as HTMLSelectElement,
   backend: byId('backend') as HTMLSelectElement,
   threads: byId('threads') as HTMLSelectElement,
+  worker: byId('worker') as HTMLInputElement,
   colormap: byId('colormap') as HTMLSelectElement,
   file: byId('file') as HTMLInputElement,
   webcam: byId('webcam') as HTMLButtonElement,
@@ -45,6 +51,7 @@ const ui = {
     backend: byId('stat-backend'),
     reason: byId('stat-reason'),
     latency: byId('stat-latency'),
+    fps: byId('stat-fps'),
     size: byId('stat-size'),
     isolated: byId('stat-isolated'),
   },
@@ -60,7 +67,11 @@ ui.modelInfo.textContent =
     : `${info.arch} with SEEDED random weights: the pipeline runs, but the depth is meaningless until the trained weights can be imported.`;
 ui.modelInfo.classList.toggle('seeded', info.origin === 'seeded');
 
+// The fastest engine a page can run: the compiled wasm engine, on 2 threads where allowed.
+ui.engine.value = 'wasm';
+ui.threads.value = String(Math.min(2, maxThreads));
 const params = new URLSearchParams(location.search);
+if (params.get('worker') === '0') ui.worker.checked = false;
 for (const [key, select] of [
   ['engine', ui.engine],
   ['backend', ui.backend],
@@ -75,6 +86,16 @@ let loading: Promise<DepthEstimator> | undefined;
 let lastImage: ImageBitmap | undefined;
 let lastResult: DepthResult | undefined;
 let stream: MediaStream | undefined;
+let depthStream: DepthStream | undefined;
+/** For the e2e tests and the bench: the estimator and the running stream. */
+(globalThis as { demo?: unknown }).demo = {
+  get estimator() {
+    return estimator;
+  },
+  get stream() {
+    return depthStream;
+  },
+};
 
 function setStatus(text: string, error = false): void {
   ui.status.textContent = text;
@@ -95,8 +116,21 @@ async function load(): Promise<DepthEstimator> {
       : engine === 'onnx'
         ? { engine, model: onnxUrl }
         : { engine, model: { manifestUrl: wasmManifestUrl } };
-  const loaded = await createDepthEstimator({ model, backend, numThreads, wasmPaths });
-  ui.stat.engine.textContent = loaded.engine;
+  // The demo's own worker runs every engine; `?worker=builtin` takes the package's (onnx, wasm).
+  const worker = !ui.worker.checked
+    ? undefined
+    : params.get('worker') === 'builtin' && engine !== 'tfjs'
+      ? true
+      : new Worker(new URL('./depth-worker.ts', import.meta.url), { type: 'module' });
+  const loaded = await createDepthEstimator({
+    model,
+    ...(backend === undefined ? {} : { backend }),
+    numThreads,
+    wasmPaths,
+    ...(worker === undefined ? {} : { worker }),
+  });
+  ui.stat.engine.textContent = loaded.inWorker ? `${loaded.engine} (in a worker)` : loaded.engine;
+  ui.stat.engine.dataset.engine = loaded.engine;
   // What the runtime actually runs on (tfjs-wasm fixes its pool when it first initialises).
   ui.stat.backend.textContent =
     loaded.threads > 1 ? `${loaded.backend} × ${loaded.threads} threads` : loaded.backend;
@@ -113,10 +147,27 @@ async function load(): Promise<DepthEstimator> {
   return loaded;
 }
 
+/** The sample photo the page opens with (served from the shared data; absent: no sample). */
+async function sample(): Promise<ImageBitmap | undefined> {
+  const response = await fetch('/samples/demo01.jpg');
+  if (!response.ok) return undefined;
+  return createImageBitmap(await response.blob());
+}
+
 function reload(): void {
+  const webcam = stream !== undefined;
+  if (webcam) stopWebcam();
   loading = load();
   loading
-    .then(() => (lastImage !== undefined && stream === undefined ? run(lastImage) : undefined))
+    .then(async () => {
+      if (webcam || params.get('camera') === '1') {
+        params.delete('camera');
+        await startWebcam();
+        return;
+      }
+      lastImage ??= await sample();
+      if (lastImage !== undefined) await run(lastImage);
+    })
     .catch((error: unknown) => setStatus((error as Error).message, true));
 }
 
@@ -125,17 +176,33 @@ function viewSize(width: number, height: number): [number, number] {
   return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
 }
 
-function drawDepth(result: DepthResult): void {
+/** The depth map coloured at the network's resolution; the canvas scales it onto the view. */
+const depthSmall = document.createElement('canvas');
+
+function drawDepth(result: DepthResult, range?: { min: number; max: number }): void {
   const colormap = ui.colormap.value as ColormapName;
   const [width, height] = [ui.imageCanvas.width, ui.imageCanvas.height];
-  // The sides the network did not see (a wide photo is centre-cropped) stay transparent.
-  const depth = resizeDepth(result, width, height, { interpolation: 'bilinear', outside: 'nan' });
-  const [min, max] = depthRange(result.depth);
-  ui.depthCanvas.width = width;
-  ui.depthCanvas.height = height;
-  ui.depthCanvas
+  // A photo: its own 2-98 % range; video: the stream's smoothed range, so colours stay put.
+  const [min, max] = range === undefined ? depthRange(result.depth) : [range.min, range.max];
+  depthSmall.width = result.width;
+  depthSmall.height = result.height;
+  depthSmall
     .getContext('2d')!
-    .putImageData(new ImageData(toColorMap(depth, { colormap, min, max }), width, height), 0, 0);
+    .putImageData(
+      new ImageData(toColorMap(result.depth, { colormap, min, max }), result.width, result.height),
+      0,
+      0,
+    );
+  if (ui.depthCanvas.width !== width || ui.depthCanvas.height !== height) {
+    ui.depthCanvas.width = width;
+    ui.depthCanvas.height = height;
+  }
+  // Only the region the network saw is drawn: the sides of a centre-cropped photo stay empty.
+  const { crop, width: sourceWidth, height: sourceHeight } = result.source;
+  const [sx, sy] = [width / sourceWidth, height / sourceHeight];
+  const context = ui.depthCanvas.getContext('2d')!;
+  context.clearRect(0, 0, width, height);
+  context.drawImage(depthSmall, crop.x * sx, crop.y * sy, crop.width * sx, crop.height * sy);
   const table = colormapTable(colormap);
   const bar = new ImageData(256, 1);
   for (let i = 0; i < 256; i++)
@@ -146,7 +213,27 @@ function drawDepth(result: DepthResult): void {
   ui.legendMax.textContent = `${max.toFixed(2)} m`;
   ui.stat.latency.textContent = `${result.latencyMs.toFixed(1)} ms`;
   ui.stat.latency.dataset.ms = String(result.latencyMs);
+  document.body.dataset.estimates = String(Number(document.body.dataset.estimates ?? '0') + 1);
 }
+
+function drawFrame(frame: StreamFrame): void {
+  const video = ui.video;
+  const [width, height] = viewSize(video.videoWidth, video.videoHeight);
+  if (ui.imageCanvas.width !== width || ui.imageCanvas.height !== height) {
+    ui.imageCanvas.width = width;
+    ui.imageCanvas.height = height;
+  }
+  ui.imageCanvas.getContext('2d')!.drawImage(video, 0, 0, width, height);
+  lastResult = frame.result;
+  lastRange = frame.range;
+  drawDepth(frame.result, frame.range);
+  const { fps, sourceFps, dropped, latencyMs } = frame.stats;
+  ui.stat.latency.textContent = `${latencyMs.median.toFixed(1)} ms (median)`;
+  ui.stat.fps.textContent = `${fps.toFixed(1)} depth/s of ${sourceFps.toFixed(1)} camera frames/s, ${dropped} dropped`;
+  ui.stat.fps.dataset.fps = String(fps);
+}
+
+let lastRange: { min: number; max: number } | undefined;
 
 async function run(image: ImageBitmap | HTMLVideoElement): Promise<void> {
   const current = estimator ?? (await loading);
@@ -158,8 +245,9 @@ async function run(image: ImageBitmap | HTMLVideoElement): Promise<void> {
   ui.imageCanvas.height = height;
   ui.imageCanvas.getContext('2d')!.drawImage(image, 0, 0, width, height);
   lastResult = await current.estimate(image);
+  lastRange = undefined;
   drawDepth(lastResult);
-  document.body.dataset.estimates = String(Number(document.body.dataset.estimates ?? '0') + 1);
+  ui.stat.fps.textContent = '–';
 }
 
 async function showFile(file: File): Promise<void> {
@@ -175,25 +263,24 @@ async function showFile(file: File): Promise<void> {
 }
 
 function stopWebcam(): void {
+  void depthStream?.stop();
+  depthStream = undefined;
   stream?.getTracks().forEach((t) => t.stop());
   stream = undefined;
   ui.webcam.textContent = 'Use the webcam';
 }
 
 async function startWebcam(): Promise<void> {
+  const current = estimator ?? (await loading);
+  if (current === undefined) return;
   stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
   ui.video.srcObject = stream;
   await ui.video.play();
   ui.webcam.textContent = 'Stop the webcam';
-  setStatus('Webcam: estimating continuously.');
-  const loop = async (): Promise<void> => {
-    if (stream === undefined) return;
-    if (ui.video.videoWidth > 0) await run(ui.video);
-    requestAnimationFrame(
-      () => void loop().catch((error: unknown) => setStatus((error as Error).message, true)),
-    );
-  };
-  await loop();
+  setStatus(`Webcam: estimating continuously${current.inWorker ? ' in a worker' : ''}.`);
+  depthStream = current.stream(ui.video, drawFrame, {
+    onError: (error) => setStatus(`webcam: ${error.message}`, true),
+  });
 }
 
 ui.file.addEventListener('change', () => {
@@ -205,9 +292,10 @@ ui.webcam.addEventListener('click', () => {
   if (stream !== undefined) stopWebcam();
   else startWebcam().catch((error: unknown) => setStatus(`webcam: ${(error as Error).message}`, true));
 });
-for (const select of [ui.engine, ui.backend, ui.threads]) select.addEventListener('change', reload);
+for (const select of [ui.engine, ui.backend, ui.threads, ui.worker])
+  select.addEventListener('change', reload);
 ui.colormap.addEventListener('change', () => {
-  if (lastResult !== undefined) drawDepth(lastResult);
+  if (lastResult !== undefined) drawDepth(lastResult, lastRange);
 });
 document.addEventListener('dragover', (event) => {
   event.preventDefault();

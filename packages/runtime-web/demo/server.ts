@@ -16,7 +16,7 @@ import {
   WASM_URLS,
   wasmDirs,
 } from '../src/serving.js';
-import { GENERATED_DIR } from '../src/testing/models.js';
+import { GENERATED_DIR, SHARED_DATA_DIR } from '../src/testing/models.js';
 import { DEMO_MODEL_DIR, prepareDemoModel, type DemoModelInfo } from './prepare.js';
 
 const DEMO_DIR = dirname(fileURLToPath(import.meta.url));
@@ -33,6 +33,8 @@ export const STATIC_DIRS: Readonly<Record<string, string>> = {
   [LITERT_WASM_URL]: join(dirname(require.resolve('@litertjs/core/package.json')), 'wasm'),
   '/model/': DEMO_MODEL_DIR,
   '/bench-models/': join(GENERATED_DIR, 'bench'),
+  // The sample photo the demo opens with (shared data, never copied into the repository).
+  '/samples/': join(SHARED_DATA_DIR, 'photos'),
 };
 
 /**
@@ -109,6 +111,8 @@ export async function startDemoServer(
     build: {
       rollupOptions: { input: { main: join(DEMO_DIR, 'index.html'), bench: join(DEMO_DIR, 'bench.html') } },
     },
+    // The estimation worker imports the runtime's dynamic chunks (tfjs backends, onnxruntime-web).
+    worker: { format: 'es', plugins: () => [demoPlugin(info)] },
     // LiteRT.js too: the bench's LiteRT page imports it, and a dependency discovered mid-run
     // would make Vite re-optimise and reload the page.
     optimizeDeps: { ...VITE_PREBUNDLE, include: [...VITE_PREBUNDLE.include, '@litertjs/core'] },

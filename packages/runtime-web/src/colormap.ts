@@ -2,7 +2,8 @@
  * Depth -> colours. Both maps are 256-entry tables computed once from published polynomial
  * fits: turbo from Google's "Turbo" polynomial approximation (A. Mikhailov / R. Du, 2019),
  * viridis from M. Zucker's degree-6 least-squares fit of matplotlib's viridis. Values are
- * normalised as the authors' `colored_depthmap` does: `(d - min) / (max - min)`, so near is
+ * normalised as the authors' `colored_depthmap` does, `(d - min) / (max - min)` (min and max by
+ * default the 2nd and 98th percentiles, see `depthRange`), so near is
  * the low end of the map (dark blue / purple) and far the high end (red / yellow).
  */
 import { DepthEstimatorError } from './errors.js';
@@ -10,14 +11,33 @@ import { DepthEstimatorError } from './errors.js';
 /** The colour maps `toColorMap` knows. */
 export type ColormapName = 'turbo' | 'viridis';
 
+/**
+ * How the colour scale is chosen when `min`/`max` are not given: `percentile` (default) spans the
+ * `percentiles` of the finite values (2 % to 98 %), so the network's isolated outliers (single
+ * 0 m or ~33 m pixels) saturate instead of squeezing the rest of the map into a few colours;
+ * `full` spans the smallest to the largest finite value (the authors' `colored_depthmap`).
+ */
+export type DepthRangeMode = 'percentile' | 'full';
+
+/** Options of `depthRange` and of the automatic scale of `toColorMap`. */
+export interface DepthRangeOptions {
+  /** Default `percentile`. */
+  readonly range?: DepthRangeMode;
+  /** Low and high percentile in [0, 100] for `range: 'percentile'`; default `[2, 98]`. */
+  readonly percentiles?: readonly [number, number];
+}
+
 /** Options of `toColorMap`. */
-export interface ColorMapOptions {
+export interface ColorMapOptions extends DepthRangeOptions {
   readonly colormap?: ColormapName;
-  /** Depth at the low end of the map; default the smallest finite value of `depth`. */
+  /** Depth at the low end of the map; default from `range` (the 2nd percentile). */
   readonly min?: number;
-  /** Depth at the high end of the map; default the largest finite value of `depth`. */
+  /** Depth at the high end of the map; default from `range` (the 98th percentile). */
   readonly max?: number;
 }
+
+/** The default percentiles of the colour scale. */
+export const DEFAULT_PERCENTILES: readonly [number, number] = [2, 98];
 
 type Rgb = readonly [number, number, number];
 
@@ -71,16 +91,62 @@ export function colormapTable(name: ColormapName): Uint8ClampedArray {
   return table;
 }
 
-/** The finite minimum and maximum of `values` (`[NaN, NaN]` when there is none). */
-export function depthRange(values: ArrayLike<number>): [number, number] {
+function fullRange(values: ArrayLike<number>): [number, number, number] {
   let lo = Infinity;
   let hi = -Infinity;
+  let count = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
+    if (!Number.isFinite(v)) continue;
+    count++;
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  return lo <= hi ? [lo, hi] : [Number.NaN, Number.NaN];
+  return lo <= hi ? [lo, hi, count] : [Number.NaN, Number.NaN, 0];
+}
+
+/** Histogram bins of the percentile search: the result is exact to (max - min) / BINS. */
+const BINS = 4096;
+
+/**
+ * The colour scale of `values`: by default their 2nd and 98th percentiles (finite values only;
+ * NaN and infinities are ignored), with `{ range: 'full' }` their minimum and maximum.
+ * `[NaN, NaN]` when there is no finite value. The percentiles come from one 4096-bin histogram
+ * between the minimum and maximum (linear time, ~0.3 ms for 224x224 values, so it runs on every
+ * video frame), each edge interpolated within its bin.
+ */
+export function depthRange(values: ArrayLike<number>, options: DepthRangeOptions = {}): [number, number] {
+  const mode = options.range ?? 'percentile';
+  if (mode !== 'percentile' && mode !== 'full')
+    throw new DepthEstimatorError(
+      `depth range: unknown range "${String(mode)}" (percentile or full)`,
+      'BAD_OPTION',
+    );
+  const [lo, hi, count] = fullRange(values);
+  if (mode === 'full' || count === 0 || lo === hi) return [lo, hi];
+  const [pLo, pHi] = options.percentiles ?? DEFAULT_PERCENTILES;
+  if (!(pLo >= 0 && pLo < pHi && pHi <= 100))
+    throw new DepthEstimatorError(
+      `depth range: percentiles [${String(pLo)}, ${String(pHi)}], expected 0 <= low < high <= 100`,
+      'BAD_OPTION',
+    );
+  const histogram = new Uint32Array(BINS);
+  const scale = BINS / (hi - lo);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (Number.isFinite(v)) histogram[Math.min(BINS - 1, Math.floor((v - lo) * scale))]!++;
+  }
+  const at = (p: number): number => {
+    const target = (p / 100) * count;
+    let seen = 0;
+    for (let b = 0; b < BINS; b++) {
+      const n = histogram[b]!;
+      if (n > 0 && seen + n >= target) return lo + (b + (target - seen) / n) / scale;
+      seen += n;
+    }
+    return hi;
+  };
+  return [pLo === 0 ? lo : at(pLo), pHi === 100 ? hi : at(pHi)];
 }
 
 /**
@@ -94,7 +160,7 @@ export function toColorMap(
   const table = colormapTable(options.colormap ?? 'turbo');
   let { min, max } = options;
   if (min === undefined || max === undefined) {
-    const [lo, hi] = depthRange(depth);
+    const [lo, hi] = depthRange(depth, options);
     min ??= lo;
     max ??= hi;
   }

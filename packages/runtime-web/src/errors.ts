@@ -16,6 +16,7 @@
  * - `UNSUPPORTED`: this environment lacks what the engine needs (WebAssembly, a canvas).
  * - `INFERENCE_FAILED`: a run failed (a wasm trap, a worker that died); the estimator is done for.
  * - `DISPOSED`: the estimator was used after `dispose()`.
+ * - `WRITE_FAILED`: a Node helper (`writeDepthPng`, `writeDepthNpy`) could not write its file.
  */
 export type DepthEstimatorErrorCode =
   | 'BAD_OPTION'
@@ -27,7 +28,8 @@ export type DepthEstimatorErrorCode =
   | 'RUNTIME_MISSING'
   | 'UNSUPPORTED'
   | 'INFERENCE_FAILED'
-  | 'DISPOSED';
+  | 'DISPOSED'
+  | 'WRITE_FAILED';
 
 /** Every code, in the order documented above (for tests and for programs listing them). */
 export const DEPTH_ESTIMATOR_ERROR_CODES: readonly DepthEstimatorErrorCode[] = [
@@ -41,6 +43,7 @@ export const DEPTH_ESTIMATOR_ERROR_CODES: readonly DepthEstimatorErrorCode[] = [
   'UNSUPPORTED',
   'INFERENCE_FAILED',
   'DISPOSED',
+  'WRITE_FAILED',
 ];
 
 /** Errors a user can cause (bad image, bad options, missing files); the message says what and where. */

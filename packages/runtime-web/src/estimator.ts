@@ -2,15 +2,18 @@
 import { DepthEstimatorError } from './errors.js';
 import { toPixels } from './image.js';
 import { createOnnxRunner } from './onnx-engine.js';
-import { coverCrop, preprocess, type InputLayout } from './preprocess.js';
+import { inputRegion, preprocess, type Fit, type InputLayout } from './preprocess.js';
+import { startDepthStream } from './stream.js';
 import { createTfjsRunner } from './tfjs-engine.js';
 import { createWasmRunner } from './wasm-engine.js';
+import { createWorkerEstimator } from './worker-client.js';
 import type {
   BackendName,
   DepthEstimator,
   DepthEstimatorOptions,
   DepthResult,
   EngineName,
+  EstimateOptions,
   ImageInput,
   PixelBuffer,
   PreparedRgb,
@@ -24,7 +27,7 @@ interface Runner {
   readonly height: number;
   run(input: Float32Array): Promise<Float32Array>;
   /** Preprocessing and inference in one (the wasm engine: preprocessing in its threads). */
-  runPixels?(pixels: PixelBuffer): Promise<Float32Array>;
+  runPixels?(pixels: PixelBuffer, fit: Fit): Promise<Float32Array>;
   dispose(): void | Promise<void>;
 }
 
@@ -49,6 +52,11 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   const numThreads = options.numThreads ?? 1;
   if (!Number.isInteger(numThreads) || numThreads < 1)
     throw new DepthEstimatorError(`numThreads ${numThreads}: expected a positive integer`, 'BAD_OPTION');
+  const fit: Fit = options.fit ?? 'cover';
+  if (fit !== 'cover' && fit !== 'fill')
+    throw new DepthEstimatorError(`fit ${JSON.stringify(fit)}: expected "cover" or "fill"`, 'BAD_OPTION');
+  if (options.worker !== undefined && options.worker !== false)
+    return createWorkerEstimator(options, numThreads, fit);
   let runner: Runner;
   let layout: InputLayout;
   const engine: EngineName = model.engine;
@@ -77,14 +85,21 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   let queue: Promise<unknown> = Promise.resolve();
   let disposed = false;
 
-  async function estimateNow(image: ImageInput): Promise<DepthResult> {
+  async function estimateNow(image: ImageInput, estimateOptions?: EstimateOptions): Promise<DepthResult> {
     if (disposed) throw new DepthEstimatorError('estimate: the estimator was disposed', 'DISPOSED');
     const start = now();
-    const pixels = toPixels(image);
+    let pixels: PixelBuffer;
+    try {
+      pixels = toPixels(image);
+    } finally {
+      // A frame handed over is done with once read.
+      if (estimateOptions?.transfer === true && typeof (image as { close?: unknown }).close === 'function')
+        (image as ImageBitmap).close();
+    }
     const depth =
       runner.runPixels !== undefined && layout === 'nchw'
-        ? await runner.runPixels(pixels)
-        : await runner.run(preprocess(pixels, width, height, layout));
+        ? await runner.runPixels(pixels, fit)
+        : await runner.run(preprocess(pixels, width, height, layout, fit));
     return {
       depth,
       width,
@@ -95,7 +110,7 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
       source: {
         width: pixels.width,
         height: pixels.height,
-        crop: coverCrop(pixels.width, pixels.height, width, height),
+        crop: inputRegion(pixels.width, pixels.height, width, height, fit),
       },
     };
   }
@@ -127,15 +142,19 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
     return result;
   }
 
-  return {
+  const estimator: DepthEstimator = {
     engine,
     backend: runner.backend,
     backendReason: runner.backendReason,
     threads: runner.threads,
+    inWorker: false,
+    fit,
     width,
     height,
-    estimate: (image: ImageInput) => serialised(() => estimateNow(image)),
+    estimate: (image: ImageInput, estimateOptions?: EstimateOptions) =>
+      serialised(() => estimateNow(image, estimateOptions)),
     estimateRgb: (rgb: PreparedRgb) => serialised(() => estimateRgbNow(rgb)),
+    stream: (source, onDepth, streamOptions) => startDepthStream(estimator, source, onDepth, streamOptions),
     async dispose(): Promise<void> {
       if (disposed) return;
       disposed = true;
@@ -143,4 +162,5 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
       await runner.dispose();
     },
   };
+  return estimator;
 }

@@ -54,7 +54,10 @@ function naturalSize(image: Drawable): [number, number] {
       throw new DepthEstimatorError('estimate: the image element has not finished loading', 'BAD_IMAGE');
     return [image.naturalWidth, image.naturalHeight];
   }
-  return [image.width, image.height];
+  if (typeof VideoFrame !== 'undefined' && image instanceof VideoFrame)
+    return [image.displayWidth, image.displayHeight];
+  const sized = image as Exclude<Drawable, VideoFrame>;
+  return [sized.width, sized.height];
 }
 
 /** The pixels of `image` (browser sources are read through a 2D canvas). */

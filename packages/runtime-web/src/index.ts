@@ -11,10 +11,16 @@ export {
   toColorMap,
   colormapTable,
   depthRange,
+  DEFAULT_PERCENTILES,
   type ColorMapOptions,
   type ColormapName,
+  type DepthRangeMode,
+  type DepthRangeOptions,
 } from './colormap.js';
-export { coverCrop, preprocess, type InputLayout } from './preprocess.js';
+export { encodeNpy } from './npy.js';
+export { coverCrop, inputRegion, preprocess, type Fit, type InputLayout } from './preprocess.js';
+export { aspectInputSize } from './aspect.js';
+export type { DepthStream, StreamFrame, StreamOptions, StreamSource, StreamStats } from './stream.js';
 export { toPixels } from './image.js';
 export { DepthEstimatorError, DEPTH_ESTIMATOR_ERROR_CODES, type DepthEstimatorErrorCode } from './errors.js';
 export {
@@ -40,6 +46,7 @@ export type {
   DepthEstimatorOptions,
   DepthResult,
   EngineName,
+  EstimateOptions,
   ImageInput,
   Location,
   ModelSource,

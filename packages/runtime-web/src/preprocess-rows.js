@@ -21,6 +21,22 @@ export function coverCrop(width, height, netWidth, netHeight) {
 }
 
 /**
+ * The region of the image the network sees: `cover` (the authors' rule, `coverCrop`: the centred
+ * region of the network's aspect ratio) or `fill` (the whole image, each axis scaled on its own:
+ * nothing is cut off, and a network compiled at the frame's aspect, e.g. 224x288 for 4:3, sees it
+ * undistorted but for the rounding to a multiple of 32).
+ * @param {number} width
+ * @param {number} height
+ * @param {number} netWidth
+ * @param {number} netHeight
+ * @param {'cover' | 'fill'} fit
+ * @returns {{ x: number, y: number, width: number, height: number }}
+ */
+export function inputRegion(width, height, netWidth, netHeight, fit) {
+  return fit === 'fill' ? { x: 0, y: 0, width, height } : coverCrop(width, height, netWidth, netHeight);
+}
+
+/**
  * Bilinear taps for `n` output samples covering `[start, start + length)` of an axis of `size` pixels.
  * @param {number} n
  * @param {number} start
@@ -52,8 +68,8 @@ export function bilinearTaps(n, start, length, size) {
 const at = (v) => /** @type {number} */ (v);
 
 /**
- * Network rows [rowStart, rowEnd) of the preprocessed input (RGB / 255, cover-crop bilinear when
- * the image is not the network's size) written into `out` (`[H, W, 3]` or `[3, H, W]`).
+ * Network rows [rowStart, rowEnd) of the preprocessed input (RGB / 255, bilinear from `inputRegion`
+ * when the image is not the network's size) written into `out` (`[H, W, 3]` or `[3, H, W]`).
  * @param {ArrayLike<number>} data 8-bit RGB or RGBA, row-major
  * @param {number} width
  * @param {number} height
@@ -64,6 +80,7 @@ const at = (v) => /** @type {number} */ (v);
  * @param {Float32Array} out
  * @param {number} rowStart
  * @param {number} rowEnd
+ * @param {'cover' | 'fill'} [fit] default `cover`
  */
 export function preprocessRows(
   data,
@@ -76,6 +93,7 @@ export function preprocessRows(
   out,
   rowStart,
   rowEnd,
+  fit = 'cover',
 ) {
   const plane = netWidth * netHeight;
   const nhwc = layout === 'nhwc';
@@ -97,7 +115,7 @@ export function preprocessRows(
       put(p, at(data[p * channels]) * k, at(data[p * channels + 1]) * k, at(data[p * channels + 2]) * k);
     return;
   }
-  const crop = coverCrop(width, height, netWidth, netHeight);
+  const crop = inputRegion(width, height, netWidth, netHeight, fit);
   const xs = bilinearTaps(netWidth, crop.x, crop.width, width);
   const ys = bilinearTaps(netHeight, crop.y, crop.height, height);
   const rgb = [0, 0, 0];

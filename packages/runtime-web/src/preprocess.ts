@@ -11,10 +11,16 @@
  *
  * An image already at the network's size is read as is.
  */
-import { bilinearTaps, coverCrop, preprocessRows } from './preprocess-rows.js';
+import { bilinearTaps, coverCrop, inputRegion, preprocessRows } from './preprocess-rows.js';
 import type { PixelBuffer } from './types.js';
 
-export { bilinearTaps, coverCrop };
+export { bilinearTaps, coverCrop, inputRegion };
+
+/**
+ * How an image of another aspect ratio is fitted to the network input: `cover` (default, the
+ * authors' centre crop) or `fill` (the whole image, each axis scaled on its own; see `inputRegion`).
+ */
+export type Fit = 'cover' | 'fill';
 
 /** Tensor layout of the network input: tfjs modules take NHWC, the ONNX models NCHW. */
 export type InputLayout = 'nhwc' | 'nchw';
@@ -29,9 +35,22 @@ export function preprocess(
   netWidth: number,
   netHeight: number,
   layout: InputLayout,
+  fit: Fit = 'cover',
 ): Float32Array {
   const out = new Float32Array(netWidth * netHeight * 3);
   const { data, width, height } = pixels;
-  preprocessRows(data, width, height, pixels.channels ?? 4, netWidth, netHeight, layout, out, 0, netHeight);
+  preprocessRows(
+    data,
+    width,
+    height,
+    pixels.channels ?? 4,
+    netWidth,
+    netHeight,
+    layout,
+    out,
+    0,
+    netHeight,
+    fit,
+  );
   return out;
 }

@@ -4,6 +4,8 @@
  * the images it accepts and what it returns.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { Fit } from './preprocess.js';
+import type { DepthStream, StreamOptions, StreamSource, StreamFrame } from './stream.js';
 
 /**
  * The engines behind the same API: `tfjs` (a generated tfjs module), `onnx` (the ONNX model in
@@ -206,6 +208,29 @@ export interface DepthEstimatorOptions {
    */
   readonly numThreads?: number;
   readonly wasmPaths?: WasmPaths;
+  /**
+   * How an image of another aspect ratio meets the network input: `cover` (default, the authors'
+   * centre crop) or `fill` (the whole image, each axis scaled on its own: with a model compiled at
+   * the frame's aspect, see `aspectInputSize`, nothing is cut off).
+   */
+  readonly fit?: Fit;
+  /**
+   * Run the engine in a Web Worker (browser), so that no estimate ever runs on the page's thread:
+   * `true` starts this package's worker (onnx and wasm engines; a tfjs model's module is code and
+   * cannot be posted), or pass your own module `Worker` whose script calls `serveDepthWorker({
+   * tfjs: module })` from `@fastdepth/runtime-web/worker` (every engine). Images go to the
+   * worker as `ImageBitmap`/`VideoFrame`s, transferred, not copied. Default: the calling thread.
+   */
+  readonly worker?: boolean | Worker;
+}
+
+/** Options of one `estimate` call. */
+export interface EstimateOptions {
+  /**
+   * An `ImageBitmap` or `VideoFrame` is handed over: transferred to the worker without a copy
+   * and closed when done (the caller must not use it afterwards). Default: the estimator copies it.
+   */
+  readonly transfer?: boolean;
 }
 
 /** Raw pixels, row-major, 8 bits per channel: RGBA (`channels: 4`, the default) or RGB. */
@@ -224,6 +249,7 @@ export type ImageInput =
   | HTMLCanvasElement
   | HTMLVideoElement
   | ImageBitmap
+  | VideoFrame
   | OffscreenCanvas;
 
 /** A preprocessed network input: float RGB in [0, 1], HWC, at the network's size. */
@@ -251,7 +277,7 @@ export interface DepthResult {
   readonly engine: EngineName;
   /** Preprocessing + inference + read-back, in milliseconds. */
   readonly latencyMs: number;
-  /** The input's size and the region of it the network saw (see `coverCrop`). */
+  /** The input's size and the region of it the network saw (`coverCrop`, or all of it with `fit: 'fill'`). */
   readonly source: { readonly width: number; readonly height: number; readonly crop: Rect };
 }
 
@@ -267,11 +293,21 @@ export interface DepthEstimator {
   readonly backendReason: string;
   /** wasm threads actually in use (1 elsewhere, or where the page is not cross-origin isolated). */
   readonly threads: number;
+  /** Whether the engine runs in a Web Worker (`worker` option) rather than the calling thread. */
+  readonly inWorker: boolean;
+  /** How images of another aspect ratio are fitted (`fit` option). */
+  readonly fit: Fit;
   /** Network input width and height. */
   readonly width: number;
   readonly height: number;
   /** Estimates depth for one image. Calls are serialised; reuse one estimator for a stream. */
-  estimate(image: ImageInput): Promise<DepthResult>;
+  estimate(image: ImageInput, options?: EstimateOptions): Promise<DepthResult>;
+  /**
+   * Estimates depth continuously from a `<video>`, a `MediaStream` (e.g. `getUserMedia`'s) or a
+   * canvas: one frame in flight, frames that arrive meanwhile dropped (counted), `onDepth` called
+   * with each result, a smoothed colour range and the running statistics. See `StreamOptions`.
+   */
+  stream(source: StreamSource, onDepth: (frame: StreamFrame) => void, options?: StreamOptions): DepthStream;
   /**
    * Estimates depth for an input that is already preprocessed, e.g. by the authors' NYU
    * validation transform: RGB in [0, 1], row-major HWC, exactly the network's size. Skips

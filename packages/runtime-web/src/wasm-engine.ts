@@ -9,6 +9,7 @@
 import { importHidden, isNode, loadBytes, resolveLocation } from './env.js';
 import { DepthEstimatorError } from './errors.js';
 import { preprocessRows } from './preprocess-rows.js';
+import type { Fit } from './preprocess.js';
 import type {
   BackendName,
   Location,
@@ -42,7 +43,9 @@ const IMAGE_HEIGHT = 5;
 const IMAGE_CHANNELS = 6;
 /** Staging buffers posted so far (each announced here before the run that needs it). */
 const STAGING = 7;
-const CONTROL_WORDS = 8;
+/** 1: `fill`, 0: `cover` (how the staged image is fitted, see preprocess-rows.js). */
+const FIT = 8;
+const CONTROL_WORDS = 9;
 
 /** `Atomics.waitAsync` (ES2024: Chromium 87+, Node 16+; not yet in every browser). */
 type WaitAsync = (
@@ -68,7 +71,7 @@ export interface WasmRunner {
    * worker converts its share of the input rows, so nothing but a copy of the pixels is left on
    * the calling thread; with one, straight into the module's input.
    */
-  runPixels(pixels: PixelBuffer): Promise<Float32Array>;
+  runPixels(pixels: PixelBuffer, fit?: Fit): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
@@ -290,7 +293,7 @@ class Pool {
    * Copies an image for the next `runOnce(true)`: the workers preprocess it. A buffer larger than
    * any before is posted to every worker and announced in STAGING, so each takes it first.
    */
-  stage(pixels: PixelBuffer): void {
+  stage(pixels: PixelBuffer, fit: Fit): void {
     const channels = pixels.channels ?? 4;
     const bytes = pixels.width * pixels.height * channels;
     if (pixels.data.length < bytes)
@@ -307,6 +310,7 @@ class Pool {
     Atomics.store(this.control, IMAGE_WIDTH, pixels.width);
     Atomics.store(this.control, IMAGE_HEIGHT, pixels.height);
     Atomics.store(this.control, IMAGE_CHANNELS, channels);
+    Atomics.store(this.control, FIT, fit === 'fill' ? 1 : 0);
   }
 
   /** One inference: wakes every thread and resolves when the last one is done. */
@@ -456,12 +460,24 @@ export async function createWasmRunner(
       io.writeInput(input);
       return infer(false);
     },
-    async runPixels(pixels: PixelBuffer): Promise<Float32Array> {
+    async runPixels(pixels: PixelBuffer, fit: Fit = 'cover'): Promise<Float32Array> {
       if (pool === undefined) {
         if (broken !== undefined) throw broken;
         const { data, width: w, height: h } = pixels;
-        preprocessRows(data, w, h, pixels.channels ?? 4, width, height, 'nchw', io.inputView(), 0, height);
-      } else pool.stage(pixels);
+        preprocessRows(
+          data,
+          w,
+          h,
+          pixels.channels ?? 4,
+          width,
+          height,
+          'nchw',
+          io.inputView(),
+          0,
+          height,
+          fit,
+        );
+      } else pool.stage(pixels, fit);
       return infer(pool !== undefined);
     },
     async dispose(): Promise<void> {

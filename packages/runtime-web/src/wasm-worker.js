@@ -27,6 +27,8 @@ const IMAGE_WIDTH = 4;
 const IMAGE_HEIGHT = 5;
 const IMAGE_CHANNELS = 6;
 const STAGING = 7;
+/** 1: `fill` (the whole image, see preprocess-rows.js `inputRegion`); 0: `cover`. */
+const FIT = 8;
 
 /**
  * @typedef {{
@@ -116,6 +118,7 @@ async function serve(init, port) {
           inputView,
           rowStart,
           rowEnd,
+          Atomics.load(control, FIT) === 1 ? 'fill' : 'cover',
         );
       }
       exports.run(init.thread, init.threads);

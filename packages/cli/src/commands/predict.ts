@@ -3,7 +3,7 @@ import sharp, { type OutputInfo } from 'sharp';
 import { encodeNpy } from '@fastdepth/graph-dsl';
 import { type ColormapName } from '@fastdepth/runtime-web';
 import { readInput } from '../arch-source.js';
-import { parseRange, renderDepthPicture } from '../depth-picture.js';
+import { parseColorScale, renderDepthPicture } from '../depth-picture.js';
 import { createEstimator, parseBackend, parseEngine, parsePrecision, parseThreads } from '../engine.js';
 import { errorLine, UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
@@ -40,6 +40,12 @@ const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
  */
 export const MAX_IMAGE_PIXELS = 16383 * 16383;
 
+const SCALE_NOTES = {
+  fixed: 'fixed by --range',
+  percentile: "2nd to 98th percentile of this image's depth; --range full for all of it",
+  full: "this image's whole depth range",
+} as const;
+
 function percentile(sorted: Float32Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -51,7 +57,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
   if (!(COLORMAPS as readonly string[]).includes(options.colormap))
     throw new UserError(`--colormap must be one of ${COLORMAPS.join(', ')}, found "${options.colormap}"`);
   const colormap = options.colormap as ColormapName;
-  const range = options.range === undefined ? undefined : parseRange(options.range);
+  const range = options.range === undefined ? undefined : parseColorScale(options.range);
   const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
   const inputSize = options.inputSize === undefined ? undefined : parseInputSize(options.inputSize);
   await checkOutputFile(options.out, '--out', IMAGE_EXTENSIONS);
@@ -137,9 +143,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
       `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}${precision === 'int8' ? ' (int8)' : ''}/${result.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''} (first call ${first.latencyMs.toFixed(1)} ms)`,
     );
     const { crop, range: used } = picture;
-    out.line(
-      `colour bar: ${used.min.toFixed(3)} to ${used.max.toFixed(3)} m (${used.fixed ? 'fixed by --range' : "this image's depth range"})`,
-    );
+    out.line(`colour bar: ${used.min.toFixed(3)} to ${used.max.toFixed(3)} m (${SCALE_NOTES[used.scale]})`);
     if (crop.width < input.width || crop.height < input.height)
       out.line(
         `the network saw ${crop.width}x${crop.height} at (${crop.x}, ${crop.y}) of the image; the rest is left transparent`,

@@ -1,0 +1,8 @@
+/**
+ * The demo's estimation worker: owns the runtime of every engine, so the page only captures,
+ * posts and draws. The tfjs model is code, registered here; onnx and wasm models come as URLs.
+ */
+import { serveDepthWorker } from '@fastdepth/runtime-web/worker';
+import { module } from 'virtual:demo-model';
+
+serveDepthWorker({ tfjs: [module] });

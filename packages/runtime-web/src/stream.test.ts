@@ -1,0 +1,207 @@
+/**
+ * `estimator.stream`'s bookkeeping, deterministic: a canvas source (a stub `OffscreenCanvas`)
+ * whose frames are animation frames driven by hand, and an estimator whose estimates resolve
+ * when the test says. One frame in flight, the newest waiting one taken next, the ones it
+ * superseded counted as dropped; pause/resume/stop; the colour range and depth smoothing.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { depthRange } from './colormap.js';
+import { startDepthStream, type StreamFrame } from './stream.js';
+import type { DepthEstimator, DepthResult } from './types.js';
+
+class StubCanvas {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {}
+}
+
+let callbacks: Map<number, (time: number) => void>;
+let nextHandle: number;
+const saved: Record<string, unknown> = {};
+
+beforeEach(() => {
+  callbacks = new Map();
+  nextHandle = 1;
+  const g = globalThis as Record<string, unknown>;
+  for (const k of ['OffscreenCanvas', 'requestAnimationFrame', 'cancelAnimationFrame']) saved[k] = g[k];
+  g['OffscreenCanvas'] = StubCanvas;
+  g['requestAnimationFrame'] = (cb: (time: number) => void): number => {
+    callbacks.set(nextHandle, cb);
+    return nextHandle++;
+  };
+  g['cancelAnimationFrame'] = (handle: number): void => {
+    callbacks.delete(handle);
+  };
+});
+afterEach(() => {
+  const g = globalThis as Record<string, unknown>;
+  for (const [k, v] of Object.entries(saved)) g[k] = v;
+});
+
+/** Runs the pending animation frames (one source frame each), then lets promises settle. */
+async function frame(): Promise<void> {
+  const due = [...callbacks.values()];
+  callbacks.clear();
+  for (const cb of due) cb(performance.now());
+  await settle();
+}
+
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** An estimator whose estimates wait for `finish(depthValues)`. */
+function manualEstimator(): DepthEstimator & { calls: number; finish(values: number[]): void } {
+  const waiting: ((result: DepthResult) => void)[] = [];
+  const estimator = {
+    engine: 'wasm',
+    backend: 'wasm',
+    backendReason: 'test',
+    threads: 1,
+    inWorker: false,
+    fit: 'cover',
+    width: 2,
+    height: 2,
+    calls: 0,
+    estimate(): Promise<DepthResult> {
+      estimator.calls++;
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    estimateRgb: () => Promise.reject(new Error('unused')),
+    stream: () => {
+      throw new Error('unused');
+    },
+    dispose: () => Promise.resolve(),
+    finish(values: number[]): void {
+      waiting.shift()!({
+        depth: Float32Array.from(values),
+        width: 2,
+        height: 2,
+        backend: 'wasm',
+        engine: 'wasm',
+        latencyMs: 1,
+        source: { width: 2, height: 2, crop: { x: 0, y: 0, width: 2, height: 2 } },
+      });
+    },
+  };
+  return estimator as DepthEstimator & { calls: number; finish(values: number[]): void };
+}
+
+describe('estimator.stream', () => {
+  it('keeps one frame in flight, takes the newest next, counts the superseded as dropped', async () => {
+    const estimator = manualEstimator();
+    const got: StreamFrame[] = [];
+    const stream = startDepthStream(estimator, new OffscreenCanvas(2, 2), (f) => got.push(f), {
+      rangeSmoothing: 1,
+    });
+    await frame(); // frame 1: estimated
+    expect(estimator.calls).toBe(1);
+    await frame(); // frame 2: waits
+    await frame(); // frame 3: supersedes 2 (dropped)
+    await frame(); // frame 4: supersedes 3 (dropped)
+    expect(estimator.calls).toBe(1);
+    expect(stream.stats).toMatchObject({ frames: 4, delivered: 0, dropped: 2 });
+    estimator.finish([1, 2, 3, 4]);
+    await settle();
+    // Delivered, and the newest waiting frame launched at once.
+    expect(got.length).toBe(1);
+    expect(estimator.calls).toBe(2);
+    expect(got[0]!.index).toBe(0);
+    expect(got[0]!.stats.delivered).toBe(1);
+    estimator.finish([1, 2, 3, 4]);
+    await settle();
+    expect(stream.stats).toMatchObject({ frames: 4, delivered: 2, dropped: 2 });
+    await stream.stop();
+    expect(stream.state).toBe('stopped');
+    await frame();
+    expect(estimator.calls).toBe(2);
+  });
+
+  it('pause takes no frames, resume takes them again, stop waits for the estimate in flight', async () => {
+    const estimator = manualEstimator();
+    let delivered = 0;
+    const stream = startDepthStream(estimator, new OffscreenCanvas(2, 2), () => delivered++, {
+      paused: true,
+    });
+    expect(stream.state).toBe('paused');
+    await frame();
+    expect(estimator.calls).toBe(0);
+    stream.resume();
+    await frame();
+    expect(estimator.calls).toBe(1);
+    stream.pause();
+    await frame();
+    expect(stream.stats.frames).toBe(1);
+    estimator.finish([1, 1, 1, 1]);
+    await settle();
+    expect(delivered).toBe(1); // the estimate in flight when paused still arrives
+    stream.resume();
+    await frame();
+    expect(estimator.calls).toBe(2);
+    let stopped = false;
+    const stopping = stream.stop().then(() => (stopped = true));
+    await settle();
+    expect(stopped).toBe(false);
+    estimator.finish([1, 1, 1, 1]);
+    await stopping;
+    expect(delivered).toBe(1); // a result after stop() is not delivered
+  });
+
+  it('smooths the colour range over frames, and the depth when asked', async () => {
+    const estimator = manualEstimator();
+    const got: StreamFrame[] = [];
+    const stream = startDepthStream(estimator, new OffscreenCanvas(2, 2), (f) => got.push(f), {
+      rangeSmoothing: 0.5,
+      depthSmoothing: 0.25,
+      range: 'full',
+    });
+    await frame();
+    estimator.finish([1, 1, 3, 3]);
+    await settle();
+    await frame();
+    estimator.finish([5, 5, 7, 7]);
+    await settle();
+    expect(got.length).toBe(2);
+    expect(got[0]!.range).toEqual({ min: 1, max: 3 });
+    // Depth: 1 + 0.25 * (5 - 1) = 2 and 3 + 0.25 * (7 - 3) = 4.
+    expect([...got[1]!.result.depth]).toEqual([2, 2, 4, 4]);
+    expect(got[1]!.frameRange).toEqual({ min: 2, max: 4 });
+    // Range: halfway from [1, 3] to this frame's [2, 4].
+    expect(got[1]!.range).toEqual({ min: 1.5, max: 3.5 });
+    expect(depthRange(got[1]!.result.depth, { range: 'full' })).toEqual([2, 4]);
+    await stream.stop();
+  });
+
+  it('stops on a failed estimate and reports it; rejects bad options and sources', async () => {
+    const estimator = manualEstimator();
+    estimator.estimate = () => Promise.reject(new Error('worker died'));
+    const errors: string[] = [];
+    const stream = startDepthStream(estimator, new OffscreenCanvas(2, 2), () => undefined, {
+      onError: (e) => errors.push(e.message),
+    });
+    await frame();
+    await settle();
+    expect(errors).toEqual(['worker died']);
+    expect(stream.state).toBe('stopped');
+    expect(() =>
+      startDepthStream(estimator, new OffscreenCanvas(2, 2), () => undefined, { rangeSmoothing: 0 }),
+    ).toThrow(/rangeSmoothing 0, expected a number in \(0, 1\]/);
+    expect(() =>
+      startDepthStream(estimator, new OffscreenCanvas(2, 2), () => undefined, { percentiles: [90, 10] }),
+    ).toThrow(/percentiles \[90, 10\]/);
+    expect(() => startDepthStream(estimator, {} as OffscreenCanvas, () => undefined)).toThrow(
+      /source must be an HTMLVideoElement, a MediaStream or a canvas/,
+    );
+  });
+});
+
+describe('worker option', () => {
+  it('needs Web Workers: in Node it is a clear UNSUPPORTED error', async () => {
+    const { createDepthEstimator } = await import('./estimator.js');
+    await expect(
+      createDepthEstimator({ model: { engine: 'onnx', model: new Uint8Array(1) }, worker: true }),
+    ).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      message: expect.stringMatching(/Web Workers are not available here/) as unknown,
+    });
+  });
+});
