@@ -32,7 +32,7 @@ import { BARRIER_OFFSET, PAGE, geomOf, layoutMemory, scratchParts, type Layout }
 
 /** The most 64 KiB pages a wasm32 memory may have (4 GiB). */
 const MAX_WASM_PAGES = 65536;
-import { WeightPacker } from './pack.js';
+import { WeightPacker, type WeightSegment } from './pack.js';
 import { pad4, planFloatGraph, stageRows, type FloatPlan, type FloatStage } from './plan.js';
 import { addProfileImport, addRunExports, scheduleTable, STAGE_PARAMS } from './run.js';
 import { floatStageAccess, scheduleStages } from './schedule.js';
@@ -73,6 +73,8 @@ export interface WasmArtifact {
   readonly modules: Readonly<Record<WasmVariant, Uint8Array<ArrayBuffer>>>;
   /** Packed weights (float32 little-endian), copied to `manifest.weights.byteOffset`. */
   readonly weights: Uint8Array<ArrayBuffer>;
+  /** The conv weights inside `weights` and their output channels (`encodeWasmWeights`). */
+  readonly weightSegments?: readonly WeightSegment[];
 }
 
 /** Absolute weight and bias addresses of each stage's packed tensors. */
@@ -413,7 +415,7 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
     >,
     weightsFile: `${arch}.weights.bin`,
   };
-  return { manifest, modules, weights };
+  return { manifest, modules, weights, weightSegments: packer.segments };
 }
 
 /** One file of an artifact, path relative to the artifact folder (`OUT/wasm/`). */

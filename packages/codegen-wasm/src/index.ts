@@ -19,3 +19,11 @@ export {
 export { planGraph, type Plan, type Stage } from './plan.js';
 export * from './manifest.js';
 export { PACKAGE_VERSION } from './version.js';
+export {
+  encodeWasmWeights,
+  toFloat16Bits,
+  WASM_WEIGHTS_DTYPES,
+  WASM_WEIGHTS_MAGIC,
+  type WasmWeightsDtype,
+} from './weights-encoding.js';
+export type { WeightSegment } from './pack.js';

@@ -11,9 +11,25 @@
  */
 import { pad4, type ConvGeom, type ConvTGeom } from './plan.js';
 
+/**
+ * Where the packed weights of a conv lie and which output channel each value belongs to, so
+ * they can be stored smaller (float16, or int8 with one scale per output channel) and unpacked
+ * at load: value `i` of the segment (from `byteOffset`) is output channel
+ * `floor(i / block) * lanes + (i % block) % lanes`. Biases, tables and padding are not listed
+ * (they stay float32 / bit for bit).
+ */
+export interface WeightSegment {
+  readonly byteOffset: number;
+  /** Values (float32) in the segment. */
+  readonly count: number;
+  readonly lanes: number;
+  readonly block: number;
+}
+
 export class WeightPacker {
   private readonly chunks: Float32Array[] = [];
   private floats = 0;
+  readonly segments: WeightSegment[] = [];
 
   /** Appends `data` (16-byte aligned) and returns its byte offset from the start of the weights. */
   private push(data: Float32Array): number {
@@ -23,6 +39,18 @@ export class WeightPacker {
     const at = this.floats * 4;
     this.chunks.push(data);
     this.floats += data.length;
+    return at;
+  }
+
+  /** `push` for conv weights, with their channel layout (blocks of `lanes` channels, `block` values each). */
+  private pushWeights(data: Float32Array, lanes: number, block: number, tail?: { lanes: number }): number {
+    const at = this.push(data);
+    const full = tail === undefined ? data.length : data.length - (block / lanes) * tail.lanes;
+    if (full > 0) this.segments.push({ byteOffset: at, count: full, lanes, block });
+    if (tail !== undefined && full < data.length) {
+      const count = data.length - full;
+      this.segments.push({ byteOffset: at + full * 4, count, lanes: tail.lanes, block: count });
+    }
     return at;
   }
 
@@ -52,7 +80,9 @@ export class WeightPacker {
         }
       }
     }
-    return this.push(out);
+    // Blocks of 8 channels, a last block of 4 when the padded count is 4 mod 8.
+    const block = 8 * taps * cinEff;
+    return coutP % 8 === 0 ? this.pushWeights(out, 8, block) : this.pushWeights(out, 8, block, { lanes: 4 });
   }
 
   depthwise(g: ConvGeom): number {
@@ -66,7 +96,7 @@ export class WeightPacker {
           const c = cv + l;
           out[i++] = c < g.cin ? g.weight[c * taps + t]! : 0;
         }
-    return this.push(out);
+    return this.pushWeights(out, 4, 4 * taps);
   }
 
   /** Per-channel constants padded to `n` with zeros (a map stage's scale, then its shift). */
@@ -105,7 +135,7 @@ export class WeightPacker {
   head(g: ConvGeom): number {
     const out = new Float32Array(pad4(g.cin));
     out.set(g.weight.subarray(0, g.cin));
-    return this.push(out);
+    return this.pushWeights(out, 1, out.length);
   }
 
   /** Every packed tensor, concatenated, as little-endian float32 bytes. */

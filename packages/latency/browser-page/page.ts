@@ -11,6 +11,8 @@ import {
   type TfjsModelModule,
   type WeightsManifestLike,
 } from '@fastdepth/runtime-web';
+// onnxruntime-web for the onnx jobs (runtime-web's main entry does not carry it).
+import '@fastdepth/runtime-web/onnx';
 import type { JobReply, PageBackend, PageEngine, Progress } from '../src/browser/protocol.js';
 
 const WASM_PATHS = { tfjs: '/wasm/tfjs/', onnx: '/wasm/ort/' };

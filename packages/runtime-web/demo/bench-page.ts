@@ -11,6 +11,7 @@ import {
   type ModelSource,
   type TfjsModelModule,
 } from '@fastdepth/runtime-web';
+import '@fastdepth/runtime-web/onnx';
 import { wasmPaths } from 'virtual:demo-model';
 import { profileStages } from '../src/wasm-engine.js';
 

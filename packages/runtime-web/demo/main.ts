@@ -21,6 +21,8 @@ import {
   type ModelSource,
   type StreamFrame,
 } from '@fastdepth/runtime-web';
+// The onnx engine's runtime: registered here, as an app's onnx page does.
+import '@fastdepth/runtime-web/onnx';
 import { info, manifestUrl, module, onnxUrl, wasmManifestUrl, wasmPaths } from 'virtual:demo-model';
 
 function byId(id: string): HTMLElement {

@@ -12,6 +12,22 @@ export function isNode(): boolean {
   );
 }
 
+/**
+ * Why this page cannot run wasm threads (no cross-origin isolation, hence no SharedArrayBuffer,
+ * or no workers), or undefined where it can (Node always can).
+ */
+export function isolationProblem(): string | undefined {
+  if (isNode()) return undefined;
+  if (
+    typeof SharedArrayBuffer === 'undefined' ||
+    !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated
+  ) {
+    return 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), so SharedArrayBuffer is unavailable';
+  }
+  if (typeof Worker === 'undefined') return 'Web Workers are not available here';
+  return undefined;
+}
+
 /** Imports a module that browser bundlers must not follow (Node built-ins, onnxruntime-node). */
 export async function importHidden<T>(specifier: string): Promise<T> {
   return (await import(/* @vite-ignore */ specifier)) as T;

@@ -234,7 +234,10 @@ describe('backendReason', () => {
     expect([named.backend, named.backendReason]).toEqual(['cpu', 'cpu: requested']);
     await named.dispose();
     const onnx = await createDepthEstimator({ model: { engine: 'onnx', model: tiny.onnx } });
-    expect([onnx.backend, onnx.backendReason]).toEqual(['cpu', 'cpu: first usable of cpu > wasm']);
+    expect([onnx.backend, onnx.backendReason]).toEqual([
+      'cpu',
+      'cpu: first usable of cpu > wasm; onnxruntime-node, 1 thread',
+    ]);
     await onnx.dispose();
   });
 });

@@ -31,7 +31,7 @@ export {
   type TimeModelResult,
 } from './timing.js';
 export { SOFTWARE_RENDERER, TFJS_BACKEND_ORDER, webglRenderer } from './tfjs-engine.js';
-export { ONNX_BACKEND_ORDER } from './onnx-engine.js';
+export { ONNX_BACKEND_ORDER, registerOnnxRuntime } from './onnx-engine.js';
 export { threadsUnavailable } from './wasm-engine.js';
 export {
   relaxedSimdSupported,

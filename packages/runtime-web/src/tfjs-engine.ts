@@ -4,7 +4,7 @@
  * and Node never loads the WebGL/WebGPU code.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { isNode, importHidden, loadBytes, resolveLocation } from './env.js';
+import { isNode, importHidden, isolationProblem, loadBytes, resolveLocation } from './env.js';
 import { DepthEstimatorError } from './errors.js';
 import type { BackendName, TfjsModelSource, WasmPaths, WeightsManifestLike } from './types.js';
 
@@ -236,6 +236,16 @@ export interface TfjsRunner {
   dispose(): void;
 }
 
+/** Why tfjs runs fewer threads than asked (`backendReason` says it, as the other engines do). */
+function threadsNote(backend: BackendName, asked: number, threads: number): string {
+  const head = `${threads} thread${threads === 1 ? '' : 's'}, not ${asked}`;
+  if (backend !== 'wasm') return `${head}: numThreads applies to the wasm backend only`;
+  if (isNode())
+    return `${head}: tfjs-backend-wasm runs one thread in Node (its threaded build needs a browser worker)`;
+  const why = isolationProblem();
+  return why === undefined ? `${head}: tfjs-backend-wasm chose ${threads}` : `${head}: ${why}`;
+}
+
 /** Loads the weights of `source` on the selected backend. */
 export async function createTfjsRunner(
   source: TfjsModelSource,
@@ -258,7 +268,7 @@ export async function createTfjsRunner(
   const threads = backend === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
   return {
     backend,
-    backendReason: reason,
+    backendReason: numThreads > threads ? `${reason}; ${threadsNote(backend, numThreads, threads)}` : reason,
     threads,
     width,
     height,

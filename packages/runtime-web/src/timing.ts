@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DepthEstimatorError } from './errors.js';
 import { selectTfjsBackend } from './tfjs-engine.js';
+import { onnxWebRuntime } from './onnx-engine.js';
 import type { BackendName, TfjsModelModule, WasmPaths, WeightsManifestLike } from './types.js';
 
 /** What `timeModel` times: a generated tfjs module with its weights, or ONNX bytes. */
@@ -98,7 +99,7 @@ export async function timeModel(model: TimedModel, options: TimeModelOptions): P
       `timeModel: the onnx engine runs on wasm or webgpu, not ${options.backend}`,
       'BAD_OPTION',
     );
-  const ort = await import('onnxruntime-web');
+  const ort = await onnxWebRuntime();
   ort.env.wasm.numThreads = numThreads;
   if (options.wasmPaths?.onnx !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths.onnx;
   const session = await ort.InferenceSession.create(model.model, { executionProviders: [options.backend] });

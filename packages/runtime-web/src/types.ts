@@ -128,6 +128,11 @@ export interface WasmManifest {
   /** File name of the packed weights (float32, or int8 for an int8 build), relative to the manifest. */
   readonly weightsFile: string;
   /**
+   * How a float build's weights file stores them (`compile --weights-dtype`): float32 (the
+   * default) as the module reads them, or float16 / int8 per output channel, unpacked at load.
+   */
+  readonly weightsDtype?: 'float32' | 'float16' | 'int8';
+  /**
    * An int8 build (`emitWasmInt8`): the same float32 NCHW input and depth output (quantised and
    * dequantised inside the module, TFLite's int8 semantics); the int8 output is kept too.
    */

@@ -6,7 +6,7 @@
  * a message where the page lacks it) the last worker's notify; the workers split each stage's
  * rows and meet at the module's own barrier between stages. The main thread never blocks.
  */
-import { importHidden, isNode, loadBytes, resolveLocation } from './env.js';
+import { importHidden, isNode, isolationProblem, loadBytes, resolveLocation } from './env.js';
 import { DepthEstimatorError } from './errors.js';
 import { preprocessRows } from './preprocess-rows.js';
 import type { Fit } from './preprocess.js';
@@ -77,15 +77,7 @@ export interface WasmRunner {
 
 /** Why threads cannot run here, or undefined when they can. */
 export function threadsUnavailable(): string | undefined {
-  if (isNode()) return undefined;
-  if (
-    typeof SharedArrayBuffer === 'undefined' ||
-    !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated
-  ) {
-    return 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), so SharedArrayBuffer is unavailable';
-  }
-  if (typeof Worker === 'undefined') return 'Web Workers are not available here';
-  return undefined;
+  return isolationProblem();
 }
 
 interface Loaded {

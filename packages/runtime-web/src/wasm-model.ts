@@ -7,6 +7,7 @@
  */
 import { DepthEstimatorError } from './errors.js';
 import type { WasmManifest, WasmVariant } from './types.js';
+import { decodeWasmWeights } from './wasm-weights.js';
 
 export const WASM_FORMAT = 'fastdepth-wasm';
 export const WASM_VERSION = 1;
@@ -134,6 +135,14 @@ export function validateWasmManifest(value: unknown, where: string): WasmManifes
   const modules = field(m['modules'], 'modules', where);
   for (const variant of WASM_VARIANTS) text(modules[variant], `modules.${variant}`, where);
   text(m['weightsFile'], 'weightsFile', where);
+  if (
+    m['weightsDtype'] !== undefined &&
+    !['float32', 'float16', 'int8'].includes(m['weightsDtype'] as string)
+  )
+    fail(
+      where,
+      `"weightsDtype" is ${JSON.stringify(m['weightsDtype'])}, expected "float32", "float16" or "int8"`,
+    );
   if (m['int8Manifest'] !== undefined) text(m['int8Manifest'], 'int8Manifest', where);
   if (m['quantization'] !== undefined) {
     const q = field(m['quantization'], 'quantization', where);
@@ -202,14 +211,18 @@ export function createWasmMemory(manifest: WasmManifest, shared: boolean): WebAs
   });
 }
 
-/** Copies the weights into their region (once per memory). */
+/**
+ * Copies the weights into their region (once per memory); a float16 or int8 weights file
+ * (`--weights-dtype`) is unpacked to float32 first.
+ */
 export function copyWeights(
   manifest: WasmManifest,
   memory: WebAssembly.Memory,
-  weights: Uint8Array,
+  stored: Uint8Array,
   where: string,
 ): void {
   const { byteOffset, byteLength } = manifest.weights;
+  const weights = decodeWasmWeights(stored, byteLength, where);
   if (weights.byteLength !== byteLength) {
     fail(
       where,
