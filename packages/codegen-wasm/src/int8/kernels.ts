@@ -31,6 +31,68 @@ function narrow8(f: Fn, lo: Expr, hi: Expr): Expr {
   );
 }
 
+/**
+ * How the pointwise GEMM multiplies int8 by int8:
+ * - `i16`: both widened to i16, `i32x4.dot_i16x8_s` (plain SIMD; 8 MACs per instruction);
+ * - `usdot`: `i32x4.relaxed_dot_i8x16_i7x16_add_s(w, x + 128, acc)`, 16 MACs with the add. The
+ *   activation is made unsigned (x ^ 0x80 = x + 128, with 128 * sum(w) taken off the bias) because
+ *   that is how x86 engines with AVX-VNNI lower the instruction (`vpdpbusd`: second operand
+ *   unsigned, no intermediate saturation). It is exact only there: the relaxed builds check it in
+ *   their start function and trap where the engine computes anything else (pmaddubsw's
+ *   saturation, ARM's signed sdot), and runtime-web loads them only where its own probe passes;
+ * - `usdot-emulated`: the same data flow with an exact plain-SIMD unsigned x signed dot, so the
+ *   relaxed builds' layout, bias and tile arithmetic are tested bit for bit where the engine has no
+ *   relaxed SIMD (Node 20).
+ */
+export type DotI8 = 'i16' | 'usdot' | 'usdot-emulated';
+
+const lowLevel = binaryen as unknown as {
+  _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr;
+  _BinaryenRelaxedDotI8x16I7x16AddSToVecI32x4(): number;
+};
+
+/** sum over each 4-byte group of (signed w) x (unsigned x), plus `acc` (i32x4). */
+export function usdot(f: Fn, mode: Exclude<DotI8, 'i16'>, w: Expr, x: Expr, acc: Expr): Expr {
+  const m = f.m;
+  if (mode === 'usdot')
+    return lowLevel._BinaryenSIMDTernary(
+      m.ptr,
+      lowLevel._BinaryenRelaxedDotI8x16I7x16AddSToVecI32x4(),
+      w,
+      x,
+      acc,
+    );
+  const [tw, tx, lo, hi] = [f.v128Local(), f.v128Local(), f.v128Local(), f.v128Local()];
+  // i16 products (|w x| <= 128 * 255) summed in pairs by dot_i16x8_s, then pairs of pairs.
+  return m.block(
+    null,
+    [
+      f.set(tw, w),
+      f.set(tx, x),
+      f.set(
+        lo,
+        m.i32x4.dot_i16x8_s(m.i16x8.extend_low_i8x16_s(f.get(tw)), m.i16x8.extend_low_i8x16_u(f.get(tx))),
+      ),
+      f.set(
+        hi,
+        m.i32x4.dot_i16x8_s(m.i16x8.extend_high_i8x16_s(f.get(tw)), m.i16x8.extend_high_i8x16_u(f.get(tx))),
+      ),
+      m.i32x4.add(
+        acc,
+        m.i32x4.add(
+          m.i8x16.shuffle(f.get(lo), f.get(hi), [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]),
+          m.i8x16.shuffle(f.get(lo), f.get(hi), [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31]),
+        ),
+      ),
+    ],
+    binaryen.v128,
+  );
+}
+
+/** Interleaves two tap (or input) pairs of 8 lanes into 4-byte groups: lanes 0-3 (LO), 4-7 (HI). */
+const PAIRS_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const PAIRS_HI = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
+
 /** The int8 epilogue of one stage (see the file comment). */
 export class EpilogueI8 {
   private readonly outBase: number;
@@ -283,8 +345,12 @@ export interface GemmRowI8 {
   readonly n: number;
   /** Input channels padded to 8. */
   readonly k: number;
-  /** Input values stored as i16 (the dwpw tile) rather than int8. */
+  /**
+   * The input is the dwpw row tile: i16 values for `i16`, bytes already made unsigned (x + 128)
+   * for the usdot modes; otherwise the int8 activation buffer.
+   */
   readonly wide: boolean;
+  readonly dot: DotI8;
   readonly coutP: number;
   readonly wAddr: number;
   readonly bAddr: number;
@@ -338,6 +404,7 @@ export interface GemmLocalsI8 {
   readonly acc: number[];
   readonly xs: number[];
   readonly w: number[];
+  readonly v: number[];
 }
 
 export function gemmLocalsI8(f: Fn): GemmLocalsI8 {
@@ -351,6 +418,7 @@ export function gemmLocalsI8(f: Fn): GemmLocalsI8 {
     acc: Array.from({ length: 8 }, () => f.v128Local()),
     xs: Array.from({ length: 4 }, () => f.v128Local()),
     w: Array.from({ length: 2 }, () => f.v128Local()),
+    v: Array.from({ length: 2 }, () => f.v128Local()),
   };
 }
 
@@ -364,6 +432,46 @@ function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
   const biasAt = (): Expr => f.add(f.c(g.bAddr), f.mul(f.get(L.cb), f.c(4)));
   for (let p = 0; p < P; p++)
     for (let j = 0; j < 2; j++) body.push(f.set(acc(p, j), f.load(biasAt(), j * 16)));
+  if (g.dot !== 'i16') {
+    const dot = g.dot;
+    // Four inputs per step: the packed pairs (k, k+1) and (k+2, k+3) of 8 channels interleaved
+    // into one 4-byte group per channel (the i16 kernel's weights, no second copy in the blob).
+    const step: Expr[] = [
+      f.set(L.v[0]!, f.load(f.get(L.wp), 0)),
+      f.set(L.v[1]!, f.load(f.get(L.wp), 16)),
+      f.set(L.w[0]!, m.i8x16.shuffle(f.get(L.v[0]!), f.get(L.v[1]!), PAIRS_LO)),
+      f.set(L.w[1]!, m.i8x16.shuffle(f.get(L.v[0]!), f.get(L.v[1]!), PAIRS_HI)),
+    ];
+    for (let p = 0; p < P; p++) {
+      const x = m.v128.load32_splat(p * g.pix, 1, f.get(L.ip));
+      step.push(f.set(L.xs[p]!, g.wide ? x : m.v128.xor(x, i8Splat128(f))));
+      for (let j = 0; j < 2; j++)
+        step.push(f.set(acc(p, j), usdot(f, dot, f.get(L.w[j]!), f.get(L.xs[p]!), f.get(acc(p, j)))));
+    }
+    step.push(f.bump(L.ip, 4), f.bump(L.wp, 32));
+    body.push(f.repeat(L.kk, g.k / 4, step));
+  } else {
+    body.push(...gemmStepsI16(f, g, L, P));
+  }
+  body.push(
+    ...g.epi.setup(
+      () => f.get(g.y),
+      () => f.get(L.x),
+      () => f.get(L.cb),
+    ),
+  );
+  for (let p = 0; p < P; p++) body.push(...g.epi.store8(f.get(acc(p, 0)), f.get(acc(p, 1)), p));
+  return body;
+}
+
+/** x ^ 0x80 in every byte: int8 x -> unsigned x + 128. */
+const i8Splat128 = (f: Fn): Expr => f.m.i32x4.splat(f.c(0x80808080 | 0));
+
+/** The `i16` K loop of `gemmMicro`. */
+function gemmStepsI16(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
+  const m = f.m;
+  const acc = (p: number, j: number): number => L.acc[p * 2 + j]!;
+  const body: Expr[] = [];
   const step: Expr[] = [];
   for (let j = 0; j < 2; j++) step.push(f.set(L.w[j]!, m.v128.load8x8_s(j * 8, 1, f.get(L.wp))));
   for (let p = 0; p < P; p++) {
@@ -383,14 +491,6 @@ function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
   }
   step.push(f.bump(L.ip, g.wide ? 4 : 2), f.bump(L.wp, 16));
   body.push(f.repeat(L.kk, g.k / 2, step));
-  body.push(
-    ...g.epi.setup(
-      () => f.get(g.y),
-      () => f.get(L.x),
-      () => f.get(L.cb),
-    ),
-  );
-  for (let p = 0; p < P; p++) body.push(...g.epi.store8(f.get(acc(p, 0)), f.get(acc(p, 1)), p));
   return body;
 }
 
@@ -413,7 +513,14 @@ export interface DwRowI8 {
   readonly y: number;
   /** Into the row tile (local holding its address) with the dw's requantisation, or an epilogue. */
   readonly dest:
-    { readonly tile: number; readonly q: Requant; readonly qAddr: number } | { readonly epi: EpilogueI8 };
+    | {
+        readonly tile: number;
+        readonly q: Requant;
+        readonly qAddr: number;
+        /** Bytes x + 128 (the usdot GEMM's input) rather than i16. */
+        readonly unsigned: boolean;
+      }
+    | { readonly epi: EpilogueI8 };
   /** See `GemmRowI8.cols`. */
   readonly cols?: ColumnRange;
 }
@@ -473,8 +580,9 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
       f.set(L.wp, f.c(d.wAddr)),
       f.set(L.bp, f.c(d.bAddr)),
     ];
+    const tilePix = 'tile' in d.dest && d.dest.unsigned ? cp : cp * 2;
     if ('tile' in d.dest) {
-      body.push(f.set(L.tp, f.add(f.get(d.dest.tile), f.mul(f.get(L.x), f.c(cp * 2)))));
+      body.push(f.set(L.tp, f.add(f.get(d.dest.tile), f.mul(f.get(L.x), f.c(tilePix)))));
       body.push(f.set(L.qp, f.c(d.dest.qAddr)));
     }
     const inner: Expr[] = [];
@@ -523,16 +631,28 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
         f.load(f.get(L.qp), quad * dest.q.quadBytes + dest.q.slot[i]! * 16);
       for (let p = 0; p < P; p++) {
         inner.push(f.set(L.yl, requantize(f, f.get(acc(p, 0)), dest.q, table(0), L.r)));
-        // The tile holds i16: the GEMM broadcasts an input pair with one load32_splat.
-        inner.push(
-          f.store(
-            f.get(L.tp),
-            p * cp * 2,
-            m.i16x8.narrow_i32x4_s(f.get(L.yl), requantize(f, f.get(acc(p, 1)), dest.q, table(1), L.r)),
-          ),
+        const y16 = m.i16x8.narrow_i32x4_s(
+          f.get(L.yl),
+          requantize(f, f.get(acc(p, 1)), dest.q, table(1), L.r),
         );
+        if (dest.unsigned) {
+          // Bytes x ^ 0x80 = x + 128: the usdot GEMM broadcasts 4 inputs with one load32_splat.
+          inner.push(f.set(L.yl, y16));
+          inner.push(
+            m.v128.store64_lane(
+              p * cp,
+              1,
+              0,
+              f.get(L.tp),
+              m.v128.xor(m.i8x16.narrow_i16x8_s(f.get(L.yl), f.get(L.yl)), i8Splat128(f)),
+            ),
+          );
+        } else {
+          // i16: the GEMM broadcasts an input pair with one load32_splat.
+          inner.push(f.store(f.get(L.tp), p * cp * 2, y16));
+        }
       }
-      inner.push(f.bump(L.tp, 16), f.bump(L.qp, 2 * dest.q.quadBytes));
+      inner.push(f.bump(L.tp, dest.unsigned ? 8 : 16), f.bump(L.qp, 2 * dest.q.quadBytes));
     } else {
       const epi = d.dest.epi;
       inner.unshift(
