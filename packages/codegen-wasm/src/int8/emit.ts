@@ -52,7 +52,16 @@ import {
   inputRowsI8,
   usdot,
 } from './kernels.js';
-import { BlobPacker, foldBias, packDense, packDepthwise, packHead, packPointwise } from './pack.js';
+import {
+  BlobPacker,
+  foldBias,
+  packDense,
+  packDepthwise,
+  packDepthwiseGroups,
+  packHead,
+  packPointwise,
+  unsignedBias,
+} from './pack.js';
 import {
   BARRIER_OFFSET,
   geomI8,
@@ -96,8 +105,10 @@ export interface WasmInt8Artifact {
 interface ConvPack {
   w: number;
   b: number;
-  /** Pointwise convs: the bias of the usdot GEMM, less 128 * sum(w) per output channel. */
+  /** Pointwise and depthwise convs: the bias of the usdot kernels, less 128 * sum(w) per channel. */
   bu?: number;
+  /** Depthwise convs: the weights in tap groups of 4 (`packDepthwiseGroups`). */
+  wu?: number;
   q: number;
   requant: Requant;
 }
@@ -130,19 +141,20 @@ function packConv(
     folded.bound,
     g.layer,
   );
-  let bu: number | undefined;
-  if (kind === 'pw') {
-    const unsignedBias = folded.bias.map((b, o) => {
-      let sum = 0;
-      for (let ci = 0; ci < g.cin; ci++) sum += o < g.cout ? cq.weight[o * g.cin + ci]! : 0;
-      return (b - 128 * sum) | 0;
-    });
-    bu = packer.int32(unsignedBias);
-  }
+  const perOut = kind === 'dw' ? g.kh * g.kw : g.cin * g.kh * g.kw;
+  const usdot =
+    kind === 'pw'
+      ? { bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)) }
+      : kind === 'dw'
+        ? {
+            bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)),
+            wu: packer.int8(packDepthwiseGroups(g, cq.weight)),
+          }
+        : {};
   return {
     w: packer.int8(w),
     b: packer.int32(folded.bias),
-    ...(bu === undefined ? {} : { bu }),
+    ...usdot,
     q: packer.int32(requant.table),
     requant,
   };
@@ -245,7 +257,22 @@ function stageBody(
       const y = f.i32Local();
       const DL = dwLocalsI8(f);
       return f.loop(y, f.get(r0), () => f.get(r1), 1, [
-        dwRowI8(f, { in: s.in, g: s.conv, wAddr, bAddr, y, dest: { epi }, cols }, DL),
+        dwRowI8(
+          f,
+          {
+            in: s.in,
+            g: s.conv,
+            wAddr,
+            bAddr,
+            y,
+            dest: { epi },
+            cols,
+            dot,
+            wGroups: base + cp.wu!,
+            bGroups: base + cp.bu!,
+          },
+          DL,
+        ),
       ]);
     }
     case 'dwpw': {
@@ -270,6 +297,9 @@ function stageBody(
               bAddr: base + dw.b,
               y,
               dest: { tile, q: dw.requant, qAddr: base + dw.q, unsigned: dot !== 'i16' },
+              dot,
+              wGroups: base + dw.wu!,
+              bGroups: base + dw.bu!,
               cols,
             },
             DL,

@@ -523,6 +523,14 @@ export interface DwRowI8 {
     | { readonly epi: EpilogueI8 };
   /** See `GemmRowI8.cols`. */
   readonly cols?: ColumnRange;
+  /**
+   * `i16`: tap pairs on `i32x4.dot_i16x8_s` (`wAddr`, `bAddr`); the usdot modes: taps in groups
+   * of 4 on the relaxed dot (`packDepthwiseGroups` at `wGroups`, the bias less 128 * sum(w) at
+   * `bGroups`).
+   */
+  readonly dot: DotI8;
+  readonly wGroups?: number;
+  readonly bGroups?: number;
 }
 
 export interface DwLocalsI8 {
@@ -543,6 +551,7 @@ export interface DwLocalsI8 {
   readonly col2: number;
   readonly r: RequantLocals;
   readonly yl: number;
+  readonly cols: number[];
 }
 
 export function dwLocalsI8(f: Fn): DwLocalsI8 {
@@ -564,7 +573,61 @@ export function dwLocalsI8(f: Fn): DwLocalsI8 {
     col2: f.v128Local(),
     r: requantLocals(f),
     yl: f.v128Local(),
+    cols: Array.from({ length: 4 }, () => f.v128Local()),
   };
+}
+
+/** Bytes of a and b interleaved (a0 b0 a1 b1 ... a7 b7): `punpcklbw`. */
+const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+
+/**
+ * The usdot depthwise taps of one 8-channel group for P pixels: the kernel's taps (row-major) in
+ * groups of 4, each tap's 8 channels one 8-byte load, the 4 loads interleaved into a 4-byte group
+ * per channel (2 byte and 2 word unpacks), made unsigned, one relaxed dot per 4 channels (32 MACs
+ * per 2 dots). The last group is padded with zero weights.
+ */
+function dwTapsUsdot(
+  f: Fn,
+  d: DwRowI8,
+  L: DwLocalsI8,
+  P: number,
+  acc: (p: number, j: number) => number,
+): Expr[] {
+  const m = f.m;
+  const { g } = d;
+  const gi = geomI8(d.in);
+  const dot = d.dot as Exclude<DotI8, 'i16'>;
+  const taps = g.kh * g.kw;
+  const groups = Math.ceil(taps / 4);
+  const out: Expr[] = [];
+  const [b0, b1] = [L.col, L.col2];
+  for (let gr = 0; gr < groups; gr++) {
+    out.push(f.set(L.w, f.load(f.get(L.wp), gr * 32)), f.set(L.w2, f.load(f.get(L.wp), gr * 32 + 16)));
+    for (let p = 0; p < P; p++) {
+      for (let i = 0; i < 4; i++) {
+        const t = gr * 4 + i;
+        if (t >= taps) continue;
+        const ky = Math.floor(t / g.kw);
+        const kx = t % g.kw;
+        const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix;
+        out.push(f.set(L.cols[i]!, m.v128.load64_zero(at, 1, f.get(L.ib))));
+      }
+      const col = (i: number): Expr => (gr * 4 + i < taps ? f.get(L.cols[i]!) : f.zero());
+      out.push(f.set(b0, m.i8x16.shuffle(col(0), col(1), BYTES_LO)));
+      out.push(f.set(b1, m.i8x16.shuffle(col(2), col(3), BYTES_LO)));
+      for (let j = 0; j < 2; j++) {
+        const grouped = m.i8x16.shuffle(f.get(b0), f.get(b1), j === 0 ? PAIRS_LO : PAIRS_HI);
+        out.push(
+          f.set(
+            acc(p, j),
+            usdot(f, dot, f.get(j === 0 ? L.w : L.w2), m.v128.xor(grouped, i8Splat128(f)), f.get(acc(p, j))),
+          ),
+        );
+      }
+    }
+  }
+  out.push(f.bump(L.wp, groups * 32));
+  return out;
 }
 
 export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
@@ -575,10 +638,11 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
   const acc = (p: number, j: number): number => L.acc[p * 2 + j]!;
 
   const block = (P: number): Expr[] => {
+    const grouped = d.dot !== 'i16';
     const body: Expr[] = [
       f.set(L.ib, f.add(f.get(L.rowBase), f.mul(f.get(L.x), f.c(g.sw * gi.pix)))),
-      f.set(L.wp, f.c(d.wAddr)),
-      f.set(L.bp, f.c(d.bAddr)),
+      f.set(L.wp, f.c(grouped ? d.wGroups! : d.wAddr)),
+      f.set(L.bp, f.c(grouped ? d.bGroups! : d.bAddr)),
     ];
     const tilePix = 'tile' in d.dest && d.dest.unsigned ? cp : cp * 2;
     if ('tile' in d.dest) {
@@ -624,7 +688,8 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
       }
     }
     row.push(f.bump(L.ir, g.dh * gi.rs), f.bump(L.wp, pairs * 16));
-    inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
+    if (grouped) inner.push(...dwTapsUsdot(f, d, L, P, acc));
+    else inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
     if ('tile' in d.dest) {
       const dest = d.dest;
       const table = (quad: number) => (i: number) =>

@@ -107,6 +107,36 @@ export function packDepthwise(g: ConvGeom, w: Int8Array): Int8Array {
   return out;
 }
 
+/**
+ * Depthwise weights for the usdot kernel: [channel/8][tap group][2 halves of 4 channels][channel]
+ * [4 taps], the taps row-major in groups of 4 (the last padded with zeros).
+ */
+export function packDepthwiseGroups(g: ConvGeom, w: Int8Array): Int8Array {
+  const cp = pad8(g.cin);
+  const taps = g.kh * g.kw;
+  const groups = Math.ceil(taps / 4);
+  const out = new Int8Array(cp * groups * 4);
+  let i = 0;
+  for (let cv = 0; cv < cp; cv += 8)
+    for (let gr = 0; gr < groups; gr++)
+      for (let l = 0; l < 8; l++)
+        for (let d = 0; d < 4; d++) {
+          const c = cv + l;
+          const t = gr * 4 + d;
+          out[i++] = c < g.cin && t < taps ? w[c * taps + t]! : 0;
+        }
+  return out;
+}
+
+/** `bias - 128 * sum(w)` per output channel: the bias of a usdot conv, whose inputs are x + 128. */
+export function unsignedBias(bias: Int32Array, w: Int8Array, perOut: number, channels: number): Int32Array {
+  return bias.map((b, o) => {
+    let sum = 0;
+    if (o < channels) for (let i = 0; i < perOut; i++) sum += w[o * perOut + i]!;
+    return (b - 128 * sum) | 0;
+  });
+}
+
 export function packHead(g: ConvGeom, w: Int8Array): Int8Array {
   const out = new Int8Array(pad8(g.cin));
   out.set(w.subarray(0, g.cin));
