@@ -56,6 +56,7 @@ import {
   BlobPacker,
   foldBias,
   packDense,
+  packDenseGroups,
   packDepthwise,
   packDepthwiseGroups,
   packHead,
@@ -145,10 +146,12 @@ function packConv(
   const usdot =
     kind === 'pw'
       ? { bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)) }
-      : kind === 'dw'
+      : kind === 'dw' || kind === 'dense'
         ? {
             bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)),
-            wu: packer.int8(packDepthwiseGroups(g, cq.weight)),
+            wu: packer.int8(
+              kind === 'dw' ? packDepthwiseGroups(g, cq.weight) : packDenseGroups(g, cq.weight),
+            ),
           }
         : {};
   return {
@@ -223,7 +226,19 @@ function stageBody(
   const gemmBias = base + (dot === 'i16' ? cp.b : cp.bu!);
   switch (s.kind) {
     case 'conv':
-      return convRowsI8(f, { in: s.in, g: s.conv, wAddr, bAddr, tAddr: base + pk!.table!, epi, r0, r1 });
+      return convRowsI8(f, {
+        in: s.in,
+        g: s.conv,
+        wAddr,
+        bAddr,
+        tAddr: base + pk!.table!,
+        epi,
+        r0,
+        r1,
+        dot,
+        wGroups: base + cp.wu!,
+        bGroups: base + cp.bu!,
+      });
     case 'head':
       return headRowsI8(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
     case 'pw': {

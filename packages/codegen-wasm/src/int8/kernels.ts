@@ -774,6 +774,10 @@ export function convRowsI8(
     epi: EpilogueI8;
     r0: number;
     r1: number;
+    /** See `DwRowI8.dot`; the usdot modes read `packDenseGroups` at `wGroups`, bias `bGroups`. */
+    dot: DotI8;
+    wGroups?: number;
+    bGroups?: number;
   },
 ): Expr {
   const m = f.m;
@@ -797,6 +801,9 @@ export function convRowsI8(
   const acc = Array.from({ length: 8 }, () => f.v128Local());
   const xs = Array.from({ length: 4 }, () => f.v128Local());
   const w = f.v128Local();
+  const quads = Math.ceil(g.cin / 4);
+  // Bytes of weights per output channel (`cb` counts channels).
+  const groupBytes = g.kh * g.kw * quads * 4;
   const micro = (P: number): Expr[] => {
     const a = (p: number, j: number): number => acc[p * 2 + j]!;
     const body: Expr[] = [
@@ -823,7 +830,34 @@ export function convRowsI8(
       );
     }
     step.push(f.bump(tp, 4), f.bump(wp, 8));
-    body.push(f.repeat(kk, steps, step));
+    if (c.dot === 'i16') body.push(f.repeat(kk, steps, step));
+    else {
+      // usdot: per tap, 4 input channels at once (one load32_splat, the channel padding of the
+      // buffer read against zero weights), 32 MACs per 2 dots; every offset a constant.
+      const dot = c.dot;
+      body[1] = f.set(wp, f.add(f.c(c.wGroups!), f.mul(f.get(cb), f.c(groupBytes))));
+      for (let p = 0; p < P; p++)
+        for (let j = 0; j < 2; j++)
+          body[3 + p * 2 + j] = f.set(
+            a(p, j),
+            f.load(f.add(f.c(c.bGroups!), f.mul(f.get(cb), f.c(4))), j * 16),
+          );
+      let gr = 0;
+      for (let ky = 0; ky < g.kh; ky++)
+        for (let kx = 0; kx < g.kw; kx++)
+          for (let q = 0; q < quads; q++, gr++) {
+            body.push(
+              f.set(xs[0]!, f.load(f.get(wp), gr * 32)),
+              f.set(xs[1]!, f.load(f.get(wp), gr * 32 + 16)),
+            );
+            for (let p = 0; p < P; p++) {
+              const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + 4 * q;
+              body.push(f.set(xs[2]!, m.v128.xor(m.v128.load32_splat(at, 1, f.get(ib)), i8Splat128(f))));
+              for (let j = 0; j < 2; j++)
+                body.push(f.set(a(p, j), usdot(f, dot, f.get(xs[j]!), f.get(xs[2]!), f.get(a(p, j)))));
+            }
+          }
+    }
     body.push(
       ...c.epi.setup(
         () => f.get(y),

@@ -86,6 +86,28 @@ export function packDense(g: ConvGeom, w: Int8Array, cinEff: number): Int8Array 
 }
 
 /**
+ * Dense conv weights for the usdot kernel: [output/8][tap][input quad][8 outputs][4 inputs]
+ * (inputs past cin are zero: they meet the buffer's channel padding).
+ */
+export function packDenseGroups(g: ConvGeom, w: Int8Array): Int8Array {
+  const coutP = pad8(g.cout);
+  const taps = g.kh * g.kw;
+  const quads = Math.ceil(g.cin / 4);
+  const out = new Int8Array(coutP * taps * quads * 4);
+  let i = 0;
+  for (let c0 = 0; c0 < coutP; c0 += 8)
+    for (let t = 0; t < taps; t++)
+      for (let q = 0; q < quads; q++)
+        for (let j = 0; j < 8; j++)
+          for (let d = 0; d < 4; d++) {
+            const o = c0 + j;
+            const ci = 4 * q + d;
+            out[i++] = o < g.cout && ci < g.cin ? at(g, w, o, ci, t) : 0;
+          }
+  return out;
+}
+
+/**
  * Depthwise weights as tap pairs for `i32x4.dot_i16x8_s`: [channel/8][kernel row][pair]
  * [2 halves of 4 channels][channel][kx, kx + 1] (a missing kx + 1 of an odd width is 0).
  */
