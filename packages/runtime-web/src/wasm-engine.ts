@@ -26,6 +26,7 @@ import {
   createWasmMemory,
   instantiate,
   parseWasmManifest,
+  relaxedDotExact,
   relaxedSimdSupported,
   validateWasmManifest,
   WasmIo,
@@ -360,10 +361,10 @@ export async function createWasmRunner(
   const loaded = await load(source);
   const { manifest } = loaded;
   const [, , height, width] = manifest.input.shape as [number, number, number, number];
-  // int8 builds use no relaxed instruction (none is exact for int8 x int8): their relaxed
-  // entries name the plain-SIMD files, so ask for those.
+  // int8 relaxed builds use the relaxed integer dot in its unsigned x signed form, exact only
+  // where the engine computes it as such (they trap elsewhere): probe that first.
   const int8 = manifest.quantization !== undefined;
-  const relaxed = !int8 && relaxedSimdSupported();
+  const relaxed = int8 ? relaxedDotExact() : relaxedSimdSupported();
   const notes: string[] = [];
   let threads = numThreads;
   if (threads > 1) {
@@ -410,7 +411,7 @@ export async function createWasmRunner(
   const reason = [
     `wasm: ${requested === undefined ? 'the only backend of this engine' : 'requested'}`,
     `${manifest.quantization ? 'int8 ' : ''}${chosen.variant} build, ${threads} thread${threads === 1 ? '' : 's'}`,
-    ...(relaxed || int8 ? [] : ['no relaxed SIMD here']),
+    ...(relaxed ? [] : [int8 ? 'no exact relaxed integer dot here' : 'no relaxed SIMD here']),
     ...notes,
   ].join('; ');
   let broken: Error | undefined;
@@ -485,7 +486,8 @@ export async function profileStages(
 ): Promise<{ name: string; kind: string; macs: number; ms: number }[]> {
   const loaded = await load(source);
   const { manifest } = loaded;
-  const variant = chooseVariant({ threads: false, relaxed: relaxedSimdSupported() });
+  const relaxed = manifest.quantization ? relaxedDotExact() : relaxedSimdSupported();
+  const variant = chooseVariant({ threads: false, relaxed });
   const got = (await loaded.module(variant)) ?? (await loaded.module('simd'));
   if (got === undefined)
     throw new DepthEstimatorError(`wasm profile: no ${variant} or simd build given`, 'BAD_MODEL');

@@ -197,6 +197,34 @@ export function relaxedSimdSupported(): boolean {
   }
 }
 
+/**
+ * A module computing `i32x4.relaxed_dot_i8x16_i7x16_add_s` on operands (mutable globals, so
+ * nothing folds them) whose exact signed x unsigned products differ from every other reading (the
+ * second operand read signed, pair sums saturated at 16 bits); `p()` is 1 when all four lanes are
+ * exact. The int8 builds' relaxed modules trap at instantiation unless this holds.
+ */
+const RELAXED_DOT_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 127, 3, 2, 1, 0, 6, 43, 2, 123, 1, 253, 12, 127, 127, 127,
+  127, 128, 128, 128, 128, 127, 128, 127, 128, 5, 249, 100, 156, 11, 123, 1, 253, 12, 255, 255, 255, 255, 255,
+  255, 255, 255, 255, 255, 255, 255, 200, 130, 1, 255, 11, 7, 5, 1, 1, 112, 0, 0, 10, 51, 1, 49, 0, 35, 0, 35,
+  1, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 147, 2, 253, 12, 4, 250, 1, 0, 0, 2, 254,
+  255, 2, 254, 255, 255, 34, 157, 255, 255, 253, 55, 253, 99, 11,
+]);
+
+/**
+ * Whether this engine's relaxed integer dot is exact for signed x unsigned bytes (x86 with
+ * AVX-VNNI: `vpdpbusd`), the form the int8 builds' relaxed modules use.
+ */
+export function relaxedDotExact(): boolean {
+  try {
+    if (!WebAssembly.validate(RELAXED_DOT_PROBE)) return false;
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(RELAXED_DOT_PROBE));
+    return (instance.exports as { p: () => number }).p() === 1;
+  } catch {
+    return false;
+  }
+}
+
 /** The build to load for a thread count and relaxed-SIMD support. */
 export function chooseVariant(options: { threads: boolean; relaxed: boolean }): WasmVariant {
   return `${options.relaxed ? 'relaxed' : 'simd'}${options.threads ? '-threads' : ''}` as WasmVariant;

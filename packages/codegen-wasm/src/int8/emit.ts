@@ -12,10 +12,16 @@
  * filled with its zero point by the module's start function (at instantiation), since padding
  * reads the zero point in TFLite's semantics.
  *
- * Relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s` is exact only when one operand is 7-bit
- * (in [-64, 63]) — x86 engines lower it with pmaddubsw, which reads the first operand unsigned.
- * int8 activations span [-128, 127] and per-channel symmetric weights reach +-127, so it is not
- * used: the `relaxed*` entries of the manifest name the plain-SIMD files.
+ * Relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, c)` is deterministic only when b is
+ * 7-bit; out of range an engine may read b signed (ARM sdot) or unsigned, and x86 without
+ * AVX-VNNI lowers it with pmaddubsw, whose pair sums saturate at 16 bits. Engines on x86 with
+ * AVX-VNNI (Chromium) lower it to `vpdpbusd`: b unsigned, no saturation, exact. The `relaxed`
+ * builds use it in that form for the pointwise GEMMs (weights signed, activations x + 128, the
+ * bias less 128 * sum(w): `DotI8` in kernels.ts), which is XNNPACK's and onnxruntime's
+ * "usdot" choice; their start function computes the instruction on saturating operands and traps
+ * unless the result is the exact unsigned x signed one, so a relaxed build never runs where its
+ * integers would differ. runtime-web runs the same probe first and loads the plain-SIMD build
+ * elsewhere. Everything else (depthwise, dense, head, epilogues) is the plain-SIMD code.
  */
 import { analyze, GraphError, type QuantizedModel } from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
@@ -37,6 +43,7 @@ import type { ArtifactFile } from '../emit.js';
 import {
   convRowsI8,
   denseCinEffI8,
+  type DotI8,
   denseOffsetsI8,
   dwLocalsI8,
   dwRowI8,
@@ -45,8 +52,19 @@ import {
   gemmRowI8,
   headRowsI8,
   inputRowsI8,
+  usdot,
 } from './kernels.js';
-import { BlobPacker, foldBias, packDense, packDepthwise, packHead, packPointwise } from './pack.js';
+import {
+  BlobPacker,
+  foldBias,
+  packDense,
+  packDenseGroups,
+  packDepthwise,
+  packDepthwiseGroups,
+  packHead,
+  packPointwise,
+  unsignedBias,
+} from './pack.js';
 import {
   BARRIER_OFFSET,
   geomI8,
@@ -72,18 +90,28 @@ export interface WasmInt8EmitOptions {
   readonly threadSplit?: 'auto' | 'rows';
   /** See `WasmEmitOptions.profile` (default false). */
   readonly profile?: boolean;
+  /**
+   * The relaxed builds' dot (default `usdot`). `usdot-emulated` computes the same integers with
+   * plain SIMD (and declares no relaxed feature), for testing their data flow on engines without
+   * relaxed SIMD; it is slower than the plain-SIMD build.
+   */
+  readonly relaxedDot?: 'usdot' | 'usdot-emulated';
 }
 
 /** The two int8 modules (unshared, shared memory), the packed int8 weights and the manifest. */
 export interface WasmInt8Artifact {
   readonly manifest: WasmManifest;
-  readonly modules: Readonly<Record<'simd' | 'simd-threads', Uint8Array<ArrayBuffer>>>;
+  readonly modules: Readonly<Record<WasmVariant, Uint8Array<ArrayBuffer>>>;
   readonly weights: Uint8Array<ArrayBuffer>;
 }
 
 interface ConvPack {
   w: number;
   b: number;
+  /** Pointwise and depthwise convs: the bias of the usdot kernels, less 128 * sum(w) per channel. */
+  bu?: number;
+  /** Depthwise convs: the weights in tap groups of 4 (`packDepthwiseGroups`). */
+  wu?: number;
   q: number;
   requant: Requant;
 }
@@ -113,7 +141,25 @@ function packConv(
   const requant = cq.xnnpackScales
     ? makeRequantXnnpack(cq.xnnpackScales, coutP, out)
     : makeRequant(cq.multipliers, coutP, out, folded.bound, g.layer);
-  return { w: packer.int8(w), b: packer.int32(folded.bias), q: packer.int32(requant.table), requant };
+  const perOut = kind === 'dw' ? g.kh * g.kw : g.cin * g.kh * g.kw;
+  const usdot =
+    kind === 'pw'
+      ? { bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)) }
+      : kind === 'dw' || kind === 'dense'
+        ? {
+            bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)),
+            wu: packer.int8(
+              kind === 'dw' ? packDepthwiseGroups(g, cq.weight) : packDenseGroups(g, cq.weight),
+            ),
+          }
+        : {};
+  return {
+    w: packer.int8(w),
+    b: packer.int32(folded.bias),
+    ...usdot,
+    q: packer.int32(requant.table),
+    requant,
+  };
 }
 
 function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack> } {
@@ -150,7 +196,14 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack
 }
 
 /** The body of one stage function (params r0, r1, x0, x1, thread; see `STAGE_PARAMS`). */
-function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack | undefined): Expr {
+function stageBody(
+  f: Fn,
+  p: Int8Plan,
+  s: Stage,
+  layout: LayoutI8,
+  pk: StagePack | undefined,
+  dot: DotI8,
+): Expr {
   const [r0, r1, x0, x1, thread] = [0, 1, 2, 3, 4];
   // Column ranges reach only the kernels that take them (`int8StageAccess(s).columns`).
   const cols = { x0, x1 };
@@ -169,9 +222,22 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
   const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout);
   const wAddr = base + cp.w;
   const bAddr = base + cp.b;
+  const gemmBias = base + (dot === 'i16' ? cp.b : cp.bu!);
   switch (s.kind) {
     case 'conv':
-      return convRowsI8(f, { in: s.in, g: s.conv, wAddr, bAddr, tAddr: base + pk!.table!, epi, r0, r1 });
+      return convRowsI8(f, {
+        in: s.in,
+        g: s.conv,
+        wAddr,
+        bAddr,
+        tAddr: base + pk!.table!,
+        epi,
+        r0,
+        r1,
+        dot,
+        wGroups: base + cp.wu!,
+        bGroups: base + cp.bu!,
+      });
     case 'head':
       return headRowsI8(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
     case 'pw': {
@@ -189,9 +255,10 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
             n: s.conv.ow,
             k: gi.cp,
             wide: false,
+            dot,
             coutP: pad8(s.conv.cout),
             wAddr,
-            bAddr,
+            bAddr: gemmBias,
             y,
             epi,
             cols,
@@ -204,7 +271,22 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
       const y = f.i32Local();
       const DL = dwLocalsI8(f);
       return f.loop(y, f.get(r0), () => f.get(r1), 1, [
-        dwRowI8(f, { in: s.in, g: s.conv, wAddr, bAddr, y, dest: { epi }, cols }, DL),
+        dwRowI8(
+          f,
+          {
+            in: s.in,
+            g: s.conv,
+            wAddr,
+            bAddr,
+            y,
+            dest: { epi },
+            cols,
+            dot,
+            wGroups: base + cp.wu!,
+            bGroups: base + cp.bu!,
+          },
+          DL,
+        ),
       ]);
     }
     case 'dwpw': {
@@ -228,7 +310,10 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
               wAddr: base + dw.w,
               bAddr: base + dw.b,
               y,
-              dest: { tile, q: dw.requant, qAddr: base + dw.q },
+              dest: { tile, q: dw.requant, qAddr: base + dw.q, unsigned: dot !== 'i16' },
+              dot,
+              wGroups: base + dw.wu!,
+              bGroups: base + dw.bu!,
               cols,
             },
             DL,
@@ -237,13 +322,14 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
             f,
             {
               inRow: tile,
-              pix: k * 2,
+              pix: dot === 'i16' ? k * 2 : k,
               n: s.conv.ow,
               k,
               wide: true,
+              dot,
               coutP: pad8(s.conv.cout),
               wAddr,
-              bAddr,
+              bAddr: gemmBias,
               y,
               epi,
               cols,
@@ -256,10 +342,29 @@ function stageBody(f: Fn, p: Int8Plan, s: Stage, layout: LayoutI8, pk: StagePack
   }
 }
 
-const VARIANTS: Readonly<Record<'simd' | 'simd-threads', Variant>> = {
+const VARIANTS: Readonly<Record<WasmVariant, Variant>> = {
   simd: { relaxed: false, threads: false },
   'simd-threads': { relaxed: false, threads: true },
+  relaxed: { relaxed: true, threads: false },
+  'relaxed-threads': { relaxed: true, threads: true },
 };
+
+/**
+ * The relaxed dot's probe: operands whose exact unsigned x signed dot products differ from every
+ * other reading (b signed; pair sums saturated at 16 bits) and the exact results.
+ */
+const PROBE_W = [127, 127, 127, 127, -128, -128, -128, -128, 127, -128, 127, -128, 5, -7, 100, -100];
+const PROBE_X = [255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 200, 130, 1, 255];
+function probeBytes(): Uint8Array {
+  const exact = new Int32Array(4);
+  for (let l = 0; l < 4; l++)
+    for (let i = 0; i < 4; i++) exact[l]! += PROBE_W[4 * l + i]! * PROBE_X[4 * l + i]!;
+  const out = new Uint8Array(48);
+  out.set(new Uint8Array(Int8Array.from(PROBE_W).buffer), 0);
+  out.set(PROBE_X, 16);
+  out.set(new Uint8Array(exact.buffer), 32);
+  return out;
+}
 
 function emitModule(
   p: Int8Plan,
@@ -269,6 +374,7 @@ function emitModule(
   level: number,
   table: Uint8Array,
   profile: boolean,
+  dot: DotI8,
 ): Uint8Array<ArrayBuffer> {
   const m = new binaryen.Module();
   try {
@@ -282,13 +388,19 @@ function emitModule(
         F.MutableGlobals |
         F.SignExt |
         F.NontrappingFPToInt |
-        (variant.threads ? F.Atomics : 0),
+        (variant.threads ? F.Atomics : 0) |
+        (dot === 'usdot' ? F.RelaxedSIMD : 0),
     );
     m.setMemory(
       layout.pages,
       layout.pages,
       null,
-      [{ offset: m.i32.const(layout.schedule.byteOffset), data: table, passive: false }],
+      [
+        { offset: m.i32.const(layout.schedule.byteOffset), data: table, passive: false },
+        ...(dot === 'i16'
+          ? []
+          : [{ offset: m.i32.const(layout.probe.byteOffset), data: probeBytes(), passive: false }]),
+      ],
       variant.threads,
       false,
       '0',
@@ -299,7 +411,7 @@ function emitModule(
     const paramTypes = Array.from({ length: STAGE_PARAMS }, () => i32);
     stages.forEach((s, i) => {
       const f = new Fn(m, variant, paramTypes);
-      const body = stageBody(f, p, s, layout, packs.get(s));
+      const body = stageBody(f, p, s, layout, packs.get(s), dot);
       m.addFunction(`stage${i}`, binaryen.createType(paramTypes), binaryen.none, f.vars, body);
     });
     if (variant.threads) addBarrier(m, variant);
@@ -310,6 +422,12 @@ function emitModule(
       const f = new Fn(m, variant, []);
       const r = f.i32Local();
       const fills: Expr[] = [];
+      if (dot !== 'i16') {
+        // The operands come from memory so neither binaryen nor the engine can fold the dot.
+        const at = layout.probe.byteOffset;
+        const got = usdot(f, dot, f.load(f.c(at), 0), f.load(f.c(at), 16), f.zero());
+        fills.push(m.if(m.i8x16.all_true(m.i32x4.eq(got, f.load(f.c(at), 32))), m.nop(), m.unreachable()));
+      }
       for (const b of p.plan.buffers) {
         if (b.halo === 0) continue;
         const g = geomI8(b);
@@ -389,12 +507,24 @@ export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions
   );
   const table = scheduleTable(schedules, layout.schedule.recordBytes);
   const profile = options.profile ?? false;
-  const modules = {
-    simd: emitModule(p, layout, packs, VARIANTS.simd, level, table, profile),
-    'simd-threads': emitModule(p, layout, packs, VARIANTS['simd-threads'], level, table, profile),
-  };
+  const relaxedDot = options.relaxedDot ?? 'usdot';
+  const modules = Object.fromEntries(
+    WASM_VARIANTS.map((v) => [
+      v,
+      emitModule(
+        p,
+        layout,
+        packs,
+        VARIANTS[v],
+        level,
+        table,
+        profile,
+        VARIANTS[v].relaxed ? relaxedDot : 'i16',
+      ),
+    ]),
+  ) as Record<WasmVariant, Uint8Array<ArrayBuffer>>;
   const macsOf = new Map(analyze(model.graph).layers.map((l) => [l.name, l.macs]));
-  const file = (v: 'simd' | 'simd-threads'): string => `${arch}.int8.${v}.wasm`;
+  const file = (v: WasmVariant): string => `${arch}.int8.${v}.wasm`;
   const manifest: WasmManifest = {
     format: WASM_MANIFEST_FORMAT,
     version: WASM_MANIFEST_VERSION,
@@ -424,9 +554,7 @@ export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions
         macs: layers.reduce((a, l) => a + (macsOf.get(l) ?? 0), 0),
       };
     }),
-    modules: Object.fromEntries(
-      WASM_VARIANTS.map((v) => [v, file(v.endsWith('-threads') ? 'simd-threads' : 'simd')]),
-    ) as Record<WasmVariant, string>,
+    modules: Object.fromEntries(WASM_VARIANTS.map((v) => [v, file(v)])) as Record<WasmVariant, string>,
     weightsFile: `${arch}.int8.weights.bin`,
     quantization: {
       scheme: 'int8',
@@ -439,7 +567,7 @@ export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions
   return { manifest, modules, weights };
 }
 
-/** The files of an int8 artifact: `<arch>.int8.wasm-manifest.json`, two modules, the int8 weights. */
+/** The files of an int8 artifact: `<arch>.int8.wasm-manifest.json`, four modules, the int8 weights. */
 export function wasmInt8ArtifactFiles(artifact: WasmInt8Artifact): ArtifactFile[] {
   const { manifest } = artifact;
   return [
@@ -447,8 +575,7 @@ export function wasmInt8ArtifactFiles(artifact: WasmInt8Artifact): ArtifactFile[
       path: int8ManifestFile(manifest.arch),
       data: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`),
     },
-    { path: manifest.modules.simd, data: artifact.modules.simd },
-    { path: manifest.modules['simd-threads'], data: artifact.modules['simd-threads'] },
+    ...WASM_VARIANTS.map((v) => ({ path: manifest.modules[v], data: artifact.modules[v] })),
     { path: manifest.weightsFile, data: artifact.weights },
   ];
 }

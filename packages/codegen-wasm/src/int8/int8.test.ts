@@ -223,9 +223,9 @@ function withArithmetic(model: QuantizedModel, arithmetic: IntegerArithmetic): Q
   };
 }
 
-async function instantiateInt8(artifact: WasmInt8Artifact) {
+async function instantiateInt8(artifact: WasmInt8Artifact, variant: 'simd' | 'relaxed' = 'simd') {
   const memory = createWasmMemory(artifact.manifest, false);
-  const m = await loadWasmModel(artifact.manifest, artifact.modules.simd, artifact.weights, { memory });
+  const m = await loadWasmModel(artifact.manifest, artifact.modules[variant], artifact.weights, { memory });
   const [, c, h, w] = artifact.manifest.output.shape;
   const readInt8 = (): Int8Array =>
     new Int8Array(memory.buffer, artifact.manifest.quantization!.outputInt8.byteOffset, c * h * w).slice();
@@ -262,7 +262,9 @@ async function checkIn(
     tweak(randomQuantizedModel(graph, seed, calibration, undefined, perTensor)),
     arithmetic,
   );
-  const artifact = emitWasmInt8(model, { maxThreads: 3 });
+  // The relaxed builds' usdot data flow (unsigned activations, shifted bias, byte tiles) with an
+  // exact plain-SIMD dot: Node 20 has no relaxed SIMD (runtime.test covers the probe).
+  const artifact = emitWasmInt8(model, { maxThreads: 3, relaxedDot: 'usdot-emulated' });
   const x = randomInput(inShape, seed + 7);
   // graph-dsl's executeQuantized is the reference; the test's own int8 executor (TFLite's
   // arithmetic) must agree with it in that arithmetic.
@@ -270,20 +272,22 @@ async function checkIn(
   if (arithmetic === 'tflite') expect(referenceInt8(model, x)).toEqual(want);
   // The model is not degenerate: outputs take many values.
   expect(new Set(want).size, 'reference output is degenerate').toBeGreaterThan(8);
-  const { m, readInt8 } = await instantiateInt8(artifact);
-  const floats = m.runSingleThread(x);
-  expect(readInt8()).toEqual(want);
-  const p = model.graph.quantization.tensors[graph.nodes.find((n) => n.op === 'output')!.name]!;
-  expect(floats).toEqual(Float32Array.from(want, (q) => p.scale * (q - p.zeroPoint)));
+  for (const variant of ['simd', 'relaxed'] as const) {
+    const { m, readInt8 } = await instantiateInt8(artifact, variant);
+    const floats = m.runSingleThread(x);
+    expect(readInt8(), variant).toEqual(want);
+    const p = model.graph.quantization.tensors[graph.nodes.find((n) => n.op === 'output')!.name]!;
+    expect(floats).toEqual(Float32Array.from(want, (q) => p.scale * (q - p.zeroPoint)));
 
-  // Same integers when each stage's rows are split among threads 0..2 (fresh memory).
-  const split = await instantiateInt8(artifact);
-  split.m.writeInput(x);
-  artifact.manifest.stages.forEach((s, i) => {
-    const cuts = [0, Math.floor(s.rows / 3), Math.floor((2 * s.rows) / 3), s.rows];
-    for (const t of [2, 0, 1]) split.m.runStage(i, cuts[t]!, cuts[t + 1]!, t);
-  });
-  expect(split.readInt8()).toEqual(want);
+    // Same integers when each stage's rows are split among threads 0..2 (fresh memory).
+    const split = await instantiateInt8(artifact, variant);
+    split.m.writeInput(x);
+    artifact.manifest.stages.forEach((s, i) => {
+      const cuts = [0, Math.floor(s.rows / 3), Math.floor((2 * s.rows) / 3), s.rows];
+      for (const t of [2, 0, 1]) split.m.runStage(i, cuts[t]!, cuts[t + 1]!, t);
+    });
+    expect(split.readInt8(), variant).toEqual(want);
+  }
   return want;
 }
 

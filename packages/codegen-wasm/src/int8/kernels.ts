@@ -32,6 +32,68 @@ function narrow8(f: Fn, lo: Expr, hi: Expr): Expr {
   );
 }
 
+/**
+ * How the pointwise GEMM multiplies int8 by int8:
+ * - `i16`: both widened to i16, `i32x4.dot_i16x8_s` (plain SIMD; 8 MACs per instruction);
+ * - `usdot`: `i32x4.relaxed_dot_i8x16_i7x16_add_s(w, x + 128, acc)`, 16 MACs with the add. The
+ *   activation is made unsigned (x ^ 0x80 = x + 128, with 128 * sum(w) taken off the bias) because
+ *   that is how x86 engines with AVX-VNNI lower the instruction (`vpdpbusd`: second operand
+ *   unsigned, no intermediate saturation). It is exact only there: the relaxed builds check it in
+ *   their start function and trap where the engine computes anything else (pmaddubsw's
+ *   saturation, ARM's signed sdot), and runtime-web loads them only where its own probe passes;
+ * - `usdot-emulated`: the same data flow with an exact plain-SIMD unsigned x signed dot, so the
+ *   relaxed builds' layout, bias and tile arithmetic are tested bit for bit where the engine has no
+ *   relaxed SIMD (Node 20).
+ */
+export type DotI8 = 'i16' | 'usdot' | 'usdot-emulated';
+
+const lowLevel = binaryen as unknown as {
+  _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr;
+  _BinaryenRelaxedDotI8x16I7x16AddSToVecI32x4(): number;
+};
+
+/** sum over each 4-byte group of (signed w) x (unsigned x), plus `acc` (i32x4). */
+export function usdot(f: Fn, mode: Exclude<DotI8, 'i16'>, w: Expr, x: Expr, acc: Expr): Expr {
+  const m = f.m;
+  if (mode === 'usdot')
+    return lowLevel._BinaryenSIMDTernary(
+      m.ptr,
+      lowLevel._BinaryenRelaxedDotI8x16I7x16AddSToVecI32x4(),
+      w,
+      x,
+      acc,
+    );
+  const [tw, tx, lo, hi] = [f.v128Local(), f.v128Local(), f.v128Local(), f.v128Local()];
+  // i16 products (|w x| <= 128 * 255) summed in pairs by dot_i16x8_s, then pairs of pairs.
+  return m.block(
+    null,
+    [
+      f.set(tw, w),
+      f.set(tx, x),
+      f.set(
+        lo,
+        m.i32x4.dot_i16x8_s(m.i16x8.extend_low_i8x16_s(f.get(tw)), m.i16x8.extend_low_i8x16_u(f.get(tx))),
+      ),
+      f.set(
+        hi,
+        m.i32x4.dot_i16x8_s(m.i16x8.extend_high_i8x16_s(f.get(tw)), m.i16x8.extend_high_i8x16_u(f.get(tx))),
+      ),
+      m.i32x4.add(
+        acc,
+        m.i32x4.add(
+          m.i8x16.shuffle(f.get(lo), f.get(hi), [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]),
+          m.i8x16.shuffle(f.get(lo), f.get(hi), [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31]),
+        ),
+      ),
+    ],
+    binaryen.v128,
+  );
+}
+
+/** Interleaves two tap (or input) pairs of 8 lanes into 4-byte groups: lanes 0-3 (LO), 4-7 (HI). */
+const PAIRS_LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const PAIRS_HI = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
+
 /** The int8 epilogue of one stage (see the file comment). */
 export class EpilogueI8 {
   private readonly outBase: number;
@@ -301,8 +363,12 @@ export interface GemmRowI8 {
   readonly n: number;
   /** Input channels padded to 8. */
   readonly k: number;
-  /** Input values stored as i16 (the dwpw tile) rather than int8. */
+  /**
+   * The input is the dwpw row tile: i16 values for `i16`, bytes already made unsigned (x + 128)
+   * for the usdot modes; otherwise the int8 activation buffer.
+   */
   readonly wide: boolean;
+  readonly dot: DotI8;
   readonly coutP: number;
   readonly wAddr: number;
   readonly bAddr: number;
@@ -356,6 +422,7 @@ export interface GemmLocalsI8 {
   readonly acc: number[];
   readonly xs: number[];
   readonly w: number[];
+  readonly v: number[];
 }
 
 export function gemmLocalsI8(f: Fn): GemmLocalsI8 {
@@ -369,6 +436,7 @@ export function gemmLocalsI8(f: Fn): GemmLocalsI8 {
     acc: Array.from({ length: 8 }, () => f.v128Local()),
     xs: Array.from({ length: 4 }, () => f.v128Local()),
     w: Array.from({ length: 2 }, () => f.v128Local()),
+    v: Array.from({ length: 2 }, () => f.v128Local()),
   };
 }
 
@@ -382,6 +450,46 @@ function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
   const biasAt = (): Expr => f.add(f.c(g.bAddr), f.mul(f.get(L.cb), f.c(4)));
   for (let p = 0; p < P; p++)
     for (let j = 0; j < 2; j++) body.push(f.set(acc(p, j), f.load(biasAt(), j * 16)));
+  if (g.dot !== 'i16') {
+    const dot = g.dot;
+    // Four inputs per step: the packed pairs (k, k+1) and (k+2, k+3) of 8 channels interleaved
+    // into one 4-byte group per channel (the i16 kernel's weights, no second copy in the blob).
+    const step: Expr[] = [
+      f.set(L.v[0]!, f.load(f.get(L.wp), 0)),
+      f.set(L.v[1]!, f.load(f.get(L.wp), 16)),
+      f.set(L.w[0]!, m.i8x16.shuffle(f.get(L.v[0]!), f.get(L.v[1]!), PAIRS_LO)),
+      f.set(L.w[1]!, m.i8x16.shuffle(f.get(L.v[0]!), f.get(L.v[1]!), PAIRS_HI)),
+    ];
+    for (let p = 0; p < P; p++) {
+      const x = m.v128.load32_splat(p * g.pix, 1, f.get(L.ip));
+      step.push(f.set(L.xs[p]!, g.wide ? x : m.v128.xor(x, i8Splat128(f))));
+      for (let j = 0; j < 2; j++)
+        step.push(f.set(acc(p, j), usdot(f, dot, f.get(L.w[j]!), f.get(L.xs[p]!), f.get(acc(p, j)))));
+    }
+    step.push(f.bump(L.ip, 4), f.bump(L.wp, 32));
+    body.push(f.repeat(L.kk, g.k / 4, step));
+  } else {
+    body.push(...gemmStepsI16(f, g, L, P));
+  }
+  body.push(
+    ...g.epi.setup(
+      () => f.get(g.y),
+      () => f.get(L.x),
+      () => f.get(L.cb),
+    ),
+  );
+  for (let p = 0; p < P; p++) body.push(...g.epi.store8(f.get(acc(p, 0)), f.get(acc(p, 1)), p));
+  return body;
+}
+
+/** x ^ 0x80 in every byte: int8 x -> unsigned x + 128. */
+const i8Splat128 = (f: Fn): Expr => f.m.i32x4.splat(f.c(0x80808080 | 0));
+
+/** The `i16` K loop of `gemmMicro`. */
+function gemmStepsI16(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
+  const m = f.m;
+  const acc = (p: number, j: number): number => L.acc[p * 2 + j]!;
+  const body: Expr[] = [];
   const step: Expr[] = [];
   for (let j = 0; j < 2; j++) step.push(f.set(L.w[j]!, m.v128.load8x8_s(j * 8, 1, f.get(L.wp))));
   for (let p = 0; p < P; p++) {
@@ -401,14 +509,6 @@ function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
   }
   step.push(f.bump(L.ip, g.wide ? 4 : 2), f.bump(L.wp, 16));
   body.push(f.repeat(L.kk, g.k / 2, step));
-  body.push(
-    ...g.epi.setup(
-      () => f.get(g.y),
-      () => f.get(L.x),
-      () => f.get(L.cb),
-    ),
-  );
-  for (let p = 0; p < P; p++) body.push(...g.epi.store8(f.get(acc(p, 0)), f.get(acc(p, 1)), p));
   return body;
 }
 
@@ -431,9 +531,24 @@ export interface DwRowI8 {
   readonly y: number;
   /** Into the row tile (local holding its address) with the dw's requantisation, or an epilogue. */
   readonly dest:
-    { readonly tile: number; readonly q: Requant; readonly qAddr: number } | { readonly epi: EpilogueI8 };
+    | {
+        readonly tile: number;
+        readonly q: Requant;
+        readonly qAddr: number;
+        /** Bytes x + 128 (the usdot GEMM's input) rather than i16. */
+        readonly unsigned: boolean;
+      }
+    | { readonly epi: EpilogueI8 };
   /** See `GemmRowI8.cols`. */
   readonly cols?: ColumnRange;
+  /**
+   * `i16`: tap pairs on `i32x4.dot_i16x8_s` (`wAddr`, `bAddr`); the usdot modes: taps in groups
+   * of 4 on the relaxed dot (`packDepthwiseGroups` at `wGroups`, the bias less 128 * sum(w) at
+   * `bGroups`).
+   */
+  readonly dot: DotI8;
+  readonly wGroups?: number;
+  readonly bGroups?: number;
 }
 
 export interface DwLocalsI8 {
@@ -454,6 +569,7 @@ export interface DwLocalsI8 {
   readonly col2: number;
   readonly r: RequantLocals;
   readonly yl: number;
+  readonly cols: number[];
 }
 
 export function dwLocalsI8(f: Fn): DwLocalsI8 {
@@ -475,7 +591,61 @@ export function dwLocalsI8(f: Fn): DwLocalsI8 {
     col2: f.v128Local(),
     r: requantLocals(f),
     yl: f.v128Local(),
+    cols: Array.from({ length: 4 }, () => f.v128Local()),
   };
+}
+
+/** Bytes of a and b interleaved (a0 b0 a1 b1 ... a7 b7): `punpcklbw`. */
+const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+
+/**
+ * The usdot depthwise taps of one 8-channel group for P pixels: the kernel's taps (row-major) in
+ * groups of 4, each tap's 8 channels one 8-byte load, the 4 loads interleaved into a 4-byte group
+ * per channel (2 byte and 2 word unpacks), made unsigned, one relaxed dot per 4 channels (32 MACs
+ * per 2 dots). The last group is padded with zero weights.
+ */
+function dwTapsUsdot(
+  f: Fn,
+  d: DwRowI8,
+  L: DwLocalsI8,
+  P: number,
+  acc: (p: number, j: number) => number,
+): Expr[] {
+  const m = f.m;
+  const { g } = d;
+  const gi = geomI8(d.in);
+  const dot = d.dot as Exclude<DotI8, 'i16'>;
+  const taps = g.kh * g.kw;
+  const groups = Math.ceil(taps / 4);
+  const out: Expr[] = [];
+  const [b0, b1] = [L.col, L.col2];
+  for (let gr = 0; gr < groups; gr++) {
+    out.push(f.set(L.w, f.load(f.get(L.wp), gr * 32)), f.set(L.w2, f.load(f.get(L.wp), gr * 32 + 16)));
+    for (let p = 0; p < P; p++) {
+      for (let i = 0; i < 4; i++) {
+        const t = gr * 4 + i;
+        if (t >= taps) continue;
+        const ky = Math.floor(t / g.kw);
+        const kx = t % g.kw;
+        const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix;
+        out.push(f.set(L.cols[i]!, m.v128.load64_zero(at, 1, f.get(L.ib))));
+      }
+      const col = (i: number): Expr => (gr * 4 + i < taps ? f.get(L.cols[i]!) : f.zero());
+      out.push(f.set(b0, m.i8x16.shuffle(col(0), col(1), BYTES_LO)));
+      out.push(f.set(b1, m.i8x16.shuffle(col(2), col(3), BYTES_LO)));
+      for (let j = 0; j < 2; j++) {
+        const grouped = m.i8x16.shuffle(f.get(b0), f.get(b1), j === 0 ? PAIRS_LO : PAIRS_HI);
+        out.push(
+          f.set(
+            acc(p, j),
+            usdot(f, dot, f.get(j === 0 ? L.w : L.w2), m.v128.xor(grouped, i8Splat128(f)), f.get(acc(p, j))),
+          ),
+        );
+      }
+    }
+  }
+  out.push(f.bump(L.wp, groups * 32));
+  return out;
 }
 
 export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
@@ -486,13 +656,15 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
   const acc = (p: number, j: number): number => L.acc[p * 2 + j]!;
 
   const block = (P: number): Expr[] => {
+    const grouped = d.dot !== 'i16';
     const body: Expr[] = [
       f.set(L.ib, f.add(f.get(L.rowBase), f.mul(f.get(L.x), f.c(g.sw * gi.pix)))),
-      f.set(L.wp, f.c(d.wAddr)),
-      f.set(L.bp, f.c(d.bAddr)),
+      f.set(L.wp, f.c(grouped ? d.wGroups! : d.wAddr)),
+      f.set(L.bp, f.c(grouped ? d.bGroups! : d.bAddr)),
     ];
+    const tilePix = 'tile' in d.dest && d.dest.unsigned ? cp : cp * 2;
     if ('tile' in d.dest) {
-      body.push(f.set(L.tp, f.add(f.get(d.dest.tile), f.mul(f.get(L.x), f.c(cp * 2)))));
+      body.push(f.set(L.tp, f.add(f.get(d.dest.tile), f.mul(f.get(L.x), f.c(tilePix)))));
       body.push(f.set(L.qp, f.c(d.dest.qAddr)));
     }
     const inner: Expr[] = [];
@@ -534,23 +706,36 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
       }
     }
     row.push(f.bump(L.ir, g.dh * gi.rs), f.bump(L.wp, pairs * 16));
-    inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
+    if (grouped) inner.push(...dwTapsUsdot(f, d, L, P, acc));
+    else inner.push(f.set(L.ir, f.get(L.ib)), f.repeat(L.ky, g.kh, row));
     if ('tile' in d.dest) {
       const dest = d.dest;
       const table = (quad: number) => (i: number) =>
         f.load(f.get(L.qp), quad * dest.q.quadBytes + dest.q.slot[i]! * 16);
       for (let p = 0; p < P; p++) {
         inner.push(f.set(L.yl, requantize(f, f.get(acc(p, 0)), dest.q, table(0), L.r)));
-        // The tile holds i16: the GEMM broadcasts an input pair with one load32_splat.
-        inner.push(
-          f.store(
-            f.get(L.tp),
-            p * cp * 2,
-            m.i16x8.narrow_i32x4_s(f.get(L.yl), requantize(f, f.get(acc(p, 1)), dest.q, table(1), L.r)),
-          ),
+        const y16 = m.i16x8.narrow_i32x4_s(
+          f.get(L.yl),
+          requantize(f, f.get(acc(p, 1)), dest.q, table(1), L.r),
         );
+        if (dest.unsigned) {
+          // Bytes x ^ 0x80 = x + 128: the usdot GEMM broadcasts 4 inputs with one load32_splat.
+          inner.push(f.set(L.yl, y16));
+          inner.push(
+            m.v128.store64_lane(
+              p * cp,
+              1,
+              0,
+              f.get(L.tp),
+              m.v128.xor(m.i8x16.narrow_i16x8_s(f.get(L.yl), f.get(L.yl)), i8Splat128(f)),
+            ),
+          );
+        } else {
+          // i16: the GEMM broadcasts an input pair with one load32_splat.
+          inner.push(f.store(f.get(L.tp), p * cp * 2, y16));
+        }
       }
-      inner.push(f.bump(L.tp, 16), f.bump(L.qp, 2 * dest.q.quadBytes));
+      inner.push(f.bump(L.tp, dest.unsigned ? 8 : 16), f.bump(L.qp, 2 * dest.q.quadBytes));
     } else {
       const epi = d.dest.epi;
       inner.unshift(
@@ -607,6 +792,10 @@ export function convRowsI8(
     epi: EpilogueI8;
     r0: number;
     r1: number;
+    /** See `DwRowI8.dot`; the usdot modes read `packDenseGroups` at `wGroups`, bias `bGroups`. */
+    dot: DotI8;
+    wGroups?: number;
+    bGroups?: number;
   },
 ): Expr {
   const m = f.m;
@@ -630,6 +819,9 @@ export function convRowsI8(
   const acc = Array.from({ length: 8 }, () => f.v128Local());
   const xs = Array.from({ length: 4 }, () => f.v128Local());
   const w = f.v128Local();
+  const quads = Math.ceil(g.cin / 4);
+  // Bytes of weights per output channel (`cb` counts channels).
+  const groupBytes = g.kh * g.kw * quads * 4;
   const micro = (P: number): Expr[] => {
     const a = (p: number, j: number): number => acc[p * 2 + j]!;
     const body: Expr[] = [
@@ -656,7 +848,34 @@ export function convRowsI8(
       );
     }
     step.push(f.bump(tp, 4), f.bump(wp, 8));
-    body.push(f.repeat(kk, steps, step));
+    if (c.dot === 'i16') body.push(f.repeat(kk, steps, step));
+    else {
+      // usdot: per tap, 4 input channels at once (one load32_splat, the channel padding of the
+      // buffer read against zero weights), 32 MACs per 2 dots; every offset a constant.
+      const dot = c.dot;
+      body[1] = f.set(wp, f.add(f.c(c.wGroups!), f.mul(f.get(cb), f.c(groupBytes))));
+      for (let p = 0; p < P; p++)
+        for (let j = 0; j < 2; j++)
+          body[3 + p * 2 + j] = f.set(
+            a(p, j),
+            f.load(f.add(f.c(c.bGroups!), f.mul(f.get(cb), f.c(4))), j * 16),
+          );
+      let gr = 0;
+      for (let ky = 0; ky < g.kh; ky++)
+        for (let kx = 0; kx < g.kw; kx++)
+          for (let q = 0; q < quads; q++, gr++) {
+            body.push(
+              f.set(xs[0]!, f.load(f.get(wp), gr * 32)),
+              f.set(xs[1]!, f.load(f.get(wp), gr * 32 + 16)),
+            );
+            for (let p = 0; p < P; p++) {
+              const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + 4 * q;
+              body.push(f.set(xs[2]!, m.v128.xor(m.v128.load32_splat(at, 1, f.get(ib)), i8Splat128(f))));
+              for (let j = 0; j < 2; j++)
+                body.push(f.set(a(p, j), usdot(f, dot, f.get(xs[j]!), f.get(xs[2]!), f.get(a(p, j)))));
+            }
+          }
+    }
     body.push(
       ...c.epi.setup(
         () => f.get(y),

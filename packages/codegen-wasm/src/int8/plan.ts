@@ -251,6 +251,11 @@ export interface LayoutI8 {
   /** NCHW int8 output, pad8(C) planes. */
   readonly outputInt8: { readonly byteOffset: number };
   readonly scratch: { readonly byteOffset: number; readonly bytesPerThread: number };
+  /**
+   * 48 bytes written by the relaxed builds' data segment: the operands and the exact result of
+   * the relaxed dot the start function checks before any stage runs (`emit.ts`).
+   */
+  readonly probe: { readonly byteOffset: number };
   readonly maxThreads: number;
   readonly pages: number;
 }
@@ -268,6 +273,8 @@ export function layoutI8(plan: Plan, weightBytes: number, maxThreads: number): L
   const recordBytes = scheduleRecordBytes(maxThreads);
   const schedule = { byteOffset: at, recordBytes };
   at = align(at + maxThreads * plan.stages.length * recordBytes);
+  const probe = { byteOffset: at };
+  at = align(at + 48);
   const weights = { byteOffset: at, byteLength: weightBytes };
   at = align(at + weightBytes);
   const [, ci, hi, wi] = plan.input.shape;
@@ -293,6 +300,7 @@ export function layoutI8(plan: Plan, weightBytes: number, maxThreads: number): L
     output,
     outputInt8,
     scratch,
+    probe,
     maxThreads,
     pages: Math.ceil(at / PAGE) + 1,
   };
