@@ -167,9 +167,7 @@ export async function compileArtifacts(
 }
 
 export async function compileCommand(out: Output, options: CompileOptions): Promise<void> {
-  // The summary times the whole command: from the process start where the CLI runs as one
-  // (module loading is seconds of it), else from this call.
-  const started = out.startedAt ?? performance.now();
+  const started = performance.now();
   const targets = parseTargets(options.target);
   const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
   const opset = parseInteger('--opset', options.opset, OPSET_MIN, OPSET_MAX);
@@ -231,7 +229,9 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const floatFiles = int8?.wasm.built ? linkFloatManifest(compiled.files, stem) : compiled.files;
   const files = [...floatFiles, ...(int8?.files ?? [])];
   const written = await writeFilesAtomic(options.out, files);
-  const seconds = (performance.now() - started) / 1000;
+  // The summary times the whole command: from the process start where the CLI runs as one
+  // (module loading is seconds of it), else from this call.
+  const seconds = (performance.now() - (out.startedAt ?? started)) / 1000;
 
   if (options.json) {
     out.json({
