@@ -6,6 +6,11 @@ export interface Output {
   note(text: string): void;
   /** One-line error messages. */
   error(text: string): void;
+  /**
+   * `performance.now()` when the command started, for "done in" summaries; unset (in-process
+   * callers) means "when the command function was called".
+   */
+  readonly startedAt?: number;
 }
 
 export const consoleOutput: Output = {
@@ -13,4 +18,6 @@ export const consoleOutput: Output = {
   json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
   note: (text) => process.stderr.write(`${text}\n`),
   error: (text) => process.stderr.write(`${text}\n`),
+  // performance.now() counts from the process start: the CLI's module loading is included.
+  startedAt: 0,
 };

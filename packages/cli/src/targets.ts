@@ -23,8 +23,18 @@ export interface TargetInput {
   readonly foldBatchNorm: boolean;
   /** How the tfjs weights file stores values (default float32). */
   readonly weightsDtype?: WeightsDtype;
-  /** The `--arch` / `--weights` the model came from, for the generated code's "Regenerate" line. */
-  readonly source?: { readonly arch?: string; readonly weights?: string };
+  /** The options the model came from, for the generated code's "Regenerate" line. */
+  readonly source?: ModelOrigin;
+}
+
+/** The `compile` options that made a model: what its "Regenerate" command repeats. */
+export interface ModelOrigin {
+  readonly arch?: string;
+  readonly weights?: string;
+  /** `--input-size` as given. */
+  readonly inputSize?: string;
+  /** `--seed`, for seeded weights (no `--weights`); 0, the default, is left out. */
+  readonly seed?: number;
 }
 
 /** `--weights-dtype`: float32 (default), float16 or int8; only the tfjs target stores weights so. */
@@ -105,13 +115,16 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
 
   tfjs: async ({ model, stem, reference, weightsDtype = 'float32', source: origin }) => {
     // The command that made it: the model's own --arch / --weights, not the output stem (a
-    // graph file's stem is no architecture name).
+    // graph file's stem is no architecture name). Without an origin (prune's final network),
+    // the graph and weights compile writes beside the target folders.
     const from = origin
       ? [
           ...(origin.arch !== undefined ? [`--arch ${origin.arch}`] : []),
           ...(origin.weights !== undefined ? [`--weights ${origin.weights}`] : []),
+          ...(origin.inputSize !== undefined ? [`--input-size ${origin.inputSize}`] : []),
+          ...(origin.seed ? [`--seed ${origin.seed}`] : []),
         ]
-      : [`--arch ${stem}`];
+      : [`--arch ${stem}.json`, `--weights ${stem}.safetensors`];
     const options = {
       moduleName: stem,
       weightsFileName: `${stem}.weights.bin`,

@@ -90,6 +90,10 @@ function describeNode(node: Node): string {
     }
     case 'upsample':
       return `upsample (${node.attrs.mode})`;
+    case 'resize': {
+      const a = node.attrs;
+      return `resize (${a.mode}, ${'scale' in a ? `x${a.scale.join('x')}` : `to ${a.size.join('x')}`})`;
+    }
     default:
       return node.op;
   }
