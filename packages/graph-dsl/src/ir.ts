@@ -83,11 +83,13 @@ export interface UpsampleAttrs {
  * Exactly one of `scale` and `size`.
  */
 export type ResizeAttrs = ResizeByScale | ResizeToSize;
+/** `resize` by integer factors per axis. */
 export interface ResizeByScale {
   readonly mode: UpsampleMode;
   /** Positive integer factors [height, width]: the output is the input times these. */
   readonly scale: Pair;
 }
+/** `resize` to an explicit output size. */
 export interface ResizeToSize {
   readonly mode: UpsampleMode;
   /** Output [height, width], any positive integers (smaller than the input too). */
