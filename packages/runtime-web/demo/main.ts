@@ -59,6 +59,8 @@ ui.modelInfo.textContent =
     ? `${info.arch}, weights trained on NYU Depth v2 (the paper's pruned model).`
     : `${info.arch} with SEEDED random weights: the pipeline runs, but the depth is meaningless until the trained weights can be imported.`;
 ui.modelInfo.classList.toggle('seeded', info.origin === 'seeded');
+// The int8 build exists only for the trained model (the file's own int8 quantisation).
+if (info.int8 !== true) ui.engine.querySelector('option[value="wasm-int8"]')?.remove();
 
 const params = new URLSearchParams(location.search);
 for (const [key, select] of [
@@ -85,7 +87,8 @@ async function load(): Promise<DepthEstimator> {
   const old = estimator;
   estimator = undefined;
   await old?.dispose();
-  const engine = ui.engine.value as EngineName;
+  const int8 = ui.engine.value === 'wasm-int8';
+  const engine = (int8 ? 'wasm' : ui.engine.value) as EngineName;
   const backend = ui.backend.value === 'auto' ? undefined : (ui.backend.value as BackendName);
   const numThreads = Number(ui.threads.value || '1');
   setStatus(`Loading ${engine} on ${backend ?? 'the first backend that works'}…`);
@@ -94,7 +97,14 @@ async function load(): Promise<DepthEstimator> {
       ? { engine, module, weights: { manifestUrl } }
       : engine === 'onnx'
         ? { engine, model: onnxUrl }
-        : { engine, model: { manifestUrl: wasmManifestUrl } };
+        : int8
+          ? {
+              engine,
+              model: {
+                manifestUrl: wasmManifestUrl.replace(/\.wasm-manifest\.json$/, '.int8.wasm-manifest.json'),
+              },
+            }
+          : { engine, model: { manifestUrl: wasmManifestUrl, precision: 'float32' } };
   const loaded = await createDepthEstimator({ model, backend, numThreads, wasmPaths });
   ui.stat.engine.textContent = loaded.engine;
   // What the runtime actually runs on (tfjs-wasm fixes its pool when it first initialises).
