@@ -127,7 +127,7 @@ export interface Int8Result {
 /**
  * The int8 wasm build of `model` (`<stem>.int8.*`, beside the float build in wasm/), checked
  * through runtime-web's wasm engine at 1 and 2 threads against the int8 reference executor
- * on `check` (NCHW in [0, 1]): the engine computes TFLite's integers, so the check's limit is 0.
+ * on `check` (NCHW in [0, 1]): the engine computes the model's integers (in its declared arithmetic), so the check's limit is 0.
  */
 export async function int8WasmFiles(
   model: QuantizedModel,
