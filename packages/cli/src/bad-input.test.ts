@@ -126,6 +126,32 @@ describe('output paths are checked before any work', () => {
     },
   );
 
+  it('--int8-arithmetic: a bad value, or no int8 model to apply it to', async () => {
+    const dir = tmp();
+    const png = join(dir, 'd.png');
+    await expectRefused(
+      dir,
+      ['predict', IMAGE, '--engine', 'wasm', '--int8-arithmetic', 'XNNPACK', '--out', png],
+      '--int8-arithmetic must be one of tflite, xnnpack, found "XNNPACK"',
+    );
+    await expectRefused(
+      dir,
+      [
+        'predict',
+        IMAGE,
+        '--weights',
+        TFLITE,
+        '--engine',
+        'onnx',
+        '--int8-arithmetic',
+        'tflite',
+        '--out',
+        png,
+      ],
+      '--int8-arithmetic applies to an int8 model only (--engine wasm with an int8 .tflite, --precision auto or int8)',
+    );
+  });
+
   it('predict --out naming an existing folder', async () => {
     const dir = tmp();
     mkdirSync(join(dir, 'maps'));
@@ -272,6 +298,16 @@ describe('compile --quantize int8: bad options and bad calibration photos', () =
     );
     await expectRefused(dir, compile(out, '--images', PHOTOS), '--images applies to --quantize int8 only');
     await expectRefused(dir, compile(out, '--holdout', '2'), '--holdout applies to --quantize int8 only');
+    await expectRefused(
+      dir,
+      compile(out, '--int8-arithmetic', 'tflite'),
+      '--int8-arithmetic applies to --quantize int8 only',
+    );
+    await expectRefused(
+      dir,
+      compile(out, '--quantize', 'int8', '--images', PHOTOS, '--int8-arithmetic', 'fast'),
+      '--int8-arithmetic must be one of tflite, xnnpack, found "fast"',
+    );
     await expectRefused(
       dir,
       compile(out, '--quantize', 'int8', '--images', PHOTOS, '--calibration', 'entropy'),

@@ -8,7 +8,13 @@ import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs } from '@fastdepth/codegen-tfjs';
 import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
 import { emitWasmInt8 } from '@fastdepth/codegen-wasm';
-import { quote, type Model, type QuantizedModel } from '@fastdepth/graph-dsl';
+import {
+  INTEGER_ARITHMETICS,
+  quote,
+  type IntegerArithmetic,
+  type Model,
+  type QuantizedModel,
+} from '@fastdepth/graph-dsl';
 import { createDepthEstimator, type BackendName, type DepthEstimator } from '@fastdepth/runtime-web';
 import { UserError } from './errors.js';
 import { parseInteger } from './options.js';
@@ -73,6 +79,51 @@ export function parsePrecision(
       throw new UserError('--precision int8: the weights carry no int8 model (give an int8 .tflite file)');
   }
   return precision === 'float32' || engine !== 'wasm' || !quantized ? 'float32' : 'int8';
+}
+
+/**
+ * `--int8-arithmetic`: how an int8 model's integers are requantised. The default is XNNPACK's,
+ * what TFLite's default CPU delegate and LiteRT.js compute, so the int8 engine gives the integers
+ * a developer holding the .tflite file sees from those runtimes; `tflite` is the arithmetic of
+ * TFLite's reference kernels (what the file format specifies; the two differ by one output step
+ * on a share of the pixels).
+ */
+export const DEFAULT_INT8_ARITHMETIC: IntegerArithmetic = 'xnnpack';
+
+/** Checks `--int8-arithmetic` (absent: the default). */
+export function parseInt8Arithmetic(value: string | undefined): IntegerArithmetic {
+  if (value === undefined) return DEFAULT_INT8_ARITHMETIC;
+  if (!(INTEGER_ARITHMETICS as readonly string[]).includes(value))
+    throw new UserError(
+      `--int8-arithmetic must be one of ${INTEGER_ARITHMETICS.join(', ')}, found ${quote(value)}`,
+    );
+  return value as IntegerArithmetic;
+}
+
+/** `model` declaring `arithmetic` (its integers unchanged). */
+export function withInt8Arithmetic(model: QuantizedModel, arithmetic: IntegerArithmetic): QuantizedModel {
+  const { graph } = model;
+  return { ...model, graph: { ...graph, quantization: { ...graph.quantization, arithmetic } } };
+}
+
+/**
+ * The int8 model predict/eval run, in the `--int8-arithmetic` asked for; the flag is refused when
+ * the engine runs no int8 model.
+ */
+export function int8ModelFor(
+  precision: 'int8' | 'float32',
+  quantized: QuantizedModel | undefined,
+  arithmeticFlag: string | undefined,
+): QuantizedModel | undefined {
+  const arithmetic = parseInt8Arithmetic(arithmeticFlag);
+  if (precision !== 'int8' || !quantized) {
+    if (arithmeticFlag !== undefined)
+      throw new UserError(
+        '--int8-arithmetic applies to an int8 model only (--engine wasm with an int8 .tflite, --precision auto or int8)',
+      );
+    return undefined;
+  }
+  return withInt8Arithmetic(quantized, arithmetic);
 }
 
 export async function createEstimator(

@@ -30,6 +30,7 @@ import {
   type TensorF32,
   type Agreement,
   type CalibrationMethod,
+  type IntegerArithmetic,
   type Model,
   type QuantizedModel,
 } from '@fastdepth/graph-dsl';
@@ -126,7 +127,7 @@ export interface Int8Result {
 /**
  * The int8 wasm build of `model` (`<stem>.int8.*`, beside the float build in wasm/), checked
  * through runtime-web's wasm engine at 1 and 2 threads against the int8 reference executor
- * on `check` (NCHW in [0, 1]): the engine computes TFLite's integers, so the check's limit is 0.
+ * on `check` (NCHW in [0, 1]): the engine computes the model's integers (in its declared arithmetic), so the check's limit is 0.
  */
 export async function int8WasmFiles(
   model: QuantizedModel,
@@ -260,7 +261,15 @@ export function loadPhotosFor(
  */
 export async function quantizeForCompile(
   out: Output,
-  input: { model: Model; stem: string; request: QuantizeRequest; photos: QuantizationImages; wasm: boolean },
+  input: {
+    model: Model;
+    stem: string;
+    request: QuantizeRequest;
+    photos: QuantizationImages;
+    /** The integer arithmetic the int8 model declares (`--int8-arithmetic`). */
+    arithmetic: IntegerArithmetic;
+    wasm: boolean;
+  },
 ): Promise<Int8Result> {
   const { model, stem, request, photos } = input;
   const inputs = graphInputs(model.graph);
@@ -269,11 +278,18 @@ export async function quantizeForCompile(
   out.note(
     `quantising ${stem} to int8: calibrating on ${photos.calibration.length} photo(s) of "${request.images}" (${method}, float64 reference executor)...`,
   );
-  const quantized = quantizeModel(model.graph, model.weights, photos.calibration, {
+  const calibrated = quantizeModel(model.graph, model.weights, photos.calibration, {
     calibration: request.calibration,
     percentile: request.percentile,
     onInput: (i, n) => out.note(`  calibration photo ${i + 1}/${n}`),
   });
+  const quantized: QuantizedModel = {
+    ...calibrated,
+    graph: {
+      ...calibrated.graph,
+      quantization: { ...calibrated.graph.quantization, arithmetic: input.arithmetic },
+    },
+  };
 
   out.note(`agreement on ${photos.heldOut.length} held-out photo(s): float vs int8 reference executors...`);
   const outputName = graphOutputs(model.graph)[0]!.name;

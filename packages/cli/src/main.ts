@@ -35,6 +35,8 @@ const LATENCY_TABLE_HELP =
 
 const PRECISION_HELP =
   "wasm engine: int8 runs the weights' own int8 model (an int8 .tflite such as the paper's) as TFLite computes it, float32 its dequantised float reading; auto (default) is int8 when there is one";
+const INT8_ARITHMETIC_HELP =
+  "how the int8 model's integers are requantised: xnnpack (default: XNNPACK's float32 requantisation, what TFLite's default CPU delegate and LiteRT.js compute, so the engine gives their integers) or tflite (TFLite's reference fixed-point kernels, what the file format specifies; differs from xnnpack by one output step on some pixels)";
 const THREADS_HELP =
   'threads: onnx (onnxruntime-node intra-op, or onnxruntime-web) and wasm (worker_threads); tfjs runs one in Node';
 
@@ -112,6 +114,7 @@ export function buildProgram(out: Output): Command {
       '--holdout <n>',
       'with --quantize: photos of --images not calibrated on, to report int8 vs float agreement on (default: one in five, at least 1)',
     )
+    .option('--int8-arithmetic <a>', `with --quantize: ${INT8_ARITHMETIC_HELP}`)
     .option('--out <dir>', 'output folder', 'out')
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -123,7 +126,9 @@ calibration photos; the int8 reference executor then runs the held-out photos an
 prints its agreement with the float network (mean relative difference, pixels within one output
 step, AbsRel and delta1 against the float output). Written beside the float artifacts:
 NAME.int8.json (the graph with its "quantization" annotation) and NAME.int8.safetensors
-(I8 weights, I32 biases); with --target wasm also the int8 wasm build, once codegen-wasm has one.
+(I8 weights, I32 biases); with --target wasm also the int8 wasm build. --int8-arithmetic
+picks the requantisation the int8 model declares and the wasm build computes: xnnpack
+(default; LiteRT.js's and TFLite-on-CPU's integers) or tflite (TFLite's reference kernels).
 
 Examples:
   fastdepth compile --weights fast_depth_224.tflite --target onnx
@@ -160,6 +165,7 @@ Examples:
     )
     .option('--threads <n>', THREADS_HELP, '1')
     .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('auto'))
+    .option('--int8-arithmetic <a>', `wasm engine, int8 model: ${INT8_ARITHMETIC_HELP}`)
     .option(
       '--out <file>',
       "coloured depth map at the input image's size with a colour bar in metres: .png (parts the network did not see are transparent), or .jpg/.jpeg",
@@ -196,6 +202,7 @@ Examples:
     .addOption(new Option('--backend <backend>', 'see predict').choices(['wasm', 'cpu']))
     .option('--threads <n>', THREADS_HELP, '1')
     .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('auto'))
+    .option('--int8-arithmetic <a>', `wasm engine, int8 model: ${INT8_ARITHMETIC_HELP}`)
     .option('--limit <n>', 'evaluate at most the first N frames')
     .option(
       '--compare-pred <file>',

@@ -55,11 +55,12 @@ describe("fastdepth eval on the NYU sample with the paper's trained weights", ()
     },
   );
 
-  it('wasm engine: the int8 model as TFLite computes it by default; --precision float32 gives the onnx figures', async () => {
-    const run = async (...args: string[]): Promise<EvalReport & { precision: string }> => {
+  it('wasm engine: the int8 model in XNNPACK arithmetic by default (tflite on request); --precision float32 gives the onnx figures', async () => {
+    type Report = EvalReport & { precision: string; int8Arithmetic?: string };
+    const run = async (...args: string[]): Promise<Report> => {
       const r = await runCli('eval', '--weights', TFLITE, '--data', NYU, '--json', ...args);
       expect(r.code, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as EvalReport & { precision: string };
+      return JSON.parse(r.stdout) as Report;
     };
     const onnx = (await run('--engine', 'onnx')).metrics;
     const float = await run('--engine', 'wasm', '--threads', '2', '--precision', 'float32');
@@ -69,19 +70,35 @@ describe("fastdepth eval on the NYU sample with the paper's trained weights", ()
     expect(Math.abs(float.metrics.delta1 - onnx.delta1)).toBeLessThan(1e-3);
     // The int8 build computes the int8 reference executor's integers (bit-exact, tested in
     // codegen-wasm); on this frame that model is within a few mm of the float reading.
-    const int8 = await run('--engine', 'wasm', '--threads', '2');
-    expect(int8.precision).toBe('int8');
     const reference = importTfliteQuantized(readFileSync(TFLITE), TFLITE).quantized;
     const rgb = readNpy(readFileSync(join(NYU, 'rgb.npy')), 'rgb.npy');
     const nchw = new Float64Array(3 * 224 * 224);
     for (let p = 0; p < 224 * 224; p++)
       for (let c = 0; c < 3; c++) nchw[c * 224 * 224 + p] = Number(rgb.data[p * 3 + c]);
-    const q = executeQuantized(reference, { input: { shape: [1, 3, 224, 224], data: nchw } }).depth!;
     const gt = readNpy(readFileSync(join(NYU, 'depth.npy')), 'depth.npy').data as Float32Array;
-    const want = computeMetrics(dequantizeValues(q.data, q.params), gt);
-    for (const key of ['rmse', 'absRel', 'delta1'] as const)
-      expect(Math.abs(int8.metrics[key] - want[key]), key).toBeLessThan(1e-3 * Math.max(1, want[key]));
-    expect(Math.abs(int8.metrics.rmse - onnx.rmse)).toBeLessThan(0.02);
+    const metricsIn = (arithmetic: 'tflite' | 'xnnpack') => {
+      const model = {
+        ...reference,
+        graph: { ...reference.graph, quantization: { ...reference.graph.quantization, arithmetic } },
+      };
+      const q = executeQuantized(model, { input: { shape: [1, 3, 224, 224], data: nchw } }).depth!;
+      return computeMetrics(dequantizeValues(q.data, q.params), gt);
+    };
+    for (const [args, arithmetic] of [
+      [[], 'xnnpack'],
+      [['--int8-arithmetic', 'tflite'], 'tflite'],
+    ] as const) {
+      const int8 = await run('--engine', 'wasm', '--threads', '2', ...args);
+      expect(int8.precision).toBe('int8');
+      expect(int8.int8Arithmetic).toBe(arithmetic);
+      const want = metricsIn(arithmetic);
+      // The engine's depth is the reference's exactly: equal metrics up to summation order.
+      for (const key of ['rmse', 'absRel', 'delta1'] as const)
+        expect(Math.abs(int8.metrics[key] - want[key]), key).toBeLessThan(1e-6 * Math.max(1, want[key]));
+      expect(Math.abs(int8.metrics.rmse - onnx.rmse)).toBeLessThan(0.02);
+    }
+    // The two arithmetics' models are not the same on this frame.
+    expect(metricsIn('xnnpack').rmse).not.toBe(metricsIn('tflite').rmse);
   });
 
   it("reads a folder of NYU .h5 files as the authors' loader does", async () => {

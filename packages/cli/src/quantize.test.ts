@@ -26,6 +26,7 @@ interface Int8Report {
     calibration: string;
     calibrationPhotos: string[];
     outputStep: number;
+    arithmetic: string;
     agreement: {
       photo: string;
       count: number;
@@ -65,6 +66,7 @@ describe('fastdepth compile --quantize int8', () => {
     const report = JSON.parse(r.stdout) as Int8Report;
     const { int8 } = report;
     expect(int8.calibration).toBe('minmax');
+    expect(int8.arithmetic).toBe('xnnpack');
     expect(int8.calibrationPhotos).toHaveLength(17);
     expect(int8.agreement.map((a) => a.photo)).toHaveLength(4);
     expect(int8.agreement[3]!.photo).toBe('all');
@@ -94,6 +96,8 @@ describe('fastdepth compile --quantize int8', () => {
       'int8.safetensors',
     );
     const model = quantizedModel(graph, weights);
+    // The default integer arithmetic is written into the int8 model.
+    expect(model.graph.quantization.arithmetic).toBe('xnnpack');
     expect(model.graph.quantization.tensors.depth!.scale).toBeCloseTo(int8.outputStep, 12);
     const result = executeQuantized(model, { input: randomTensor([1, 3, 64, 64], 3) }).depth!;
     expect(result.data).toHaveLength(64 * 64);
@@ -152,6 +156,8 @@ describe('fastdepth compile --quantize int8', () => {
       '64',
       '--quantize',
       'int8',
+      '--int8-arithmetic',
+      'tflite',
       '--target',
       'wasm',
       '--out',
@@ -159,8 +165,12 @@ describe('fastdepth compile --quantize int8', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
-      /int8: the weights file's own int8 model \(output step 0\.07170\), no calibration/,
+      /int8: the weights file's own int8 model \(output step 0\.07170, tflite arithmetic\), no calibration/,
     );
+    const manifest = JSON.parse(
+      readFileSync(join(out, 'wasm', 'fastdepth-pruned.int8.wasm-manifest.json'), 'utf8'),
+    ) as { quantization: { arithmetic: string } };
+    expect(manifest.quantization.arithmetic).toBe('tflite');
     expect(r.stdout).toMatch(/int8 wasm \(runtime-web, 1 thread\) vs int8 reference executor +0\.00e\+0 +0/);
     expect(readdirSync(out)).toContain('fastdepth-pruned.int8.json');
     const seeded = await runCli(

@@ -139,12 +139,20 @@ for (const split of PROFILE ? (['auto'] as const) : (['auto', 'rows'] as const))
     module: a.modules['simd-threads'],
     weights: a.weights,
   };
-  const q = emitWasmInt8(int8Model, { threadSplit: split, profile: PROFILE });
-  builds[`int8 (trained), split ${split}`] = {
-    manifest: q.manifest,
-    module: q.modules['simd-threads'],
-    weights: q.weights,
-  };
+  // The trained int8 model in both integer arithmetics (TFLite's fixed-point requantisation,
+  // XNNPACK's float32 one): the same integers in, other requantisation code per stage.
+  for (const arithmetic of ['tflite', 'xnnpack'] as const) {
+    const model = {
+      ...int8Model,
+      graph: { ...int8Model.graph, quantization: { ...int8Model.graph.quantization, arithmetic } },
+    };
+    const q = emitWasmInt8(model, { threadSplit: split, profile: PROFILE });
+    builds[`int8 (trained, ${arithmetic}), split ${split}`] = {
+      manifest: q.manifest,
+      module: q.modules['simd-threads'],
+      weights: q.weights,
+    };
+  }
 }
 if (BASELINE !== '' && !PROFILE) {
   const manifest = JSON.parse(

@@ -43,6 +43,8 @@ describe.each([
   ['tfjs', 'wasm', 2],
   ['onnx', 'wasm', 1],
   ['wasm', 'wasm', 2],
+  // The int8 build of the paper's int8 model (the demo's trained model has one).
+  ['wasm-int8', 'wasm', 2],
 ])('demo page, %s on %s, %i thread(s)', (engine, backend, threads) => {
   it('shows a depth map and its latency for a photograph, then for the next one', async () => {
     const page = await browser!.newPage();
@@ -104,12 +106,15 @@ describe.each([
     // The threads asked for really run (tfjs-wasm alone would halve them on a 2-core machine).
     const expected = Math.min(threads, stats.cores);
     expect([stats.engine, stats.backend]).toEqual([
-      engine,
+      engine === 'wasm-int8' ? 'wasm' : engine,
       expected > 1 ? `${backend} × ${expected} threads` : backend,
     ]);
     // The wasm engine adds its build and thread count after the same start.
     expect(stats.reason).toMatch(new RegExp(`^${backend}: requested($|; )`));
     expect(stats.inWorker).toBe(true);
+    // The int8 choice runs the int8 build, the plain wasm one the float32 build.
+    if (engine === 'wasm-int8') expect(stats.reason).toMatch(/; int8 /);
+    if (engine === 'wasm') expect(stats.reason).not.toMatch(/int8/);
     expect(stats.count).toBeGreaterThan(1000);
     expect(stats.variance).toBeGreaterThan(0);
     expect(stats.latency).toBeGreaterThan(0);

@@ -68,9 +68,12 @@ ui.modelInfo.textContent =
     ? `${info.arch}, weights trained on NYU Depth v2 (the paper's pruned model).`
     : `${info.arch} with SEEDED random weights: the pipeline runs, but the depth is meaningless until the trained weights can be imported.`;
 ui.modelInfo.classList.toggle('seeded', info.origin === 'seeded');
+// The int8 build exists only for the trained model (the file's own int8 quantisation).
+if (info.int8 !== true) ui.engine.querySelector('option[value="wasm-int8"]')?.remove();
 
-// The fastest engine a page can run: the compiled wasm engine, on 2 threads where allowed.
-ui.engine.value = 'wasm';
+// The fastest engine a page can run: the compiled wasm engine (its int8 build where the model has
+// one), on 2 threads where allowed.
+ui.engine.value = info.int8 === true ? 'wasm-int8' : 'wasm';
 ui.threads.value = String(Math.min(2, maxThreads));
 const params = new URLSearchParams(location.search);
 if (params.get('worker') === '0') ui.worker.checked = false;
@@ -108,7 +111,8 @@ async function load(): Promise<DepthEstimator> {
   const old = estimator;
   estimator = undefined;
   await old?.dispose();
-  const engine = ui.engine.value as EngineName;
+  const int8 = ui.engine.value === 'wasm-int8';
+  const engine = (int8 ? 'wasm' : ui.engine.value) as EngineName;
   const backend = ui.backend.value === 'auto' ? undefined : (ui.backend.value as BackendName);
   const numThreads = Number(ui.threads.value || '1');
   setStatus(`Loading ${engine} on ${backend ?? 'the first backend that works'}…`);
@@ -117,7 +121,14 @@ async function load(): Promise<DepthEstimator> {
       ? { engine, module, weights: { manifestUrl } }
       : engine === 'onnx'
         ? { engine, model: onnxUrl }
-        : { engine, model: { manifestUrl: wasmManifestUrl } };
+        : int8
+          ? {
+              engine,
+              model: {
+                manifestUrl: wasmManifestUrl.replace(/\.wasm-manifest\.json$/, '.int8.wasm-manifest.json'),
+              },
+            }
+          : { engine, model: { manifestUrl: wasmManifestUrl, precision: 'float32' } };
   // The demo's own worker runs every engine; `?worker=builtin` takes the package's (onnx, wasm).
   const worker = !ui.worker.checked
     ? undefined

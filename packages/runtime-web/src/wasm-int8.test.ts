@@ -100,6 +100,21 @@ describe('wasm engine, int8 build', () => {
     await estimator.dispose();
   });
 
+  it('an int8 manifest declaring an unknown integer arithmetic: an error naming the field', async () => {
+    const int8 = JSON.parse(readFileSync(join(DIR, 'trained.int8.wasm-manifest.json'), 'utf8')) as {
+      quantization: { arithmetic?: string };
+    };
+    expect(int8.quantization.arithmetic).toBe('tflite');
+    int8.quantization.arithmetic = 'fast';
+    const bad = join(DIR, 'bad-arithmetic.int8.wasm-manifest.json');
+    writeFileSync(bad, JSON.stringify(int8));
+    const attempt = createDepthEstimator({ model: { engine: 'wasm', model: { manifestUrl: bad } } });
+    await expect(attempt).rejects.toThrow(DepthEstimatorError);
+    await expect(attempt).rejects.toThrow(
+      /"quantization\.arithmetic" is "fast", expected "tflite" or "xnnpack"/,
+    );
+  });
+
   it('precision int8 on a folder without an int8 build: an error naming the manifest', async () => {
     const attempt = createDepthEstimator({
       model: { engine: 'wasm', model: { manifestUrl: unlinkedManifest, precision: 'int8' } },

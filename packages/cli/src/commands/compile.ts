@@ -8,6 +8,7 @@ import {
 } from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
 import { UserError } from '../errors.js';
+import { parseInt8Arithmetic, withInt8Arithmetic } from '../engine.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import {
   linkFloatManifest,
@@ -54,6 +55,7 @@ export interface CompileOptions {
   readonly calibration?: string;
   readonly percentile?: string;
   readonly holdout?: string;
+  readonly int8Arithmetic?: string;
 }
 
 /**
@@ -174,6 +176,9 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const weightsDtype = parseWeightsDtype(options.weightsDtype, targets);
   const inputSize = options.inputSize === undefined ? undefined : parseInputSize(options.inputSize);
   const quantize = parseQuantizeFlags(options);
+  const arithmetic = parseInt8Arithmetic(options.int8Arithmetic);
+  if (options.int8Arithmetic !== undefined && quantize === undefined)
+    throw new UserError('--int8-arithmetic applies to --quantize int8 only');
   await checkOutputDir(options.out, '--out');
   const { model, stem, weightsSource, quantized } = await loadModel({
     ...(options.arch !== undefined ? { arch: options.arch } : {}),
@@ -210,7 +215,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   const int8 =
     quantize === 'own' && quantized
       ? await ownInt8ForCompile(out, {
-          quantized,
+          quantized: withInt8Arithmetic(quantized, arithmetic),
           stem,
           wasm: built.includes('wasm'),
           check: compiled.reference.input,
@@ -221,6 +226,7 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
             stem,
             request,
             photos,
+            arithmetic,
             wasm: targets.includes('wasm'),
           })
         : undefined;
@@ -296,22 +302,27 @@ function int8Json(r: Int8Result, q: QuantizeRequest | 'own'): Record<string, unk
     ...(q === 'own' ? {} : { images: q.images }),
     calibrationPhotos: r.calibrationPhotos,
     outputStep: r.model.graph.quantization.tensors[output]!.scale,
+    arithmetic: r.model.graph.quantization.arithmetic ?? 'tflite',
     agreement: r.agreement,
     wasm: r.wasm,
   };
 }
+
+const arithmeticOf = (r: Int8Result): string => r.model.graph.quantization.arithmetic ?? 'tflite';
 
 /** The agreement table: how far the int8 model is from the float one on photos it was not calibrated on. */
 function printInt8(out: Output, r: Int8Result, q: QuantizeRequest | 'own'): void {
   const output = graphOutputs(r.model.graph)[0]!.name;
   const step = r.model.graph.quantization.tensors[output]!.scale;
   if (q === 'own') {
-    out.line(`int8: the weights file's own int8 model (output step ${step.toPrecision(4)}), no calibration`);
+    out.line(
+      `int8: the weights file's own int8 model (output step ${step.toPrecision(4)}, ${arithmeticOf(r)} arithmetic), no calibration`,
+    );
     printInt8Wasm(out, r);
     return;
   }
   out.line(
-    `int8 (post-training quantisation, ${calibrationName(q)}, calibrated on ${r.calibrationPhotos.length} photo(s) of "${q.images}"; output step ${step.toPrecision(4)}):`,
+    `int8 (post-training quantisation, ${calibrationName(q)}, calibrated on ${r.calibrationPhotos.length} photo(s) of "${q.images}"; output step ${step.toPrecision(4)}; ${arithmeticOf(r)} arithmetic):`,
   );
   out.line('agreement with the float network on held-out photos (int8 vs float reference executors):');
   const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;

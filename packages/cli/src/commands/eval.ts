@@ -16,7 +16,15 @@ import {
   type PreparedSample,
 } from '@fastdepth/eval';
 import { readInput } from '../arch-source.js';
-import { createEstimator, parseBackend, parseEngine, parsePrecision, parseThreads } from '../engine.js';
+import {
+  createEstimator,
+  int8ModelFor,
+  parseInt8Arithmetic,
+  parseBackend,
+  parseEngine,
+  parsePrecision,
+  parseThreads,
+} from '../engine.js';
 import { UserError } from '../errors.js';
 import { parseInteger } from '../options.js';
 import type { Output } from '../output.js';
@@ -30,6 +38,8 @@ export interface EvalOptions {
   readonly engine: string;
   /** `--precision auto|int8|float32` (wasm engine: int8 when the weights carry an int8 model). */
   readonly precision?: string;
+  /** `--int8-arithmetic tflite|xnnpack` (default xnnpack) for the int8 model. */
+  readonly int8Arithmetic?: string;
   readonly backend?: string;
   readonly threads?: string;
   readonly limit?: string;
@@ -99,6 +109,8 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
   const engine = parseEngine(options.engine);
   const backend = parseBackend(options.backend, engine);
   const threads = parseThreads(options.threads, engine);
+  // A bad value is refused before any work.
+  parseInt8Arithmetic(options.int8Arithmetic);
   const limit = options.limit === undefined ? Infinity : parseInteger('--limit', options.limit, 1);
   const { kind, frames } = await resolveFrames(options.data);
   const { model, stem, weightsSource, quantized } = await loadModel({
@@ -142,13 +154,9 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
   }
 
   const precision = parsePrecision(options.precision, engine, quantized);
-  const estimator = await createEstimator(
-    model,
-    engine,
-    backend,
-    threads,
-    precision === 'int8' ? quantized : undefined,
-  );
+  const int8Model = int8ModelFor(precision, quantized, options.int8Arithmetic);
+  const int8Arithmetic = int8Model?.graph.quantization.arithmetic;
+  const estimator = await createEstimator(model, engine, backend, threads, int8Model);
   const averager = new MetricsAverager();
   const latencies: number[] = [];
   let relDiff: number | undefined;
@@ -199,6 +207,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
     frames: averager.count,
     engine: estimator.engine,
     precision,
+    ...(int8Arithmetic ? { int8Arithmetic } : {}),
     backend: estimator.backend,
     threads: estimator.threads,
     metrics,
@@ -210,7 +219,7 @@ export async function evalCommand(out: Output, options: EvalOptions): Promise<vo
     return;
   }
   out.line(
-    `${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}${precision === 'int8' ? ' (int8)' : ''}/${estimator.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''}`,
+    `${stem} (weights: ${weightsSource}) on ${options.data}: ${averager.count} frame(s), ${kind}, ${estimator.engine}${int8Arithmetic ? ` (int8, ${int8Arithmetic} arithmetic)` : ''}/${estimator.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''}`,
   );
   out.line(
     formatTable(

@@ -4,7 +4,15 @@ import { encodeNpy } from '@fastdepth/graph-dsl';
 import { type ColormapName } from '@fastdepth/runtime-web';
 import { readInput } from '../arch-source.js';
 import { parseColorScale, renderDepthPicture } from '../depth-picture.js';
-import { createEstimator, parseBackend, parseEngine, parsePrecision, parseThreads } from '../engine.js';
+import {
+  createEstimator,
+  int8ModelFor,
+  parseInt8Arithmetic,
+  parseBackend,
+  parseEngine,
+  parsePrecision,
+  parseThreads,
+} from '../engine.js';
 import { errorLine, UserError } from '../errors.js';
 import { writeFilesAtomic, type OutputFile } from '../fs-atomic.js';
 import { checkOutputFile, parseInputSize, parseInteger, SEED_MAX } from '../options.js';
@@ -19,6 +27,8 @@ export interface PredictOptions {
   readonly engine: string;
   /** `--precision auto|int8|float32` (wasm engine: int8 when the weights carry an int8 model). */
   readonly precision?: string;
+  /** `--int8-arithmetic tflite|xnnpack` (default xnnpack) for the int8 model. */
+  readonly int8Arithmetic?: string;
   readonly backend?: string;
   readonly threads?: string;
   readonly out: string;
@@ -54,6 +64,8 @@ export async function predictCommand(out: Output, image: string, options: Predic
   const engine = parseEngine(options.engine);
   const backend = parseBackend(options.backend, engine);
   const threads = parseThreads(options.threads, engine);
+  // A bad value is refused before any work.
+  parseInt8Arithmetic(options.int8Arithmetic);
   if (!(COLORMAPS as readonly string[]).includes(options.colormap))
     throw new UserError(`--colormap must be one of ${COLORMAPS.join(', ')}, found "${options.colormap}"`);
   const colormap = options.colormap as ColormapName;
@@ -73,13 +85,9 @@ export async function predictCommand(out: Output, image: string, options: Predic
     out.note('warning: no --weights given: seeded, untrained weights make a meaningless depth map');
 
   const precision = parsePrecision(options.precision, engine, quantized);
-  const estimator = await createEstimator(
-    model,
-    engine,
-    backend,
-    threads,
-    precision === 'int8' ? quantized : undefined,
-  );
+  const int8Model = int8ModelFor(precision, quantized, options.int8Arithmetic);
+  const int8Arithmetic = int8Model?.graph.quantization.arithmetic;
+  const estimator = await createEstimator(model, engine, backend, threads, int8Model);
   try {
     const input = {
       data: pixels.data,
@@ -120,6 +128,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
       weights: weightsSource,
       engine: result.engine,
       precision,
+      ...(int8Arithmetic ? { int8Arithmetic } : {}),
       backend: result.backend,
       threads: estimator.threads,
       networkSize: [result.height, result.width],
@@ -140,7 +149,7 @@ export async function predictCommand(out: Output, image: string, options: Predic
       `depth (m): min ${stats.min.toFixed(3)}  median ${stats.median.toFixed(3)}  max ${stats.max.toFixed(3)}`,
     );
     out.line(
-      `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}${precision === 'int8' ? ' (int8)' : ''}/${result.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''} (first call ${first.latencyMs.toFixed(1)} ms)`,
+      `latency: ${result.latencyMs.toFixed(1)} ms on ${result.engine}${int8Arithmetic ? ` (int8, ${int8Arithmetic} arithmetic)` : ''}/${result.backend}${estimator.threads > 1 ? ` x ${estimator.threads} threads` : ''} (first call ${first.latencyMs.toFixed(1)} ms)`,
     );
     const { crop, range: used } = picture;
     out.line(`colour bar: ${used.min.toFixed(3)} to ${used.max.toFixed(3)} m (${SCALE_NOTES[used.scale]})`);
