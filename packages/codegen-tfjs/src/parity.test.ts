@@ -342,6 +342,20 @@ describe('generated tfjs code matches the reference executor', () => {
     });
   }
 
+  it('nearest resize gathers PyTorch rows only where its float32 indices differ from exact division', () => {
+    const source = (from: [number, number], to: [number, number]): string => {
+      const g = new GraphBuilder('near');
+      g.output('out', g.resize('r', g.input('input', [1, 2, ...from]), 'nearest', { size: to }));
+      return emitTfjs(randomModel(g.build(), 1, 1)).source;
+    };
+    const gathered = source([2, 3], [82, 123]);
+    expect(gathered).toContain('tf.gather(');
+    expect(gathered).not.toContain('resizeNearestNeighbor');
+    const resized = source([5, 7], [13, 17]);
+    expect(resized).toContain('tf.image.resizeNearestNeighbor(');
+    expect(resized).not.toContain('tf.gather(');
+  });
+
   it('the all-ops tiny graph', async () => {
     for (const seed of SEEDS) await checkGraph(tinyGraph(), seed, 1, ['cpu', 'wasm']);
   });

@@ -344,7 +344,7 @@ export class GraphBuilder {
       return this.node('resize', name, [x], { mode, size: pair(form.size) });
     throw new GraphError(
       name,
-      `resize(name, x, mode, options) needs options { scale } or { size }, found ${describe(o)}`,
+      `resize(name, x, mode, options) needs options { scale } or { size }, found ${'scale' in form ? 'both' : describe(o)}`,
     );
   }
 

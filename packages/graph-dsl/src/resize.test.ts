@@ -72,6 +72,9 @@ describe('resize op', () => {
     expect(() => g.resize('h', x, 'nearest', {} as ResizeOptions)).toThrow(
       /layer "h": resize\(name, x, mode, options\) needs options \{ scale \} or \{ size \}/,
     );
+    expect(() => g.resize('i', x, 'nearest', { scale: 2, size: [4, 4] } as unknown as ResizeOptions)).toThrow(
+      /layer "i": resize\(name, x, mode, options\) needs options \{ scale \} or \{ size \}, found both/,
+    );
     const both = {
       op: 'resize',
       name: 'r',

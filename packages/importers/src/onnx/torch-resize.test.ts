@@ -1,7 +1,8 @@
 /**
  * PyTorch's own exports of F.interpolate (Debian's python3-torch; without it these tests fail
  * saying what to install, never skip): Upsample at opset 9, Resize with scales and with sizes
- * from folded shape arithmetic at opsets 11, 13 and 17, imported and run by the reference
+ * from folded shape arithmetic at opsets 11, 13 and 17 (and at 11 with BatchNorm kept and the
+ * exporter's own constant folding off), imported and run by the reference
  * executor against PyTorch's output.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,11 +25,12 @@ function torchPython(): string {
   throw new Error('these tests need PyTorch: apt-get install -y --no-install-recommends python3-torch');
 }
 
-const OPSETS = [9, 11, 13, 17];
+/** `11-kept`: BatchNorm as its own node and the shape arithmetic left unfolded by the exporter. */
+const OPSETS = ['9', '11', '11-kept', '13', '17'] as const;
 
 function exportResizes(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fastdepth-resize-'));
-  const r = spawnSync(torchPython(), [EXPORTER, dir, ...OPSETS.map(String)], {
+  const r = spawnSync(torchPython(), [EXPORTER, dir, ...OPSETS], {
     encoding: 'utf8',
     timeout: 300_000,
   });
@@ -43,22 +45,26 @@ describe("PyTorch's F.interpolate exports import as resize layers", () => {
   }, 300_000);
 
   for (const opset of OPSETS) {
-    it(`opset ${opset}: ${opset === 9 ? 'Upsample' : 'Resize with scales and with folded sizes'} equals PyTorch`, () => {
+    it(`opset ${opset}: ${opset === '9' ? 'Upsample' : 'Resize with scales and with folded sizes'} equals PyTorch`, () => {
       const bytes = readFileSync(join(dir, `resize-${opset}.onnx`));
-      expect(bytes.includes(opset === 9 ? 'Upsample' : 'Resize')).toBe(true);
+      expect(bytes.includes(opset === '9' ? 'Upsample' : 'Resize')).toBe(true);
       const { model, standalone } = importOnnx(bytes, 'resize.onnx');
       expect(standalone).toBe(true);
       const ops = model.graph.nodes.map((n) => n.op);
       // nearest x3, back to the skip's size, x2 (an upsample), then at opset 11+ bilinear to odd
       // sizes and x2 (upsamples), and (2, 3) at the end.
-      expect(ops.filter((o) => o === 'resize' || o === 'upsample').length).toBe(opset === 9 ? 4 : 7);
+      expect(ops.filter((o) => o === 'resize' || o === 'upsample').length).toBe(opset === '9' ? 4 : 7);
+      // The kept BatchNorm stays a layer; the folded exports have it inside the conv.
+      expect(ops.filter((o) => o === 'batchNorm').length).toBe(opset === '11-kept' ? 1 : 0);
+      if (opset === '11-kept')
+        expect(bytes.includes('Shape') && bytes.includes('BatchNormalization')).toBe(true);
       const forms = model.graph.nodes.flatMap((n) =>
         n.op === 'resize'
           ? [`${n.attrs.mode} ${'scale' in n.attrs ? `x${n.attrs.scale.join('x')}` : n.attrs.size.join('x')}`]
           : [],
       );
       expect(forms).toEqual(
-        opset === 9
+        opset === '9'
           ? ['nearest x3x3', 'nearest 10x14', 'nearest x2x3']
           : ['nearest x3x3', 'nearest 10x14', 'bilinear 7x9', 'bilinear 10x14', 'nearest x2x3'],
       );
