@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TMP_DIR } from '../src/testing/models.js';
-import { fakeCameraArgs, readCamera, recordFrameGaps } from './camera-page.js';
+import { fakeCameraArgs, readCamera, RECORD_FRAME_GAPS } from './camera-page.js';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
 import { PHOTOS_DIR, writeFakeCamera } from './fake-camera.js';
 import { startDemoServer, type DemoServer } from './server.js';
@@ -54,7 +54,7 @@ describe.each([
     page.on('response', (response) => {
       if (response.status() >= 400) errors.push(`HTTP ${response.status()} ${response.url()}`);
     });
-    await page.addInitScript(recordFrameGaps);
+    await page.addInitScript({ content: RECORD_FRAME_GAPS });
     await page.goto(
       `${server!.url}?engine=${engine}&backend=${backend}&threads=${threads}&worker=${worker}&camera=1`,
     );
