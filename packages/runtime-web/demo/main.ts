@@ -87,7 +87,15 @@ let lastImage: ImageBitmap | undefined;
 let lastResult: DepthResult | undefined;
 let stream: MediaStream | undefined;
 let depthStream: DepthStream | undefined;
-/** For the e2e tests and the bench: the estimator and the running stream. */
+function modelSource(engine: EngineName): ModelSource {
+  return engine === 'tfjs'
+    ? { engine, module, weights: { manifestUrl } }
+    : engine === 'onnx'
+      ? { engine, model: onnxUrl }
+      : { engine, model: { manifestUrl: wasmManifestUrl } };
+}
+
+/** For the e2e tests and the bench: the estimator, the running stream, and a way to make more. */
 (globalThis as { demo?: unknown }).demo = {
   get estimator() {
     return estimator;
@@ -95,6 +103,16 @@ let depthStream: DepthStream | undefined;
   get stream() {
     return depthStream;
   },
+  /** An estimator of the demo model beside the page's, in a worker (the demo's) or not. */
+  create: (engine: EngineName, numThreads: number, inWorker: boolean) =>
+    createDepthEstimator({
+      model: modelSource(engine),
+      numThreads,
+      wasmPaths,
+      ...(inWorker
+        ? { worker: new Worker(new URL('./depth-worker.ts', import.meta.url), { type: 'module' }) }
+        : {}),
+    }),
 };
 
 function setStatus(text: string, error = false): void {
@@ -110,12 +128,7 @@ async function load(): Promise<DepthEstimator> {
   const backend = ui.backend.value === 'auto' ? undefined : (ui.backend.value as BackendName);
   const numThreads = Number(ui.threads.value || '1');
   setStatus(`Loading ${engine} on ${backend ?? 'the first backend that works'}…`);
-  const model: ModelSource =
-    engine === 'tfjs'
-      ? { engine, module, weights: { manifestUrl } }
-      : engine === 'onnx'
-        ? { engine, model: onnxUrl }
-        : { engine, model: { manifestUrl: wasmManifestUrl } };
+  const model = modelSource(engine);
   // The demo's own worker runs every engine; `?worker=builtin` takes the package's (onnx, wasm).
   const worker = !ui.worker.checked
     ? undefined
