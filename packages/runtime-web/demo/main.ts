@@ -21,6 +21,7 @@ import {
   type ModelSource,
   type StreamFrame,
 } from '@fastdepth/runtime-web';
+import { startDepthWorker } from '@fastdepth/runtime-web/default-worker';
 import { info, manifestUrl, module, onnxUrl, wasmManifestUrl, wasmPaths } from 'virtual:demo-model';
 
 function byId(id: string): HTMLElement {
@@ -133,7 +134,7 @@ async function load(): Promise<DepthEstimator> {
   const worker = !ui.worker.checked
     ? undefined
     : params.get('worker') === 'builtin' && engine !== 'tfjs'
-      ? true
+      ? startDepthWorker()
       : new Worker(new URL('./depth-worker.ts', import.meta.url), { type: 'module' });
   const loaded = await createDepthEstimator({
     model,

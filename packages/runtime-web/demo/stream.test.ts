@@ -43,7 +43,7 @@ afterAll(async () => {
 
 describe.each([
   ['tfjs', 'wasm', 1, '1'],
-  // The package's own worker (`worker: true`), not the demo's.
+  // The package's own worker (`startDepthWorker()`), not the demo's.
   ['onnx', 'wasm', 1, 'builtin'],
   ['wasm', 'wasm', 2, '1'],
 ])('camera stream, %s on %s, %i thread(s), worker %s', (engine, backend, threads, worker) => {
