@@ -5,18 +5,22 @@
  */
 import type { Page } from 'playwright-core';
 
-/** Installed with `page.addInitScript`: rAF intervals in `globalThis.frameGaps`, from the start. */
-export function recordFrameGaps(): void {
-  const gaps: number[] = [];
-  (globalThis as { frameGaps?: number[] }).frameGaps = gaps;
-  let last: number | undefined;
-  const tick = (now: number): void => {
+/**
+ * Installed with `page.addInitScript({ content })`: every requestAnimationFrame interval in
+ * `globalThis.frameGaps`, from the start. A string, not a function: a function's source as tsx
+ * compiles it calls a helper (`__name`) that the page does not have.
+ */
+export const RECORD_FRAME_GAPS = `(() => {
+  const gaps = [];
+  globalThis.frameGaps = gaps;
+  let last;
+  const tick = (now) => {
     if (last !== undefined) gaps.push(now - last);
     last = now;
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
-}
+})();`;
 
 /** The stream's statistics and the page's state, after `since` rAF intervals were recorded. */
 export interface CameraReading {

@@ -22,7 +22,8 @@ import {
   type StreamFrame,
 } from '@fastdepth/runtime-web';
 // The onnx engine's runtime: registered here, as an app's onnx page does.
-import '@fastdepth/runtime-web/onnx';
+import { startOnnxDepthWorker } from '@fastdepth/runtime-web/onnx';
+import { startDepthWorker } from '@fastdepth/runtime-web/default-worker';
 import { info, manifestUrl, module, onnxUrl, wasmManifestUrl, wasmPaths } from 'virtual:demo-model';
 
 function byId(id: string): HTMLElement {
@@ -92,7 +93,22 @@ let lastImage: ImageBitmap | undefined;
 let lastResult: DepthResult | undefined;
 let stream: MediaStream | undefined;
 let depthStream: DepthStream | undefined;
-/** For the e2e tests and the bench: the estimator and the running stream. */
+function modelSource(engine: EngineName, int8 = false): ModelSource {
+  return engine === 'tfjs'
+    ? { engine, module, weights: { manifestUrl } }
+    : engine === 'onnx'
+      ? { engine, model: onnxUrl }
+      : int8
+        ? {
+            engine,
+            model: {
+              manifestUrl: wasmManifestUrl.replace(/\.wasm-manifest\.json$/, '.int8.wasm-manifest.json'),
+            },
+          }
+        : { engine, model: { manifestUrl: wasmManifestUrl, precision: 'float32' } };
+}
+
+/** For the e2e tests and the bench: the estimator, the running stream, and a way to make more. */
 (globalThis as { demo?: unknown }).demo = {
   get estimator() {
     return estimator;
@@ -100,6 +116,16 @@ let depthStream: DepthStream | undefined;
   get stream() {
     return depthStream;
   },
+  /** An estimator of the demo model beside the page's, in a worker (the demo's) or not. */
+  create: (engine: EngineName, numThreads: number, inWorker: boolean) =>
+    createDepthEstimator({
+      model: modelSource(engine),
+      numThreads,
+      wasmPaths,
+      ...(inWorker
+        ? { worker: new Worker(new URL('./depth-worker.ts', import.meta.url), { type: 'module' }) }
+        : {}),
+    }),
 };
 
 function setStatus(text: string, error = false): void {
@@ -116,24 +142,14 @@ async function load(): Promise<DepthEstimator> {
   const backend = ui.backend.value === 'auto' ? undefined : (ui.backend.value as BackendName);
   const numThreads = Number(ui.threads.value || '1');
   setStatus(`Loading ${engine} on ${backend ?? 'the first backend that works'}…`);
-  const model: ModelSource =
-    engine === 'tfjs'
-      ? { engine, module, weights: { manifestUrl } }
-      : engine === 'onnx'
-        ? { engine, model: onnxUrl }
-        : int8
-          ? {
-              engine,
-              model: {
-                manifestUrl: wasmManifestUrl.replace(/\.wasm-manifest\.json$/, '.int8.wasm-manifest.json'),
-              },
-            }
-          : { engine, model: { manifestUrl: wasmManifestUrl, precision: 'float32' } };
+  const model = modelSource(engine, int8);
   // The demo's own worker runs every engine; `?worker=builtin` takes the package's (onnx, wasm).
   const worker = !ui.worker.checked
     ? undefined
     : params.get('worker') === 'builtin' && engine !== 'tfjs'
-      ? true
+      ? engine === 'onnx'
+        ? startOnnxDepthWorker()
+        : startDepthWorker()
       : new Worker(new URL('./depth-worker.ts', import.meta.url), { type: 'module' });
   const loaded = await createDepthEstimator({
     model,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TMP_DIR } from '../src/testing/models.js';
-import { fakeCameraArgs, readCamera, recordFrameGaps } from './camera-page.js';
+import { fakeCameraArgs, readCamera, RECORD_FRAME_GAPS } from './camera-page.js';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
 import { PHOTOS_DIR, writeFakeCamera } from './fake-camera.js';
 import { startDemoServer, type DemoServer } from './server.js';
@@ -43,7 +43,7 @@ afterAll(async () => {
 
 describe.each([
   ['tfjs', 'wasm', 1, '1'],
-  // The package's own worker (`worker: true`), not the demo's.
+  // The package's own worker (`startOnnxDepthWorker()`), not the demo's.
   ['onnx', 'wasm', 1, 'builtin'],
   ['wasm', 'wasm', 2, '1'],
 ])('camera stream, %s on %s, %i thread(s), worker %s', (engine, backend, threads, worker) => {
@@ -54,7 +54,7 @@ describe.each([
     page.on('response', (response) => {
       if (response.status() >= 400) errors.push(`HTTP ${response.status()} ${response.url()}`);
     });
-    await page.addInitScript(recordFrameGaps);
+    await page.addInitScript({ content: RECORD_FRAME_GAPS });
     await page.goto(
       `${server!.url}?engine=${engine}&backend=${backend}&threads=${threads}&worker=${worker}&camera=1`,
     );
@@ -100,4 +100,94 @@ describe.each([
     expect(reading.gaps).toBeGreaterThan(reading.delivered - first.delivered);
     expect(legend.every((t) => t !== undefined && /^\d+\.\d\d m$/.test(t))).toBe(true);
   });
+});
+
+describe('a worker-backed estimator on the page', () => {
+  it.each([
+    ['tfjs', 1],
+    ['wasm', 1],
+    ['wasm', 2],
+  ] as const)(
+    '%s x%i: the same depth as on the page thread; frames transferred or copied; errors keep their code',
+    async (engine, threads) => {
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(`${server!.url}?engine=wasm&threads=1`);
+      await page.waitForFunction(() => document.body.dataset.estimates === '1', undefined, {
+        timeout: 120_000,
+      });
+      const report = await page.evaluate(
+        async ([e, n]) => {
+          interface Est {
+            inWorker: boolean;
+            threads: number;
+            estimate(image: unknown, options?: unknown): Promise<{ depth: Float32Array }>;
+            estimateRgb(rgb: unknown): Promise<unknown>;
+            dispose(): Promise<void>;
+          }
+          const demo = (
+            globalThis as unknown as {
+              demo: { create(engine: string, threads: number, worker: boolean): Promise<Est> };
+            }
+          ).demo;
+          const [inWorker, onPage] = [await demo.create(e, n, true), await demo.create(e, n, false)];
+          const width = 320;
+          const height = 240;
+          const data = new Uint8ClampedArray(width * height * 4);
+          for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+          const pixels = { data, width, height };
+          const a = await inWorker.estimate(pixels);
+          const b = await onPage.estimate(pixels);
+          let maxDiff = 0;
+          for (let i = 0; i < a.depth.length; i++)
+            maxDiff = Math.max(maxDiff, Math.abs(a.depth[i]! - b.depth[i]!));
+          const bitmap = await createImageBitmap(new ImageData(data, width, height));
+          await inWorker.estimate(bitmap); // copied: still ours
+          const keptWidth = bitmap.width;
+          await inWorker.estimate(bitmap, { transfer: true }); // handed over
+          const codeOf = (p: Promise<unknown>): Promise<string> =>
+            p.then(
+              () => 'resolved',
+              (error: unknown) => (error as { code?: string }).code ?? 'none',
+            );
+          const badRgb = await codeOf(
+            inWorker.estimateRgb({ data: new Float32Array(3), width: 1, height: 1 }),
+          );
+          const badImage = await codeOf(inWorker.estimate({ data: new Uint8Array(3), width: 2, height: 2 }));
+          await inWorker.dispose();
+          const disposed = await codeOf(inWorker.estimate(pixels));
+          await onPage.dispose();
+          return {
+            flags: [inWorker.inWorker, onPage.inWorker],
+            threads: [inWorker.threads, onPage.threads],
+            dataKept: data.length,
+            same: a.depth.length === b.depth.length && a.depth.length > 0,
+            maxDiff,
+            keptWidth,
+            transferredWidth: bitmap.width,
+            badRgb,
+            badImage,
+            disposed,
+          };
+        },
+        [engine, threads] as const,
+      );
+      await page.close();
+      expect(errors).toEqual([]);
+      expect(report.flags).toEqual([true, false]);
+      expect(report.threads).toEqual([threads, threads]);
+      expect(report.same).toBe(true);
+      // The same runtime on the same input: the same depth (tfjs: the same backend in a worker).
+      expect(report.maxDiff).toBeLessThanOrEqual(engine === 'tfjs' ? 1e-4 : 0);
+      expect(report.dataKept).toBe(320 * 240 * 4); // a pixel buffer is copied, never detached
+      expect(report.keptWidth).toBe(320);
+      expect(report.transferredWidth).toBe(0); // transferred: detached on the page
+      expect([report.badRgb, report.badImage, report.disposed]).toEqual([
+        'BAD_INPUT',
+        'BAD_IMAGE',
+        'DISPOSED',
+      ]);
+    },
+  );
 });

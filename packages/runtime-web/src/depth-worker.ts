@@ -1,6 +1,7 @@
 /**
- * The worker `createDepthEstimator({ worker: true })` starts: serves onnx and wasm models (data).
- * A tfjs model's module is code, so a tfjs page starts its own worker (see worker.ts).
+ * The worker `startDepthWorker()` (default-worker.ts) starts: serves wasm-engine models (data).
+ * onnx models need onnxruntime-web registered: onnx-depth-worker.ts. A tfjs model's module is
+ * code, so a tfjs page starts its own worker (see worker.ts).
  */
 import { serveDepthWorker } from './worker.js';
 

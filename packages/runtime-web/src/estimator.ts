@@ -55,8 +55,7 @@ export async function createDepthEstimator(options: DepthEstimatorOptions): Prom
   const fit: Fit = options.fit ?? 'cover';
   if (fit !== 'cover' && fit !== 'fill')
     throw new DepthEstimatorError(`fit ${JSON.stringify(fit)}: expected "cover" or "fill"`, 'BAD_OPTION');
-  if (options.worker !== undefined && options.worker !== false)
-    return createWorkerEstimator(options, numThreads, fit);
+  if (options.worker !== undefined) return createWorkerEstimator(options, numThreads, fit);
   let runner: Runner;
   let layout: InputLayout;
   const engine: EngineName = model.engine;

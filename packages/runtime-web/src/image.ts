@@ -60,6 +60,8 @@ function naturalSize(image: Drawable): [number, number] {
   return [sized.width, sized.height];
 }
 
+let reusable: OffscreenCanvasRenderingContext2D | undefined;
+
 /** The pixels of `image` (browser sources are read through a 2D canvas). */
 export function toPixels(image: ImageInput): PixelBuffer {
   if (image === null || typeof image !== 'object')
@@ -74,7 +76,11 @@ export function toPixels(image: ImageInput): PixelBuffer {
   }
   let context: OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null;
   if (typeof OffscreenCanvas !== 'undefined') {
-    context = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+    // One canvas per size, reused: a stream reads every frame at the same size.
+    if (reusable?.canvas.width !== width || reusable.canvas.height !== height)
+      reusable =
+        new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true }) ?? undefined;
+    context = reusable ?? null;
   } else if (typeof document !== 'undefined') {
     const canvas = document.createElement('canvas');
     canvas.width = width;
@@ -88,6 +94,8 @@ export function toPixels(image: ImageInput): PixelBuffer {
   }
   if (context === null)
     throw new DepthEstimatorError('estimate: could not create a 2D canvas to read the image', 'UNSUPPORTED');
+  // A reused canvas holds the last image: cleared, so a transparent one is not drawn over it.
+  context.clearRect(0, 0, width, height);
   context.drawImage(image, 0, 0, width, height);
   return context.getImageData(0, 0, width, height);
 }

@@ -9,3 +9,13 @@ import { registerOnnxRuntime } from './onnx-engine.js';
 registerOnnxRuntime(ort, 'onnxruntime-web/wasm');
 
 export { ort };
+
+/**
+ * Starts the package's estimation worker with this onnxruntime-web build registered in it (onnx
+ * and wasm models): `createDepthEstimator({ model, worker: startOnnxDepthWorker() })`. The
+ * wasm-engine-only worker is `startDepthWorker()` from `@fastdepth/runtime-web/default-worker`.
+ */
+export function startOnnxDepthWorker(): Worker {
+  // This exact form lets bundlers (Vite, webpack 5, Parcel) emit the worker as its own chunk.
+  return new Worker(new URL('./onnx-wasm-depth-worker.js', import.meta.url), { type: 'module' });
+}

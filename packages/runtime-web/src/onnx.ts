@@ -18,3 +18,13 @@ registerOnnxRuntime(ort, 'onnxruntime-web');
 
 /** The registered module, for apps that use onnxruntime-web directly too. */
 export { ort };
+
+/**
+ * Starts the package's estimation worker with this onnxruntime-web build registered in it (onnx
+ * and wasm models): `createDepthEstimator({ model, worker: startOnnxDepthWorker() })`. The
+ * wasm-engine-only worker is `startDepthWorker()` from `@fastdepth/runtime-web/default-worker`.
+ */
+export function startOnnxDepthWorker(): Worker {
+  // This exact form lets bundlers (Vite, webpack 5, Parcel) emit the worker as its own chunk.
+  return new Worker(new URL('./onnx-depth-worker.js', import.meta.url), { type: 'module' });
+}

@@ -198,7 +198,7 @@ describe('worker option', () => {
   it('needs Web Workers: in Node it is a clear UNSUPPORTED error', async () => {
     const { createDepthEstimator } = await import('./estimator.js');
     await expect(
-      createDepthEstimator({ model: { engine: 'onnx', model: new Uint8Array(1) }, worker: true }),
+      createDepthEstimator({ model: { engine: 'onnx', model: new Uint8Array(1) }, worker: {} as Worker }),
     ).rejects.toMatchObject({
       code: 'UNSUPPORTED',
       message: expect.stringMatching(/Web Workers are not available here/) as unknown,

@@ -220,13 +220,14 @@ export interface DepthEstimatorOptions {
    */
   readonly fit?: Fit;
   /**
-   * Run the engine in a Web Worker (browser), so that no estimate ever runs on the page's thread:
-   * `true` starts this package's worker (onnx and wasm engines; a tfjs model's module is code and
-   * cannot be posted), or pass your own module `Worker` whose script calls `serveDepthWorker({
-   * tfjs: module })` from `@fastdepth/runtime-web/worker` (every engine). Images go to the
-   * worker as `ImageBitmap`/`VideoFrame`s, transferred, not copied. Default: the calling thread.
+   * Run the engine in this Web Worker (browser), so that no estimate ever runs on the page's
+   * thread: `startDepthWorker()` from `@fastdepth/runtime-web/default-worker` (wasm models),
+   * `startOnnxDepthWorker()` from `@fastdepth/runtime-web/onnx` (onnx and wasm models), or your own module `Worker` whose script calls `serveDepthWorker({ tfjs: [module] })`
+   * from `@fastdepth/runtime-web/worker` (every engine; a tfjs model's module is code and cannot
+   * be posted). Images go to the worker as `ImageBitmap`/`VideoFrame`s, transferred, not
+   * copied; `dispose()` terminates it. Default: the calling thread.
    */
-  readonly worker?: boolean | Worker;
+  readonly worker?: Worker;
 }
 
 /** Options of one `estimate` call. */

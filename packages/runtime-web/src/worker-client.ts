@@ -129,7 +129,7 @@ async function toWorkerImage(image: ImageInput, transfer: boolean): Promise<[Wor
   return [bitmap, [bitmap]];
 }
 
-/** Starts `worker` (or this package's) on `options` and returns the estimator that talks to it. */
+/** Starts `options.worker` on `options` and returns the estimator that talks to it. */
 export async function createWorkerEstimator(
   options: DepthEstimatorOptions,
   numThreads: number,
@@ -140,16 +140,13 @@ export async function createWorkerEstimator(
       'worker: Web Workers are not available here (in Node the estimator runs on the calling thread: omit worker)',
       'UNSUPPORTED',
     );
-  if (options.worker === true && options.model.engine === 'tfjs')
+  const given = options.worker;
+  if (!(given instanceof Worker))
     throw new DepthEstimatorError(
-      "worker: true runs onnx and wasm models; a tfjs model's module is code: pass worker: new Worker(...) whose script calls serveDepthWorker({ tfjs: [module] }) from @fastdepth/runtime-web/worker",
+      'worker: expected a module Worker: startDepthWorker() from @fastdepth/runtime-web/default-worker (wasm models), startOnnxDepthWorker() from @fastdepth/runtime-web/onnx (onnx and wasm models), or your own whose script calls serveDepthWorker({ tfjs: [module] }) from @fastdepth/runtime-web/worker',
       'BAD_OPTION',
     );
-  const worker =
-    options.worker instanceof Worker
-      ? options.worker
-      : // This exact form lets bundlers (Vite, webpack 5, Parcel) emit the worker as its own chunk.
-        new Worker(new URL('./depth-worker.js', import.meta.url), { type: 'module' });
+  const worker: Worker = given;
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let broken: Error | undefined;
