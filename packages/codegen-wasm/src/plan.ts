@@ -15,6 +15,14 @@
  * Nearest upsampling followed by a 1x1 conv is commuted instead (`conv1x1(up(x)) =
  * up(conv1x1(x))`), so FastDepth's head runs at 112x112 and writes 224x224.
  *
+ * Every other op of the table (float build only, `planFloatGraph`) is a stage of its own that
+ * computes each output pixel from a few input pixels (`PixelStage`: map, resize, unpool, pixel
+ * shuffle, pool, global average pool, transposed conv) and ends in the same epilogue, so the
+ * activations, a skip add or the graph output that follow still fuse; concat copies its inputs
+ * to their channel offsets. sigmoid, hardSigmoid, hardSwish and clip fuse wherever relu does.
+ * The int8 build (`planGraph`) keeps to the FastDepth-family ops and names every other layer in
+ * one error: its kernels have none of these stages.
+ *
  * Activations are channels-last (NHWC) with channels padded to a multiple of 4 (one v128) and a
  * zero border ("halo") as wide as the largest pad of any conv that reads them: convolutions then
  * read padded positions as zeros with no bounds checks. The halo is never written, so the zeros
