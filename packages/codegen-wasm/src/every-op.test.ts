@@ -5,7 +5,9 @@
  * thread scratch tiles, and on 2 worker threads (bit for bit the single-thread result).
  */
 import { GraphBuilder, type Graph, type Tensor } from '@fastdepth/graph-dsl';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { emitWasm } from './emit.js';
+import { seededWeights } from './testing/harness.js';
 import { checkParity as check } from './testing/parity.js';
 
 function net(shape: readonly [number, number, number], body: (g: GraphBuilder, x: Tensor) => Tensor): Graph {
@@ -181,6 +183,25 @@ describe('concat and grouped convs', () => {
   it('concat of 4, 3 and 6 channels as the graph output', async () => {
     await check(
       net([4, 7, 9], (g, x) => g.concat('cat', x, conv(g, 'a', x, 3), conv(g, 'b', x, 6))),
+      ['concat'],
+    );
+  });
+  it('producers writing their channels of the concat buffer: all inputs, no copy stage', async () => {
+    const graph = net([5, 7, 9], (g, x) => {
+      const cat = g.concat('cat', conv(g, 'a', x, 8), g.relu('r', conv(g, 'b', x, 4)), conv(g, 'c', x, 5));
+      return conv(g, 'pw', conv(g, 'dw', cat, 17, 3, 17), 6, 1);
+    });
+    await check(graph);
+    const { manifest } = emitWasm({ graph, weights: seededWeights(graph, 1) }, { optimizeLevel: 0 });
+    expect(manifest.stages.map((s) => s.kind)).not.toContain('concat');
+  });
+  it('direct writers mixed with copies (the input, an unaligned tail), then a skip add of the concat', async () => {
+    await check(
+      net([4, 6, 10], (g, x) => {
+        const up = g.upsample('up', conv(g, 'low', x, 6, 3, 1, 2), 'bilinear');
+        const cat = g.concat('cat', x, conv(g, 'a', x, 8), conv(g, 'b', x, 3), up);
+        return g.add('sum', conv(g, 'after', x, 21), cat);
+      }),
       ['concat'],
     );
   });

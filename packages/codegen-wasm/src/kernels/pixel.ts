@@ -476,10 +476,10 @@ export function concatRows(f: Fn, s: ConcatStage, rect: Rect): Expr {
   const ip = f.i32Local();
   const op = f.i32Local();
   const pixel: Expr[] = [];
-  let off = 0;
-  // In order: a vector copy's padded lanes land on the next input's first channels, which its
-  // own copy then overwrites (or in the output's padded lanes).
-  for (const b of s.ins) {
+  // In channel order: a vector copy's padded lanes land on the next input's first channels, which
+  // its own copy then overwrites (or in the output's padded lanes). Inputs whose producers write
+  // the concat buffer themselves are aligned whole vectors (or last), so no copy clobbers them.
+  for (const { buffer: b, offset: off } of s.ins) {
     pixel.push(at(f, ip, b, f.get(y), f.get(x)), at(f, op, s.out, f.get(y), f.get(x), off * 4));
     if (off % 4 === 0)
       pixel.push(
@@ -493,7 +493,6 @@ export function concatRows(f: Fn, s: ConcatStage, rect: Rect): Expr {
           f.bump(op, 4),
         ]),
       );
-    off += b.c;
   }
   return f.loop(y, f.get(rect.r0), () => f.get(rect.r1), 1, [
     f.loop(x, f.get(rect.x0), () => f.get(rect.x1), 1, pixel),
