@@ -6,10 +6,15 @@
  * sigmoid head. Compiled by the float wasm engine, against the reference executor and
  * onnxruntime-node, and on 2 threads bit for bit.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { GraphBuilder, type Graph, type Tensor } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { emitWasm } from './emit.js';
-import { seededWeights } from './testing/harness.js';
+import { randomInput, reference, relativeError, seededWeights } from './testing/harness.js';
 import { checkParity } from './testing/parity.js';
 
 type Act = 'relu6' | 'hardSwish';
@@ -24,8 +29,12 @@ function convBn(g: GraphBuilder, name: string, x: Tensor, out: number, k: number
 const activate = (g: GraphBuilder, name: string, x: Tensor, act: Act): Tensor =>
   act === 'relu6' ? g.relu6(name, x) : g.hardSwish(name, x);
 
-/** Squeeze-excite: global average pool, 1x1 reduce + ReLU, 1x1 expand + hard-sigmoid, scale. */
-function squeezeExcite(g: GraphBuilder, name: string, x: Tensor, channels: number): Tensor {
+/**
+ * Squeeze-excite: global average pool, 1x1 reduce + ReLU, 1x1 expand + gate, scale. The gate is
+ * the sigmoid in the ReLU6 blocks (EfficientNet) and the hard-sigmoid in the hard-swish ones
+ * (MobileNetV3).
+ */
+function squeezeExcite(g: GraphBuilder, name: string, x: Tensor, channels: number, act: Act): Tensor {
   const pooled = g.globalAvgPool(`${name}_pool`, x);
   const reduce = g.relu(
     `${name}_fc1_relu`,
@@ -35,10 +44,8 @@ function squeezeExcite(g: GraphBuilder, name: string, x: Tensor, channels: numbe
       bias: true,
     }),
   );
-  const gate = g.hardSigmoid(
-    `${name}_gate`,
-    g.conv2d(`${name}_fc2`, reduce, { outChannels: channels, kernel: 1, bias: true }),
-  );
+  const expand = g.conv2d(`${name}_fc2`, reduce, { outChannels: channels, kernel: 1, bias: true });
+  const gate = act === 'relu6' ? g.sigmoid(`${name}_gate`, expand) : g.hardSigmoid(`${name}_gate`, expand);
   return g.mul(`${name}_scale`, x, gate);
 }
 
@@ -51,7 +58,7 @@ function invertedResidual(
   const hidden = o.cin * o.expand;
   let y = activate(g, `${name}_expand_act`, convBn(g, `${name}_expand`, x, hidden, 1), o.act);
   y = activate(g, `${name}_dw_act`, convBn(g, `${name}_dw`, y, hidden, 3, o.stride, hidden), o.act);
-  if (o.se) y = squeezeExcite(g, `${name}_se`, y, hidden);
+  if (o.se) y = squeezeExcite(g, `${name}_se`, y, hidden, o.act);
   y = convBn(g, `${name}_project`, y, o.cout, 1);
   return o.stride === 1 && o.cin === o.cout ? g.add(`${name}_add`, x, y) : y;
 }
@@ -111,13 +118,14 @@ function mobileUnet(h: number, w: number, sigmoidHead = true): Graph {
 }
 
 describe('a MobileNetV2/V3-style encoder with squeeze-excite and a bilinear + concat U-Net decoder', () => {
-  it('plans SE as pool -> 1x1 -> 1x1 -> mul stages, the gates fused as epilogue activations', () => {
+  it('plans SE as pool -> 1x1 -> 1x1 -> mul stages, the (hard-)sigmoid gates fused as epilogue activations', () => {
     const graph = mobileUnet(48, 80);
     const { manifest } = emitWasm({ graph, weights: seededWeights(graph, 3) }, { optimizeLevel: 0 });
     const stageOf = (layer: string) => manifest.stages.find((s) => s.layers.includes(layer));
     expect(stageOf('b2_se_pool')?.kind).toBe('gap');
     expect(stageOf('b2_se_gate')?.layers).toEqual(['b2_se_fc2', 'b2_se_gate']);
     expect(stageOf('b2_se_scale')?.kind).toBe('map');
+    expect(stageOf('b5_se_gate')?.layers).toEqual(['b5_se_fc2', 'b5_se_gate']);
     // hard-swish after a BatchNorm'd conv: in the conv's epilogue.
     expect(stageOf('b4_expand_act')?.name).toBe('b4_expand');
     expect(stageOf('d1_cat')?.kind).toBe('concat');
@@ -135,4 +143,34 @@ describe('a MobileNetV2/V3-style encoder with squeeze-excite and a bilinear + co
       await checkParity(mobileUnet(h, w, sigmoid), ['gap', 'map', 'concat', 'resize', 'dwpw'], 1e-4);
     },
   );
+
+  // Node 20 validates relaxed SIMD only behind a flag: the relaxed modules (relaxed_madd in the
+  // GEMMs, the sigmoid's polynomial) run in a child Node, as in fastdepth.test.ts.
+  it('the relaxed-SIMD modules match the reference within 1e-4 relative', () => {
+    const graph = mobileUnet(32, 48, false);
+    const weights = seededWeights(graph, 3);
+    const artifact = emitWasm({ graph, weights }, { optimizeLevel: 1 });
+    const input = randomInput(artifact.manifest.input.shape, 4, 'normal');
+    const ref = reference(graph, weights, input);
+    const dir = mkdtempSync(join(tmpdir(), 'codegen-wasm-relaxed-'));
+    try {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify(artifact.manifest));
+      writeFileSync(join(dir, 'relaxed.wasm'), artifact.modules.relaxed);
+      writeFileSync(join(dir, 'relaxed-threads.wasm'), artifact.modules['relaxed-threads']);
+      writeFileSync(join(dir, 'weights.bin'), artifact.weights);
+      writeFileSync(join(dir, 'input.bin'), new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+      const script = fileURLToPath(new URL('./testing/run-relaxed.ts', import.meta.url));
+      execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', script, dir], {
+        stdio: 'pipe',
+      });
+      for (const variant of ['relaxed', 'relaxed-threads']) {
+        const out = new Float32Array(new Uint8Array(readFileSync(join(dir, `${variant}.out`))).buffer);
+        const { rel, maxAbs } = relativeError(out, ref);
+        expect(maxAbs).toBeGreaterThan(1e-2);
+        expect(rel, variant).toBeLessThan(1e-4);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
