@@ -481,18 +481,21 @@ export function concatRows(f: Fn, s: ConcatStage, rect: Rect): Expr {
   // the concat buffer themselves are aligned whole vectors (or last), so no copy clobbers them.
   for (const { buffer: b, offset: off } of s.ins) {
     pixel.push(at(f, ip, b, f.get(y), f.get(x)), at(f, op, s.out, f.get(y), f.get(x), off * 4));
-    if (off % 4 === 0)
+    if (off % 4 === 0) {
       pixel.push(
         f.repeat(k, b.cp / 4, [f.store(f.get(op), 0, f.load(f.get(ip), 0)), f.bump(ip, 16), f.bump(op, 16)]),
       );
-    else
-      pixel.push(
-        f.repeat(k, b.c, [
-          m.f32.store(0, 4, f.get(op), m.f32.load(0, 4, f.get(ip))),
-          f.bump(ip, 4),
-          f.bump(op, 4),
-        ]),
-      );
+    } else {
+      // An unaligned offset: whole vectors of real channels as unaligned v128 stores (wasm
+      // allows any address), the last c % 4 channels one by one.
+      const n4 = Math.floor(b.c / 4);
+      if (n4 > 0)
+        pixel.push(
+          f.repeat(k, n4, [f.store(f.get(op), 0, f.load(f.get(ip), 0)), f.bump(ip, 16), f.bump(op, 16)]),
+        );
+      for (let l = 0; l < b.c % 4; l++)
+        pixel.push(m.f32.store(l * 4, 4, f.get(op), m.f32.load(l * 4, 4, f.get(ip))));
+    }
   }
   return f.loop(y, f.get(rect.r0), () => f.get(rect.r1), 1, [
     f.loop(x, f.get(rect.x0), () => f.get(rect.x1), 1, pixel),
