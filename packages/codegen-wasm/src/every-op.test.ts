@@ -209,3 +209,52 @@ describe('concat and grouped convs', () => {
     await check(net([6, 9, 13], (g, x) => conv(g, 'big', conv(g, 'grp', x, 8, 3, 2), 8, 11, 8)));
   });
 });
+
+describe('edge cases of the planner', () => {
+  it('concat of a value with itself, add of a value to itself, mul of two per-channel values', async () => {
+    await check(
+      net([5, 6, 7], (g, x) => {
+        const a = conv(g, 'a', x, 8);
+        const cat = g.concat('cat', a, a);
+        const pooled = g.globalAvgPool('pool', cat);
+        const gate = g.mul('gate', g.sigmoid('s', pooled), pooled);
+        return g.mul('scale', g.add('twice', cat, cat), gate);
+      }),
+    );
+  });
+  it('the input straight to max pooling and to the output of a sigmoid', async () => {
+    await check(
+      net([3, 6, 8], (g, x) => g.sigmoid('s', g.maxPool('pool', x, { kernel: 3, stride: 2, pads: 1 }))),
+    );
+  });
+  it('a standalone activation upsampled into a depthwise conv (ring reads of a map stage)', async () => {
+    await check(
+      net([6, 5, 7], (g, x) => {
+        const a = conv(g, 'a', x, 6);
+        const h = g.hardSwish('h', a);
+        const up = g.add(
+          'sum',
+          g.upsample('up', h, 'nearest'),
+          conv(g, 'skip', g.upsample('xu', x, 'nearest'), 6, 1),
+        );
+        return g.add('res', conv(g, 'dw', up, 6, 3, 6), g.upsample('au', a, 'bilinear'));
+      }),
+    );
+  });
+  it('a transposed conv with a skip add and hard-swish fused into its epilogue', async () => {
+    await check(
+      net([6, 5, 7], (g, x) => {
+        const skip = conv(g, 'skip', g.upsample('xu', x, 'nearest'), 9, 3);
+        const up = g.convTranspose2d('deconv', x, {
+          outChannels: 9,
+          kernel: 4,
+          stride: 2,
+          pads: 1,
+          bias: true,
+        });
+        return g.hardSwish('act', g.add('sum', up, skip));
+      }),
+      ['convT'],
+    );
+  });
+});
