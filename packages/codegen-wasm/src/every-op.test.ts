@@ -7,6 +7,7 @@
 import { GraphBuilder, type Graph, type Tensor } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { emitWasm } from './emit.js';
+import { bilinearTaps } from './kernels/pixel.js';
 import { seededWeights } from './testing/harness.js';
 import { checkParity as check } from './testing/parity.js';
 
@@ -168,6 +169,20 @@ describe('resampling: bilinear and nearest resize, unpool, pixel shuffle, transp
       );
     },
   );
+});
+
+describe('bilinear taps of any ratio (the table of the resize kernel)', () => {
+  it('2 -> 3 (PyTorch: x0, (x0 + x1) / 2, x1) and 4 -> 2 (downscale: the mean of each pair)', () => {
+    expect(bilinearTaps(2, 3).map(({ i0, i1, l }) => [i0, i1, Number(l.toFixed(6))])).toEqual([
+      [0, 1, 0],
+      [0, 1, 0.5],
+      [1, 1, 0.166667],
+    ]);
+    expect(bilinearTaps(4, 2)).toEqual([
+      { i0: 0, i1: 1, l: 0.5 },
+      { i0: 2, i1: 3, l: 0.5 },
+    ]);
+  });
 });
 
 describe('concat and grouped convs', () => {

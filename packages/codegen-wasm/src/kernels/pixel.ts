@@ -28,6 +28,8 @@ interface Loop {
   /** Output channels padded to 4. */
   readonly cp: number;
   readonly epi: EpilogueWriter;
+  /** Per output row, before its pixels (y: the row's local). */
+  readonly row?: (y: number) => Expr[];
   /** Per pixel, before the channel loop (y, x: locals of the output pixel). */
   readonly pixel: (y: number, x: number) => Expr[];
   /** One output vector; then `step` moves every input pointer on by 4 channels. */
@@ -40,6 +42,7 @@ function pixelLoop(f: Fn, c: Loop): Expr {
   const x = f.i32Local();
   const k = f.i32Local();
   return f.loop(y, f.get(c.rect.r0), () => f.get(c.rect.r1), 1, [
+    ...(c.row ? c.row(y) : []),
     f.loop(x, f.get(c.rect.x0), () => f.get(c.rect.x1), 1, [
       ...c.epi.setup(
         () => f.get(y),
@@ -57,8 +60,6 @@ function at(f: Fn, ptr: number, b: Buffer, y: Expr, x: Expr, extra = 0): Expr {
   const g = geomOf(b);
   return f.set(ptr, f.add(f.c(g.origin + extra), f.add(f.mul(y, f.c(g.rs)), f.mul(x, f.c(g.pix)))));
 }
-
-const f32Local = (f: Fn): number => f.local(binaryen.f32);
 
 /** The stage function body of a pixel stage; `wAddr`: its packed constants (map affine, convT). */
 export function pixelRows(
@@ -105,7 +106,7 @@ export function pixelRows(
       });
     }
     case 'resize':
-      return s.mode === 'nearest' ? nearest(f, s, epi, rect) : bilinear(f, s, epi, rect);
+      return s.mode === 'nearest' ? nearest(f, s, epi, rect) : bilinear(f, s, epi, rect, w.wAddr);
     case 'unpool': {
       const ip = f.i32Local();
       const on = f.i32Local();
@@ -232,54 +233,70 @@ function nearest(f: Fn, s: Extract<PixelStage, { kind: 'resize' }>, epi: Epilogu
  * i0 = min(floor(s), in - 1) and min(i0 + 1, in - 1), weight s - i0. Any ratio: the resize to a
  * size or by any scale reuses this kernel.
  */
-function bilinear(f: Fn, s: Extract<PixelStage, { kind: 'resize' }>, epi: EpilogueWriter, rect: Rect): Expr {
+export function bilinearTaps(inSize: number, outSize: number): { i0: number; i1: number; l: number }[] {
+  return Array.from({ length: outSize }, (_, o) => {
+    const src = Math.max(0, ((o + 0.5) * inSize) / outSize - 0.5);
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    return { i0, i1: Math.min(i0 + 1, inSize - 1), l: src - i0 };
+  });
+}
+
+/**
+ * The taps of every output row and column as a table of 16-byte records (byte offset of tap 0
+ * and tap 1 in the input, the weight as f32), computed at emit time (`resizeTable`), so a pixel
+ * costs two record reads and no float arithmetic on indices.
+ */
+export function resizeTable(s: Extract<PixelStage, { kind: 'resize' }>): Int32Array {
+  const g = geomOf(s.in);
+  const t = new Int32Array((s.rows + s.cols) * 4);
+  const fl = new Float32Array(t.buffer);
+  bilinearTaps(s.in.h, s.rows).forEach(({ i0, i1, l }, o) => {
+    t.set([i0 * g.rs, i1 * g.rs], o * 4);
+    fl[o * 4 + 2] = l;
+  });
+  bilinearTaps(s.in.w, s.cols).forEach(({ i0, i1, l }, o) => {
+    const at = (s.rows + o) * 4;
+    t.set([i0 * g.pix, i1 * g.pix], at);
+    fl[at + 2] = l;
+  });
+  return t;
+}
+
+/** Bilinear through the tap table at `tAddr` (`resizeTable`; rows first, then columns). */
+function bilinear(
+  f: Fn,
+  s: Extract<PixelStage, { kind: 'resize' }>,
+  epi: EpilogueWriter,
+  rect: Rect,
+  tAddr: number,
+): Expr {
   const m = f.m;
+  const g = geomOf(s.in);
   const p = [f.i32Local(), f.i32Local(), f.i32Local(), f.i32Local()] as const;
-  const [i0y, i1y, i0x, i1x] = [f.i32Local(), f.i32Local(), f.i32Local(), f.i32Local()];
-  const [sy, sx] = [f32Local(f), f32Local(f)];
+  const [row0, row1, rt, ct] = [f.i32Local(), f.i32Local(), f.i32Local(), f.i32Local()];
   const [ly, lx] = [f.v128Local(), f.v128Local()];
   const [top, bot] = [f.v128Local(), f.v128Local()];
-  const axis = (
-    o: number,
-    sv: number,
-    i0: number,
-    i1: number,
-    l: number,
-    inSize: number,
-    outSize: number,
-  ) => [
-    f.set(
-      sv,
-      m.f32.max(
-        m.f32.sub(
-          m.f32.mul(
-            m.f32.add(m.f32.convert_s.i32(f.get(o)), m.f32.const(0.5)),
-            m.f32.const(inSize / outSize),
-          ),
-          m.f32.const(0.5),
-        ),
-        m.f32.const(0),
-      ),
-    ),
-    f.set(i0, m.i32.trunc_s.f32(m.local.get(sv, binaryen.f32))),
-    f.set(i0, m.select(m.i32.lt_s(f.get(i0), f.c(inSize - 1)), f.get(i0), f.c(inSize - 1))),
-    f.set(i1, m.select(m.i32.lt_s(f.get(i0), f.c(inSize - 1)), f.add(f.get(i0), f.c(1)), f.c(inSize - 1))),
-    f.set(l, m.f32x4.splat(m.f32.sub(m.local.get(sv, binaryen.f32), m.f32.convert_s.i32(f.get(i0))))),
-  ];
   // a + (b - a) l; binaryen expressions are a tree, so each operand is built where it is used.
   const lerp = (a: () => Expr, b: () => Expr, l: number): Expr =>
     m.f32x4.add(a(), m.f32x4.mul(m.f32x4.sub(b(), a()), f.get(l)));
+  const load = (ptr: number, offset: number): Expr => m.i32.load(offset, 4, f.get(ptr));
   return pixelLoop(f, {
     rect,
     cp: s.in.cp,
     epi,
-    pixel: (y, x) => [
-      ...axis(y, sy, i0y, i1y, ly, s.in.h, s.rows),
-      ...axis(x, sx, i0x, i1x, lx, s.in.w, s.cols),
-      at(f, p[0], s.in, f.get(i0y), f.get(i0x)),
-      at(f, p[1], s.in, f.get(i0y), f.get(i1x)),
-      at(f, p[2], s.in, f.get(i1y), f.get(i0x)),
-      at(f, p[3], s.in, f.get(i1y), f.get(i1x)),
+    row: (y) => [
+      f.set(rt, f.add(f.c(tAddr), f.mul(f.get(y), f.c(16)))),
+      f.set(row0, f.add(f.c(g.origin), load(rt, 0))),
+      f.set(row1, f.add(f.c(g.origin), load(rt, 4))),
+      f.set(ly, f.splat(f.get(rt), 8)),
+    ],
+    pixel: (_y, x) => [
+      f.set(ct, f.add(f.c(tAddr + s.rows * 16), f.mul(f.get(x), f.c(16)))),
+      f.set(p[0], f.add(f.get(row0), load(ct, 0))),
+      f.set(p[1], f.add(f.get(row0), load(ct, 4))),
+      f.set(p[2], f.add(f.get(row1), load(ct, 0))),
+      f.set(p[3], f.add(f.get(row1), load(ct, 4))),
+      f.set(lx, f.splat(f.get(ct), 8)),
     ],
     value: () =>
       m.block(
