@@ -427,6 +427,7 @@ function convTranspose(
   const ip = f.i32Local();
   const wp = f.i32Local();
   const acc = f.v128Local();
+  const xv = f.v128Local();
   const t = f.i32Local();
   /** valid := n >= 0 && n % s == 0 && n / s < size; idx := n / s. */
   const tap = (valid: number, idx: number, n: Expr, stride: number, size: number): Expr[] => [
@@ -451,34 +452,47 @@ function convTranspose(
     pixel.push(...tap(vy[ky]!, ry[ky]!, f.add(f.get(y), f.c(c.pt - ky)), c.sh, s.in.h));
   for (let kx = 0; kx < c.kw; kx++)
     pixel.push(...tap(vx[kx]!, rx[kx]!, f.add(f.get(x), f.c(c.pl - kx)), c.sw, s.in.w));
-  const block: Expr[] = [f.set(acc, f.load(f.add(f.c(w.bAddr), f.get(cb)), 0))];
-  for (let ky = 0; ky < c.kh; ky++)
-    for (let kx = 0; kx < c.kw; kx++) {
-      const tapIndex = ky * c.kw + kx;
-      const inner: Expr[] = [];
-      for (let l = 0; l < 4; l++)
-        inner.push(f.set(acc, f.madd(f.splat(f.get(ip), l * 4), f.load(f.get(wp), l * coP * 4), f.get(acc))));
-      inner.push(f.bump(ip, 16), f.bump(wp, 16 * coP));
-      block.push(
-        m.if(
-          m.i32.and(f.get(vy[ky]!), f.get(vx[kx]!)),
-          f.block([
-            f.set(
-              ip,
-              f.add(
-                f.c(g.origin),
-                f.add(f.mul(f.get(ry[ky]!), f.c(g.rs)), f.mul(f.get(rx[kx]!), f.c(g.pix))),
+  /** `nb` blocks of 4 output channels from byte offset `cb`: one broadcast feeds nb multiply-adds. */
+  const block = (nb: number): Expr[] => {
+    const accs = [acc, ...Array.from({ length: nb - 1 }, () => f.v128Local())];
+    const out: Expr[] = accs.map((a, j) => f.set(a, f.load(f.add(f.c(w.bAddr), f.get(cb)), j * 16)));
+    for (let ky = 0; ky < c.kh; ky++)
+      for (let kx = 0; kx < c.kw; kx++) {
+        const tapIndex = ky * c.kw + kx;
+        const inner: Expr[] = [];
+        for (let l = 0; l < 4; l++) {
+          inner.push(f.set(xv, f.splat(f.get(ip), l * 4)));
+          accs.forEach((a, j) =>
+            inner.push(f.set(a, f.madd(f.get(xv), f.load(f.get(wp), l * coP * 4 + j * 16), f.get(a)))),
+          );
+        }
+        inner.push(f.bump(ip, 16), f.bump(wp, 16 * coP));
+        out.push(
+          m.if(
+            m.i32.and(f.get(vy[ky]!), f.get(vx[kx]!)),
+            f.block([
+              f.set(
+                ip,
+                f.add(
+                  f.c(g.origin),
+                  f.add(f.mul(f.get(ry[ky]!), f.c(g.rs)), f.mul(f.get(rx[kx]!), f.c(g.pix))),
+                ),
               ),
-            ),
-            f.set(wp, f.add(f.c(w.wAddr + tapIndex * cinP * coP * 4), f.get(cb))),
-            f.repeat(ci, cinP / 4, inner),
-          ]),
-        ),
-      );
-    }
-  block.push(...epi.store(f.get(acc), 0, 0), ...epi.advance(4));
-  // cb: byte offset of the output channel block (16 per 4 channels).
-  pixel.push(f.loop(cb, f.c(0), () => f.c(coP * 4), 16, block));
+              f.set(wp, f.add(f.c(w.wAddr + tapIndex * cinP * coP * 4), f.get(cb))),
+              f.repeat(ci, cinP / 4, inner),
+            ]),
+          ),
+        );
+      }
+    accs.forEach((a, j) => out.push(...epi.store(f.get(a), 0, j * 4)));
+    out.push(...epi.advance(4 * nb));
+    return out;
+  };
+  // cb: byte offset of the output channel block (16 per 4 channels); pairs of blocks, then a
+  // last single one when the padded count is 4 mod 8.
+  const pairsEnd = Math.floor(coP / 8) * 32;
+  pixel.push(f.loop(cb, f.c(0), () => f.c(pairsEnd), 32, block(2)));
+  if (coP % 8 !== 0) pixel.push(f.set(cb, f.c(pairsEnd)), ...block(1));
   return f.loop(y, f.get(rect.r0), () => f.get(rect.r1), 1, [
     f.loop(x, f.get(rect.x0), () => f.get(rect.x1), 1, pixel),
   ]);
