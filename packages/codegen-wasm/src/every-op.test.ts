@@ -4,47 +4,12 @@
  * onnxruntime-node (on the codegen-onnx emission), stage by stage with rows split among three
  * thread scratch tiles, and on 2 worker threads (bit for bit the single-thread result).
  */
-import { encodeOnnx } from '@fastdepth/codegen-onnx';
-import { runOnnx } from '@fastdepth/codegen-onnx/testing';
 import { GraphBuilder, type Graph, type Tensor } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { emitWasm } from './emit.js';
-import { instantiate, randomInput, reference, relativeError, seededWeights } from './testing/harness.js';
-import { runThreaded } from './testing/threaded.js';
-
-async function check(graph: Graph, kinds: readonly string[] = []): Promise<void> {
-  const weights = seededWeights(graph, 3);
-  const artifact = emitWasm({ graph, weights }, { maxThreads: 3, optimizeLevel: 1 });
-  for (const k of kinds) expect(artifact.manifest.stages.map((s) => s.kind)).toContain(k);
-  const shape = artifact.manifest.input.shape;
-  const inputs = [11, 12].map((seed) => randomInput(shape, seed, 'normal'));
-  const m = await instantiate(artifact, 'simd');
-  const outs = inputs.map((x) => m.runSingleThread(x));
-  const ref = reference(graph, weights, inputs[0]!);
-  const { rel, maxAbs } = relativeError(outs[0]!, ref);
-  expect(maxAbs, 'reference is degenerate').toBeGreaterThan(1e-3);
-  expect(rel, `reference: max abs error / max |ref| (max |ref| ${maxAbs})`).toBeLessThan(1e-5);
-
-  const ort = await runOnnx(encodeOnnx({ graph, weights }, { foldBatchNorm: true }), {
-    shape: [...shape],
-    data: inputs[0]!,
-  });
-  expect(relativeError(outs[0]!, ort.data).rel, 'onnxruntime').toBeLessThan(1e-5);
-
-  // Each stage's rows split among threads 0..2, run out of order, on fresh memory.
-  const split = await instantiate(artifact, 'simd');
-  split.writeInput(inputs[0]!);
-  artifact.manifest.stages.forEach((s, i) => {
-    const cuts = [0, Math.floor(s.rows / 3), Math.floor((2 * s.rows) / 3), s.rows];
-    for (const t of [2, 0, 1]) split.runStage(i, cuts[t]!, cuts[t + 1]!, t);
-  });
-  expect(split.readOutput()).toEqual(outs[0]);
-
-  // 2 workers: the threaded schedule (rows or pixels, barriers) gives the same bits.
-  expect(outs[0]).not.toEqual(outs[1]);
-  const threaded = await runThreaded(artifact, inputs, 2);
-  threaded.forEach((o, r) => expect(o).toEqual(outs[r]));
-}
+import { bilinearTaps } from './kernels/pixel.js';
+import { seededWeights } from './testing/harness.js';
+import { checkParity as check } from './testing/parity.js';
 
 function net(shape: readonly [number, number, number], body: (g: GraphBuilder, x: Tensor) => Tensor): Graph {
   const g = new GraphBuilder('t');
@@ -206,6 +171,20 @@ describe('resampling: bilinear and nearest resize, unpool, pixel shuffle, transp
   );
 });
 
+describe('bilinear taps of any ratio (the table of the resize kernel)', () => {
+  it('2 -> 3 (PyTorch: x0, (x0 + x1) / 2, x1) and 4 -> 2 (downscale: the mean of each pair)', () => {
+    expect(bilinearTaps(2, 3).map(({ i0, i1, l }) => [i0, i1, Number(l.toFixed(6))])).toEqual([
+      [0, 1, 0],
+      [0, 1, 0.5],
+      [1, 1, 0.166667],
+    ]);
+    expect(bilinearTaps(4, 2)).toEqual([
+      { i0: 0, i1: 1, l: 0.5 },
+      { i0: 2, i1: 3, l: 0.5 },
+    ]);
+  });
+});
+
 describe('concat and grouped convs', () => {
   it('concat of 5 + 7 channels (unaligned second input) into a depthwise conv', async () => {
     await check(
@@ -222,7 +201,75 @@ describe('concat and grouped convs', () => {
       ['concat'],
     );
   });
+  it('producers writing their channels of the concat buffer: all inputs, no copy stage', async () => {
+    const graph = net([5, 7, 9], (g, x) => {
+      const cat = g.concat('cat', conv(g, 'a', x, 8), g.relu('r', conv(g, 'b', x, 4)), conv(g, 'c', x, 5));
+      return conv(g, 'pw', conv(g, 'dw', cat, 17, 3, 17), 6, 1);
+    });
+    await check(graph);
+    const { manifest } = emitWasm({ graph, weights: seededWeights(graph, 1) }, { optimizeLevel: 0 });
+    expect(manifest.stages.map((s) => s.kind)).not.toContain('concat');
+  });
+  it('direct writers mixed with copies (the input, an unaligned tail), then a skip add of the concat', async () => {
+    await check(
+      net([4, 6, 10], (g, x) => {
+        const up = g.upsample('up', conv(g, 'low', x, 6, 3, 1, 2), 'bilinear');
+        const cat = g.concat('cat', x, conv(g, 'a', x, 8), conv(g, 'b', x, 3), up);
+        return g.add('sum', conv(g, 'after', x, 21), cat);
+      }),
+      ['concat'],
+    );
+  });
   it('a grouped 3x3 conv (groups 2) and a depthwise 11x11 (past the row kernel): dense kernels', async () => {
     await check(net([6, 9, 13], (g, x) => conv(g, 'big', conv(g, 'grp', x, 8, 3, 2), 8, 11, 8)));
+  });
+});
+
+describe('edge cases of the planner', () => {
+  it('concat of a value with itself, add of a value to itself, mul of two per-channel values', async () => {
+    await check(
+      net([5, 6, 7], (g, x) => {
+        const a = conv(g, 'a', x, 8);
+        const cat = g.concat('cat', a, a);
+        const pooled = g.globalAvgPool('pool', cat);
+        const gate = g.mul('gate', g.sigmoid('s', pooled), pooled);
+        return g.mul('scale', g.add('twice', cat, cat), gate);
+      }),
+    );
+  });
+  it('the input straight to max pooling and to the output of a sigmoid', async () => {
+    await check(
+      net([3, 6, 8], (g, x) => g.sigmoid('s', g.maxPool('pool', x, { kernel: 3, stride: 2, pads: 1 }))),
+    );
+  });
+  it('a standalone activation upsampled into a depthwise conv (ring reads of a map stage)', async () => {
+    await check(
+      net([6, 5, 7], (g, x) => {
+        const a = conv(g, 'a', x, 6);
+        const h = g.hardSwish('h', a);
+        const up = g.add(
+          'sum',
+          g.upsample('up', h, 'nearest'),
+          conv(g, 'skip', g.upsample('xu', x, 'nearest'), 6, 1),
+        );
+        return g.add('res', conv(g, 'dw', up, 6, 3, 6), g.upsample('au', a, 'bilinear'));
+      }),
+    );
+  });
+  it('a transposed conv with a skip add and hard-swish fused into its epilogue', async () => {
+    await check(
+      net([6, 5, 7], (g, x) => {
+        const skip = conv(g, 'skip', g.upsample('xu', x, 'nearest'), 9, 3);
+        const up = g.convTranspose2d('deconv', x, {
+          outChannels: 9,
+          kernel: 4,
+          stride: 2,
+          pads: 1,
+          bias: true,
+        });
+        return g.hardSwish('act', g.add('sum', up, skip));
+      }),
+      ['convT'],
+    );
   });
 });

@@ -15,6 +15,14 @@
  * Nearest upsampling followed by a 1x1 conv is commuted instead (`conv1x1(up(x)) =
  * up(conv1x1(x))`), so FastDepth's head runs at 112x112 and writes 224x224.
  *
+ * Every other op of the table (float build only, `planFloatGraph`) is a stage of its own that
+ * computes each output pixel from a few input pixels (`PixelStage`: map, resize, unpool, pixel
+ * shuffle, pool, global average pool, transposed conv) and ends in the same epilogue, so the
+ * activations, a skip add or the graph output that follow still fuse; concat copies its inputs
+ * to their channel offsets. sigmoid, hardSigmoid, hardSwish and clip fuse wherever relu does.
+ * The int8 build (`planGraph`) keeps to the FastDepth-family ops and names every other layer in
+ * one error: its kernels have none of these stages.
+ *
  * Activations are channels-last (NHWC) with channels padded to a multiple of 4 (one v128) and a
  * zero border ("halo") as wide as the largest pad of any conv that reads them: convolutions then
  * read padded positions as zeros with no bounds checks. The halo is never written, so the zeros
@@ -55,6 +63,11 @@ export interface Epilogue<A = Act> {
   act2: A;
   /** Where values go: a buffer, or the NCHW graph output. */
   out: Buffer | 'output';
+  /**
+   * First channel written in `out` (float build: a concat's input whose producer writes its
+   * channels of the concat buffer directly); 0 when absent.
+   */
+  outOffset?: number;
 }
 
 export interface ConvGeom {
@@ -184,7 +197,8 @@ interface PixelBase {
 export interface ConcatStage {
   readonly kind: 'concat';
   readonly name: string;
-  readonly ins: readonly Buffer[];
+  /** The inputs copied and their first channel in `out` (other inputs' producers write `out`). */
+  readonly ins: readonly { readonly buffer: Buffer; readonly offset: number }[];
   readonly out: Buffer;
   readonly rows: number;
   readonly cols: number;
@@ -702,7 +716,8 @@ function plan(
           const t = pick.t!;
           const other = bufferOf(pick.other, node.name);
           // The other operand must be complete before this stage runs.
-          const otherStage = stages.findIndex((s) => stageOut(s) === other);
+          // The last stage writing it (a concat buffer has several writers).
+          const otherStage = stages.findLastIndex((s) => stageOut(s) === other);
           if (otherStage < stages.indexOf(t.stage)) {
             t.stage.epi.add = other;
             open.delete(pick.name);
@@ -748,10 +763,49 @@ function plan(
         break;
       }
       case 'concat': {
-        const ins = node.inputs.map((i) => bufferOf(i, node.name));
         const out = newBuffer(node.name, shape);
+        const copied: Buffer[] = [];
+        let off = 0;
+        let lastWriter: FloatStage | undefined;
+        node.inputs.forEach((name, i) => {
+          const c = shapes.get(name)![1];
+          const t = open.get(name);
+          // The producer writes its channels of the concat buffer itself (no copy) where its
+          // vector stores cannot touch another input's channels: an offset that is a multiple of
+          // 4 and whole vectors (or the last input, whose padded lanes are the concat's).
+          const direct =
+            t &&
+            soleUser(name) &&
+            node.inputs.indexOf(name) === node.inputs.lastIndexOf(name) &&
+            off % 4 === 0 &&
+            (c % 4 === 0 || i === node.inputs.length - 1);
+          if (direct) {
+            t.stage.epi.out = out;
+            t.stage.epi.outOffset = off;
+            open.delete(name);
+            if (!lastWriter || stages.indexOf(t.stage) > stages.indexOf(lastWriter)) lastWriter = t.stage;
+          } else {
+            copied.push(bufferOf(name, node.name));
+          }
+          off += c;
+        });
         materialised.set(node.name, out);
-        addStage({ kind: 'concat', name: node.name, ins, out, rows: shape[2], cols: shape[3] }, [node.name]);
+        // Copies keep their channel offsets: `ins` lists every input, `direct` ones are skipped.
+        const offsets: number[] = [];
+        node.inputs.reduce((o, name) => (offsets.push(o), o + shapes.get(name)![1]), 0);
+        if (copied.length > 0) {
+          const ins = node.inputs
+            .map((name, i) => ({ buffer: materialised.get(name), offset: offsets[i]! }))
+            .filter(
+              (x): x is { buffer: Buffer; offset: number } =>
+                x.buffer !== undefined && copied.includes(x.buffer),
+            );
+          addStage({ kind: 'concat', name: node.name, ins, out, rows: shape[2], cols: shape[3] }, [
+            node.name,
+          ]);
+        } else {
+          layers.get(lastWriter!)!.push(node.name);
+        }
         break;
       }
       case 'unpool':

@@ -246,7 +246,7 @@ export function floatStageAccess(s: FloatStage): StageAccess {
       ...base,
       columns: true,
       writes: { buffer: s.out.name, scale: 1 },
-      reads: s.ins.map((b) => ({ buffer: b.name, rows: SAME, cols: SAME })),
+      reads: s.ins.map(({ buffer }) => ({ buffer: buffer.name, rows: SAME, cols: SAME })),
     };
   const reads: BufferRead[] = [];
   const window = (stride: number, pad: number, k: number, dil: number, div: number): ReadAxis => ({

@@ -54,7 +54,7 @@ export class EpilogueWriter {
         f.set(
           this.outBase,
           f.add(
-            f.c(g.origin),
+            f.c(g.origin + (epi.outOffset ?? 0) * 4),
             f.add(f.add(f.mul(y(), f.c(s * g.rs)), f.mul(x(), f.c(s * g.pix))), f.mul(c(), f.c(4))),
           ),
         ),

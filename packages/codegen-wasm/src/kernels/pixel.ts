@@ -28,6 +28,8 @@ interface Loop {
   /** Output channels padded to 4. */
   readonly cp: number;
   readonly epi: EpilogueWriter;
+  /** Per output row, before its pixels (y: the row's local). */
+  readonly row?: (y: number) => Expr[];
   /** Per pixel, before the channel loop (y, x: locals of the output pixel). */
   readonly pixel: (y: number, x: number) => Expr[];
   /** One output vector; then `step` moves every input pointer on by 4 channels. */
@@ -40,6 +42,7 @@ function pixelLoop(f: Fn, c: Loop): Expr {
   const x = f.i32Local();
   const k = f.i32Local();
   return f.loop(y, f.get(c.rect.r0), () => f.get(c.rect.r1), 1, [
+    ...(c.row ? c.row(y) : []),
     f.loop(x, f.get(c.rect.x0), () => f.get(c.rect.x1), 1, [
       ...c.epi.setup(
         () => f.get(y),
@@ -57,8 +60,6 @@ function at(f: Fn, ptr: number, b: Buffer, y: Expr, x: Expr, extra = 0): Expr {
   const g = geomOf(b);
   return f.set(ptr, f.add(f.c(g.origin + extra), f.add(f.mul(y, f.c(g.rs)), f.mul(x, f.c(g.pix)))));
 }
-
-const f32Local = (f: Fn): number => f.local(binaryen.f32);
 
 /** The stage function body of a pixel stage; `wAddr`: its packed constants (map affine, convT). */
 export function pixelRows(
@@ -105,7 +106,7 @@ export function pixelRows(
       });
     }
     case 'resize':
-      return s.mode === 'nearest' ? nearest(f, s, epi, rect) : bilinear(f, s, epi, rect);
+      return s.mode === 'nearest' ? nearest(f, s, epi, rect) : bilinear(f, s, epi, rect, w.wAddr);
     case 'unpool': {
       const ip = f.i32Local();
       const on = f.i32Local();
@@ -232,54 +233,70 @@ function nearest(f: Fn, s: Extract<PixelStage, { kind: 'resize' }>, epi: Epilogu
  * i0 = min(floor(s), in - 1) and min(i0 + 1, in - 1), weight s - i0. Any ratio: the resize to a
  * size or by any scale reuses this kernel.
  */
-function bilinear(f: Fn, s: Extract<PixelStage, { kind: 'resize' }>, epi: EpilogueWriter, rect: Rect): Expr {
+export function bilinearTaps(inSize: number, outSize: number): { i0: number; i1: number; l: number }[] {
+  return Array.from({ length: outSize }, (_, o) => {
+    const src = Math.max(0, ((o + 0.5) * inSize) / outSize - 0.5);
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    return { i0, i1: Math.min(i0 + 1, inSize - 1), l: src - i0 };
+  });
+}
+
+/**
+ * The taps of every output row and column as a table of 16-byte records (byte offset of tap 0
+ * and tap 1 in the input, the weight as f32), computed at emit time (`resizeTable`), so a pixel
+ * costs two record reads and no float arithmetic on indices.
+ */
+export function resizeTable(s: Extract<PixelStage, { kind: 'resize' }>): Int32Array {
+  const g = geomOf(s.in);
+  const t = new Int32Array((s.rows + s.cols) * 4);
+  const fl = new Float32Array(t.buffer);
+  bilinearTaps(s.in.h, s.rows).forEach(({ i0, i1, l }, o) => {
+    t.set([i0 * g.rs, i1 * g.rs], o * 4);
+    fl[o * 4 + 2] = l;
+  });
+  bilinearTaps(s.in.w, s.cols).forEach(({ i0, i1, l }, o) => {
+    const at = (s.rows + o) * 4;
+    t.set([i0 * g.pix, i1 * g.pix], at);
+    fl[at + 2] = l;
+  });
+  return t;
+}
+
+/** Bilinear through the tap table at `tAddr` (`resizeTable`; rows first, then columns). */
+function bilinear(
+  f: Fn,
+  s: Extract<PixelStage, { kind: 'resize' }>,
+  epi: EpilogueWriter,
+  rect: Rect,
+  tAddr: number,
+): Expr {
   const m = f.m;
+  const g = geomOf(s.in);
   const p = [f.i32Local(), f.i32Local(), f.i32Local(), f.i32Local()] as const;
-  const [i0y, i1y, i0x, i1x] = [f.i32Local(), f.i32Local(), f.i32Local(), f.i32Local()];
-  const [sy, sx] = [f32Local(f), f32Local(f)];
+  const [row0, row1, rt, ct] = [f.i32Local(), f.i32Local(), f.i32Local(), f.i32Local()];
   const [ly, lx] = [f.v128Local(), f.v128Local()];
   const [top, bot] = [f.v128Local(), f.v128Local()];
-  const axis = (
-    o: number,
-    sv: number,
-    i0: number,
-    i1: number,
-    l: number,
-    inSize: number,
-    outSize: number,
-  ) => [
-    f.set(
-      sv,
-      m.f32.max(
-        m.f32.sub(
-          m.f32.mul(
-            m.f32.add(m.f32.convert_s.i32(f.get(o)), m.f32.const(0.5)),
-            m.f32.const(inSize / outSize),
-          ),
-          m.f32.const(0.5),
-        ),
-        m.f32.const(0),
-      ),
-    ),
-    f.set(i0, m.i32.trunc_s.f32(m.local.get(sv, binaryen.f32))),
-    f.set(i0, m.select(m.i32.lt_s(f.get(i0), f.c(inSize - 1)), f.get(i0), f.c(inSize - 1))),
-    f.set(i1, m.select(m.i32.lt_s(f.get(i0), f.c(inSize - 1)), f.add(f.get(i0), f.c(1)), f.c(inSize - 1))),
-    f.set(l, m.f32x4.splat(m.f32.sub(m.local.get(sv, binaryen.f32), m.f32.convert_s.i32(f.get(i0))))),
-  ];
   // a + (b - a) l; binaryen expressions are a tree, so each operand is built where it is used.
   const lerp = (a: () => Expr, b: () => Expr, l: number): Expr =>
     m.f32x4.add(a(), m.f32x4.mul(m.f32x4.sub(b(), a()), f.get(l)));
+  const load = (ptr: number, offset: number): Expr => m.i32.load(offset, 4, f.get(ptr));
   return pixelLoop(f, {
     rect,
     cp: s.in.cp,
     epi,
-    pixel: (y, x) => [
-      ...axis(y, sy, i0y, i1y, ly, s.in.h, s.rows),
-      ...axis(x, sx, i0x, i1x, lx, s.in.w, s.cols),
-      at(f, p[0], s.in, f.get(i0y), f.get(i0x)),
-      at(f, p[1], s.in, f.get(i0y), f.get(i1x)),
-      at(f, p[2], s.in, f.get(i1y), f.get(i0x)),
-      at(f, p[3], s.in, f.get(i1y), f.get(i1x)),
+    row: (y) => [
+      f.set(rt, f.add(f.c(tAddr), f.mul(f.get(y), f.c(16)))),
+      f.set(row0, f.add(f.c(g.origin), load(rt, 0))),
+      f.set(row1, f.add(f.c(g.origin), load(rt, 4))),
+      f.set(ly, f.splat(f.get(rt), 8)),
+    ],
+    pixel: (_y, x) => [
+      f.set(ct, f.add(f.c(tAddr + s.rows * 16), f.mul(f.get(x), f.c(16)))),
+      f.set(p[0], f.add(f.get(row0), load(ct, 0))),
+      f.set(p[1], f.add(f.get(row0), load(ct, 4))),
+      f.set(p[2], f.add(f.get(row1), load(ct, 0))),
+      f.set(p[3], f.add(f.get(row1), load(ct, 4))),
+      f.set(lx, f.splat(f.get(ct), 8)),
     ],
     value: () =>
       m.block(
@@ -410,6 +427,7 @@ function convTranspose(
   const ip = f.i32Local();
   const wp = f.i32Local();
   const acc = f.v128Local();
+  const xv = f.v128Local();
   const t = f.i32Local();
   /** valid := n >= 0 && n % s == 0 && n / s < size; idx := n / s. */
   const tap = (valid: number, idx: number, n: Expr, stride: number, size: number): Expr[] => [
@@ -434,34 +452,47 @@ function convTranspose(
     pixel.push(...tap(vy[ky]!, ry[ky]!, f.add(f.get(y), f.c(c.pt - ky)), c.sh, s.in.h));
   for (let kx = 0; kx < c.kw; kx++)
     pixel.push(...tap(vx[kx]!, rx[kx]!, f.add(f.get(x), f.c(c.pl - kx)), c.sw, s.in.w));
-  const block: Expr[] = [f.set(acc, f.load(f.add(f.c(w.bAddr), f.get(cb)), 0))];
-  for (let ky = 0; ky < c.kh; ky++)
-    for (let kx = 0; kx < c.kw; kx++) {
-      const tapIndex = ky * c.kw + kx;
-      const inner: Expr[] = [];
-      for (let l = 0; l < 4; l++)
-        inner.push(f.set(acc, f.madd(f.splat(f.get(ip), l * 4), f.load(f.get(wp), l * coP * 4), f.get(acc))));
-      inner.push(f.bump(ip, 16), f.bump(wp, 16 * coP));
-      block.push(
-        m.if(
-          m.i32.and(f.get(vy[ky]!), f.get(vx[kx]!)),
-          f.block([
-            f.set(
-              ip,
-              f.add(
-                f.c(g.origin),
-                f.add(f.mul(f.get(ry[ky]!), f.c(g.rs)), f.mul(f.get(rx[kx]!), f.c(g.pix))),
+  /** `nb` blocks of 4 output channels from byte offset `cb`: one broadcast feeds nb multiply-adds. */
+  const block = (nb: number): Expr[] => {
+    const accs = [acc, ...Array.from({ length: nb - 1 }, () => f.v128Local())];
+    const out: Expr[] = accs.map((a, j) => f.set(a, f.load(f.add(f.c(w.bAddr), f.get(cb)), j * 16)));
+    for (let ky = 0; ky < c.kh; ky++)
+      for (let kx = 0; kx < c.kw; kx++) {
+        const tapIndex = ky * c.kw + kx;
+        const inner: Expr[] = [];
+        for (let l = 0; l < 4; l++) {
+          inner.push(f.set(xv, f.splat(f.get(ip), l * 4)));
+          accs.forEach((a, j) =>
+            inner.push(f.set(a, f.madd(f.get(xv), f.load(f.get(wp), l * coP * 4 + j * 16), f.get(a)))),
+          );
+        }
+        inner.push(f.bump(ip, 16), f.bump(wp, 16 * coP));
+        out.push(
+          m.if(
+            m.i32.and(f.get(vy[ky]!), f.get(vx[kx]!)),
+            f.block([
+              f.set(
+                ip,
+                f.add(
+                  f.c(g.origin),
+                  f.add(f.mul(f.get(ry[ky]!), f.c(g.rs)), f.mul(f.get(rx[kx]!), f.c(g.pix))),
+                ),
               ),
-            ),
-            f.set(wp, f.add(f.c(w.wAddr + tapIndex * cinP * coP * 4), f.get(cb))),
-            f.repeat(ci, cinP / 4, inner),
-          ]),
-        ),
-      );
-    }
-  block.push(...epi.store(f.get(acc), 0, 0), ...epi.advance(4));
-  // cb: byte offset of the output channel block (16 per 4 channels).
-  pixel.push(f.loop(cb, f.c(0), () => f.c(coP * 4), 16, block));
+              f.set(wp, f.add(f.c(w.wAddr + tapIndex * cinP * coP * 4), f.get(cb))),
+              f.repeat(ci, cinP / 4, inner),
+            ]),
+          ),
+        );
+      }
+    accs.forEach((a, j) => out.push(...epi.store(f.get(a), 0, j * 4)));
+    out.push(...epi.advance(4 * nb));
+    return out;
+  };
+  // cb: byte offset of the output channel block (16 per 4 channels); pairs of blocks, then a
+  // last single one when the padded count is 4 mod 8.
+  const pairsEnd = Math.floor(coP / 8) * 32;
+  pixel.push(f.loop(cb, f.c(0), () => f.c(pairsEnd), 32, block(2)));
+  if (coP % 8 !== 0) pixel.push(f.set(cb, f.c(pairsEnd)), ...block(1));
   return f.loop(y, f.get(rect.r0), () => f.get(rect.r1), 1, [
     f.loop(x, f.get(rect.x0), () => f.get(rect.x1), 1, pixel),
   ]);
@@ -476,24 +507,26 @@ export function concatRows(f: Fn, s: ConcatStage, rect: Rect): Expr {
   const ip = f.i32Local();
   const op = f.i32Local();
   const pixel: Expr[] = [];
-  let off = 0;
-  // In order: a vector copy's padded lanes land on the next input's first channels, which its
-  // own copy then overwrites (or in the output's padded lanes).
-  for (const b of s.ins) {
+  // In channel order: a vector copy's padded lanes land on the next input's first channels, which
+  // its own copy then overwrites (or in the output's padded lanes). Inputs whose producers write
+  // the concat buffer themselves are aligned whole vectors (or last), so no copy clobbers them.
+  for (const { buffer: b, offset: off } of s.ins) {
     pixel.push(at(f, ip, b, f.get(y), f.get(x)), at(f, op, s.out, f.get(y), f.get(x), off * 4));
-    if (off % 4 === 0)
+    if (off % 4 === 0) {
       pixel.push(
         f.repeat(k, b.cp / 4, [f.store(f.get(op), 0, f.load(f.get(ip), 0)), f.bump(ip, 16), f.bump(op, 16)]),
       );
-    else
-      pixel.push(
-        f.repeat(k, b.c, [
-          m.f32.store(0, 4, f.get(op), m.f32.load(0, 4, f.get(ip))),
-          f.bump(ip, 4),
-          f.bump(op, 4),
-        ]),
-      );
-    off += b.c;
+    } else {
+      // An unaligned offset: whole vectors of real channels as unaligned v128 stores (wasm
+      // allows any address), the last c % 4 channels one by one.
+      const n4 = Math.floor(b.c / 4);
+      if (n4 > 0)
+        pixel.push(
+          f.repeat(k, n4, [f.store(f.get(op), 0, f.load(f.get(ip), 0)), f.bump(ip, 16), f.bump(op, 16)]),
+        );
+      for (let l = 0; l < b.c % 4; l++)
+        pixel.push(m.f32.store(l * 4, 4, f.get(op), m.f32.load(l * 4, 4, f.get(ip))));
+    }
   }
   return f.loop(y, f.get(rect.r0), () => f.get(rect.r1), 1, [
     f.loop(x, f.get(rect.x0), () => f.get(rect.x1), 1, pixel),
