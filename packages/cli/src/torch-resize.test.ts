@@ -4,7 +4,7 @@
  * them these tests fail saying what to install, never skip): LR-ASPP MobileNetV3-Large and a
  * U-Net decoder of our own (bilinear x2 to each skip, concatenated skips, depthwise-separable
  * convs, a bilinear x4 head). Each is imported with no --arch, run by the reference executor
- * against PyTorch's output, compiled to the ONNX, tfjs and TVM targets (compile checks onnx
+ * against PyTorch's output, compiled to the ONNX, tfjs, TVM and wasm targets (compile checks onnx
  * and tfjs against the reference executor), and the emitted ONNX file run by onnxruntime
  * against PyTorch's output.
  */
@@ -59,7 +59,7 @@ describe('torchvision networks that resize, through the general ONNX import', ()
   }, 600_000);
 
   for (const name of NETWORKS) {
-    it(`${name} (opset 13) equals PyTorch, compiles to onnx, tfjs and tvm, and its ONNX equals PyTorch`, async () => {
+    it(`${name} (opset 13) equals PyTorch, compiles to onnx, tfjs, tvm and wasm, and its ONNX equals PyTorch`, async () => {
       const file = join(dir, `${name}.onnx`);
       const input = readNpy(readFileSync(join(dir, 'input.npy')), 'input.npy');
       const want = readNpy(readFileSync(join(dir, `${name}.out.npy`)), `${name}.out.npy`);
@@ -88,7 +88,7 @@ describe('torchvision networks that resize, through the general ONNX import', ()
         '--weights',
         file,
         '--target',
-        'onnx,tfjs,tvm',
+        'onnx,tfjs,tvm,wasm',
         '--out',
         out,
         '--json',
@@ -97,7 +97,8 @@ describe('torchvision networks that resize, through the general ONNX import', ()
       const report = JSON.parse(r.stdout) as {
         checks: { target: string; maxRelativeError: number; limit: number }[];
       };
-      expect(report.checks.map((c) => c.target).sort()).toEqual(['onnx', 'tfjs']);
+      // wasm is checked at 1 and 2 threads: one entry each.
+      expect([...new Set(report.checks.map((c) => c.target))].sort()).toEqual(['onnx', 'tfjs', 'wasm']);
       for (const c of report.checks) expect(c.maxRelativeError, c.target).toBeLessThanOrEqual(c.limit);
 
       // The emitted ONNX file against PyTorch itself.
@@ -119,7 +120,7 @@ describe('torchvision networks that resize, through the general ONNX import', ()
 
       const checks = Object.fromEntries(report.checks.map((c) => [c.target, c.maxRelativeError]));
       console.log(
-        `${name} at ${SIZE}x${SIZE}: ${model.graph.nodes.length} layers; max relative difference to PyTorch: reference executor ${reference.toExponential(2)}, onnxruntime on the emitted file ${onnxruntime.toExponential(2)}; compile's checks against the reference: onnx ${checks.onnx!.toExponential(2)}, tfjs ${checks.tfjs!.toExponential(2)}`,
+        `${name} at ${SIZE}x${SIZE}: ${model.graph.nodes.length} layers; max relative difference to PyTorch: reference executor ${reference.toExponential(2)}, onnxruntime on the emitted file ${onnxruntime.toExponential(2)}; compile's checks against the reference: onnx ${checks.onnx!.toExponential(2)}, tfjs ${checks.tfjs!.toExponential(2)}, wasm ${checks.wasm!.toExponential(2)}`,
       );
       expect(reference).toBeLessThanOrEqual(1e-4);
       expect(onnxruntime).toBeLessThanOrEqual(1e-4);

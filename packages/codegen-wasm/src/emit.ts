@@ -27,7 +27,7 @@ import { headRows } from './kernels/head.js';
 import { inputRows } from './kernels/input.js';
 import { ringLocals, ringPrepare, ringStart } from './kernels/ring.js';
 import { gemmLocals, gemmRow } from './kernels/pointwise.js';
-import { concatRows, pixelRows, resizeTable } from './kernels/pixel.js';
+import { concatRows, nearestTable, pixelRows, resizeTable } from './kernels/pixel.js';
 import { BARRIER_OFFSET, PAGE, geomOf, layoutMemory, scratchParts, type Layout } from './layout.js';
 
 /** The most 64 KiB pages a wasm32 memory may have (4 GiB). */
@@ -100,7 +100,7 @@ function packWeights(plan: FloatPlan): { packer: WeightPacker; offsets: Map<Floa
   for (const s of plan.stages) {
     switch (s.kind) {
       case 'resize':
-        if (s.mode === 'bilinear') offsets.set(s, { w: packer.table(resizeTable(s)), b: 0 });
+        offsets.set(s, { w: packer.table(s.mode === 'bilinear' ? resizeTable(s) : nearestTable(s)), b: 0 });
         break;
       case 'input':
       case 'concat':

@@ -130,6 +130,21 @@ describe('resampling: bilinear and nearest resize, unpool, pixel shuffle, transp
       ['resize', 'concat'],
     );
   });
+  it('resize op: nearest x3 by scale, to sizes PyTorch reads other rows for (2 -> 82), bilinear down and up', async () => {
+    // 2x3 -> 82x123 nearest: PyTorch's float32 source indices differ from exact division there.
+    await check(
+      net([3, 2, 3], (g, x) => g.resize('nn', conv(g, 'c', x, 5), 'nearest', { size: [82, 123] })),
+      ['resize'],
+    );
+    await check(
+      net([5, 7, 9], (g, x) => {
+        const up = g.resize('nn3', conv(g, 'c', x, 6), 'nearest', { scale: [3, 2] });
+        const down = g.resize('bl_down', up, 'bilinear', { size: [10, 11] });
+        return g.relu('r', g.resize('bl_up', down, 'bilinear', { scale: 3 }));
+      }),
+      ['resize'],
+    );
+  });
   it('unpool then a 3x3 conv; pixel shuffle of 20 channels', async () => {
     await check(
       net([5, 5, 7], (g, x) => conv(g, 'after', g.unpool('unpool', conv(g, 'c', x, 6)), 7)),

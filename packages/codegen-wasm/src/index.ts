@@ -19,6 +19,7 @@ export {
 export { planGraph, type Plan, type Stage } from './plan.js';
 export * from './manifest.js';
 export { PACKAGE_VERSION } from './version.js';
+export { createWasmMemory, loadWasmModel, type WasmModelInstance } from './host.js';
 export {
   encodeWasmWeights,
   toFloat16Bits,

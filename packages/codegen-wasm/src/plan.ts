@@ -898,9 +898,23 @@ function plan(
         addStage(s, [node.name]);
         break;
       }
-      case 'resize':
-        // The general resize op is newer than this planner's kernels: named, not guessed.
-        return unsupported(node.name, `the op "${node.op}"`);
+      case 'resize': {
+        // Any ratio or size: the upsample stage's kernel (tables of PyTorch's source rows).
+        if (!all) unsupported(node.name, `the op "${node.op}"`);
+        addOpen(
+          {
+            kind: 'resize',
+            name: node.name,
+            in: bufferOf(node.inputs[0]!, node.name),
+            rows: shape[2],
+            cols: shape[3],
+            mode: node.attrs.mode,
+            epi: freshEpi(),
+          },
+          node.name,
+        );
+        break;
+      }
       default: {
         const never: never = node;
         throw new Error(`unhandled op ${JSON.stringify(never)}`);

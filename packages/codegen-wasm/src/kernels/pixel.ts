@@ -10,6 +10,7 @@
  * by the taps inside the input (`countIncludePad`).
  */
 import binaryen from 'binaryen';
+import { nearestSourceIndex } from '@fastdepth/graph-dsl';
 import type { Buffer, ConcatStage, PixelStage } from '../plan.js';
 import { geomOf } from '../layout.js';
 import type { Expr, Fn } from './builder.js';
@@ -106,7 +107,7 @@ export function pixelRows(
       });
     }
     case 'resize':
-      return s.mode === 'nearest' ? nearest(f, s, epi, rect) : bilinear(f, s, epi, rect, w.wAddr);
+      return s.mode === 'nearest' ? nearest(f, s, epi, rect, w.wAddr) : bilinear(f, s, epi, rect, w.wAddr);
     case 'unpool': {
       const ip = f.i32Local();
       const on = f.i32Local();
@@ -212,17 +213,37 @@ function outChannels(s: PixelStage): number {
   }
 }
 
-/** Nearest: output o reads input floor(o * in / out) (exact in integers, PyTorch's `nearest`). */
-function nearest(f: Fn, s: Extract<PixelStage, { kind: 'resize' }>, epi: EpilogueWriter, rect: Rect): Expr {
+/**
+ * The source row of every output row, then the source column of every output column, of a
+ * nearest resize: graph-dsl's `nearestSourceIndex`, PyTorch's float32 arithmetic, which reads
+ * other rows than exact division for some sizes (2 -> 82), so it is tabled at emit time, not
+ * recomputed in integers.
+ */
+export function nearestTable(s: Extract<PixelStage, { kind: 'resize' }>): Int32Array {
+  return Int32Array.from([
+    ...Array.from({ length: s.rows }, (_, o) => nearestSourceIndex(o, s.in.h, s.rows)),
+    ...Array.from({ length: s.cols }, (_, o) => nearestSourceIndex(o, s.in.w, s.cols)),
+  ]);
+}
+
+/** Nearest through the index table at `tAddr` (`nearestTable`). */
+function nearest(
+  f: Fn,
+  s: Extract<PixelStage, { kind: 'resize' }>,
+  epi: EpilogueWriter,
+  rect: Rect,
+  tAddr: number,
+): Expr {
   const m = f.m;
   const ip = f.i32Local();
-  const src = (o: number, inSize: number, outSize: number): Expr =>
-    m.i32.div_u(f.mul(f.get(o), f.c(inSize)), f.c(outSize));
+  const rowAt = (y: number): Expr => m.i32.load(0, 4, f.add(f.c(tAddr), f.mul(f.get(y), f.c(4))));
+  const colAt = (x: number): Expr =>
+    m.i32.load(0, 4, f.add(f.c(tAddr + s.rows * 4), f.mul(f.get(x), f.c(4))));
   return pixelLoop(f, {
     rect,
     cp: s.in.cp,
     epi,
-    pixel: (y, x) => [at(f, ip, s.in, src(y, s.in.h, s.rows), src(x, s.in.w, s.cols))],
+    pixel: (y, x) => [at(f, ip, s.in, rowAt(y), colAt(x))],
     value: () => f.load(f.get(ip), 0),
     step: () => [f.bump(ip, 16)],
   });
