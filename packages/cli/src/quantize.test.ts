@@ -134,7 +134,8 @@ describe('fastdepth compile --quantize int8', () => {
     expect(r.stdout).toMatch(/^all\s+\d/m);
     expect(r.stdout).toMatch(/fastdepth-pruned\.int8\.safetensors/);
     const wasmLine = /^int8 wasm: (.*)$/m.exec(r.stdout)?.[1];
-    expect(readdirSync(join(out, 'wasm')).filter((f) => f.includes('.int8.')).length).toBe(4);
+    // The manifest, four modules (simd, relaxed, each with -threads) and the weights.
+    expect(readdirSync(join(out, 'wasm')).filter((f) => f.includes('.int8.')).length).toBe(6);
     expect(wasmLine).toMatch(/^int8 wasm build written to wasm\//);
     // Checked at 1 and 2 threads against the int8 reference executor: the same integers.
     expect(r.stdout).toMatch(/int8 wasm \(runtime-web, 2 threads\) vs int8 reference executor +0\.00e\+0 +0/);

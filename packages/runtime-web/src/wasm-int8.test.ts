@@ -18,6 +18,7 @@ import { executeQuantized, type Model, type QuantizedModel } from '@fastdepth/gr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDepthEstimator, DepthEstimatorError } from './index.js';
 import { GENERATED_DIR, TFLITE_WEIGHTS } from './testing/models.js';
+import { relaxedDotExact } from './wasm-model.js';
 
 const DIR = join(GENERATED_DIR, `wasm-int8-test-${process.pid}`);
 const W = 224;
@@ -78,12 +79,34 @@ describe('wasm engine, int8 build', () => {
         model: { engine: 'wasm', model: { manifestUrl: floatManifest } },
         numThreads: threads,
       });
-      expect(estimator.backendReason).toMatch(
-        threads === 1 ? /int8 simd build, 1 thread/ : /int8 simd-threads build, 2 threads/,
+      // The relaxed build only where the relaxed integer dot is exact (not Node 20: no relaxed SIMD).
+      const build = relaxedDotExact() ? 'relaxed' : 'simd';
+      expect(estimator.backendReason).toContain(
+        threads === 1 ? `int8 ${build} build, 1 thread` : `int8 ${build}-threads build, 2 threads`,
       );
       for (let run = 0; run < 2; run++) expect((await estimator.estimateRgb(rgb)).depth).toEqual(want);
       await estimator.dispose();
     }
+  });
+
+  it('the int8 relaxed module runs exactly where the host probe says the relaxed dot is exact', async () => {
+    // Its start function checks the same property and traps otherwise: host and module agree.
+    const manifest = JSON.parse(readFileSync(join(DIR, 'trained.int8.wasm-manifest.json'), 'utf8')) as {
+      modules: Record<string, string>;
+      memory: { initialPages: number; maximumPages: number };
+    };
+    const bytes = readFileSync(join(DIR, manifest.modules['relaxed']!));
+    const memory = new WebAssembly.Memory({
+      initial: manifest.memory.initialPages,
+      maximum: manifest.memory.maximumPages,
+    });
+    let runs = true;
+    try {
+      await WebAssembly.instantiate(bytes, { env: { memory } });
+    } catch {
+      runs = false;
+    }
+    expect(runs).toBe(relaxedDotExact());
   });
 
   it('precision float32 runs the float build of the same folder', async () => {

@@ -58,9 +58,7 @@ import {
   BlobPacker,
   foldBias,
   packDense,
-  packDenseGroups,
   packDepthwise,
-  packDepthwiseGroups,
   packHead,
   packPointwise,
   unsignedBias,
@@ -108,10 +106,6 @@ export interface WasmInt8Artifact {
 interface ConvPack {
   w: number;
   b: number;
-  /** Pointwise and depthwise convs: the bias of the usdot kernels, less 128 * sum(w) per channel. */
-  bu?: number;
-  /** Depthwise convs: the weights in tap groups of 4 (`packDepthwiseGroups`). */
-  wu?: number;
   q: number;
   requant: Requant;
 }
@@ -141,25 +135,11 @@ function packConv(
   const requant = cq.xnnpackScales
     ? makeRequantXnnpack(cq.xnnpackScales, coutP, out)
     : makeRequant(cq.multipliers, coutP, out, folded.bound, g.layer);
+  // Every conv but the head computes sum(w * (x + 128)) (the usdot form, and the i16 kernels
+  // alike so the blob holds one bias): its bias is the folded one less 128 * sum(w).
   const perOut = kind === 'dw' ? g.kh * g.kw : g.cin * g.kh * g.kw;
-  const usdot =
-    kind === 'pw'
-      ? { bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)) }
-      : kind === 'dw' || kind === 'dense'
-        ? {
-            bu: packer.int32(unsignedBias(folded.bias, cq.weight, perOut, g.cout)),
-            wu: packer.int8(
-              kind === 'dw' ? packDepthwiseGroups(g, cq.weight) : packDenseGroups(g, cq.weight),
-            ),
-          }
-        : {};
-  return {
-    w: packer.int8(w),
-    b: packer.int32(folded.bias),
-    ...usdot,
-    q: packer.int32(requant.table),
-    requant,
-  };
+  const bias = kind === 'head' ? folded.bias : unsignedBias(folded.bias, cq.weight, perOut, g.cout);
+  return { w: packer.int8(w), b: packer.int32(bias), q: packer.int32(requant.table), requant };
 }
 
 function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack> } {
@@ -222,7 +202,6 @@ function stageBody(
   const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout);
   const wAddr = base + cp.w;
   const bAddr = base + cp.b;
-  const gemmBias = base + (dot === 'i16' ? cp.b : cp.bu!);
   switch (s.kind) {
     case 'conv':
       return convRowsI8(f, {
@@ -235,8 +214,6 @@ function stageBody(
         r0,
         r1,
         dot,
-        wGroups: base + cp.wu!,
-        bGroups: base + cp.bu!,
       });
     case 'head':
       return headRowsI8(f, { in: s.in, g: s.conv, wAddr, bAddr, epi, r0, r1 });
@@ -258,7 +235,7 @@ function stageBody(
             dot,
             coutP: pad8(s.conv.cout),
             wAddr,
-            bAddr: gemmBias,
+            bAddr,
             y,
             epi,
             cols,
@@ -282,8 +259,6 @@ function stageBody(
             dest: { epi },
             cols,
             dot,
-            wGroups: base + cp.wu!,
-            bGroups: base + cp.bu!,
           },
           DL,
         ),
@@ -312,8 +287,6 @@ function stageBody(
               y,
               dest: { tile, q: dw.requant, qAddr: base + dw.q, unsigned: dot !== 'i16' },
               dot,
-              wGroups: base + dw.wu!,
-              bGroups: base + dw.bu!,
               cols,
             },
             DL,
@@ -329,7 +302,7 @@ function stageBody(
               dot,
               coutP: pad8(s.conv.cout),
               wAddr,
-              bAddr: gemmBias,
+              bAddr,
               y,
               epi,
               cols,

@@ -484,6 +484,8 @@ function gemmMicro(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
 
 /** x ^ 0x80 in every byte: int8 x -> unsigned x + 128. */
 const i8Splat128 = (f: Fn): Expr => f.m.i32x4.splat(f.c(0x80808080 | 0));
+/** 128 in every i16 lane. */
+const i16Splat128 = (f: Fn): Expr => f.m.i32x4.splat(f.c(0x00800080));
 
 /** The `i16` K loop of `gemmMicro`. */
 function gemmStepsI16(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
@@ -499,7 +501,9 @@ function gemmStepsI16(f: Fn, g: GemmRowI8, L: GemmLocalsI8, P: number): Expr[] {
         L.xs[p]!,
         g.wide
           ? m.v128.load32_splat(p * g.pix, 4, f.get(L.ip))
-          : m.i16x8.extend_low_i8x16_s(m.v128.load16_splat(p * g.pix, 1, f.get(L.ip))),
+          : m.i16x8.extend_low_i8x16_u(
+              m.v128.xor(m.v128.load16_splat(p * g.pix, 1, f.get(L.ip)), i8Splat128(f)),
+            ),
       ),
     );
     for (let j = 0; j < 2; j++)
@@ -541,14 +545,8 @@ export interface DwRowI8 {
     | { readonly epi: EpilogueI8 };
   /** See `GemmRowI8.cols`. */
   readonly cols?: ColumnRange;
-  /**
-   * `i16`: tap pairs on `i32x4.dot_i16x8_s` (`wAddr`, `bAddr`); the usdot modes: taps in groups
-   * of 4 on the relaxed dot (`packDepthwiseGroups` at `wGroups`, the bias less 128 * sum(w) at
-   * `bGroups`).
-   */
+  /** `i16`: tap pairs on `i32x4.dot_i16x8_s`; the usdot modes: taps in groups of 4 (`dwTapsUsdot`). */
   readonly dot: DotI8;
-  readonly wGroups?: number;
-  readonly bGroups?: number;
 }
 
 export interface DwLocalsI8 {
@@ -599,10 +597,11 @@ export function dwLocalsI8(f: Fn): DwLocalsI8 {
 const BYTES_LO = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
 
 /**
- * The usdot depthwise taps of one 8-channel group for P pixels: the kernel's taps (row-major) in
- * groups of 4, each tap's 8 channels one 8-byte load, the 4 loads interleaved into a 4-byte group
- * per channel (2 byte and 2 word unpacks), made unsigned, one relaxed dot per 4 channels (32 MACs
- * per 2 dots). The last group is padded with zero weights.
+ * The usdot depthwise taps of one 8-channel group for P pixels, from the i16 kernel's tap-pair
+ * weights (`packDepthwise`): two tap pairs make a group of 4 taps (the pairs of a kernel row two by
+ * two, a row's odd last pair with the next row's), both weights and inputs interleaved into a
+ * 4-byte group per channel (weights: 2 shuffles per 8 channels, shared by the P pixels; inputs: one
+ * 8-byte load per tap, 2 byte and 2 word unpacks), made unsigned, one relaxed dot per 4 channels.
  */
 function dwTapsUsdot(
   f: Fn,
@@ -615,22 +614,40 @@ function dwTapsUsdot(
   const { g } = d;
   const gi = geomI8(d.in);
   const dot = d.dot as Exclude<DotI8, 'i16'>;
-  const taps = g.kh * g.kw;
-  const groups = Math.ceil(taps / 4);
+  const pairs = Math.ceil(g.kw / 2);
+  type Slot = readonly [number, number];
+  const groups: [Slot, Slot | undefined][] = [];
+  const odd: Slot[] = [];
+  for (let ky = 0; ky < g.kh; ky++) {
+    for (let j = 0; j + 1 < pairs; j += 2)
+      groups.push([
+        [ky, j],
+        [ky, j + 1],
+      ]);
+    if (pairs % 2) odd.push([ky, pairs - 1]);
+  }
+  for (let i = 0; i < odd.length; i += 2) groups.push([odd[i]!, odd[i + 1]]);
   const out: Expr[] = [];
   const [b0, b1] = [L.col, L.col2];
-  for (let gr = 0; gr < groups; gr++) {
-    out.push(f.set(L.w, f.load(f.get(L.wp), gr * 32)), f.set(L.w2, f.load(f.get(L.wp), gr * 32 + 16)));
-    for (let p = 0; p < P; p++) {
-      for (let i = 0; i < 4; i++) {
-        const t = gr * 4 + i;
-        if (t >= taps) continue;
-        const ky = Math.floor(t / g.kw);
-        const kx = t % g.kw;
-        const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix;
-        out.push(f.set(L.cols[i]!, m.v128.load64_zero(at, 1, f.get(L.ib))));
+  for (const [A, B] of groups) {
+    const pair = (slot: Slot | undefined): Expr =>
+      slot ? f.load(f.get(L.wp), (slot[0] * pairs + slot[1]) * 16) : f.zero();
+    out.push(f.set(b0, pair(A)), f.set(b1, pair(B)));
+    out.push(f.set(L.w, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_LO)));
+    out.push(f.set(L.w2, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_HI)));
+    const taps: (readonly [number, number] | undefined)[] = [];
+    for (const slot of [A, B])
+      for (let d2 = 0; d2 < 2; d2++) {
+        const kx = slot ? 2 * slot[1] + d2 : g.kw;
+        taps.push(slot && kx < g.kw ? [slot[0], kx] : undefined);
       }
-      const col = (i: number): Expr => (gr * 4 + i < taps ? f.get(L.cols[i]!) : f.zero());
+    for (let p = 0; p < P; p++) {
+      taps.forEach((t, i) => {
+        if (t === undefined) return;
+        const at = t[0] * g.dh * gi.rs + (p * g.sw + t[1] * g.dw) * gi.pix;
+        out.push(f.set(L.cols[i]!, m.v128.load64_zero(at, 1, f.get(L.ib))));
+      });
+      const col = (i: number): Expr => (taps[i] ? f.get(L.cols[i]!) : f.zero());
       out.push(f.set(b0, m.i8x16.shuffle(col(0), col(1), BYTES_LO)));
       out.push(f.set(b1, m.i8x16.shuffle(col(2), col(3), BYTES_LO)));
       for (let j = 0; j < 2; j++) {
@@ -644,7 +661,7 @@ function dwTapsUsdot(
       }
     }
   }
-  out.push(f.bump(L.wp, groups * 32));
+  out.push(f.bump(L.wp, g.kh * pairs * 16));
   return out;
 }
 
@@ -659,8 +676,8 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
     const grouped = d.dot !== 'i16';
     const body: Expr[] = [
       f.set(L.ib, f.add(f.get(L.rowBase), f.mul(f.get(L.x), f.c(g.sw * gi.pix)))),
-      f.set(L.wp, f.c(grouped ? d.wGroups! : d.wAddr)),
-      f.set(L.bp, f.c(grouped ? d.bGroups! : d.bAddr)),
+      f.set(L.wp, f.c(d.wAddr)),
+      f.set(L.bp, f.c(d.bAddr)),
     ];
     const tilePix = 'tile' in d.dest && d.dest.unsigned ? cp : cp * 2;
     if ('tile' in d.dest) {
@@ -676,8 +693,9 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
     const pairs = Math.ceil(g.kw / 2);
     const LO = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
     const HI = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
+    // x + 128 (every conv's bias is the unsigned one, `unsignedBias`).
     const colAt = (p: number, kx: number): Expr =>
-      m.v128.load8x8_s((p * g.sw + kx * g.dw) * gi.pix, 1, f.get(L.ir));
+      m.i16x8.add(m.v128.load8x8_s((p * g.sw + kx * g.dw) * gi.pix, 1, f.get(L.ir)), i16Splat128(f));
     for (let j = 0; j < pairs; j++) {
       const kx = 2 * j;
       row.push(f.set(L.w, m.v128.load8x8_s(j * 16, 1, f.get(L.wp))));
@@ -731,8 +749,8 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
             ),
           );
         } else {
-          // i16: the GEMM broadcasts an input pair with one load32_splat.
-          inner.push(f.store(f.get(L.tp), p * cp * 2, y16));
+          // i16 x + 128: the GEMM broadcasts an input pair with one load32_splat.
+          inner.push(f.store(f.get(L.tp), p * cp * 2, m.i16x8.add(y16, i16Splat128(f))));
         }
       }
       inner.push(f.bump(L.tp, dest.unsigned ? 8 : 16), f.bump(L.qp, 2 * dest.q.quadBytes));
@@ -792,10 +810,8 @@ export function convRowsI8(
     epi: EpilogueI8;
     r0: number;
     r1: number;
-    /** See `DwRowI8.dot`; the usdot modes read `packDenseGroups` at `wGroups`, bias `bGroups`. */
+    /** See `DwRowI8.dot`. */
     dot: DotI8;
-    wGroups?: number;
-    bGroups?: number;
   },
 ): Expr {
   const m = f.m;
@@ -819,9 +835,7 @@ export function convRowsI8(
   const acc = Array.from({ length: 8 }, () => f.v128Local());
   const xs = Array.from({ length: 4 }, () => f.v128Local());
   const w = f.v128Local();
-  const quads = Math.ceil(g.cin / 4);
-  // Bytes of weights per output channel (`cb` counts channels).
-  const groupBytes = g.kh * g.kw * quads * 4;
+  const quads = Math.ceil(cinEff / 4);
   const micro = (P: number): Expr[] => {
     const a = (p: number, j: number): number => acc[p * 2 + j]!;
     const body: Expr[] = [
@@ -838,7 +852,12 @@ export function convRowsI8(
     ];
     for (let p = 0; p < P; p++) {
       step.push(
-        f.set(xs[p]!, m.i16x8.extend_low_i8x16_s(m.v128.load8_splat(p * g.sw * gi.pix, 1, f.get(ic)))),
+        f.set(
+          xs[p]!,
+          m.i16x8.extend_low_i8x16_u(
+            m.v128.xor(m.v128.load8_splat(p * g.sw * gi.pix, 1, f.get(ic)), i8Splat128(f)),
+          ),
+        ),
       );
       step.push(
         f.set(a(p, 0), m.i32x4.add(f.get(a(p, 0)), m.i32x4.extmul_low_i16x8_s(f.get(xs[p]!), f.get(w)))),
@@ -850,29 +869,32 @@ export function convRowsI8(
     step.push(f.bump(tp, 4), f.bump(wp, 8));
     if (c.dot === 'i16') body.push(f.repeat(kk, steps, step));
     else {
-      // usdot: per tap, 4 input channels at once (one load32_splat, the channel padding of the
-      // buffer read against zero weights), 32 MACs per 2 dots; every offset a constant.
+      // usdot: per tap, 4 input channels at once (one load32_splat of the pixel's bytes, the
+      // buffer's channel padding meeting zero weights), 32 MACs per 2 dots, every offset a
+      // constant. The weights are the i16 kernel's ([tap][channel][8 outputs]), 4 channels'
+      // rows interleaved into a 4-byte group per output (4 shuffles per 8 outputs, shared by
+      // the P pixels).
       const dot = c.dot;
-      body[1] = f.set(wp, f.add(f.c(c.wGroups!), f.mul(f.get(cb), f.c(groupBytes))));
-      for (let p = 0; p < P; p++)
-        for (let j = 0; j < 2; j++)
-          body[3 + p * 2 + j] = f.set(
-            a(p, j),
-            f.load(f.add(f.c(c.bGroups!), f.mul(f.get(cb), f.c(4))), j * 16),
-          );
-      let gr = 0;
+      const [b0, b1] = [xs[0]!, xs[1]!];
+      const rowsW = [f.v128Local(), f.v128Local(), f.v128Local(), f.v128Local()];
+      const [wl, wh, xv] = [xs[2]!, xs[3]!, w];
       for (let ky = 0; ky < g.kh; ky++)
         for (let kx = 0; kx < g.kw; kx++)
-          for (let q = 0; q < quads; q++, gr++) {
-            body.push(
-              f.set(xs[0]!, f.load(f.get(wp), gr * 32)),
-              f.set(xs[1]!, f.load(f.get(wp), gr * 32 + 16)),
-            );
+          for (let q = 0; q < quads; q++) {
+            const t = ky * g.kw + kx;
+            for (let i = 0; i < 4; i++)
+              if (4 * q + i < cinEff)
+                body.push(f.set(rowsW[i]!, m.v128.load64_zero((t * cinEff + 4 * q + i) * 8, 1, f.get(wp))));
+            const row = (i: number): Expr => (4 * q + i < cinEff ? f.get(rowsW[i]!) : f.zero());
+            body.push(f.set(b0, m.i8x16.shuffle(row(0), row(1), BYTES_LO)));
+            body.push(f.set(b1, m.i8x16.shuffle(row(2), row(3), BYTES_LO)));
+            body.push(f.set(wl, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_LO)));
+            body.push(f.set(wh, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_HI)));
             for (let p = 0; p < P; p++) {
               const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + 4 * q;
-              body.push(f.set(xs[2]!, m.v128.xor(m.v128.load32_splat(at, 1, f.get(ib)), i8Splat128(f))));
-              for (let j = 0; j < 2; j++)
-                body.push(f.set(a(p, j), usdot(f, dot, f.get(xs[j]!), f.get(xs[2]!), f.get(a(p, j)))));
+              body.push(f.set(xv, m.v128.xor(m.v128.load32_splat(at, 1, f.get(ib)), i8Splat128(f))));
+              body.push(f.set(a(p, 0), usdot(f, dot, f.get(wl), f.get(xv), f.get(a(p, 0)))));
+              body.push(f.set(a(p, 1), usdot(f, dot, f.get(wh), f.get(xv), f.get(a(p, 1)))));
             }
           }
     }

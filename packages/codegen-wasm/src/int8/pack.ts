@@ -86,28 +86,6 @@ export function packDense(g: ConvGeom, w: Int8Array, cinEff: number): Int8Array 
 }
 
 /**
- * Dense conv weights for the usdot kernel: [output/8][tap][input quad][8 outputs][4 inputs]
- * (inputs past cin are zero: they meet the buffer's channel padding).
- */
-export function packDenseGroups(g: ConvGeom, w: Int8Array): Int8Array {
-  const coutP = pad8(g.cout);
-  const taps = g.kh * g.kw;
-  const quads = Math.ceil(g.cin / 4);
-  const out = new Int8Array(coutP * taps * quads * 4);
-  let i = 0;
-  for (let c0 = 0; c0 < coutP; c0 += 8)
-    for (let t = 0; t < taps; t++)
-      for (let q = 0; q < quads; q++)
-        for (let j = 0; j < 8; j++)
-          for (let d = 0; d < 4; d++) {
-            const o = c0 + j;
-            const ci = 4 * q + d;
-            out[i++] = o < g.cout && ci < g.cin ? at(g, w, o, ci, t) : 0;
-          }
-  return out;
-}
-
-/**
  * Depthwise weights as tap pairs for `i32x4.dot_i16x8_s`: [channel/8][kernel row][pair]
  * [2 halves of 4 channels][channel][kx, kx + 1] (a missing kx + 1 of an odd width is 0).
  */
@@ -126,27 +104,6 @@ export function packDepthwise(g: ConvGeom, w: Int8Array): Int8Array {
             const kx = 2 * j + d;
             out[i++] = c < g.cin && kx < g.kw ? w[c * taps + ky * g.kw + kx]! : 0;
           }
-  return out;
-}
-
-/**
- * Depthwise weights for the usdot kernel: [channel/8][tap group][2 halves of 4 channels][channel]
- * [4 taps], the taps row-major in groups of 4 (the last padded with zeros).
- */
-export function packDepthwiseGroups(g: ConvGeom, w: Int8Array): Int8Array {
-  const cp = pad8(g.cin);
-  const taps = g.kh * g.kw;
-  const groups = Math.ceil(taps / 4);
-  const out = new Int8Array(cp * groups * 4);
-  let i = 0;
-  for (let cv = 0; cv < cp; cv += 8)
-    for (let gr = 0; gr < groups; gr++)
-      for (let l = 0; l < 8; l++)
-        for (let d = 0; d < 4; d++) {
-          const c = cv + l;
-          const t = gr * 4 + d;
-          out[i++] = c < g.cin && t < taps ? w[c * taps + t]! : 0;
-        }
   return out;
 }
 

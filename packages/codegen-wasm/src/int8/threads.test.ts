@@ -37,18 +37,21 @@ async function expectThreadedEqual(
   expect(sch.stages.some((s) => s.axis === 'pixels')).toBe(true);
   if (skipsBarrier) expect(sch.stages.slice(1, -1).some((s) => !s.barrierBefore)).toBe(true);
 
-  const artifact = emitWasmInt8(model, { maxThreads: 4, optimizeLevel: 1 });
+  // relaxed-threads: the relaxed builds' data flow on the exact plain-SIMD dot (Node 20).
+  const artifact = emitWasmInt8(model, { maxThreads: 4, optimizeLevel: 1, relaxedDot: 'usdot-emulated' });
   const inputs = [8, 9].map((seed) => randomInput(inShape, seed));
   const memory = createWasmMemory(artifact.manifest, false);
   const single = await loadWasmModel(artifact.manifest, artifact.modules.simd, artifact.weights, { memory });
   const expected = inputs.map((x) => single.runSingleThread(x));
   const got = await runThreaded(artifact, inputs, threads);
+  const relaxed = await runThreaded(artifact, inputs, threads, 'relaxed-threads');
   // Distinct, non-constant outputs: a stale output from the previous run cannot pass.
   expect(new Set(expected[0]).size).toBeGreaterThan(8);
   expect(expected[0]).not.toEqual(expected[1]);
   const p = artifact.manifest.quantization!.output;
   inputs.forEach((x, r) => {
     expect(got[r]).toEqual(expected[r]);
+    expect(relaxed[r], 'relaxed-threads').toEqual(expected[r]);
     // The dequantised output of the reference integers (scale * (q - zp) is one-to-one in q).
     expect(got[r]).toEqual(Float32Array.from(executeInt8(model, x), (q) => p.scale * (q - p.zeroPoint)));
   });
