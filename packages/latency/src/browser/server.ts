@@ -61,6 +61,8 @@ import {
 /** The page's folder (`browser-page/`, beside `src/` and `dist/`). */
 export const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'browser-page');
 
+/** Grid points a device measures per batch of rounds. */
+const PLAN_BATCH = 12;
 /** How long `GET /api/job` holds an empty answer (a long poll). */
 const POLL_MS = 15_000;
 /** A device not heard from for this long is shown as gone (its work waits for it). */
@@ -92,11 +94,11 @@ export interface DeviceServerOptions {
    */
   readonly tableDir?: string | false;
   /** Table options (step, calibrate) for every device's table; the step is kept in the table (`meta:step`). */
-  readonly table?: Pick<LatencyTableOptions, 'step' | 'calibrate'>;
+  readonly table?: Pick<LatencyTableOptions, 'step' | 'calibrate' | 'protocol'>;
   /** What every device measures once registered (latency-server); none: work comes from runners. */
   readonly plan?: readonly PlanPoint[];
   /**
-   * Networks each device also times whole after the plan (median of 3), kept in its table as
+   * Networks each device also times whole after the plan (by the protocol), kept in its table as
    * `meta:whole:<hash>` (`wholeNetworkKey`) for `latency-check`.
    */
   readonly wholes?: readonly Graph[];
@@ -143,8 +145,12 @@ export class Device {
     };
     this.table = new LatencyTable(this.runner, {
       ...tableOptions,
+      // A device is someone's phone or laptop: its noise is recorded with the table (a run that
+      // reads the table later is warned), not refused.
+      protocol: { allowNoisy: true, ...tableOptions?.protocol },
       cacheFile: tableFile,
-      // Saved as each result arrives: a tab closed mid-way loses nothing.
+      saveSamples: true,
+      // Saved as each result arrives (each raw timing, then each entry).
       onMeasure: () => this.table.save(),
     });
   }
@@ -400,32 +406,27 @@ export class DeviceServer {
     const wholes = this.options.wholes ?? [];
     const total = plan.length + 1 + wholes.length;
     try {
-      for (const [i, point] of plan.entries()) {
+      // In batches: each batch is timed in interleaved rounds with the reference probe (see
+      // `measureInRounds`), small enough that a page closed mid-way loses little.
+      for (let i = 0; i < plan.length; i += PLAN_BATCH) {
         device.progress = { done: i, total };
-        if (device.table.has(point.layer, point.cin, point.cout)) continue;
-        await device.table.layerLatency(point.layer, point.cin, point.cout);
-        this.emit({ kind: 'measured', device: device.id, progress: { done: i + 1, total } });
+        const batch = plan.slice(i, i + PLAN_BATCH).filter((p) => !device.table.has(p.layer, p.cin, p.cout));
+        if (batch.length === 0) continue;
+        await device.table.measurePoints(batch);
+        const done = Math.min(plan.length, i + PLAN_BATCH);
+        this.emit({ kind: 'measured', device: device.id, progress: { done, total } });
       }
       device.progress = { done: plan.length, total };
       await device.table.calibration();
       device.table.save();
-      for (const [i, graph] of wholes.entries()) {
-        device.progress = { done: plan.length + 1 + i, total };
-        const key = wholeNetworkKey(graph);
-        if (device.table.meta(key) !== undefined) continue;
-        const model = probeModel(graph);
-        const runs: number[] = [];
-        for (let r = 0; r < 3; r++) {
-          // Each run saved as it comes (a result is answered once saved; a return continues).
-          let ms = device.table.meta(`${key}:run${r}`);
-          if (ms === undefined) {
-            ms = await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`);
-            device.table.setMeta(`${key}:run${r}`, ms);
-            device.table.save();
-          }
-          runs.push(ms);
-        }
-        device.table.setMeta(key, median(runs));
+      const missing = wholes.filter((g) => device.table.meta(wholeNetworkKey(g)) === undefined);
+      if (missing.length > 0) {
+        device.progress = { done: plan.length + 1 + wholes.length - missing.length, total };
+        // Timed in the same rounds, by the same protocol as the entries they are checked against.
+        const timed = await device.table.measureWhole(
+          new Map(missing.map((g) => [wholeNetworkKey(g), probeModel(g)])),
+        );
+        for (const [key, e] of timed) device.table.setMeta(key, e.ms);
         device.table.save();
       }
       device.progress = { done: total, total };
