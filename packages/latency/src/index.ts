@@ -43,3 +43,4 @@ export {
   type TimedModel,
 } from './protocol.js';
 export { costModelMs, costModelRunner, type CostModelOptions } from './cost-model.js';
+export { wasmEngineRunner } from './wasm-engine.js';
