@@ -19,7 +19,14 @@
  *   with `NoisyMachineError` unless `allowNoisy`.
  */
 import { loadavg } from 'node:os';
-import { GraphBuilder, initWeights, randomizeBatchNorm, type Graph, type Model } from '@fastdepth/graph-dsl';
+import {
+  FastDepthError,
+  GraphBuilder,
+  initWeights,
+  randomizeBatchNorm,
+  type Graph,
+  type Model,
+} from '@fastdepth/graph-dsl';
 
 /** Times one model once (one "round sample"); runners give this from `measure` or `prepare`. */
 export interface TimedModel {
@@ -92,13 +99,13 @@ export interface NoiseFigure {
 }
 
 /** The machine was too noisy to measure (see `ProtocolOptions.maxSpread`). */
-export class NoisyMachineError extends Error {
+export class NoisyMachineError extends FastDepthError {
+  override readonly name = 'NoisyMachineError';
   constructor(
     message: string,
     readonly noise: NoiseFigure,
   ) {
     super(message);
-    this.name = 'NoisyMachineError';
   }
 }
 

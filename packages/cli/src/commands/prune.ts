@@ -330,7 +330,12 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
 
   // Reached before the run starts, so an unreachable Redis is one line, not a failed iteration.
   const dispatcher = queue ? await openDispatcher(queue, out) : undefined;
-  const latency = latencyChoice ? await openLatency(latencyChoice, out) : undefined;
+  const latency = latencyChoice
+    ? await openLatency(latencyChoice, out, {
+        ...(options.freshLatency ? { freshLatency: true } : {}),
+        ...(options.allowNoisy ? { allowNoisy: true } : {}),
+      })
+    : undefined;
   try {
     await pruneWith(
       out,
