@@ -416,7 +416,7 @@ async function pruneWith(
         model,
         metric,
         budget,
-        ...(latencyTable ? { latencyTable, latencyWhole: latency!.canMeasure } : {}),
+        ...(latencyTable ? { latencyTable, latencyWhole: latency.canMeasure } : {}),
         recovery: calibration.recovery,
         ...(tuning ? { trainer: tuning.trainer } : {}),
         shortSteps,
