@@ -447,6 +447,7 @@ export class LatencyTable {
   private session: MeasuringSession | undefined;
   /** Raw timings of the batch in progress (`saveSamples`). */
   private samples: Record<string, number[]> | undefined;
+  private readonly noted = new Map<string, number>();
 
   constructor(
     readonly runner: LatencyRunner,
@@ -581,12 +582,21 @@ export class LatencyTable {
             },
           }
         : {}),
-      ...(this.options.onNote ? { onNote: this.options.onNote } : {}),
+      ...(this.options.onNote ? { onNote: (t: string) => this.throttledNote(t) } : {}),
       ...(this.provenanceValue ? { referenceMs: this.provenanceValue.probe.referenceMs } : {}),
     });
     this.samples = undefined;
     this.record(entries, noise);
     return entries;
+  }
+
+  /** A busy-machine note at most once a minute per kind (a run measures hundreds of batches). */
+  private throttledNote(text: string): void {
+    const kind = text.split(':')[0]!;
+    const now = Date.now();
+    if (now - (this.noted.get(kind) ?? -Infinity) < 60_000) return;
+    this.noted.set(kind, now);
+    this.options.onNote?.(text);
   }
 
   private record(entries: ReadonlyMap<string, EntryStat>, noise: NoiseFigure): void {

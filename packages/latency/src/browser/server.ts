@@ -61,6 +61,8 @@ import {
 /** The page's folder (`browser-page/`, beside `src/` and `dist/`). */
 export const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'browser-page');
 
+/** Models whose job files the server keeps (a batch of rounds times each several times). */
+const FILE_SETS = 64;
 /** Grid points a device measures per batch of rounds. */
 const PLAN_BATCH = 12;
 /** How long `GET /api/job` holds an empty answer (a long poll). */
@@ -279,6 +281,8 @@ export class DeviceServer {
   readonly devices = new Map<string, Device>();
   private readonly files = new Map<number, Pending['files']>();
   private nextJob = 1;
+  private nextFiles = 1;
+  private readonly fileIds = new WeakMap<Model, number>();
   private closing = false;
   private registrationWaiters: ((d: Device) => void)[] = [];
   vite: ViteDevServer | undefined;
@@ -307,21 +311,15 @@ export class DeviceServer {
   /** Builds the files of one job. */
   makeJob(model: Model, label: string, engine: PageEngine): Pick<Pending, 'job' | 'files'> {
     const id = this.nextJob++;
-    const files = new Map<string, { type: string; data: Uint8Array | string }>();
-    const urls: Record<string, string> = {};
-    if (engine === 'tfjs') {
-      const emitted = emitTfjs(model, { moduleName: 'latency_probe' });
-      files.set('module.js', { type: 'text/javascript', data: toJavaScript(emitted.source).js });
-      files.set('weights.json', { type: 'application/json', data: JSON.stringify(emitted.manifest) });
-      files.set('weights.bin', { type: 'application/octet-stream', data: emitted.weights });
-      urls.module = `/lut/${id}/module.js`;
-      urls.manifest = `/lut/${id}/weights.json`;
-      urls.weights = `/lut/${id}/weights.bin`;
-    } else {
-      files.set('model.onnx', { type: 'application/octet-stream', data: encodeOnnx(model) });
-      urls.model = `/lut/${id}/model.onnx`;
-    }
-    this.files.set(id, files);
+    const { fileId, files } = this.filesOf(model, engine);
+    const urls: Record<string, string> =
+      engine === 'tfjs'
+        ? {
+            module: `/lut/${fileId}/module.js`,
+            manifest: `/lut/${fileId}/weights.json`,
+            weights: `/lut/${fileId}/weights.bin`,
+          }
+        : { model: `/lut/${fileId}/model.onnx` };
     const job: Job = {
       id,
       label,
@@ -334,9 +332,37 @@ export class DeviceServer {
     return { job, files };
   }
 
-  /** The generated module of a job in hand (served through Vite). */
-  moduleCode(job: number): string | undefined {
-    const file = this.files.get(job)?.get('module.js');
+  /**
+   * The files of `model`, built once while it is timed round after round (the protocol hands
+   * the same model object each round): the page imports the same module URL again, which its
+   * module cache answers, instead of a new transform and download per round. The last
+   * `FILE_SETS` models' files are kept.
+   */
+  private filesOf(model: Model, engine: PageEngine): { fileId: number; files: Pending['files'] } {
+    const known = this.fileIds.get(model);
+    if (known !== undefined && this.files.has(known)) return { fileId: known, files: this.files.get(known)! };
+    const fileId = this.nextFiles++;
+    const files = new Map<string, { type: string; data: Uint8Array | string }>();
+    if (engine === 'tfjs') {
+      const emitted = emitTfjs(model, { moduleName: 'latency_probe' });
+      files.set('module.js', { type: 'text/javascript', data: toJavaScript(emitted.source).js });
+      files.set('weights.json', { type: 'application/json', data: JSON.stringify(emitted.manifest) });
+      files.set('weights.bin', { type: 'application/octet-stream', data: emitted.weights });
+    } else {
+      files.set('model.onnx', { type: 'application/octet-stream', data: encodeOnnx(model) });
+    }
+    this.files.set(fileId, files);
+    this.fileIds.set(model, fileId);
+    for (const old of this.files.keys()) {
+      if (this.files.size <= FILE_SETS) break;
+      this.files.delete(old);
+    }
+    return { fileId, files };
+  }
+
+  /** The generated module of a job's files (served through Vite). */
+  moduleCode(fileId: number): string | undefined {
+    const file = this.files.get(fileId)?.get('module.js');
     return typeof file?.data === 'string' ? file.data : undefined;
   }
 
@@ -479,7 +505,6 @@ export class DeviceServer {
       this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
       throw error;
     }
-    this.files.delete(pending.job.id);
     // Work from a plan goes to the device's table: answer once it is saved there. A runner's
     // caller (chromiumRunner) keeps the times itself.
     const saved = device.planRunning ? device.whenSaved() : Promise.resolve();
