@@ -69,6 +69,7 @@ interface PruneReport {
   readonly latency?: {
     readonly runtime: string;
     readonly measuredSpeedup: number;
+    readonly start: { readonly measuredMs: number };
     readonly final: { readonly measuredMs: number; readonly estimateOverWhole: number };
     readonly measuredWith: { readonly protocol: string };
   };
@@ -139,11 +140,13 @@ describe('fastdepth prune', () => {
       '--backend',
       'onnx',
       '--allow-noisy',
-      // One iteration is enough for the code path.
+      // An iteration or none: the code path is the point.
       '--reduction',
       '0.15',
     );
     expect(report.latency?.runtime).toBe('onnxruntime-node-1t (Node)');
+    // Timed whole by the protocol, whether or not an iteration met the target at this reduction.
+    expect(report.latency!.start.measuredMs).toBeGreaterThan(0);
     expect(Number.isFinite(report.latency!.measuredSpeedup)).toBe(true);
     expect(report.latency!.measuredWith.protocol).toBe('rounds+probe/1');
   });

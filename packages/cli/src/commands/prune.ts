@@ -448,7 +448,7 @@ async function pruneWith(
   // Measured, not estimated: the first and the final network timed whole on the same runtime.
   // Both in the same rounds beside the reference probe, so their ratio holds under load.
   const timed =
-    latency?.canMeasure && latencyTable && result.rows.length > 0
+    latency?.canMeasure && latencyTable
       ? await checkLatencyTables([model, result.model], latencyTable).then(([start, final]) => ({
           start: start!,
           final: final!,
