@@ -10,7 +10,7 @@ import { humanCount } from './table.js';
 
 /** Latency comes from the per-layer table: it is an estimate, and says so. */
 export function formatResource(metric: Metric, value: number): string {
-  return metric === 'latency' ? `${value.toFixed(2)} ms (est.)` : humanCount(value);
+  return metric === 'latency' ? `${value.toFixed(2)} ms` : humanCount(value);
 }
 
 /** "1m05s" from seconds; "-" while unknown. */
