@@ -225,6 +225,9 @@ interface State {
   readonly latencyWhole?: boolean;
 }
 
+/** Widths per unit whose latency entries are measured in one batch (see the proposal walk). */
+const LOOKAHEAD = 4;
+
 /** A fresh id for a run's queued proposals. */
 const newRunId = (): string => randomBytes(8).toString('hex');
 
@@ -425,7 +428,17 @@ export async function runNetAdapt(
         const active = walkers.filter((w) => !w.found && w.width >= o.step);
         if (active.length === 0) break;
         const graphs = active.map((w) => resizeUnitGraph(current.graph, w.unit, w.width));
-        await table?.prefetch(graphs);
+        if (table) {
+          // The next LOOKAHEAD widths of every unit still walking, in one batch: late in the
+          // walk only the units cut deepest are left, and one width each would make batches of
+          // a point or two, each paying the probe's timings.
+          const ahead: Graph[] = [];
+          for (const w of active)
+            for (let k = 0; k < LOOKAHEAD; k++)
+              if (w.width - k * o.step >= o.step)
+                ahead.push(resizeUnitGraph(current.graph, w.unit, w.width - k * o.step));
+          await table.prefetch(ahead);
+        }
         for (const [i, w] of active.entries()) {
           const r = await resource(graphs[i]!);
           if (r <= target) {
