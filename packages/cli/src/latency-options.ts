@@ -1,8 +1,10 @@
 /**
  * Where latency is measured, parsed in one place for `prune` and `latency-check`:
  *
- * - default (`--latency-on node`): this Node process, generated tfjs on tfjs-wasm (1 thread) or
- *   onnxruntime-node (`--backend onnx`);
+ * - default (`--latency-on node`): this Node process, generated tfjs on tfjs-wasm (1 thread),
+ *   onnxruntime-node (`--backend onnx`), the wasm engine (`--backend wasm-engine`, one thread)
+ *   or a deterministic cost model (`--backend cost-model`: MACs and memory, for tests and dry
+ *   runs, never a timing);
  * - `--latency-on chromium[:THREADS[:BACKEND]]`: a local headless Chromium, cross-origin
  *   isolated, tfjs (`--backend wasm`, the default) or onnxruntime-web (`--backend onnx`) on
  *   BACKEND = wasm (default) | webgl | webgpu, THREADS wasm threads (default 1);
@@ -12,15 +14,21 @@
  *
  * The browser code (Vite, playwright-core) is loaded only when Chromium is asked for.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { readUserFileSync } from '@fastdepth/graph-dsl/read-file';
 import {
+  costModelRunner,
+  ENTRY_VERSION,
+  generatedDir,
   LatencyTable,
   onnxRunner,
   tfjsRunner,
+  wasmEngineRunner,
   type LatencyRunner,
   type MissingLatencyEntry,
-} from '@fastdepth/netadapt';
+  type ProtocolOptions,
+} from '@fastdepth/latency';
 import { UserError } from './errors.js';
 import { parseInteger } from './options.js';
 import type { Output } from './output.js';
@@ -29,10 +37,35 @@ export interface LatencyOptions {
   readonly backend: string;
   readonly latencyOn?: string;
   readonly latencyTable?: string;
+  /** Drop the cached table of this runtime and machine before measuring. */
+  readonly freshLatency?: boolean;
+  /** Measure even when the machine is too noisy (the table records it). */
+  readonly allowNoisy?: boolean;
+}
+
+/** The Node runtimes `--backend` names. */
+export const NODE_BACKENDS = ['wasm', 'onnx', 'wasm-engine', 'cost-model'] as const;
+export type NodeBackend = (typeof NODE_BACKENDS)[number];
+
+/** The default cache, and the one netadapt kept before the latency package (dropped too). */
+export function latencyCacheFiles(): string[] {
+  const dir = generatedDir();
+  return [join(dir, 'latency.json'), join(dirname(dir), 'netadapt', 'latency.json')];
+}
+
+/** Removes the cached latency tables; returns the files removed. */
+export function clearLatencyCache(): string[] {
+  const removed: string[] = [];
+  for (const file of latencyCacheFiles())
+    if (existsSync(file)) {
+      rmSync(file, { force: true });
+      removed.push(file);
+    }
+  return removed;
 }
 
 export type LatencyChoice =
-  | { readonly kind: 'node'; readonly backend: 'wasm' | 'onnx' }
+  | { readonly kind: 'node'; readonly backend: NodeBackend }
   | {
       readonly kind: 'chromium';
       readonly engine: 'tfjs' | 'onnx';
@@ -74,10 +107,21 @@ function readTableFile(file: string): Extract<LatencyChoice, { kind: 'table' }> 
   }
   let prefix: string | undefined;
   for (const [key, value] of Object.entries(entries)) {
+    // How the table was measured, and a batch's raw timings: not entries.
+    if (key.startsWith('#')) continue;
     const parts = key.split('|');
-    if (parts[0] !== 'v2' || parts.length < 7 || typeof value !== 'number' || !Number.isFinite(value))
+    if (parts[0] === 'v2')
       throw new UserError(
-        `--latency-table "${file}": entry "${key.slice(0, 80)}" is not a v2 latency entry with a finite value`,
+        `--latency-table "${file}" was measured before the contention protocol (entries "v2|..."): measure it again with \`fastdepth latency-server\``,
+      );
+    if (
+      parts[0] !== ENTRY_VERSION ||
+      parts.length < 7 ||
+      typeof value !== 'number' ||
+      !Number.isFinite(value)
+    )
+      throw new UserError(
+        `--latency-table "${file}": entry "${key.slice(0, 80)}" is not a ${ENTRY_VERSION} latency entry with a finite value`,
       );
     const p = parts.slice(1, 5).join('|');
     if (prefix !== undefined && p !== prefix)
@@ -90,7 +134,7 @@ function readTableFile(file: string): Extract<LatencyChoice, { kind: 'table' }> 
   const parts = prefix.split('|');
   const machine = parts.slice(0, 3).join('|');
   const runtime = parts[3]!;
-  const step = entries[`v2|${prefix}|meta:step|0x0`] ?? 8;
+  const step = entries[`${ENTRY_VERSION}|${prefix}|meta:step|0x0`] ?? 8;
   return { kind: 'table', file, entries, step, machine, runtime };
 }
 
@@ -99,9 +143,13 @@ function readTableFile(file: string): Extract<LatencyChoice, { kind: 'table' }> 
  * `latency`). Undefined when latency is not the metric.
  */
 export function parseLatencyChoice(o: LatencyOptions, metric: string): LatencyChoice | undefined {
-  const backend = o.backend;
-  if (backend !== 'wasm' && backend !== 'onnx')
-    throw new UserError(`--backend must be one of wasm, onnx, found "${backend}"`);
+  const backend = o.backend as NodeBackend;
+  if (!(NODE_BACKENDS as readonly string[]).includes(backend))
+    throw new UserError(`--backend must be one of ${NODE_BACKENDS.join(', ')}, found "${backend}"`);
+  if (o.freshLatency && o.latencyTable !== undefined)
+    throw new UserError(
+      '--fresh-latency drops a cached table to measure it again; a --latency-table file is read only (its device is not attached)',
+    );
   if (o.latencyOn !== undefined && o.latencyTable !== undefined)
     throw new UserError(
       '--latency-on and --latency-table both say where latency comes from: give one (a saved table is read only)',
@@ -121,6 +169,10 @@ export function parseLatencyChoice(o: LatencyOptions, metric: string): LatencyCh
       );
     return { kind: 'node', backend };
   }
+  if (backend === 'wasm-engine' || backend === 'cost-model')
+    throw new UserError(
+      `--backend ${backend} runs in Node (--latency-on node); in Chromium choose --backend wasm (tfjs) or onnx`,
+    );
   if (where !== 'chromium' || rest.length > 0)
     throw new UserError(
       `--latency-on must be node or chromium[:THREADS[:wasm|webgl|webgpu]] (e.g. chromium:2), found "${spec}"`,
@@ -161,12 +213,48 @@ function describeMissing(file: string, m: MissingLatencyEntry): string {
   );
 }
 
-/** Opens the latency source (starts Chromium when asked); call `close()` when done. */
-export async function openLatency(choice: LatencyChoice, out: Output): Promise<OpenedLatency> {
+function nodeRunner(backend: NodeBackend): LatencyRunner {
+  switch (backend) {
+    case 'onnx':
+      return onnxRunner();
+    case 'wasm-engine':
+      return wasmEngineRunner();
+    case 'cost-model':
+      return costModelRunner();
+    case 'wasm':
+      return tfjsRunner({ backend: 'wasm' });
+  }
+}
+
+/**
+ * Opens the latency source (starts Chromium when asked); call `close()` when done.
+ * `--fresh-latency` removes the cached tables first (every runtime's: `fastdepth latency clear`).
+ */
+export async function openLatency(
+  choice: LatencyChoice,
+  out: Output,
+  flags: Pick<LatencyOptions, 'freshLatency' | 'allowNoisy'> & { readonly rounds?: number } = {},
+): Promise<OpenedLatency> {
+  const protocol: ProtocolOptions = {
+    ...(flags.allowNoisy ? { allowNoisy: true } : {}),
+    ...(flags.rounds !== undefined ? { rounds: flags.rounds } : {}),
+  };
+  const onNote = (t: string): void => out.note(`latency: ${t}`);
+  const cached = (runner: LatencyRunner): LatencyTable => {
+    if (flags.freshLatency) {
+      const removed = clearLatencyCache();
+      out.note(
+        removed.length > 0
+          ? `latency: --fresh-latency: removed ${removed.join(', ')}; every entry is measured again`
+          : 'latency: --fresh-latency: no cached table yet',
+      );
+    }
+    return new LatencyTable(runner, { protocol, onNote });
+  };
   if (choice.kind === 'node') {
-    const runner: LatencyRunner = choice.backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' });
+    const runner = nodeRunner(choice.backend);
     return {
-      table: new LatencyTable(runner),
+      table: cached(runner),
       canMeasure: true,
       runtime: `${runner.backend} (Node)`,
       close: () => Promise.resolve(),
@@ -187,6 +275,7 @@ export async function openLatency(choice: LatencyChoice, out: Output): Promise<O
       table: new LatencyTable(runner, {
         cacheFile: choice.file,
         step: choice.step,
+        onNote,
         onMissing: (m) => {
           throw new UserError(describeMissing(choice.file, m));
         },
@@ -211,7 +300,7 @@ export async function openLatency(choice: LatencyChoice, out: Output): Promise<O
     throw new UserError(`--latency-on chromium: ${(e as Error).message}`);
   }
   return {
-    table: new LatencyTable(runner),
+    table: cached(runner),
     canMeasure: true,
     runtime: `${runner.backend} on ${runner.machine}`,
     close: () => runner.close(),

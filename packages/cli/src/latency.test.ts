@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -116,10 +117,16 @@ describe('latency flags are checked before any work', () => {
       /nope\.json": no such file/,
     );
     const bad = join(dir, 'bad.json');
-    writeFileSync(bad, '{"v2|a": "x"}');
+    writeFileSync(bad, '{"v3|a": "x"}');
     await failsWith(
       [...prune, '--metric', 'latency', '--latency-table', bad],
-      /entry "v2\|a" is not a v2 latency entry/,
+      /entry "v3\|a" is not a v3 latency entry/,
+    );
+    // A table measured before the protocol (one timing per entry) is not reused silently.
+    writeFileSync(bad, '{"v2|cpu|2 cores|node 22|web-tfjs-wasm-1t|conv2d:x|8x8": 1}');
+    await failsWith(
+      [...prune, '--metric', 'latency', '--latency-table', bad],
+      /measured before the contention protocol .* measure it again/,
     );
     writeFileSync(bad, '[1]');
     await failsWith(
@@ -132,6 +139,47 @@ describe('latency flags are checked before any work', () => {
     ) as object;
     writeFileSync(bad, JSON.stringify({ ...a, ...b }));
     await failsWith([...prune, '--metric', 'latency', '--latency-table', bad], /mixes devices or runtimes/);
+  });
+
+  it('--fresh-latency, --backend wasm-engine / cost-model: where they apply', async () => {
+    await failsWith(
+      [...prune, '--metric', 'latency', '--fresh-latency', '--latency-table', join(dir, 'x.json')],
+      /--fresh-latency drops a cached table .* read only/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--backend', 'wasm-engine', '--latency-on', 'chromium:2'],
+      /--backend wasm-engine runs in Node/,
+    );
+    await failsWith(
+      [...prune, '--metric', 'latency', '--backend', 'cost-model', '--latency-on', 'chromium'],
+      /--backend cost-model runs in Node/,
+    );
+  });
+
+  it('latency clear removes the cached tables, and says so when there are none', async () => {
+    // A table in the cache (the deterministic cost model: nothing is timed).
+    const first = await runCli('latency-check', '--arch', graphFile, '--backend', 'cost-model', '--json');
+    expect(first.code, first.stderr).toBe(0);
+    const cleared = await runCli('latency', 'clear', '--json');
+    expect(cleared.code).toBe(0);
+    const { removed, looked } = JSON.parse(cleared.stdout) as { removed: string[]; looked: string[] };
+    expect(removed).toContain(looked[0]);
+    expect(looked[0]).toMatch(/node_modules\/\.cache\/fastdepth\/latency\/latency\.json$/);
+    for (const file of looked) expect(existsSync(file)).toBe(false);
+    const again = await runCli('latency', 'clear');
+    expect(again.stdout).toMatch(/^no cached latency table/);
+    // --fresh-latency does the same before measuring.
+    const fresh = await runCli(
+      'latency-check',
+      '--arch',
+      graphFile,
+      '--backend',
+      'cost-model',
+      '--fresh-latency',
+    );
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toMatch(/--fresh-latency: (removed|no cached table)/);
+    expect(fresh.stdout).toMatch(/table measured with: rounds\+probe\/1, 5 rounds/);
   });
 
   it('latency-server options', async () => {
@@ -236,7 +284,8 @@ describe('measured in Chromium', () => {
       '--latency-on',
       'chromium:2',
       '--runs',
-      '1',
+      '3',
+      '--allow-noisy',
       '--json',
     );
     expect(r.code, r.stderr).toBe(0);

@@ -11,6 +11,7 @@ import { pruneCommand } from './commands/prune.js';
 import { workerCommand } from './commands/worker.js';
 import { latencyCheckCommand } from './commands/latency-check.js';
 import { latencyServerCommand } from './commands/latency-server.js';
+import { latencyClearCommand } from './commands/latency-clear.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { DEFAULT_ENGINE, ENGINES, PRECISIONS } from './engine.js';
@@ -30,6 +31,14 @@ const LATENCY_ON_HELP =
   'where --metric latency is measured: node (default; --backend wasm = tfjs-wasm, onnx = onnxruntime-node) or ' +
   'chromium[:THREADS[:wasm|webgl|webgpu]], a local headless Chromium, cross-origin isolated (--backend wasm = ' +
   'generated tfjs, onnx = onnxruntime-web), e.g. chromium:2';
+const BACKEND_HELP =
+  'latency runtime for --metric latency: wasm = generated tfjs on tfjs-wasm, onnx = onnxruntime (-node in Node, -web in Chromium), ' +
+  'wasm-engine = the network compiled to one WebAssembly SIMD module (Node, one thread), ' +
+  'cost-model = a deterministic estimate from MACs and memory (no timing: tests and dry runs)';
+const FRESH_HELP =
+  'drop the cached latency tables first and measure every entry again (same as `fastdepth latency clear`)';
+const NOISY_HELP =
+  'measure even when the machine is too busy (timings still spread past 25 % after dividing out the reference probe); the table records it';
 const LATENCY_TABLE_HELP =
   'a latency table a device measured with `fastdepth latency-server` (read only: a missing entry is an error naming the layer)';
 
@@ -234,15 +243,14 @@ Examples:
         .default('macs'),
     )
     .addOption(
-      new Option(
-        '--backend <runtime>',
-        'latency runtime for --metric latency: generated tfjs on wasm, or onnxruntime-node',
-      )
-        .choices(['wasm', 'onnx'])
+      new Option('--backend <runtime>', BACKEND_HELP)
+        .choices(['wasm', 'onnx', 'wasm-engine', 'cost-model'])
         .default('wasm'),
     )
     .option('--latency-on <where>', LATENCY_ON_HELP)
     .option('--latency-table <file>', LATENCY_TABLE_HELP)
+    .option('--fresh-latency', FRESH_HELP)
+    .option('--allow-noisy', NOISY_HELP)
     .option(
       '--images <dir>',
       'calibration photos (any scenes): refit targets and the ranking come from the starting network on augmented crops of them',
@@ -377,18 +385,34 @@ Examples:
     .option('--input-size <N|HxW>', 'input size (default 224)')
     .option('--seed <n>', 'seed for seeded weights', '0')
     .addOption(
-      new Option(
-        '--backend <runtime>',
-        'wasm: generated tfjs; onnx: onnxruntime (-node in Node, -web in Chromium)',
-      )
-        .choices(['wasm', 'onnx'])
+      new Option('--backend <runtime>', BACKEND_HELP)
+        .choices(['wasm', 'onnx', 'wasm-engine', 'cost-model'])
         .default('wasm'),
     )
     .option('--latency-on <where>', LATENCY_ON_HELP)
     .option('--latency-table <file>', LATENCY_TABLE_HELP)
-    .option('--runs <n>', 'whole-network timings (each 2 warm-up + 5 runs); the median is reported', '3')
+    .option('--fresh-latency', FRESH_HELP)
+    .option('--allow-noisy', NOISY_HELP)
+    .option(
+      '--runs <n>',
+      'rounds of the measurement protocol (every model, the whole network too, timed once per round beside a reference probe; a low quantile is kept)',
+      '5',
+    )
     .option('--json', 'machine-readable output')
     .action((o: Parameters<typeof latencyCheckCommand>[1]) => latencyCheckCommand(out, o));
+
+  const latency = program
+    .command('latency')
+    .description(
+      'the latency tables NetAdapt and latency-check measure (cached in node_modules/.cache/fastdepth)',
+    );
+  latency
+    .command('clear')
+    .description(
+      'remove the cached latency tables (every runtime): the next prune or latency-check measures afresh',
+    )
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) => latencyClearCommand(out, o));
 
   return program;
 }

@@ -8,9 +8,9 @@ import type { Metric, NetAdaptEvents } from '@fastdepth/netadapt';
 import type { Output } from './output.js';
 import { humanCount } from './table.js';
 
-/** Latency comes from the per-layer table: it is an estimate, and says so. */
+/** Latency in ms: the whole network's time where it is timed, else the table's estimate (the report says which). */
 export function formatResource(metric: Metric, value: number): string {
-  return metric === 'latency' ? `${value.toFixed(2)} ms (est.)` : humanCount(value);
+  return metric === 'latency' ? `${value.toFixed(2)} ms` : humanCount(value);
 }
 
 /** "1m05s" from seconds; "-" while unknown. */

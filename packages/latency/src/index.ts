@@ -12,6 +12,11 @@ export {
   checkLatencyTable,
   wholeNetworkKey,
   calibrationGraph,
+  checkLatencyTables,
+  ENTRY_VERSION,
+  PROVENANCE_KEY,
+  SAMPLES_KEY,
+  PROTOCOL_NAME,
   importGeneratedTfjs,
   generatedDir,
   machineKey,
@@ -20,4 +25,22 @@ export {
   type LatencyRunner,
   type LatencyTableOptions,
   type MissingLatencyEntry,
+  type MeasuringSession,
+  type TableProvenance,
 } from './table.js';
+export {
+  DEFAULT_PROTOCOL,
+  describeNoise,
+  measureInRounds,
+  NoisyMachineError,
+  probeGraph,
+  quantile,
+  spreadOf,
+  type EntryStat,
+  type NoiseFigure,
+  type ProtocolOptions,
+  type ProtocolRunner,
+  type TimedModel,
+} from './protocol.js';
+export { costModelMs, costModelRunner, type CostModelOptions } from './cost-model.js';
+export { wasmEngineRunner } from './wasm-engine.js';

@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import { buildArch } from '@fastdepth/fastdepth-arch';
 import { GraphBuilder, type Model } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
-import { LatencyTable, latencyLayers, onnxRunner, tfjsRunner, type LatencyRunner } from './table.js';
+import {
+  LatencyTable,
+  latencyLayers,
+  onnxRunner,
+  PROVENANCE_KEY,
+  tfjsRunner,
+  type LatencyRunner,
+} from './table.js';
+
+/** Tests of real runtimes check what is measured and where it is kept, never how fast: any load passes. */
+const ANY_LOAD = { protocol: { allowNoisy: true } } as const;
 
 /** A fake runtime: latency = MACs-ish of the one-layer graph, so interpolation is checkable. */
 function fakeRunner(calls: string[]): LatencyRunner {
@@ -45,6 +55,8 @@ describe('LatencyTable', () => {
     // grid corners 16/24 x 8/16; the fake is bilinear in (cin, cout), so interpolation is exact
     expect(ms).toBeCloseTo(20 * 12 * 0.01, 9);
     const measured = calls.length;
+    // four corners + one identity, each timed in 5 rounds
+    expect(calls.filter((c) => c !== '16x0' && c !== '24x0').length).toBeGreaterThanOrEqual(4 * 5);
     await table.layerLatency(layer!, 20, 12);
     expect(calls.length).toBe(measured);
   });
@@ -66,7 +78,11 @@ describe('LatencyTable', () => {
 
   it('measures generated tfjs code on wasm and sums close to the whole network', async () => {
     const graph = buildArch('fastdepth', { inputSize: 32 });
-    const table = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile: false });
+    const table = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), {
+      step: 512,
+      cacheFile: false,
+      ...ANY_LOAD,
+    });
     const layers = latencyLayers(graph);
     const one = await table.layerLatency(layers.find((l) => l.name === 'conv13_pw')!);
     expect(one).toBeGreaterThanOrEqual(0);
@@ -80,8 +96,8 @@ describe('onnxRunner', () => {
     const runner = onnxRunner({ runs: 1, warmup: 1 });
     expect(runner.backend).toBe('onnxruntime-node-1t');
     const cacheFile = join(mkdtempSync(join(tmpdir(), 'netadapt-lut-')), 'latency.json');
-    const onnx = new LatencyTable(runner, { step: 512, cacheFile });
-    const wasm = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile });
+    const onnx = new LatencyTable(runner, { step: 512, cacheFile, ...ANY_LOAD });
+    const wasm = new LatencyTable(tfjsRunner({ runs: 1, warmup: 1 }), { step: 512, cacheFile, ...ANY_LOAD });
     const layers = latencyLayers(graph);
     // a conv block, a depthwise block, an upsample, an add: each a one-layer ONNX model (+ identity)
     for (const name of ['conv13_pw', 'conv13_dw', 'decode_conv1_up', 'skip2_add']) {
@@ -90,8 +106,13 @@ describe('onnxRunner', () => {
     }
     expect(onnx.size).toBeGreaterThanOrEqual(8);
     onnx.save();
-    const saved = Object.keys(JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, number>);
+    const file = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, unknown>;
+    // Entries, and how they were measured (the protocol's provenance) under its own key.
+    const saved = Object.keys(file).filter((k) => k !== PROVENANCE_KEY);
     expect(saved.length).toBe(onnx.size);
+    expect(Object.keys(file[PROVENANCE_KEY] as object)).toEqual([
+      expect.stringMatching(/\|onnxruntime-node-1t$/),
+    ]);
     expect(saved.every((k) => k.includes('|onnxruntime-node-1t|'))).toBe(true);
     // the same layer on another runtime is a miss: measured again under its own key
     await wasm.layerLatency(layers.find((l) => l.name === 'conv13_pw')!);

@@ -27,6 +27,16 @@ import {
   type Node,
   type Shape,
 } from '@fastdepth/graph-dsl';
+import {
+  DEFAULT_PROTOCOL,
+  measureInRounds,
+  probeGraph,
+  type EntryStat,
+  type NoiseFigure,
+  type ProtocolOptions,
+  type ProtocolRunner,
+  type TimedModel,
+} from './protocol.js';
 import { writeFileAtomicSync } from './temp-files.js';
 import { tf, useTimingBackend } from './tf-backend.js';
 
@@ -163,8 +173,8 @@ export function calibrationGraph(): Graph {
   return g.build();
 }
 
-/** Runs models and times them; the table calls it for each grid point. */
-export interface LatencyRunner {
+/** Runs models and times them; the table calls it (through `measureInRounds`) for each grid point. */
+export interface LatencyRunner extends ProtocolRunner {
   /** A key naming the runtime in the cache, e.g. `tfjs-wasm`. */
   readonly backend: string;
   /**
@@ -174,6 +184,8 @@ export interface LatencyRunner {
   readonly machine?: string;
   /** Median milliseconds of one forward pass of `model` (weights random). */
   measure(model: Model): Promise<number>;
+  /** The runtime's version, recorded with the tables it measures. */
+  readonly version?: string;
 }
 
 /** Where the latency cache lives: `node_modules/.cache/fastdepth/latency` beside the tfjs install. */
@@ -189,8 +201,47 @@ export async function importGeneratedTfjs(model: Model): Promise<LoadedTfjsModul
   return importGeneratedModule(emitTfjs(model, { moduleName: 'netadapt_probe' }));
 }
 
+const requireHere = createRequire(import.meta.url);
+const versionOf = (pkg: string): string => {
+  try {
+    return (requireHere(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+};
+
+function inputShapeOf(model: Model, who: string): number[] {
+  const input = model.graph.nodes.find((n) => n.op === 'input');
+  if (input?.op !== 'input') throw new FastDepthError(`${who}: the graph has no input`);
+  return [...input.attrs.shape];
+}
+
+/** Times `run` (synchronous or not): `warmup` untimed calls once, then each `time()` is the median of `runs`. */
+function timedCalls(run: () => unknown, runs: number): TimedModel['time'] {
+  return async () => {
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      await run();
+      times.push(performance.now() - t0);
+    }
+    return median(times);
+  };
+}
+
+/** `measure` from `prepare`: one timing, then the model is released. */
+async function measureOnce(prepare: (model: Model) => Promise<TimedModel>, model: Model): Promise<number> {
+  const t = await prepare(model);
+  try {
+    return await t.time();
+  } finally {
+    await t.dispose?.();
+  }
+}
+
 /**
- * Times generated tfjs code on a tfjs backend (default wasm): warm-up runs, then the median.
+ * Times generated tfjs code on a tfjs backend (default wasm): warm-up runs, then the median of
+ * `runs` (default 3) per timing; the protocol times each model in several rounds.
  * wasm and cpu run kernels synchronously, so the output is ready when `predict` returns: the
  * output is not downloaded (a download per one-layer network would be a per-layer cost the
  * whole network does not pay; subtracting it, measured on an identity network, over-corrected
@@ -200,42 +251,39 @@ export function tfjsRunner(
   options: { backend?: 'wasm' | 'cpu'; runs?: number; warmup?: number } = {},
 ): LatencyRunner {
   const backend = options.backend ?? 'wasm';
-  return {
-    backend: `tfjs-${backend}`,
-    async measure(model) {
-      await useTimingBackend(backend);
-      const { module, manifest, weights } = await importGeneratedTfjs(model);
-      const w = module.loadWeights(manifest, weights);
-      const input = model.graph.nodes.find((n) => n.op === 'input');
-      if (input?.op !== 'input') throw new Error('tfjsRunner: the graph has no input');
-      const [b, c, h, wd] = input.attrs.shape;
-      const x = tf.randomUniform<tf.Rank.R4>([b, h, wd, c], 0, 1, 'float32', 1);
-      const run = (): void => {
-        const y = module.predict(x, w);
-        // An identity network hands back its input.
-        if (y !== x) y.dispose();
-      };
-      try {
-        for (let i = 0; i < (options.warmup ?? 2); i++) run();
-        const times: number[] = [];
-        for (let i = 0; i < (options.runs ?? 5); i++) {
-          const t0 = performance.now();
-          run();
-          times.push(performance.now() - t0);
-        }
-        return median(times);
-      } finally {
+  const prepare = async (model: Model): Promise<TimedModel> => {
+    await useTimingBackend(backend);
+    const { module, manifest, weights } = await importGeneratedTfjs(model);
+    const w = module.loadWeights(manifest, weights);
+    const [b, c, h, wd] = inputShapeOf(model, 'tfjsRunner');
+    const x = tf.randomUniform<tf.Rank.R4>([b!, h!, wd!, c!], 0, 1, 'float32', 1);
+    const run = (): void => {
+      const y = module.predict(x, w);
+      // An identity network hands back its input.
+      if (y !== x) y.dispose();
+    };
+    for (let i = 0; i < (options.warmup ?? 2); i++) run();
+    return {
+      time: timedCalls(run, options.runs ?? 3),
+      dispose: () => {
         x.dispose();
         module.dispose(w);
-      }
-    },
+      },
+    };
+  };
+  return {
+    backend: `tfjs-${backend}`,
+    version: `tfjs ${versionOf('@tensorflow/tfjs-core')}`,
+    prepare,
+    measure: (model) => measureOnce(prepare, model),
   };
 }
 
 /**
  * Times the model as ONNX (`encodeOnnx`) in onnxruntime-node on one CPU thread (intra- and
- * inter-op), the deployment runtime of the CLI's ONNX export: warm-up runs, then the median.
- * onnxruntime-node is imported on first use (its native binding is large).
+ * inter-op), the deployment runtime of the CLI's ONNX export: warm-up runs, then the median of
+ * `runs` (default 3) per timing. onnxruntime-node is imported on first use (its native binding
+ * is large).
  */
 export function onnxRunner(
   options: {
@@ -248,34 +296,33 @@ export function onnxRunner(
 ): LatencyRunner {
   const threads = options.threads ?? 1;
   const level = options.optimization ?? 'all';
+  const prepare = async (model: Model): Promise<TimedModel> => {
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(encodeOnnx(model), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: level,
+    });
+    try {
+      const shape = inputShapeOf(model, 'onnxRunner');
+      const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i % 97) / 97);
+      const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, shape) };
+      for (let i = 0; i < (options.warmup ?? 2); i++) await session.run(feeds);
+      return {
+        time: timedCalls(() => session.run(feeds), options.runs ?? 3),
+        dispose: () => session.release(),
+      };
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  };
   return {
     backend: level === 'all' ? `onnxruntime-node-${threads}t` : `onnxruntime-node-${threads}t-${level}`,
-    async measure(model) {
-      const ort = await import('onnxruntime-node');
-      const session = await ort.InferenceSession.create(encodeOnnx(model), {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: level,
-      });
-      try {
-        const input = model.graph.nodes.find((n) => n.op === 'input');
-        if (input?.op !== 'input') throw new FastDepthError('onnxRunner: the graph has no input');
-        const shape = [...input.attrs.shape];
-        const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i % 97) / 97);
-        const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, shape) };
-        for (let i = 0; i < (options.warmup ?? 2); i++) await session.run(feeds);
-        const times: number[] = [];
-        for (let i = 0; i < (options.runs ?? 5); i++) {
-          const t0 = performance.now();
-          await session.run(feeds);
-          times.push(performance.now() - t0);
-        }
-        return median(times);
-      } finally {
-        await session.release();
-      }
-    },
+    version: `onnxruntime-node ${versionOf('onnxruntime-node')}`,
+    prepare,
+    measure: (model) => measureOnce(prepare, model),
   };
 }
 
@@ -302,8 +349,17 @@ export interface LatencyTableOptions {
    * default true. Layers timed alone miss costs a whole network pays between layers.
    */
   readonly calibrate?: boolean;
+  /** How entries are timed (rounds, quantile, noise thresholds): see `measureInRounds`. */
+  readonly protocol?: ProtocolOptions;
+  /** Notes for the user: a busy machine, a table measured under contention. */
+  readonly onNote?: (text: string) => void;
   /** Called after each new measurement (progress). */
   readonly onMeasure?: (key: string, ms: number) => void;
+  /**
+   * Save every raw timing as it is made (under `#samples`, until its batch is done): the
+   * device server answers a page's result only once it is on disk.
+   */
+  readonly saveSamples?: boolean;
   /**
    * Called before a missing entry is measured, with what is missing (a layer's grid point, a
    * layer's overhead probe, or the calibration network); throw to refuse measuring (a table
@@ -322,9 +378,61 @@ export interface MissingLatencyEntry {
   readonly cout: number;
 }
 
+/** The key of a table file's provenance (every other key is a numeric entry). */
+export const PROVENANCE_KEY = '#measured';
+/** The key of the raw timings of a batch in progress (`saveSamples`). */
+export const SAMPLES_KEY = '#samples';
+/** The entry format: v3 = measured by the rounds + probe protocol (v2 tables are measured again). */
+export const ENTRY_VERSION = 'v3';
+export const PROTOCOL_NAME = 'rounds+probe/1';
+
+/** One process's measurements into a table (the last few are kept). */
+export interface MeasuringSession {
+  readonly date: string;
+  readonly entries: number;
+  readonly batches: number;
+  /** Worst probe spread and residual entry spread over the session's batches. */
+  readonly probeSpread: number;
+  readonly entrySpread: number;
+  readonly loadAverage: number;
+  readonly noisy: boolean;
+}
+
+/** How one runtime's entries of a table were measured (`#measured` in the file, by machine|runtime). */
+export interface TableProvenance {
+  readonly protocol: string;
+  readonly rounds: number;
+  readonly quantile: number;
+  /** The reference probe (`probeGraph`) and the time every entry is scaled to. */
+  readonly probe: { readonly graph: string; readonly referenceMs: number };
+  readonly runtime: string;
+  readonly node: string;
+  readonly sessions: readonly MeasuringSession[];
+  /** IQR / median of each entry's normalised rounds, by entry key. */
+  readonly spreads: Readonly<Record<string, number>>;
+}
+
+interface Corner {
+  readonly cin: number;
+  readonly cout: number;
+  readonly weight: number;
+}
+
+/** A grid point to measure: its key, the raw one-layer model and the identity its overhead comes from. */
+interface PointJob {
+  readonly key: string;
+  readonly rawKey: string;
+  readonly overheadKey: string;
+  readonly missing: Omit<MissingLatencyEntry, 'key' | 'kind'>;
+  readonly model: Model;
+  readonly identity: Model;
+}
+
 /**
- * A lazily measured latency lookup table. `layerLatency` interpolates bilinearly between the
- * four surrounding grid points (measuring any missing); `estimate` sums a graph's layers.
+ * A latency lookup table. `layerLatency` interpolates bilinearly between the four surrounding
+ * grid points; `prefetch` measures every point a list of graphs needs in one batch of rounds
+ * (`measureInRounds`), which a lazy lookup of a missing point also does for its own points;
+ * `estimate` sums a graph's layers.
  */
 export class LatencyTable {
   private readonly entries = new Map<string, number>();
@@ -332,8 +440,14 @@ export class LatencyTable {
   private readonly cacheFile: string | false;
   private readonly machine: string;
   private dirty = false;
-
   private readonly calibrate: boolean;
+  /** Provenance of the other machines and runtimes in the same file (kept as read). */
+  private readonly otherProvenance: Record<string, unknown> = {};
+  private provenanceValue: TableProvenance | undefined;
+  private session: MeasuringSession | undefined;
+  /** Raw timings of the batch in progress (`saveSamples`). */
+  private samples: Record<string, number[]> | undefined;
+  private readonly noted = new Map<string, number>();
 
   constructor(
     readonly runner: LatencyRunner,
@@ -344,18 +458,54 @@ export class LatencyTable {
     this.calibrate = options.calibrate ?? true;
     this.cacheFile = options.cacheFile ?? join(generatedDir(), 'latency.json');
     if (this.cacheFile) {
+      let raw: Record<string, unknown> = {};
       try {
-        const raw = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as Record<string, number>;
-        for (const [k, v] of Object.entries(raw)) if (typeof v === 'number') this.entries.set(k, v);
+        raw = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as Record<string, unknown>;
       } catch {
         // no cache yet (or unreadable): start empty
       }
+      let older = 0;
+      for (const [k, v] of Object.entries(raw)) {
+        if (typeof v === 'number' && k.startsWith(`${ENTRY_VERSION}|`)) this.entries.set(k, v);
+        else if (typeof v === 'number' && k.startsWith(`v2|${this.machine}|${runner.backend}|`)) older++;
+      }
+      const provenance = raw[PROVENANCE_KEY];
+      if (typeof provenance === 'object' && provenance !== null && !Array.isArray(provenance))
+        for (const [prefix, p] of Object.entries(provenance as Record<string, unknown>))
+          if (prefix === this.prefix) this.provenanceValue = p as TableProvenance;
+          else this.otherProvenance[prefix] = p;
+      if (older > 0)
+        options.onNote?.(
+          `note: ${older} entries of ${this.cacheFile} were measured before the contention protocol (one timing each): they are not used, and measured again`,
+        );
+      this.warnIfNoisy();
     }
   }
 
+  private get prefix(): string {
+    return `${this.machine}|${this.runner.backend}`;
+  }
+
+  /** A table measured under contention is not reused silently. */
+  private warnIfNoisy(): void {
+    const noisy = this.provenanceValue?.sessions.filter((s) => s.noisy) ?? [];
+    if (noisy.length === 0 || this.cacheFile === false) return;
+    const worst = noisy.reduce((a, b) => (b.entrySpread > a.entrySpread ? b : a));
+    this.options.onNote?.(
+      `warning: the ${this.runner.backend} latency table in ${this.cacheFile} was partly measured on a busy machine ` +
+        `(${noisy.length} session(s), worst on ${worst.date}: probe spread ${(100 * worst.probeSpread).toFixed(0)} %, ` +
+        `entries spread ${(100 * worst.entrySpread).toFixed(0)} %, load average ${worst.loadAverage.toFixed(2)}); ` +
+        'entries spread past the limit are measured again; --fresh-latency (or `fastdepth latency clear`) starts the table afresh',
+    );
+  }
+
+  /** How this table's entries were measured (undefined before anything is). */
+  get provenance(): TableProvenance | undefined {
+    return this.provenanceValue;
+  }
+
   private key(signature: string, cin: number, cout: number): string {
-    // v2: outputs no longer downloaded on tfjs (older entries measured something else)
-    return `v2|${this.machine}|${this.runner.backend}|${signature}|${cin}x${cout}`;
+    return `${ENTRY_VERSION}|${this.machine}|${this.runner.backend}|${signature}|${cin}x${cout}`;
   }
 
   /** Number of cached entries. */
@@ -380,44 +530,144 @@ export class LatencyTable {
 
   /** Whether (cin, cout) of `layer` is measured (no interpolation, nothing measured). */
   has(layer: LatencyLayer, cin: number, cout: number): boolean {
-    return this.entries.has(this.key(layer.signature, cin, cout));
+    return this.usable(this.key(layer.signature, cin, cout));
   }
 
-  private async point(layer: LatencyLayer, cin: number, cout: number): Promise<number> {
-    const key = this.key(layer.signature, cin, cout);
-    const hit = this.entries.get(key);
-    if (hit !== undefined) return hit;
-    const missing = { layer: layer.name, signature: layer.signature, cin, cout };
-    this.options.onMissing?.({ key, kind: 'layer', ...missing });
+  /**
+   * An entry is used unless it was measured with a spread past the refusal limit (kept with
+   * --allow-noisy): then it is measured again, where the table can measure.
+   */
+  private usable(key: string): boolean {
+    if (!this.entries.has(key)) return false;
+    if (this.options.onMissing) return true;
+    const spread = this.provenanceValue?.spreads[key];
+    return !(
+      spread !== undefined && spread > (this.options.protocol?.maxSpread ?? DEFAULT_PROTOCOL.maxSpread)
+    );
+  }
+
+  private job(layer: LatencyLayer, cin: number, cout: number): PointJob {
     const graph = layer.build(cin, cout);
-    const model: Model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
-    // The layer's own time is kept (and saved, through onMeasure) as soon as it is measured,
-    // before the overhead probe is asked for: a device's result is never held only in memory,
-    // and a run cut short between the two does not measure the layer again.
-    const rawKey = this.key(`raw:${layer.signature}`, cin, cout);
-    let ms = this.entries.get(rawKey);
-    if (ms === undefined) {
-      ms = await this.runner.measure(model);
-      this.entries.set(rawKey, ms);
-      this.dirty = true;
-      this.options.onMeasure?.(rawKey, ms);
-    }
-    const baseKey = this.key(`overhead:${layer.signature}`, cin, cin);
-    let overhead = this.entries.get(baseKey);
-    if (overhead === undefined) {
-      this.options.onMissing?.({ key: baseKey, kind: 'overhead', ...missing, cout: cin });
-      // Per-call cost (input upload, output download) is paid once per network, not per layer.
-      const g = new GraphBuilder('lut_identity');
-      const outShape = inferShapes(graph).get('out')!;
-      g.output('out', g.input('input', [outShape[0], outShape[1], outShape[2], outShape[3]]));
-      overhead = await this.runner.measure({ graph: g.build(), weights: new Map() });
-      this.entries.set(baseKey, overhead);
-    }
-    const net = Math.max(0, ms - overhead);
-    this.entries.set(key, net);
+    const outShape = inferShapes(graph).get('out')!;
+    // Per-call cost (input upload, output download) is paid once per network, not per layer:
+    // measured on an identity network of the layer's output shape.
+    const g = new GraphBuilder('lut_identity');
+    g.output('out', g.input('input', [outShape[0], outShape[1], outShape[2], outShape[3]]));
+    return {
+      key: this.key(layer.signature, cin, cout),
+      rawKey: this.key(`raw:${layer.signature}`, cin, cout),
+      overheadKey: this.key(
+        `overhead:${outShape[0]}x${outShape[2]}x${outShape[3]}`,
+        outShape[1],
+        outShape[1],
+      ),
+      missing: { layer: layer.name, signature: layer.signature, cin, cout },
+      model: { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) },
+      identity: { graph: g.build(), weights: new Map() },
+    };
+  }
+
+  /** Measures `models` (by key) in rounds with the probe, scaled to the table's reference probe. */
+  private async rounds(models: ReadonlyMap<string, Model>): Promise<Map<string, EntryStat>> {
+    const keep = this.options.saveSamples && this.cacheFile !== false;
+    if (keep) this.samples = {};
+    const { entries, noise } = await measureInRounds(this.runner, models, {
+      ...this.options.protocol,
+      ...(keep
+        ? {
+            onSample: (key: string, ms: number) => {
+              (this.samples![key] ??= []).push(ms);
+              this.dirty = true;
+              this.save();
+            },
+          }
+        : {}),
+      ...(this.options.onNote ? { onNote: (t: string) => this.throttledNote(t) } : {}),
+      ...(this.provenanceValue ? { referenceMs: this.provenanceValue.probe.referenceMs } : {}),
+    });
+    this.samples = undefined;
+    this.record(entries, noise);
+    return entries;
+  }
+
+  /** A busy-machine note at most once a minute per kind (a run measures hundreds of batches). */
+  private throttledNote(text: string): void {
+    const kind = text.split(':')[0]!;
+    const now = Date.now();
+    if (now - (this.noted.get(kind) ?? -Infinity) < 60_000) return;
+    this.noted.set(kind, now);
+    this.options.onNote?.(text);
+  }
+
+  private record(entries: ReadonlyMap<string, EntryStat>, noise: NoiseFigure): void {
+    const previous = this.session;
+    this.session = {
+      date: new Date().toISOString(),
+      entries: (previous?.entries ?? 0) + entries.size,
+      batches: (previous?.batches ?? 0) + 1,
+      probeSpread: Math.max(previous?.probeSpread ?? 0, noise.probeSpread),
+      entrySpread: Math.max(previous?.entrySpread ?? 0, noise.entrySpread),
+      loadAverage: Math.max(previous?.loadAverage ?? 0, noise.loadAverage),
+      noisy: (previous?.noisy ?? false) || noise.noisy,
+    };
+    const p = this.provenanceValue;
+    const o = { ...DEFAULT_PROTOCOL, ...this.options.protocol };
+    const sessions = [...(p?.sessions ?? [])];
+    if (previous) sessions.pop();
+    sessions.push(this.session);
+    const spreads: Record<string, number> = { ...(p?.spreads ?? {}) };
+    for (const [k, e] of entries) spreads[k] = e.spread;
+    this.provenanceValue = {
+      protocol: PROTOCOL_NAME,
+      rounds: o.rounds,
+      quantile: o.quantile,
+      probe: { graph: probeGraph().name, referenceMs: noise.referenceMs },
+      runtime: this.runner.version ?? this.runner.backend,
+      node: process.version,
+      // The last 20 sessions: enough to see whether a table was ever measured under load.
+      sessions: sessions.slice(-20),
+      spreads,
+    };
     this.dirty = true;
-    this.options.onMeasure?.(key, net);
-    return net;
+  }
+
+  /** Measures the grid points not in the table, in one batch of rounds. */
+  async measurePoints(points: readonly { layer: LatencyLayer; cin: number; cout: number }[]): Promise<void> {
+    const jobs = new Map<string, PointJob>();
+    for (const { layer, cin, cout } of points) {
+      const key = this.key(layer.signature, cin, cout);
+      if (this.usable(key) || jobs.has(key)) continue;
+      const job = this.job(layer, cin, cout);
+      this.options.onMissing?.({ key: job.key, kind: 'layer', ...job.missing });
+      jobs.set(job.key, job);
+    }
+    if (jobs.size === 0) return;
+    const models = new Map<string, Model>();
+    for (const job of jobs.values()) {
+      models.set(job.rawKey, job.model);
+      if (!this.usable(job.overheadKey)) {
+        this.options.onMissing?.({ key: job.overheadKey, kind: 'overhead', ...job.missing });
+        models.set(job.overheadKey, job.identity);
+      }
+    }
+    const measured = await this.rounds(models);
+    for (const [k, e] of measured) {
+      this.entries.set(k, e.ms);
+      this.options.onMeasure?.(k, e.ms);
+    }
+    for (const job of jobs.values()) {
+      const net = Math.max(0, this.entries.get(job.rawKey)! - this.entries.get(job.overheadKey)!);
+      this.entries.set(job.key, net);
+      const spread = this.provenanceValue!.spreads[job.rawKey];
+      if (spread !== undefined)
+        this.provenanceValue = {
+          ...this.provenanceValue!,
+          spreads: { ...this.provenanceValue!.spreads, [job.key]: spread },
+        };
+      this.options.onMeasure?.(job.key, net);
+    }
+    this.dirty = true;
+    this.save();
   }
 
   private around(v: number): [number, number, number] {
@@ -426,21 +676,64 @@ export class LatencyTable {
     return [lo, hi, hi === lo ? 0 : (v - lo) / (hi - lo)];
   }
 
-  /** Estimated ms of one layer at (cin, cout), bilinear between grid points. */
-  async layerLatency(layer: LatencyLayer, cin = layer.inChannels, cout = layer.outChannels): Promise<number> {
+  /** The grid points (cin, cout) a layer's latency at (cin, cout) interpolates between, with weights. */
+  private corners(layer: LatencyLayer, cin: number, cout: number): Corner[] {
     if (layer.channelwise) {
-      if (cin < this.step) return this.point(layer, cin, cin);
+      if (cin < this.step) return [{ cin, cout: cin, weight: 1 }];
       const [a, b, t] = this.around(cin);
-      const va = await this.point(layer, a, a);
-      return t === 0 ? va : va * (1 - t) + (await this.point(layer, b, b)) * t;
+      return t === 0
+        ? [{ cin: a, cout: a, weight: 1 }]
+        : [
+            { cin: a, cout: a, weight: 1 - t },
+            { cin: b, cout: b, weight: t },
+          ];
     }
     const [i0, i1, ti] = cin < this.step ? [cin, cin, 0] : this.around(cin);
     const [o0, o1, to] = cout < this.step ? [cout, cout, 0] : this.around(cout);
-    const v00 = await this.point(layer, i0, o0);
-    const v01 = to === 0 ? v00 : await this.point(layer, i0, o1);
-    const v10 = ti === 0 ? v00 : await this.point(layer, i1, o0);
-    const v11 = ti === 0 ? v01 : to === 0 ? v10 : await this.point(layer, i1, o1);
-    return (v00 * (1 - to) + v01 * to) * (1 - ti) + (v10 * (1 - to) + v11 * to) * ti;
+    const out: Corner[] = [];
+    for (const [ci, wi] of ti === 0
+      ? [[i0, 1]]
+      : [
+          [i0, 1 - ti],
+          [i1, ti],
+        ])
+      for (const [co, wo] of to === 0
+        ? [[o0, 1]]
+        : [
+            [o0, 1 - to],
+            [o1, to],
+          ])
+        out.push({ cin: ci!, cout: co!, weight: wi! * wo! });
+    return out;
+  }
+
+  /** Measures, in one batch of rounds, every grid point the layers of `graphs` need. */
+  async prefetch(graphs: readonly Graph[]): Promise<void> {
+    const points: { layer: LatencyLayer; cin: number; cout: number }[] = [];
+    for (const graph of graphs)
+      for (const layer of latencyLayers(graph))
+        for (const c of this.corners(layer, layer.inChannels, layer.outChannels))
+          points.push({ layer, cin: c.cin, cout: c.cout });
+    await this.measurePoints(points);
+  }
+
+  /** Estimated ms of one layer at (cin, cout), bilinear between grid points. */
+  async layerLatency(layer: LatencyLayer, cin = layer.inChannels, cout = layer.outChannels): Promise<number> {
+    const corners = this.corners(layer, cin, cout);
+    await this.measurePoints(corners.map((c) => ({ layer, cin: c.cin, cout: c.cout })));
+    let ms = 0;
+    for (const c of corners) ms += c.weight * this.entries.get(this.key(layer.signature, c.cin, c.cout))!;
+    return ms;
+  }
+
+  /**
+   * Whole networks timed by the same protocol as the entries (rounds with the probe, scaled to
+   * the table's reference probe), so they compare with `estimate`: ms by the given keys.
+   */
+  async measureWhole(models: ReadonlyMap<string, Model>): Promise<Map<string, EntryStat>> {
+    const measured = await this.rounds(models);
+    this.save();
+    return measured;
   }
 
   /**
@@ -455,7 +748,7 @@ export class LatencyTable {
     const scaleKey = this.key('calibration:separable-chain:scale', 0, 0);
     const overhead = this.entries.get(overheadKey);
     const scale = this.entries.get(scaleKey);
-    if (overhead !== undefined && scale !== undefined) return { overhead, scale };
+    if (overhead !== undefined && scale !== undefined && this.usable(overheadKey)) return { overhead, scale };
     this.options.onMissing?.({
       key: overheadKey,
       kind: 'calibration',
@@ -464,31 +757,24 @@ export class LatencyTable {
       cout: 0,
     });
     const graph = calibrationGraph();
+    await this.prefetch([graph]);
     const layers = latencyLayers(graph);
     let sum = 0;
     for (const layer of layers) sum += await this.layerLatency(layer);
-    // The whole network is timed three times: its noise is multiplied by every layer of every
-    // network estimated later, so one slow run must not set the constant.
-    const calibrationModel = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
-    const wholeRuns: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      // Each run is kept as it is made (a run cut short continues with the runs it has).
-      const runKey = this.key(`calibration:separable-chain:run${i}`, 0, 0);
-      let ms = this.entries.get(runKey);
-      if (ms === undefined) {
-        ms = await this.runner.measure(calibrationModel);
-        this.entries.set(runKey, ms);
-        this.dirty = true;
-        this.options.onMeasure?.(runKey, ms);
-      }
-      wholeRuns.push(ms);
-    }
-    const whole = median(wholeRuns);
-    const measured = { overhead: (whole - sum) / layers.length, scale: whole / sum };
+    const wholeKey = this.key('calibration:separable-chain:whole', 0, 0);
+    const model = { graph, weights: randomizeBatchNorm(graph, initWeights(graph, 1), 2) };
+    const whole = (await this.measureWhole(new Map([[wholeKey, model]]))).get(wholeKey)!;
+    const measured = { overhead: (whole.ms - sum) / layers.length, scale: whole.ms / sum };
+    this.entries.set(wholeKey, whole.ms);
     this.entries.set(overheadKey, measured.overhead);
     this.entries.set(scaleKey, measured.scale);
+    this.provenanceValue = {
+      ...this.provenanceValue!,
+      spreads: { ...this.provenanceValue!.spreads, [overheadKey]: whole.spread },
+    };
     this.dirty = true;
     this.options.onMeasure?.(overheadKey, measured.overhead);
+    this.save();
     return measured;
   }
 
@@ -504,6 +790,7 @@ export class LatencyTable {
    * subtracting a constant per layer would make small networks' estimates negative.
    */
   async estimate(graph: Graph): Promise<number> {
+    await this.prefetch([graph]);
     const layers = latencyLayers(graph);
     let sum = 0;
     for (const layer of layers) sum += await this.layerLatency(layer);
@@ -516,25 +803,58 @@ export class LatencyTable {
   save(): void {
     if (!this.cacheFile || !this.dirty) return;
     mkdirSync(dirname(this.cacheFile), { recursive: true });
-    writeFileAtomicSync(this.cacheFile, `${JSON.stringify(Object.fromEntries(this.entries), null, 1)}\n`);
+    // Entries other processes added since this table was read are kept (last writer merges).
+    let onDisk: Record<string, unknown> = {};
+    try {
+      onDisk = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as Record<string, unknown>;
+    } catch {
+      // none yet
+    }
+    const provenance: Record<string, unknown> = {
+      ...(typeof onDisk[PROVENANCE_KEY] === 'object' ? (onDisk[PROVENANCE_KEY] as object) : {}),
+      ...this.otherProvenance,
+      ...(this.provenanceValue ? { [this.prefix]: this.provenanceValue } : {}),
+    };
+    const merged: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(onDisk))
+      if (typeof v === 'number' && k.startsWith(`${ENTRY_VERSION}|`)) merged[k] = v;
+    for (const [k, v] of this.entries) merged[k] = v;
+    merged[PROVENANCE_KEY] = provenance;
+    if (this.samples) merged[SAMPLES_KEY] = this.samples;
+    writeFileAtomicSync(this.cacheFile, `${JSON.stringify(merged, null, 1)}\n`);
     this.dirty = false;
   }
 }
 
-/**
- * How close the table's sum comes to the measured whole network: `{ estimated, measured,
- * ratio }` (ratio = estimated / measured; NetAdapt needs it near 1 to trust the table).
- */
 /** The key under which a table keeps a network's whole measured time: its architecture's hash. */
 export function wholeNetworkKey(graph: Graph): string {
   return `whole:${createHash('sha256').update(JSON.stringify(graph)).digest('hex').slice(0, 16)}`;
 }
 
+/**
+ * How close the table's sum comes to the measured whole network: `{ estimated, measured,
+ * ratio, spread }` (ratio = estimated / measured; NetAdapt needs it near 1 to trust the table).
+ * Several models are timed in the same rounds (so their ratio, a speed-up, is robust to load).
+ */
 export async function checkLatencyTable(
   model: Model,
   table: LatencyTable,
-): Promise<{ estimated: number; measured: number; ratio: number }> {
-  const estimated = await table.estimate(model.graph);
-  const measured = await table.runner.measure(model);
-  return { estimated, measured, ratio: estimated / measured };
+): Promise<{ estimated: number; measured: number; ratio: number; spread: number }> {
+  const [c] = await checkLatencyTables([model], table);
+  return c!;
+}
+
+export async function checkLatencyTables(
+  models: readonly Model[],
+  table: LatencyTable,
+): Promise<{ estimated: number; measured: number; ratio: number; spread: number }[]> {
+  await table.prefetch(models.map((m) => m.graph));
+  const estimates: number[] = [];
+  for (const m of models) estimates.push(await table.estimate(m.graph));
+  const keyed = new Map(models.map((m, i) => [`whole:${i}`, m]));
+  const whole = await table.measureWhole(keyed);
+  return models.map((_, i) => {
+    const w = whole.get(`whole:${i}`)!;
+    return { estimated: estimates[i]!, measured: w.ms, ratio: estimates[i]! / w.ms, spread: w.spread };
+  });
 }

@@ -22,7 +22,7 @@ import {
   type Graph,
   type Model,
 } from '@fastdepth/graph-dsl';
-import { LatencyTable, onnxRunner, tfjsRunner } from '@fastdepth/latency';
+import { LatencyTable, onnxRunner, tfjsRunner, wasmEngineRunner } from '@fastdepth/latency';
 import { sweepStaleTemps, writeFileAtomicSync, writeFilesAtomicSync } from './temp-files.js';
 import { inProcessPool, workerPool, type ProposalPool } from './pool.js';
 import {
@@ -48,7 +48,7 @@ import type { Evaluator, Trainer } from './train.js';
 import { prunableUnits } from './units.js';
 
 /** The runtimes a latency table can be measured on. */
-export type LatencyBackend = 'wasm' | 'onnx';
+export type LatencyBackend = 'wasm' | 'onnx' | 'wasm-engine';
 
 /** The resource NetAdapt shrinks. */
 export type Metric = 'macs' | 'params' | 'latency';
@@ -65,6 +65,14 @@ export interface NetAdaptOptions {
   readonly backend?: LatencyBackend;
   /** A ready latency table (overrides `backend`); lets callers share one cache or fake a runtime. */
   readonly latencyTable?: LatencyTable;
+  /**
+   * Metric `latency`: the resource is the whole network's time, not the table's sum (default
+   * true). The start and every accepted network are timed whole (by the table's protocol, in
+   * the same rounds as the start, so the fraction is a ratio measured side by side), and each
+   * proposal's table estimate is scaled by whole / estimate of the current network, so the
+   * budget asked is the speed-up delivered. False where nothing can be timed (a saved table).
+   */
+  readonly latencyWhole?: boolean;
   /**
    * How proposals keep channels, are repaired and scored (`reconstructionRecovery`,
    * `dataFreeRecovery`, `evaluatorRecovery`). Default: `evaluatorRecovery(evaluator)` when an
@@ -132,6 +140,14 @@ export interface IterationRow {
   readonly absRel?: number;
   /** Mean relative reconstruction error of the refitted consumers of the cut unit. */
   readonly refitError?: number;
+  /**
+   * Metric `latency`, timed whole: the table's raw estimate of the accepted network (ms), the
+   * calibrated prediction it was chosen by, and the two over the whole network's time.
+   */
+  readonly estimatedMs?: number;
+  readonly predictedMs?: number;
+  readonly estimateOverWhole?: number;
+  readonly predictedOverWhole?: number;
   readonly proposals: number;
   readonly graphFile: string;
   readonly weightsFile: string;
@@ -185,6 +201,8 @@ export interface NetAdaptResult {
   readonly model: Model;
   /** True when the budget was met (and the long fine-tune ran). */
   readonly done: boolean;
+  /** Metric `latency`: whether the resource is the whole network's measured time. */
+  readonly latencyWhole: boolean;
 }
 
 interface State {
@@ -203,7 +221,12 @@ interface State {
    * unit), so a resumed coordinator finds the results finished before it was stopped.
    */
   readonly runId?: string;
+  /** Metric latency: the resource is the whole network's time (absent in older state files: false). */
+  readonly latencyWhole?: boolean;
 }
+
+/** Widths per unit whose latency entries are measured in one batch (see the proposal walk). */
+const LOOKAHEAD = 4;
 
 /** A fresh id for a run's queued proposals. */
 const newRunId = (): string => randomBytes(8).toString('hex');
@@ -232,6 +255,16 @@ function readModel(outDir: string, graphFile: string, weightsFile: string): Mode
   return { graph, weights: decodeSafetensors(readFileSync(weightsPath), weightsPath).weights };
 }
 
+function defaultLatencyTable(backend: LatencyBackend): LatencyTable {
+  return new LatencyTable(
+    backend === 'onnx'
+      ? onnxRunner()
+      : backend === 'wasm-engine'
+        ? wasmEngineRunner()
+        : tfjsRunner({ backend: 'wasm' }),
+  );
+}
+
 /** A resource function for the metric (MACs and params exact from `analyze`). */
 export function resourceOf(
   metric: Metric,
@@ -244,8 +277,7 @@ export function resourceOf(
     case 'params':
       return (g) => Promise.resolve(analyze(g).params);
     case 'latency': {
-      const t =
-        table ?? new LatencyTable(backend === 'onnx' ? onnxRunner() : tfjsRunner({ backend: 'wasm' }));
+      const t = table ?? defaultLatencyTable(backend);
       return (g) => t.estimate(g);
     }
   }
@@ -285,7 +317,23 @@ export async function runNetAdapt(
   if ((o.shortSteps > 0 || o.longSteps > 0) && !o.trainer)
     throw new FastDepthError('shortSteps / longSteps need a trainer');
   const recovery = o.recovery ?? (o.evaluator ? evaluatorRecovery(o.evaluator) : dataFreeRecovery());
-  const resource = resourceOf(o.metric, o.latencyTable, o.backend);
+  const table =
+    o.metric === 'latency' ? (o.latencyTable ?? defaultLatencyTable(o.backend ?? 'wasm')) : undefined;
+  const estimate = resourceOf(o.metric, table, o.backend);
+  const whole = table !== undefined && (o.latencyWhole ?? true);
+  /** Whole / estimate of the current network (1 until timed; metric latency timed whole only). */
+  let scale = 1;
+  const resource = async (g: Graph): Promise<number> => scale * (await estimate(g));
+  /** The start and `model` timed whole in the same rounds: `model`'s time as a fraction of the start's. */
+  const wholeFraction = async (model: Model): Promise<{ fraction: number; ms: number }> => {
+    const t = await table!.measureWhole(
+      new Map([
+        ['start', o.model],
+        ['model', model],
+      ]),
+    );
+    return { fraction: t.get('model')!.ms / t.get('start')!.ms, ms: t.get('model')!.ms };
+  };
   mkdirSync(o.outDir, { recursive: true });
   // What a run killed outright (kill -9) left half-written; its state.json never names it.
   sweepStaleTemps(o.outDir);
@@ -310,6 +358,10 @@ export async function runNetAdapt(
           `${statePath}: cannot resume a run of metric ${state.metric} budget ${state.budget} as ${o.metric} ${o.budget}`,
         );
       }
+      if (o.metric === 'latency' && (state.latencyWhole ?? false) !== whole)
+        throw new FastDepthError(
+          `${statePath}: the run measured latency ${state.latencyWhole ? 'on whole networks' : 'by the table alone'}; resume it the same way`,
+        );
       if (state.recovery !== recovery.description)
         throw new FastDepthError(
           `${statePath}: the run used a different recovery (${state.recovery}); resume it with the same options`,
@@ -328,17 +380,23 @@ export async function runNetAdapt(
         metric: o.metric,
         budget: o.budget,
         recovery: recovery.description,
-        initial: await resource(o.model.graph),
+        initial: whole ? (await wholeFraction(o.model)).ms : await estimate(o.model.graph),
         initialAccuracy: (await recovery.score(o.model)).accuracy,
         rows: [],
         origins: {},
         runId: newRunId(),
+        ...(o.metric === 'latency' ? { latencyWhole: whole } : {}),
       };
       writeAtomic(statePath, `${JSON.stringify(state, null, 1)}\n`);
     }
     let origins: ChannelOrigins = new Map(Object.entries(state.origins));
     const goal = o.budget * state.initial;
-    let currentResource = await resource(current.graph);
+    let currentResource: number;
+    if (whole) {
+      currentResource =
+        current === o.model ? state.initial : state.initial * (await wholeFraction(current)).fraction;
+      scale = currentResource / (await estimate(current.graph));
+    } else currentResource = await resource(current.graph);
     let currentAccuracy = state.rows.at(-1)?.accuracy ?? state.initialAccuracy;
     events.start?.({
       metric: o.metric,
@@ -358,15 +416,38 @@ export async function runNetAdapt(
       // One proposal per unit: the widest multiple of `step` meeting the target.
       const proposals: { width: number; resource: number; index: number }[] = [];
       const units = prunableUnits(current.graph);
-      for (const [index, unit] of units.entries()) {
-        for (let w = Math.ceil(unit.channels / o.step) * o.step - o.step; w >= o.step; w -= o.step) {
-          const r = await resource(resizeUnitGraph(current.graph, unit, w));
+      // Every unit steps down one width at a time, in lockstep: the latency entries the next
+      // widths of all units need are measured together, interleaved in rounds with the probe.
+      const walkers = units.map((unit, index) => ({
+        unit,
+        index,
+        width: Math.ceil(unit.channels / o.step) * o.step - o.step,
+        found: false,
+      }));
+      for (;;) {
+        const active = walkers.filter((w) => !w.found && w.width >= o.step);
+        if (active.length === 0) break;
+        const graphs = active.map((w) => resizeUnitGraph(current.graph, w.unit, w.width));
+        if (table) {
+          // The next LOOKAHEAD widths of every unit still walking, in one batch: late in the
+          // walk only the units cut deepest are left, and one width each would make batches of
+          // a point or two, each paying the probe's timings.
+          const ahead: Graph[] = [];
+          for (const w of active)
+            for (let k = 0; k < LOOKAHEAD; k++)
+              if (w.width - k * o.step >= o.step)
+                ahead.push(resizeUnitGraph(current.graph, w.unit, w.width - k * o.step));
+          await table.prefetch(ahead);
+        }
+        for (const [i, w] of active.entries()) {
+          const r = await resource(graphs[i]!);
           if (r <= target) {
-            proposals.push({ width: w, resource: r, index });
-            break;
-          }
+            proposals.push({ width: w.width, resource: r, index: w.index });
+            w.found = true;
+          } else w.width -= o.step;
         }
       }
+      proposals.sort((a, b) => a.index - b.index);
       events.iterationStart?.({ iteration, resource: currentResource, target, proposals: proposals.length });
       if (proposals.length === 0) break;
       const seedOf = (index: number): number => o.seed + iteration * 1000 + index;
@@ -475,6 +556,22 @@ export async function runNetAdapt(
       const accepted = await step.accept(best.candidate, origins);
       // The accepted model may differ from the scored proposal (a chained refit): score it again.
       const score = accepted === best.candidate.model ? best.score : await recovery.score(accepted);
+      // The accepted network timed whole: its resource is what it measures, and the scale that
+      // turns table estimates into whole-network times is redone on it.
+      let measuredResource = best.resource;
+      let latencyColumns: Partial<IterationRow> = {};
+      if (whole) {
+        const raw = await estimate(accepted.graph);
+        const timed = await wholeFraction(accepted);
+        measuredResource = state.initial * timed.fraction;
+        latencyColumns = {
+          estimatedMs: raw,
+          predictedMs: best.resource,
+          estimateOverWhole: raw / timed.ms,
+          predictedOverWhole: best.resource / measuredResource,
+        };
+        scale = measuredResource / raw;
+      }
       const stem = `iter-${String(iteration).padStart(3, '0')}`;
       const row: IterationRow = {
         iteration,
@@ -482,12 +579,13 @@ export async function runNetAdapt(
         from: unit.channels,
         to: best.width,
         target,
-        resource: best.resource,
-        fraction: best.resource / state.initial,
+        resource: measuredResource,
+        fraction: measuredResource / state.initial,
         accuracy: score.accuracy,
         ...(score.delta1 !== undefined ? { delta1: score.delta1 } : {}),
         ...(score.absRel !== undefined ? { absRel: score.absRel } : {}),
         ...(best.candidate.refitError !== undefined ? { refitError: best.candidate.refitError } : {}),
+        ...latencyColumns,
         proposals: proposals.length,
         graphFile: `${stem}.graph.json`,
         weightsFile: `${stem}.safetensors`,
@@ -508,7 +606,7 @@ export async function runNetAdapt(
         }
       }
       current = accepted;
-      currentResource = best.resource;
+      currentResource = measuredResource;
       currentAccuracy = score.accuracy;
       events.iterationDone?.(row);
     }
@@ -542,6 +640,7 @@ export async function runNetAdapt(
       recovery: recovery.description,
       model: current,
       done,
+      latencyWhole: whole,
     };
     events.done?.(result);
     return result;

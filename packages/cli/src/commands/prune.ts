@@ -8,9 +8,9 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyze, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import type { PreparedSample } from '@fastdepth/eval';
+import { checkLatencyTables, type TableProvenance } from '@fastdepth/latency';
 import {
   agreementOn,
-  checkLatencyTable,
   dataFreeRecovery,
   distillationTask,
   reconstructionRecovery,
@@ -330,7 +330,12 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
 
   // Reached before the run starts, so an unreachable Redis is one line, not a failed iteration.
   const dispatcher = queue ? await openDispatcher(queue, out) : undefined;
-  const latency = latencyChoice ? await openLatency(latencyChoice, out) : undefined;
+  const latency = latencyChoice
+    ? await openLatency(latencyChoice, out, {
+        ...(options.freshLatency ? { freshLatency: true } : {}),
+        ...(options.allowNoisy ? { allowNoisy: true } : {}),
+      })
+    : undefined;
   try {
     await pruneWith(
       out,
@@ -411,7 +416,7 @@ async function pruneWith(
         model,
         metric,
         budget,
-        ...(latencyTable ? { latencyTable } : {}),
+        ...(latencyTable ? { latencyTable, latencyWhole: latency.canMeasure } : {}),
         recovery: calibration.recovery,
         ...(tuning ? { trainer: tuning.trainer } : {}),
         shortSteps,
@@ -441,20 +446,22 @@ async function pruneWith(
   }
 
   // Measured, not estimated: the first and the final network timed whole on the same runtime.
+  // Both in the same rounds beside the reference probe, so their ratio holds under load.
   const timed =
-    latency?.canMeasure && latencyTable && result.rows.length > 0
-      ? {
-          start: await checkLatencyTable(model, latencyTable),
-          final: await checkLatencyTable(result.model, latencyTable),
-        }
+    latency?.canMeasure && latencyTable
+      ? await checkLatencyTables([model, result.model], latencyTable).then(([start, final]) => ({
+          start: start!,
+          final: final!,
+        }))
       : undefined;
+  const predicted = result.rows.map((r) => r.predictedOverWhole).filter((v): v is number => v !== undefined);
   const heldOut: Agreement | undefined =
     calibration.heldOut.length > 0 ? await agreementOn(model, result.model, calibration.heldOut) : undefined;
 
   const final = analyze(result.model.graph);
   const resourceLabel =
     metric === 'latency'
-      ? `latency (ms, ${latency?.runtime ?? ''} table estimate)`
+      ? `latency (ms, ${latency?.runtime ?? ''} ${result.latencyWhole ? 'whole network' : 'table estimate'})`
       : metric === 'macs'
         ? 'MACs'
         : 'parameters';
@@ -545,9 +552,32 @@ async function pruneWith(
       ? {
           latency: {
             runtime: latency!.runtime,
-            start: { estimatedMs: timed.start.estimated, measuredMs: timed.start.measured },
-            final: { estimatedMs: timed.final.estimated, measuredMs: timed.final.measured },
+            // The resource NetAdapt cut: the whole network's time (the table's estimate scaled
+            // by whole / estimate of each accepted network), or the table's sum alone.
+            resource: result.latencyWhole ? 'whole network (calibrated table estimate)' : 'table estimate',
+            start: {
+              estimatedMs: timed.start.estimated,
+              measuredMs: timed.start.measured,
+              estimateOverWhole: timed.start.ratio,
+              spread: timed.start.spread,
+            },
+            final: {
+              estimatedMs: timed.final.estimated,
+              measuredMs: timed.final.measured,
+              estimateOverWhole: timed.final.ratio,
+              spread: timed.final.spread,
+            },
             measuredSpeedup: timed.start.measured / timed.final.measured,
+            ...(predicted.length > 0
+              ? {
+                  predictedOverWhole: {
+                    min: Math.min(...predicted),
+                    max: Math.max(...predicted),
+                    last: predicted.at(-1),
+                  },
+                }
+              : {}),
+            ...(latencyTable?.provenance ? { measuredWith: provenanceSummary(latencyTable.provenance) } : {}),
           },
         }
       : {}),
@@ -562,7 +592,8 @@ async function pruneWith(
     out.json(report);
     return;
   }
-  const resourceHeader = metric === 'latency' ? 'latency (est.)' : metric;
+  const resourceHeader =
+    metric === 'latency' ? (result.latencyWhole ? 'latency (whole)' : 'latency (est.)') : metric;
   out.line(
     formatTable(
       ['iter', 'unit', 'width', resourceHeader, 'of start', 'proxy', 'delta1', 'AbsRel', 'refit err'],
@@ -581,13 +612,20 @@ async function pruneWith(
   );
   out.line(`recovery: ${result.recovery}`);
   out.line(
-    `${metric}${metric === 'latency' ? ' (table estimate)' : ''}: ${formatResource(metric, result.initial)} -> ${formatResource(metric, result.final)} (${((100 * result.final) / result.initial).toFixed(1)}%), proxy ${result.initialAccuracy.toFixed(4)} -> ${result.finalAccuracy.toFixed(4)}`,
+    `${metric}${metric === 'latency' ? (result.latencyWhole ? ' (whole network, measured)' : ' (table estimate)') : ''}: ${formatResource(metric, result.initial)} -> ${formatResource(metric, result.final)} (${((100 * result.final) / result.initial).toFixed(1)}%), proxy ${result.initialAccuracy.toFixed(4)} -> ${result.finalAccuracy.toFixed(4)}`,
   );
-  if (timed)
+  if (timed) {
     out.line(
       `measured on ${latency!.runtime}: ${timed.start.measured.toFixed(2)} ms -> ${timed.final.measured.toFixed(2)} ms ` +
         `(${(timed.start.measured / timed.final.measured).toFixed(2)}x faster; the table estimated ${timed.start.estimated.toFixed(2)} -> ${timed.final.estimated.toFixed(2)} ms)`,
     );
+    out.line(
+      `table estimate / whole network: start ${timed.start.ratio.toFixed(3)}, final ${timed.final.ratio.toFixed(3)}` +
+        (predicted.length > 0
+          ? `; cuts chosen on whole-network time (each accepted network timed whole, the estimate rescaled): prediction / whole ${Math.min(...predicted).toFixed(3)}-${Math.max(...predicted).toFixed(3)}`
+          : ''),
+    );
+  }
   if (latency && !latency.canMeasure)
     out.line(
       `latency from ${latency.runtime}; its device is not attached here, so the start and final networks were not timed whole (fastdepth latency-check does it on the device)`,
@@ -608,4 +646,10 @@ async function pruneWith(
   out.line(
     `plot: ${written[0] ?? ''}; accepted iterations are in ${options.out} (graph .json + .safetensors + report.jsonl)`,
   );
+}
+
+/** How the latency table was measured, for the report (per-entry spreads counted, not listed). */
+function provenanceSummary(p: TableProvenance): Omit<TableProvenance, 'spreads'> & { entries: number } {
+  const { spreads, ...rest } = p;
+  return { ...rest, entries: Object.keys(spreads).length };
 }

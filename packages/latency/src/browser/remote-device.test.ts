@@ -12,7 +12,7 @@ import { afterAll, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { GraphBuilder } from '@fastdepth/graph-dsl';
 import { CHROMIUM, CHROMIUM_ARGS } from '@fastdepth/runtime-web/serving';
-import { wholeNetworkKey } from '../table.js';
+import { PROVENANCE_KEY, wholeNetworkKey, type TableProvenance } from '../table.js';
 import { latencyPlan } from './plan.js';
 import { startDeviceServer, type DeviceEvent, type DeviceServer } from './server.js';
 
@@ -34,8 +34,13 @@ function net() {
   return g.build();
 }
 
+/** A table file's entries (its provenance and samples in progress left out). */
 const readTable = (file: string): Record<string, number> =>
-  JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+  Object.fromEntries(
+    Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>).filter(
+      (e): e is [string, number] => !e[0].startsWith('#'),
+    ),
+  );
 
 it('register, measure, close mid-way, return and finish; every result kept once', async () => {
   const graph = net();
@@ -47,7 +52,8 @@ it('register, measure, close mid-way, return and finish; every result kept once'
     tableDir: dir,
     runs: 2,
     warmup: 1,
-    table: { step: 4 },
+    // Three rounds, no extra ones: the protocol's code path, at the least cost on a busy machine.
+    table: { step: 4, protocol: { rounds: 3, extraRounds: 0 } },
     plan,
     wholes: [graph],
     onEvent: (e) => {
@@ -80,7 +86,7 @@ it('register, measure, close mid-way, return and finish; every result kept once'
   const layerKeys = Object.keys(before).filter((k) => /\|conv2d:/.test(k) && !k.includes('overhead:'));
   expect(layerKeys.length).toBeGreaterThanOrEqual(2);
   expect(Object.keys(before)[0]).toMatch(
-    /^v2\|Chromium \d+ headless\|Linux \S+\|2 cores\|web-tfjs-wasm-2t\|/,
+    /^v3\|Chromium \d+ headless\|Linux \S+\|2 cores\|web-tfjs-wasm-2t\|/,
   );
 
   // The same browser profile (localStorage) opens the page again: the same device continues,
@@ -120,4 +126,9 @@ it('register, measure, close mid-way, return and finish; every result kept once'
   expect(after[key(`meta:${wholeNetworkKey(graph)}`)!]).toBeGreaterThan(0);
   expect(after[key('meta:step')!]).toBe(4);
   for (const v of Object.values(after)) expect(Number.isFinite(v)).toBe(true);
+  // How it was measured: the protocol, its rounds and the reference probe, per device.
+  const provenance = (
+    JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, TableProvenance>>
+  )[PROVENANCE_KEY]!;
+  expect(Object.values(provenance)[0]).toMatchObject({ protocol: 'rounds+probe/1', rounds: 3 });
 });

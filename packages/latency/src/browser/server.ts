@@ -61,6 +61,10 @@ import {
 /** The page's folder (`browser-page/`, beside `src/` and `dist/`). */
 export const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'browser-page');
 
+/** Models whose job files the server keeps (a batch of rounds times each several times). */
+const FILE_SETS = 64;
+/** Grid points a device measures per batch of rounds. */
+const PLAN_BATCH = 12;
 /** How long `GET /api/job` holds an empty answer (a long poll). */
 const POLL_MS = 15_000;
 /** A device not heard from for this long is shown as gone (its work waits for it). */
@@ -92,11 +96,11 @@ export interface DeviceServerOptions {
    */
   readonly tableDir?: string | false;
   /** Table options (step, calibrate) for every device's table; the step is kept in the table (`meta:step`). */
-  readonly table?: Pick<LatencyTableOptions, 'step' | 'calibrate'>;
+  readonly table?: Pick<LatencyTableOptions, 'step' | 'calibrate' | 'protocol'>;
   /** What every device measures once registered (latency-server); none: work comes from runners. */
   readonly plan?: readonly PlanPoint[];
   /**
-   * Networks each device also times whole after the plan (median of 3), kept in its table as
+   * Networks each device also times whole after the plan (by the protocol), kept in its table as
    * `meta:whole:<hash>` (`wholeNetworkKey`) for `latency-check`.
    */
   readonly wholes?: readonly Graph[];
@@ -143,8 +147,12 @@ export class Device {
     };
     this.table = new LatencyTable(this.runner, {
       ...tableOptions,
+      // A device is someone's phone or laptop: its noise is recorded with the table (a run that
+      // reads the table later is warned), not refused.
+      protocol: { allowNoisy: true, ...tableOptions?.protocol },
       cacheFile: tableFile,
-      // Saved as each result arrives: a tab closed mid-way loses nothing.
+      saveSamples: true,
+      // Saved as each result arrives (each raw timing, then each entry).
       onMeasure: () => this.table.save(),
     });
   }
@@ -273,6 +281,8 @@ export class DeviceServer {
   readonly devices = new Map<string, Device>();
   private readonly files = new Map<number, Pending['files']>();
   private nextJob = 1;
+  private nextFiles = 1;
+  private readonly fileIds = new WeakMap<Model, number>();
   private closing = false;
   private registrationWaiters: ((d: Device) => void)[] = [];
   vite: ViteDevServer | undefined;
@@ -301,21 +311,15 @@ export class DeviceServer {
   /** Builds the files of one job. */
   makeJob(model: Model, label: string, engine: PageEngine): Pick<Pending, 'job' | 'files'> {
     const id = this.nextJob++;
-    const files = new Map<string, { type: string; data: Uint8Array | string }>();
-    const urls: Record<string, string> = {};
-    if (engine === 'tfjs') {
-      const emitted = emitTfjs(model, { moduleName: 'latency_probe' });
-      files.set('module.js', { type: 'text/javascript', data: toJavaScript(emitted.source).js });
-      files.set('weights.json', { type: 'application/json', data: JSON.stringify(emitted.manifest) });
-      files.set('weights.bin', { type: 'application/octet-stream', data: emitted.weights });
-      urls.module = `/lut/${id}/module.js`;
-      urls.manifest = `/lut/${id}/weights.json`;
-      urls.weights = `/lut/${id}/weights.bin`;
-    } else {
-      files.set('model.onnx', { type: 'application/octet-stream', data: encodeOnnx(model) });
-      urls.model = `/lut/${id}/model.onnx`;
-    }
-    this.files.set(id, files);
+    const { fileId, files } = this.filesOf(model, engine);
+    const urls: Record<string, string> =
+      engine === 'tfjs'
+        ? {
+            module: `/lut/${fileId}/module.js`,
+            manifest: `/lut/${fileId}/weights.json`,
+            weights: `/lut/${fileId}/weights.bin`,
+          }
+        : { model: `/lut/${fileId}/model.onnx` };
     const job: Job = {
       id,
       label,
@@ -328,9 +332,37 @@ export class DeviceServer {
     return { job, files };
   }
 
-  /** The generated module of a job in hand (served through Vite). */
-  moduleCode(job: number): string | undefined {
-    const file = this.files.get(job)?.get('module.js');
+  /**
+   * The files of `model`, built once while it is timed round after round (the protocol hands
+   * the same model object each round): the page imports the same module URL again, which its
+   * module cache answers, instead of a new transform and download per round. The last
+   * `FILE_SETS` models' files are kept.
+   */
+  private filesOf(model: Model, engine: PageEngine): { fileId: number; files: Pending['files'] } {
+    const known = this.fileIds.get(model);
+    if (known !== undefined && this.files.has(known)) return { fileId: known, files: this.files.get(known)! };
+    const fileId = this.nextFiles++;
+    const files = new Map<string, { type: string; data: Uint8Array | string }>();
+    if (engine === 'tfjs') {
+      const emitted = emitTfjs(model, { moduleName: 'latency_probe' });
+      files.set('module.js', { type: 'text/javascript', data: toJavaScript(emitted.source).js });
+      files.set('weights.json', { type: 'application/json', data: JSON.stringify(emitted.manifest) });
+      files.set('weights.bin', { type: 'application/octet-stream', data: emitted.weights });
+    } else {
+      files.set('model.onnx', { type: 'application/octet-stream', data: encodeOnnx(model) });
+    }
+    this.files.set(fileId, files);
+    this.fileIds.set(model, fileId);
+    for (const old of this.files.keys()) {
+      if (this.files.size <= FILE_SETS) break;
+      this.files.delete(old);
+    }
+    return { fileId, files };
+  }
+
+  /** The generated module of a job's files (served through Vite). */
+  moduleCode(fileId: number): string | undefined {
+    const file = this.files.get(fileId)?.get('module.js');
     return typeof file?.data === 'string' ? file.data : undefined;
   }
 
@@ -400,32 +432,27 @@ export class DeviceServer {
     const wholes = this.options.wholes ?? [];
     const total = plan.length + 1 + wholes.length;
     try {
-      for (const [i, point] of plan.entries()) {
+      // In batches: each batch is timed in interleaved rounds with the reference probe (see
+      // `measureInRounds`), small enough that a page closed mid-way loses little.
+      for (let i = 0; i < plan.length; i += PLAN_BATCH) {
         device.progress = { done: i, total };
-        if (device.table.has(point.layer, point.cin, point.cout)) continue;
-        await device.table.layerLatency(point.layer, point.cin, point.cout);
-        this.emit({ kind: 'measured', device: device.id, progress: { done: i + 1, total } });
+        const batch = plan.slice(i, i + PLAN_BATCH).filter((p) => !device.table.has(p.layer, p.cin, p.cout));
+        if (batch.length === 0) continue;
+        await device.table.measurePoints(batch);
+        const done = Math.min(plan.length, i + PLAN_BATCH);
+        this.emit({ kind: 'measured', device: device.id, progress: { done, total } });
       }
       device.progress = { done: plan.length, total };
       await device.table.calibration();
       device.table.save();
-      for (const [i, graph] of wholes.entries()) {
-        device.progress = { done: plan.length + 1 + i, total };
-        const key = wholeNetworkKey(graph);
-        if (device.table.meta(key) !== undefined) continue;
-        const model = probeModel(graph);
-        const runs: number[] = [];
-        for (let r = 0; r < 3; r++) {
-          // Each run saved as it comes (a result is answered once saved; a return continues).
-          let ms = device.table.meta(`${key}:run${r}`);
-          if (ms === undefined) {
-            ms = await device.measure(model, `${graph.name} whole, run ${r + 1} of 3`);
-            device.table.setMeta(`${key}:run${r}`, ms);
-            device.table.save();
-          }
-          runs.push(ms);
-        }
-        device.table.setMeta(key, median(runs));
+      const missing = wholes.filter((g) => device.table.meta(wholeNetworkKey(g)) === undefined);
+      if (missing.length > 0) {
+        device.progress = { done: plan.length + 1 + wholes.length - missing.length, total };
+        // Timed in the same rounds, by the same protocol as the entries they are checked against.
+        const timed = await device.table.measureWhole(
+          new Map(missing.map((g) => [wholeNetworkKey(g), probeModel(g)])),
+        );
+        for (const [key, e] of timed) device.table.setMeta(key, e.ms);
         device.table.save();
       }
       device.progress = { done: total, total };
@@ -478,7 +505,6 @@ export class DeviceServer {
       this.emit({ kind: 'rejected', device: device.id, message: (error as Error).message });
       throw error;
     }
-    this.files.delete(pending.job.id);
     // Work from a plan goes to the device's table: answer once it is saved there. A runner's
     // caller (chromiumRunner) keeps the times itself.
     const saved = device.planRunning ? device.whenSaved() : Promise.resolve();
