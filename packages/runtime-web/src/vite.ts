@@ -182,7 +182,9 @@ export function fastdepthViteConfig(options: FastdepthViteOptions): UserConfig {
   const headers = options.isolate === false ? {} : { ...ISOLATION_HEADERS };
   return {
     optimizeDeps: {
-      include: engines.includes('tfjs') ? [...TFJS_PREBUNDLE] : [],
+      // tfjs-core for every engine: the main entry imports it (the tfjs engine, timeModel), and
+      // a dependency found mid-run makes the dev server re-optimise and reload the page.
+      include: engines.includes('tfjs') ? [...TFJS_PREBUNDLE] : ['@tensorflow/tfjs-core'],
       // runtime-web finds its workers beside itself; onnxruntime-web its wasm beside itself.
       exclude: ['@fastdepth/runtime-web', 'onnxruntime-web'],
     },
@@ -253,7 +255,11 @@ export function fastdepth(options: FastdepthViteOptions): Plugin {
         modelDir = existsSync(dir) && statSync(dir).isDirectory() ? dir : undefined;
         if (modelDir === undefined && options.model !== undefined && config.command === 'build')
           throw new Error(
-            `fastdepth vite plugin: model folder ${dir} does not exist (run fastdepth compile --out ${options.model})`,
+            `fastdepth vite plugin: model folder ${dir} does not exist (run fastdepth compile --for-web --out ${options.model})`,
+          );
+        if (modelDir === undefined)
+          config.logger.warn(
+            `fastdepth: no model folder ${dir}: nothing served at ${base}${modelPath}/ (fastdepth compile --for-web --out ${relative(root, dir) || '.'})`,
           );
       }
     },
