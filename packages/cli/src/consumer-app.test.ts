@@ -115,7 +115,15 @@ beforeAll(async () => {
     ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'],
     8 * MINUTES,
   );
-  for (const file of ['estimate.mjs', 'index.html', 'main.js', 'wasm.html', 'wasm.js', 'vite.config.js'])
+  for (const file of [
+    'estimate.mjs',
+    'index.html',
+    'main.js',
+    'show.js',
+    'wasm.html',
+    'wasm.js',
+    'vite.config.js',
+  ])
     cpSync(join(EXAMPLE, file), join(app, file));
   const r = await runCli(
     'compile',
@@ -147,18 +155,21 @@ describe('runtime-web in an app outside the repository', () => {
       'dist/wasm-engine.js',
       'dist/wasm-worker.js',
       'dist/types.d.ts',
+      'dist/vite.js',
+      'dist/onnx.js',
       'README.md',
     ])
       expect(packedFiles).toContain(f);
     expect(packedFiles.filter((f) => /\.test\.|testing\/|tsbuildinfo/.test(f))).toEqual([]);
   });
 
-  it('installs one @tensorflow/tfjs-core and no onnxruntime-node (an optional peer)', async () => {
+  it('installs one @tensorflow/tfjs-core and no onnxruntime-node or -web (optional peers)', async () => {
     const paths = (await sh(app, 'npm', ['ls', '@tensorflow/tfjs-core', '--all', '--parseable']))
       .split('\n')
       .filter((line) => line.trim() !== '');
     expect(new Set(paths)).toEqual(new Set([join(app, 'node_modules', '@tensorflow', 'tfjs-core')]));
     expect(existsSync(join(app, 'node_modules', 'onnxruntime-node'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules', 'onnxruntime-web'))).toBe(false);
   });
 
   it('compile wrote the module as TypeScript, JavaScript and declarations, weights int8', () => {
@@ -219,17 +230,8 @@ describe('runtime-web in an app outside the repository', () => {
   });
 
   it('builds with Vite and estimates the same depth in Chromium', async () => {
-    mkdirSync(join(app, 'public', 'wasm', 'tfjs'), { recursive: true });
-    for (const name of [
-      'tfjs-backend-wasm.wasm',
-      'tfjs-backend-wasm-simd.wasm',
-      'tfjs-backend-wasm-threaded-simd.wasm',
-    ]) {
-      cpSync(
-        join(app, 'node_modules/@tensorflow/tfjs-backend-wasm/dist', name),
-        join(app, 'public/wasm/tfjs', name),
-      );
-    }
+    // tfjs-backend-wasm's .wasm files and model/ come into the build through the Vite plugin.
+    mkdirSync(join(app, 'public'), { recursive: true });
     cpSync(PHOTO, join(app, 'public', 'photo.jpg'));
     await sh(
       app,

@@ -101,7 +101,11 @@ export function buildProgram(out: Output): Command {
     .option('--input-size <N|HxW>', 'input size, multiples of 32 up to 4096 (default 224)')
     .option(
       '--weights-dtype <dtype>',
-      'tfjs weights file: float32 (default), float16 (2x smaller) or int8 per-channel (about 3.7x smaller), dequantised at load',
+      'tfjs and wasm weights files: float32 (default), float16 (2x smaller) or int8 per-channel (about 3.7x smaller), dequantised at load',
+    )
+    .option(
+      '--for-web',
+      "write only what a web page loads or an app bundles (into an app's model folder): the tfjs module as .js/.d.ts and its weights, the .onnx, the wasm builds; no graph JSON, .safetensors or TypeScript; --target defaults to tfjs,onnx,wasm",
     )
     .option(
       '--quantize <scheme>',
@@ -141,6 +145,7 @@ picks the requantisation the int8 model declares and the wasm build computes: xn
 
 Examples:
   fastdepth compile --weights fast_depth_224.tflite --target onnx
+  fastdepth compile --weights fast_depth_224.tflite --target wasm --weights-dtype int8 --for-web --out app/model
   fastdepth compile --weights fast_depth_224.tflite --target wasm --quantize int8 --images photos/
   fastdepth compile --arch fastdepth-pruned --quantize int8 --images photos/ --calibration percentile --holdout 4`,
     )

@@ -5,9 +5,20 @@
 import { encodeOnnx } from '@fastdepth/codegen-onnx';
 import { emitTfjs, toJavaScript, WEIGHTS_DTYPES, type WeightsDtype } from '@fastdepth/codegen-tfjs';
 import { importGeneratedModule } from '@fastdepth/codegen-tfjs/node';
-import { createDepthEstimator, type DepthEstimator, type WasmModelSource } from '@fastdepth/runtime-web';
+import {
+  createDepthEstimator,
+  type DepthEstimator,
+  type WasmManifest,
+  type WasmModelSource,
+} from '@fastdepth/runtime-web';
 import { emitTvmPackage } from '@fastdepth/codegen-tvm';
-import { emitWasm, loadWasmModel, wasmArtifactFiles, type WasmArtifact } from '@fastdepth/codegen-wasm';
+import {
+  emitWasm,
+  encodeWasmWeights,
+  loadWasmModel,
+  wasmArtifactFiles,
+  type WasmArtifact,
+} from '@fastdepth/codegen-wasm';
 import { graphInputs, maxRelativeError, type Model } from '@fastdepth/graph-dsl';
 import { UserError } from './errors.js';
 import type { OutputFile } from './fs-atomic.js';
@@ -21,7 +32,7 @@ export interface TargetInput {
   readonly reference: ReferenceCase;
   readonly opset: number;
   readonly foldBatchNorm: boolean;
-  /** How the tfjs weights file stores values (default float32). */
+  /** How the tfjs and wasm weights files store values (default float32). */
   readonly weightsDtype?: WeightsDtype;
   /** The options the model came from, for the generated code's "Regenerate" line. */
   readonly source?: ModelOrigin;
@@ -37,14 +48,14 @@ export interface ModelOrigin {
   readonly seed?: number;
 }
 
-/** `--weights-dtype`: float32 (default), float16 or int8; only the tfjs target stores weights so. */
+/** `--weights-dtype`: float32 (default), float16 or int8; the tfjs and wasm targets store weights so. */
 export function parseWeightsDtype(value: string | undefined, targets: readonly TargetName[]): WeightsDtype {
   if (value === undefined) return 'float32';
   if (!(WEIGHTS_DTYPES as readonly string[]).includes(value))
     throw new UserError(`--weights-dtype must be one of ${WEIGHTS_DTYPES.join(', ')}, found "${value}"`);
-  if (!targets.includes('tfjs')) {
+  if (!targets.includes('tfjs') && !targets.includes('wasm')) {
     throw new UserError(
-      `--weights-dtype ${value} applies to the tfjs target only, and --target is ${targets.join(',')}`,
+      `--weights-dtype ${value} applies to the tfjs and wasm targets, and --target is ${targets.join(',')}`,
     );
   }
   return value as WeightsDtype;
@@ -169,15 +180,15 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
     };
   },
 
-  wasm: async ({ model, stem, reference }) => {
-    const { files, source, artifact } = wasmArtifact(model, stem);
+  wasm: async ({ model, stem, reference, weightsDtype = 'float32' }) => {
+    const { files, source, emitted } = wasmArtifact(model, stem);
     const checks: Check[] = [];
     if (!isDepthMap(reference)) {
       // runtime-web's estimator returns a depth map; another output (a segmenter's classes, an
       // encoder's features) is checked through the package's own host, on one thread.
       checks.push({
         name: 'compiled wasm (codegen-wasm host, 1 thread) vs reference executor',
-        maxRelativeError: await wasmHostParity(artifact, reference),
+        maxRelativeError: await wasmHostParity(emitted, reference),
         limit: PARITY_LIMIT,
       });
     }
@@ -189,11 +200,36 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
         limit: PARITY_LIMIT,
       });
     }
-    const stages = 'manifest' in source.model ? source.model.manifest.stages.length : 0;
+    const stages = emitted.manifest.stages.length;
+    const summary = `WebAssembly SIMD, ${stages} fused stages, builds: plain/relaxed SIMD x 1/N threads`;
+    if (weightsDtype === 'float32') return { files, checks, summary };
+    // The weights file as the page will fetch it, run through the same loader.
+    const stored = wasmStoredWeights(emitted, weightsDtype);
+    for (const threads of [1, 2]) {
+      checks.push({
+        name: `compiled wasm (runtime-web, ${threads} thread${threads === 1 ? '' : 's'}), ${weightsDtype} weights vs reference executor`,
+        maxRelativeError: await wasmParity(
+          {
+            engine: 'wasm',
+            model: { manifest: stored.manifest, modules: emitted.modules, weights: stored.weights },
+          },
+          reference,
+          threads,
+        ),
+        limit: QUANTISED_LIMIT[weightsDtype],
+      });
+    }
+    const ratio = emitted.weights.byteLength / stored.weights.byteLength;
     return {
-      files,
+      files: [
+        ...files.filter(
+          (f) => f.name !== emitted.manifest.weightsFile && !f.name.endsWith('.wasm-manifest.json'),
+        ),
+        { name: `${stem}.wasm-manifest.json`, data: `${JSON.stringify(stored.manifest, null, 2)}\n` },
+        { name: stored.manifest.weightsFile, data: stored.weights },
+      ],
       checks,
-      summary: `WebAssembly SIMD, ${stages} fused stages, builds: plain/relaxed SIMD x 1/N threads`,
+      summary: `${summary}, ${weightsDtype} weights (${ratio.toFixed(1)}x smaller, float32 at load)`,
     };
   },
 };
@@ -202,14 +238,31 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
 export function wasmArtifact(
   model: Model,
   stem: string,
-): { readonly files: OutputFile[]; readonly source: WasmModelSource; readonly artifact: WasmArtifact } {
+): { readonly files: OutputFile[]; readonly source: WasmModelSource; readonly emitted: WasmArtifact } {
   const emitted = emitWasm(model, { arch: stem });
   const { manifest, modules, weights } = emitted;
   return {
-    artifact: emitted,
     files: wasmArtifactFiles(emitted).map((f) => ({ name: f.path, data: f.data })),
     source: { engine: 'wasm', model: { manifest, modules, weights } },
+    emitted,
   };
+}
+
+/**
+ * The float build's weights stored as `dtype` (`<stem>.weights.<dtype>.bin`) and the manifest
+ * naming that file; runtime-web unpacks them to float32 when it loads them.
+ */
+export function wasmStoredWeights(
+  emitted: WasmArtifact,
+  dtype: Exclude<WeightsDtype, 'float32'>,
+): { readonly manifest: WasmManifest; readonly weights: Uint8Array } {
+  const weights = encodeWasmWeights(emitted, dtype);
+  const manifest: WasmManifest = {
+    ...emitted.manifest,
+    weightsFile: emitted.manifest.weightsFile.replace(/\.bin$/, `.${dtype}.bin`),
+    weightsDtype: dtype,
+  };
+  return { manifest, weights };
 }
 
 /** Runs the compiled module through runtime-web's wasm engine at `threads` threads on the reference input. */

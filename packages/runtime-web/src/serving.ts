@@ -32,7 +32,8 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Vite's dependency pre-bundling for a page that loads this package: the tfjs backends bundled
+ * Vite's dependency pre-bundling for a page that loads this package (apps: the
+ * `@fastdepth/runtime-web/vite` plugin sets it, and more): the tfjs backends bundled
  * up front (a backend imported dynamically mid-run would make Vite re-optimise and reload the
  * page), onnxruntime-web left as it is (it finds its wasm files beside itself).
  */
@@ -52,12 +53,22 @@ const require = createRequire(import.meta.url);
 /** URL prefixes under which the wasm binaries are served by `serveWasm`, as `WasmPaths`. */
 export const WASM_URLS = { tfjs: '/wasm/tfjs/', onnx: '/wasm/ort/' } as const;
 
-/** URL prefix -> folder of the tfjs-backend-wasm and onnxruntime-web binaries. */
+/**
+ * URL prefix -> folder of the tfjs-backend-wasm and onnxruntime-web binaries; onnxruntime-web
+ * (an optional peer) only where it is installed.
+ */
 export function wasmDirs(): Record<string, string> {
-  return {
+  const dirs: Record<string, string> = {
     [WASM_URLS.tfjs]: dirname(require.resolve('@tensorflow/tfjs-backend-wasm')),
-    [WASM_URLS.onnx]: join(dirname(require.resolve('onnxruntime-web')), '..', 'dist'),
   };
+  let ort: string | undefined;
+  try {
+    ort = require.resolve('onnxruntime-web');
+  } catch {
+    ort = undefined;
+  }
+  if (ort !== undefined) dirs[WASM_URLS.onnx] = join(dirname(ort), '..', 'dist');
+  return dirs;
 }
 
 const TYPES: Readonly<Record<string, string>> = {

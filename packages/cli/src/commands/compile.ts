@@ -56,6 +56,24 @@ export interface CompileOptions {
   readonly percentile?: string;
   readonly holdout?: string;
   readonly int8Arithmetic?: string;
+  readonly forWeb?: boolean;
+}
+
+/** The targets a page can run (`--for-web` builds these by default, and refuses the others). */
+const WEB_TARGETS: readonly TargetName[] = ['tfjs', 'onnx', 'wasm'];
+
+/**
+ * `--for-web`: only the files a page loads or an app bundles: the tfjs module as JavaScript
+ * with its declarations and its weights, the `.onnx` file, the wasm builds with their manifests
+ * and weights. Not the graph JSON, the `.safetensors`, the TypeScript source, the int8 model's
+ * graph and safetensors (its wasm build stays).
+ */
+export function isWebOutput(name: string): boolean {
+  const [folder, file = ''] = name.split(/\/(.*)/s);
+  if (folder === 'tfjs') return /\.(js|d\.ts)$|\.weights(\.[a-z0-9]+)?\.bin$|\.weights\.json$/.test(file);
+  if (folder === 'onnx') return file.endsWith('.onnx');
+  if (folder === 'wasm') return /\.wasm$|\.wasm-manifest\.json$|\.bin$/.test(file);
+  return false;
 }
 
 /**
@@ -170,7 +188,16 @@ export async function compileArtifacts(
 
 export async function compileCommand(out: Output, options: CompileOptions): Promise<void> {
   const started = performance.now();
-  const targets = parseTargets(options.target);
+  const forWeb = options.forWeb === true;
+  const targets =
+    forWeb && !targetsAreExplicit(options.target) ? [...WEB_TARGETS] : parseTargets(options.target);
+  if (forWeb) {
+    const other = targets.filter((t) => !WEB_TARGETS.includes(t));
+    if (other.length > 0)
+      throw new UserError(
+        `--for-web: ${other.join(', ')} is not a target a page runs (--for-web writes ${WEB_TARGETS.join(', ')})`,
+      );
+  }
   const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
   const opset = parseInteger('--opset', options.opset, OPSET_MIN, OPSET_MAX);
   const weightsDtype = parseWeightsDtype(options.weightsDtype, targets);
@@ -233,7 +260,8 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
   // With an int8 wasm build, the float manifest names it: --engine wasm and apps loading the
   // float manifest run the int8 build (precision 'float32' keeps the float one).
   const floatFiles = int8?.wasm.built ? linkFloatManifest(compiled.files, stem) : compiled.files;
-  const files = [...floatFiles, ...(int8?.files ?? [])];
+  const all = [...floatFiles, ...(int8?.files ?? [])];
+  const files = forWeb ? all.filter((f) => isWebOutput(f.name)) : all;
   const written = await writeFilesAtomic(options.out, files);
   // The summary times the whole command: from the process start where the CLI runs as one
   // (module loading is seconds of it), else from this call.
