@@ -40,7 +40,7 @@ describe('trained int8 TFLite model on the NYU sample', () => {
       const artifact = emitWasmInt8(model, { relaxedDot: 'usdot-emulated' });
       expect(artifact.manifest.quantization!.arithmetic).toBe(arithmetic);
       expect(artifact.weights.byteLength).toBeLessThan(1.5e6);
-      let depth = new Float32Array(0);
+      let depth: Float32Array = new Float32Array(0);
       for (const variant of ['simd', 'relaxed'] as const) {
         const memory = createWasmMemory(artifact.manifest, false) as WebAssembly.Memory;
         const m = await loadWasmModel(artifact.manifest, artifact.modules[variant], artifact.weights, {
