@@ -79,6 +79,19 @@ export {
   type CalibrationOptions,
 } from './reconstruction.js';
 export {
+  blockRecover,
+  channelOrigin,
+  correctionLayers,
+  insertCorrection,
+  mergeCorrection,
+  TeacherFeatures,
+  MAX_FULL_CORRECTION,
+  type BlockOptions,
+  type BlockReport,
+  type Correction,
+  type CorrectionLayer,
+} from './block-recovery.js';
+export {
   reconstructionRecovery,
   dataFreeRecovery,
   evaluatorRecovery,
@@ -88,6 +101,7 @@ export {
   type PortableRecovery,
   type Recovery,
   type RecoveryStep,
+  type AcceptReport,
   type Candidate,
   type Score,
   type ChannelSelection,
