@@ -49,6 +49,18 @@ export {
   type TaskOptions,
 } from './train.js';
 export {
+  safeFineTune,
+  checkSafeTuneOptions,
+  scheduledRate,
+  SCHEDULES,
+  TUNE_LOSSES,
+  type Schedule,
+  type TuneLoss,
+  type SafeTuneOptions,
+  type SafeTuneResult,
+  type TuneCheck,
+} from './safe-tune.js';
+export {
   inProcessPool,
   workerPool,
   type ProposalPool,
