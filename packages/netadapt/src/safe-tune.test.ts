@@ -70,7 +70,15 @@ describe('safe fine-tune', () => {
   });
 
   it('a sensible rate improves held-out agreement and reports the best check', async () => {
-    const r = await safeFineTune(student, { ...base, learningRate: 2e-3, steps: 24, evalEvery: 4 });
+    const seen: number[] = [];
+    const r = await safeFineTune(student, {
+      ...base,
+      learningRate: 2e-3,
+      steps: 24,
+      evalEvery: 4,
+      onCheck: (c) => seen.push(c.step),
+    });
+    expect(seen).toEqual(r.checks.map((c) => c.step));
     expect(r.improved).toBe(true);
     expect(r.best.score).toBeGreaterThan(r.start.score);
     expect(await heldOutScore(r.model)).toBeCloseTo(r.best.score, 6);

@@ -50,6 +50,8 @@ export interface SafeTuneOptions {
   readonly batchSize?: number;
   readonly seed?: number;
   readonly backend?: TfBackendName;
+  /** Called after every held-out check, the start's included (progress output). */
+  readonly onCheck?: (check: TuneCheck, best: TuneCheck) => void;
 }
 
 /** Held-out agreement with the teacher at one evaluation. */
@@ -138,6 +140,7 @@ export async function safeFineTune(model: Model, options: SafeTuneOptions): Prom
   let best = start;
   let bestModel = model;
   const checks: TuneCheck[] = [start];
+  options.onCheck?.(start, best);
 
   const convs = model.graph.nodes.filter((n) => n.op === 'conv2d' && n.attrs.groups === 1).map((n) => n.name);
   const layers = lossKind === 'features' ? (options.featureLayers ?? convs.slice(0, -1)) : [];
@@ -211,11 +214,14 @@ export async function safeFineTune(model: Model, options: SafeTuneOptions): Prom
         const c = await check(candidate, stepsRun);
         checks.push(c);
         // Strictly better, and finite: a diverged network (NaN) never wins.
-        if (Number.isFinite(c.score) && c.score > best.score) {
+        const better = Number.isFinite(c.score) && c.score > best.score;
+        if (better) {
           best = c;
           bestModel = candidate;
           stale = 0;
-        } else if (++stale >= patience) {
+        }
+        options.onCheck?.(c, best);
+        if (!better && ++stale >= patience) {
           stoppedEarly = stepsRun < options.steps;
           break;
         }

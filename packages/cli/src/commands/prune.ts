@@ -265,6 +265,7 @@ function safeTuneFor(
   resolution: number,
   batchSize: number,
   seed: number,
+  out: Output,
 ): NonNullable<NetAdaptOptions['safeTune']> | undefined {
   const t = choice.tune;
   const portable = calibration.recovery.portable;
@@ -281,6 +282,11 @@ function safeTuneFor(
     loss: t.loss,
     batchSize,
     seed,
+    onCheck: (c, best) =>
+      out.note(
+        `safe fine-tune step ${c.step}: delta1 ${c.delta1.toFixed(4)}, AbsRel ${c.absRel.toFixed(4)} against the start` +
+          (best === c && c.step > 0 ? ' (best so far, kept)' : ''),
+      ),
   };
 }
 
@@ -436,7 +442,15 @@ async function pruneWith(
   const { shortSteps, longSteps, initialReduction, selection, resolution, seed, workers, keepIterations } =
     run;
   const latencyTable = latency?.table;
-  const safeTune = safeTuneFor(run.recoveryChoice, calibration, run.teacher, resolution, run.batchSize, seed);
+  const safeTune = safeTuneFor(
+    run.recoveryChoice,
+    calibration,
+    run.teacher,
+    resolution,
+    run.batchSize,
+    seed,
+    out,
+  );
   if (safeTune)
     out.note(
       `safe fine-tune of the result: ${safeTune.steps} steps at lr ${safeTune.learningRate} (${safeTune.schedule}), ` +
