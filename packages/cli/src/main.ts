@@ -294,6 +294,22 @@ Examples:
     .option('--short-steps <n>', 'optional gradient fine-tune steps per proposal, after the refit', '0')
     .option('--long-steps <n>', 'optional gradient fine-tune steps of the final network', '0')
     .option(
+      '--block-recovery',
+      'after each iteration, also correct k x k and depthwise convs against the start (1x1 corrections fitted by least squares, merged back)',
+    )
+    .option(
+      '--tune-steps <n>',
+      'safe fine-tune of the result: at most N distillation steps, early-stopped on agreement with the start; never ends worse',
+    )
+    .option('--lr <x>', 'safe fine-tune peak learning rate (Adam; default 1e-5)')
+    .option('--schedule <name>', 'safe fine-tune learning-rate schedule: cosine (default), constant, step')
+    .option('--patience <n>', 'safe fine-tune: stop after N checks without improvement (default 3)')
+    .option('--eval-every <n>', 'safe fine-tune: steps between agreement checks (default steps / 10)')
+    .option(
+      '--tune-loss <name>',
+      'safe fine-tune loss: depth (L1 on depth, default) or features (+ feature matching)',
+    )
+    .option(
       '--teacher <file>',
       'distillation teacher for the fine-tuning (.safetensors with --arch, .onnx, .tflite); default: the starting model',
     )

@@ -49,6 +49,18 @@ export {
   type TaskOptions,
 } from './train.js';
 export {
+  safeFineTune,
+  checkSafeTuneOptions,
+  scheduledRate,
+  SCHEDULES,
+  TUNE_LOSSES,
+  type Schedule,
+  type TuneLoss,
+  type SafeTuneOptions,
+  type SafeTuneResult,
+  type TuneCheck,
+} from './safe-tune.js';
+export {
   inProcessPool,
   workerPool,
   type ProposalPool,
@@ -79,6 +91,19 @@ export {
   type CalibrationOptions,
 } from './reconstruction.js';
 export {
+  blockRecover,
+  channelOrigin,
+  correctionLayers,
+  insertCorrection,
+  mergeCorrection,
+  TeacherFeatures,
+  MAX_FULL_CORRECTION,
+  type BlockOptions,
+  type BlockReport,
+  type Correction,
+  type CorrectionLayer,
+} from './block-recovery.js';
+export {
   reconstructionRecovery,
   dataFreeRecovery,
   evaluatorRecovery,
@@ -88,6 +113,7 @@ export {
   type PortableRecovery,
   type Recovery,
   type RecoveryStep,
+  type AcceptReport,
   type Candidate,
   type Score,
   type ChannelSelection,

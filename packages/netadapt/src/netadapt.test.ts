@@ -97,6 +97,60 @@ describe('runNetAdapt', () => {
     expect(new Set(proposals.map((p) => p.accuracy)).size).toBeGreaterThan(1);
   });
 
+  it('reports agreement before and after recovery per iteration, and a safe fine-tune that cannot hurt', async () => {
+    const live: Model = {
+      graph,
+      weights: new Map(model.weights).set('head_bn.bias', { shape: [1], data: Float32Array.of(2) }),
+    };
+    const calibration = randomImages(12, 16, 7);
+    const scoring = randomImages(4, 16, 8);
+    const recovery = reconstructionRecovery({ reference: live, calibration, scoring, blocks: true });
+    const safeTune = {
+      teacher: live,
+      train: calibration,
+      heldOut: scoring,
+      // Harmful on purpose: whatever it does, the result may not be worse than the start.
+      learningRate: 0.9,
+      schedule: 'constant' as const,
+      steps: 4,
+      evalEvery: 2,
+    };
+    const result = await runNetAdapt({
+      model: live,
+      metric: 'macs',
+      budget: 0.9,
+      recovery,
+      outDir: tmp(),
+      initialReduction: 0.1,
+      safeTune,
+    });
+    expect(result.done).toBe(true);
+    expect(result.recovery).toMatch(/block-wise corrections/);
+    for (const row of result.rows) {
+      // The plain cut may already agree (a cut of dead channels): the fields are there either way.
+      expect(row.cutAbsRel).toBeGreaterThanOrEqual(0);
+      expect(row.cutDelta1).toBeGreaterThan(0.5);
+      expect(row.proposalAbsRel).toBeGreaterThanOrEqual(0);
+      expect(row.proposalDelta1).toBeGreaterThan(0.5);
+      expect(row.blocksCorrected).toBeGreaterThanOrEqual(0);
+      expect(row.measuredMs).toBeUndefined();
+    }
+    const t = result.safeTune!;
+    expect(t.stepsRun).toBeGreaterThan(0);
+    expect(t.best.score).toBeGreaterThanOrEqual(t.start.score);
+    if (!t.improved) expect(result.finalScore.absRel).toBe(result.rows.at(-1)!.absRel);
+    await expect(
+      runNetAdapt({
+        model: live,
+        metric: 'macs',
+        budget: 0.9,
+        recovery,
+        outDir: tmp(),
+        safeTune: { ...safeTune, learningRate: -1 },
+      }),
+    ).rejects.toThrow(/safe fine-tune: learning rate must be a finite number > 0, found -1/);
+  });
+
   it('runs data-free with nothing but shapes and surgery, and its proposals do not all tie', async () => {
     const proposals: ProposalRow[] = [];
     const result = await runNetAdapt(

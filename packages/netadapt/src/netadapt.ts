@@ -43,7 +43,8 @@ import {
   type RecoveryStep,
   type Score,
 } from './recovery.js';
-import { resizeUnitGraph } from './surgery.js';
+import { checkSafeTuneOptions, safeFineTune, type SafeTuneOptions, type TuneCheck } from './safe-tune.js';
+import { pruneUnit, resizeUnitGraph } from './surgery.js';
 import type { Evaluator, Trainer } from './train.js';
 import { prunableUnits } from './units.js';
 
@@ -87,6 +88,12 @@ export interface NetAdaptOptions {
   readonly shortSteps?: number;
   /** Long-term fine-tune steps of the result (default 0). */
   readonly longSteps?: number;
+  /**
+   * A fine-tune of the result that never ends worse than it started (`safeFineTune`: early
+   * stopping on its `heldOut` agreement with the teacher, the best weights kept). Runs once the
+   * budget is met, after any long fine-tune; the run's channel origins are passed for you.
+   */
+  readonly safeTune?: Omit<SafeTuneOptions, 'origins'>;
   /** Where variants, `report.jsonl` and `state.json` go. */
   readonly outDir: string;
   /** Continue from `outDir/state.json` if present. */
@@ -148,6 +155,19 @@ export interface IterationRow {
   readonly predictedMs?: number;
   readonly estimateOverWhole?: number;
   readonly predictedOverWhole?: number;
+  /** Agreement of the cut alone (no repair): before recovery. */
+  readonly cutDelta1?: number;
+  readonly cutAbsRel?: number;
+  /** Agreement of the proposal as ranked (the cut with its consumers refitted). */
+  readonly proposalDelta1?: number;
+  readonly proposalAbsRel?: number;
+  /** Convs corrected block-wise when the iteration was accepted (block recovery only). */
+  readonly blocksCorrected?: number;
+  /**
+   * The accepted network timed whole (ms), where the run measures each accepted iteration;
+   * absent otherwise (the latency protocol fills it).
+   */
+  readonly measuredMs?: number;
   readonly proposals: number;
   readonly graphFile: string;
   readonly weightsFile: string;
@@ -203,6 +223,14 @@ export interface NetAdaptResult {
   readonly done: boolean;
   /** Metric `latency`: whether the resource is the whole network's measured time. */
   readonly latencyWhole: boolean;
+  /** What the safe fine-tune did (held-out agreement at the start and at its best). */
+  readonly safeTune?: {
+    readonly start: TuneCheck;
+    readonly best: TuneCheck;
+    readonly stepsRun: number;
+    readonly stoppedEarly: boolean;
+    readonly improved: boolean;
+  };
 }
 
 interface State {
@@ -314,6 +342,8 @@ export async function runNetAdapt(
     throw new FastDepthError(
       `keepIterations must be at least 1 (a resume starts from the last), found ${o.keepIterations}`,
     );
+  // Bad fine-tune options fail now, not after the whole run.
+  if (o.safeTune) checkSafeTuneOptions({ ...o.safeTune });
   if ((o.shortSteps > 0 || o.longSteps > 0) && !o.trainer)
     throw new FastDepthError('shortSteps / longSteps need a trainer');
   const recovery = o.recovery ?? (o.evaluator ? evaluatorRecovery(o.evaluator) : dataFreeRecovery());
@@ -565,6 +595,7 @@ export async function runNetAdapt(
         const timed = await wholeFraction(accepted);
         measuredResource = state.initial * timed.fraction;
         latencyColumns = {
+          measuredMs: timed.ms,
           estimatedMs: raw,
           predictedMs: best.resource,
           estimateOverWhole: raw / timed.ms,
@@ -572,6 +603,12 @@ export async function runNetAdapt(
         };
         scale = measuredResource / raw;
       }
+      // Before recovery: the same channels cut with nothing repaired (only where agreement is measured).
+      const cut =
+        best.score.delta1 !== undefined
+          ? await recovery.score(pruneUnit(current, unit.id, best.candidate.keep))
+          : undefined;
+      const blocks = step.acceptReport?.()?.blocks;
       const stem = `iter-${String(iteration).padStart(3, '0')}`;
       const row: IterationRow = {
         iteration,
@@ -586,6 +623,11 @@ export async function runNetAdapt(
         ...(score.absRel !== undefined ? { absRel: score.absRel } : {}),
         ...(best.candidate.refitError !== undefined ? { refitError: best.candidate.refitError } : {}),
         ...latencyColumns,
+        ...(cut?.delta1 !== undefined ? { cutDelta1: cut.delta1 } : {}),
+        ...(cut?.absRel !== undefined ? { cutAbsRel: cut.absRel } : {}),
+        ...(best.score.delta1 !== undefined ? { proposalDelta1: best.score.delta1 } : {}),
+        ...(best.score.absRel !== undefined ? { proposalAbsRel: best.score.absRel } : {}),
+        ...(blocks ? { blocksCorrected: blocks.length } : {}),
         proposals: proposals.length,
         graphFile: `${stem}.graph.json`,
         weightsFile: `${stem}.safetensors`,
@@ -612,6 +654,7 @@ export async function runNetAdapt(
     }
 
     const done = currentResource <= goal;
+    let tuned: NetAdaptResult['safeTune'];
     let finalScore: Score = { accuracy: currentAccuracy };
     const last = state.rows.at(-1);
     if (last?.delta1 !== undefined && last.absRel !== undefined)
@@ -623,6 +666,20 @@ export async function runNetAdapt(
         finalScore = await recovery.score(current);
       } else if (!last) {
         finalScore = await recovery.score(current);
+      }
+      if (o.safeTune) {
+        const t = await safeFineTune(current, { ...o.safeTune, origins });
+        tuned = {
+          start: t.start,
+          best: t.best,
+          stepsRun: t.stepsRun,
+          stoppedEarly: t.stoppedEarly,
+          improved: t.improved,
+        };
+        if (t.improved) {
+          current = t.model;
+          finalScore = await recovery.score(current);
+        }
       }
       writeFilesAtomicSync([
         [join(o.outDir, 'final.safetensors'), encodeSafetensors(current.weights)],
@@ -641,6 +698,7 @@ export async function runNetAdapt(
       model: current,
       done,
       latencyWhole: whole,
+      ...(tuned ? { safeTune: tuned } : {}),
     };
     events.done?.(result);
     return result;

@@ -80,7 +80,7 @@ export function originOf(origins: ChannelOrigins, layer: string, channels: numbe
 }
 
 /** Seeded, per layer and image: which output positions are sampled. */
-function samplePositions(
+export function samplePositions(
   layer: string,
   image: number,
   size: number,

@@ -13,6 +13,13 @@
  */
 import { FastDepthError, type Graph, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import { agreement, agreementScore, type Agreement } from './agreement.js';
+import {
+  channelOrigin,
+  correctionLayers,
+  mergeCorrection,
+  TeacherFeatures,
+  type BlockReport,
+} from './block-recovery.js';
 import type { NormalEquations } from './linalg.js';
 import { predictOnnx } from './onnx-forward.js';
 import {
@@ -58,6 +65,13 @@ export interface RecoveryStep {
   score(candidate: Candidate): Promise<Score>;
   /** The model to continue from once `candidate` won (`origins` already include its cut). */
   accept(candidate: Candidate, origins: ChannelOrigins): Promise<Model>;
+  /** What the last `accept` corrected block-wise (reconstruction with `blocks` only). */
+  acceptReport?(): AcceptReport | undefined;
+}
+
+/** The block-wise corrections of one accepted iteration, for reports. */
+export interface AcceptReport {
+  readonly blocks: readonly BlockReport[];
 }
 
 /**
@@ -75,6 +89,7 @@ export type PortableRecovery =
       readonly selection: ChannelSelection;
       readonly ridge: number;
       readonly chain: boolean;
+      readonly blocks?: boolean;
       readonly positions?: number;
       readonly seed?: number;
       readonly batch?: number;
@@ -151,6 +166,12 @@ export interface ReconstructionOptions extends CalibrationOptions {
   readonly ridge?: number;
   /** After each accepted iteration, refit every 1x1 conv in graph order (default true). */
   readonly chain?: boolean;
+  /**
+   * With the chained refit, also correct every k x k and depthwise conv downstream of the cut
+   * (FSKD-style 1x1 corrections fitted against the reference's features and merged into the
+   * conv; see `block-recovery.ts`). Default false.
+   */
+  readonly blocks?: boolean;
 }
 
 /** Least-squares recovery against the reference, ranked by agreement with its depth. */
@@ -158,6 +179,11 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
   const selection = options.selection ?? 'reconstruction';
   const ridge = options.ridge ?? DEFAULT_RIDGE;
   const chain = options.chain ?? true;
+  const blocks = options.blocks ?? false;
+  if (blocks && !chain)
+    throw new FastDepthError(
+      'block recovery runs inside the chained refit: it needs chain (not chain: false)',
+    );
   const scoring = options.scoring ?? options.calibration;
   if (options.calibration.length === 0)
     throw new FastDepthError('reconstruction needs at least one calibration image');
@@ -165,6 +191,13 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
   let targets: Promise<ReferenceTargets> | undefined;
   const referenceTargets = (): Promise<ReferenceTargets> =>
     (targets ??= ReferenceTargets.collect(options.reference, options.calibration, options));
+  let features: Promise<TeacherFeatures> | undefined;
+  const teacherFeatures = (): Promise<TeacherFeatures> =>
+    (features ??= TeacherFeatures.collect(options.reference, options.calibration, {
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.batch !== undefined ? { batch: options.batch } : {}),
+    }));
+  let lastBlocks: BlockReport[] | undefined;
   let referenceDepth: Promise<TensorF32[]> | undefined;
   const scoreModel = async (model: Model): Promise<Score> => {
     referenceDepth ??= predictOnnx(options.reference, scoring);
@@ -177,18 +210,36 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
   /**
    * Refits, in graph order, every 1x1 conv whose inputs changed, each on inputs from the
    * already-refitted layers before it. `known` holds equations still valid for `start` (layers
-   * upstream of every change); the rest are collected one forward pass per layer.
+   * upstream of every change); the rest are collected one forward pass per layer. With
+   * `blocks`, the k x k and depthwise convs in `changed` are corrected in the same pass, in
+   * graph order, so each refit sees the corrected layers before it.
    */
   const chainedRefit = async (
     start: Model,
     origins: ChannelOrigins,
     known: ReadonlyMap<string, NormalEquations>,
+    changed: ReadonlySet<string>,
   ): Promise<Model> => {
     const t = await referenceTargets();
     let model = start;
     const equations = new Map<string, NormalEquations>();
-    for (const layer of refitLayers(model.graph)) {
-      if (!t.has(layer.layer)) continue;
+    const refits = new Map(refitLayers(model.graph).map((l) => [l.layer, l]));
+    const corrections = new Map(blocks ? correctionLayers(model.graph).map((l) => [l.layer, l]) : []);
+    const f = blocks ? await teacherFeatures() : undefined;
+    const report: BlockReport[] = [];
+    for (const node of model.graph.nodes) {
+      const correction = corrections.get(node.name);
+      if (f && correction && changed.has(node.name) && f.has(node.name)) {
+        if (!channelOrigin(model.graph, origins, node.name)) continue;
+        const c = await f.fit(model, correction, origins);
+        // Nothing to correct, or a fit that does not help on the calibration rows: leave it.
+        if (!(c.before > 1e-10 && c.after < c.before)) continue;
+        model = mergeCorrection(model, c);
+        report.push({ layer: node.name, kind: correction.kind, before: c.before, after: c.after });
+        continue;
+      }
+      const layer = refits.get(node.name);
+      if (!layer || !t.has(layer.layer)) continue;
       const valid = known.get(layer.layer);
       if (valid) {
         equations.set(layer.layer, valid);
@@ -207,6 +258,7 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
       ).model;
       equations.set(layer.layer, eq);
     }
+    lastBlocks = blocks ? report : undefined;
     cached = { model, equations };
     return model;
   };
@@ -221,6 +273,7 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
       selection,
       ridge,
       chain,
+      ...(blocks ? { blocks } : {}),
       ...(options.positions !== undefined ? { positions: options.positions } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.batch !== undefined ? { batch: options.batch } : {}),
@@ -228,7 +281,8 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
     selection,
     description:
       `least-squares refit of each cut unit's 1x1 consumers against the reference on ${options.calibration.length} ` +
-      `calibration images${chain ? ' + chained refit after each iteration' : ''}; channels by ` +
+      `calibration images${chain ? ' + chained refit after each iteration' : ''}` +
+      `${blocks ? ' + block-wise corrections of k x k and depthwise convs (merged)' : ''}; channels by ` +
       `${selection === 'reconstruction' ? 'reconstruction error (greedy)' : 'filter L2 norm'}; ranked by ` +
       `agreement with the reference's depth (-AbsRel, delta1) on ${scoring.length} images at ${h}x${w}`,
     score: scoreModel,
@@ -275,7 +329,9 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
           });
         },
         score: (candidate) => scoreModel(candidate.model),
+        acceptReport: () => (lastBlocks ? { blocks: lastBlocks } : undefined),
         accept: (candidate, nextOrigins) => {
+          lastBlocks = undefined;
           if (!chain) return Promise.resolve(candidate.model);
           // Layers outside the cut's reach keep their equations; the unit's producers and its
           // consumers only lose columns (their kept values are unchanged); everything the
@@ -299,7 +355,10 @@ export function reconstructionRecovery(options: ReconstructionOptions): Recovery
             const inputs = keptInputs(eq.inputs, c.offset, unit.channels, candidate.keep);
             known.set(c.layer.layer, eq.select(inputs, range(eq.outputs)));
           }
-          return chainedRefit(candidate.model, nextOrigins, known);
+          // Block corrections: every conv the cut reaches, its k x k consumers included.
+          const reads = unit.sites.flatMap((s) => (s.kind === 'consumer' ? [s.layer] : []));
+          const reached = new Set([...reads, ...downstreamOf(current.graph, reads)]);
+          return chainedRefit(candidate.model, nextOrigins, known, reached);
         },
       };
     },
@@ -375,6 +434,7 @@ export function recoveryFromPortable(p: PortableRecovery): Recovery {
     selection: p.selection,
     ridge: p.ridge,
     chain: p.chain,
+    ...(p.blocks ? { blocks: true } : {}),
     ...(p.positions !== undefined ? { positions: p.positions } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
     ...(p.batch !== undefined ? { batch: p.batch } : {}),

@@ -152,6 +152,14 @@ export class TfGraph {
 
   /** Forward pass: NHWC input -> the first output layer, NHWC. Call inside `tf.tidy`. */
   forward(input: tf.Tensor4D): tf.Tensor4D {
+    return this.forwardTaps(input, []).output;
+  }
+
+  /** Forward pass that also returns the NHWC outputs of `taps` (feature-matching losses). */
+  forwardTaps(
+    input: tf.Tensor4D,
+    taps: readonly string[],
+  ): { output: tf.Tensor4D; taps: Map<string, tf.Tensor4D> } {
     const values = new Map<string, tf.Tensor4D>();
     let result: tf.Tensor4D | undefined;
     for (const node of this.model.graph.nodes) {
@@ -160,7 +168,13 @@ export class TfGraph {
       if (node.op === 'output' && !result) result = y;
       values.set(node.name, y);
     }
-    return result!;
+    const tapped = new Map<string, tf.Tensor4D>();
+    for (const t of taps) {
+      const v = values.get(t);
+      if (!v) throw new FastDepthError(`TfGraph: no layer "${t}" to tap`);
+      tapped.set(t, v);
+    }
+    return { output: result!, taps: tapped };
   }
 
   private apply(node: Node, x: (i: number) => tf.Tensor4D, input: tf.Tensor4D): tf.Tensor4D {

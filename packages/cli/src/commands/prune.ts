@@ -19,6 +19,7 @@ import {
   type Agreement,
   type ChannelSelection,
   type Metric,
+  type NetAdaptOptions,
   type NetAdaptResult,
   type Recovery,
   type Trainer,
@@ -46,8 +47,9 @@ import { loadCalibrationSet, sampleAt } from '../training-data.js';
 import { loadModel } from '../weights-source.js';
 import { compileArtifacts, parseTargets, targetsAreExplicit } from './compile.js';
 import { resolveFrames } from './eval.js';
+import { parseRecoveryFlags, type RecoveryChoice, type RecoveryFlags } from './prune-recovery.js';
 
-export interface PruneOptions extends QueueOptions, LatencyOptions {
+export interface PruneOptions extends QueueOptions, LatencyOptions, RecoveryFlags {
   readonly arch?: string;
   /** Targets the final network is compiled to (`--target`, default all that can take it). */
   readonly target?: string;
@@ -138,6 +140,8 @@ interface CalibrationChoice {
   readonly scoring: number;
   /** Photos held out; undefined: one in five. */
   readonly holdout?: number;
+  /** Block-wise corrections after each accepted iteration (`--block-recovery`). */
+  readonly blocks?: boolean;
 }
 
 async function calibrationFor(
@@ -199,7 +203,14 @@ async function calibrationFor(
   const source = sources.join(' + ');
   out.note(`calibration: ${source}, at ${size.height}x${size.width}`);
   return {
-    recovery: reconstructionRecovery({ reference: model, calibration, scoring, selection, seed }),
+    recovery: reconstructionRecovery({
+      reference: model,
+      calibration,
+      scoring,
+      selection,
+      seed,
+      ...(choice.blocks ? { blocks: true } : {}),
+    }),
     source,
     heldOut,
     heldOutNames,
@@ -246,6 +257,39 @@ function downsample(img: TensorF32, size: number): TensorF32 {
   return { shape: [3, size, size], data };
 }
 
+/** The safe fine-tune's options: calibration crops at --resolution, early stopping on the ranking crops. */
+function safeTuneFor(
+  choice: RecoveryChoice,
+  calibration: Calibration,
+  teacher: Model,
+  resolution: number,
+  batchSize: number,
+  seed: number,
+  out: Output,
+): NonNullable<NetAdaptOptions['safeTune']> | undefined {
+  const t = choice.tune;
+  const portable = calibration.recovery.portable;
+  if (!t || portable?.kind !== 'reconstruction') return undefined;
+  return {
+    teacher,
+    train: calibration.fineTune.images.map((img) => downsample(img, resolution)),
+    heldOut: portable.scoring,
+    learningRate: t.learningRate,
+    steps: t.steps,
+    schedule: t.schedule,
+    patience: t.patience,
+    ...(t.evalEvery !== undefined ? { evalEvery: t.evalEvery } : {}),
+    loss: t.loss,
+    batchSize,
+    seed,
+    onCheck: (c, best) =>
+      out.note(
+        `safe fine-tune step ${c.step}: delta1 ${c.delta1.toFixed(4)}, AbsRel ${c.absRel.toFixed(4)} against the start` +
+          (best === c && c.step > 0 ? ' (best so far, kept)' : ''),
+      ),
+  };
+}
+
 const fixed = (v: number | undefined, digits = 3): string => (v === undefined ? '-' : v.toFixed(digits));
 
 export async function pruneCommand(out: Output, options: PruneOptions): Promise<void> {
@@ -272,7 +316,12 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
       ? undefined
       : parseCount('--keep-iterations', options.keepIterations, 1);
   const seed = parseInteger('--seed', options.seed, 0, SEED_MAX);
+  const recoveryChoice = parseRecoveryFlags(
+    options,
+    options.images !== undefined || options.data !== undefined,
+  );
   const choice: CalibrationChoice = {
+    ...(recoveryChoice.blocks ? { blocks: true } : {}),
     selection: oneOf('--channels', options.channels, SELECTIONS),
     count: parseCount('--calibration', options.calibration, 1),
     scoring: parseCount('--scoring', options.scoring, 1),
@@ -358,6 +407,9 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
         seed,
         workers,
         keepIterations,
+        recoveryChoice,
+        teacher,
+        batchSize,
       },
     );
   } finally {
@@ -386,12 +438,30 @@ async function pruneWith(
     seed: number;
     workers: number | undefined;
     keepIterations: number | undefined;
+    recoveryChoice: RecoveryChoice;
+    teacher: Model;
+    batchSize: number;
   },
 ): Promise<void> {
   const { model, stem, weightsSource, calibration, tuning, latency, dispatcher, metric, budget } = run;
   const { shortSteps, longSteps, initialReduction, selection, resolution, seed, workers, keepIterations } =
     run;
   const latencyTable = latency?.table;
+  const safeTune = safeTuneFor(
+    run.recoveryChoice,
+    calibration,
+    run.teacher,
+    resolution,
+    run.batchSize,
+    seed,
+    out,
+  );
+  if (safeTune)
+    out.note(
+      `safe fine-tune of the result: ${safeTune.steps} steps at lr ${safeTune.learningRate} (${safeTune.schedule}), ` +
+        `${safeTune.loss ?? 'depth'} loss on ${safeTune.train.length} crops at ${resolution}x${resolution}, early stopping on ` +
+        `agreement with the start on the ${safeTune.heldOut.length} ranking crops (never trained on); the held-out photos stay unseen`,
+    );
   if (dispatcher)
     out.note(`proposals: ${dispatcher.description}; start workers with: fastdepth worker --queue URL`);
   const controller = new AbortController();
@@ -431,6 +501,7 @@ async function pruneWith(
         ...(workers !== undefined ? { workers } : {}),
         ...(keepIterations !== undefined ? { keepIterations } : {}),
         ...(dispatcher ? { dispatcher } : {}),
+        ...(safeTune ? { safeTune } : {}),
       },
       progress,
     );
@@ -492,8 +563,25 @@ async function pruneWith(
           ...(longSteps > 0 && result.done
             ? [{ x: result.final, y: yOf(result.finalScore), note: 'fine-tuned' }]
             : []),
+          ...(result.safeTune?.improved
+            ? [{ x: result.final, y: yOf(result.finalScore), note: 'safe fine-tune' }]
+            : []),
         ],
       },
+      // Before recovery: the same cuts with nothing repaired, so the plot shows what recovery bought.
+      ...(agreeing && result.rows.some((r) => r.cutAbsRel !== undefined)
+        ? [
+            {
+              label: 'the cut alone, before recovery',
+              points: [
+                { x: result.initial, y: 0 },
+                ...result.rows.flatMap((r) =>
+                  r.cutAbsRel !== undefined ? [{ x: r.resource, y: r.cutAbsRel }] : [],
+                ),
+              ],
+            },
+          ]
+        : []),
     ],
   });
   const plotFiles = [
@@ -545,6 +633,7 @@ async function pruneWith(
     initialAccuracy: result.initialAccuracy,
     finalAccuracy: result.finalAccuracy,
     finalScore: result.finalScore,
+    ...(result.safeTune ? { safeTune: result.safeTune } : {}),
     ...(heldOut
       ? { heldOut: { photos: calibration.heldOutNames, delta1: heldOut.delta1, absRel: heldOut.absRel } }
       : {}),
@@ -594,9 +683,24 @@ async function pruneWith(
   }
   const resourceHeader =
     metric === 'latency' ? (result.latencyWhole ? 'latency (whole)' : 'latency (est.)') : metric;
+  // Agreement before recovery (the cut alone) beside the accepted one; measured time where timed.
+  const withCut = result.rows.some((r) => r.cutAbsRel !== undefined);
+  const withMeasured = result.rows.some((r) => r.measuredMs !== undefined);
   out.line(
     formatTable(
-      ['iter', 'unit', 'width', resourceHeader, 'of start', 'proxy', 'delta1', 'AbsRel', 'refit err'],
+      [
+        'iter',
+        'unit',
+        'width',
+        resourceHeader,
+        'of start',
+        'proxy',
+        'delta1',
+        'AbsRel',
+        ...(withCut ? ['cut AbsRel'] : []),
+        'refit err',
+        ...(withMeasured ? ['measured ms'] : []),
+      ],
       result.rows.map((r) => [
         r.iteration,
         r.unit,
@@ -606,10 +710,26 @@ async function pruneWith(
         r.accuracy.toFixed(4),
         fixed(r.delta1),
         fixed(r.absRel),
+        ...(withCut ? [fixed(r.cutAbsRel)] : []),
         fixed(r.refitError),
+        ...(withMeasured ? [fixed(r.measuredMs, 2)] : []),
       ]),
     ),
   );
+  if (withCut)
+    out.line(
+      'cut AbsRel: the same channels cut with nothing repaired (before recovery); AbsRel: after recovery',
+    );
+  if (result.safeTune) {
+    const t = result.safeTune;
+    out.line(
+      `safe fine-tune: ranking-crop agreement delta1 ${t.start.delta1.toFixed(3)} / AbsRel ${t.start.absRel.toFixed(3)} at the start, ` +
+        (t.improved
+          ? `best delta1 ${t.best.delta1.toFixed(3)} / AbsRel ${t.best.absRel.toFixed(3)} at step ${t.best.step} (kept)`
+          : 'never beaten: the start is kept') +
+        ` after ${t.stepsRun} steps${t.stoppedEarly ? ' (stopped early)' : ''}`,
+    );
+  }
   out.line(`recovery: ${result.recovery}`);
   out.line(
     `${metric}${metric === 'latency' ? (result.latencyWhole ? ' (whole network, measured)' : ' (table estimate)') : ''}: ${formatResource(metric, result.initial)} -> ${formatResource(metric, result.final)} (${((100 * result.final) / result.initial).toFixed(1)}%), proxy ${result.initialAccuracy.toFixed(4)} -> ${result.finalAccuracy.toFixed(4)}`,
