@@ -121,7 +121,11 @@ describe('graph-dsl README: from an empty folder to a network compiled to ONNX',
   });
 
   it('runs and prints what the README shows, onnxruntime matching the reference', () => {
-    const r = spawnSync(process.execPath, ['dist/mynet.js'], { cwd: app, encoding: 'utf8' });
+    // A user's shell: no colour variables (CI sets FORCE_COLOR, vitest NO_COLOR; Node warns about the pair).
+    const env = { ...process.env };
+    delete env['FORCE_COLOR'];
+    delete env['NO_COLOR'];
+    const r = spawnSync(process.execPath, ['dist/mynet.js'], { cwd: app, encoding: 'utf8', env });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
