@@ -790,6 +790,15 @@ export class LatencyTable {
     return (await this.calibration()).overhead;
   }
 
+  /** The plain sum of the graph's layers (no calibration): what a per-network scale multiplies. */
+  async sum(graph: Graph): Promise<number> {
+    await this.prefetch([graph]);
+    let sum = 0;
+    for (const layer of latencyLayers(graph)) sum += await this.layerLatency(layer);
+    this.save();
+    return sum;
+  }
+
   /**
    * Estimated ms of the whole graph. Where whole networks cost more than their layers (tfjs-wasm:
    * dispatch between layers), each layer adds the calibrated overhead; where they cost less
