@@ -150,13 +150,17 @@ describe('LatencyTable with the protocol', () => {
 
   it('records how the table was measured, and warns when it reuses a noisy one', async () => {
     const cacheFile = join(mkdtempSync(join(tmpdir(), 'latency-protocol-')), 'latency.json');
-    const { runner } = busyRunner({ own: 2.5, seed: 9 });
+    const { runner, calls: busyCalls } = busyRunner({ own: 2.5, seed: 9 });
     const noisy = new LatencyTable(runner, {
       cacheFile,
       calibrate: false,
       protocol: { allowNoisy: true },
     });
     await noisy.estimate(graph);
+    // Its own noisy entries are not measured again by the table that measured them.
+    const before = busyCalls();
+    await noisy.estimate(graph);
+    expect(busyCalls()).toBe(before);
     const file = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, unknown>;
     const provenance = (file[PROVENANCE_KEY] as Record<string, TableProvenance>)['synthetic|busy']!;
     expect(provenance.protocol).toBe('rounds+probe/1');
@@ -181,6 +185,10 @@ describe('LatencyTable with the protocol', () => {
     expect(notes.join('\n')).toMatch(/measured on a busy machine .*--fresh-latency/);
     await again.estimate(graph);
     expect(quiet.calls()).toBeGreaterThan(0);
+    // Once measured again in this session, an entry is kept, noisy or not: no endless re-measuring.
+    const calls = quiet.calls();
+    await again.estimate(graph);
+    expect(quiet.calls()).toBe(calls);
   });
 
   it('prefetches every point of several graphs in one batch (one probe sequence)', async () => {

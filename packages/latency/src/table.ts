@@ -448,6 +448,8 @@ export class LatencyTable {
   /** Raw timings of the batch in progress (`saveSamples`). */
   private samples: Record<string, number[]> | undefined;
   private readonly noted = new Map<string, number>();
+  /** Keys this table measured itself (this session). */
+  private readonly measuredHere = new Set<string>();
 
   constructor(
     readonly runner: LatencyRunner,
@@ -539,7 +541,9 @@ export class LatencyTable {
    */
   private usable(key: string): boolean {
     if (!this.entries.has(key)) return false;
-    if (this.options.onMissing) return true;
+    // Measured by this table already: kept, noisy or not (measuring it again and again would
+    // never end on a busy machine); an earlier session's noisy entry is measured once more.
+    if (this.options.onMissing || this.measuredHere.has(key)) return true;
     const spread = this.provenanceValue?.spreads[key];
     return !(
       spread !== undefined && spread > (this.options.protocol?.maxSpread ?? DEFAULT_PROTOCOL.maxSpread)
@@ -653,11 +657,13 @@ export class LatencyTable {
     const measured = await this.rounds(models);
     for (const [k, e] of measured) {
       this.entries.set(k, e.ms);
+      this.measuredHere.add(k);
       this.options.onMeasure?.(k, e.ms);
     }
     for (const job of jobs.values()) {
       const net = Math.max(0, this.entries.get(job.rawKey)! - this.entries.get(job.overheadKey)!);
       this.entries.set(job.key, net);
+      this.measuredHere.add(job.key);
       const spread = this.provenanceValue!.spreads[job.rawKey];
       if (spread !== undefined)
         this.provenanceValue = {
@@ -768,6 +774,7 @@ export class LatencyTable {
     this.entries.set(wholeKey, whole.ms);
     this.entries.set(overheadKey, measured.overhead);
     this.entries.set(scaleKey, measured.scale);
+    this.measuredHere.add(overheadKey);
     this.provenanceValue = {
       ...this.provenanceValue!,
       spreads: { ...this.provenanceValue!.spreads, [overheadKey]: whole.spread },
@@ -781,6 +788,15 @@ export class LatencyTable {
   /** The per-layer cost a network pays beyond its layers measured alone (ms, may be negative). */
   async perLayerOverhead(): Promise<number> {
     return (await this.calibration()).overhead;
+  }
+
+  /** The plain sum of the graph's layers (no calibration): what a per-network scale multiplies. */
+  async sum(graph: Graph): Promise<number> {
+    await this.prefetch([graph]);
+    let sum = 0;
+    for (const layer of latencyLayers(graph)) sum += await this.layerLatency(layer);
+    this.save();
+    return sum;
   }
 
   /**

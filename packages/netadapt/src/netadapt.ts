@@ -349,8 +349,10 @@ export async function runNetAdapt(
   const recovery = o.recovery ?? (o.evaluator ? evaluatorRecovery(o.evaluator) : dataFreeRecovery());
   const table =
     o.metric === 'latency' ? (o.latencyTable ?? defaultLatencyTable(o.backend ?? 'wasm')) : undefined;
-  const estimate = resourceOf(o.metric, table, o.backend);
   const whole = table !== undefined && (o.latencyWhole ?? true);
+  // Timed whole, the per-network scale replaces the table's own calibration (a per-layer
+  // constant measured on another network, which would make every cut look cheap).
+  const estimate = whole ? (g: Graph) => table.sum(g) : resourceOf(o.metric, table, o.backend);
   /** Whole / estimate of the current network (1 until timed; metric latency timed whole only). */
   let scale = 1;
   const resource = async (g: Graph): Promise<number> => scale * (await estimate(g));
