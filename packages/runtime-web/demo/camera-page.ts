@@ -75,7 +75,8 @@ export async function readCamera(page: Page, since: number): Promise<CameraReadi
       pageModelFetches: performance
         .getEntriesByType('resource')
         .map((e) => e.name)
-        .filter((n) => /\.(wasm|onnx|bin)(\?|$)|weights|wasm-manifest/.test(n)),
+        // Model and runtime files, not source modules (Vite dev serves src/wasm-weights.ts).
+        .filter((n) => /\.(wasm|onnx|bin)(\?|$)|\.weights\.json|wasm-manifest/.test(n)),
     };
   }, since);
 }
