@@ -117,7 +117,7 @@ function decodeTensor(t: onnx.ITensorProto, source: string): Constant {
     case DataType.INT64:
       need(8);
       if (view) for (let i = 0; i < count; i++) data[i] = Number(view.getBigInt64(i * 8, true));
-      else from(t.int64Data as Long[] | null | undefined);
+      else from(t.int64Data);
       break;
     case DataType.INT32:
       need(4);
@@ -146,7 +146,7 @@ function attrs(node: onnx.INodeProto, source: string): Map<string, AttrValue> {
     const name = a.name ?? '';
     switch (a.type) {
       case AttributeType.INT:
-        out.set(name, num(a.i as Long));
+        out.set(name, num(a.i));
         break;
       case AttributeType.FLOAT:
         out.set(name, a.f ?? 0);
@@ -431,7 +431,7 @@ class OnnxRecoverer {
   /** The opset of the default ONNX domain (Resize's inputs and defaults depend on it). */
   private opset(): number {
     const entry = (this.model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
-    return entry ? num(entry.version as Long) : 0;
+    return entry ? num(entry.version) : 0;
   }
 
   /**
