@@ -9,6 +9,8 @@
  */
 import { loadAndCompile, loadLiteRt, Tensor, type CompiledModel } from '@litertjs/core';
 import { createDepthEstimator, type DepthEstimator, type ModelSource } from '@fastdepth/runtime-web';
+// The onnx engine's runtime is an optional peer: registered on the page that runs it.
+import '@fastdepth/runtime-web/onnx';
 import { profileStages } from '../src/wasm-engine.js';
 import type { LitertPageInfo, LitertPageSetup, LitertStageTime } from './litert-protocol.js';
 import { manifestUrl, module, onnxUrl, wasmManifestUrl, wasmPaths } from 'virtual:demo-model';
