@@ -128,12 +128,27 @@ export async function openPage(browser: Browser, url: string): Promise<PageRun> 
   });
   try {
     await page.goto(url);
-    await page.waitForFunction(() => document.body.dataset.result ?? document.body.dataset.error, undefined, {
-      timeout: 3 * MINUTES,
-    });
-    const error = await page.evaluate(() => document.body.dataset.error);
-    const result = await page.evaluate(() => document.body.dataset.result);
-    const isolated = await page.evaluate(() => globalThis.crossOriginIsolated);
+    // Vite's dev server reloads the page once when it discovers a dependency to pre-bundle only
+    // after the first load began (it depends on how fast its crawl is): the reloaded page reports
+    // again, so a read that the reload interrupts is made on the new page.
+    let state: { error?: string; result?: string; isolated: boolean } | undefined;
+    for (let attempt = 0; state === undefined; attempt++) {
+      try {
+        await page.waitForFunction(
+          () => document.body.dataset.result ?? document.body.dataset.error,
+          undefined,
+          { timeout: 3 * MINUTES },
+        );
+        state = await page.evaluate(() => ({
+          ...(document.body.dataset.error === undefined ? {} : { error: document.body.dataset.error }),
+          ...(document.body.dataset.result === undefined ? {} : { result: document.body.dataset.result }),
+          isolated: globalThis.crossOriginIsolated,
+        }));
+      } catch (error) {
+        if (attempt > 0 || !/Execution context was destroyed|navigation/i.test(String(error))) throw error;
+      }
+    }
+    const { error, result, isolated } = state;
     const bytes = (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
     return {
       ...(result !== undefined ? { report: JSON.parse(result) as Report } : {}),
