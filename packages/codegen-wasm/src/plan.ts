@@ -485,6 +485,20 @@ function plan(
   for (const node of graph.nodes) {
     const shape = shapes.get(node.name)!;
     if (shape[0] !== 1) unsupported(node.name, `batch size ${shape[0]} (only 1)`);
+    /** A resize stage of this node's output size (an unfused upsample, or the resize op). */
+    const openResize = (mode: 'nearest' | 'bilinear'): void =>
+      addOpen(
+        {
+          kind: 'resize',
+          name: node.name,
+          in: bufferOf(node.inputs[0]!, node.name),
+          rows: shape[2],
+          cols: shape[3],
+          mode,
+          epi: freshEpi(),
+        },
+        node.name,
+      );
     switch (node.op) {
       case 'input': {
         if (input) unsupported(node.name, 'a second input');
@@ -674,19 +688,7 @@ function plan(
           if (node.attrs.mode !== 'nearest') unsupported(node.name, 'bilinear upsampling');
           unsupported(node.name, 'a nearest upsample that does not directly follow a conv');
         }
-        const inBuf = bufferOf(src, node.name);
-        addOpen(
-          {
-            kind: 'resize',
-            name: node.name,
-            in: inBuf,
-            rows: shape[2],
-            cols: shape[3],
-            mode: node.attrs.mode,
-            epi: freshEpi(),
-          },
-          node.name,
-        );
+        openResize(node.attrs.mode);
         break;
       }
       case 'add': {
@@ -901,18 +903,7 @@ function plan(
       case 'resize': {
         // Any ratio or size: the upsample stage's kernel (tables of PyTorch's source rows).
         if (!all) unsupported(node.name, `the op "${node.op}"`);
-        addOpen(
-          {
-            kind: 'resize',
-            name: node.name,
-            in: bufferOf(node.inputs[0]!, node.name),
-            rows: shape[2],
-            cols: shape[3],
-            mode: node.attrs.mode,
-            epi: freshEpi(),
-          },
-          node.name,
-        );
+        openResize(node.attrs.mode);
         break;
       }
       default: {
