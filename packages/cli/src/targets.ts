@@ -183,7 +183,8 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
   wasm: async ({ model, stem, reference, weightsDtype = 'float32' }) => {
     const { files, source, emitted } = wasmArtifact(model, stem);
     const checks: Check[] = [];
-    if (!isDepthMap(reference)) {
+    const depthMap = isDepthMap(reference);
+    if (!depthMap) {
       // runtime-web's estimator returns a depth map; another output (a segmenter's classes, an
       // encoder's features) is checked through the package's own host, on one thread.
       checks.push({
@@ -193,7 +194,7 @@ export const TARGETS: Readonly<Record<TargetName, (input: TargetInput) => Promis
       });
     }
     // Both code paths of the module: one thread, and rows split over workers with its barriers.
-    for (const threads of isDepthMap(reference) ? [1, 2] : []) {
+    for (const threads of depthMap ? [1, 2] : []) {
       checks.push({
         name: `compiled wasm (runtime-web, ${threads} thread${threads === 1 ? '' : 's'}) vs reference executor`,
         maxRelativeError: await wasmParity(source, reference, threads),
