@@ -29,7 +29,7 @@ import { addBarrier } from '../kernels/barrier.js';
 import { Fn, type Expr, type Variant } from '../kernels/builder.js';
 import { stageRows, type Stage } from '../plan.js';
 import { addProfileImport, addRunExports, scheduleTable, STAGE_PARAMS } from '../run.js';
-import { scheduleStages } from '../schedule.js';
+import { scheduleStages, type ThreadSplit } from '../schedule.js';
 import {
   int8ManifestFile,
   WASM_MANIFEST_FORMAT,
@@ -44,7 +44,6 @@ import {
   convRowsI8,
   denseCinEffI8,
   type DotI8,
-  denseOffsetsI8,
   dwLocalsI8,
   dwRowI8,
   EpilogueI8,
@@ -85,7 +84,7 @@ export interface WasmInt8EmitOptions {
   /** Artifact base name (default: the graph's `meta.arch`, else its name); files are `<arch>.int8.*`. */
   readonly arch?: string;
   /** See `WasmEmitOptions.threadSplit` (default `auto`). */
-  readonly threadSplit?: 'auto' | 'rows';
+  readonly threadSplit?: ThreadSplit;
   /** See `WasmEmitOptions.profile` (default false). */
   readonly profile?: boolean;
   /**
@@ -112,7 +111,6 @@ interface ConvPack {
 interface StagePack {
   conv?: ConvPack;
   dw?: ConvPack;
-  table?: number;
 }
 
 function packConv(
@@ -150,10 +148,7 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack
     const q = p.quant.get(s)!;
     switch (s.kind) {
       case 'conv':
-        packs.set(s, {
-          conv: packConv(packer, s.conv, q.conv!, 'dense'),
-          table: packer.int32(denseOffsetsI8(s.conv, s.in)),
-        });
+        packs.set(s, { conv: packConv(packer, s.conv, q.conv!, 'dense') });
         break;
       case 'pw':
         packs.set(s, { conv: packConv(packer, s.conv, q.conv!, 'pw') });
@@ -209,7 +204,6 @@ function stageBody(
         g: s.conv,
         wAddr,
         bAddr,
-        tAddr: base + pk!.table!,
         epi,
         r0,
         r1,

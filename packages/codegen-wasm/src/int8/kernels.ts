@@ -8,8 +8,8 @@
  *
  * - pointwise: 4 pixels x 8 output channels; per pair of input channels one broadcast of
  *   (x[k], x[k+1]) per pixel and one `i32x4.dot_i16x8_s` per 4 outputs (16 MACs per dot pair);
- * - depthwise: 4 pixels x 8 channels, `i32x4.extmul_{low,high}_i16x8_s` per tap;
- * - dense (the first conv): (tap, channel) steps through a displacement table, as the float one;
+ * - depthwise: 4 pixels x 8 channels, horizontal tap pairs on `i32x4.dot_i16x8_s` (usdot: groups of 4);
+ * - dense (the first conv): per tap, input channels in pairs on `i32x4.dot_i16x8_s`, constant offsets;
  * - head (one output channel): dot products over channels, reduced with shuffles.
  */
 import type { QuantizedMultiplier } from '@fastdepth/graph-dsl';
@@ -787,18 +787,6 @@ export function dwRowI8(f: Fn, d: DwRowI8, L: DwLocalsI8): Expr {
 export const UNROLL_CIN_I8 = 8;
 export const denseCinEffI8 = (g: ConvGeom): number => (g.cin <= UNROLL_CIN_I8 ? g.cin : pad8(g.cin));
 
-/** Byte displacement of each (tap, input channel) step from the block's top-left input. */
-export function denseOffsetsI8(g: ConvGeom, input: Buffer): Int32Array {
-  const gi = geomI8(input);
-  const cinEff = denseCinEffI8(g);
-  const out = new Int32Array(g.kh * g.kw * cinEff);
-  let i = 0;
-  for (let ky = 0; ky < g.kh; ky++)
-    for (let kx = 0; kx < g.kw; kx++)
-      for (let ci = 0; ci < cinEff; ci++) out[i++] = ky * g.dh * gi.rs + kx * g.dw * gi.pix + ci;
-  return out;
-}
-
 export function convRowsI8(
   f: Fn,
   c: {
@@ -806,7 +794,6 @@ export function convRowsI8(
     g: ConvGeom;
     wAddr: number;
     bAddr: number;
-    tAddr: number;
     epi: EpilogueI8;
     r0: number;
     r1: number;
@@ -821,54 +808,58 @@ export function convRowsI8(
   const steps = g.kh * g.kw * cinEff;
   const coutP = pad8(g.cout);
   const local = (): number => f.i32Local();
-  const [y, x, cb, rowBase, ib, ic, tp, wp, kk] = [
-    local(),
-    local(),
-    local(),
-    local(),
-    local(),
-    local(),
-    local(),
-    local(),
-    local(),
-  ];
+  const [y, x, cb, rowBase, ib, wp] = [local(), local(), local(), local(), local(), local()];
   const acc = Array.from({ length: 8 }, () => f.v128Local());
   const xs = Array.from({ length: 4 }, () => f.v128Local());
   const w = f.v128Local();
+  const wPair = [f.v128Local(), f.v128Local()] as const;
   const quads = Math.ceil(cinEff / 4);
   const micro = (P: number): Expr[] => {
     const a = (p: number, j: number): number => acc[p * 2 + j]!;
     const body: Expr[] = [
       f.set(ib, f.add(f.get(rowBase), f.mul(f.get(x), f.c(g.sw * gi.pix)))),
       f.set(wp, f.add(f.c(c.wAddr), f.mul(f.get(cb), f.c(steps)))),
-      f.set(tp, f.c(c.tAddr)),
     ];
     for (let p = 0; p < P; p++)
       for (let j = 0; j < 2; j++)
         body.push(f.set(a(p, j), f.load(f.add(f.c(c.bAddr), f.mul(f.get(cb), f.c(4))), j * 16)));
-    const step: Expr[] = [
-      f.set(ic, f.add(f.get(ib), m.i32.load(0, 4, f.get(tp)))),
-      f.set(w, m.v128.load8x8_s(0, 1, f.get(wp))),
-    ];
-    for (let p = 0; p < P; p++) {
-      step.push(
-        f.set(
-          xs[p]!,
-          m.i16x8.extend_low_i8x16_u(
-            m.v128.xor(m.v128.load8_splat(p * g.sw * gi.pix, 1, f.get(ic)), i8Splat128(f)),
-          ),
-        ),
-      );
-      step.push(
-        f.set(a(p, 0), m.i32x4.add(f.get(a(p, 0)), m.i32x4.extmul_low_i16x8_s(f.get(xs[p]!), f.get(w)))),
-      );
-      step.push(
-        f.set(a(p, 1), m.i32x4.add(f.get(a(p, 1)), m.i32x4.extmul_high_i16x8_s(f.get(xs[p]!), f.get(w)))),
-      );
-    }
-    step.push(f.bump(tp, 4), f.bump(wp, 8));
-    if (c.dot === 'i16') body.push(f.repeat(kk, steps, step));
-    else {
+    if (c.dot === 'i16') {
+      // Per tap, input channels in pairs (ch, ch + 1): one load16_splat puts the pixel's two
+      // adjacent bytes in every pair of i16 lanes, and one `i32x4.dot_i16x8_s` per 4 outputs
+      // takes 8 MACs (the weights' two channel rows interleaved, shared by the P pixels). An
+      // odd last channel pairs with the pixel's padding byte and a zero weight row. Every offset
+      // is a constant.
+      const [ra, wl, wh] = [xs[0]!, ...wPair];
+      for (let ky = 0; ky < g.kh; ky++)
+        for (let kx = 0; kx < g.kw; kx++)
+          for (let ch = 0; ch < cinEff; ch += 2) {
+            const t = ky * g.kw + kx;
+            const rowAt = (i: number): Expr => m.v128.load64_zero((t * cinEff + i) * 8, 1, f.get(wp));
+            body.push(
+              f.set(ra, m.i8x16.shuffle(rowAt(ch), ch + 1 < cinEff ? rowAt(ch + 1) : f.zero(), BYTES_LO)),
+              f.set(wl, m.i16x8.extend_low_i8x16_s(f.get(ra))),
+              f.set(wh, m.i16x8.extend_high_i8x16_s(f.get(ra))),
+            );
+            for (let p = 0; p < P; p++) {
+              const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + ch;
+              body.push(
+                f.set(
+                  w,
+                  m.i16x8.extend_low_i8x16_u(
+                    m.v128.xor(m.v128.load16_splat(at, 1, f.get(ib)), i8Splat128(f)),
+                  ),
+                ),
+              );
+              for (let j = 0; j < 2; j++)
+                body.push(
+                  f.set(
+                    a(p, j),
+                    m.i32x4.add(f.get(a(p, j)), m.i32x4.dot_i16x8_s(f.get(w), f.get(j === 0 ? wl : wh))),
+                  ),
+                );
+            }
+          }
+    } else {
       // usdot: per tap, 4 input channels at once (one load32_splat of the pixel's bytes, the
       // buffer's channel padding meeting zero weights), 32 MACs per 2 dots, every offset a
       // constant. The weights are the i16 kernel's ([tap][channel][8 outputs]), 4 channels'
@@ -1048,37 +1039,58 @@ export function inputRowsI8(
       ],
       binaryen.v128,
     );
+  /** One channel's 4 quantised values (i32x4, clamped to [-128, 127]). */
+  const quantize4 = (ch: number, into: number): Expr[] => [
+    f.set(qa, m.v128.load(ch * plane, 4, f.get(ip))),
+    f.set(qb, quantize2(m.f64x2.promote_low_f32x4(f.get(qa)))),
+    f.set(
+      qa,
+      quantize2(
+        m.f64x2.promote_low_f32x4(
+          m.i8x16.shuffle(f.get(qa), f.get(qa), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]),
+        ),
+      ),
+    ),
+    f.set(
+      into,
+      m.i32x4.min_s(
+        m.i32x4.max_s(
+          m.i32x4.add(
+            m.i8x16.shuffle(f.get(qb), f.get(qa), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]),
+            i32Splat(f, c.zeroPoint),
+          ),
+          i32Splat(f, -128),
+        ),
+        i32Splat(f, 127),
+      ),
+    ),
+  ];
   const vector: Expr[] = pointers();
-  for (let ch = 0; ch < b.c; ch++) {
-    vector.push(f.set(qa, m.v128.load(ch * plane, 4, f.get(ip))));
-    vector.push(f.set(qb, quantize2(m.f64x2.promote_low_f32x4(f.get(qa)))));
+  if (b.c <= 4 && go.pix === 8) {
+    // Up to 4 channels (the RGB input): the channels' values narrowed into one vector
+    // (channel-major: c0 of the 4 pixels, then c1, ...) and shuffled into two 16-byte stores of
+    // two 8-byte pixels each; the pixel's padding bytes get 0 (only zero weights read them).
+    const qs = Array.from({ length: b.c }, () => f.v128Local());
+    for (let ch = 0; ch < b.c; ch++) vector.push(...quantize4(ch, qs[ch]!));
+    const q = (ch: number): Expr => (ch < b.c ? f.get(qs[ch]!) : f.zero());
     vector.push(
       f.set(
         qa,
-        quantize2(
-          m.f64x2.promote_low_f32x4(
-            m.i8x16.shuffle(f.get(qa), f.get(qa), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]),
-          ),
-        ),
+        m.i8x16.narrow_i16x8_s(m.i16x8.narrow_i32x4_s(q(0), q(1)), m.i16x8.narrow_i32x4_s(q(2), q(3))),
       ),
     );
-    vector.push(
-      f.set(
-        qa,
-        m.i32x4.min_s(
-          m.i32x4.max_s(
-            m.i32x4.add(
-              m.i8x16.shuffle(f.get(qb), f.get(qa), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]),
-              i32Splat(f, c.zeroPoint),
-            ),
-            i32Splat(f, -128),
-          ),
-          i32Splat(f, 127),
-        ),
-      ),
-    );
-    for (let l = 0; l < 4; l++)
-      vector.push(m.i32.store8(l * go.pix + ch, 1, f.get(op), m.i32x4.extract_lane(f.get(qa), l)));
+    for (let half = 0; half < 2; half++) {
+      const lanes: number[] = [];
+      for (let p = 2 * half; p < 2 * half + 2; p++)
+        for (let byte = 0; byte < 8; byte++) lanes.push(byte < b.c ? byte * 4 + p : 16);
+      vector.push(f.store(f.get(op), half * 2 * go.pix, m.i8x16.shuffle(f.get(qa), f.zero(), lanes)));
+    }
+  } else {
+    for (let ch = 0; ch < b.c; ch++) {
+      vector.push(...quantize4(ch, qa));
+      for (let l = 0; l < 4; l++)
+        vector.push(m.i32.store8(l * go.pix + ch, 1, f.get(op), m.i32x4.extract_lane(f.get(qa), l)));
+    }
   }
   const w4 = b.w - (b.w % 4);
   const row: Expr[] = [];
