@@ -95,30 +95,25 @@ export function preprocessRows(
   rowEnd,
   fit = 'cover',
 ) {
-  const plane = netWidth * netHeight;
+  // Value ch of network pixel p goes to out[p * pixelStride + ch * channelStride]. Plain index
+  // arithmetic rather than a per-pixel store callback: that runs several times faster.
   const nhwc = layout === 'nhwc';
-  /** @type {(p: number, r: number, g: number, b: number) => void} */
-  const put = nhwc
-    ? (p, r, g, b) => {
-        out[p * 3] = r;
-        out[p * 3 + 1] = g;
-        out[p * 3 + 2] = b;
-      }
-    : (p, r, g, b) => {
-        out[p] = r;
-        out[plane + p] = g;
-        out[2 * plane + p] = b;
-      };
+  const pixelStride = nhwc ? 3 : 1;
+  const channelStride = nhwc ? 1 : netWidth * netHeight;
   const k = 1 / 255;
   if (width === netWidth && height === netHeight) {
-    for (let p = rowStart * netWidth; p < rowEnd * netWidth; p++)
-      put(p, at(data[p * channels]) * k, at(data[p * channels + 1]) * k, at(data[p * channels + 2]) * k);
+    for (let p = rowStart * netWidth; p < rowEnd * netWidth; p++) {
+      const s = p * channels;
+      const o = p * pixelStride;
+      out[o] = at(data[s]) * k;
+      out[o + channelStride] = at(data[s + 1]) * k;
+      out[o + 2 * channelStride] = at(data[s + 2]) * k;
+    }
     return;
   }
   const crop = inputRegion(width, height, netWidth, netHeight, fit);
   const xs = bilinearTaps(netWidth, crop.x, crop.width, width);
   const ys = bilinearTaps(netHeight, crop.y, crop.height, height);
-  const rgb = [0, 0, 0];
   for (let i = rowStart; i < rowEnd; i++) {
     const row0 = at(ys.lo[i]) * width;
     const row1 = at(ys.hi[i]) * width;
@@ -129,12 +124,12 @@ export function preprocessRows(
       const b = (row0 + at(xs.hi[j])) * channels;
       const c = (row1 + at(xs.lo[j])) * channels;
       const d = (row1 + at(xs.hi[j])) * channels;
+      const o = (i * netWidth + j) * pixelStride;
       for (let ch = 0; ch < 3; ch++) {
         const top = at(data[a + ch]) + (at(data[b + ch]) - at(data[a + ch])) * fx;
         const bottom = at(data[c + ch]) + (at(data[d + ch]) - at(data[c + ch])) * fx;
-        rgb[ch] = (top + (bottom - top) * fy) * k;
+        out[o + ch * channelStride] = (top + (bottom - top) * fy) * k;
       }
-      put(i * netWidth + j, at(rgb[0]), at(rgb[1]), at(rgb[2]));
     }
   }
 }
