@@ -1,13 +1,14 @@
 /**
  * Thread scaling of the shared-memory module (Node worker_threads): 1 vs 2 threads for the
- * thread schedule of `schedule.ts` (`threadSplit: 'auto'`) beside the old one (`'rows'`: whole
- * rows, a barrier after every stage) and, with `--baseline DIR`, an artifact folder compiled by
+ * thread schedule of `schedule.ts` (`threadSplit: 'auto'`, dynamic rows) beside the same without
+ * dynamic rows (`'static'`) and the first one (`'rows'`: whole rows, a barrier after every
+ * stage) and, with `--baseline DIR`, an artifact folder compiled by
  * an earlier version, all in one run: rounds interleaved, the order of the configurations
  * shuffled each round, medians. Two times per inference: the host's (signal, all threads done)
  * and thread 0's own `run` (no wake-up latency). The machine may be shared: read the ratios.
  *
  * The int8 build of the paper's trained model (`loadTrainedInt8`) runs beside the float one,
- * on the same schedule (`auto`) and on the old one (`rows`). `--profile`: builds that call
+ * on the same schedules. `--profile`: builds that call
  * `env.mark` around every stage and barrier (`run.ts`), and per stage and thread the median
  * compute time and barrier wait at 1 and 2 threads.
  *
@@ -132,7 +133,7 @@ const weights = seededWeights(graph, 1);
 const x = randomInput([1, 3, 224, 224], 2);
 const int8Model = loadTrainedInt8();
 const builds: Record<string, Build> = {};
-for (const split of PROFILE ? (['auto'] as const) : (['auto', 'rows'] as const)) {
+for (const split of PROFILE ? (['auto'] as const) : (['auto', 'static', 'rows'] as const)) {
   const a = emitWasm({ graph, weights }, { threadSplit: split, profile: PROFILE });
   builds[`float32, split ${split}`] = {
     manifest: a.manifest,

@@ -35,7 +35,7 @@ const MAX_WASM_PAGES = 65536;
 import { WeightPacker, type WeightSegment } from './pack.js';
 import { pad4, planFloatGraph, stageRows, type FloatPlan, type FloatStage } from './plan.js';
 import { addProfileImport, addRunExports, scheduleTable, STAGE_PARAMS } from './run.js';
-import { floatStageAccess, scheduleStages } from './schedule.js';
+import { floatStageAccess, scheduleStages, type ThreadSplit } from './schedule.js';
 import {
   WASM_MANIFEST_FORMAT,
   WASM_MANIFEST_VERSION,
@@ -55,11 +55,11 @@ export interface WasmEmitOptions {
   /** Artifact base name (default: the graph's `meta.arch`, else its name). */
   readonly arch?: string;
   /**
-   * How `run` splits work among threads (`ScheduleOptions.split`): `auto` (default) picks rows
-   * or pixels per stage and barriers only where a thread reads another's rows; `rows` is the
-   * old schedule (whole rows, a barrier after every stage), for side-by-side benchmarks.
+   * How `run` splits work among threads (`ThreadSplit`): `auto` (default) picks rows or pixels
+   * per stage, barriers only where a thread reads another's rows and dynamic rows where a stage
+   * allows them; `static` and `rows` are the earlier schedules, for side-by-side benchmarks.
    */
-  readonly threadSplit?: 'auto' | 'rows';
+  readonly threadSplit?: ThreadSplit;
   /**
    * Emit calls to an imported `env.mark(thread, event)` around every stage and barrier (see
    * `run.ts`), for the threads benchmark's per-stage breakdown. Default false; a host must

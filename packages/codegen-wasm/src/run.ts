@@ -7,6 +7,11 @@
  * Stage functions are `stage<i>(r0, r1, x0, x1, thread)` (`STAGE_PARAMS`): output rows [r0, r1),
  * columns [x0, x1) (ignored by kernels that take whole rows), the thread for its scratch.
  *
+ * A stage with dynamic rows (`StageSchedule.chunkRows`) is not read from the thread's
+ * rectangles: each thread takes the next chunk from the counter at `CHUNK_COUNTER` (an atomic
+ * add) until the stage's rows run out. The barrier before such a stage zeroes the counter while
+ * every thread waits in it (`barrier.ts`).
+ *
  * Profiling (`profile`): the module imports `env.mark(thread, event)` and calls it with event
  * 2i when stage i starts (after its barrier, if any), 2i + 1 when it ends, and 2N after the
  * final barrier; the gaps are barrier waits. For the threads benchmark only (a host must supply
@@ -15,6 +20,7 @@
 import binaryen from 'binaryen';
 import { Fn, type Expr, type Variant } from './kernels/builder.js';
 import { MAX_RECTS, type Schedule } from './schedule.js';
+import { CHUNK_COUNTER } from './kernels/barrier.js';
 
 /** Parameters of every stage function: output rows [r0, r1), columns [x0, x1), thread. */
 export const STAGE_PARAMS = 5;
@@ -37,6 +43,7 @@ export function scheduleTable(schedules: readonly Schedule[], recordBytes: numbe
     sch.stages.forEach((st, i) => {
       const base = (ti * stages + i) * rec;
       table[base] = st.barrierBefore ? 1 : 0;
+      table.set([st.chunkRows, st.rows, st.cols], base + 1);
       st.parts.forEach((rects, t) => {
         if (rects.length > MAX_RECTS)
           throw new Error(`codegen-wasm: ${rects.length} rectangles for a thread`);
@@ -77,6 +84,7 @@ export function addRunExports(
     const [thread, threads] = [0, 1];
     const rec = f.i32Local();
     const mine = f.i32Local();
+    const [chunk, r0] = [f.i32Local(), f.i32Local()];
     const R = layout.schedule.recordBytes;
     const load = (ptr: number, offset: number): Expr => m.i32.load(offset, 4, f.get(ptr));
     const mark = (event: number): Expr[] =>
@@ -102,9 +110,10 @@ export function addRunExports(
       body.push(
         f.set(mine, f.add(f.get(rec), f.add(f.c(i * R + 16), f.mul(f.get(thread), f.c(MAX_RECTS * 16))))),
       );
+      const rects: Expr[] = [];
       for (let j = 0; j < MAX_RECTS; j++) {
         const o = j * 16;
-        body.push(
+        rects.push(
           m.if(
             m.i32.lt_s(load(mine, o), load(mine, o + 4)),
             m.call(
@@ -112,6 +121,46 @@ export function addRunExports(
               [load(mine, o), load(mine, o + 4), load(mine, o + 8), load(mine, o + 12), f.get(thread)],
               binaryen.none,
             ),
+          ),
+        );
+      }
+      if (!variant.threads) body.push(...rects);
+      else {
+        // Dynamic rows: chunk k is rows [k * chunk, min((k + 1) * chunk, rows)).
+        const rows = (): Expr => load(rec, i * R + 8);
+        const grab = `grab${i}`;
+        body.push(
+          f.set(chunk, load(rec, i * R + 4)),
+          m.if(
+            f.get(chunk),
+            m.loop(
+              grab,
+              m.block(null, [
+                f.set(r0, f.mul(m.i32.atomic.rmw.add(0, f.c(CHUNK_COUNTER), f.c(1)), f.get(chunk))),
+                m.if(
+                  m.i32.lt_s(f.get(r0), rows()),
+                  m.block(null, [
+                    m.call(
+                      `stage${i}`,
+                      [
+                        f.get(r0),
+                        m.select(
+                          m.i32.lt_s(f.add(f.get(r0), f.get(chunk)), rows()),
+                          f.add(f.get(r0), f.get(chunk)),
+                          rows(),
+                        ),
+                        f.c(0),
+                        load(rec, i * R + 12),
+                        f.get(thread),
+                      ],
+                      binaryen.none,
+                    ),
+                    m.br(grab),
+                  ]),
+                ),
+              ]),
+            ),
+            m.block(null, rects),
           ),
         );
       }

@@ -10,6 +10,7 @@ import { foldBatchNorm, type Graph } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { planGraph } from './plan.js';
 import {
+  chunkRowsFor,
   COLUMN_ALIGN,
   floatStageAccess,
   MAX_RECTS,
@@ -62,7 +63,10 @@ function expectExactCover(stages: StageAccess[], sch: Schedule): void {
   });
 }
 
-/** Replays the schedule pixel by pixel: which thread wrote each buffer value, in which barrier epoch. */
+/**
+ * Replays the schedule pixel by pixel: which thread wrote each buffer value, in which barrier
+ * epoch (a stage with dynamic rows: any thread).
+ */
 function expectSafeBarriers(stages: StageAccess[], sch: Schedule): void {
   const owner = new Map<string, Map<number, { thread: number; epoch: number }>>();
   let epoch = 0;
@@ -91,8 +95,10 @@ function expectSafeBarriers(stages: StageAccess[], sch: Schedule): void {
       st.parts.forEach((rects, t) => {
         for (const r of rects) {
           const reg = writeRegion(s.writes!.scale, r);
+          // Dynamic rows: whichever thread took the chunk (-1 matches no reader).
+          const thread = st.chunkRows > 0 ? -1 : t;
           for (let y = reg.r0; y < reg.r1; y++)
-            for (let x = reg.x0; x < reg.x1; x++) w.set(key(y, x), { thread: t, epoch });
+            for (let x = reg.x0; x < reg.x1; x++) w.set(key(y, x), { thread, epoch });
         }
       });
       owner.set(s.writes.buffer, w);
@@ -130,6 +136,51 @@ describe('the thread schedule', () => {
     const rows = scheduleStages(stages, 2, { split: 'rows' });
     expect(rows.stages.filter((s) => s.barrierBefore)).toHaveLength(stages.length - 1);
     expect(sch.stages.filter((s) => s.barrierBefore).length).toBeLessThan(stages.length - 1);
+  });
+
+  it('dynamic rows: stages of 4+ rows per thread that start at a barrier, stateless rows; their readers wait', () => {
+    const stages = accessOf(buildArch('fastdepth-pruned', { inputSize: 224 }));
+    for (const threads of [2, 3, 4]) {
+      const sch = scheduleStages(stages, threads);
+      sch.stages.forEach((st, i) => {
+        const s = stages[i]!;
+        const allowed = st.barrierBefore && s.chunkable === true && s.rows >= 4 * threads;
+        expect(st.chunkRows > 0, s.name).toBe(allowed);
+        if (st.chunkRows > 0) {
+          expect(st.chunkRows).toBe(chunkRowsFor(s.rows, threads));
+          expect([st.rows, st.cols]).toEqual([s.rows, s.cols]);
+        }
+        // Whoever reads a dynamic stage's output meets the others at a barrier first.
+        const from = sch.stages.findIndex(
+          (_, j) =>
+            j < i &&
+            sch.stages[j]!.chunkRows > 0 &&
+            s.reads.some((r) => r.buffer === stages[j]!.writes?.buffer),
+        );
+        if (from >= 0)
+          expect(
+            sch.stages.slice(from + 1, i + 1).some((x) => x.barrierBefore),
+            s.name,
+          ).toBe(true);
+      });
+      // The encoder's 112-row stages are dynamic (its 14-row ones up to 3 threads), its 7-row
+      // ones keep their pixel split; the input stage (no barrier) is static.
+      const byName = (name: string) => sch.stages[stages.findIndex((s) => s.name === name)]!;
+      expect(byName('conv1_pw').chunkRows).toBeGreaterThan(0);
+      expect(byName('conv11_pw').chunkRows > 0).toBe(14 >= 4 * threads);
+      expect(byName('conv13_pw').chunkRows).toBe(0);
+      expect(byName('input').chunkRows).toBe(0);
+      // Decoder stages reading through a ring keep their static rows.
+      for (const [j, s] of stages.entries())
+        if (s.chunkable === false) expect(sch.stages[j]!.chunkRows).toBe(0);
+      expect(stages.some((s) => s.chunkable === false && s.name.startsWith('decode'))).toBe(true);
+      for (const split of ['static', 'rows'] as const)
+        expect(scheduleStages(stages, threads, { split }).stages.every((st) => st.chunkRows === 0)).toBe(
+          true,
+        );
+      expect(chunkRowsFor(112, 2)).toBe(7);
+      expect(chunkRowsFor(14, 2)).toBe(1);
+    }
   });
 
   it('pixel cuts: 7x7 on 2 threads', () => {

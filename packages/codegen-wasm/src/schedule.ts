@@ -17,6 +17,14 @@
  * rows). A 1x1 conv or a skip add on the same row split reads only its own thread's rows and
  * runs on without one. The last stage is always followed by one, so the output is complete
  * when any thread's `run` returns.
+ *
+ * Dynamic rows (`split: 'auto'`, the default): a stage of at least 4 rows per thread that starts
+ * at a barrier and whose kernels keep no state from row to row (`StageAccess.chunkable`) is not
+ * cut in fixed parts: the threads take chunks of `chunkRows` rows from a shared counter until
+ * none is left, so a thread slowed by the machine (another process on its core) leaves more of
+ * the stage to the others instead of holding them at the next barrier. Which thread computes a row changes
+ * nothing in its values. Any thread may then have written any row of the stage's output, so
+ * every later reader waits at a barrier first.
  */
 import { stageCols, stageOut, stageRows, type FloatStage } from './plan.js';
 
@@ -54,6 +62,11 @@ export interface StageAccess {
   readonly cols: number;
   /** Whether the stage's kernels take a column range (else only whole rows are given to it). */
   readonly columns: boolean;
+  /**
+   * Whether any row range may be computed by any thread in any order (no state carried from
+   * row to row, as a ring buffer would): the condition for dynamic rows.
+   */
+  readonly chunkable?: boolean;
   /** The buffer written (undefined: the graph output, which no stage reads) and the grid-to-buffer scale. */
   readonly writes: { readonly buffer: string; readonly scale: number } | undefined;
   readonly reads: readonly BufferRead[];
@@ -68,6 +81,13 @@ export interface StageSchedule {
   readonly parts: readonly (readonly Rect[])[];
   /** Whether the threads meet at a barrier before this stage. */
   readonly barrierBefore: boolean;
+  /**
+   * Dynamic rows: threads take chunks of this many rows of the stage's `rows` x `cols` grid from
+   * the shared counter (and `parts` is unused); 0 for the static split of `parts`.
+   */
+  readonly chunkRows: number;
+  readonly rows: number;
+  readonly cols: number;
 }
 
 export interface Schedule {
@@ -78,10 +98,29 @@ export interface Schedule {
 export interface ScheduleOptions {
   /**
    * `auto` (default): per-stage choice of rows or pixels by the cost model, barriers only where
-   * a thread reads another's output. `rows`: every stage by rows with a barrier after each (the
-   * schedule before this module; kept for side-by-side benchmarks).
+   * a thread reads another's output, dynamic rows where allowed. See `ThreadSplit`.
    */
-  readonly split?: 'auto' | 'rows';
+  readonly split?: ThreadSplit;
+}
+
+/**
+ * `auto`: per-stage rows or pixels, barriers only where needed, dynamic rows where a stage allows
+ * them; `static`: the same without dynamic rows; `rows`: whole rows and a barrier after every
+ * stage (the first schedule). The last two are kept for side-by-side benchmarks.
+ */
+export type ThreadSplit = 'auto' | 'static' | 'rows';
+
+/** Dynamic rows: about this many chunks per thread in a stage (and chunks of at least one row). */
+const CHUNKS_PER_THREAD = 8;
+/**
+ * Dynamic rows need at least this many rows per thread: with fewer, the last chunk leaves the
+ * threads unbalanced (7 rows on 2 threads: 4/3) where the static pixel split is even (25/24).
+ */
+const MIN_CHUNKS_PER_THREAD = 4;
+
+/** Rows per chunk of a dynamic stage of `rows` rows on `threads` threads. */
+export function chunkRowsFor(rows: number, threads: number): number {
+  return Math.max(1, Math.floor(rows / (CHUNKS_PER_THREAD * threads)));
 }
 
 /** Rectangles one thread may get in a stage: a partial first row, whole rows, a partial last row. */
@@ -191,11 +230,13 @@ export function scheduleStages(
   if (!Number.isInteger(threads) || threads < 1)
     throw new Error(`codegen-wasm schedule: threads ${threads} must be a positive integer`);
   const split = options.split ?? 'auto';
+  const dynamic = split === 'auto';
   /** Buffers written since the last barrier: per thread, the regions written. */
   let dirty = new Map<string, Rect[][]>();
   const out: StageSchedule[] = stages.map((s) => {
-    const { axis, parts } = partitionStage(s, threads, split);
+    const { axis, parts } = partitionStage(s, threads, split === 'rows' ? 'rows' : 'auto');
     let barrierBefore = false;
+    let chunkRows = 0;
     if (threads > 1) {
       barrierBefore =
         split === 'rows'
@@ -211,9 +252,17 @@ export function scheduleStages(
               }),
             );
       if (barrierBefore) dirty = new Map();
+      chunkRows =
+        dynamic && barrierBefore && s.chunkable === true && s.rows >= MIN_CHUNKS_PER_THREAD * threads
+          ? chunkRowsFor(s.rows, threads)
+          : 0;
       if (s.writes) {
         const scale = s.writes.scale;
-        const regions = parts.map((rects) => rects.map((r) => writeRegion(scale, r)));
+        // Dynamic rows: any thread may have written any of them.
+        const whole = [rect(0, s.rows, 0, s.cols)];
+        const regions = parts.map((rects) =>
+          (chunkRows > 0 ? whole : rects).map((r) => writeRegion(scale, r)),
+        );
         const prev = dirty.get(s.writes.buffer);
         dirty.set(s.writes.buffer, prev ? prev.map((p, t) => [...p, ...regions[t]!]) : regions);
       } else {
@@ -221,7 +270,7 @@ export function scheduleStages(
         if (split === 'rows') dirty.set('(output)', []);
       }
     }
-    return { axis, parts, barrierBefore };
+    return { axis, parts, barrierBefore, chunkRows, rows: s.rows, cols: s.cols };
   });
   return { threads, stages: out };
 }
@@ -256,6 +305,7 @@ export function floatStageAccess(s: FloatStage): StageAccess {
     div,
   });
   let columns: boolean;
+  let chunkable = false;
   switch (s.kind) {
     case 'map': {
       reads.push({ buffer: s.in.name, rows: SAME, cols: SAME });
@@ -331,6 +381,8 @@ export function floatStageAccess(s: FloatStage): StageAccess {
       }
       // The GEMM and depthwise row kernels take column ranges; ring rows are built whole.
       columns = s.kind === 'pw' || ((s.kind === 'dw' || s.kind === 'dwpw') && !ring);
+      // A ring carries the input rows built for one output row to the next.
+      chunkable = ring === undefined;
     }
   }
   const scale = s.epi.up ? 2 : 1;
@@ -342,6 +394,7 @@ export function floatStageAccess(s: FloatStage): StageAccess {
   return {
     ...base,
     columns,
+    chunkable,
     writes: out ? { buffer: out.name, scale } : undefined,
     reads,
   };

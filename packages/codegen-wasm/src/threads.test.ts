@@ -2,13 +2,14 @@
  * The threaded schedule (`schedule.ts`: rows or pixels per stage, barriers only where a thread
  * reads another's output) gives the single-thread output bit for bit: same kernels, same
  * summation order per output, whichever thread computes it. Odd widths and sizes put the
- * column cuts and leftover pixel blocks everywhere; 3 threads split 7-row stages in three.
+ * column cuts and leftover pixel blocks everywhere; 3 threads split 7-row stages in three; the
+ * larger stages take dynamic rows (chunks go to whichever thread asks first).
  */
 import { buildArch, fastdepth } from '@fastdepth/fastdepth-arch';
 import { foldBatchNorm, type Graph } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { emitWasm } from './emit.js';
-import { floatStageAccess, scheduleStages } from './schedule.js';
+import { floatStageAccess, scheduleStages, type Schedule } from './schedule.js';
 import { planGraph } from './plan.js';
 import { instantiate, randomInput, seededWeights } from './testing/harness.js';
 import { runThreaded } from './testing/threaded.js';
@@ -26,12 +27,19 @@ async function expectThreadedEqual(graph: Graph, threads: number): Promise<void>
   got.forEach((out, r) => expect(out).toEqual(expected[r]));
 }
 
-/** Whether the schedule at `threads` splits some stage by pixels (so the test covers column cuts). */
-function splitsPixels(graph: Graph, threads: number): boolean {
+function scheduleOf(graph: Graph, threads: number): Schedule {
   const folded = foldBatchNorm({ graph, weights: seededWeights(graph, 1) });
   const plan = planGraph(folded.graph, folded.weights);
-  return scheduleStages(plan.stages.map(floatStageAccess), threads).stages.some((s) => s.axis === 'pixels');
+  return scheduleStages(plan.stages.map(floatStageAccess), threads);
 }
+
+/** Whether the schedule at `threads` splits some stage by pixels (so the test covers column cuts). */
+const splitsPixels = (graph: Graph, threads: number): boolean =>
+  scheduleOf(graph, threads).stages.some((s) => s.axis === 'pixels');
+
+/** Whether some stage takes dynamic rows (whichever thread grabs each chunk). */
+const hasDynamicRows = (graph: Graph, threads: number): boolean =>
+  scheduleOf(graph, threads).stages.some((s) => s.chunkRows > 0);
 
 const oddFastdepth = (inputSize: [number, number]): Graph =>
   fastdepth({
@@ -50,6 +58,7 @@ describe('threads: the -threads module on N workers equals one thread bit for bi
   ] as const)('fastdepth with odd widths on %i threads at %ix%i', async (threads, h, w) => {
     const graph = oddFastdepth([h, w]);
     expect(splitsPixels(graph, threads)).toBe(true);
+    expect(hasDynamicRows(graph, threads)).toBe(true);
     await expectThreadedEqual(graph, threads);
   });
 

@@ -3,7 +3,8 @@
  * `-threads` module on N worker_threads gives the one-thread integers bit for bit, and both equal
  * graph-dsl's int8 reference. Few-row stages (3, 4, 7 rows) make 2 and 3 threads split by pixels
  * (column cuts inside rows, the leftover pixel block on the thread that ends the row), and
- * stages that read only their own rows (1x1 convs, skip adds) run without a barrier.
+ * stages that read only their own rows (1x1 convs, skip adds) run without a barrier; stages of
+ * 4+ rows per thread take dynamic rows.
  */
 import { buildArch, fastdepth } from '@fastdepth/fastdepth-arch';
 import { foldBatchNorm, GraphBuilder, type Graph, type IntegerArithmetic } from '@fastdepth/graph-dsl';
@@ -36,6 +37,10 @@ async function expectThreadedEqual(
   const sch = scheduleStages(planInt8(model).plan.stages.map(int8StageAccess), threads);
   expect(sch.stages.some((s) => s.axis === 'pixels')).toBe(true);
   if (skipsBarrier) expect(sch.stages.slice(1, -1).some((s) => !s.barrierBefore)).toBe(true);
+  // Stages of 4+ rows per thread after a barrier take dynamic rows.
+  expect(sch.stages.some((s) => s.chunkRows > 0)).toBe(
+    sch.stages.some((s, i) => s.barrierBefore && sch.stages[i]!.rows >= 4 * threads),
+  );
 
   // relaxed-threads: the relaxed builds' data flow on the exact plain-SIMD dot (Node 20).
   const artifact = emitWasmInt8(model, { maxThreads: 4, optimizeLevel: 1, relaxedDot: 'usdot-emulated' });

@@ -22,6 +22,13 @@ import { Fn, type Variant } from './builder.js';
  */
 export const BARRIER_SPINS = 2000000;
 
+/**
+ * The dynamic-rows chunk counter (`run.ts`): the next chunk of the current stage. The last thread
+ * to reach a barrier zeroes it before releasing the others, so every stage with dynamic rows
+ * (which always starts at a barrier) counts from 0.
+ */
+export const CHUNK_COUNTER = BARRIER_OFFSET + 8;
+
 export function addBarrier(m: binaryen.Module, variant: Variant): void {
   const f = new Fn(m, variant, [binaryen.i32]);
   const threads = 0;
@@ -36,6 +43,7 @@ export function addBarrier(m: binaryen.Module, variant: Variant): void {
     m.if(
       m.i32.eq(m.i32.atomic.rmw.add(COUNT, f.c(0), f.c(1)), m.i32.sub(f.get(threads), f.c(1))),
       m.block(null, [
+        m.i32.atomic.store(0, f.c(CHUNK_COUNTER), f.c(0)),
         m.i32.atomic.store(COUNT, f.c(0), f.c(0)),
         m.i32.atomic.store(GEN, f.c(0), m.i32.add(f.get(gen), f.c(1))),
         m.drop(m.memory.atomic.notify(f.c(GEN), f.get(threads))),
