@@ -2,7 +2,8 @@
  * `estimator.stream`'s bookkeeping, deterministic: a canvas source (a stub `OffscreenCanvas`)
  * whose frames are animation frames driven by hand, and an estimator whose estimates resolve
  * when the test says. One frame in flight, the newest waiting one taken next, the ones it
- * superseded counted as dropped; pause/resume/stop; the colour range and depth smoothing.
+ * superseded counted as dropped, and sent before the previous result is drawn; pause/resume/stop;
+ * the colour range and depth smoothing.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { depthRange } from './colormap.js';
@@ -111,6 +112,34 @@ describe('estimator.stream', () => {
     await settle();
     expect(stream.stats).toMatchObject({ frames: 4, delivered: 2, dropped: 2 });
     await stream.stop();
+    expect(stream.state).toBe('stopped');
+    await frame();
+    expect(estimator.calls).toBe(2);
+  });
+
+  it('sends the waiting frame before onDepth draws the result; an onDepth that throws stops it', async () => {
+    const estimator = manualEstimator();
+    const callsInOnDepth: number[] = [];
+    const errors: Error[] = [];
+    const stream = startDepthStream(
+      estimator,
+      new OffscreenCanvas(2, 2),
+      () => {
+        callsInOnDepth.push(estimator.calls);
+        if (callsInOnDepth.length === 2) throw new Error('drawing failed');
+      },
+      { onError: (e) => errors.push(e) },
+    );
+    await frame();
+    await frame(); // waits for the first
+    estimator.finish([1, 2, 3, 4]);
+    await settle();
+    // The second frame was already with the estimator while the first result was drawn.
+    expect(callsInOnDepth).toEqual([2]);
+    estimator.finish([1, 2, 3, 4]);
+    await settle();
+    expect(callsInOnDepth).toEqual([2, 2]);
+    expect(errors.map((e) => e.message)).toEqual(['drawing failed']);
     expect(stream.state).toBe('stopped');
     await frame();
     expect(estimator.calls).toBe(2);

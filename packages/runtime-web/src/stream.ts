@@ -3,7 +3,8 @@
  * `estimator.stream(source, onDepth, options)`: depth from a live `<video>`, `MediaStream` or
  * canvas. One frame is in flight at a time; the frames the source presents meanwhile are
  * dropped (counted), except the newest, which goes next, so the depth is never older than one
- * estimate. With a worker-backed estimator (`worker` option) each frame is captured as a
+ * estimate. That next frame is sent as soon as a result comes back, before `onDepth` colours and
+ * draws the result, so the page's work overlaps the next estimate. With a worker-backed estimator (`worker` option) each frame is captured as a
  * `VideoFrame` (a `<video>`: no pixel copy on the page) or an `ImageBitmap` and transferred, so
  * the page's thread only captures, posts and draws.
  *
@@ -254,7 +255,8 @@ export function startDepthStream(
     };
   };
 
-  async function estimateOne(): Promise<void> {
+  /** Captures the current frame and estimates it; resolves with the capture time and the result. */
+  async function estimateOne(): Promise<{ start: number; result: DepthResult }> {
     const start = performance.now();
     // A worker-backed estimator takes the frame itself (transferred): no pixels cross the page.
     const result = canCapture
@@ -262,7 +264,11 @@ export function startDepthStream(
           transfer: true,
         })
       : await estimator.estimate(drawable);
-    if (state === 'stopped') return;
+    return { start, result };
+  }
+
+  /** The colour range, statistics and `onDepth` of one estimate (on the page's thread). */
+  function deliver(start: number, result: DepthResult): void {
     let { depth } = result;
     if (depthWeight < 1) {
       if (smoothDepth === undefined || smoothDepth.length !== depth.length) smoothDepth = depth.slice();
@@ -293,22 +299,36 @@ export function startDepthStream(
     });
   }
 
+  function fail(error: Error): void {
+    if (state === 'stopped') return;
+    state = 'stopped';
+    clock.stop();
+    close();
+    onError(error);
+  }
+
   function launch(): void {
-    inFlight = estimateOne()
-      .catch((error: unknown) => {
-        if (state === 'stopped') return;
-        state = 'stopped';
-        clock.stop();
-        close();
-        onError(error as Error);
-      })
-      .finally(() => {
+    inFlight = estimateOne().then(
+      ({ start, result }) => {
         inFlight = undefined;
+        if (state === 'stopped') return;
+        // The next frame goes to the estimator before this one is coloured and drawn, so the
+        // page's work on a result overlaps the next estimate instead of delaying it.
         if (pending && state === 'running') {
           pending = false;
           launch();
         }
-      });
+        try {
+          deliver(start, result);
+        } catch (error) {
+          fail(error as Error);
+        }
+      },
+      (error: unknown) => {
+        inFlight = undefined;
+        fail(error as Error);
+      },
+    );
   }
 
   function onFrame(): void {
