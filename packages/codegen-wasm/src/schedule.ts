@@ -19,11 +19,11 @@
  * when any thread's `run` returns.
  *
  * Dynamic rows (`split: 'auto'`, the default): a stage of at least 4 rows per thread that starts
- * at a barrier and whose kernels keep no state from row to row (`StageAccess.chunkable`) is not
+ * at a barrier and whose rows cost nothing extra in any ranges (`StageAccess.chunkable`) is not
  * cut in fixed parts: the threads take chunks of `chunkRows` rows from a shared counter until
  * none is left, so a thread slowed by the machine (another process on its core) leaves more of
- * the stage to the others instead of holding them at the next barrier. Which thread computes a row changes
- * nothing in its values. Any thread may then have written any row of the stage's output, so
+ * the stage to the others instead of holding them at the next barrier. Which thread computes a
+ * row changes nothing in its values (`dynamic-rows.test.ts`). Any thread may then have written any row of the stage's output, so
  * every later reader waits at a barrier first.
  */
 import { stageCols, stageOut, stageRows, type FloatStage } from './plan.js';
@@ -63,8 +63,8 @@ export interface StageAccess {
   /** Whether the stage's kernels take a column range (else only whole rows are given to it). */
   readonly columns: boolean;
   /**
-   * Whether any row range may be computed by any thread in any order (no state carried from
-   * row to row, as a ring buffer would): the condition for dynamic rows.
+   * Whether any row range may be computed by any thread in any order, cheaply (no per-range
+   * set-up such as filling a ring of input rows): the condition for dynamic rows.
    */
   readonly chunkable?: boolean;
   /** The buffer written (undefined: the graph output, which no stage reads) and the grid-to-buffer scale. */
@@ -381,7 +381,9 @@ export function floatStageAccess(s: FloatStage): StageAccess {
       }
       // The GEMM and depthwise row kernels take column ranges; ring rows are built whole.
       columns = s.kind === 'pw' || ((s.kind === 'dw' || s.kind === 'dwpw') && !ring);
-      // A ring carries the input rows built for one output row to the next.
+      // A ring-buffered stage builds the upsampled rows it reads as it goes down its rows: any
+      // row range is right (the ring is filled at its first row), but every chunk would fill it
+      // again, so these keep their static rows.
       chunkable = ring === undefined;
     }
   }
