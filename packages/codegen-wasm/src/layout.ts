@@ -53,8 +53,9 @@ export function scratchParts(s: FloatStage): { tile: number; ring: number; table
 }
 
 /**
- * Bytes of one schedule record (one stage at one thread count): the barrier-before flag, then
- * for each of `maxThreads` threads `MAX_RECTS` rectangles of 4 i32 (r0, r1, x0, x1; r0 = r1 when
+ * Bytes of one schedule record (one stage at one thread count): 4 i32 (the barrier-before flag,
+ * and for dynamic rows the rows per chunk (0: static), the stage's rows and columns), then for
+ * each of `maxThreads` threads `MAX_RECTS` rectangles of 4 i32 (r0, r1, x0, x1; r0 = r1 when
  * unused). The record of stage i at T threads is at `schedule.byteOffset + ((T - 1) * stages + i)
  * * recordBytes`.
  */

@@ -33,7 +33,8 @@ export interface RunLayout {
 
 /**
  * The schedule table: for T = 1..maxThreads and every stage a record of `recordBytes` (see
- * `scheduleRecordBytes` in layout.ts): the barrier flag and each thread's rectangles.
+ * `scheduleRecordBytes` in layout.ts): the barrier flag, the dynamic-rows words and each
+ * thread's rectangles.
  */
 export function scheduleTable(schedules: readonly Schedule[], recordBytes: number): Uint8Array<ArrayBuffer> {
   const stages = schedules[0]!.stages.length;
