@@ -23,8 +23,8 @@
  * cut in fixed parts: the threads take chunks of `chunkRows` rows from a shared counter until
  * none is left, so a thread slowed by the machine (another process on its core) leaves more of
  * the stage to the others instead of holding them at the next barrier. Which thread computes a
- * row changes nothing in its values (`dynamic-rows.test.ts`). Any thread may then have written any row of the stage's output, so
- * every later reader waits at a barrier first.
+ * row changes nothing in its values (`dynamic-rows.test.ts`). Any thread may then have written
+ * any row of the stage's output, so every later reader waits at a barrier first.
  */
 import { stageCols, stageOut, stageRows, type FloatStage } from './plan.js';
 

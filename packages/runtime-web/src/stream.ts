@@ -4,9 +4,10 @@
  * canvas. One frame is in flight at a time; the frames the source presents meanwhile are
  * dropped (counted), except the newest, which goes next, so the depth is never older than one
  * estimate. That next frame is sent as soon as a result comes back, before `onDepth` colours and
- * draws the result, so the page's work overlaps the next estimate. With a worker-backed estimator (`worker` option) each frame is captured as a
- * `VideoFrame` (a `<video>`: no pixel copy on the page) or an `ImageBitmap` and transferred, so
- * the page's thread only captures, posts and draws.
+ * draws the result, so the page's work overlaps the next estimate. With a worker-backed
+ * estimator (`worker` option) each frame is captured as a `VideoFrame` (a `<video>`: no pixel
+ * copy on the page) or an `ImageBitmap` and transferred, so the page's thread only captures,
+ * posts and draws.
  *
  * The colour range of each result (`depthRange`: 2-98 % percentiles by default) is smoothed
  * over time (an exponential moving average), so a legend and the colours stay steady on video;
