@@ -5,7 +5,8 @@
  * on a sample photo already estimated, and estimates picked, dropped or webcam frames, shown
  * beside the image with fps, latency and a legend in metres that stays steady on video
  * (`estimator.stream`'s smoothed colour range). URL parameters `engine`, `backend`, `threads`,
- * `worker` (0, 1 or `builtin`: the package's own worker) preselect the controls and `camera=1` starts the webcam (the e2e tests use them).
+ * `worker` (0, 1 or `builtin`: the package's own worker) preselect the controls, `camera=1` starts
+ * the webcam and `maxFps=N` caps its estimates per second (the e2e tests use them).
  */
 import {
   colormapTable,
@@ -307,7 +308,9 @@ async function startWebcam(): Promise<void> {
   await ui.video.play();
   ui.webcam.textContent = 'Stop the webcam';
   setStatus(`Webcam: estimating continuously${current.inWorker ? ' in a worker' : ''}.`);
+  const maxFps = Number(params.get('maxFps') ?? Infinity);
   depthStream = current.stream(ui.video, drawFrame, {
+    ...(Number.isFinite(maxFps) ? { maxFps } : {}),
     onError: (error) => setStatus(`webcam: ${error.message}`, true),
   });
 }

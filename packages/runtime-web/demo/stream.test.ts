@@ -2,7 +2,8 @@
  * Live depth from a camera, end to end: headless Chromium with a fake webcam (a `.y4m` made
  * here from the shared photos), the demo page streaming it (`estimator.stream`) on each
  * engine in a worker. Asserted: frames are delivered, dropped frames are counted (every frame
- * the camera presented is delivered, dropped, or the one or two in flight), the estimator runs
+ * the camera presented is delivered, dropped, or the one or two in flight; with `maxFps` far
+ * below the camera's rate, some were dropped), the estimator runs
  * in a worker and the page's own thread fetched no model or wasm file (so it cannot have run
  * the network). The longest rendering gap is a timing on a shared machine: it is printed (and
  * the bench, bench/stream.ts, reports it), not asserted.
@@ -42,11 +43,13 @@ afterAll(async () => {
 });
 
 describe.each([
-  ['tfjs', 'wasm', 1, '1'],
+  ['tfjs', 'wasm', 1, '1', Infinity],
   // The package's own worker (`startOnnxDepthWorker()`), not the demo's.
-  ['onnx', 'wasm', 1, 'builtin'],
-  ['wasm', 'wasm', 2, '1'],
-])('camera stream, %s on %s, %i thread(s), worker %s', (engine, backend, threads, worker) => {
+  ['onnx', 'wasm', 1, 'builtin', Infinity],
+  ['wasm', 'wasm', 2, '1', Infinity],
+  // Capped far below the camera's 30 frames/s, so frames are dropped whatever the machine's speed.
+  ['wasm', 'wasm', 1, '1', 5],
+])('camera, %s on %s x%i, worker %s, maxFps %d', (engine, backend, threads, worker, maxFps) => {
   it('delivers depth for camera frames, counts the dropped ones, never estimates on the page', async () => {
     const page = await browser!.newPage();
     const errors: string[] = [];
@@ -56,7 +59,8 @@ describe.each([
     });
     await page.addInitScript({ content: RECORD_FRAME_GAPS });
     await page.goto(
-      `${server!.url}?engine=${engine}&backend=${backend}&threads=${threads}&worker=${worker}&camera=1`,
+      `${server!.url}?engine=${engine}&backend=${backend}&threads=${threads}&worker=${worker}&camera=1` +
+        (Number.isFinite(maxFps) ? `&maxFps=${maxFps}` : ''),
     );
     await page.waitForFunction(
       () =>
@@ -93,8 +97,9 @@ describe.each([
     const unaccounted = reading.frames - reading.delivered - reading.dropped;
     expect(unaccounted).toBeGreaterThanOrEqual(0);
     expect(unaccounted).toBeLessThanOrEqual(2);
-    // The camera runs at 30 frames/s, faster than any engine here: frames were dropped, and counted.
-    expect(reading.dropped).toBeGreaterThan(0);
+    // Whether an uncapped engine keeps up with the camera depends on the machine; capped at 5
+    // estimates a second against 30 camera frames, frames must have been dropped, and counted.
+    if (Number.isFinite(maxFps)) expect(reading.dropped).toBeGreaterThan(0);
     expect(reading.pageModelFetches).toEqual([]);
     // The page kept rendering while the worker estimated: animation frames kept coming.
     expect(reading.gaps).toBeGreaterThan(reading.delivered - first.delivered);

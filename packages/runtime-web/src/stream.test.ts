@@ -2,10 +2,10 @@
  * `estimator.stream`'s bookkeeping, deterministic: a canvas source (a stub `OffscreenCanvas`)
  * whose frames are animation frames driven by hand, and an estimator whose estimates resolve
  * when the test says. One frame in flight, the newest waiting one taken next, the ones it
- * superseded counted as dropped, and sent before the previous result is drawn; pause/resume/stop;
- * the colour range and depth smoothing.
+ * superseded counted as dropped, and sent before the previous result is drawn; `maxFps` (on a
+ * fake clock); pause/resume/stop; the colour range and depth smoothing.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { depthRange } from './colormap.js';
 import { startDepthStream, type StreamFrame } from './stream.js';
 import type { DepthEstimator, DepthResult } from './types.js';
@@ -145,6 +145,44 @@ describe('estimator.stream', () => {
     expect(estimator.calls).toBe(2);
   });
 
+  it('maxFps: no estimate starts sooner than its interval; the frames between are dropped, counted', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const estimator = manualEstimator();
+      const stream = startDepthStream(estimator, new OffscreenCanvas(2, 2), () => undefined, {
+        maxFps: 10, // one estimate per 100 ms (90 with the jitter allowance)
+      });
+      const frameAt = async (ms: number): Promise<void> => {
+        vi.advanceTimersByTime(ms - performance.now());
+        await frame();
+      };
+      const start = performance.now();
+      await frameAt(start); // starts the first estimate
+      estimator.finish([1, 2, 3, 4]);
+      await settle();
+      await frameAt(start + 30); // due at +90: waits
+      await frameAt(start + 60); // supersedes the one from +30
+      expect(estimator.calls).toBe(1);
+      await frameAt(start + 100); // due: supersedes the one from +60 and starts
+      expect(estimator.calls).toBe(2);
+      await frameAt(start + 130);
+      await frameAt(start + 160); // supersedes the one from +130
+      vi.advanceTimersByTime(10);
+      estimator.finish([1, 2, 3, 4]); // at +170, not yet due: the frame from +160 keeps waiting
+      await settle();
+      expect(estimator.calls).toBe(2);
+      await frameAt(start + 200); // due: supersedes +160 and starts
+      expect(estimator.calls).toBe(3);
+      expect(stream.stats).toMatchObject({ frames: 7, delivered: 2, dropped: 4 });
+      estimator.finish([1, 2, 3, 4]);
+      await settle();
+      expect(stream.stats).toMatchObject({ frames: 7, delivered: 3, dropped: 4 });
+      await stream.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('pause takes no frames, resume takes them again, stop waits for the estimate in flight', async () => {
     const estimator = manualEstimator();
     let delivered = 0;
@@ -217,6 +255,9 @@ describe('estimator.stream', () => {
     expect(() =>
       startDepthStream(estimator, new OffscreenCanvas(2, 2), () => undefined, { percentiles: [90, 10] }),
     ).toThrow(/percentiles \[90, 10\]/);
+    expect(() =>
+      startDepthStream(estimator, new OffscreenCanvas(2, 2), () => undefined, { maxFps: 0 }),
+    ).toThrow(/maxFps 0, expected a number > 0/);
     expect(() => startDepthStream(estimator, {} as OffscreenCanvas, () => undefined)).toThrow(
       /source must be an HTMLVideoElement, a MediaStream or a canvas/,
     );

@@ -29,6 +29,11 @@ export interface StreamOptions extends DepthRangeOptions {
   readonly rangeSmoothing?: number;
   /** Weight of each new depth map in the running one, in (0, 1]; default 1 (no smoothing). */
   readonly depthSmoothing?: number;
+  /**
+   * At most this many estimates per second (frames in between are dropped and counted), to
+   * spare a phone's battery or leave the CPU to the page; default: as fast as the engine goes.
+   */
+  readonly maxFps?: number;
   /** Start paused (`resume()` starts). */
   readonly paused?: boolean;
   /** A failed estimate stops the stream and is passed here (default: `console.error`). */
@@ -41,7 +46,10 @@ export interface StreamStats {
   readonly frames: number;
   /** Estimates delivered to `onDepth`. */
   readonly delivered: number;
-  /** Frames never estimated (one was in flight, and a newer frame came before it finished). */
+  /**
+   * Frames never estimated: superseded by a newer frame while one was in flight (or, with
+   * `maxFps`, before the next estimate was due).
+   */
   readonly dropped: number;
   /** Estimates delivered per second, over the last ~2 s. */
   readonly fps: number;
@@ -85,6 +93,13 @@ function checkWeight(name: string, value: number | undefined, fallback: number):
       'BAD_OPTION',
     );
   return v;
+}
+
+function checkMaxFps(value: number | undefined): number {
+  if (value === undefined) return Infinity;
+  if (!(value > 0))
+    throw new DepthEstimatorError(`stream: maxFps ${String(value)}, expected a number > 0`, 'BAD_OPTION');
+  return value;
 }
 
 /** Times within the last WINDOW_MS -> events per second. */
@@ -224,6 +239,9 @@ export function startDepthStream(
     throw new DepthEstimatorError('stream: needs a page (requestAnimationFrame)', 'UNSUPPORTED');
   const rangeWeight = checkWeight('rangeSmoothing', options.rangeSmoothing, 0.1);
   const depthWeight = checkWeight('depthSmoothing', options.depthSmoothing, 1);
+  // A frame may start an estimate this long after the previous start. A tenth of the interval
+  // less, so that a 30 frames/s camera capped at 30 is not turned into 15 by frame-time jitter.
+  const minIntervalMs = (1000 / checkMaxFps(options.maxFps)) * 0.9;
   const rangeOptions: DepthRangeOptions = {
     ...(options.range === undefined ? {} : { range: options.range }),
     ...(options.percentiles === undefined ? {} : { percentiles: options.percentiles }),
@@ -234,6 +252,7 @@ export function startDepthStream(
   let state: DepthStream['state'] = options.paused === true ? 'paused' : 'running';
   let inFlight: Promise<void> | undefined;
   let pending = false;
+  let lastLaunch = -Infinity;
   let frames = 0;
   let delivered = 0;
   let dropped = 0;
@@ -308,17 +327,19 @@ export function startDepthStream(
     onError(error);
   }
 
+  /** Whether an estimate may start now: none in flight, and `maxFps` allows one. */
+  const canLaunch = (): boolean => inFlight === undefined && performance.now() - lastLaunch >= minIntervalMs;
+
   function launch(): void {
+    pending = false;
+    lastLaunch = performance.now();
     inFlight = estimateOne().then(
       ({ start, result }) => {
         inFlight = undefined;
         if (state === 'stopped') return;
         // The next frame goes to the estimator before this one is coloured and drawn, so the
         // page's work on a result overlaps the next estimate instead of delaying it.
-        if (pending && state === 'running') {
-          pending = false;
-          launch();
-        }
+        if (pending && state === 'running' && canLaunch()) launch();
         try {
           deliver(start, result);
         } catch (error) {
@@ -336,13 +357,10 @@ export function startDepthStream(
     if (state !== 'running' || !hasFrame(drawable)) return;
     frames++;
     frameTimes.push(performance.now());
-    if (inFlight === undefined) {
-      launch();
-      return;
-    }
-    // The frame waiting for the one in flight is superseded by this newer one.
+    // A frame waiting (for the one in flight, or for maxFps) is superseded by this newer one.
     if (pending) dropped++;
-    pending = true;
+    if (canLaunch()) launch();
+    else pending = true;
   }
 
   if (state === 'running') clock.start(onFrame);
