@@ -20,8 +20,8 @@
  * shuffle, pool, global average pool, transposed conv) and ends in the same epilogue, so the
  * activations, a skip add or the graph output that follow still fuse; concat copies its inputs
  * to their channel offsets. sigmoid, hardSigmoid, hardSwish and clip fuse wherever relu does.
- * The int8 build (`planGraph`) keeps to the FastDepth-family ops and names every other layer in
- * one error: its kernels have none of these stages.
+ * The int8 build (`planGraph`) keeps to the FastDepth-family ops (max pooling the only pixel
+ * stage among them, with at most an activation fused) and names every other layer in one error.
  *
  * Activations are channels-last (NHWC) with channels padded to a multiple of 4 (one v128) and a
  * zero border ("halo") as wide as the largest pad of any conv that reads them: convolutions then
@@ -208,6 +208,15 @@ export interface ConcatStage {
 export type FloatStage = Stage<Activation> | PixelStage | ConcatStage;
 
 /**
+ * Max pooling in the int8 build: a `pool` stage (max) whose epilogue holds at most an activation
+ * (the planner fuses no upsample, add or graph output into it there).
+ */
+export type MaxPoolStage = Omit<Extract<PixelStage, { kind: 'pool' }>, 'epi'> & { epi: Epilogue };
+
+/** Every stage of the int8 build. */
+export type Int8Stage = Stage | MaxPoolStage;
+
+/**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
  * stage builds the input rows it needs, each once, in a per-thread ring of `kh` rows laid out
  * like `in` (a buffer that has no memory of its own), from the half-size `y` and `skip`.
@@ -258,7 +267,6 @@ const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
   'concat',
   'unpool',
   'pixelShuffle',
-  'maxPool',
   'sigmoid',
   'hardSigmoid',
   'hardSwish',
@@ -270,7 +278,7 @@ const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
 ]);
 
 const SUPPORTED =
-  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample';
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool';
 
 /** Most layers named in the error about ops without a kernel; the rest are counted. */
 const MAX_LISTED_LAYERS = 12;
@@ -314,16 +322,17 @@ export interface PlanOptions {
 
 /**
  * The plan of the int8 build: only the FastDepth-family ops (conv, depthwise, relu/relu6, add,
- * nearest x2), every other op refused in one error naming each such layer.
+ * nearest x2, max pool), every other op refused in one error naming each such layer.
  */
 export function planGraph(
   graph: Graph,
   weights: ReadonlyMap<string, { readonly data: Float32Array }>,
   options: PlanOptions = {},
-): Plan {
+): Plan<Int8Stage> {
   checkKernels(graph);
-  // With the family ops only, `plan` makes no float-only stage and no float-only activation.
-  return plan(graph, weights, options, false) as unknown as Plan;
+  // With the family ops only, `plan` makes no float-only stage but max pooling, and no
+  // float-only activation.
+  return plan(graph, weights, options, false) as unknown as Plan<Int8Stage>;
 }
 
 /** The plan of the float build: every op of graph-dsl's op table. */
@@ -673,6 +682,7 @@ function plan(
           node.attrs.mode === 'nearest' &&
           node.attrs.scale === 2 &&
           t &&
+          (all || t.stage.kind !== 'pool') &&
           soleUser(src) &&
           !t.stage.epi.up &&
           !t.stage.epi.add &&
@@ -700,6 +710,7 @@ function plan(
             .filter(
               (c) =>
                 c.t &&
+                (all || c.t.stage.kind !== 'pool') &&
                 c.name !== c.other &&
                 soleUser(c.name) &&
                 !c.t.stage.epi.add &&
@@ -888,7 +899,7 @@ function plan(
         const src = node.inputs[0]!;
         const t = open.get(src);
         output = { name: node.name, shape };
-        if (t && soleUser(src)) {
+        if (t && soleUser(src) && (all || t.stage.kind !== 'pool')) {
           t.stage.epi.out = 'output';
           open.delete(src);
           t.layers.push(node.name);

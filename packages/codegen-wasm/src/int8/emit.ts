@@ -27,7 +27,7 @@ import { analyze, GraphError, type QuantizedModel } from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
 import { addBarrier } from '../kernels/barrier.js';
 import { Fn, type Expr, type Variant } from '../kernels/builder.js';
-import { stageRows, type Stage } from '../plan.js';
+import { stageRows, type Int8Stage } from '../plan.js';
 import { addProfileImport, addRunExports, scheduleTable, STAGE_PARAMS } from '../run.js';
 import { scheduleStages, type ThreadSplit } from '../schedule.js';
 import {
@@ -74,6 +74,7 @@ import {
   type Int8Plan,
   type LayoutI8,
 } from './plan.js';
+import { maxPoolRowsI8 } from './pool.js';
 import { makeRequant, makeRequantXnnpack, type Requant } from './requant.js';
 
 export interface WasmInt8EmitOptions {
@@ -140,11 +141,11 @@ function packConv(
   return { w: packer.int8(w), b: packer.int32(bias), q: packer.int32(requant.table), requant };
 }
 
-function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack> } {
+function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Int8Stage, StagePack> } {
   const packer = new BlobPacker();
-  const packs = new Map<Stage, StagePack>();
+  const packs = new Map<Int8Stage, StagePack>();
   for (const s of p.plan.stages) {
-    if (s.kind === 'input') continue;
+    if (s.kind === 'input' || s.kind === 'pool') continue;
     const q = p.quant.get(s)!;
     switch (s.kind) {
       case 'conv':
@@ -174,7 +175,7 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Stage, StagePack
 function stageBody(
   f: Fn,
   p: Int8Plan,
-  s: Stage,
+  s: Int8Stage,
   layout: LayoutI8,
   pk: StagePack | undefined,
   dot: DotI8,
@@ -193,6 +194,11 @@ function stageBody(
       zeroPoint: p.inputParams.zeroPoint,
     });
   const q = p.quant.get(s)!;
+  if (s.kind === 'pool') {
+    const out = s.epi.out;
+    if (out === 'output') throw new Error(`codegen-wasm int8: pool stage ${s.name} writes the output`);
+    return maxPoolRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1 });
+  }
   const cp = pk!.conv!;
   const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout);
   const wAddr = base + cp.w;
@@ -336,7 +342,7 @@ function probeBytes(): Uint8Array {
 function emitModule(
   p: Int8Plan,
   layout: LayoutI8,
-  packs: Map<Stage, StagePack>,
+  packs: Map<Int8Stage, StagePack>,
   variant: Variant,
   level: number,
   table: Uint8Array,

@@ -465,6 +465,41 @@ describe('int8 upsample and skip add in the quantised domain', () => {
   });
 });
 
+describe('int8 max pooling (ResNet stems): padding never wins, integers compared as they are', () => {
+  // 8, 16 and 24 padded channels: the 8-byte vector alone, 16-byte vectors alone, and both.
+  it.each([6, 12, 21])(
+    'stem 3x3/2 + ReLU, max pool 3x3/2 pad 1 (%i channels), residual dw+pw on the pool, 1x1 head',
+    async (c) => {
+      await check(
+        net([3, 20, 28], (g, x) => {
+          const stem = conv(g, 'stem', x, { out: c, k: 3, s: 2, act: 'relu' });
+          const pool = g.maxPool('pool', stem, { kernel: 3, stride: 2, pads: 1 });
+          const dw = conv(g, 'b0', pool, { out: c, k: 3, groups: c, act: 'relu' });
+          const b = conv(g, 'b1', dw, { out: c, k: 1 });
+          const sum = g.relu('sum_relu', g.add('sum', b, pool));
+          return conv(g, 'head', sum, { out: 1, k: 1 });
+        }),
+      );
+    },
+  );
+  it('pooling values below the zero point (no ReLU before it), odd windows and asymmetric pads', async () => {
+    await check(
+      net([5, 12, 11], (g, x) => {
+        // Without a ReLU the conv's zero point is far above -128: a padded tap read as the zero
+        // point would win wherever the window's values are negative.
+        let y = conv(g, 'c0', x, { out: 10, k: 3 });
+        y = g.maxPool('p3', y, { kernel: 3, stride: 1, pads: 1 });
+        y = g.maxPool('p2', y, { kernel: [2, 3], stride: [2, 1], pads: [0, 0, 1, 1] });
+        y = conv(g, 'c1', y, { out: 8, k: 3 });
+        // A fused clamp last: before it, it would hide a padded tap that won below the zero point.
+        y = g.relu6('p2s2_relu6', g.maxPool('p2s2', y, { kernel: 2 }));
+        return conv(g, 'head', y, { out: 3, k: 1 });
+      }),
+      3,
+    );
+  });
+});
+
 describe('int8 input quantisation', () => {
   it('a u8 pixel p fed as p / 255 becomes p - 128 (the paper input params)', async () => {
     const graph = net([3, 16, 16], (g, x) => conv(g, 'pw', x, { out: 8, k: 1 }));
@@ -493,18 +528,30 @@ describe('int8 input quantisation: halves away from zero, saturation, vector and
 });
 
 describe('int8 emit-time errors', () => {
-  it('maxPool: a GraphError naming the layer', () => {
+  it('a max pool and a padded conv reading one buffer whose zero point is not -128: both named', () => {
+    const graph = net([4, 8, 8], (g, x) => {
+      const c = conv(g, 'c', x, { out: 4, k: 3 });
+      const pool = g.maxPool('pool', c, { kernel: 3, stride: 1, pads: 1 });
+      return g.add('sum', pool, conv(g, 'side', c, { out: 4, k: 3 }));
+    });
+    const model = randomQuantizedModel(graph, 1, randomInput([1, 4, 8, 8], 1));
+    const t = model.graph.quantization.tensors;
+    const tensors = { ...t, c: { ...t['c']!, zeroPoint: 3 }, pool: { ...t['pool']!, zeroPoint: 3 } };
+    const bad = {
+      ...model,
+      graph: { ...model.graph, quantization: { ...model.graph.quantization, tensors } },
+    };
+    expect(() => emitWasmInt8(bad)).toThrow(GraphError);
+    expect(() => emitWasmInt8(bad)).toThrow(/max pool "pool" and padded conv "side" both read "c"/);
+  });
+  it('a max pool writing the graph output: a GraphError naming the output', () => {
     const graph = net([4, 8, 8], (g, x) =>
       g.maxPool('pool', conv(g, 'c', x, { out: 4, k: 3 }), { kernel: 2 }),
     );
-    const model = randomQuantizedModel(
-      net([4, 8, 8], (g, x) => conv(g, 'c', x, { out: 4, k: 3 })),
-      1,
-      randomInput([1, 4, 8, 8], 1),
+    const model = randomQuantizedModel(graph, 1, randomInput([1, 4, 8, 8], 1));
+    expect(() => emitWasmInt8(model)).toThrow(
+      /layer "depth".*an output that is not the sole reader of a conv/,
     );
-    const bad = { graph: { ...graph, quantization: model.graph.quantization }, weights: model.weights };
-    expect(() => emitWasmInt8(bad)).toThrow(GraphError);
-    expect(() => emitWasmInt8(bad)).toThrow(/layer "pool"/);
   });
   it('a tensor without parameters: a GraphError naming it', () => {
     const graph = net([4, 8, 8], (g, x) => conv(g, 'c', x, { out: 4, k: 3 }));

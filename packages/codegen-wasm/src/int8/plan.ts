@@ -7,6 +7,12 @@
  * `q = zp` and contributes `(q - zp) * w = 0` as TFLite's padding does. The input zero point is
  * folded into each conv's bias at emit time (`bias - zp * sum(w)`, exact in int32), so the inner
  * loops multiply raw int8 values.
+ *
+ * Max pooling compares integers of one scale (its output carries its input's parameters), so
+ * its stage only takes maxima and clamps for a fused activation. Padded taps must never win: the
+ * halo of a buffer a padded max pool reads holds -128, which no valid value is below, and every
+ * window has a valid value (pads are smaller than the window); a padded conv reading the same
+ * buffer needs its zero point there, so the two are refused together unless that is -128 too.
  */
 import {
   activationRange,
@@ -23,7 +29,14 @@ import {
   type QuantParams,
 } from '@fastdepth/graph-dsl';
 import { scheduleRecordBytes } from '../layout.js';
-import { planGraph, type Buffer, type ConvGeom, type Plan, type Stage } from '../plan.js';
+import {
+  planGraph,
+  type Buffer,
+  type ConvGeom,
+  type Int8Stage,
+  type MaxPoolStage,
+  type Plan,
+} from '../plan.js';
 import { floatStageAccess, type StageAccess } from '../schedule.js';
 
 export const pad8 = (c: number): number => Math.ceil(c / 8) * 8;
@@ -59,21 +72,29 @@ export interface ConvQuant {
   readonly hi: number;
 }
 
+/** The clamp of a max pool stage: [-128, 127] or a fused activation's range. */
+export interface PoolQuant {
+  readonly lo: number;
+  readonly hi: number;
+}
+
 export interface StageQuant {
   /** The conv (pw of a dwpw stage, the conv itself otherwise). */
   readonly conv?: ConvQuant;
   /** The depthwise conv of a dwpw stage (its output lives in the row tile). */
   readonly dw?: ConvQuant;
   readonly add?: AddQuant;
+  /** A max pool stage's clamp. */
+  readonly pool?: PoolQuant;
   /** Dequantisation of the graph output, when the stage writes it. */
   readonly output?: QuantParams;
 }
 
 export interface Int8Plan {
-  readonly plan: Plan;
+  readonly plan: Plan<Int8Stage>;
   /** The graph's integer arithmetic (`quantization.arithmetic`, default `tflite`). */
   readonly arithmetic: IntegerArithmetic;
-  readonly quant: Map<Stage, StageQuant>;
+  readonly quant: Map<Int8Stage, StageQuant>;
   readonly inputParams: QuantParams;
   readonly outputParams: QuantParams;
   /** Zero point each buffer's halo (and padding) holds. */
@@ -147,12 +168,19 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     };
   };
 
-  const quant = new Map<Stage, StageQuant>();
+  const quant = new Map<Int8Stage, StageQuant>();
   const outputNode = graph.nodes.find((n) => n.op === 'output')!;
   const outputParams = tensors(outputNode.name, outputNode.name);
   for (const s of plan.stages) {
     if (s.kind === 'input') continue;
     const layers = plan.layers.get(s)!;
+    if (s.kind === 'pool') {
+      // The planner fuses nothing but an activation into a pool stage of the int8 build.
+      const last = layers[layers.length - 1]!;
+      const [lo, hi] = range(s.epi.act, tensors(last, last));
+      quant.set(s, { pool: { lo, hi } });
+      continue;
+    }
     const q: { conv?: ConvQuant; dw?: ConvQuant; add?: AddQuant; output?: QuantParams } = {};
     if (s.kind === 'dwpw') {
       q.dw = convQuant(s.dw, s.in.name, s.dwAct);
@@ -188,6 +216,21 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   }
   const zeroPoint = new Map<Buffer, number>();
   for (const b of plan.buffers) zeroPoint.set(b, tensors(b.name, b.name).zeroPoint);
+  for (const s of plan.stages) {
+    if (s.kind !== 'pool' || !poolReadsPadding(s)) continue;
+    const zp = zeroPoint.get(s.in)!;
+    const conv = plan.stages.find((c) => {
+      if (c.kind === 'input' || c.kind === 'pool' || c.in !== s.in) return false;
+      const g = c.kind === 'dwpw' ? c.dw : c.conv;
+      return g.kh > 1 || g.kw > 1 || g.pt > 0 || g.pl > 0;
+    });
+    if (conv && zp !== -128)
+      throw new GraphError(
+        s.name,
+        `int8 wasm target: max pool "${s.name}" and padded conv "${conv.name}" both read "${s.in.name}", whose zero point ${zp} is not -128 (the pool's padding needs -128, the conv's the zero point)`,
+      );
+    zeroPoint.set(s.in, -128);
+  }
   return {
     plan,
     arithmetic,
@@ -196,6 +239,16 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     outputParams,
     zeroPoint,
   };
+}
+
+/** Whether a pool's windows reach outside its input (into the halo). */
+function poolReadsPadding(s: MaxPoolStage): boolean {
+  return (
+    s.pt > 0 ||
+    s.pl > 0 ||
+    (s.rows - 1) * s.sh - s.pt + s.kh > s.in.h ||
+    (s.cols - 1) * s.sw - s.pl + s.kw > s.in.w
+  );
 }
 
 /** Geometry of an int8 buffer in bytes. */
@@ -225,7 +278,7 @@ export const BARRIER_OFFSET = 0;
  * depthwise row kernels take column ranges as the float ones do (the input stage, the dense conv
  * and the head take whole rows).
  */
-export function int8StageAccess(s: Stage): StageAccess {
+export function int8StageAccess(s: Int8Stage): StageAccess {
   if ((s.kind === 'dw' || s.kind === 'dwpw') && s.ring)
     throw new Error(`codegen-wasm int8: stage ${s.name} reads through a ring (a planner bug)`);
   const a = floatStageAccess(s);
@@ -264,11 +317,11 @@ export interface LayoutI8 {
  * Per-thread scratch of a stage: the depthwise row tile of dwpw stages, int8 values stored as
  * i16 so the GEMM broadcasts a pair of input channels with one `v128.load32_splat`.
  */
-export function tileBytes(s: Stage): number {
+export function tileBytes(s: Int8Stage): number {
   return s.kind === 'dwpw' ? align(s.dw.ow * pad8(s.dw.cin) * 2) : 0;
 }
 
-export function layoutI8(plan: Plan, weightBytes: number, maxThreads: number): LayoutI8 {
+export function layoutI8(plan: Plan<Int8Stage>, weightBytes: number, maxThreads: number): LayoutI8 {
   let at = 64;
   const recordBytes = scheduleRecordBytes(maxThreads);
   const schedule = { byteOffset: at, recordBytes };

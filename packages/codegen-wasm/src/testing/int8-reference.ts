@@ -161,6 +161,30 @@ function run(
         values.set(node.name, { shape, data });
         break;
       }
+      case 'maxPool': {
+        // The largest integer of each window over the positions inside the input (padding
+        // never counts); the input's parameters carry over.
+        q.tensors[node.name] ??= inP();
+        const x = get(node.inputs[0]!);
+        const [, c, h, w] = shape;
+        const [ih, iw] = [x.shape[2]!, x.shape[3]!];
+        const { kernel, stride, pads } = node.attrs;
+        const data = new Int8Array(c * h * w);
+        for (let ch = 0; ch < c; ch++)
+          for (let y = 0; y < h; y++)
+            for (let xx = 0; xx < w; xx++) {
+              let best = -Infinity;
+              for (let ky = 0; ky < kernel[0]; ky++)
+                for (let kx = 0; kx < kernel[1]; kx++) {
+                  const [sy, sx] = [y * stride[0] - pads[0] + ky, xx * stride[1] - pads[1] + kx];
+                  if (sy >= 0 && sy < ih && sx >= 0 && sx < iw)
+                    best = Math.max(best, x.data[(ch * ih + sy) * iw + sx]!);
+                }
+              data[(ch * h + y) * w + xx] = best;
+            }
+        values.set(node.name, { shape, data });
+        break;
+      }
       case 'output':
         q.tensors[node.name] ??= inP();
         values.set(node.name, get(node.inputs[0]!));
