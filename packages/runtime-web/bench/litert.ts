@@ -25,6 +25,8 @@
  * pixels: what each int8 build must equal), and `uptime`
  * before and after (the machine is shared: read the ratios), then each stage of the wasm
  * builds alone (`--stage-runs=N`, default 20; 0 skips it), so the remaining time is visible.
+ * `--runtimes=litert,wasm,...` and `--threads=2` (or `1`, default `1,2`) measure fewer pages, to
+ * see whether one runtime's times depend on the pages beside it.
  * Writes everything, samples included, to `--json=PATH` (default `tmp/bench/litert.json` in
  * this package).
  */
@@ -46,7 +48,6 @@ import { SHARED_DATA_DIR, TFLITE_WEIGHTS, TMP_DIR } from '../src/testing/models.
 import { markdownTable, median, startBenchBrowser, type BenchBrowser } from './common.js';
 
 const SIZE = 224;
-const THREADS = [1, 2] as const;
 
 function flag(name: string, fallback: string): string {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -63,6 +64,13 @@ const SEED = intFlag('seed', 1, 0);
 const JSON_PATH = resolve(flag('json', join(TMP_DIR, 'bench', 'litert.json')));
 const INT8_MANIFEST = flag('int8-manifest', '');
 const STAGE_RUNS = intFlag('stage-runs', 20, 0);
+/** Thread counts measured (`--threads=2`: only 2, e.g. to see one without the other's pages). */
+const THREADS = flag('threads', '1,2')
+  .split(',')
+  .map((t) => {
+    if (t !== '1' && t !== '2') throw new Error(`--threads: ${t}, expected 1, 2 or 1,2`);
+    return Number(t);
+  });
 
 /** Where the page fetches an int8 build's manifest (its files are served from memory beside it). */
 const int8ManifestUrl = (arithmetic: IntegerArithmetic, manifest: string): string =>
