@@ -498,6 +498,20 @@ describe('int8 max pooling (ResNet stems): padding never wins, integers compared
       3,
     );
   });
+  it('a padded max pool beside an unpadded 3x3 conv on one buffer (the conv never reads the halo)', async () => {
+    await check(
+      net([4, 10, 12], (g, x) => {
+        const c = conv(g, 'c', x, { out: 8, k: 3 });
+        const pool = g.maxPool('pool', c, { kernel: 3, stride: 1, pads: 1 });
+        const valid = conv(g, 'valid', c, { out: 8, k: 3, p: 0 });
+        // Back to the pool's size: pads of 2 in a 3x3 window (the window's far row is inside).
+        const grown = g.maxPool('valid_pool', valid, { kernel: 3, stride: 1, pads: 2 });
+        const a = conv(g, 'a', pool, { out: 8, k: 1 });
+        return conv(g, 'head', g.add('sum', a, grown), { out: 2, k: 1 });
+      }),
+      5,
+    );
+  });
 });
 
 describe('int8 input quantisation', () => {

@@ -221,8 +221,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     const zp = zeroPoint.get(s.in)!;
     const conv = plan.stages.find((c) => {
       if (c.kind === 'input' || c.kind === 'pool' || c.in !== s.in) return false;
-      const g = c.kind === 'dwpw' ? c.dw : c.conv;
-      return g.kh > 1 || g.kw > 1 || g.pt > 0 || g.pl > 0;
+      return convReadsPadding(c.kind === 'dwpw' ? c.dw : c.conv, s.in);
     });
     if (conv && zp !== -128)
       throw new GraphError(
@@ -239,6 +238,16 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     outputParams,
     zeroPoint,
   };
+}
+
+/** Whether a conv's windows reach outside its input `b` (into the halo). */
+function convReadsPadding(g: ConvGeom, b: Buffer): boolean {
+  return (
+    g.pt > 0 ||
+    g.pl > 0 ||
+    (g.oh - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1 > b.h ||
+    (g.ow - 1) * g.sw - g.pl + (g.kw - 1) * g.dw + 1 > b.w
+  );
 }
 
 /** Whether a pool's windows reach outside its input (into the halo). */
