@@ -487,6 +487,11 @@ function plan(
       epi: freshEpi(),
     };
   };
+  /**
+   * Whether an upsample, a skip add or the graph output may fuse into `stage`'s epilogue: always
+   * in the float build; in the int8 build not into a max pool, whose kernel only clamps.
+   */
+  const fusesMoreThanAct = (stage: EpiStage): boolean => all || stage.kind !== 'pool';
   /** Where an activation may go in an open stage's epilogue, if anywhere. */
   const actSlot = (e: Epilogue<Activation>): 'act' | 'act2' | undefined =>
     !e.add && e.act === 'none' ? 'act' : e.act2 === 'none' ? 'act2' : undefined;
@@ -682,7 +687,7 @@ function plan(
           node.attrs.mode === 'nearest' &&
           node.attrs.scale === 2 &&
           t &&
-          (all || t.stage.kind !== 'pool') &&
+          fusesMoreThanAct(t.stage) &&
           soleUser(src) &&
           !t.stage.epi.up &&
           !t.stage.epi.add &&
@@ -710,7 +715,7 @@ function plan(
             .filter(
               (c) =>
                 c.t &&
-                (all || c.t.stage.kind !== 'pool') &&
+                fusesMoreThanAct(c.t.stage) &&
                 c.name !== c.other &&
                 soleUser(c.name) &&
                 !c.t.stage.epi.add &&
@@ -899,7 +904,7 @@ function plan(
         const src = node.inputs[0]!;
         const t = open.get(src);
         output = { name: node.name, shape };
-        if (t && soleUser(src) && (all || t.stage.kind !== 'pool')) {
+        if (t && soleUser(src) && fusesMoreThanAct(t.stage)) {
           t.stage.epi.out = 'output';
           open.delete(src);
           t.layers.push(node.name);
