@@ -20,7 +20,8 @@
  * order shuffled per round (seeded, `--seed=N`), `--gap-ms=N` (default 20) idle between runs so
  * one runtime's spinning threads do not land on the next. Prints min / median / p90 per runtime
  * and thread count, the ratio to LiteRT.js at the same thread count (of medians, and the median
- * of the per-round ratios), the agreement of each runtime's depth with LiteRT.js's (and of
+ * of the per-round ratios), each runtime's 2-thread / 1-thread speed-up (of medians, per round
+ * and of mins), the agreement of each runtime's depth with LiteRT.js's (and of
  * graph-dsl's int8 reference executor in both arithmetics, computed here in Node on the same
  * pixels: what each int8 build must equal), and `uptime`
  * before and after (the machine is shared: read the ratios), then each stage of the wasm
@@ -48,6 +49,33 @@ import { SHARED_DATA_DIR, TFLITE_WEIGHTS, TMP_DIR } from '../src/testing/models.
 import { markdownTable, median, startBenchBrowser, type BenchBrowser } from './common.js';
 
 const SIZE = 224;
+
+const FLAGS = [
+  'rounds',
+  'warmup',
+  'gap-ms',
+  'seed',
+  'json',
+  'int8-manifest',
+  'stage-runs',
+  'threads',
+  'runtimes',
+];
+// A mistyped flag would otherwise be ignored and a 40-round run measure the wrong thing.
+for (const arg of process.argv.slice(2)) {
+  if (arg === '--help' || arg === '-h') {
+    console.log(`usage: npm run bench:litert -w @fastdepth/runtime-web -- [${FLAGS.map((f) => `--${f}=...`).join(' ')}]
+(see the comment at the top of packages/runtime-web/bench/litert.ts for what each one does)`);
+    process.exit(0);
+  }
+  const name = /^--([a-z0-9-]+)=/.exec(arg)?.[1];
+  if (name === undefined || !FLAGS.includes(name)) {
+    console.error(
+      `bench:litert: unknown argument ${JSON.stringify(arg)} (flags: ${FLAGS.map((f) => `--${f}=`).join(', ')}; --help)`,
+    );
+    process.exit(2);
+  }
+}
 
 function flag(name: string, fallback: string): string {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -443,12 +471,28 @@ try {
   console.log(
     '\nmedian / LiteRT: ratio of medians at the same thread count; per-round / LiteRT: median over rounds of (this / LiteRT.js in the same round).',
   );
+  // Three readings of one speed-up: the per-round one pairs runs made moments apart, so it is
+  // the least moved by the machine drifting between rounds (on a shared VM the 1-thread median
+  // alone can move by a quarter from one run to the next); the min one is the work's own split.
+  const speedUps: { runtime: string; ofMedians: number; perRound: number; ofMins: number }[] = [];
   for (const key of keys) {
     const [one, two] = THREADS.map((t) => stats.find((s) => s.config.key === key && s.config.threads === t));
-    if (one?.median !== undefined && two?.median !== undefined)
-      console.log(
-        `${LABELS[key]}: 2 threads / 1 thread speed-up ${(one.median / two.median).toFixed(2)}x (medians)`,
-      );
+    if (one === undefined || two === undefined || one.config.samples.length === 0) continue;
+    const speedUp = {
+      runtime: key,
+      ofMedians: one.median / two.median,
+      perRound: median(
+        rounds
+          .filter((times) => times.has(one.config) && times.has(two.config))
+          .map((times) => times.get(one.config)! / times.get(two.config)!),
+      ),
+      ofMins: one.min / two.min,
+    };
+    speedUps.push(speedUp);
+    console.log(
+      `${LABELS[key]}: 2 threads / 1 thread speed-up ${speedUp.ofMedians.toFixed(2)}x (medians), ` +
+        `${speedUp.perRound.toFixed(2)}x (per round), ${speedUp.ofMins.toFixed(2)}x (mins)`,
+    );
   }
 
   // ---- agreement with LiteRT.js ----
@@ -581,6 +625,7 @@ try {
           perRoundRatioToLitert: s.pairedRatio,
           samplesMs: s.config.samples,
         })),
+        speedUps,
         agreement: agreements,
         stages: stageTables,
       },
