@@ -477,7 +477,7 @@ try {
   const speedUps: { runtime: string; ofMedians: number; perRound: number; ofMins: number }[] = [];
   for (const key of keys) {
     const [one, two] = THREADS.map((t) => stats.find((s) => s.config.key === key && s.config.threads === t));
-    if (one === undefined || two === undefined || one.config.samples.length === 0) continue;
+    if (one?.median === undefined || two?.median === undefined) continue;
     const speedUp = {
       runtime: key,
       ofMedians: one.median / two.median,
