@@ -336,9 +336,16 @@ function globalAvgPool(x: Tensor64): Float64Array {
 
 const hardSigmoid = (v: number): number => Math.min(6, Math.max(0, v + 3)) / 6;
 
-function concatChannels(xs: readonly Tensor64[], out: Shape): Float64Array {
+/**
+ * Channel concatenation of NCHW tensors into `y` (a fresh array of `out`'s size). The float and
+ * the int8 executors share it: it only moves values.
+ */
+export function concatChannelsInto<T extends Float64Array | Int8Array>(
+  xs: readonly { readonly shape: Shape; readonly data: T }[],
+  out: Shape,
+  y: T,
+): T {
   const [n, c, h, w] = out;
-  const y = new Float64Array(numel(out));
   for (let b0 = 0; b0 < n; b0++) {
     let offset = 0;
     for (const x of xs) {
@@ -371,7 +378,7 @@ function evalNode(node: Node, ins: readonly Tensor64[], out: Shape, w: WeightMap
       return y;
     }
     case 'concat':
-      return concatChannels(ins, out);
+      return concatChannelsInto(ins, out, new Float64Array(numel(out)));
     case 'upsample':
     case 'resize':
       return node.attrs.mode === 'nearest'

@@ -269,6 +269,82 @@ describe('quantizeModel on a seeded family network', () => {
   });
 });
 
+/** A U-Net-style skip concat (the family's `skipconcat` decoders): decoder first, then the skip. */
+function skipConcatGraph(): Graph {
+  const g = new GraphBuilder('tiny-skipconcat');
+  const x = g.input('input', [1, 3, 16, 16]);
+  const e1 = g.relu6('enc1_relu', g.conv2d('enc1', x, { outChannels: 6, kernel: 3, stride: 2, pads: 1 })); // 8
+  const e2 = g.relu6('enc2_relu', g.conv2d('enc2', e1, { outChannels: 10, kernel: 3, stride: 2, pads: 1 })); // 4
+  const d1 = g.relu('dec1_relu', g.conv2d('dec1', e2, { outChannels: 5, kernel: 1 }));
+  const cat = g.concat('skip1_concat', g.upsample('dec1_up', d1, 'nearest'), e1); // 11 channels at 8
+  const d2 = g.relu('dec2_relu', g.conv2d('dec2', cat, { outChannels: 4, kernel: 3, pads: 1 }));
+  // The skip is read by another conv too: that reader sees the concat's (shared) parameters.
+  const side = g.conv2d('side', e1, { outChannels: 4, kernel: 1 });
+  g.output('depth', g.conv2d('head', g.add('mix', d2, side), { outChannels: 1, kernel: 1 }));
+  return g.build();
+}
+
+describe('quantizeModel on a skip-concat network', () => {
+  const graph = skipConcatGraph();
+  const weights = initWeights(graph, 11);
+  const calibration = images(4, 16, 300);
+  const model = quantizeModel(graph, weights, calibration);
+  const { tensors } = model.graph.quantization;
+
+  it('gives the concat and every tensor it joins one set of parameters, covering all of them', () => {
+    const joined = ['skip1_concat', 'dec1_up', 'dec1_relu', 'enc1_relu'];
+    for (const name of joined) expect(tensors[name], name).toEqual(tensors.skip1_concat);
+    const folded = foldBatchNorm({ graph, weights });
+    const ranges = calibrateRanges(folded.graph, folded.weights, calibration);
+    const p = tensors.skip1_concat!;
+    for (const name of ['skip1_concat', 'enc1_relu', 'dec1_up']) {
+      const r = ranges.get(name)!;
+      expect(real(p, -128), name).toBeLessThanOrEqual(r.min + p.scale);
+      expect(real(p, 127), name).toBeGreaterThanOrEqual(r.max - p.scale);
+    }
+    // The two chains had different ranges: the shared one is the wider of them.
+    expect(ranges.get('enc1_relu')!.max).not.toBeCloseTo(ranges.get('dec1_up')!.max, 3);
+  });
+
+  it('is a valid int8 model whose reference executor agrees with the float network', () => {
+    expect(() => validateQuantizedModel(model)).not.toThrow();
+    const ref: number[] = [];
+    const int8: number[] = [];
+    for (const input of images(3, 16, 700)) {
+      ref.push(...floatOutput(graph, weights, input));
+      const q = executeQuantized(model, { input }, { keepIntermediates: true });
+      // Concatenation copies the integers: decoder channels first, then the skip's.
+      const cat = q.skip1_concat!.data;
+      const up = q.dec1_up!.data;
+      const skip = q.enc1_relu!.data;
+      expect(Array.from(cat.subarray(0, up.length))).toEqual(Array.from(up));
+      expect(Array.from(cat.subarray(up.length))).toEqual(Array.from(skip));
+      int8.push(...dequantizeValues(q.depth!.data, q.depth!.params));
+    }
+    const a = agreement(ref, int8, tensors.depth!.scale);
+    expect(a.meanRelativeDifference).toBeLessThan(0.05);
+    expect(a.delta1).toBeGreaterThan(0.95);
+  });
+
+  it('refuses a concat whose input carries other parameters, naming the concat and the input', () => {
+    const p = tensors.enc1_relu!;
+    const other = { scale: Math.fround(p.scale * 2), zeroPoint: p.zeroPoint };
+    const bad: QuantizedModel = {
+      graph: {
+        ...model.graph,
+        quantization: {
+          ...model.graph.quantization,
+          tensors: { ...tensors, enc1: other, enc1_relu: other },
+        },
+      },
+      weights: model.weights,
+    };
+    expect(() => validateQuantizedModel(bad)).toThrow(
+      /layer "skip1_concat": int8 concat needs every input to carry its parameters .*input "enc1_relu"/,
+    );
+  });
+});
+
 describe('calibrateRanges', () => {
   const g = new GraphBuilder('t');
   g.output('out', g.relu('r', g.input('input', [1, 1, 10, 10])));
@@ -333,12 +409,12 @@ describe('quantizeModel refuses what int8 lacks, naming the layer', () => {
       /layer "up": int8 quantisation supports nearest/,
     ],
     [
-      'concat',
+      'a concat of the image input (fixed parameters) with a conv',
       (g: GraphBuilder) => {
         const x = g.input('input', [1, 3, 8, 8]);
-        g.output('o', g.concat('cat', x, x));
+        g.output('o', g.concat('cat', x, g.conv2d('c', x, { outChannels: 2, kernel: 1 })));
       },
-      /layer "cat": op concat/,
+      /layer "cat": int8 concat joins a graph input/,
     ],
     [
       'a BatchNorm after an add',

@@ -2,7 +2,8 @@
  * Post-training quantisation of any DSL network to TFLite's int8 scheme (see `ir.ts`):
  *
  * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`); what remains must be ops the
- *    int8 semantics define (input, conv2d, relu, relu6, add, nearest upsample, max pool, output).
+ *    int8 semantics define (input, conv2d, relu, relu6, add, nearest upsample, max pool, concat,
+ *    output).
  * 2. Weights: symmetric int8 per output channel, `scale = max|w| / 127`, zero point 0; biases
  *    int32 in units of `inputScale * weightScale[c]`.
  * 3. Activations: per-tensor asymmetric int8, from the ranges the float reference executor
@@ -12,8 +13,9 @@
  * parameters are chosen once per chain of such ops, at the layer that produces it (input,
  * conv or add), to cover what the chain's readers see: a conv read only through a relu needs
  * [0, max] and not its negative half (the relu clamps it away anyway), a relu6 output is
- * [0, 6]. Every range includes 0 so that the zero point represents 0 exactly (padding and
- * relu clamp at it).
+ * [0, 6]. A concat joins its inputs' chains: one set of parameters covers all of them (the
+ * encoder's skip tensor then shares the decoder's range, as TFLite's converter does it). Every
+ * range includes 0 so that the zero point represents 0 exactly (padding and relu clamp at it).
  */
 import { GraphError } from '../errors.js';
 import { execute } from '../executor.js';
@@ -89,7 +91,7 @@ const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
 /**
  * Post-training int8 quantisation of `graph` with float `weights`, calibrated by running the
  * float reference executor on `calibrationInputs`. Deterministic. Throws `GraphError` naming
- * the layer for ops the int8 scheme lacks (convTranspose2d, concat, bilinear upsample,
+ * the layer for ops the int8 scheme lacks (convTranspose2d, unpool, bilinear upsample,
  * BatchNorm that follows no convolution, ...) or for non-finite values during calibration.
  */
 export function quantizeModel(
@@ -110,8 +112,8 @@ export function quantizeModel(
 
   const folded = foldBatchNorm({ graph, weights });
   checkInt8Ops(folded.graph);
-  const groups = shareGroups(folded.graph);
   const fixedInput = options.inputParams ?? IMAGE_INPUT_PARAMS;
+  const groups = shareGroups(folded.graph, fixedInput !== 'calibrate');
 
   // Only tensors some reader sees raw need a range.
   const fixedRelu6 = options.relu6Range === 'fixed';
@@ -167,6 +169,7 @@ function checkInt8Ops(graph: Graph): void {
       case 'relu':
       case 'relu6':
       case 'maxPool':
+      case 'concat':
       case 'output':
         break;
       case 'add':
@@ -187,7 +190,6 @@ function checkInt8Ops(graph: Graph): void {
           'BatchNorm that does not follow a convolution read by nothing else cannot be folded, and int8 has no BatchNorm',
         );
       case 'convTranspose2d':
-      case 'concat':
       case 'unpool':
       case 'pixelShuffle':
       case 'sigmoid':
@@ -199,7 +201,7 @@ function checkInt8Ops(graph: Graph): void {
       case 'globalAvgPool':
         throw new GraphError(
           node.name,
-          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, output)`,
+          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, concat, output)`,
         );
       default:
         assertNever(node);
@@ -207,12 +209,39 @@ function checkInt8Ops(graph: Graph): void {
   }
 }
 
-/** Producer name -> the producer and every node that carries its parameters, in graph order. */
-function shareGroups(graph: Graph): Map<string, Node[]> {
+/**
+ * Root name -> the nodes that carry one set of parameters, in graph order: a producer and the
+ * pass-through ops after it; a concat joins its inputs' groups into one (all its inputs carry
+ * its parameters), keyed by the earliest member. A group holding a graph input keeps the
+ * input's fixed parameters, which only fit other tensors by chance: refused by name.
+ */
+function shareGroups(graph: Graph, inputFixed: boolean): Map<string, Node[]> {
   const rootOf = new Map<string, string>();
   const groups = new Map<string, Node[]>();
+  const order = new Map(graph.nodes.map((n, i) => [n.name, i]));
   for (const node of graph.nodes) {
-    const root = SHARES_INPUT_PARAMS.has(node.op) ? rootOf.get(node.inputs[0]!)! : node.name;
+    let root = node.name;
+    if (SHARES_INPUT_PARAMS.has(node.op)) root = rootOf.get(node.inputs[0]!)!;
+    if (node.op === 'concat') {
+      const roots = [...new Set(node.inputs.map((i) => rootOf.get(i)!))].sort(
+        (a, b) => order.get(a)! - order.get(b)!,
+      );
+      root = roots[0]!;
+      const members = groups.get(root)!;
+      for (const other of roots.slice(1)) {
+        for (const m of groups.get(other)!) {
+          members.push(m);
+          rootOf.set(m.name, root);
+        }
+        groups.delete(other);
+      }
+      members.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+      if (inputFixed && roots.length > 1 && members.some((m) => m.op === 'input'))
+        throw new GraphError(
+          node.name,
+          "int8 concat joins a graph input, whose parameters are fixed for 8-bit images, with other tensors; quantise with inputParams: 'calibrate' (or concat after a conv)",
+        );
+    }
     rootOf.set(node.name, root);
     const members = groups.get(root);
     if (members) members.push(node);

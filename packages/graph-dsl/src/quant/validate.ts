@@ -58,6 +58,7 @@ const INT8_OPS: ReadonlySet<Node['op']> = new Set([
   'upsample',
   'resize',
   'maxPool',
+  'concat',
   'output',
 ]);
 
@@ -154,6 +155,18 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
           node.name,
           `${node.op} must carry its input's int8 parameters (scale ${from.scale}, zero point ${from.zeroPoint}), found scale ${p.scale}, zero point ${p.zeroPoint}`,
         );
+      }
+    }
+    if (node.op === 'concat') {
+      // TFLite's int8 CONCATENATION restriction: inputs and output share one scale and zero
+      // point, so concatenating copies integers (post-training quantisation chooses them so).
+      for (const input of node.inputs) {
+        const from = q.tensors[input];
+        if (from && !sameParams(p, from))
+          throw new GraphError(
+            node.name,
+            `int8 concat needs every input to carry its parameters (scale ${p.scale}, zero point ${p.zeroPoint}); input "${input}" has scale ${from.scale}, zero point ${from.zeroPoint}`,
+          );
       }
     }
     if ((node.op === 'upsample' || node.op === 'resize') && node.attrs.mode !== 'nearest')
