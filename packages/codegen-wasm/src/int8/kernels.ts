@@ -813,7 +813,8 @@ export function convRowsI8(
   const xs = Array.from({ length: 4 }, () => f.v128Local());
   const w = f.v128Local();
   const wPair = [f.v128Local(), f.v128Local()] as const;
-  const quads = Math.ceil(cinEff / 4);
+  const rowsW = [f.v128Local(), f.v128Local(), f.v128Local(), f.v128Local()];
+  const k = f.i32Local();
   const micro = (P: number): Expr[] => {
     const a = (p: number, j: number): number => acc[p * 2 + j]!;
     const body: Expr[] = [
@@ -823,72 +824,109 @@ export function convRowsI8(
     for (let p = 0; p < P; p++)
       for (let j = 0; j < 2; j++)
         body.push(f.set(a(p, j), f.load(f.add(f.c(c.bAddr), f.mul(f.get(cb), f.c(4))), j * 16)));
-    if (c.dot === 'i16') {
-      // Per tap, input channels in pairs (ch, ch + 1): one load16_splat puts the pixel's two
-      // adjacent bytes in every pair of i16 lanes, and one `i32x4.dot_i16x8_s` per 4 outputs
-      // takes 8 MACs (the weights' two channel rows interleaved, shared by the P pixels). An
-      // odd last channel pairs with the pixel's padding byte and a zero weight row. Every offset
-      // is a constant.
-      const [ra, wl, wh] = [xs[0]!, ...wPair];
-      for (let ky = 0; ky < g.kh; ky++)
-        for (let kx = 0; kx < g.kw; kx++)
-          for (let ch = 0; ch < cinEff; ch += 2) {
-            const t = ky * g.kw + kx;
-            const rowAt = (i: number): Expr => m.v128.load64_zero((t * cinEff + i) * 8, 1, f.get(wp));
-            body.push(
-              f.set(ra, m.i8x16.shuffle(rowAt(ch), ch + 1 < cinEff ? rowAt(ch + 1) : f.zero(), BYTES_LO)),
-              f.set(wl, m.i16x8.extend_low_i8x16_s(f.get(ra))),
-              f.set(wh, m.i16x8.extend_high_i8x16_s(f.get(ra))),
+    /**
+     * One tap's channels [0, chEnd) from the pointers `xAt()` (input pixel) and `wAt()` (tap's
+     * weights at constant offset `wT * 8`): unrolled whole for few input channels (the first
+     * conv), else 8 channels at a time in a loop over the input's channel vectors, so a 5x5 conv
+     * over 1024 channels is a loop and not 200 k instructions.
+     */
+    const tap = (
+      ky: number,
+      kx: number,
+      wT: number,
+      chEnd: number,
+      xAt: () => Expr,
+      wAt: () => Expr,
+    ): Expr[] => {
+      const out: Expr[] = [];
+      if (c.dot === 'i16') {
+        // Input channels in pairs (ch, ch + 1): one load16_splat puts the pixel's two adjacent
+        // bytes in every pair of i16 lanes, and one `i32x4.dot_i16x8_s` per 4 outputs takes 8
+        // MACs (the weights' two channel rows interleaved, shared by the P pixels). An odd last
+        // channel pairs with the pixel's padding byte and a zero weight row.
+        const [ra, wl, wh] = [xs[0]!, ...wPair];
+        for (let ch = 0; ch < chEnd; ch += 2) {
+          const rowAt = (i: number): Expr => m.v128.load64_zero((wT + i) * 8, 1, wAt());
+          out.push(
+            f.set(ra, m.i8x16.shuffle(rowAt(ch), ch + 1 < chEnd ? rowAt(ch + 1) : f.zero(), BYTES_LO)),
+            f.set(wl, m.i16x8.extend_low_i8x16_s(f.get(ra))),
+            f.set(wh, m.i16x8.extend_high_i8x16_s(f.get(ra))),
+          );
+          for (let p = 0; p < P; p++) {
+            const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + ch;
+            out.push(
+              f.set(
+                w,
+                m.i16x8.extend_low_i8x16_u(m.v128.xor(m.v128.load16_splat(at, 1, xAt()), i8Splat128(f))),
+              ),
             );
-            for (let p = 0; p < P; p++) {
-              const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + ch;
-              body.push(
+            for (let j = 0; j < 2; j++)
+              out.push(
                 f.set(
-                  w,
-                  m.i16x8.extend_low_i8x16_u(
-                    m.v128.xor(m.v128.load16_splat(at, 1, f.get(ib)), i8Splat128(f)),
-                  ),
+                  a(p, j),
+                  m.i32x4.add(f.get(a(p, j)), m.i32x4.dot_i16x8_s(f.get(w), f.get(j === 0 ? wl : wh))),
                 ),
               );
-              for (let j = 0; j < 2; j++)
-                body.push(
-                  f.set(
-                    a(p, j),
-                    m.i32x4.add(f.get(a(p, j)), m.i32x4.dot_i16x8_s(f.get(w), f.get(j === 0 ? wl : wh))),
-                  ),
-                );
-            }
           }
-    } else {
-      // usdot: per tap, 4 input channels at once (one load32_splat of the pixel's bytes, the
-      // buffer's channel padding meeting zero weights), 32 MACs per 2 dots, every offset a
-      // constant. The weights are the i16 kernel's ([tap][channel][8 outputs]), 4 channels'
-      // rows interleaved into a 4-byte group per output (4 shuffles per 8 outputs, shared by
-      // the P pixels).
+        }
+        return out;
+      }
+      // usdot: 4 input channels at once (one load32_splat of the pixel's bytes, the buffer's
+      // channel padding meeting zero weights), 32 MACs per 2 dots. The weights are the i16
+      // kernel's ([tap][channel][8 outputs]), 4 channels' rows interleaved into a 4-byte group
+      // per output (4 shuffles per 8 outputs, shared by the P pixels).
       const dot = c.dot;
       const [b0, b1] = [xs[0]!, xs[1]!];
-      const rowsW = [f.v128Local(), f.v128Local(), f.v128Local(), f.v128Local()];
       const [wl, wh, xv] = [xs[2]!, xs[3]!, w];
-      for (let ky = 0; ky < g.kh; ky++)
-        for (let kx = 0; kx < g.kw; kx++)
-          for (let q = 0; q < quads; q++) {
-            const t = ky * g.kw + kx;
-            for (let i = 0; i < 4; i++)
-              if (4 * q + i < cinEff)
-                body.push(f.set(rowsW[i]!, m.v128.load64_zero((t * cinEff + 4 * q + i) * 8, 1, f.get(wp))));
-            const row = (i: number): Expr => (4 * q + i < cinEff ? f.get(rowsW[i]!) : f.zero());
-            body.push(f.set(b0, m.i8x16.shuffle(row(0), row(1), BYTES_LO)));
-            body.push(f.set(b1, m.i8x16.shuffle(row(2), row(3), BYTES_LO)));
-            body.push(f.set(wl, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_LO)));
-            body.push(f.set(wh, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_HI)));
-            for (let p = 0; p < P; p++) {
-              const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + 4 * q;
-              body.push(f.set(xv, m.v128.xor(m.v128.load32_splat(at, 1, f.get(ib)), i8Splat128(f))));
-              body.push(f.set(a(p, 0), usdot(f, dot, f.get(wl), f.get(xv), f.get(a(p, 0)))));
-              body.push(f.set(a(p, 1), usdot(f, dot, f.get(wh), f.get(xv), f.get(a(p, 1)))));
-            }
-          }
-    }
+      for (let q = 0; q < Math.ceil(chEnd / 4); q++) {
+        for (let i = 0; i < 4; i++)
+          if (4 * q + i < chEnd)
+            out.push(f.set(rowsW[i]!, m.v128.load64_zero((wT + 4 * q + i) * 8, 1, wAt())));
+        const row = (i: number): Expr => (4 * q + i < chEnd ? f.get(rowsW[i]!) : f.zero());
+        out.push(f.set(b0, m.i8x16.shuffle(row(0), row(1), BYTES_LO)));
+        out.push(f.set(b1, m.i8x16.shuffle(row(2), row(3), BYTES_LO)));
+        out.push(f.set(wl, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_LO)));
+        out.push(f.set(wh, m.i8x16.shuffle(f.get(b0), f.get(b1), PAIRS_HI)));
+        for (let p = 0; p < P; p++) {
+          const at = ky * g.dh * gi.rs + (p * g.sw + kx * g.dw) * gi.pix + 4 * q;
+          out.push(f.set(xv, m.v128.xor(m.v128.load32_splat(at, 1, xAt()), i8Splat128(f))));
+          out.push(f.set(a(p, 0), usdot(f, dot, f.get(wl), f.get(xv), f.get(a(p, 0)))));
+          out.push(f.set(a(p, 1), usdot(f, dot, f.get(wh), f.get(xv), f.get(a(p, 1)))));
+        }
+      }
+      return out;
+    };
+    for (let ky = 0; ky < g.kh; ky++)
+      for (let kx = 0; kx < g.kw; kx++) {
+        const t = ky * g.kw + kx;
+        if (cinEff <= UNROLL_CIN_I8) {
+          body.push(
+            ...tap(
+              ky,
+              kx,
+              t * cinEff,
+              cinEff,
+              () => f.get(ib),
+              () => f.get(wp),
+            ),
+          );
+          continue;
+        }
+        // cinEff = pad8(cin): `k` is the first channel of the 8 (a byte offset in the pixel, an
+        // 8-byte weight row per channel).
+        body.push(
+          f.loop(k, f.c(0), () => f.c(cinEff), 8, [
+            ...tap(
+              ky,
+              kx,
+              t * cinEff,
+              8,
+              () => f.add(f.get(ib), f.get(k)),
+              () => f.add(f.get(wp), f.mul(f.get(k), f.c(8))),
+            ),
+          ]),
+        );
+      }
     body.push(
       ...c.epi.setup(
         () => f.get(y),
