@@ -213,8 +213,8 @@ export type FloatStage = Stage<Activation> | PixelStage | ConcatStage;
  */
 export type MaxPoolStage = Omit<Extract<PixelStage, { kind: 'pool' }>, 'epi'> & { epi: Epilogue };
 
-/** Every stage of the int8 build. */
-export type Int8Stage = Stage | MaxPoolStage;
+/** Every stage of the int8 build (a concat copies integers: its inputs share its parameters). */
+export type Int8Stage = Stage | MaxPoolStage | ConcatStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -264,7 +264,6 @@ export function stageOut(stage: FloatStage): Buffer | undefined {
 /** Ops the int8 kernels have no kernel for, whatever surrounds them. */
 const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
   'convTranspose2d',
-  'concat',
   'unpool',
   'pixelShuffle',
   'sigmoid',
@@ -278,7 +277,7 @@ const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
 ]);
 
 const SUPPORTED =
-  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool';
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool, concat';
 
 /** Most layers named in the error about ops without a kernel; the rest are counted. */
 const MAX_LISTED_LAYERS = 12;
@@ -322,7 +321,7 @@ export interface PlanOptions {
 
 /**
  * The plan of the int8 build: only the FastDepth-family ops (conv, depthwise, relu/relu6, add,
- * nearest x2, max pool), every other op refused in one error naming each such layer.
+ * nearest x2, max pool, concat), every other op refused in one error naming each such layer.
  */
 export function planGraph(
   graph: Graph,
@@ -790,8 +789,10 @@ function plan(
           const t = open.get(name);
           // The producer writes its channels of the concat buffer itself (no copy) where its
           // vector stores cannot touch another input's channels: an offset that is a multiple of
-          // 4 and whole vectors (or the last input, whose padded lanes are the concat's).
+          // 4 and whole vectors (or the last input, whose padded lanes are the concat's). The int8
+          // epilogues write whole buffers only: every input is copied there.
           const direct =
+            all &&
             t &&
             soleUser(name) &&
             node.inputs.indexOf(name) === node.inputs.lastIndexOf(name) &&

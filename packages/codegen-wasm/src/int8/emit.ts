@@ -74,6 +74,7 @@ import {
   type Int8Plan,
   type LayoutI8,
 } from './plan.js';
+import { concatRowsI8 } from './concat.js';
 import { maxPoolRowsI8 } from './pool.js';
 import { makeRequant, makeRequantXnnpack, type Requant } from './requant.js';
 
@@ -145,7 +146,7 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Int8Stage, Stage
   const packer = new BlobPacker();
   const packs = new Map<Int8Stage, StagePack>();
   for (const s of p.plan.stages) {
-    if (s.kind === 'input' || s.kind === 'pool') continue;
+    if (s.kind === 'input' || s.kind === 'pool' || s.kind === 'concat') continue;
     const q = p.quant.get(s)!;
     switch (s.kind) {
       case 'conv':
@@ -193,6 +194,7 @@ function stageBody(
       scale: p.inputParams.scale,
       zeroPoint: p.inputParams.zeroPoint,
     });
+  if (s.kind === 'concat') return concatRowsI8(f, { stage: s, r0, r1, x0, x1 });
   const q = p.quant.get(s)!;
   if (s.kind === 'pool') {
     const out = s.epi.out;

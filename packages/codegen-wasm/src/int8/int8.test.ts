@@ -10,6 +10,7 @@ import {
   GraphBuilder,
   GraphError,
   multiplyByQuantizedMultiplier,
+  quantizeModel,
   quantizeMultiplier,
   SeededRandom,
   xnnpackRequantize,
@@ -22,7 +23,7 @@ import {
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
 import { Fn } from '../kernels/builder.js';
-import { randomInput } from '../testing/harness.js';
+import { randomInput, seededWeights } from '../testing/harness.js';
 import { randomQuantizedModel, referenceInt8 } from '../testing/int8-reference.js';
 import { executeInt8 } from '../testing/trained-int8.js';
 import { loadWasmModel, createWasmMemory } from '../testing/load.js';
@@ -262,6 +263,20 @@ async function checkIn(
     tweak(randomQuantizedModel(graph, seed, calibration, undefined, perTensor)),
     arithmetic,
   );
+  return expectBuildsEqual(model, inShape, seed);
+}
+
+/**
+ * `model`'s build, whole and split in three, in the plain-SIMD and the relaxed data flow, equals
+ * the reference integers (returned); its float output is their dequantisation.
+ */
+async function expectBuildsEqual(
+  model: QuantizedModel,
+  inShape: readonly number[],
+  seed: number,
+): Promise<Int8Array> {
+  const { graph } = model;
+  const arithmetic = model.graph.quantization.arithmetic ?? 'tflite';
   // The relaxed builds' usdot data flow (unsigned activations, shifted bias, byte tiles) with an
   // exact plain-SIMD dot: Node 20 has no relaxed SIMD (runtime.test covers the probe).
   const artifact = emitWasmInt8(model, { maxThreads: 3, relaxedDot: 'usdot-emulated' });
@@ -510,6 +525,50 @@ describe('int8 max pooling (ResNet stems): padding never wins, integers compared
         return conv(g, 'head', g.add('sum', a, grown), { out: 2, k: 1 });
       }),
       5,
+    );
+  });
+});
+
+/**
+ * Concat needs its inputs to share its parameters, which a random model does not give:
+ * graph-dsl's post-training quantisation of seeded float weights does (`quantizeModel`).
+ */
+async function checkPtq(graph: Graph, seed: number): Promise<void> {
+  const shape = graph.nodes.find((n) => n.op === 'input')!;
+  const inShape = shape.op === 'input' ? shape.attrs.shape : [0];
+  const calibration = [1, 2].map((i) => ({ shape: inShape, data: randomInput(inShape, seed + i) }));
+  const model = quantizeModel(graph, seededWeights(graph, seed), calibration);
+  for (const arithmetic of ['tflite', 'xnnpack'] as const)
+    await expectBuildsEqual(withArithmetic(model, arithmetic), inShape, seed);
+}
+
+describe('int8 concat (skip-concat decoders): integers copied to their channel offsets', () => {
+  it('decoder (5 channels, up x2) then the skip (6): an unaligned last input, then dw+pw', async () => {
+    await checkPtq(
+      net([3, 16, 36], (g, x) => {
+        const e1 = conv(g, 'enc1', x, { out: 6, k: 3, s: 2, act: 'relu6' }); // 8x18
+        const e2 = conv(g, 'enc2', e1, { out: 12, k: 3, s: 2, act: 'relu6' }); // 4x9
+        const d1 = g.upsample('dec1_up', conv(g, 'dec1', e2, { out: 5, k: 1, act: 'relu' }), 'nearest');
+        const cat = g.concat('skip1_concat', d1, e1);
+        const dw = conv(g, 'dec2_dw', cat, { out: 11, k: 5, groups: 11, act: 'relu' });
+        return conv(g, 'head', conv(g, 'dec2_pw', dw, { out: 7, k: 1, act: 'relu' }), { out: 1, k: 1 });
+      }),
+      1,
+    );
+  });
+
+  it('three inputs of 8, 3 and 13 channels (aligned, unaligned, past the pixel), a padded 3x3 conv after', async () => {
+    await checkPtq(
+      net([4, 9, 13], (g, x) => {
+        const a = conv(g, 'a', x, { out: 8, k: 1, act: 'relu' });
+        const b = conv(g, 'b', x, { out: 3, k: 3 });
+        const c = conv(g, 'c', x, { out: 13, k: 1, act: 'relu6' });
+        const cat = g.concat('cat', a, b, c);
+        // The skip `a` has a second reader: it sees the concat's parameters too.
+        const mixed = g.add('mix', conv(g, 'after', cat, { out: 8, k: 3 }), a);
+        return conv(g, 'head', mixed, { out: 2, k: 1 });
+      }),
+      2,
     );
   });
 });

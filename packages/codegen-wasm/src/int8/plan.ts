@@ -8,6 +8,9 @@
  * folded into each conv's bias at emit time (`bias - zp * sum(w)`, exact in int32), so the inner
  * loops multiply raw int8 values.
  *
+ * A channel concat copies integers (its inputs carry its parameters, TFLite's restriction): one
+ * copy stage per concat, each input to its channel offset of the concat's buffer.
+ *
  * Max pooling compares integers of one scale (its output carries its input's parameters), so
  * its stage only takes maxima and clamps for a fused activation. Padded taps must never win: the
  * halo of a buffer a padded max pool reads holds -128, which no valid value is below, and every
@@ -172,7 +175,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   const outputNode = graph.nodes.find((n) => n.op === 'output')!;
   const outputParams = tensors(outputNode.name, outputNode.name);
   for (const s of plan.stages) {
-    if (s.kind === 'input') continue;
+    if (s.kind === 'input' || s.kind === 'concat') continue;
     const layers = plan.layers.get(s)!;
     if (s.kind === 'pool') {
       // The planner fuses nothing but an activation into a pool stage of the int8 build.
@@ -220,7 +223,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     if (s.kind !== 'pool' || !poolReadsPadding(s)) continue;
     const zp = zeroPoint.get(s.in)!;
     const conv = plan.stages.find((c) => {
-      if (c.kind === 'input' || c.kind === 'pool' || c.in !== s.in) return false;
+      if (c.kind === 'input' || c.kind === 'pool' || c.kind === 'concat' || c.in !== s.in) return false;
       return convReadsPadding(c.kind === 'dwpw' ? c.dw : c.conv, s.in);
     });
     if (conv && zp !== -128)
@@ -284,14 +287,14 @@ export const BARRIER_OFFSET = 0;
  * The `StageAccess` of an int8 stage, for the thread schedule (`schedule.ts`). The int8 plan has
  * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
  * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
- * depthwise row kernels take column ranges as the float ones do (the input stage, the dense conv
- * and the head take whole rows).
+ * depthwise row kernels and the concat copy take column ranges as the float ones do (the input
+ * stage, the dense conv, the head and the max pool take whole rows).
  */
 export function int8StageAccess(s: Int8Stage): StageAccess {
   if ((s.kind === 'dw' || s.kind === 'dwpw') && s.ring)
     throw new Error(`codegen-wasm int8: stage ${s.name} reads through a ring (a planner bug)`);
   const a = floatStageAccess(s);
-  return { ...a, columns: s.kind === 'pw' || s.kind === 'dw' || s.kind === 'dwpw' };
+  return { ...a, columns: s.kind === 'pw' || s.kind === 'dw' || s.kind === 'dwpw' || s.kind === 'concat' };
 }
 
 /**

@@ -7,7 +7,13 @@
  * 4+ rows per thread take dynamic rows.
  */
 import { buildArch, fastdepth } from '@fastdepth/fastdepth-arch';
-import { foldBatchNorm, GraphBuilder, type Graph, type IntegerArithmetic } from '@fastdepth/graph-dsl';
+import {
+  foldBatchNorm,
+  GraphBuilder,
+  quantizeModel,
+  type Graph,
+  type IntegerArithmetic,
+} from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { randomInput, seededWeights } from '../testing/harness.js';
 import { randomQuantizedModel } from '../testing/int8-reference.js';
@@ -27,7 +33,10 @@ async function expectThreadedEqual(
   const folded = foldBatchNorm({ graph, weights: seededWeights(graph, 3) }).graph;
   const shape = folded.nodes.find((n) => n.op === 'input')!;
   const inShape = shape.op === 'input' ? shape.attrs.shape : [0];
-  const random = randomQuantizedModel(folded, 4, randomInput(inShape, 2));
+  // A concat needs its inputs to share its parameters: post-training quantisation gives that.
+  const random = folded.nodes.some((n) => n.op === 'concat')
+    ? quantizeModel(graph, seededWeights(graph, 3), [{ shape: inShape, data: randomInput(inShape, 2) }])
+    : randomQuantizedModel(folded, 4, randomInput(inShape, 2));
   const model = {
     ...random,
     graph: { ...random.graph, quantization: { ...random.graph.quantization, arithmetic } },
@@ -109,6 +118,13 @@ describe('int8 threads: the -threads module on N workers equals one thread and t
   it('xnnpack arithmetic: fastdepth with odd widths on 2 threads at 96x160', async () => {
     await expectThreadedEqual(oddFastdepth([96, 160]), 2, false, 'xnnpack');
   });
+
+  it.each(['mobilenet-nnconv5-skipconcat', 'mobilenet-nnconv5dw-skipconcat'])(
+    '%s at 32x160 on 2 threads (concat copies on their own rows, no barrier before them)',
+    async (arch) => {
+      await expectThreadedEqual(buildArch(arch, { inputSize: [32, 160] }), 2);
+    },
+  );
 
   // Every stage of fastdepth-pruned but the head is a fused dw+pw reading neighbour rows: a
   // barrier before each.

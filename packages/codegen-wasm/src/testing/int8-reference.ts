@@ -185,6 +185,23 @@ function run(
         values.set(node.name, { shape, data });
         break;
       }
+      case 'concat': {
+        // Inputs and output share one set of parameters (TFLite's restriction): a copy.
+        q.tensors[node.name] ??= inP();
+        const p = q.tensors[node.name]!;
+        node.inputs.forEach((name, i) => {
+          if (inP(i).scale !== p.scale || inP(i).zeroPoint !== p.zeroPoint)
+            throw new Error(`int8 test reference: concat ${node.name} input ${name} has other parameters`);
+        });
+        const data = new Int8Array(shape[1] * shape[2] * shape[3]);
+        let at = 0;
+        for (const name of node.inputs) {
+          data.set(get(name).data, at);
+          at += get(name).data.length;
+        }
+        values.set(node.name, { shape, data });
+        break;
+      }
       case 'output':
         q.tensors[node.name] ??= inP();
         values.set(node.name, get(node.inputs[0]!));
