@@ -210,10 +210,13 @@ function upsampleBilinear(x: Tensor64, out: Shape): Float64Array {
   return y;
 }
 
-function unpool(x: Tensor64, out: Shape): Float64Array {
+/**
+ * Zero-insertion unpooling x2: each input value at the top-left of its 2x2 cell of `y` (a fresh
+ * array of `out`'s size, holding zeros: 0, or the zero point in the int8 executor).
+ */
+export function unpoolInto<T extends Float64Array | Int8Array>(x: PlanarTensor, out: Shape, y: T): T {
   const [n, c, h, w] = x.shape;
   const [, , oh, ow] = out;
-  const y = new Float64Array(numel(out));
   for (let p = 0; p < n * c; p++) {
     for (let iy = 0; iy < h; iy++) {
       for (let ix = 0; ix < w; ix++) y[(p * oh + 2 * iy) * ow + 2 * ix] = x.data[(p * h + iy) * w + ix]!;
@@ -385,7 +388,7 @@ function evalNode(node: Node, ins: readonly Tensor64[], out: Shape, w: WeightMap
         ? upsampleNearestInto(x, out, new Float64Array(numel(out)))
         : upsampleBilinear(x, out);
     case 'unpool':
-      return unpool(x, out);
+      return unpoolInto(x, out, new Float64Array(numel(out)));
     case 'pixelShuffle':
       return pixelShuffle(node, x, out);
     case 'maxPool':

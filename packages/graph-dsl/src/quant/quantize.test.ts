@@ -345,6 +345,47 @@ describe('quantizeModel on a skip-concat network', () => {
   });
 });
 
+describe('quantizeModel on an UpProj-style unpool decoder', () => {
+  const g = new GraphBuilder('tiny-upproj');
+  const x = g.input('input', [1, 3, 16, 16]);
+  const e = g.relu6('enc_relu', g.conv2d('enc', x, { outChannels: 6, kernel: 3, stride: 4, pads: 1 })); // 4
+  const up = g.unpool('unpool', e); // 8, zeros between
+  const a = g.relu('a_relu', g.conv2d('a', up, { outChannels: 5, kernel: 5, pads: 2 }));
+  const b = g.conv2d('b', up, { outChannels: 5, kernel: 5, pads: 2 });
+  g.output('depth', g.conv2d('head', g.relu('sum_relu', g.add('sum', a, b)), { outChannels: 1, kernel: 1 }));
+  const graph = g.build();
+  const weights = initWeights(graph, 5);
+  const model = quantizeModel(graph, weights, images(3, 16, 400));
+  const { tensors } = model.graph.quantization;
+
+  it('carries its input parameters; the inserted zeros are the zero point', () => {
+    expect(tensors.unpool).toEqual(tensors.enc_relu);
+    const q = executeQuantized(model, { input: images(1, 16, 800)[0]! }, { keepIntermediates: true });
+    const [pre, post] = [q.enc_relu!.data, q.unpool!.data];
+    const zp = tensors.unpool!.zeroPoint;
+    for (let c = 0; c < 6; c++)
+      for (let y = 0; y < 8; y++)
+        for (let xx = 0; xx < 8; xx++) {
+          const v = post[(c * 8 + y) * 8 + xx]!;
+          const want = y % 2 === 0 && xx % 2 === 0 ? pre[(c * 4 + y / 2) * 4 + xx / 2]! : zp;
+          expect(v).toBe(want);
+        }
+  });
+
+  it('agrees with the float network', () => {
+    const ref: number[] = [];
+    const int8: number[] = [];
+    for (const input of images(3, 16, 900)) {
+      ref.push(...floatOutput(graph, weights, input));
+      const q = executeQuantized(model, { input }).depth!;
+      int8.push(...dequantizeValues(q.data, q.params));
+    }
+    const agree = agreement(ref, int8, tensors.depth!.scale);
+    expect(agree.meanRelativeDifference).toBeLessThan(0.05);
+    expect(agree.delta1).toBeGreaterThan(0.95);
+  });
+});
+
 describe('calibrateRanges', () => {
   const g = new GraphBuilder('t');
   g.output('out', g.relu('r', g.input('input', [1, 1, 10, 10])));

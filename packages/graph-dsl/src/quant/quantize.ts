@@ -2,14 +2,14 @@
  * Post-training quantisation of any DSL network to TFLite's int8 scheme (see `ir.ts`):
  *
  * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`); what remains must be ops the
- *    int8 semantics define (input, conv2d, relu, relu6, add, nearest upsample, max pool, concat,
- *    output).
+ *    int8 semantics define (input, conv2d, relu, relu6, add, nearest upsample, max pool, unpool,
+ *    concat, output).
  * 2. Weights: symmetric int8 per output channel, `scale = max|w| / 127`, zero point 0; biases
  *    int32 in units of `inputScale * weightScale[c]`.
  * 3. Activations: per-tensor asymmetric int8, from the ranges the float reference executor
  *    sees on calibration inputs (min/max, or a percentile that ignores rare outliers).
  *
- * Relu, relu6, upsample, max pool and output carry their input's parameters exactly, so the
+ * Relu, relu6, upsample, max pool, unpool and output carry their input's parameters exactly, so the
  * parameters are chosen once per chain of such ops, at the layer that produces it (input,
  * conv or add), to cover what the chain's readers see: a conv read only through a relu needs
  * [0, max] and not its negative half (the relu clamps it away anyway), a relu6 output is
@@ -84,14 +84,22 @@ export interface TensorRange {
 }
 
 /** Ops whose int8 output carries its input's parameters (see `ir.ts`). */
-const SHARES_INPUT_PARAMS = new Set<Node['op']>(['relu', 'relu6', 'upsample', 'resize', 'maxPool', 'output']);
+const SHARES_INPUT_PARAMS = new Set<Node['op']>([
+  'relu',
+  'relu6',
+  'upsample',
+  'resize',
+  'maxPool',
+  'unpool',
+  'output',
+]);
 /** Readers that clamp at the zero point and above: their input's negative half never matters. */
 const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
 
 /**
  * Post-training int8 quantisation of `graph` with float `weights`, calibrated by running the
  * float reference executor on `calibrationInputs`. Deterministic. Throws `GraphError` naming
- * the layer for ops the int8 scheme lacks (convTranspose2d, unpool, bilinear upsample,
+ * the layer for ops the int8 scheme lacks (convTranspose2d, pixelShuffle, bilinear upsample,
  * BatchNorm that follows no convolution, ...) or for non-finite values during calibration.
  */
 export function quantizeModel(
@@ -169,6 +177,7 @@ function checkInt8Ops(graph: Graph): void {
       case 'relu':
       case 'relu6':
       case 'maxPool':
+      case 'unpool':
       case 'concat':
       case 'output':
         break;
@@ -190,7 +199,6 @@ function checkInt8Ops(graph: Graph): void {
           'BatchNorm that does not follow a convolution read by nothing else cannot be folded, and int8 has no BatchNorm',
         );
       case 'convTranspose2d':
-      case 'unpool':
       case 'pixelShuffle':
       case 'sigmoid':
       case 'hardSigmoid':
@@ -201,7 +209,7 @@ function checkInt8Ops(graph: Graph): void {
       case 'globalAvgPool':
         throw new GraphError(
           node.name,
-          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, concat, output)`,
+          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, unpool, concat, output)`,
         );
       default:
         assertNever(node);

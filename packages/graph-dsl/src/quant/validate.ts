@@ -45,6 +45,7 @@ const PASS_THROUGH: ReadonlySet<Node['op']> = new Set([
   'upsample',
   'resize',
   'maxPool',
+  'unpool',
   'output',
 ]);
 
@@ -58,6 +59,7 @@ const INT8_OPS: ReadonlySet<Node['op']> = new Set([
   'upsample',
   'resize',
   'maxPool',
+  'unpool',
   'concat',
   'output',
 ]);
