@@ -213,8 +213,14 @@ export type FloatStage = Stage<Activation> | PixelStage | ConcatStage;
  */
 export type MaxPoolStage = Omit<Extract<PixelStage, { kind: 'pool' }>, 'epi'> & { epi: Epilogue };
 
+/**
+ * Unpooling in the int8 build: an `unpool` stage whose epilogue holds at most an activation
+ * (its output carries its input's parameters; the inserted zeros are the zero point).
+ */
+export type UnpoolStage = Omit<Extract<PixelStage, { kind: 'unpool' }>, 'epi'> & { epi: Epilogue };
+
 /** Every stage of the int8 build (a concat copies integers: its inputs share its parameters). */
-export type Int8Stage = Stage | MaxPoolStage | ConcatStage;
+export type Int8Stage = Stage | MaxPoolStage | UnpoolStage | ConcatStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -264,7 +270,6 @@ export function stageOut(stage: FloatStage): Buffer | undefined {
 /** Ops the int8 kernels have no kernel for, whatever surrounds them. */
 const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
   'convTranspose2d',
-  'unpool',
   'pixelShuffle',
   'sigmoid',
   'hardSigmoid',
@@ -277,7 +282,7 @@ const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
 ]);
 
 const SUPPORTED =
-  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool, concat';
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool, unpool, concat';
 
 /** Most layers named in the error about ops without a kernel; the rest are counted. */
 const MAX_LISTED_LAYERS = 12;
@@ -321,7 +326,7 @@ export interface PlanOptions {
 
 /**
  * The plan of the int8 build: only the FastDepth-family ops (conv, depthwise, relu/relu6, add,
- * nearest x2, max pool, concat), every other op refused in one error naming each such layer.
+ * nearest x2, max pool, unpool, concat), every other op refused in one error naming each such layer.
  */
 export function planGraph(
   graph: Graph,
@@ -488,9 +493,11 @@ function plan(
   };
   /**
    * Whether an upsample, a skip add or the graph output may fuse into `stage`'s epilogue: always
-   * in the float build; in the int8 build not into a max pool, whose kernel only clamps.
+   * in the float build; in the int8 build not into a max pool or an unpool, whose kernels only
+   * clamp.
    */
-  const fusesMoreThanAct = (stage: EpiStage): boolean => all || stage.kind !== 'pool';
+  const fusesMoreThanAct = (stage: EpiStage): boolean =>
+    all || (stage.kind !== 'pool' && stage.kind !== 'unpool');
   /** Where an activation may go in an open stage's epilogue, if anywhere. */
   const actSlot = (e: Epilogue<Activation>): 'act' | 'act2' | undefined =>
     !e.add && e.act === 'none' ? 'act' : e.act2 === 'none' ? 'act2' : undefined;

@@ -76,6 +76,7 @@ import {
 } from './plan.js';
 import { concatRowsI8 } from './concat.js';
 import { maxPoolRowsI8 } from './pool.js';
+import { unpoolRowsI8 } from './unpool.js';
 import { makeRequant, makeRequantXnnpack, type Requant } from './requant.js';
 
 export interface WasmInt8EmitOptions {
@@ -146,7 +147,7 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Int8Stage, Stage
   const packer = new BlobPacker();
   const packs = new Map<Int8Stage, StagePack>();
   for (const s of p.plan.stages) {
-    if (s.kind === 'input' || s.kind === 'pool' || s.kind === 'concat') continue;
+    if (s.kind === 'input' || s.kind === 'pool' || s.kind === 'unpool' || s.kind === 'concat') continue;
     const q = p.quant.get(s)!;
     switch (s.kind) {
       case 'conv':
@@ -200,6 +201,12 @@ function stageBody(
     const out = s.epi.out;
     if (out === 'output') throw new Error(`codegen-wasm int8: pool stage ${s.name} writes the output`);
     return maxPoolRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1 });
+  }
+  if (s.kind === 'unpool') {
+    const out = s.epi.out;
+    if (out === 'output') throw new Error(`codegen-wasm int8: unpool stage ${s.name} writes the output`);
+    const { lo, hi, zeroPoint: zp } = q.pool!;
+    return unpoolRowsI8(f, { stage: s, out, zp, lo, hi, r0, r1 });
   }
   const cp = pk!.conv!;
   const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout);

@@ -573,6 +573,31 @@ describe('int8 concat (skip-concat decoders): integers copied to their channel o
   });
 });
 
+describe('int8 unpool (UpConv / UpProj decoders): zero point between the copied pixels', () => {
+  it('UpProj block at odd width (two 5x5 branches on the unpool, a 3x3 after one, the sum)', async () => {
+    await check(
+      net([5, 12, 28], (g, x) => {
+        const e = conv(g, 'enc', x, { out: 11, k: 3, s: 2, act: 'relu6' }); // 6x14
+        const up = g.unpool('unpool', conv(g, 'pre', e, { out: 10, k: 3, s: 2 })); // 3x7 -> 6x14
+        const a = conv(g, 'a2', conv(g, 'a1', up, { out: 7, k: 5, act: 'relu' }), { out: 7, k: 3 });
+        const b = conv(g, 'b', up, { out: 7, k: 5 });
+        return conv(g, 'head', g.relu('sum_relu', g.add('sum', a, b)), { out: 1, k: 1 });
+      }),
+    );
+  });
+
+  it('a ReLU fused after the unpool (a clamp of the copied values), 17 channels', async () => {
+    await check(
+      net([3, 8, 20], (g, x) => {
+        const c = conv(g, 'c', x, { out: 17, k: 3, s: 2 }); // 4x10, zero point mid-range
+        const up = g.relu('unpool_relu', g.unpool('unpool', c)); // 8x20
+        return conv(g, 'head', conv(g, 'd', up, { out: 6, k: 5 }), { out: 3, k: 1 });
+      }),
+      4,
+    );
+  });
+});
+
 describe('int8 input quantisation', () => {
   it('a u8 pixel p fed as p / 255 becomes p - 128 (the paper input params)', async () => {
     const graph = net([3, 16, 16], (g, x) => conv(g, 'pw', x, { out: 8, k: 1 }));

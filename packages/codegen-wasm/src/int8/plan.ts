@@ -8,6 +8,9 @@
  * folded into each conv's bias at emit time (`bias - zp * sum(w)`, exact in int32), so the inner
  * loops multiply raw int8 values.
  *
+ * Unpooling copies each input pixel to the top-left of its 2x2 cell and fills the rest with the
+ * zero point (its output carries its input's parameters).
+ *
  * A channel concat copies integers (its inputs carry its parameters, TFLite's restriction): one
  * copy stage per concat, each input to its channel offset of the concat's buffer.
  *
@@ -75,10 +78,12 @@ export interface ConvQuant {
   readonly hi: number;
 }
 
-/** The clamp of a max pool stage: [-128, 127] or a fused activation's range. */
+/** The clamp of a max pool or unpool stage: [-128, 127] or a fused activation's range. */
 export interface PoolQuant {
   readonly lo: number;
   readonly hi: number;
+  /** The output tensor's zero point (an unpool's inserted zeros; not the buffer's halo value). */
+  readonly zeroPoint: number;
 }
 
 export interface StageQuant {
@@ -87,7 +92,7 @@ export interface StageQuant {
   /** The depthwise conv of a dwpw stage (its output lives in the row tile). */
   readonly dw?: ConvQuant;
   readonly add?: AddQuant;
-  /** A max pool stage's clamp. */
+  /** A max pool or unpool stage's clamp. */
   readonly pool?: PoolQuant;
   /** Dequantisation of the graph output, when the stage writes it. */
   readonly output?: QuantParams;
@@ -177,11 +182,18 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   for (const s of plan.stages) {
     if (s.kind === 'input' || s.kind === 'concat') continue;
     const layers = plan.layers.get(s)!;
-    if (s.kind === 'pool') {
-      // The planner fuses nothing but an activation into a pool stage of the int8 build.
+    if (s.kind === 'pool' || s.kind === 'unpool') {
+      // The planner fuses nothing but activations into these stages of the int8 build; their
+      // kernels clamp once.
+      if (s.epi.act2 !== 'none')
+        throw new GraphError(
+          s.name,
+          `int8 wasm target: two activations in a row after ${s.kind} "${s.name}"`,
+        );
       const last = layers[layers.length - 1]!;
-      const [lo, hi] = range(s.epi.act, tensors(last, last));
-      quant.set(s, { pool: { lo, hi } });
+      const out = tensors(last, last);
+      const [lo, hi] = range(s.epi.act, out);
+      quant.set(s, { pool: { lo, hi, zeroPoint: out.zeroPoint } });
       continue;
     }
     const q: { conv?: ConvQuant; dw?: ConvQuant; add?: AddQuant; output?: QuantParams } = {};
@@ -223,7 +235,8 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     if (s.kind !== 'pool' || !poolReadsPadding(s)) continue;
     const zp = zeroPoint.get(s.in)!;
     const conv = plan.stages.find((c) => {
-      if (c.kind === 'input' || c.kind === 'pool' || c.kind === 'concat' || c.in !== s.in) return false;
+      if (c.kind === 'input' || c.kind === 'pool' || c.kind === 'unpool' || c.kind === 'concat') return false;
+      if (c.in !== s.in) return false;
       return convReadsPadding(c.kind === 'dwpw' ? c.dw : c.conv, s.in);
     });
     if (conv && zp !== -128)
@@ -288,7 +301,7 @@ export const BARRIER_OFFSET = 0;
  * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
  * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
  * depthwise row kernels and the concat copy take column ranges as the float ones do (the input
- * stage, the dense conv, the head and the max pool take whole rows).
+ * stage, the dense conv, the head, the max pool and the unpool take whole rows).
  */
 export function int8StageAccess(s: Int8Stage): StageAccess {
   if ((s.kind === 'dw' || s.kind === 'dwpw') && s.ring)

@@ -185,6 +185,19 @@ function run(
         values.set(node.name, { shape, data });
         break;
       }
+      case 'unpool': {
+        // Zero insertion x2: the zeros are the (shared) zero point.
+        q.tensors[node.name] ??= inP();
+        const x = get(node.inputs[0]!);
+        const [, c, h, w] = shape;
+        const data = new Int8Array(c * h * w).fill(q.tensors[node.name]!.zeroPoint);
+        for (let ch = 0; ch < c; ch++)
+          for (let y = 0; y < h; y += 2)
+            for (let xx = 0; xx < w; xx += 2)
+              data[(ch * h + y) * w + xx] = x.data[(ch * (h / 2) + y / 2) * (w / 2) + xx / 2]!;
+        values.set(node.name, { shape, data });
+        break;
+      }
       case 'concat': {
         // Inputs and output share one set of parameters (TFLite's restriction): a copy.
         q.tensors[node.name] ??= inP();
