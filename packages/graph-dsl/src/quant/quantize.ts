@@ -32,6 +32,7 @@ import {
   type QuantParams,
   type QuantTensor,
 } from './ir.js';
+import { PASS_THROUGH } from './validate.js';
 
 /** How activation ranges are measured on the calibration inputs. */
 export type CalibrationMethod = 'minmax' | 'percentile';
@@ -83,16 +84,6 @@ export interface TensorRange {
   readonly max: number;
 }
 
-/** Ops whose int8 output carries its input's parameters (see `ir.ts`). */
-const SHARES_INPUT_PARAMS = new Set<Node['op']>([
-  'relu',
-  'relu6',
-  'upsample',
-  'resize',
-  'maxPool',
-  'unpool',
-  'output',
-]);
 /** Readers that clamp at the zero point and above: their input's negative half never matters. */
 const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
 
@@ -229,7 +220,7 @@ function shareGroups(graph: Graph, inputFixed: boolean): Map<string, Node[]> {
   const order = new Map(graph.nodes.map((n, i) => [n.name, i]));
   for (const node of graph.nodes) {
     let root = node.name;
-    if (SHARES_INPUT_PARAMS.has(node.op)) root = rootOf.get(node.inputs[0]!)!;
+    if (PASS_THROUGH.has(node.op)) root = rootOf.get(node.inputs[0]!)!;
     if (node.op === 'concat') {
       const roots = [...new Set(node.inputs.map((i) => rootOf.get(i)!))].sort(
         (a, b) => order.get(a)! - order.get(b)!,

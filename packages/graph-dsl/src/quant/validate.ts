@@ -38,8 +38,11 @@ function zeroPointProblem(v: unknown): string | undefined {
   return undefined;
 }
 
-/** Ops whose int8 output carries exactly the input's scale and zero point. */
-const PASS_THROUGH: ReadonlySet<Node['op']> = new Set([
+/**
+ * Ops whose int8 output carries exactly the input's scale and zero point (checked here, and
+ * chosen once per chain of them by post-training quantisation).
+ */
+export const PASS_THROUGH: ReadonlySet<Node['op']> = new Set([
   'relu',
   'relu6',
   'upsample',
