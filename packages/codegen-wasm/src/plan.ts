@@ -219,8 +219,15 @@ export type MaxPoolStage = Omit<Extract<PixelStage, { kind: 'pool' }>, 'epi'> & 
  */
 export type UnpoolStage = Omit<Extract<PixelStage, { kind: 'unpool' }>, 'epi'> & { epi: Epilogue };
 
+/**
+ * A standalone add in the int8 build: a `map` stage summing two complete buffers (`in` and
+ * `terms[0]`) whose epilogue holds at most an activation (an add the planner could not fuse
+ * into a conv's epilogue, e.g. a skip add after an UpProj block, whose own add is fused there).
+ */
+export type Int8AddStage = Omit<Extract<PixelStage, { kind: 'map' }>, 'epi'> & { epi: Epilogue };
+
 /** Every stage of the int8 build (a concat copies integers: its inputs share its parameters). */
-export type Int8Stage = Stage | MaxPoolStage | UnpoolStage | ConcatStage;
+export type Int8Stage = Stage | MaxPoolStage | UnpoolStage | ConcatStage | Int8AddStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -493,11 +500,11 @@ function plan(
   };
   /**
    * Whether an upsample, a skip add or the graph output may fuse into `stage`'s epilogue: always
-   * in the float build; in the int8 build not into a max pool or an unpool, whose kernels only
-   * clamp.
+   * in the float build; in the int8 build not into a max pool, an unpool or an add stage, whose
+   * kernels only clamp.
    */
   const fusesMoreThanAct = (stage: EpiStage): boolean =>
-    all || (stage.kind !== 'pool' && stage.kind !== 'unpool');
+    all || (stage.kind !== 'pool' && stage.kind !== 'unpool' && stage.kind !== 'map');
   /** Where an activation may go in an open stage's epilogue, if anywhere. */
   const actSlot = (e: Epilogue<Activation>): 'act' | 'act2' | undefined =>
     !e.add && e.act === 'none' ? 'act' : e.act2 === 'none' ? 'act2' : undefined;
@@ -730,11 +737,8 @@ function plan(
             .sort((x, y) => stages.indexOf(y.t!.stage) - stages.indexOf(x.t!.stage));
           return candidates[0];
         };
-        if (!all) {
-          if (node.inputs.length !== 2)
-            unsupported(node.name, `an add of ${node.inputs.length} inputs (only 2)`);
-          if (node.inputs[0] === node.inputs[1]) unsupported(node.name, 'an add of a value to itself');
-        }
+        if (!all && node.inputs.length !== 2)
+          unsupported(node.name, `an add of ${node.inputs.length} inputs (only 2)`);
         const pick = pickOf();
         if (pick) {
           const t = pick.t!;
@@ -749,11 +753,9 @@ function plan(
             open.set(node.name, t);
             break;
           }
-          if (!all) unsupported(node.name, 'an add whose operands are produced out of order');
-        } else if (!all) {
-          unsupported(node.name, 'an add whose operands are not produced by a conv read only by it');
         }
-        // Every operand complete: one map stage sums them.
+        // Every operand complete: one map stage sums them (in the int8 build too: two operands,
+        // `addRowsI8`).
         const [first, ...rest] = node.inputs;
         const terms = rest.map((r) => bufferOf(r, node.name));
         addOpen(mapStage(node.name, first!, { terms }), node.name);

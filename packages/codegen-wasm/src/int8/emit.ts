@@ -74,6 +74,7 @@ import {
   type Int8Plan,
   type LayoutI8,
 } from './plan.js';
+import { addRowsI8 } from './add.js';
 import { concatRowsI8 } from './concat.js';
 import { maxPoolRowsI8 } from './pool.js';
 import { unpoolRowsI8 } from './unpool.js';
@@ -147,7 +148,15 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Int8Stage, Stage
   const packer = new BlobPacker();
   const packs = new Map<Int8Stage, StagePack>();
   for (const s of p.plan.stages) {
-    if (s.kind === 'input' || s.kind === 'pool' || s.kind === 'unpool' || s.kind === 'concat') continue;
+    // Stages without weights.
+    if (
+      s.kind === 'input' ||
+      s.kind === 'pool' ||
+      s.kind === 'unpool' ||
+      s.kind === 'concat' ||
+      s.kind === 'map'
+    )
+      continue;
     const q = p.quant.get(s)!;
     switch (s.kind) {
       case 'conv':
@@ -207,6 +216,11 @@ function stageBody(
     if (out === 'output') throw new Error(`codegen-wasm int8: unpool stage ${s.name} writes the output`);
     const { lo, hi, zeroPoint: zp } = q.pool!;
     return unpoolRowsI8(f, { stage: s, out, zp, lo, hi, r0, r1 });
+  }
+  if (s.kind === 'map') {
+    const out = s.epi.out;
+    if (out === 'output') throw new Error(`codegen-wasm int8: add stage ${s.name} writes the output`);
+    return addRowsI8(f, { stage: s, out, add: q.add!, r0, r1, x0, x1 });
   }
   const cp = pk!.conv!;
   const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout);

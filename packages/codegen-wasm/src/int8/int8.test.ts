@@ -598,6 +598,57 @@ describe('int8 unpool (UpConv / UpProj decoders): zero point between the copied 
   });
 });
 
+describe('int8 standalone add (both operands complete): a stage of its own, the fused ADD arithmetic', () => {
+  it('a skip add after an UpProj block (whose own add sits in a conv epilogue), ReLU after, 13 channels', async () => {
+    await check(
+      net([3, 12, 28], (g, x) => {
+        const e1 = conv(g, 'enc1', x, { out: 13, k: 3, s: 2, act: 'relu6' }); // 6x14, read twice
+        const e2 = conv(g, 'enc2', e1, { out: 9, k: 3, s: 2, act: 'relu6' }); // 3x7
+        const up = g.unpool('unpool', conv(g, 'pre', e2, { out: 10, k: 1 })); // 6x14
+        const a = conv(g, 'a2', conv(g, 'a1', up, { out: 13, k: 5, act: 'relu' }), { out: 13, k: 3 });
+        const b = conv(g, 'b', up, { out: 13, k: 5 });
+        const block = g.relu('sum_relu', g.add('sum', a, b));
+        const skipped = g.relu('skip_relu', g.add('skip_add', block, e1));
+        return conv(g, 'head', skipped, { out: 1, k: 1 });
+      }),
+      3,
+    );
+  });
+
+  it('operands with other readers, a value added to itself, ReLU6 after, an unpool reading the sum', async () => {
+    await check(
+      net([4, 10, 14], (g, x) => {
+        const c = conv(g, 'c', x, { out: 6, k: 3 }); // no activation: values on both sides of zero
+        const d = conv(g, 'd', x, { out: 6, k: 1, act: 'relu' });
+        const sum = g.relu6('sum_relu', g.add('sum', d, c)); // c and d are read again below
+        const twice = g.add('twice', c, c);
+        const up = g.unpool('up', conv(g, 'down', g.add('mix', sum, twice), { out: 5, k: 3, s: 2 }));
+        return conv(
+          g,
+          'head',
+          g.add('late', conv(g, 'e', up, { out: 6, k: 1 }), conv(g, 'f', up, { out: 6, k: 1 })),
+          {
+            out: 2,
+            k: 1,
+          },
+        );
+      }),
+      5,
+    );
+  });
+
+  it('an add writing the graph output: a GraphError naming the output', () => {
+    const graph = net([4, 8, 8], (g, x) => {
+      const c = conv(g, 'c', x, { out: 4, k: 3 });
+      return g.add('sum', c, c);
+    });
+    const model = randomQuantizedModel(graph, 1, randomInput([1, 4, 8, 8], 1));
+    expect(() => emitWasmInt8(model)).toThrow(
+      /layer "depth".*an output that is not the sole reader of a conv/,
+    );
+  });
+});
+
 describe('int8 input quantisation', () => {
   it('a u8 pixel p fed as p / 255 becomes p - 128 (the paper input params)', async () => {
     const graph = net([3, 16, 16], (g, x) => conv(g, 'pw', x, { out: 8, k: 1 }));

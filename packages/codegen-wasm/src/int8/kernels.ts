@@ -12,25 +12,14 @@
  * - dense (the first conv): per tap, input channels in pairs on `i32x4.dot_i16x8_s`, constant offsets;
  * - head (one output channel): dot products over channels, reduced with shuffles.
  */
-import type { QuantizedMultiplier } from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
 import type { Buffer, ConvGeom, Epilogue } from '../plan.js';
 import type { Expr, Fn } from '../kernels/builder.js';
 import { geomI8, pad8, type AddQuant, type LayoutI8 } from './plan.js';
-import { i32Splat, requantize, requantLocals, type Requant, type RequantLocals } from './requant.js';
+import { QuantizedAdd } from './add.js';
+import { i32Splat, narrow8, requantize, requantLocals, type Requant, type RequantLocals } from './requant.js';
 
 const i8Splat = (f: Fn, v: number): Expr => f.m.i32x4.splat(f.c(v));
-
-/** i32x4 x 2 (8 channels) -> 8 int8 values in the low half of a v128. */
-function narrow8(f: Fn, lo: Expr, hi: Expr): Expr {
-  const m = f.m;
-  const w = f.v128Local();
-  return m.block(
-    null,
-    [f.set(w, m.i16x8.narrow_i32x4_s(lo, hi)), m.i8x16.narrow_i16x8_s(f.get(w), f.get(w))],
-    binaryen.v128,
-  );
-}
 
 /**
  * How the pointwise GEMM multiplies int8 by int8:
@@ -105,8 +94,8 @@ export class EpilogueI8 {
   /** One half of an output value (not `t`: the second half's ADD still reads the skip in `t`). */
   private readonly o: number;
   private readonly L: RequantLocals;
-  private readonly ax: number;
-  private readonly ad: number;
+  /** The fused skip ADD's arithmetic, when the epilogue has one. */
+  private readonly adder: QuantizedAdd | undefined;
   private readonly s: number;
 
   constructor(
@@ -115,7 +104,7 @@ export class EpilogueI8 {
     private readonly q: Requant,
     /** Absolute address of the requantisation table (channel 0). */
     private readonly qAddr: number,
-    private readonly add: AddQuant | undefined,
+    add: AddQuant | undefined,
     private readonly output: { scale: number; zeroPoint: number } | undefined,
     private readonly layout: LayoutI8,
   ) {
@@ -127,13 +116,8 @@ export class EpilogueI8 {
     this.t = f.v128Local();
     this.o = f.v128Local();
     this.L = requantLocals(f);
-    this.ax = f.v128Local();
-    this.ad = f.v128Local();
+    this.adder = add ? new QuantizedAdd(f, add) : undefined;
     this.s = epi.up ? 2 : 1;
-    if (add && !add.xnnpack && (add.m1.shift > 0 || add.m2.shift > 0))
-      throw new Error(
-        `codegen-wasm int8: add "${add.layer}" has an input multiplier above 1 (impossible: s / (2 max s) <= 1/2)`,
-      );
   }
 
   /** Points the epilogue at conv output pixel (y, x), channel `c` (a multiple of 4). */
@@ -171,108 +155,6 @@ export class EpilogueI8 {
   }
 
   /**
-   * `roundingDivideByPOT(x, e)` with one exponent for all lanes (tensor-wide multipliers of the
-   * ADD): TFLite's own mask / threshold form.
-   */
-  private rdbpot(x: Expr, e: number): Expr {
-    const { f } = this;
-    const m = f.m;
-    if (e === 0) return x;
-    const mask = 2 ** e - 1;
-    return m.block(
-      null,
-      [
-        f.set(this.ax, x),
-        // (x >> e) + (remainder > (mask >> 1) + [x < 0]); a true i32x4.gt_s is -1.
-        m.i32x4.sub(
-          m.i32x4.shr_s(f.get(this.ax), f.c(e)),
-          m.i32x4.gt_s(
-            m.v128.and(f.get(this.ax), i32Splat(f, mask)),
-            m.i32x4.sub(i32Splat(f, mask >> 1), m.i32x4.shr_s(f.get(this.ax), f.c(31))),
-          ),
-        ),
-      ],
-      binaryen.v128,
-    );
-  }
-
-  /**
-   * `multiplyByQuantizedMultiplier(d * 2^20, mq)` for |d| <= 255 and mq.shift <= 0 (the ADD's
-   * input rescaling) in 32-bit lanes: SRDHM(d * 2^20, M) = floor((d*M + 2^10) / 2^11)
-   * = d * (M >> 11) + ((d * (M & 2047) + 2^10) >> 11), every term inside int32.
-   */
-  private mulSmall(d: Expr, mq: QuantizedMultiplier): Expr {
-    const { f } = this;
-    const m = f.m;
-    const x = m.i32x4.add(
-      m.i32x4.mul(f.get(this.ad), i32Splat(f, Math.floor(mq.multiplier / 2048))),
-      m.i32x4.shr_s(
-        m.i32x4.add(m.i32x4.mul(f.get(this.ad), i32Splat(f, mq.multiplier % 2048)), i32Splat(f, 1024)),
-        f.c(11),
-      ),
-    );
-    return m.block(null, [f.set(this.ad, d), this.rdbpot(x, -mq.shift)], binaryen.v128);
-  }
-
-  /** `multiplyByQuantizedMultiplier(v, mq)`, one multiplier for all lanes. */
-  private mulUniform(v: Expr, mq: QuantizedMultiplier): Expr {
-    const { f } = this;
-    const m = f.m;
-    const left = mq.shift > 0 ? mq.shift : 0;
-    const k = i32Splat(f, mq.multiplier);
-    const half = (low: boolean): Expr =>
-      m.i64x2.shr_u(
-        m.i64x2.add(
-          low
-            ? m.i64x2.extmul_low_i32x4_s(f.get(this.ad), k)
-            : m.i64x2.extmul_high_i32x4_s(f.get(this.ad), k),
-          m.v128.const([0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0]),
-        ),
-        f.c(31),
-      );
-    const x = m.i8x16.shuffle(
-      half(true),
-      half(false),
-      [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27],
-    );
-    return m.block(
-      null,
-      [f.set(this.ad, left > 0 ? m.i32x4.shl(v, f.c(left)) : v), this.rdbpot(x, left > 0 ? 0 : -mq.shift)],
-      binaryen.v128,
-    );
-  }
-
-  /** The ADD's rescaled conv term, once per conv value (shared by the 2x2 block of an upsample). */
-  private addTerm1(y: Expr): Expr {
-    const a = this.add!;
-    const m = this.f.m;
-    // XNNPACK: bias + y * m_a (every term of its int32 sum stays below 2^30).
-    if (a.xnnpack)
-      return m.i32x4.add(
-        m.i32x4.mul(y, i32Splat(this.f, a.xnnpack.aMultiplier)),
-        i32Splat(this.f, a.xnnpack.bias),
-      );
-    return this.mulSmall(m.i32x4.sub(y, i32Splat(this.f, a.zp1)), a.m1);
-  }
-
-  /** The int8 ADD given the conv term (`addTerm1`) and the skip values `k` (i32x4). */
-  private addOp(term1: Expr, k: Expr): Expr {
-    const { f } = this;
-    const m = f.m;
-    const a = this.add!;
-    if (a.xnnpack) {
-      // XNNPACK: ((bias + y * m_a + k * m_b) >> shift) + zp, clamped (graph-dsl `xnnpackAdd`).
-      const x = a.xnnpack;
-      const acc = m.i32x4.add(term1, m.i32x4.mul(k, i32Splat(f, x.bMultiplier)));
-      const out = m.i32x4.add(m.i32x4.shr_s(acc, f.c(x.shift)), i32Splat(f, x.outputZeroPoint));
-      return m.i32x4.min_s(m.i32x4.max_s(out, i32Splat(f, a.lo)), i32Splat(f, a.hi));
-    }
-    const raw = m.i32x4.add(term1, this.mulSmall(m.i32x4.sub(k, i32Splat(f, a.zp2)), a.m2));
-    const out = m.i32x4.add(this.mulUniform(raw, a.mo), i32Splat(f, a.zpOut));
-    return m.i32x4.min_s(m.i32x4.max_s(out, i32Splat(f, a.lo)), i32Splat(f, a.hi));
-  }
-
-  /**
    * Requantises and stores accumulators for conv pixel x+p, channels c..c+3 (`lo`) and c+4..c+7
    * (`hi`; absent for a head, whose lanes past 0 are padding).
    */
@@ -283,9 +165,10 @@ export class EpilogueI8 {
       f.load(f.get(this.qBase), quad * this.q.quadBytes + this.q.slot[i]! * 16);
     const out: Expr[] = [f.set(this.yl, requantize(f, lo, this.q, table(0), this.L))];
     if (hi) out.push(f.set(this.yh, requantize(f, hi, this.q, table(1), this.L)));
-    if (epi.add) {
-      out.push(f.set(this.yl, this.addTerm1(f.get(this.yl))));
-      out.push(f.set(this.yh, hi ? this.addTerm1(f.get(this.yh)) : f.get(this.yl)));
+    const adder = this.adder;
+    if (epi.add && adder) {
+      out.push(f.set(this.yl, adder.term1(f.get(this.yl))));
+      out.push(f.set(this.yh, hi ? adder.term1(f.get(this.yh)) : f.get(this.yl)));
     }
     const positions: [number, number][] =
       s === 2
@@ -299,11 +182,11 @@ export class EpilogueI8 {
     for (const [dy, dx] of positions) {
       let vl = f.get(this.yl);
       let vh = hi ? f.get(this.yh) : f.get(this.yl);
-      if (epi.add) {
+      if (epi.add && adder) {
         const g = geomI8(epi.add);
         out.push(f.set(this.t, m.v128.load8x8_s(dy * g.rs + (p * s + dx) * g.pix, 1, f.get(this.addBase))));
-        vl = this.addOp(vl, m.i32x4.extend_low_i16x8_s(f.get(this.t)));
-        vh = this.addOp(vh, m.i32x4.extend_high_i16x8_s(f.get(this.t)));
+        vl = adder.apply(vl, m.i32x4.extend_low_i16x8_s(f.get(this.t)));
+        vh = adder.apply(vh, m.i32x4.extend_high_i16x8_s(f.get(this.t)));
       }
       if (epi.out === 'output') {
         const o = this.layout.output;

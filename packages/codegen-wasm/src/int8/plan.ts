@@ -14,6 +14,10 @@
  * A channel concat copies integers (its inputs carry its parameters, TFLite's restriction): one
  * copy stage per concat, each input to its channel offset of the concat's buffer.
  *
+ * An add that no conv epilogue can take (both operands already complete, or the producer's
+ * epilogue holding an add already, as after an UpProj block) is a stage of its own over the two
+ * buffers, with the same ADD arithmetic as the fused one and a fused activation as its clamp.
+ *
  * Max pooling compares integers of one scale (its output carries its input's parameters), so
  * its stage only takes maxima and clamps for a fused activation. Padded taps must never win: the
  * halo of a buffer a padded max pool reads holds -128, which no valid value is below, and every
@@ -176,6 +180,30 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     };
   };
 
+  /** The int8 ADD `layer` of operands with parameters p1 and p2, clamped by a fused `act`. */
+  const addQuant = (
+    layer: string,
+    p1: QuantParams,
+    p2: QuantParams,
+    act: 'none' | 'relu' | 'relu6',
+  ): AddQuant => {
+    const po = tensors(layer, layer);
+    const twiceMax = 2 * Math.max(p1.scale, p2.scale);
+    const [lo, hi] = range(act, po);
+    return {
+      layer,
+      zp1: p1.zeroPoint,
+      zp2: p2.zeroPoint,
+      m1: quantizeMultiplier(p1.scale / twiceMax),
+      m2: quantizeMultiplier(p2.scale / twiceMax),
+      mo: quantizeMultiplier(twiceMax / (2 ** ADD_LEFT_SHIFT * po.scale)),
+      zpOut: po.zeroPoint,
+      lo,
+      hi,
+      ...(arithmetic === 'xnnpack' ? { xnnpack: xnnpackAddParams(p1, p2, po, layer) } : {}),
+    };
+  };
+
   const quant = new Map<Int8Stage, StageQuant>();
   const outputNode = graph.nodes.find((n) => n.op === 'output')!;
   const outputParams = tensors(outputNode.name, outputNode.name);
@@ -196,6 +224,17 @@ export function planInt8(model: QuantizedModel): Int8Plan {
       quant.set(s, { pool: { lo, hi, zeroPoint: out.zeroPoint } });
       continue;
     }
+    if (s.kind === 'map') {
+      // A standalone add (`Int8AddStage`): the planner fuses nothing but an activation into it.
+      const [term] = s.terms;
+      if (!term || s.terms.length !== 1 || s.mul || s.affine)
+        throw new GraphError(s.name, `int8 wasm target: "${s.name}" is not an add of two tensors`);
+      if (s.epi.act2 !== 'none')
+        throw new GraphError(s.name, `int8 wasm target: two activations in a row after add "${s.name}"`);
+      const p1 = tensors(s.in.name, s.name);
+      quant.set(s, { add: addQuant(s.name, p1, tensors(term.name, s.name), s.epi.act) });
+      continue;
+    }
     const q: { conv?: ConvQuant; dw?: ConvQuant; add?: AddQuant; output?: QuantParams } = {};
     if (s.kind === 'dwpw') {
       q.dw = convQuant(s.dw, s.in.name, s.dwAct);
@@ -206,23 +245,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     if (s.epi.add) {
       const addLayer = layers.find((l) => byName.get(l)?.op === 'add');
       if (!addLayer) throw new GraphError(s.name, 'int8: a fused add the planner did not name');
-      const p1 = q.conv.outParams;
-      const p2 = tensors(s.epi.add.name, addLayer);
-      const po = tensors(addLayer, addLayer);
-      const twiceMax = 2 * Math.max(p1.scale, p2.scale);
-      const [lo, hi] = range(s.epi.act2, po);
-      q.add = {
-        layer: addLayer,
-        zp1: p1.zeroPoint,
-        zp2: p2.zeroPoint,
-        m1: quantizeMultiplier(p1.scale / twiceMax),
-        m2: quantizeMultiplier(p2.scale / twiceMax),
-        mo: quantizeMultiplier(twiceMax / (2 ** ADD_LEFT_SHIFT * po.scale)),
-        zpOut: po.zeroPoint,
-        lo,
-        hi,
-        ...(arithmetic === 'xnnpack' ? { xnnpack: xnnpackAddParams(p1, p2, po, addLayer) } : {}),
-      };
+      q.add = addQuant(addLayer, q.conv.outParams, tensors(s.epi.add.name, addLayer), s.epi.act2);
     } else if (s.epi.act2 !== 'none') {
       throw new GraphError(s.name, 'int8: a second activation without an add');
     }
@@ -235,7 +258,14 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     if (s.kind !== 'pool' || !poolReadsPadding(s)) continue;
     const zp = zeroPoint.get(s.in)!;
     const conv = plan.stages.find((c) => {
-      if (c.kind === 'input' || c.kind === 'pool' || c.kind === 'unpool' || c.kind === 'concat') return false;
+      if (
+        c.kind === 'input' ||
+        c.kind === 'pool' ||
+        c.kind === 'unpool' ||
+        c.kind === 'concat' ||
+        c.kind === 'map'
+      )
+        return false;
       if (c.in !== s.in) return false;
       return convReadsPadding(c.kind === 'dwpw' ? c.dw : c.conv, s.in);
     });
@@ -300,14 +330,16 @@ export const BARRIER_OFFSET = 0;
  * The `StageAccess` of an int8 stage, for the thread schedule (`schedule.ts`). The int8 plan has
  * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
  * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
- * depthwise row kernels and the concat copy take column ranges as the float ones do (the input
+ * depthwise row kernels, the concat copy and the add stage take column ranges as the float ones do (the input
  * stage, the dense conv, the head, the max pool and the unpool take whole rows).
  */
 export function int8StageAccess(s: Int8Stage): StageAccess {
   if ((s.kind === 'dw' || s.kind === 'dwpw') && s.ring)
     throw new Error(`codegen-wasm int8: stage ${s.name} reads through a ring (a planner bug)`);
   const a = floatStageAccess(s);
-  return { ...a, columns: s.kind === 'pw' || s.kind === 'dw' || s.kind === 'dwpw' || s.kind === 'concat' };
+  const columns =
+    s.kind === 'pw' || s.kind === 'dw' || s.kind === 'dwpw' || s.kind === 'concat' || s.kind === 'map';
+  return { ...a, columns };
 }
 
 /**

@@ -249,6 +249,17 @@ export function mulByQuantized(
   return m.block(null, [...steps, lowWords(f, div(true), div(false))], binaryen.v128);
 }
 
+/** i32x4 x 2 (8 channels) -> 8 int8 values (saturated) in the low half of a v128. */
+export function narrow8(f: Fn, lo: Expr, hi: Expr): Expr {
+  const m = f.m;
+  const w = f.v128Local();
+  return m.block(
+    null,
+    [f.set(w, m.i16x8.narrow_i32x4_s(lo, hi)), m.i8x16.narrow_i16x8_s(f.get(w), f.get(w))],
+    binaryen.v128,
+  );
+}
+
 /** i32x4 splat constant. */
 export function i32Splat(f: Fn, v: number): Expr {
   return f.m.i32x4.splat(f.c(v));

@@ -98,6 +98,23 @@ function fewRows(): Graph {
   return g.build();
 }
 
+/**
+ * A standalone add (both operands read elsewhere too) on 7 rows of odd width 11: its own stage,
+ * split by pixels, reading only its own rows.
+ */
+function standaloneAdd(): Graph {
+  const g = new GraphBuilder('standalone_add');
+  const x = g.input('input', [1, 3, 14, 22]);
+  const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
+  const p = g.relu('p_relu', g.conv2d('p', stem, { outChannels: 10, kernel: 1 }));
+  const q = g.conv2d('q', stem, { outChannels: 10, kernel: 3, pads: 1 });
+  const sum = g.relu('sum_relu', g.add('sum', p, q));
+  const r = g.conv2d('r', p, { outChannels: 10, kernel: 1 });
+  const mixed = g.add('mix', g.conv2d('s', sum, { outChannels: 10, kernel: 1 }), g.add('rq', r, q));
+  g.output('depth', g.conv2d('head', mixed, { outChannels: 1, kernel: 1 }));
+  return g.build();
+}
+
 describe('int8 threads: the -threads module on N workers equals one thread and the reference', () => {
   it.each([2, 3])('7-row stages, odd width 11, skip add, on %i threads', async (threads) => {
     await expectThreadedEqual(fewRows(), threads);
@@ -110,6 +127,16 @@ describe('int8 threads: the -threads module on N workers equals one thread and t
     // dw+pw stages throughout: only the head (a 1x1 on its own rows) runs without a barrier.
     await expectThreadedEqual(oddFastdepth([h, w]), threads, false);
   });
+
+  it.each(['tflite', 'xnnpack'] as const)(
+    '%s arithmetic: a standalone add stage split by pixels on 2 threads',
+    async (arithmetic) => {
+      const graph = standaloneAdd();
+      const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 14, 22], 2))).plan.stages;
+      expect(stages.filter((s) => s.kind === 'map').map((s) => s.name)).toEqual(['sum']);
+      await expectThreadedEqual(graph, 2, true, arithmetic);
+    },
+  );
 
   it.each([2, 3])('xnnpack arithmetic: 7-row stages, skip add, on %i threads', async (threads) => {
     await expectThreadedEqual(fewRows(), threads, true, 'xnnpack');
