@@ -220,6 +220,12 @@ export type MaxPoolStage = Omit<Extract<PixelStage, { kind: 'pool' }>, 'epi'> & 
 export type UnpoolStage = Omit<Extract<PixelStage, { kind: 'unpool' }>, 'epi'> & { epi: Epilogue };
 
 /**
+ * Pixel shuffle in the int8 build: a `pixelShuffle` stage whose epilogue holds at most an
+ * activation (its output carries its input's parameters: the stage moves integers).
+ */
+export type ShuffleStage = Omit<Extract<PixelStage, { kind: 'pixelShuffle' }>, 'epi'> & { epi: Epilogue };
+
+/**
  * A standalone add in the int8 build: a `map` stage summing two complete buffers (`in` and
  * `terms[0]`) whose epilogue holds at most an activation (an add the planner could not fuse
  * into a conv's epilogue, e.g. a skip add after an UpProj block, whose own add is fused there).
@@ -227,7 +233,7 @@ export type UnpoolStage = Omit<Extract<PixelStage, { kind: 'unpool' }>, 'epi'> &
 export type Int8AddStage = Omit<Extract<PixelStage, { kind: 'map' }>, 'epi'> & { epi: Epilogue };
 
 /** Every stage of the int8 build (a concat copies integers: its inputs share its parameters). */
-export type Int8Stage = Stage | MaxPoolStage | UnpoolStage | ConcatStage | Int8AddStage;
+export type Int8Stage = Stage | MaxPoolStage | UnpoolStage | ShuffleStage | ConcatStage | Int8AddStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -277,7 +283,6 @@ export function stageOut(stage: FloatStage): Buffer | undefined {
 /** Ops the int8 kernels have no kernel for, whatever surrounds them. */
 const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
   'convTranspose2d',
-  'pixelShuffle',
   'sigmoid',
   'hardSigmoid',
   'hardSwish',
@@ -289,7 +294,7 @@ const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
 ]);
 
 const SUPPORTED =
-  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool, unpool, concat';
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool, unpool, pixel shuffle, concat';
 
 /** Most layers named in the error about ops without a kernel; the rest are counted. */
 const MAX_LISTED_LAYERS = 12;
@@ -333,7 +338,7 @@ export interface PlanOptions {
 
 /**
  * The plan of the int8 build: only the FastDepth-family ops (conv, depthwise, relu/relu6, add,
- * nearest x2, max pool, unpool, concat), every other op refused in one error naming each such layer.
+ * nearest x2, max pool, unpool, pixel shuffle, concat), every other op refused in one error naming each such layer.
  */
 export function planGraph(
   graph: Graph,
@@ -341,8 +346,8 @@ export function planGraph(
   options: PlanOptions = {},
 ): Plan<Int8Stage> {
   checkKernels(graph);
-  // With the family ops only, `plan` makes no float-only stage but max pooling, and no
-  // float-only activation.
+  // With the family ops only, `plan` makes no float-only activation, and of the pixel stages
+  // only the ones `Int8Stage` lists (max pool, unpool, pixel shuffle, the add map).
   return plan(graph, weights, options, false) as unknown as Plan<Int8Stage>;
 }
 
@@ -500,11 +505,15 @@ function plan(
   };
   /**
    * Whether an upsample, a skip add or the graph output may fuse into `stage`'s epilogue: always
-   * in the float build; in the int8 build not into a max pool, an unpool or an add stage, whose
-   * kernels only clamp.
+   * in the float build; in the int8 build not into a max pool, an unpool, a pixel shuffle or an
+   * add stage, whose kernels only clamp.
    */
   const fusesMoreThanAct = (stage: EpiStage): boolean =>
-    all || (stage.kind !== 'pool' && stage.kind !== 'unpool' && stage.kind !== 'map');
+    all ||
+    (stage.kind !== 'pool' &&
+      stage.kind !== 'unpool' &&
+      stage.kind !== 'pixelShuffle' &&
+      stage.kind !== 'map');
   /** Where an activation may go in an open stage's epilogue, if anywhere. */
   const actSlot = (e: Epilogue<Activation>): 'act' | 'act2' | undefined =>
     !e.add && e.act === 'none' ? 'act' : e.act2 === 'none' ? 'act2' : undefined;

@@ -225,12 +225,18 @@ export function unpoolInto<T extends Float64Array | Int8Array>(x: PlanarTensor, 
   return y;
 }
 
-/** PyTorch PixelShuffle: out[c, y*r+i, x*r+j] = in[c*r*r + i*r + j, y, x]. */
-function pixelShuffle(node: NodeOf<'pixelShuffle'>, x: Tensor64, out: Shape): Float64Array {
-  const r = node.attrs.blockSize;
+/**
+ * PyTorch PixelShuffle (block r): out[c, y*r+i, x*r+j] = in[c*r*r + i*r + j, y, x]. Moves values
+ * only, so the int8 executor runs it on the integers.
+ */
+export function pixelShuffleInto<T extends Float64Array | Int8Array>(
+  r: number,
+  x: PlanarTensor,
+  out: Shape,
+  y: T,
+): T {
   const [n, cin, h, w] = x.shape;
   const [, cout, oh, ow] = out;
-  const y = new Float64Array(numel(out));
   for (let b0 = 0; b0 < n; b0++) {
     for (let c = 0; c < cout; c++) {
       for (let i = 0; i < r; i++) {
@@ -390,7 +396,7 @@ function evalNode(node: Node, ins: readonly Tensor64[], out: Shape, w: WeightMap
     case 'unpool':
       return unpoolInto(x, out, new Float64Array(numel(out)));
     case 'pixelShuffle':
-      return pixelShuffle(node, x, out);
+      return pixelShuffleInto(node.attrs.blockSize, x, out, new Float64Array(numel(out)));
     case 'maxPool':
       return maxPoolInto(node, x, out, new Float64Array(numel(out)));
     case 'sigmoid':

@@ -77,6 +77,7 @@ import {
 import { addRowsI8 } from './add.js';
 import { concatRowsI8 } from './concat.js';
 import { maxPoolRowsI8 } from './pool.js';
+import { shuffleRowsI8 } from './shuffle.js';
 import { unpoolRowsI8 } from './unpool.js';
 import { makeRequant, makeRequantXnnpack, type Requant } from './requant.js';
 
@@ -153,6 +154,7 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Int8Stage, Stage
       s.kind === 'input' ||
       s.kind === 'pool' ||
       s.kind === 'unpool' ||
+      s.kind === 'pixelShuffle' ||
       s.kind === 'concat' ||
       s.kind === 'map'
     )
@@ -216,6 +218,12 @@ function stageBody(
     if (out === 'output') throw new Error(`codegen-wasm int8: unpool stage ${s.name} writes the output`);
     const { lo, hi, zeroPoint: zp } = q.pool!;
     return unpoolRowsI8(f, { stage: s, out, zp, lo, hi, r0, r1 });
+  }
+  if (s.kind === 'pixelShuffle') {
+    const out = s.epi.out;
+    if (out === 'output')
+      throw new Error(`codegen-wasm int8: pixel shuffle stage ${s.name} writes the output`);
+    return shuffleRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1, x0, x1 });
   }
   if (s.kind === 'map') {
     const out = s.epi.out;

@@ -598,6 +598,47 @@ describe('int8 unpool (UpConv / UpProj decoders): zero point between the copied 
   });
 });
 
+describe('int8 DeConv decoders: transposed convs quantised as zero insertion + conv (lowerConvTranspose)', () => {
+  it('DeConv3 and DeConv5dw (+ pointwise) at odd width, additive skip', async () => {
+    await checkPtq(
+      net([3, 16, 44], (g, x) => {
+        const t = (k: number) => ({ kernel: k, stride: 2, pads: (k - 1) / 2, outputPadding: 1, bias: true });
+        const e1 = conv(g, 'enc1', x, { out: 6, k: 3, s: 2, act: 'relu6' }); // 8x22
+        const e2 = conv(g, 'enc2', e1, { out: 12, k: 3, s: 2, act: 'relu6' }); // 4x11
+        const d1 = g.relu('d1_relu', g.convTranspose2d('d1', e2, { outChannels: 6, ...t(3) })); // 8x22
+        const sum = g.add('skip_add', d1, e1);
+        const dw = g.relu('d2_relu', g.convTranspose2d('d2', sum, { outChannels: 6, groups: 6, ...t(5) })); // 16x44
+        return conv(g, 'head', conv(g, 'd2_pw', dw, { out: 5, k: 1, act: 'relu' }), { out: 1, k: 1 });
+      }),
+      6,
+    );
+  });
+});
+
+describe('int8 pixel shuffle (shuffle decoders): integers gathered from one input pixel', () => {
+  it('a 1x1 conv to 4 x 13 channels, depth to space at odd width, a 5x5 conv after', async () => {
+    await check(
+      net([3, 10, 18], (g, x) => {
+        const e = conv(g, 'enc', x, { out: 9, k: 3, s: 2, act: 'relu6' }); // 5x9
+        const s = g.pixelShuffle('shuffle', conv(g, 'pre', e, { out: 52, k: 1 })); // 13 x 10x18
+        return conv(g, 'head', conv(g, 'd', s, { out: 6, k: 5, act: 'relu' }), { out: 1, k: 1 });
+      }),
+      7,
+    );
+  });
+
+  it('a ReLU fused after the shuffle (a clamp at a mid-range zero point), 8 channels', async () => {
+    await check(
+      net([4, 8, 12], (g, x) => {
+        const c = conv(g, 'c', x, { out: 32, k: 3, s: 2 }); // 4x6, no activation: values on both sides
+        const s = g.relu('shuffle_relu', g.pixelShuffle('shuffle', c)); // 8 x 8x12
+        return conv(g, 'head', s, { out: 3, k: 1 });
+      }),
+      8,
+    );
+  });
+});
+
 describe('int8 standalone add (both operands complete): a stage of its own, the fused ADD arithmetic', () => {
   it('a skip add after an UpProj block (whose own add sits in a conv epilogue), ReLU after, 13 channels', async () => {
     await check(

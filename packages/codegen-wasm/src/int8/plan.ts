@@ -14,6 +14,9 @@
  * A channel concat copies integers (its inputs carry its parameters, TFLite's restriction): one
  * copy stage per concat, each input to its channel offset of the concat's buffer.
  *
+ * Pixel shuffle moves integers (its output carries its input's parameters): each output
+ * pixel gathers its channels from one input pixel.
+ *
  * An add that no conv epilogue can take (both operands already complete, or the producer's
  * epilogue holding an add already, as after an UpProj block) is a stage of its own over the two
  * buffers, with the same ADD arithmetic as the fused one and a fused activation as its clamp.
@@ -82,7 +85,7 @@ export interface ConvQuant {
   readonly hi: number;
 }
 
-/** The clamp of a max pool or unpool stage: [-128, 127] or a fused activation's range. */
+/** The clamp of a max pool, unpool or pixel shuffle stage: [-128, 127] or a fused activation's range. */
 export interface PoolQuant {
   readonly lo: number;
   readonly hi: number;
@@ -96,7 +99,7 @@ export interface StageQuant {
   /** The depthwise conv of a dwpw stage (its output lives in the row tile). */
   readonly dw?: ConvQuant;
   readonly add?: AddQuant;
-  /** A max pool or unpool stage's clamp. */
+  /** A max pool, unpool or pixel shuffle stage's clamp. */
   readonly pool?: PoolQuant;
   /** Dequantisation of the graph output, when the stage writes it. */
   readonly output?: QuantParams;
@@ -210,7 +213,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   for (const s of plan.stages) {
     if (s.kind === 'input' || s.kind === 'concat') continue;
     const layers = plan.layers.get(s)!;
-    if (s.kind === 'pool' || s.kind === 'unpool') {
+    if (s.kind === 'pool' || s.kind === 'unpool' || s.kind === 'pixelShuffle') {
       // The planner fuses nothing but activations into these stages of the int8 build; their
       // kernels clamp once.
       if (s.epi.act2 !== 'none')
@@ -258,16 +261,11 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     if (s.kind !== 'pool' || !poolReadsPadding(s)) continue;
     const zp = zeroPoint.get(s.in)!;
     const conv = plan.stages.find((c) => {
-      if (
-        c.kind === 'input' ||
-        c.kind === 'pool' ||
-        c.kind === 'unpool' ||
-        c.kind === 'concat' ||
-        c.kind === 'map'
-      )
-        return false;
-      if (c.in !== s.in) return false;
-      return convReadsPadding(c.kind === 'dwpw' ? c.dw : c.conv, s.in);
+      // The convolution stages (the others read no padded windows).
+      if (c.kind === 'dwpw') return c.in === s.in && convReadsPadding(c.dw, s.in);
+      if (c.kind === 'conv' || c.kind === 'pw' || c.kind === 'head' || c.kind === 'dw')
+        return c.in === s.in && convReadsPadding(c.conv, s.in);
+      return false;
     });
     if (conv && zp !== -128)
       throw new GraphError(
@@ -330,7 +328,7 @@ export const BARRIER_OFFSET = 0;
  * The `StageAccess` of an int8 stage, for the thread schedule (`schedule.ts`). The int8 plan has
  * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
  * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
- * depthwise row kernels, the concat copy and the add stage take column ranges as the float ones do (the input
+ * depthwise row kernels, the concat copy, the add stage and the pixel shuffle take column ranges as the float ones do (the input
  * stage, the dense conv, the head, the max pool and the unpool take whole rows).
  */
 export function int8StageAccess(s: Int8Stage): StageAccess {
@@ -338,7 +336,12 @@ export function int8StageAccess(s: Int8Stage): StageAccess {
     throw new Error(`codegen-wasm int8: stage ${s.name} reads through a ring (a planner bug)`);
   const a = floatStageAccess(s);
   const columns =
-    s.kind === 'pw' || s.kind === 'dw' || s.kind === 'dwpw' || s.kind === 'concat' || s.kind === 'map';
+    s.kind === 'pw' ||
+    s.kind === 'dw' ||
+    s.kind === 'dwpw' ||
+    s.kind === 'concat' ||
+    s.kind === 'map' ||
+    s.kind === 'pixelShuffle';
   return { ...a, columns };
 }
 

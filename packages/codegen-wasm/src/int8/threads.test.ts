@@ -115,6 +115,22 @@ function standaloneAdd(): Graph {
   return g.build();
 }
 
+/** A pixel shuffle to 10 rows (5 input rows) of width 22: on 3 threads, split by pixels. */
+function shuffleRows(): Graph {
+  const g = new GraphBuilder('shuffle_rows');
+  const x = g.input('input', [1, 3, 10, 22]);
+  const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
+  const s = g.relu(
+    'shuffle_relu',
+    g.pixelShuffle('shuffle', g.conv2d('pre', stem, { outChannels: 20, kernel: 1 })),
+  );
+  g.output(
+    'depth',
+    g.conv2d('head', g.conv2d('d', s, { outChannels: 6, kernel: 3, pads: 1 }), { outChannels: 1, kernel: 1 }),
+  );
+  return g.build();
+}
+
 describe('int8 threads: the -threads module on N workers equals one thread and the reference', () => {
   it.each([2, 3])('7-row stages, odd width 11, skip add, on %i threads', async (threads) => {
     await expectThreadedEqual(fewRows(), threads);
@@ -137,6 +153,15 @@ describe('int8 threads: the -threads module on N workers equals one thread and t
       await expectThreadedEqual(graph, 2, true, arithmetic);
     },
   );
+
+  it('a pixel shuffle stage split by pixels on 3 threads', async () => {
+    const graph = shuffleRows();
+    const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 10, 22], 2))).plan.stages;
+    const sch = scheduleStages(stages.map(int8StageAccess), 3);
+    expect(sch.stages[stages.findIndex((s) => s.name === 'shuffle')]?.axis).toBe('pixels');
+    // It reads rows of the stage before: a barrier before it, and before the 3x3 conv after it.
+    await expectThreadedEqual(graph, 3, false);
+  });
 
   it.each([2, 3])('xnnpack arithmetic: 7-row stages, skip add, on %i threads', async (threads) => {
     await expectThreadedEqual(fewRows(), threads, true, 'xnnpack');

@@ -198,6 +198,24 @@ function run(
         values.set(node.name, { shape, data });
         break;
       }
+      case 'pixelShuffle': {
+        // Depth to space, PyTorch's order: output (c, y, x) is input channel c r^2 + (y % r) r + x % r
+        // at (y / r, x / r); integers of one scale, so a copy.
+        q.tensors[node.name] ??= inP();
+        const x = get(node.inputs[0]!);
+        const r = node.attrs.blockSize;
+        const [, c, h, w] = shape;
+        const data = new Int8Array(c * h * w);
+        for (let ch = 0; ch < c; ch++)
+          for (let y = 0; y < h; y++)
+            for (let xx = 0; xx < w; xx++) {
+              const from = ch * r * r + (y % r) * r + (xx % r);
+              data[(ch * h + y) * w + xx] =
+                x.data[(from * (h / r) + Math.floor(y / r)) * (w / r) + Math.floor(xx / r)]!;
+            }
+        values.set(node.name, { shape, data });
+        break;
+      }
       case 'concat': {
         // Inputs and output share one set of parameters (TFLite's restriction): a copy.
         q.tensors[node.name] ??= inP();

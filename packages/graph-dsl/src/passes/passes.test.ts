@@ -5,8 +5,10 @@ import type { Graph } from '../ir.js';
 import { maxRelativeError, randomizeBatchNorm, randomTensor } from '../numeric.js';
 import { initWeights } from '../weights.js';
 import {
+  convTransposeLoweringProblem,
   foldBatchNorm,
   graphPass,
+  lowerConvTranspose,
   removeDeadNodes,
   removeDeadNodesModel,
   runPasses,
@@ -49,6 +51,89 @@ describe('foldBatchNorm', () => {
     expect(ops).toContain('shared_bn');
     expect(folded.weights.has('t.bias')).toBe(true);
     expect(folded.weights.has('a_bn.running_mean')).toBe(false);
+  });
+});
+
+describe('lowerConvTranspose: stride-2 transposed convs as zero insertion + conv', () => {
+  type Options = Parameters<GraphBuilder['convTranspose2d']>[2];
+  const lowerable: [string, number, Options][] = [
+    [
+      'deconv3 (k 3, pad 1, output padding 1)',
+      5,
+      { outChannels: 7, kernel: 3, stride: 2, pads: 1, outputPadding: 1 },
+    ],
+    ['deconv5, depthwise', 6, { outChannels: 6, kernel: 5, stride: 2, pads: 2, outputPadding: 1, groups: 6 }],
+    [
+      'k 2, no padding (2x2 blocks), groups 3',
+      6,
+      { outChannels: 9, kernel: 2, stride: 2, groups: 3, bias: true },
+    ],
+    ['k 4 pad 1 (even kernel), no output padding', 4, { outChannels: 3, kernel: 4, stride: 2, pads: 1 }],
+    [
+      'asymmetric pads and a 3x5 kernel',
+      3,
+      { outChannels: 4, kernel: [3, 5], stride: 2, pads: [0, 2, 2, 1], outputPadding: [1, 0] },
+    ],
+  ];
+  it.each(lowerable)('%s: the same output from unpool + conv', (_, cin, o) => {
+    const g = new GraphBuilder('lower');
+    const x = g.input('input', [1, cin, 5, 7]);
+    g.output('out', g.relu('t_relu', g.convTranspose2d('t', x, o)));
+    const graph = g.build();
+    const weights = initWeights(graph, 3);
+    if (o.bias) weights.set('t.bias', randomTensor(weights.get('t.bias')!.shape, 4, -1, 1));
+    const lowered = runPasses({ graph, weights }, [{ name: 'lowerConvTranspose', run: lowerConvTranspose }], {
+      validate: true,
+    });
+    expect(lowered.graph.nodes.map((n) => `${n.op}:${n.name}`)).toEqual([
+      'input:input',
+      'unpool:t_zero_insert',
+      'conv2d:t',
+      'relu:t_relu',
+      'output:out',
+    ]);
+    const input = randomTensor([1, cin, 5, 7], 8, -1, 1);
+    const want = execute(graph, weights, { input }).out!;
+    const got = execute(lowered.graph, lowered.weights, { input }).out!;
+    expect(got.shape).toEqual(want.shape);
+    expect(Math.max(...want.data)).toBeGreaterThan(0.1);
+    expect(maxRelativeError(got.data, want.data)).toBeLessThan(1e-12);
+  });
+
+  it('leaves other strides and over-cropping pads as they are, saying why', () => {
+    const g = new GraphBuilder('keep');
+    const x = g.input('input', [1, 2, 4, 4]);
+    const a = g.convTranspose2d('s3', x, { outChannels: 2, kernel: 3, stride: 3 });
+    g.output('out', g.convTranspose2d('crop', a, { outChannels: 2, kernel: 3, stride: 2, pads: 3 }));
+    const graph = g.build();
+    const lowered = lowerConvTranspose({ graph, weights: initWeights(graph, 1) });
+    expect(lowered.graph.nodes).toEqual(graph.nodes);
+    const [s3, crop] = graph.nodes.filter((n) => n.op === 'convTranspose2d');
+    expect(convTransposeLoweringProblem(s3!)).toMatch(/stride 3x3/);
+    expect(convTransposeLoweringProblem(crop!)).toMatch(/padding \[3, 3, 3, 3\]/);
+  });
+
+  it('a name already taken: the zero insertion gets a fresh one', () => {
+    const g = new GraphBuilder('names');
+    const x = g.input('input', [1, 2, 4, 4]);
+    const taken = g.relu('t_zero_insert', x);
+    g.output(
+      'out',
+      g.add(
+        'sum',
+        g.convTranspose2d('t', taken, { outChannels: 2, kernel: 2, stride: 2 }),
+        g.unpool('u', taken),
+      ),
+    );
+    const graph = g.build();
+    const lowered = runPasses(
+      { graph, weights: initWeights(graph, 1) },
+      [{ name: 'lower', run: lowerConvTranspose }],
+      {
+        validate: true,
+      },
+    );
+    expect(lowered.graph.nodes.map((n) => n.name)).toContain('t_zero_insert2');
   });
 });
 

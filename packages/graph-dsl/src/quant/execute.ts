@@ -1,8 +1,8 @@
 /**
  * The int8 reference executor: what a quantised graph computes, integer for integer. It follows
  * TFLite's reference integer kernels (`reference_integer_ops::ConvPerChannel`,
- * `DepthwiseConvPerChannel`, int8 `Add`, `ResizeNearestNeighbor`, `MaxPool`, `Concatenation`; unpool, which
- * TFLite lacks, inserts the zero point), so a model
+ * `DepthwiseConvPerChannel`, int8 `Add`, `ResizeNearestNeighbor`, `MaxPool`, `Concatenation`, `DepthToSpace` in PyTorch's
+ * channel order for pixelShuffle; unpool, which TFLite lacks, inserts the zero point), so a model
  * imported from a TFLite file gives the integers TFLite's reference kernels give, and every
  * int8 backend of the project (the wasm engine) is tested against it bit for bit. A graph whose
  * `quantization.arithmetic` is `'xnnpack'` is requantised the way XNNPACK (LiteRT.js, TFLite's
@@ -12,7 +12,13 @@
  * JS numbers holding exact int32 values (|acc| stays far below 2^53).
  */
 import { GraphError } from '../errors.js';
-import { concatChannelsInto, maxPoolInto, unpoolInto, upsampleNearestInto } from '../executor.js';
+import {
+  concatChannelsInto,
+  maxPoolInto,
+  pixelShuffleInto,
+  unpoolInto,
+  upsampleNearestInto,
+} from '../executor.js';
 import { inferShapes } from '../graph.js';
 import { assertNever, type Node, type NodeOf, type Shape } from '../ir.js';
 import { fmt } from '../ops.js';
@@ -225,6 +231,9 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'unpool':
       // Its output carries its input's parameters: the inserted zeros are the zero point.
       return unpoolInto(x, out, new Int8Array(numel(out)).fill(params.zeroPoint));
+    case 'pixelShuffle':
+      // Depth to space moves integers of one scale (its output carries its input's parameters).
+      return pixelShuffleInto(node.attrs.blockSize, x, out, new Int8Array(numel(out)));
     case 'concat':
       // Every input carries the output's parameters (TFLite's restriction, checked at load), so
       // concatenation copies the integers.
@@ -234,7 +243,6 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'input':
     case 'convTranspose2d':
     case 'batchNorm':
-    case 'pixelShuffle':
     case 'sigmoid':
     case 'hardSigmoid':
     case 'hardSwish':

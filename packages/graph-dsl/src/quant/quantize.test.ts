@@ -8,6 +8,7 @@ import { randomizeBatchNorm, randomTensor } from '../numeric.js';
 import { foldBatchNorm } from '../passes/fold-batch-norm.js';
 import { initWeights, type TensorF32, type WeightMap } from '../weights.js';
 import { dequantizeValues, executeQuantized } from './execute.js';
+import { multiplyByQuantizedMultiplier, quantizeMultiplier } from './fixed-point.js';
 import type { QuantizedModel, QuantParams } from './ir.js';
 import { validateQuantizedModel } from './validate.js';
 import {
@@ -386,6 +387,119 @@ describe('quantizeModel on an UpProj-style unpool decoder', () => {
   });
 });
 
+describe('quantizeModel on a DeConv decoder: transposed convs as zero insertion + conv', () => {
+  const g = new GraphBuilder('tiny-deconv');
+  const x = g.input('input', [1, 3, 16, 16]);
+  const e = g.relu6('enc_relu', g.conv2d('enc', x, { outChannels: 6, kernel: 3, stride: 4, pads: 1 })); // 4x4
+  const t = { kernel: 3, stride: 2, pads: 1, outputPadding: 1 } as const;
+  // DeConv3 (BN folded into it), then its depthwise form; 4 -> 8 -> 16.
+  const d1 = g.relu('d1_relu', g.batchNorm('d1_bn', g.convTranspose2d('d1', e, { outChannels: 5, ...t })));
+  const d2 = g.relu('d2_relu', g.convTranspose2d('d2', d1, { outChannels: 5, groups: 5, bias: true, ...t }));
+  g.output('depth', g.conv2d('head', d2, { outChannels: 1, kernel: 1 }));
+  const graph = g.build();
+  const weights = randomizeBatchNorm(graph, initWeights(graph, 5), 6);
+  const model = quantizeModel(graph, weights, images(3, 16, 400));
+  const { tensors, weightScales } = model.graph.quantization;
+
+  it('lowers each to an unpool and a conv under its name, and validates', () => {
+    const ops = model.graph.nodes.map((n) => `${n.op}:${n.name}`);
+    expect(ops).toEqual(
+      expect.arrayContaining(['unpool:d1_zero_insert', 'conv2d:d1', 'unpool:d2_zero_insert', 'conv2d:d2']),
+    );
+    expect(ops.some((o) => o.startsWith('convTranspose2d') || o.startsWith('batchNorm'))).toBe(false);
+    expect(() => validateQuantizedModel(model)).not.toThrow();
+  });
+
+  it("gives TFLite TRANSPOSE_CONV's integers (a scatter of int32 products, per-channel requantisation)", () => {
+    const q = executeQuantized(model, { input: images(1, 16, 800)[0]! }, { keepIntermediates: true });
+    // The transposed conv's weights are the lowered conv's, flipped back: wT[i][o][ky][kx] =
+    // w[o][i][2 - ky][2 - kx] (d1: groups 1, 6 in, 5 out).
+    const w = model.weights.get('d1.weight')!.data;
+    const b = model.weights.get('d1.bias')!.data;
+    const [pin, pout] = [tensors.enc_relu!, tensors.d1_relu!];
+    const xin = q.enc_relu!.data;
+    const acc = new Float64Array(5 * 8 * 8);
+    for (let o = 0; o < 5; o++) acc.fill(b[o]!, o * 64, (o + 1) * 64);
+    for (let i = 0; i < 6; i++)
+      for (let iy = 0; iy < 4; iy++)
+        for (let ix = 0; ix < 4; ix++)
+          for (let o = 0; o < 5; o++)
+            for (let ky = 0; ky < 3; ky++)
+              for (let kx = 0; kx < 3; kx++) {
+                const [oy, ox] = [2 * iy - 1 + ky, 2 * ix - 1 + kx];
+                if (oy < 0 || oy >= 8 || ox < 0 || ox >= 8) continue;
+                const wv = w[((o * 6 + i) * 3 + (2 - ky)) * 3 + (2 - kx)]!;
+                acc[(o * 8 + oy) * 8 + ox]! += (xin[(i * 4 + iy) * 4 + ix]! - pin.zeroPoint) * wv;
+              }
+    const want = Int8Array.from(acc, (a, j) => {
+      const m = quantizeMultiplier((pin.scale * weightScales.d1![Math.floor(j / 64)]!) / pout.scale);
+      // The ReLU after it clamps at its zero point.
+      return Math.max(pout.zeroPoint, Math.min(127, multiplyByQuantizedMultiplier(a, m) + pout.zeroPoint));
+    });
+    expect(new Set(want).size).toBeGreaterThan(8);
+    expect(q.d1_relu!.data).toEqual(want);
+  });
+
+  it('agrees with the float network', () => {
+    const ref: number[] = [];
+    const int8: number[] = [];
+    for (const input of images(3, 16, 900)) {
+      ref.push(...floatOutput(graph, weights, input));
+      const q = executeQuantized(model, { input }).depth!;
+      int8.push(...dequantizeValues(q.data, q.params));
+    }
+    const agree = agreement(ref, int8, tensors.depth!.scale);
+    // The seeded head's outputs straddle zero (delta1, a ratio, means little there): the
+    // difference relative to the output range, and how many outputs are within one int8 step.
+    expect(agree.meanRelativeDifference).toBeLessThan(0.05);
+    expect(agree.withinOneStep).toBeGreaterThan(0.75);
+  });
+});
+
+describe('quantizeModel on a pixel-shuffle decoder', () => {
+  const g = new GraphBuilder('tiny-shuffle');
+  const x = g.input('input', [1, 3, 16, 16]);
+  const e = g.relu6('enc_relu', g.conv2d('enc', x, { outChannels: 6, kernel: 3, stride: 4, pads: 1 })); // 4x4
+  const pre = g.conv2d('pre', e, { outChannels: 12, kernel: 1 });
+  const s = g.pixelShuffle('shuffle', pre); // 3 x 8x8
+  g.output(
+    'depth',
+    g.conv2d('head', g.relu('d_relu', g.conv2d('d', s, { outChannels: 4, kernel: 3, pads: 1 })), {
+      outChannels: 1,
+      kernel: 1,
+    }),
+  );
+  const graph = g.build();
+  const weights = initWeights(graph, 5);
+  const model = quantizeModel(graph, weights, images(3, 16, 400));
+  const { tensors } = model.graph.quantization;
+
+  it("carries its input's parameters and moves the integers in PyTorch's channel order", () => {
+    expect(tensors.shuffle).toEqual(tensors.pre);
+    const q = executeQuantized(model, { input: images(1, 16, 800)[0]! }, { keepIntermediates: true });
+    const [pre, post] = [q.pre!.data, q.shuffle!.data];
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 8; y++)
+        for (let xx = 0; xx < 8; xx++)
+          expect(post[(c * 8 + y) * 8 + xx]).toBe(
+            pre[((c * 4 + (y % 2) * 2 + (xx % 2)) * 4 + (y >> 1)) * 4 + (xx >> 1)],
+          );
+  });
+
+  it('agrees with the float network', () => {
+    const ref: number[] = [];
+    const int8: number[] = [];
+    for (const input of images(3, 16, 900)) {
+      ref.push(...floatOutput(graph, weights, input));
+      const q = executeQuantized(model, { input }).depth!;
+      int8.push(...dequantizeValues(q.data, q.params));
+    }
+    const agree = agreement(ref, int8, tensors.depth!.scale);
+    expect(agree.meanRelativeDifference).toBeLessThan(0.05);
+    expect(agree.withinOneStep).toBeGreaterThan(0.5);
+  });
+});
+
 describe('calibrateRanges', () => {
   const g = new GraphBuilder('t');
   g.output('out', g.relu('r', g.input('input', [1, 1, 10, 10])));
@@ -436,13 +550,13 @@ describe('quantizeModel refuses what int8 lacks, naming the layer', () => {
   };
   it.each([
     [
-      'convTranspose2d',
+      'a stride-3 convTranspose2d',
       (g: GraphBuilder) =>
         g.output(
           'o',
-          g.convTranspose2d('up', g.input('input', [1, 3, 8, 8]), { outChannels: 2, kernel: 2, stride: 2 }),
+          g.convTranspose2d('up', g.input('input', [1, 3, 8, 8]), { outChannels: 2, kernel: 3, stride: 3 }),
         ),
-      /layer "up": op convTranspose2d has no int8/,
+      /layer "up": int8 quantisation cannot take this transposed conv: stride 3x3/,
     ],
     [
       'bilinear upsample',

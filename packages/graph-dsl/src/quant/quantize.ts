@@ -1,15 +1,16 @@
 /**
  * Post-training quantisation of any DSL network to TFLite's int8 scheme (see `ir.ts`):
  *
- * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`); what remains must be ops the
- *    int8 semantics define (input, conv2d, relu, relu6, add, nearest upsample, max pool, unpool,
- *    concat, output).
+ * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`) and stride-2 transposed convs
+ *    become zero insertion + conv (`lowerConvTranspose`); what remains must be ops the int8
+ *    semantics define (input, conv2d, relu, relu6, add, nearest upsample, max pool, unpool,
+ *    pixel shuffle, concat, output).
  * 2. Weights: symmetric int8 per output channel, `scale = max|w| / 127`, zero point 0; biases
  *    int32 in units of `inputScale * weightScale[c]`.
  * 3. Activations: per-tensor asymmetric int8, from the ranges the float reference executor
  *    sees on calibration inputs (min/max, or a percentile that ignores rare outliers).
  *
- * Relu, relu6, upsample, max pool, unpool and output carry their input's parameters exactly, so the
+ * Relu, relu6, upsample, max pool, unpool, pixel shuffle and output carry their input's parameters exactly, so the
  * parameters are chosen once per chain of such ops, at the layer that produces it (input,
  * conv or add), to cover what the chain's readers see: a conv read only through a relu needs
  * [0, max] and not its negative half (the relu clamps it away anyway), a relu6 output is
@@ -22,6 +23,7 @@ import { execute } from '../executor.js';
 import { consumers, graphInputs, graphOutputs, inferShapes } from '../graph.js';
 import { assertNever, type Conv2dAttrs, type Graph, type Node } from '../ir.js';
 import { foldBatchNorm } from '../passes/fold-batch-norm.js';
+import { convTransposeLoweringProblem, lowerConvTranspose } from '../passes/lower-conv-transpose.js';
 import { numel, type WeightMap } from '../weights.js';
 import { roundHalfAwayFromZero } from './fixed-point.js';
 import {
@@ -89,8 +91,11 @@ const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
 
 /**
  * Post-training int8 quantisation of `graph` with float `weights`, calibrated by running the
- * float reference executor on `calibrationInputs`. Deterministic. Throws `GraphError` naming
- * the layer for ops the int8 scheme lacks (convTranspose2d, pixelShuffle, bilinear upsample,
+ * float reference executor on `calibrationInputs`. Deterministic. BatchNorms are folded into
+ * their convs first, and stride-2 transposed convs become zero insertion + conv
+ * (`lowerConvTranspose`: the quantised graph has an `unpool` and a `conv2d` where the float one
+ * had a `convTranspose2d`, the conv under the same name). Throws `GraphError` naming the layer
+ * for ops the int8 scheme lacks (bilinear upsample, other transposed convs,
  * BatchNorm that follows no convolution, ...) or for non-finite values during calibration.
  */
 export function quantizeModel(
@@ -109,7 +114,9 @@ export function quantizeModel(
     throw new RangeError(`quantizeModel: percentile must be in (50, 100], found ${percentile}`);
   if (calibrationInputs.length === 0) throw new RangeError('quantizeModel: no calibration inputs');
 
-  const folded = foldBatchNorm({ graph, weights });
+  // Transposed convs run as zero insertion + conv, two int8 ops (exactly TFLite's
+  // TRANSPOSE_CONV integers: `lowerConvTranspose`).
+  const folded = lowerConvTranspose(foldBatchNorm({ graph, weights }));
   checkInt8Ops(folded.graph);
   const fixedInput = options.inputParams ?? IMAGE_INPUT_PARAMS;
   const groups = shareGroups(folded.graph, fixedInput !== 'calibrate');
@@ -169,6 +176,7 @@ function checkInt8Ops(graph: Graph): void {
       case 'relu6':
       case 'maxPool':
       case 'unpool':
+      case 'pixelShuffle':
       case 'concat':
       case 'output':
         break;
@@ -190,7 +198,10 @@ function checkInt8Ops(graph: Graph): void {
           'BatchNorm that does not follow a convolution read by nothing else cannot be folded, and int8 has no BatchNorm',
         );
       case 'convTranspose2d':
-      case 'pixelShuffle':
+        throw new GraphError(
+          node.name,
+          `int8 quantisation cannot take this transposed conv: ${convTransposeLoweringProblem(node) ?? 'not lowered'}`,
+        );
       case 'sigmoid':
       case 'hardSigmoid':
       case 'hardSwish':
@@ -200,7 +211,7 @@ function checkInt8Ops(graph: Graph): void {
       case 'globalAvgPool':
         throw new GraphError(
           node.name,
-          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, unpool, concat, output)`,
+          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, unpool, pixelShuffle, concat, output)`,
         );
       default:
         assertNever(node);

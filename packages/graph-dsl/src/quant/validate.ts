@@ -49,6 +49,7 @@ export const PASS_THROUGH: ReadonlySet<Node['op']> = new Set([
   'resize',
   'maxPool',
   'unpool',
+  'pixelShuffle',
   'output',
 ]);
 
@@ -63,6 +64,7 @@ const INT8_OPS: ReadonlySet<Node['op']> = new Set([
   'resize',
   'maxPool',
   'unpool',
+  'pixelShuffle',
   'concat',
   'output',
 ]);
