@@ -108,6 +108,22 @@ function simulate(model: QuantizedModel, input: FloatTensor): Float64Array {
   return out[graphOutputs(graph)[0]!.name]!.data;
 }
 
+/** `model`'s int8 output `depth` against the float network's on three unseen 16x16 images. */
+function int8Agreement(
+  graph: Graph,
+  weights: WeightMap,
+  model: QuantizedModel,
+): ReturnType<typeof agreement> {
+  const ref: number[] = [];
+  const int8: number[] = [];
+  for (const input of images(3, 16, 900)) {
+    ref.push(...floatOutput(graph, weights, input));
+    const q = executeQuantized(model, { input }).depth!;
+    int8.push(...dequantizeValues(q.data, q.params));
+  }
+  return agreement(ref, int8, model.graph.quantization.tensors.depth!.scale);
+}
+
 function floatOutput(graph: Graph, weights: WeightMap, input: FloatTensor): Float64Array {
   const out = execute(graph, weights, { input });
   return out[graphOutputs(graph)[0]!.name]!.data;
@@ -374,14 +390,7 @@ describe('quantizeModel on an UpProj-style unpool decoder', () => {
   });
 
   it('agrees with the float network', () => {
-    const ref: number[] = [];
-    const int8: number[] = [];
-    for (const input of images(3, 16, 900)) {
-      ref.push(...floatOutput(graph, weights, input));
-      const q = executeQuantized(model, { input }).depth!;
-      int8.push(...dequantizeValues(q.data, q.params));
-    }
-    const agree = agreement(ref, int8, tensors.depth!.scale);
+    const agree = int8Agreement(graph, weights, model);
     expect(agree.meanRelativeDifference).toBeLessThan(0.05);
     expect(agree.delta1).toBeGreaterThan(0.95);
   });
@@ -441,14 +450,7 @@ describe('quantizeModel on a DeConv decoder: transposed convs as zero insertion 
   });
 
   it('agrees with the float network', () => {
-    const ref: number[] = [];
-    const int8: number[] = [];
-    for (const input of images(3, 16, 900)) {
-      ref.push(...floatOutput(graph, weights, input));
-      const q = executeQuantized(model, { input }).depth!;
-      int8.push(...dequantizeValues(q.data, q.params));
-    }
-    const agree = agreement(ref, int8, tensors.depth!.scale);
+    const agree = int8Agreement(graph, weights, model);
     // The seeded head's outputs straddle zero (delta1, a ratio, means little there): the
     // difference relative to the output range, and how many outputs are within one int8 step.
     expect(agree.meanRelativeDifference).toBeLessThan(0.05);
@@ -487,14 +489,7 @@ describe('quantizeModel on a pixel-shuffle decoder', () => {
   });
 
   it('agrees with the float network', () => {
-    const ref: number[] = [];
-    const int8: number[] = [];
-    for (const input of images(3, 16, 900)) {
-      ref.push(...floatOutput(graph, weights, input));
-      const q = executeQuantized(model, { input }).depth!;
-      int8.push(...dequantizeValues(q.data, q.params));
-    }
-    const agree = agreement(ref, int8, tensors.depth!.scale);
+    const agree = int8Agreement(graph, weights, model);
     expect(agree.meanRelativeDifference).toBeLessThan(0.05);
     expect(agree.withinOneStep).toBeGreaterThan(0.5);
   });
