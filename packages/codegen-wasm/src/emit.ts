@@ -11,6 +11,7 @@ import {
   checkWeights,
   FastDepthError,
   foldBatchNorm,
+  lowerConvTranspose,
   GRAPH_NAME_RULE,
   isGraphName,
   quote,
@@ -349,7 +350,14 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
       `wasm target: the artifact name (${options.arch !== undefined ? 'option "arch"' : typeof metaArch === 'string' ? "the graph's meta.arch" : 'the graph name'}) must be a plain file name (${GRAPH_NAME_RULE}), found ${quote(arch)}`,
     );
   }
-  const folded = foldBatchNorm(model);
+  // Depthwise transposed convs (DeConv-dw decoders) run as zero insertion + a depthwise conv
+  // (`lowerConvTranspose`), fused with the pointwise conv after them: the transposed-conv
+  // gather stage packs dense C x C weights per tap, mostly zeros for a depthwise one (37 MB at
+  // 1024 channels, 3x3). Dense ones keep the gather, which reads only the taps that meet an
+  // input (a quarter of the lowered conv's multiply-adds).
+  const folded = lowerConvTranspose(foldBatchNorm(model), {
+    only: (n) => n.attrs.groups > 1 && n.attrs.groups === n.attrs.outChannels,
+  });
   const plan = planFloatGraph(folded.graph, folded.weights, {
     upsampleInReads: options.upsampleInReads ?? true,
   });
@@ -381,6 +389,17 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
     if (n.op === 'batchNorm' && !kept.has(n.name)) foldedInto.set(n.inputs[0]!, n.name);
   const withBn = (layers: readonly string[]): string[] =>
     layers.flatMap((l) => (foldedInto.has(l) ? [l, foldedInto.get(l)!] : [l]));
+  // A lowered transposed conv's zero insertion is listed as the transposed conv (the manifest
+  // names the graph's layers only); its MACs are counted once, with the conv's stage.
+  const zeroInserts = new Map<string, string>();
+  for (const n of folded.graph.nodes)
+    if (n.op === 'unpool' && !macsOf.has(n.name)) {
+      const conv = folded.graph.nodes.find((c) => c.inputs.includes(n.name));
+      if (conv) zeroInserts.set(n.name, conv.name);
+    }
+  const shown = (layers: readonly string[]): string[] => [
+    ...new Set(layers.map((l) => zeroInserts.get(l) ?? l)),
+  ];
   const manifest: WasmManifest = {
     format: WASM_MANIFEST_FORMAT,
     version: WASM_MANIFEST_VERSION,
@@ -404,7 +423,7 @@ export function emitWasm(model: Model, options: WasmEmitOptions = {}): WasmArtif
       const layers = withBn(plan.layers.get(s)!);
       return {
         name: s.name,
-        layers,
+        layers: shown(layers),
         kind: s.kind,
         rows: stageRows(s),
         // MACs of the layers as declared (BN folded away changes none).

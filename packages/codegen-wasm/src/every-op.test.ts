@@ -186,6 +186,36 @@ describe('resampling: bilinear and nearest resize, unpool, pixel shuffle, transp
   );
 });
 
+describe('depthwise transposed convs (DeConv-dw): zero insertion + a depthwise conv fused with the 1x1 after it', () => {
+  it.each([
+    [3, 1, 1],
+    [5, 2, 1],
+    [4, 1, 0],
+  ] as const)(
+    'kernel %i pad %i outputPadding %i, 13 channels, BN + ReLU, then a 1x1 conv',
+    async (k, p, op) => {
+      const graph = net([13, 5, 7], (g, x) => {
+        const t = g.convTranspose2d('deconv', x, {
+          outChannels: 13,
+          kernel: k,
+          stride: 2,
+          pads: p,
+          outputPadding: op,
+          groups: 13,
+        });
+        return g.conv2d('pw', g.relu('r', g.batchNorm('bn', t)), { outChannels: 6, kernel: 1 });
+      });
+      await check(graph, ['unpool', 'dwpw']);
+      const { manifest } = emitWasm({ graph, weights: seededWeights(graph, 3) }, { optimizeLevel: 1 });
+      // The manifest names the graph's layers; the transposed conv's MACs are counted once.
+      expect(manifest.stages.flatMap((s) => s.layers)).not.toContain('deconv_zero_insert');
+      expect(manifest.stages.find((s) => s.kind === 'unpool')!.macs).toBe(0);
+      // 13 x k x k weights, not the gather's dense 13 x 13 per tap.
+      expect(manifest.weights.byteLength).toBeLessThan(13 * 13 * k * k * 4);
+    },
+  );
+});
+
 describe('bilinear taps of any ratio (the table of the resize kernel)', () => {
   it('2 -> 3 (PyTorch: x0, (x0 + x1) / 2, x1) and 4 -> 2 (downscale: the mean of each pair)', () => {
     expect(bilinearTaps(2, 3).map(({ i0, i1, l }) => [i0, i1, Number(l.toFixed(6))])).toEqual([

@@ -20,15 +20,23 @@ import type { Model } from '../weights.js';
  * BatchNorm folded into it stay attached); the unpool is named `<name>_zero_insert`.
  *
  * Transposed convs that do not fit (stride other than 2x2, a padding larger than the kernel)
- * are left as they are; `convTransposeLoweringProblem` says why.
+ * are left as they are; `convTransposeLoweringProblem` says why. `only` lowers only the ones
+ * it accepts.
  */
-export function lowerConvTranspose(model: Model): Model {
+export function lowerConvTranspose(
+  model: Model,
+  options: { readonly only?: (node: NodeOf<'convTranspose2d'>) => boolean } = {},
+): Model {
   const { graph } = model;
   const taken = new Set(graph.nodes.map((n) => n.name));
   const weights = new Map(model.weights);
   const nodes: Node[] = [];
   for (const node of graph.nodes) {
-    if (node.op !== 'convTranspose2d' || convTransposeLoweringProblem(node) !== undefined) {
+    if (
+      node.op !== 'convTranspose2d' ||
+      convTransposeLoweringProblem(node) !== undefined ||
+      (options.only && !options.only(node))
+    ) {
       nodes.push(node);
       continue;
     }
