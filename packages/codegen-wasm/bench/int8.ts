@@ -2,13 +2,15 @@
  * int8 vs float32 wasm engine (Node, one thread, plain-SIMD modules on the main thread): the
  * whole network's per-frame time, interleaved rounds so machine noise hits both, then the int8
  * build's per-stage medians. The int8 model is the paper's trained TFLite model (default,
- * `--model trained`) or fastdepth-pruned with random int8 weights (`--model random`).
+ * `--model trained`), fastdepth-pruned with random int8 weights (`--model random`), or any
+ * family member (`--arch NAME`, implies `--model ptq`) quantised from seeded weights by
+ * graph-dsl's post-training quantisation on two random inputs.
  *
- *   npm run bench:int8 -w @fastdepth/codegen-wasm [-- --runs 30 --warmup 5]
+ *   npm run bench:int8 -w @fastdepth/codegen-wasm [-- --runs 30 --warmup 5 --arch NAME --size 224]
  */
 import { cpus, loadavg } from 'node:os';
 import { buildArch } from '@fastdepth/fastdepth-arch';
-import { foldBatchNorm, type QuantizedModel } from '@fastdepth/graph-dsl';
+import { foldBatchNorm, quantizeModel, type QuantizedModel } from '@fastdepth/graph-dsl';
 import { emitWasm } from '../src/emit.js';
 import { emitWasmInt8 } from '../src/int8/emit.js';
 import { instantiate, randomInput, seededWeights } from '../src/testing/harness.js';
@@ -29,18 +31,30 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-const graph = buildArch('fastdepth-pruned', { inputSize: 224 });
+const arch = flag('arch', 'fastdepth-pruned');
+const size = Number(flag('size', '224'));
+const model = flag('model', arch === 'fastdepth-pruned' ? 'trained' : 'ptq');
+const graph = buildArch(arch, { inputSize: size });
 const floatWeights = seededWeights(graph, 1);
-const x = randomInput([1, 3, 224, 224], 1);
+const x = randomInput([1, 3, size, size], 1);
 let int8: QuantizedModel;
 let which: string;
-if (flag('model', 'trained') === 'trained') {
+if (model === 'ptq') {
+  const calibration = [2, 3].map((seed) => ({
+    shape: [1, 3, size, size],
+    data: randomInput([1, 3, size, size], seed),
+  }));
+  int8 = quantizeModel(graph, floatWeights, calibration);
+  which = `${arch} at ${size}x${size}, seeded weights, post-training quantisation on 2 random inputs`;
+} else if (model === 'trained') {
+  if (arch !== 'fastdepth-pruned' || size !== 224)
+    throw new Error('bench:int8: --model trained is fastdepth-pruned at 224 (the TFLite file)');
   int8 = loadTrainedInt8();
   which = 'trained TFLite int8 model (importTfliteQuantized)';
 } else {
   const folded = foldBatchNorm({ graph, weights: floatWeights });
   int8 = randomQuantizedModel(folded.graph, 1, x);
-  which = 'fastdepth-pruned, random int8 weights';
+  which = `${arch}, random int8 weights`;
 }
 const floatArt = emitWasm({ graph, weights: floatWeights });
 const int8Art = emitWasmInt8(int8);
