@@ -28,6 +28,13 @@
  * builds alone (`--stage-runs=N`, default 20; 0 skips it), so the remaining time is visible.
  * `--runtimes=litert,wasm,...` and `--threads=2` (or `1`, default `1,2`) measure fewer pages, to
  * see whether one runtime's times depend on the pages beside it.
+ * The machine's ceiling (`--ceiling=1`, the default when both thread counts are measured; 0
+ * turns it off): for each wasm engine build, a page running two independent 1-thread estimates
+ * at once, each in a worker of its own, timed until both are done, in the same rounds. Two cores
+ * that kept their 1-thread speed would finish such a pair in the 1-thread time, so
+ * `2 x 1-thread / pair` (per round) is the 2-thread speed-up that no schedule of that build can
+ * beat on this machine at that moment; the speed-up lines print it and the build's efficiency
+ * against it (on this 2-vCPU VM the host's other load takes 0-45 % of the second core).
  * Writes everything, samples included, to `--json=PATH` (default `tmp/bench/litert.json` in
  * this package).
  */
@@ -60,6 +67,7 @@ const FLAGS = [
   'stage-runs',
   'threads',
   'runtimes',
+  'ceiling',
 ];
 // A mistyped flag would otherwise be ignored and a 40-round run measure the wrong thing.
 for (const arg of process.argv.slice(2)) {
@@ -104,6 +112,9 @@ const THREADS = flag('threads', '1,2')
 const int8ManifestUrl = (arithmetic: IntegerArithmetic, manifest: string): string =>
   `/litert-bench/int8-${arithmetic}/${manifest.split('/').pop()!}`;
 
+/** Whether the ceiling pages run (see the top comment); only where both thread counts are measured. */
+const CEILING = intFlag('ceiling', 1, 0) > 0 && THREADS.includes(1) && THREADS.includes(2);
+
 /** Runtimes in table order; `reference` is LiteRT.js. */
 type RuntimeKey = 'litert' | 'wasm' | 'wasm-int8' | 'wasm-int8-xnnpack' | 'tfjs' | 'onnx';
 const ALL_KEYS: readonly RuntimeKey[] = ['litert', 'wasm', 'wasm-int8', 'wasm-int8-xnnpack', 'tfjs', 'onnx'];
@@ -130,12 +141,17 @@ const LABELS: Readonly<Record<RuntimeKey, string>> = {
 interface Config {
   readonly key: RuntimeKey;
   readonly threads: number;
+  /** The ceiling page: two independent 1-thread runs at once (`threads` is 2). */
+  readonly pair?: boolean;
   page?: Page;
   info?: LitertPageInfo;
   missing?: string;
   readonly samples: number[];
   depth?: Float32Array;
 }
+
+/** `xN`, or `pair` for a ceiling page. */
+const threadsLabel = (c: Config): string => (c.pair === true ? 'pair' : `x${c.threads}`);
 
 /** uptime's line (load averages), for the record: the machine is shared. */
 function uptime(): string {
@@ -245,7 +261,7 @@ async function openConfig(
 ): Promise<void> {
   const page = await b.browser.newPage();
   page.on('pageerror', (error) =>
-    console.error(`${config.key} x${config.threads}: page error: ${error.message}`),
+    console.error(`${config.key} ${threadsLabel(config)}: page error: ${error.message}`),
   );
   const headers = {
     'Cross-Origin-Resource-Policy': 'same-origin',
@@ -365,33 +381,34 @@ try {
     );
   const version = b.browser.version();
   const keys = ALL_KEYS.filter((k) => ONLY.includes(k));
-  for (const threads of THREADS) {
-    for (const key of keys) {
-      const config: Config = { key, threads, samples: [] };
-      configs.push(config);
-      const arithmetic = INT8_KEYS[key];
-      const build = arithmetic === undefined ? undefined : int8Builds.get(arithmetic)!;
-      const setup: LitertPageSetup | undefined =
-        key === 'litert'
-          ? { runtime: 'litert', threads, output: outQ }
-          : arithmetic !== undefined
-            ? build !== undefined && 'manifest' in build
-              ? { runtime: 'wasm', threads, manifestUrl: int8ManifestUrl(arithmetic, build.manifest) }
-              : undefined
-            : { runtime: key as 'wasm' | 'tfjs' | 'onnx', threads };
-      if (setup === undefined) {
-        config.missing = build !== undefined && 'missing' in build ? build.missing : 'not built';
-        continue;
-      }
-      try {
-        await openConfig(b, config, { model, frame, int8Dirs }, setup);
-        console.error(
-          `${LABELS[key]} x${threads}: ${config.info!.detail} (threads in use: ${config.info!.threads})`,
-        );
-      } catch (error) {
-        config.missing = `failed to set up: ${(error as Error).message.split('\n')[0]}`;
-        console.error(`${LABELS[key]} x${threads}: ${config.missing}`);
-      }
+  const pages = THREADS.flatMap((threads) => keys.map((key) => ({ key, threads, pair: false })));
+  if (CEILING)
+    for (const key of keys) if (key.startsWith('wasm')) pages.push({ key, threads: 2, pair: true });
+  for (const { key, threads, pair } of pages) {
+    const config: Config = { key, threads, samples: [], ...(pair ? { pair } : {}) };
+    configs.push(config);
+    const arithmetic = INT8_KEYS[key];
+    const build = arithmetic === undefined ? undefined : int8Builds.get(arithmetic)!;
+    const setup: LitertPageSetup | undefined =
+      key === 'litert'
+        ? { runtime: 'litert', threads, output: outQ }
+        : arithmetic !== undefined
+          ? build !== undefined && 'manifest' in build
+            ? { runtime: 'wasm', threads, manifestUrl: int8ManifestUrl(arithmetic, build.manifest), pair }
+            : undefined
+          : { runtime: key as 'wasm' | 'tfjs' | 'onnx', threads, ...(pair ? { pair } : {}) };
+    if (setup === undefined) {
+      config.missing = build !== undefined && 'missing' in build ? build.missing : 'not built';
+      continue;
+    }
+    try {
+      await openConfig(b, config, { model, frame, int8Dirs }, setup);
+      console.error(
+        `${LABELS[key]} ${threadsLabel(config)}: ${config.info!.detail} (threads in use: ${config.info!.threads})`,
+      );
+    } catch (error) {
+      config.missing = `failed to set up: ${(error as Error).message.split('\n')[0]}`;
+      console.error(`${LABELS[key]} ${threadsLabel(config)}: ${config.missing}`);
     }
   }
   const live = configs.filter((c) => c.page !== undefined);
@@ -418,7 +435,8 @@ try {
   const litertOf = (threads: number): Config | undefined =>
     configs.find((c) => c.key === 'litert' && c.threads === threads && c.samples.length > 0);
   const stats = configs.map((c) => {
-    const ref = litertOf(c.threads);
+    // A pair is not an estimate: no ratio to LiteRT.js.
+    const ref = c.pair === true ? undefined : litertOf(c.threads);
     if (c.samples.length === 0) return { config: c };
     const min = Math.min(...c.samples);
     const med = median(c.samples);
@@ -439,9 +457,11 @@ try {
     v === undefined ? '-' : `${v.toFixed(digits)}${suffix}`;
   const rows = stats.map((s) => [
     LABELS[s.config.key],
-    s.config.info === undefined || s.config.info.threads === s.config.threads
-      ? String(s.config.threads)
-      : `${s.config.threads} (ran ${s.config.info.threads})`,
+    s.config.pair === true
+      ? 'pair: 2 x 1 at once'
+      : s.config.info === undefined || s.config.info.threads === s.config.threads
+        ? String(s.config.threads)
+        : `${s.config.threads} (ran ${s.config.info.threads})`,
     fmt(s.min),
     fmt(s.median),
     fmt(s.p90),
@@ -474,24 +494,48 @@ try {
   // Three readings of one speed-up: the per-round one pairs runs made moments apart, so it is
   // the least moved by the machine drifting between rounds (on a shared VM the 1-thread median
   // alone can move by a quarter from one run to the next); the min one is the work's own split.
-  const speedUps: { runtime: string; ofMedians: number; perRound: number; ofMins: number }[] = [];
+  // The ceiling, where its page ran, is read per round too: 2 x the 1-thread time / the pair's.
+  const speedUps: {
+    runtime: string;
+    ofMedians: number;
+    perRound: number;
+    ofMins: number;
+    ceiling?: { perRound: number; efficiencyPerRound: number };
+  }[] = [];
+  /** Median over the rounds that have both configurations of f(time of a, time of b). */
+  const perRound = (a: Config, b: Config, f: (ta: number, tb: number) => number): number =>
+    median(rounds.filter((t) => t.has(a) && t.has(b)).map((t) => f(t.get(a)!, t.get(b)!)));
   for (const key of keys) {
-    const [one, two] = THREADS.map((t) => stats.find((s) => s.config.key === key && s.config.threads === t));
+    const find = (threads: number, pair: boolean): (typeof stats)[number] | undefined =>
+      stats.find(
+        (s) => s.config.key === key && s.config.threads === threads && (s.config.pair === true) === pair,
+      );
+    const [one, two] = THREADS.map((t) => find(t, false));
     if (one?.median === undefined || two?.median === undefined) continue;
+    const pair = find(2, true);
     const speedUp = {
       runtime: key,
       ofMedians: one.median / two.median,
-      perRound: median(
-        rounds
-          .filter((times) => times.has(one.config) && times.has(two.config))
-          .map((times) => times.get(one.config)! / times.get(two.config)!),
-      ),
+      perRound: perRound(one.config, two.config, (t1, t2) => t1 / t2),
       ofMins: one.min / two.min,
+      ...(pair?.median === undefined
+        ? {}
+        : {
+            ceiling: {
+              perRound: perRound(one.config, pair.config, (t1, tp) => (2 * t1) / tp),
+              // (t1 / t2) / (2 t1 / tp) of one round: the 2-thread run's share of what the pair reached.
+              efficiencyPerRound: perRound(pair.config, two.config, (tp, t2) => tp / (2 * t2)),
+            },
+          }),
     };
     speedUps.push(speedUp);
     console.log(
       `${LABELS[key]}: 2 threads / 1 thread speed-up ${speedUp.ofMedians.toFixed(2)}x (medians), ` +
-        `${speedUp.perRound.toFixed(2)}x (per round), ${speedUp.ofMins.toFixed(2)}x (mins)`,
+        `${speedUp.perRound.toFixed(2)}x (per round), ${speedUp.ofMins.toFixed(2)}x (mins)` +
+        (speedUp.ceiling === undefined
+          ? ''
+          : `; the machine's ceiling for it ${speedUp.ceiling.perRound.toFixed(2)}x (per round: 2 x 1-thread / pair), ` +
+            `efficiency ${(100 * speedUp.ceiling.efficiencyPerRound).toFixed(0)} % of it`),
     );
   }
 
@@ -501,7 +545,7 @@ try {
   if (litert?.depth !== undefined) {
     const ref = litert.depth;
     for (const c of configs)
-      if (c !== litert && c.depth !== undefined)
+      if (c !== litert && c.depth !== undefined && c.pair !== true)
         agreements.push({
           runtime: c.key,
           threads: c.threads,
@@ -550,7 +594,7 @@ try {
     // Each int8 build against its own reference (computed in Node): they must be equal.
     for (const c of configs) {
       const arithmetic = INT8_KEYS[c.key];
-      if (arithmetic === undefined || c.depth === undefined) continue;
+      if (arithmetic === undefined || c.depth === undefined || c.pair === true) continue;
       const r = agreement(c.depth, references.get(arithmetic)!, outQ, `reference-${arithmetic}`);
       console.log(
         `int8 engine (${arithmetic}) x${c.threads} vs executeQuantized (${arithmetic}): ${(100 * r.equal).toFixed(2)}% equal, max ${r.maxSteps.toFixed(2)} steps`,
@@ -615,6 +659,7 @@ try {
           runtime: s.config.key,
           label: LABELS[s.config.key],
           threads: s.config.threads,
+          pair: s.config.pair === true,
           threadsInUse: s.config.info?.threads,
           detail: s.config.info?.detail,
           missing: s.config.missing,

@@ -87,6 +87,26 @@ async function setupEstimator(
     wasmPaths,
   });
   const image = { data: rgba, width: SIZE, height: SIZE };
+  if (request.pair === true) {
+    // Two independent 1-thread runs at once, in workers (the page's own thread would run them
+    // one after the other): what two cores deliver for this work, no barrier or shared data.
+    const estimators = await Promise.all(
+      [0, 1].map(() =>
+        createDepthEstimator({
+          model,
+          numThreads: 1,
+          worker: new Worker(new URL('./depth-worker.ts', import.meta.url), { type: 'module' }),
+        }),
+      ),
+    );
+    run = async () => {
+      const start = performance.now();
+      const [first] = await Promise.all(estimators.map((e) => e.estimate(image)));
+      last = first!.depth;
+      return performance.now() - start;
+    };
+    return { threads: 2, detail: `pair: ${estimators[0]!.backendReason}, in two workers` };
+  }
   run = async () => {
     const result = await estimator.estimate(image);
     last = result.depth;

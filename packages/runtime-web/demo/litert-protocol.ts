@@ -14,6 +14,11 @@ export type LitertPageSetup =
       readonly threads: number;
       /** wasm only: another compiled build of it (the int8 one), else the demo model's float32 build. */
       readonly manifestUrl?: string;
+      /**
+       * wasm only, the machine's ceiling for 2 threads: two 1-thread estimators, each in a worker
+       * of its own, run one estimate each at the same moment; a run is timed until both are done.
+       */
+      readonly pair?: boolean;
     };
 
 /** What setup reports. */
