@@ -265,7 +265,9 @@ configs.forEach((c, i) => {
 console.log(
   "\nThe 2-thread speed-up against the machine's ceiling (medians over rounds of each round's ratios)\n",
 );
-console.log('| build | 2-thread speed-up | ceiling: 2 x 1-thread / pair | efficiency (speed-up / ceiling) |');
+console.log(
+  '| build | 2-thread speed-up | ceiling: 2 x 1-thread / pair | efficiency: pair / (2 x 2-thread) |',
+);
 console.log('|---|---|---|---|');
 for (const name of Object.keys(builds)) {
   const at = (threads: number, pair: boolean): number[] =>
