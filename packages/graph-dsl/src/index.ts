@@ -8,6 +8,7 @@ export * from './names.js';
 export * from './quant/ir.js';
 export * from './quant/fixed-point.js';
 export * from './quant/xnnpack.js';
+export { bilinearAxis, bilinearRound, resizeBilinearInt8, type BilinearAxis } from './quant/bilinear.js';
 export { parseQuantization, validateQuantizedModel } from './quant/validate.js';
 export {
   executeQuantized,

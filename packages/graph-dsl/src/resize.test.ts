@@ -1,7 +1,7 @@
 /**
  * The resize op: shape rule, attribute checks, and the reference executor against PyTorch's
  * own `F.interpolate` (Debian's python3-torch; the test fails, saying how to install it, where
- * it is missing), plus the int8 executor's shared nearest resize.
+ * it is missing), plus the int8 executor's shared nearest resize (and that bilinear quantises).
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -199,8 +199,9 @@ print(json.dumps(out))
       bilinear.resize('up', bilinear.input('input', [1, 3, 4, 4]), 'bilinear', { scale: 3 }),
     );
     const bg = bilinear.build();
-    expect(() => quantizeModel(bg, new Map(), [randomTensor([1, 3, 4, 4], 1, 0, 1)])).toThrow(
-      /layer "up": int8 quantisation supports nearest/,
-    );
+    // Bilinear resizes quantise too (TFLite's integer RESIZE_BILINEAR, `quant/bilinear.test.ts`),
+    // carrying their input's parameters.
+    const bq = quantizeModel(bg, new Map(), [randomTensor([1, 3, 4, 4], 1, 0, 1)]);
+    expect(bq.graph.quantization.tensors.up).toEqual(bq.graph.quantization.tensors.input);
   });
 });

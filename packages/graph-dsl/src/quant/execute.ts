@@ -40,6 +40,7 @@ import {
   type TensorI8,
   type TensorI32,
 } from './ir.js';
+import { resizeBilinearInt8 } from './bilinear.js';
 import { validateQuantizedModel } from './validate.js';
 import {
   xnnpackActivationRange,
@@ -224,8 +225,11 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
       return add(x, ins[1]!, params, arithmetic, node.name);
     case 'upsample':
     case 'resize':
-      // Nearest resizes and max pool act on the integers: they only move or compare values of one scale.
-      return upsampleNearestInto(x, out, new Int8Array(numel(out)));
+      // Nearest resizes and max pool act on the integers: they only move or compare values of one
+      // scale. Bilinear is TFLite's integer RESIZE_BILINEAR (weights summing to 1, same scale).
+      return node.attrs.mode === 'nearest'
+        ? upsampleNearestInto(x, out, new Int8Array(numel(out)))
+        : resizeBilinearInt8(x, out);
     case 'maxPool':
       return maxPoolInto(node, x, out, new Int8Array(numel(out)));
     case 'unpool':
@@ -250,7 +254,7 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'mul':
     case 'avgPool2d':
     case 'globalAvgPool':
-      // validateQuantizedModel refuses these (and bilinear resizes) before anything runs.
+      // validateQuantizedModel refuses these before anything runs.
       throw new GraphError(node.name, `op ${node.op} has no int8 definition`);
     default:
       return assertNever(node);

@@ -8,8 +8,9 @@
  * point 0. A real value r is represented by q with `r = scale * (q - zeroPoint)`.
  *
  * Tensors are keyed by the name of the layer that produces them. Ops that do not change the
- * quantised values' meaning (relu, relu6, nearest upsample, max pool, unpool, output) carry their
- * input's parameters exactly, so relu is a clamp at the zero point and a conv followed by
+ * quantised values' meaning (relu, relu6, nearest or bilinear upsample/resize, max pool, unpool,
+ * output) carry their input's parameters exactly (a bilinear value is TFLite's integer mix of
+ * four, `quant/bilinear.ts`), so relu is a clamp at the zero point and a conv followed by
  * relu6 computes the same integers fused or not (TFLite fuses them into one tensor). A channel
  * concat's inputs all carry the concat's parameters (TFLite's CONCATENATION restriction), so it
  * copies integers too.

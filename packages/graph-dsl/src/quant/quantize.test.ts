@@ -554,11 +554,6 @@ describe('quantizeModel refuses what int8 lacks, naming the layer', () => {
       /layer "up": int8 quantisation cannot take this transposed conv: stride 3x3/,
     ],
     [
-      'bilinear upsample',
-      (g: GraphBuilder) => g.output('o', g.upsample('up', g.input('input', [1, 3, 8, 8]), 'bilinear')),
-      /layer "up": int8 quantisation supports nearest/,
-    ],
-    [
       'a concat of the image input (fixed parameters) with a conv',
       (g: GraphBuilder) => {
         const x = g.input('input', [1, 3, 8, 8]);

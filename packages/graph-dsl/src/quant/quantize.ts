@@ -3,8 +3,8 @@
  *
  * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`) and stride-2 transposed convs
  *    become zero insertion + conv (`lowerConvTranspose`); what remains must be ops the int8
- *    semantics define (input, conv2d, relu, relu6, add, nearest upsample, max pool, unpool,
- *    pixel shuffle, concat, output).
+ *    semantics define (input, conv2d, relu, relu6, add, nearest or bilinear upsample/resize, max
+ *    pool, unpool, pixel shuffle, concat, output).
  * 2. Weights: symmetric int8 per output channel, `scale = max|w| / 127`, zero point 0; biases
  *    int32 in units of `inputScale * weightScale[c]`.
  * 3. Activations: per-tensor asymmetric int8, from the ranges the float reference executor
@@ -95,7 +95,7 @@ const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
  * their convs first, and stride-2 transposed convs become zero insertion + conv
  * (`lowerConvTranspose`: the quantised graph has an `unpool` and a `conv2d` where the float one
  * had a `convTranspose2d`, the conv under the same name). Throws `GraphError` naming the layer
- * for ops the int8 scheme lacks (bilinear upsample, other transposed convs,
+ * for ops the int8 scheme lacks (sigmoid, average pools, other transposed convs,
  * BatchNorm that follows no convolution, ...) or for non-finite values during calibration.
  */
 export function quantizeModel(
@@ -186,11 +186,8 @@ function checkInt8Ops(graph: Graph): void {
         break;
       case 'upsample':
       case 'resize':
-        if (node.attrs.mode !== 'nearest')
-          throw new GraphError(
-            node.name,
-            `int8 quantisation supports nearest upsampling only, found ${node.attrs.mode}`,
-          );
+        // Nearest and bilinear alike: a bilinear value is a convex mix of its input's, so the
+        // input's parameters cover it (TFLite's RESIZE_BILINEAR keeps them too).
         break;
       case 'batchNorm':
         throw new GraphError(
@@ -211,7 +208,7 @@ function checkInt8Ops(graph: Graph): void {
       case 'globalAvgPool':
         throw new GraphError(
           node.name,
-          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, nearest upsample, maxPool, unpool, pixelShuffle, concat, output)`,
+          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, upsample and resize (nearest or bilinear), maxPool, unpool, pixelShuffle, concat, output)`,
         );
       default:
         assertNever(node);

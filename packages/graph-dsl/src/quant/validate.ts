@@ -176,10 +176,16 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
           );
       }
     }
-    if ((node.op === 'upsample' || node.op === 'resize') && node.attrs.mode !== 'nearest')
+    if (
+      (node.op === 'upsample' || node.op === 'resize') &&
+      node.attrs.mode !== 'nearest' &&
+      q.arithmetic === 'xnnpack'
+    )
+      // XNNPACK's s8 bilinear kernels round differently from TFLite's reference; they are not
+      // modelled, so a bilinear resize is defined under the TFLite arithmetic only.
       throw new GraphError(
         node.name,
-        `int8 graphs support nearest ${node.op === 'upsample' ? 'upsampling' : 'resizing'} only`,
+        `bilinear ${node.op === 'upsample' ? 'upsampling' : 'resizing'} has no int8 definition under the xnnpack arithmetic (use nearest, or the tflite arithmetic)`,
       );
     if (node.op === 'add' && node.inputs.length !== 2)
       throw new GraphError(node.name, `int8 add takes exactly 2 inputs, found ${node.inputs.length}`);
