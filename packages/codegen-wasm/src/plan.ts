@@ -232,8 +232,19 @@ export type ShuffleStage = Omit<Extract<PixelStage, { kind: 'pixelShuffle' }>, '
  */
 export type Int8AddStage = Omit<Extract<PixelStage, { kind: 'map' }>, 'epi'> & { epi: Epilogue };
 
+/**
+ * A bilinear resize in the int8 build (the BLConv decoders' x2, or a bilinear `resize`): a
+ * `resize` stage whose epilogue holds at most an activation (TFLite's integer RESIZE_BILINEAR:
+ * its output carries its input's parameters).
+ */
+export type BilinearStage = Omit<Extract<PixelStage, { kind: 'resize' }>, 'epi'> & {
+  readonly mode: 'bilinear';
+  epi: Epilogue;
+};
+
 /** Every stage of the int8 build (a concat copies integers: its inputs share its parameters). */
-export type Int8Stage = Stage | MaxPoolStage | UnpoolStage | ShuffleStage | ConcatStage | Int8AddStage;
+export type Int8Stage =
+  Stage | MaxPoolStage | UnpoolStage | ShuffleStage | BilinearStage | ConcatStage | Int8AddStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -290,11 +301,10 @@ const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
   'mul',
   'avgPool2d',
   'globalAvgPool',
-  'resize',
 ]);
 
 const SUPPORTED =
-  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample, max pool, unpool, pixel shuffle, concat';
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample after a conv, bilinear upsample and resize, max pool, unpool, pixel shuffle, concat';
 
 /** Most layers named in the error about ops without a kernel; the rest are counted. */
 const MAX_LISTED_LAYERS = 12;
@@ -305,10 +315,10 @@ const MAX_LISTED_LAYERS = 12;
  */
 function checkKernels(graph: Graph): void {
   const lacking = graph.nodes.filter(
-    (n) => NO_KERNEL.has(n.op) || (n.op === 'upsample' && n.attrs.mode !== 'nearest'),
+    (n) => NO_KERNEL.has(n.op) || (n.op === 'resize' && n.attrs.mode === 'nearest'),
   );
   if (lacking.length === 0) return;
-  const names = lacking.map((n) => `"${n.name}" (${n.op === 'upsample' ? 'bilinear upsample' : n.op})`);
+  const names = lacking.map((n) => `"${n.name}" (${n.op === 'resize' ? 'nearest resize' : n.op})`);
   const more = names.length - MAX_LISTED_LAYERS;
   const listed = `${names.slice(0, MAX_LISTED_LAYERS).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
   throw new GraphError(
@@ -338,7 +348,7 @@ export interface PlanOptions {
 
 /**
  * The plan of the int8 build: only the FastDepth-family ops (conv, depthwise, relu/relu6, add,
- * nearest x2, max pool, unpool, pixel shuffle, concat), every other op refused in one error naming each such layer.
+ * nearest x2, bilinear resizes, max pool, unpool, pixel shuffle, concat), every other op refused in one error naming each such layer.
  */
 export function planGraph(
   graph: Graph,
@@ -347,7 +357,7 @@ export function planGraph(
 ): Plan<Int8Stage> {
   checkKernels(graph);
   // With the family ops only, `plan` makes no float-only activation, and of the pixel stages
-  // only the ones `Int8Stage` lists (max pool, unpool, pixel shuffle, the add map).
+  // only the ones `Int8Stage` lists (max pool, unpool, pixel shuffle, bilinear resize, the add map).
   return plan(graph, weights, options, false) as unknown as Plan<Int8Stage>;
 }
 
@@ -513,6 +523,7 @@ function plan(
     (stage.kind !== 'pool' &&
       stage.kind !== 'unpool' &&
       stage.kind !== 'pixelShuffle' &&
+      stage.kind !== 'resize' &&
       stage.kind !== 'map');
   /** Where an activation may go in an open stage's epilogue, if anywhere. */
   const actSlot = (e: Epilogue<Activation>): 'act' | 'act2' | undefined =>
@@ -721,10 +732,9 @@ function plan(
           open.set(node.name, t);
           break;
         }
-        if (!all) {
-          if (node.attrs.mode !== 'nearest') unsupported(node.name, 'bilinear upsampling');
+        // The int8 build has a bilinear stage (`int8/bilinear.ts`) but no standalone nearest one.
+        if (!all && node.attrs.mode === 'nearest')
           unsupported(node.name, 'a nearest upsample that does not directly follow a conv');
-        }
         openResize(node.attrs.mode);
         break;
       }
@@ -936,8 +946,9 @@ function plan(
         break;
       }
       case 'resize': {
-        // Any ratio or size: the upsample stage's kernel (tables of PyTorch's source rows).
-        if (!all) unsupported(node.name, `the op "${node.op}"`);
+        // Any ratio or size: the upsample stage's kernel (tables of PyTorch's source rows); the
+        // int8 build's bilinear stage (nearest resizes are refused by `checkKernels`).
+        if (!all && node.attrs.mode === 'nearest') unsupported(node.name, 'a nearest resize');
         openResize(node.attrs.mode);
         break;
       }

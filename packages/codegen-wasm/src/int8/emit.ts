@@ -76,6 +76,7 @@ import {
 } from './plan.js';
 import { addRowsI8 } from './add.js';
 import { concatRowsI8 } from './concat.js';
+import { bilinearRowsI8 } from './bilinear.js';
 import { maxPoolRowsI8 } from './pool.js';
 import { shuffleRowsI8 } from './shuffle.js';
 import { unpoolRowsI8 } from './unpool.js';
@@ -155,6 +156,7 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Int8Stage, Stage
       s.kind === 'pool' ||
       s.kind === 'unpool' ||
       s.kind === 'pixelShuffle' ||
+      s.kind === 'resize' ||
       s.kind === 'concat' ||
       s.kind === 'map'
     )
@@ -224,6 +226,11 @@ function stageBody(
     if (out === 'output')
       throw new Error(`codegen-wasm int8: pixel shuffle stage ${s.name} writes the output`);
     return shuffleRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1, x0, x1 });
+  }
+  if (s.kind === 'resize') {
+    const out = s.epi.out;
+    if (out === 'output') throw new Error(`codegen-wasm int8: bilinear stage ${s.name} writes the output`);
+    return bilinearRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1, x0, x1 });
   }
   if (s.kind === 'map') {
     const out = s.epi.out;

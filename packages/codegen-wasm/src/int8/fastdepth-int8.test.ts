@@ -1,17 +1,19 @@
 /**
  * Whole networks in int8: fastdepth-pruned at 224x224 with random int8 weights (calibrated so
  * every layer uses its range) bit-exact against graph-dsl's `executeQuantized`, on one thread and on two
- * worker_threads sharing the memory (the trained model: `trained.test.ts`).
+ * worker_threads sharing the memory (the trained model: `trained.test.ts`); BLConv decoders
+ * (bilinear x2 stages) after post-training quantisation of seeded weights, the same ways.
  */
 import { Worker } from 'node:worker_threads';
 import { buildArch } from '@fastdepth/fastdepth-arch';
-import { foldBatchNorm } from '@fastdepth/graph-dsl';
+import { foldBatchNorm, quantizeModel } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { randomInput, seededWeights } from '../testing/harness.js';
 import { randomQuantizedModel } from '../testing/int8-reference.js';
 import { executeInt8 } from '../testing/trained-int8.js';
 import { createWasmMemory, loadWasmModel } from '../testing/load.js';
 import { RUN_WORKER_SOURCE } from '../testing/run-worker.js';
+import { runThreaded } from '../testing/threaded.js';
 import { emitWasmInt8 } from './emit.js';
 
 describe('fastdepth-pruned 224x224 in int8', () => {
@@ -64,4 +66,34 @@ describe('fastdepth-pruned 224x224 in int8', () => {
     await Promise.all(done);
     await Promise.all(workers.map((w) => w.terminate()));
   });
+});
+
+describe('BLConv decoders in int8 (bilinear x2 stages): post-training quantisation, 64x64', () => {
+  it.each(['mobilenet-blconv5dw-skipadd'])(
+    '%s: one thread and two worker_threads equal executeQuantized, 0 outputs differ',
+    async (arch) => {
+      const graph = buildArch(arch, { inputSize: 64 });
+      const calibration = [5, 6].map((seed) => ({
+        shape: [1, 3, 64, 64],
+        data: randomInput([1, 3, 64, 64], seed),
+      }));
+      const model = quantizeModel(graph, seededWeights(graph, 2), calibration);
+      const artifact = emitWasmInt8(model, { maxThreads: 2 });
+      expect(artifact.manifest.stages.filter((s) => s.name.endsWith('_up')).length).toBe(5);
+      const x = randomInput([1, 3, 64, 64], 7);
+      const want = executeInt8(model, x);
+      expect(new Set(want).size).toBeGreaterThan(30);
+      const memory = createWasmMemory(artifact.manifest, false) as WebAssembly.Memory;
+      const m = await loadWasmModel(artifact.manifest, artifact.modules.simd, artifact.weights, { memory });
+      const floats = m.runSingleThread(x);
+      const got = new Int8Array(
+        memory.buffer,
+        artifact.manifest.quantization!.outputInt8.byteOffset,
+        64 * 64,
+      );
+      expect(want.filter((q, i) => q !== got[i]).length).toBe(0);
+      const [threaded] = await runThreaded(artifact, [x], 2);
+      expect(threaded).toEqual(floats);
+    },
+  );
 });

@@ -28,6 +28,7 @@ import { randomQuantizedModel, referenceInt8 } from '../testing/int8-reference.j
 import { executeInt8 } from '../testing/trained-int8.js';
 import { loadWasmModel, createWasmMemory } from '../testing/load.js';
 import { emitWasmInt8, type WasmInt8Artifact } from './emit.js';
+import { planInt8 } from './plan.js';
 import {
   makeRequant,
   makeRequantXnnpack,
@@ -765,5 +766,59 @@ describe('int8 emit-time errors', () => {
     );
     expect(() => emitWasmInt8(bad)).toThrow(GraphError);
     expect(() => emitWasmInt8(bad)).toThrow(/layer "c".*not below 256/);
+  });
+});
+
+describe('int8 bilinear resize (BLConv decoders): TFLite RESIZE_BILINEAR on the integers', () => {
+  it('13 channels, 5x7 -> 10x14 after a conv, a 5x5 conv after: whole and split in three', async () => {
+    await checkIn(
+      'tflite',
+      net([3, 10, 14], (g, x) => {
+        const e = conv(g, 'enc', x, { out: 9, k: 3, s: 2, act: 'relu6' }); // 5x7
+        const up = g.upsample('dec_up', conv(g, 'dec', e, { out: 13, k: 3, act: 'relu' }), 'bilinear');
+        return conv(g, 'head', conv(g, 'd', up, { out: 6, k: 5, act: 'relu' }), { out: 1, k: 1 });
+      }),
+      11,
+      false,
+      (m) => m,
+    );
+  });
+
+  it('a ReLU fused after it (a clamp at a mid-range zero point), 16 channels', async () => {
+    const graph = net([4, 8, 10], (g, x) => {
+      const c = conv(g, 'c', x, { out: 16, k: 3, s: 2 }); // 4x5, values on both sides of 0
+      const up = g.relu('up_relu', g.upsample('up', c, 'bilinear')); // 8x10
+      return conv(g, 'head', up, { out: 3, k: 1 });
+    });
+    const model = randomQuantizedModel(graph, 12, randomInput([1, 4, 8, 10], 15));
+    const stage = planInt8(model).plan.stages.find((s) => s.name === 'up');
+    expect(stage && stage.kind === 'resize' ? stage.epi.act : undefined).toBe('relu');
+    await checkIn('tflite', graph, 12, false, (m) => m);
+  });
+
+  it('resizes by [3, 2] and to a size (inexact 1/1024 steps: whole-axis reads), then a 3x3 conv', async () => {
+    await checkIn(
+      'tflite',
+      net([3, 8, 10], (g, x) => {
+        const e = conv(g, 'enc', x, { out: 7, k: 3, s: 2, act: 'relu' }); // 4x5
+        const a = g.resize('by32', e, 'bilinear', { scale: [3, 2] }); // 12x10
+        const b = g.resize('to', conv(g, 'mid', a, { out: 10, k: 3 }), 'bilinear', { size: [7, 13] });
+        return conv(g, 'head', conv(g, 'd', b, { out: 5, k: 3, act: 'relu' }), { out: 1, k: 1 });
+      }),
+      13,
+      false,
+      (m) => m,
+    );
+  });
+
+  it('is refused under the xnnpack arithmetic, naming the layer', () => {
+    const graph = net([3, 8, 8], (g, x) =>
+      conv(g, 'head', g.upsample('up', conv(g, 'c', x, { out: 4, k: 3 }), 'bilinear'), { out: 1, k: 1 }),
+    );
+    const model = withArithmetic(randomQuantizedModel(graph, 1, randomInput([1, 3, 8, 8], 2)), 'xnnpack');
+    expect(() => emitWasmInt8(model)).toThrow(GraphError);
+    expect(() => emitWasmInt8(model)).toThrow(
+      /layer "up": int8 wasm target: bilinear resize "up" has no int8 definition under the xnnpack arithmetic/,
+    );
   });
 });

@@ -17,6 +17,10 @@
  * Pixel shuffle moves integers (its output carries its input's parameters): each output
  * pixel gathers its channels from one input pixel.
  *
+ * A bilinear resize (the BLConv decoders) is TFLite's integer RESIZE_BILINEAR on the raw
+ * integers (its output carries its input's parameters): four taps per output pixel
+ * (`int8/bilinear.ts`).
+ *
  * An add that no conv epilogue can take (both operands already complete, or the producer's
  * epilogue holding an add already, as after an UpProj block) is a stage of its own over the two
  * buffers, with the same ADD arithmetic as the fused one and a fused activation as its clamp.
@@ -50,7 +54,7 @@ import {
   type MaxPoolStage,
   type Plan,
 } from '../plan.js';
-import { floatStageAccess, type StageAccess } from '../schedule.js';
+import { floatStageAccess, type ReadAxis, type StageAccess } from '../schedule.js';
 
 export const pad8 = (c: number): number => Math.ceil(c / 8) * 8;
 
@@ -85,7 +89,7 @@ export interface ConvQuant {
   readonly hi: number;
 }
 
-/** The clamp of a max pool, unpool or pixel shuffle stage: [-128, 127] or a fused activation's range. */
+/** The clamp of a max pool, unpool, pixel shuffle or bilinear stage: [-128, 127] or a fused activation's range. */
 export interface PoolQuant {
   readonly lo: number;
   readonly hi: number;
@@ -99,7 +103,7 @@ export interface StageQuant {
   /** The depthwise conv of a dwpw stage (its output lives in the row tile). */
   readonly dw?: ConvQuant;
   readonly add?: AddQuant;
-  /** A max pool, unpool or pixel shuffle stage's clamp. */
+  /** A max pool, unpool, pixel shuffle or bilinear stage's clamp. */
   readonly pool?: PoolQuant;
   /** Dequantisation of the graph output, when the stage writes it. */
   readonly output?: QuantParams;
@@ -213,7 +217,13 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   for (const s of plan.stages) {
     if (s.kind === 'input' || s.kind === 'concat') continue;
     const layers = plan.layers.get(s)!;
-    if (s.kind === 'pool' || s.kind === 'unpool' || s.kind === 'pixelShuffle') {
+    if (s.kind === 'resize' && arithmetic === 'xnnpack')
+      // As in graph-dsl's validation: XNNPACK's s8 bilinear arithmetic is not modelled.
+      throw new GraphError(
+        s.name,
+        `int8 wasm target: bilinear resize "${s.name}" has no int8 definition under the xnnpack arithmetic (use tflite)`,
+      );
+    if (s.kind === 'pool' || s.kind === 'unpool' || s.kind === 'pixelShuffle' || s.kind === 'resize') {
       // The planner fuses nothing but activations into these stages of the int8 build; their
       // kernels clamp once.
       if (s.epi.act2 !== 'none')
@@ -328,7 +338,7 @@ export const BARRIER_OFFSET = 0;
  * The `StageAccess` of an int8 stage, for the thread schedule (`schedule.ts`). The int8 plan has
  * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
  * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
- * depthwise row kernels, the concat copy, the add stage and the pixel shuffle take column ranges as the float ones do (the input
+ * depthwise row kernels, the concat copy, the add stage, the pixel shuffle and the bilinear resize take column ranges as the float ones do (the input
  * stage, the dense conv, the head, the max pool and the unpool take whole rows).
  */
 export function int8StageAccess(s: Int8Stage): StageAccess {
@@ -341,7 +351,19 @@ export function int8StageAccess(s: Int8Stage): StageAccess {
     s.kind === 'dwpw' ||
     s.kind === 'concat' ||
     s.kind === 'map' ||
-    s.kind === 'pixelShuffle';
+    s.kind === 'pixelShuffle' ||
+    s.kind === 'resize';
+  if (s.kind === 'resize') {
+    // The float window bounds reads near floor(exact source) and the next pixel. TFLite's
+    // integer positions are exact only where the 1/1024 step is (1024 * in divisible by out,
+    // as for x2); elsewhere they drift, so the stage is taken to read the whole axis.
+    const exact = (inSize: number, outSize: number): boolean => (1024 * inSize) % outSize === 0;
+    const whole: ReadAxis = { stride: 0, pad: 0, extent: 0, div: 1 };
+    const read = a.reads[0]!;
+    const rows = exact(s.in.h, s.rows) ? read.rows : { ...whole, extent: s.in.h };
+    const cols = exact(s.in.w, s.cols) ? read.cols : { ...whole, extent: s.in.w };
+    return { ...a, columns, reads: [{ buffer: read.buffer, rows, cols }] };
+  }
   return { ...a, columns };
 }
 

@@ -131,6 +131,25 @@ function shuffleRows(): Graph {
   return g.build();
 }
 
+/** A bilinear x2 to 10 rows (5 input rows) of width 14, ReLU fused: on 3 threads, split by pixels. */
+function bilinearRows(): Graph {
+  const g = new GraphBuilder('bilinear_rows');
+  const x = g.input('input', [1, 3, 10, 14]);
+  const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
+  const up = g.relu(
+    'up_relu',
+    g.upsample('up', g.conv2d('pre', stem, { outChannels: 13, kernel: 1 }), 'bilinear'),
+  );
+  g.output(
+    'depth',
+    g.conv2d('head', g.conv2d('d', up, { outChannels: 6, kernel: 3, pads: 1 }), {
+      outChannels: 1,
+      kernel: 1,
+    }),
+  );
+  return g.build();
+}
+
 describe('int8 threads: the -threads module on N workers equals one thread and the reference', () => {
   it.each([2, 3])('7-row stages, odd width 11, skip add, on %i threads', async (threads) => {
     await expectThreadedEqual(fewRows(), threads);
@@ -160,6 +179,18 @@ describe('int8 threads: the -threads module on N workers equals one thread and t
     const sch = scheduleStages(stages.map(int8StageAccess), 3);
     expect(sch.stages[stages.findIndex((s) => s.name === 'shuffle')]?.axis).toBe('pixels');
     // It reads rows of the stage before: a barrier before it, and before the 3x3 conv after it.
+    await expectThreadedEqual(graph, 3, false);
+  });
+
+  it('a bilinear resize stage split by pixels on 3 threads', async () => {
+    const graph = bilinearRows();
+    const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 10, 14], 2))).plan.stages;
+    const sch = scheduleStages(stages.map(int8StageAccess), 3);
+    const at = stages.findIndex((s) => s.name === 'up');
+    expect(stages[at]?.kind).toBe('resize');
+    expect(sch.stages[at]?.axis).toBe('pixels');
+    // It reads neighbour rows of the stage before: a barrier before it.
+    expect(sch.stages[at]?.barrierBefore).toBe(true);
     await expectThreadedEqual(graph, 3, false);
   });
 

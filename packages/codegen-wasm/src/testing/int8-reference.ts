@@ -125,10 +125,16 @@ function run(
         });
         break;
       }
-      case 'upsample': {
+      case 'upsample':
+      case 'resize': {
         q.tensors[node.name] ??= inP();
         const x = get(node.inputs[0]!);
         const [, c, h, w] = shape;
+        if (node.attrs.mode === 'bilinear') {
+          values.set(node.name, { shape, data: bilinear(x, h, w) });
+          break;
+        }
+        if (node.op === 'resize') throw new Error(`int8 test reference: nearest resize ${node.name}`);
         const data = new Int8Array(c * h * w);
         for (let ch = 0; ch < c; ch++)
           for (let y = 0; y < h; y++)
@@ -242,6 +248,40 @@ function run(
     }
   }
   return values;
+}
+
+/**
+ * TFLite's int8 RESIZE_BILINEAR, half-pixel centres (reference_ops::ResizeBilinear for int8),
+ * written from the spec with BigInt (its int64 sums, C++'s truncating division): source position
+ * p = o * s + s / 2 - 512 in 1/1024 steps, s = (1024 in + out / 2) / out; taps floor(p / 1024)
+ * clamped at 0 and ceil(p / 1024) clamped at the edge; weights from p - 1024 * lower.
+ */
+function bilinear(x: Value, oh: number, ow: number): Int8Array {
+  const [c, ih, iw] = [x.shape[1]!, x.shape[2]!, x.shape[3]!];
+  const taps = (inSize: number, outSize: number, o: number): [number, number, bigint] => {
+    const s = BigInt(1024 * inSize + Math.floor(outSize / 2)) / BigInt(outSize);
+    const p = BigInt(o) * s + s / 2n - 512n;
+    // p > -1024 for every resize: the lower tap of a negative position is 0, and so is the upper.
+    const lower = p < 0n ? 0 : Number(p / 1024n);
+    const upper = p < 0n ? 0 : Math.min(Number((p + 1023n) / 1024n), inSize - 1);
+    return [lower, upper, p - 1024n * BigInt(lower)];
+  };
+  const data = new Int8Array(c * oh * ow);
+  for (let ch = 0; ch < c; ch++)
+    for (let y = 0; y < oh; y++) {
+      const [y0, y1, fy] = taps(ih, oh, y);
+      for (let xx = 0; xx < ow; xx++) {
+        const [x0, x1, fx] = taps(iw, ow, xx);
+        const at = (yy: number, xi: number): bigint => BigInt(x.data[(ch * ih + yy) * iw + xi]!);
+        const sum =
+          at(y0, x0) * (1024n - fy) * (1024n - fx) +
+          at(y1, x0) * fy * (1024n - fx) +
+          at(y0, x1) * (1024n - fy) * fx +
+          at(y1, x1) * fy * fx;
+        data[(ch * oh + y) * ow + xx] = Number((sum + (sum > 0n ? 1n << 19n : -(1n << 19n))) / (1n << 20n));
+      }
+    }
+  return data;
 }
 
 /** The int8 output (NCHW) of `model` on a float (or already int8) input. */

@@ -1,0 +1,162 @@
+/**
+ * Bilinear resize (align_corners false: the BLConv decoders' x2, or any size) in the int8 build:
+ * TFLite's integer RESIZE_BILINEAR with half-pixel centres, as graph-dsl's `executeQuantized`
+ * defines it. Along each axis the source position is `o * s + s / 2 - 512` in 1/1024 steps
+ * (`s = (1024 * in + out / 2) / out`, C++ truncating division: `i32.div_s`), read from the rows
+ * (columns) `max(pos / 1024, 0)` and `min((pos + 1023) / 1024, in - 1)` with weights
+ * `1024 - frac` and `frac`, `frac = pos - 1024 * lower`. The four taps are summed in 1/2^20 and
+ * rounded half away from zero (`(sum ± 2^19) / 2^20`, truncating). The stage acts on the raw
+ * integers: its output carries its input's parameters (the weights sum to 2^20), and a fused
+ * activation is a clamp.
+ *
+ * Ranges: |value| <= 128 and each axis's two weights are at most 1536 in magnitude with a sum of
+ * 1024, so every partial sum stays below 2^29: i32x4 lanes suffice. Eight channels per step
+ * (`v128.load8x8_s` of each tap, two i32x4 halves); the padded channels of the output pixel get
+ * the padded input channels' mix, which no int8 kernel reads as values.
+ */
+import binaryen from 'binaryen';
+import type { Expr, Fn } from '../kernels/builder.js';
+import type { BilinearStage, Buffer } from '../plan.js';
+import { geomI8 } from './plan.js';
+import { i32Splat, narrow8 } from './requant.js';
+
+/** The integer source step of an axis resized from `inSize` to `outSize`, in 1/1024. */
+export function bilinearScale10(inSize: number, outSize: number): number {
+  return Math.trunc((1024 * inSize + Math.trunc(outSize / 2)) / outSize);
+}
+
+/** Rows [r0, r1) and columns [x0, x1) (locals) of a bilinear resize writing `out`, clamped to [lo, hi]. */
+export function bilinearRowsI8(
+  f: Fn,
+  c: {
+    stage: BilinearStage;
+    out: Buffer;
+    lo: number;
+    hi: number;
+    r0: number;
+    r1: number;
+    x0: number;
+    x1: number;
+  },
+): Expr {
+  const m = f.m;
+  const src = c.stage.in;
+  const gi = geomI8(src);
+  const go = geomI8(c.out);
+  const i32 = (): number => f.i32Local();
+  const v128 = (): number => f.v128Local();
+  const [y, x, top, bottom, wb, left, right, wr, op, pos] = [
+    i32(),
+    i32(),
+    i32(),
+    i32(),
+    i32(),
+    i32(),
+    i32(),
+    i32(),
+    i32(),
+    i32(),
+  ];
+  const [wtl, wtr, wbl, wbr, lo, hi] = [v128(), v128(), v128(), v128(), v128(), v128()];
+
+  /**
+   * Sets `lower` and `upper` to the source indices of output coordinate `o` along an axis, and
+   * `frac` to the upper one's weight (ComputeInterpolationValues, integer, half-pixel).
+   */
+  const axis = (
+    o: number,
+    inSize: number,
+    outSize: number,
+    lower: number,
+    upper: number,
+    frac: number,
+  ): Expr[] => {
+    const s = bilinearScale10(inSize, outSize);
+    return [
+      f.set(pos, f.add(f.mul(f.get(o), f.c(s)), f.c(Math.trunc(s / 2) - 512))),
+      f.set(lower, m.i32.div_s(f.get(pos), f.c(1024))),
+      // binaryen.js: select(condition, ifTrue, ifFalse).
+      f.set(lower, m.select(m.i32.gt_s(f.get(lower), f.c(0)), f.get(lower), f.c(0))),
+      f.set(upper, m.i32.div_s(f.add(f.get(pos), f.c(1023)), f.c(1024))),
+      f.set(upper, m.select(m.i32.lt_s(f.get(upper), f.c(inSize - 1)), f.get(upper), f.c(inSize - 1))),
+      f.set(frac, m.i32.sub(f.get(pos), f.mul(f.get(lower), f.c(1024)))),
+    ];
+  };
+  const splatProduct = (a: Expr, b: Expr): Expr => m.i32x4.splat(f.mul(a, b));
+  const near = (w: number): Expr => m.i32.sub(f.c(1024), f.get(w));
+
+  // Half away from zero, then truncation toward zero: a = sum ± 2^19, (a + (a < 0 ? 2^20 - 1 : 0)) >> 20.
+  // Two locals for all the rounding steps (each value is a fresh expression: binaryen trees
+  // share no nodes).
+  const [sum, a] = [v128(), v128()];
+  const round = (value: Expr): Expr => {
+    const bias = m.i32x4.sub(
+      m.v128.and(m.i32x4.gt_s(f.get(sum), i32Splat(f, 0)), i32Splat(f, 1 << 20)),
+      i32Splat(f, 1 << 19),
+    );
+    return m.block(
+      null,
+      [
+        f.set(sum, value),
+        f.set(a, m.i32x4.add(f.get(sum), bias)),
+        m.i32x4.shr_s(
+          m.i32x4.add(f.get(a), m.v128.and(m.i32x4.shr_s(f.get(a), f.c(31)), i32Splat(f, (1 << 20) - 1))),
+          f.c(20),
+        ),
+      ],
+      binaryen.v128,
+    );
+  };
+  const clamped = (v: Expr): Expr => m.i32x4.min_s(m.i32x4.max_s(v, f.get(lo)), f.get(hi));
+
+  const pixel: Expr[] = [
+    ...axis(x, src.w, c.stage.cols, left, right, wr),
+    f.set(left, f.mul(f.get(left), f.c(gi.pix))),
+    f.set(right, f.mul(f.get(right), f.c(gi.pix))),
+    f.set(wtl, splatProduct(near(wb), near(wr))),
+    f.set(wtr, splatProduct(near(wb), f.get(wr))),
+    f.set(wbl, splatProduct(f.get(wb), near(wr))),
+    f.set(wbr, splatProduct(f.get(wb), f.get(wr))),
+    f.set(op, f.add(f.c(go.origin), f.add(f.mul(f.get(y), f.c(go.rs)), f.mul(f.get(x), f.c(go.pix))))),
+  ];
+  const tap = (row: number, col: number, ch: number): Expr =>
+    m.v128.load8x8_s(ch, 1, f.add(f.get(row), f.get(col)));
+  const half = (v: Expr, high: boolean): Expr =>
+    high ? m.i32x4.extend_high_i16x8_s(v) : m.i32x4.extend_low_i16x8_s(v);
+  for (let ch = 0; ch < go.pix; ch += 8) {
+    const [tl, tr, bl, br] = [f.v128Local(), f.v128Local(), f.v128Local(), f.v128Local()];
+    const mix = (high: boolean): Expr =>
+      clamped(
+        round(
+          m.i32x4.add(
+            m.i32x4.add(
+              m.i32x4.mul(half(f.get(tl), high), f.get(wtl)),
+              m.i32x4.mul(half(f.get(tr), high), f.get(wtr)),
+            ),
+            m.i32x4.add(
+              m.i32x4.mul(half(f.get(bl), high), f.get(wbl)),
+              m.i32x4.mul(half(f.get(br), high), f.get(wbr)),
+            ),
+          ),
+        ),
+      );
+    pixel.push(
+      f.set(tl, tap(top, left, ch)),
+      f.set(tr, tap(top, right, ch)),
+      f.set(bl, tap(bottom, left, ch)),
+      f.set(br, tap(bottom, right, ch)),
+      m.v128.store64_lane(ch, 1, 0, f.get(op), narrow8(f, mix(false), mix(true))),
+    );
+  }
+  const row: Expr[] = [
+    ...axis(y, src.h, c.stage.rows, top, bottom, wb),
+    f.set(top, f.add(f.c(gi.origin), f.mul(f.get(top), f.c(gi.rs)))),
+    f.set(bottom, f.add(f.c(gi.origin), f.mul(f.get(bottom), f.c(gi.rs)))),
+    f.loop(x, f.get(c.x0), () => f.get(c.x1), 1, pixel),
+  ];
+  return m.block(null, [
+    f.set(lo, i32Splat(f, c.lo)),
+    f.set(hi, i32Splat(f, c.hi)),
+    f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, row),
+  ]);
+}
