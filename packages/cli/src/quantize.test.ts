@@ -1,6 +1,6 @@
 // `compile --quantize int8`: post-training quantisation on the shared photos, the agreement
 // report and the int8 artifacts, read back and run by the int8 reference executor.
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -191,5 +191,30 @@ describe('fastdepth compile --quantize int8', () => {
     expect(seeded.stderr).toBe(
       'fastdepth: error: --quantize int8 needs --images DIR (a folder of photos to calibrate on), unless --weights is an int8 .tflite file, whose own quantisation is then used',
     );
+  });
+
+  it('bilinear decoders under the default xnnpack arithmetic: refused before calibration, every layer and the flag named, nothing written', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'fastdepth-blconv-int8-')), 'o');
+    const r = await runCli(
+      'compile',
+      '--arch',
+      'mobilenet-blconv5dw-skipadd',
+      '--input-size',
+      '32',
+      '--quantize',
+      'int8',
+      '--images',
+      PHOTOS,
+      '--target',
+      'wasm',
+      '--out',
+      out,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'fastdepth: error: --quantize int8: 5 bilinear resize(s) ("decode_conv1_up", "decode_conv2_up", "decode_conv3_up", "decode_conv4_up", "decode_conv5_up") have an int8 definition in the tflite arithmetic only; pass --int8-arithmetic tflite (the default, xnnpack, is LiteRT.js\'s integers)',
+    );
+    expect(r.stdout).not.toMatch(/calibration photo/);
+    expect(existsSync(out)).toBe(false);
   });
 });
