@@ -16,8 +16,8 @@
  */
 import binaryen from 'binaryen';
 import type { Expr, Fn } from '../kernels/builder.js';
-import type { BilinearStage, Buffer } from '../plan.js';
-import { geomI8 } from './plan.js';
+import type { BilinearStage } from '../plan.js';
+import { geomI8, type ClampedRangeArgs } from './plan.js';
 import { i32Splat, narrow8 } from './requant.js';
 
 /** The integer source step of an axis resized from `inSize` to `outSize`, in 1/1024. */
@@ -26,19 +26,7 @@ export function bilinearScale10(inSize: number, outSize: number): number {
 }
 
 /** Rows [r0, r1) and columns [x0, x1) (locals) of a bilinear resize writing `out`, clamped to [lo, hi]. */
-export function bilinearRowsI8(
-  f: Fn,
-  c: {
-    stage: BilinearStage;
-    out: Buffer;
-    lo: number;
-    hi: number;
-    r0: number;
-    r1: number;
-    x0: number;
-    x1: number;
-  },
-): Expr {
+export function bilinearRowsI8(f: Fn, c: ClampedRangeArgs<BilinearStage>): Expr {
   const m = f.m;
   const src = c.stage.in;
   const gi = geomI8(src);

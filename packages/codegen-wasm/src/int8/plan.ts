@@ -89,6 +89,22 @@ export interface ConvQuant {
   readonly hi: number;
 }
 
+/**
+ * What the emitters of the column-range stages that move or mix one buffer's integers (pixel
+ * shuffle, bilinear) take: the stage, its output, its clamp [lo, hi], and the locals holding
+ * rows [r0, r1) and columns [x0, x1).
+ */
+export interface ClampedRangeArgs<S> {
+  readonly stage: S;
+  readonly out: Buffer;
+  readonly lo: number;
+  readonly hi: number;
+  readonly r0: number;
+  readonly r1: number;
+  readonly x0: number;
+  readonly x1: number;
+}
+
 /** The clamp of a max pool, unpool, pixel shuffle or bilinear stage: [-128, 127] or a fused activation's range. */
 export interface PoolQuant {
   readonly lo: number;

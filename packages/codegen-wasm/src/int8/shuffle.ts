@@ -8,23 +8,11 @@
  */
 import binaryen from 'binaryen';
 import type { Expr, Fn } from '../kernels/builder.js';
-import type { Buffer, ShuffleStage } from '../plan.js';
-import { geomI8 } from './plan.js';
+import type { ShuffleStage } from '../plan.js';
+import { geomI8, type ClampedRangeArgs } from './plan.js';
 
 /** Rows [r0, r1) and columns [x0, x1) (locals) of a pixel shuffle writing `out`, clamped to [lo, hi]. */
-export function shuffleRowsI8(
-  f: Fn,
-  c: {
-    stage: ShuffleStage;
-    out: Buffer;
-    lo: number;
-    hi: number;
-    r0: number;
-    r1: number;
-    x0: number;
-    x1: number;
-  },
-): Expr {
+export function shuffleRowsI8(f: Fn, c: ClampedRangeArgs<ShuffleStage>): Expr {
   const m = f.m;
   const r = c.stage.block;
   const gi = geomI8(c.stage.in);
