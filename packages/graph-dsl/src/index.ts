@@ -8,7 +8,14 @@ export * from './names.js';
 export * from './quant/ir.js';
 export * from './quant/fixed-point.js';
 export * from './quant/xnnpack.js';
-export { bilinearAxis, bilinearRound, resizeBilinearInt8, type BilinearAxis } from './quant/bilinear.js';
+export {
+  bilinearAxis,
+  bilinearRound,
+  bilinearScale10,
+  resizeBilinearInt8,
+  xnnpackUndefinedLayers,
+  type BilinearAxis,
+} from './quant/bilinear.js';
 export { parseQuantization, validateQuantizedModel } from './quant/validate.js';
 export {
   executeQuantized,

@@ -6,6 +6,7 @@ import {
   saveGraph,
   type Graph,
   type Model,
+  xnnpackUndefinedLayers,
 } from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
 import { UserError } from '../errors.js';
@@ -344,9 +345,7 @@ function int8Json(r: Int8Result, q: QuantizeRequest | 'own'): Record<string, unk
  * starts, naming every such layer and the flag that takes them.
  */
 function refuseXnnpackBilinear(graph: Graph): void {
-  const bilinear = graph.nodes.filter(
-    (n) => (n.op === 'upsample' || n.op === 'resize') && n.attrs.mode === 'bilinear',
-  );
+  const bilinear = xnnpackUndefinedLayers(graph);
   if (bilinear.length > 0)
     throw new UserError(
       `--quantize int8: ${bilinear.length} bilinear resize(s) (${bilinear

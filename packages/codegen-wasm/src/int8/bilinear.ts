@@ -15,15 +15,11 @@
  * the padded input channels' mix, which no int8 kernel reads as values.
  */
 import binaryen from 'binaryen';
+import { bilinearScale10 } from '@fastdepth/graph-dsl';
 import type { Expr, Fn } from '../kernels/builder.js';
 import type { BilinearStage } from '../plan.js';
 import { geomI8, type ClampedRangeArgs } from './plan.js';
 import { i32Splat, narrow8 } from './requant.js';
-
-/** The integer source step of an axis resized from `inSize` to `outSize`, in 1/1024. */
-export function bilinearScale10(inSize: number, outSize: number): number {
-  return Math.trunc((1024 * inSize + Math.trunc(outSize / 2)) / outSize);
-}
 
 /** Rows [r0, r1) and columns [x0, x1) (locals) of a bilinear resize writing `out`, clamped to [lo, hi]. */
 export function bilinearRowsI8(f: Fn, c: ClampedRangeArgs<BilinearStage>): Expr {

@@ -44,6 +44,7 @@ import {
   type QuantizedModel,
   type QuantizedMultiplier,
   type QuantParams,
+  xnnpackUndefinedLayers,
 } from '@fastdepth/graph-dsl';
 import { scheduleRecordBytes } from '../layout.js';
 import {
@@ -172,6 +173,13 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   }
   const plan = planGraph(graph, floatWeights, { upsampleInReads: false });
   const arithmetic = graph.quantization.arithmetic ?? 'tflite';
+  // As in graph-dsl's validation: XNNPACK's s8 bilinear arithmetic is not modelled.
+  const [undefinedLayer] = arithmetic === 'xnnpack' ? xnnpackUndefinedLayers(graph) : [];
+  if (undefinedLayer)
+    throw new GraphError(
+      undefinedLayer.name,
+      `int8 wasm target: bilinear resize "${undefinedLayer.name}" has no int8 definition under the xnnpack arithmetic (use tflite)`,
+    );
   const range = arithmetic === 'xnnpack' ? xnnpackActivationRange : activationRange;
   const tensors = (name: string, reader: string): QuantParams => paramsOf(graph, name, reader);
 
@@ -233,12 +241,6 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   for (const s of plan.stages) {
     if (s.kind === 'input' || s.kind === 'concat') continue;
     const layers = plan.layers.get(s)!;
-    if (s.kind === 'resize' && arithmetic === 'xnnpack')
-      // As in graph-dsl's validation: XNNPACK's s8 bilinear arithmetic is not modelled.
-      throw new GraphError(
-        s.name,
-        `int8 wasm target: bilinear resize "${s.name}" has no int8 definition under the xnnpack arithmetic (use tflite)`,
-      );
     if (s.kind === 'pool' || s.kind === 'unpool' || s.kind === 'pixelShuffle' || s.kind === 'resize') {
       // The planner fuses nothing but activations into these stages of the int8 build; their
       // kernels clamp once.

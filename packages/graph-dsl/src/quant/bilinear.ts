@@ -5,7 +5,21 @@
  * It acts on the raw integers (the zero point is not subtracted) and the output carries the
  * input's scale and zero point, which is exact because the weights sum to 2^20.
  */
-import type { Shape } from '../ir.js';
+import type { Graph, Node, Shape } from '../ir.js';
+
+/**
+ * The bilinear resizes of `graph`: the layers that have no int8 definition under the `xnnpack`
+ * arithmetic (XNNPACK's s8 bilinear kernels round their own way, not modelled here), so every
+ * check of that rule (validation, the int8 wasm planner, the CLI before calibrating) asks this.
+ */
+export function xnnpackUndefinedLayers(graph: Graph): Node[] {
+  return graph.nodes.filter((n) => (n.op === 'upsample' || n.op === 'resize') && n.attrs.mode === 'bilinear');
+}
+
+/** TFLite's `scale_10`: the source step of an axis resized from `inSize` to `outSize`, in 1/1024. */
+export function bilinearScale10(inSize: number, outSize: number): number {
+  return Math.trunc((1024 * inSize + Math.trunc(outSize / 2)) / outSize);
+}
 
 /** Per output coordinate along one axis: the two source indices and the far tap's weight (of 1024). */
 export interface BilinearAxis {
@@ -25,7 +39,7 @@ export interface BilinearAxis {
  * resized from `inSize` to `outSize`. C++ int32 division truncates toward zero, hence Math.trunc.
  */
 export function bilinearAxis(inSize: number, outSize: number): BilinearAxis {
-  const scale10 = Math.trunc((1024 * inSize + Math.trunc(outSize / 2)) / outSize);
+  const scale10 = bilinearScale10(inSize, outSize);
   const lower = new Int32Array(outSize);
   const upper = new Int32Array(outSize);
   const frac = new Int32Array(outSize);

@@ -10,6 +10,7 @@ import type { Graph, Node } from '../ir.js';
 import { quote } from '../names.js';
 import { fmt } from '../ops.js';
 import { numel } from '../weights.js';
+import { xnnpackUndefinedLayers } from './bilinear.js';
 import {
   INT8_MAX,
   INT8_MIN,
@@ -147,6 +148,7 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
       `quantization.arithmetic must be one of ${INTEGER_ARITHMETICS.join(', ')}, found ${JSON.stringify(q.arithmetic)}`,
     );
   const shapes = inferShapes(graph);
+  const undefinedUnderXnnpack = new Set(xnnpackUndefinedLayers(graph));
   for (const node of graph.nodes) {
     if (!INT8_OPS.has(node.op))
       throw new GraphError(
@@ -176,13 +178,7 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
           );
       }
     }
-    if (
-      (node.op === 'upsample' || node.op === 'resize') &&
-      node.attrs.mode !== 'nearest' &&
-      q.arithmetic === 'xnnpack'
-    )
-      // XNNPACK's s8 bilinear kernels round differently from TFLite's reference; they are not
-      // modelled, so a bilinear resize is defined under the TFLite arithmetic only.
+    if (q.arithmetic === 'xnnpack' && undefinedUnderXnnpack.has(node))
       throw new GraphError(
         node.name,
         `bilinear ${node.op === 'upsample' ? 'upsampling' : 'resizing'} has no int8 definition under the xnnpack arithmetic (use nearest, or the tflite arithmetic)`,
