@@ -417,7 +417,7 @@ Examples:
     .option('--allow-noisy', NOISY_HELP)
     .option(
       '--runs <n>',
-      'rounds of the measurement protocol (every model, the whole network too, timed once per round beside a reference probe; a low quantile is kept)',
+      'rounds of the measurement protocol (every model timed once per round beside a reference probe; a low quantile is kept; whole networks take at least 15 rounds)',
       '5',
     )
     .option('--json', 'machine-readable output')

@@ -13,6 +13,7 @@ export {
   wholeNetworkKey,
   calibrationGraph,
   checkLatencyTables,
+  WHOLE_ROUNDS,
   ENTRY_VERSION,
   PROVENANCE_KEY,
   SAMPLES_KEY,
@@ -33,6 +34,7 @@ export {
   describeNoise,
   measureInRounds,
   NoisyMachineError,
+  pairedRatios,
   probeGraph,
   quantile,
   spreadOf,
@@ -40,6 +42,8 @@ export {
   type NoiseFigure,
   type ProtocolOptions,
   type ProtocolRunner,
+  type RatioStat,
+  type RoundSample,
   type TimedModel,
 } from './protocol.js';
 export { costModelMs, costModelRunner, type CostModelOptions } from './cost-model.js';

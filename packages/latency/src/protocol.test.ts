@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { GraphBuilder, type Model } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { costModelMs, costModelRunner } from './cost-model.js';
-import { measureInRounds, NoisyMachineError, probeGraph, quantile, spreadOf } from './protocol.js';
+import {
+  measureInRounds,
+  NoisyMachineError,
+  pairedRatios,
+  probeGraph,
+  quantile,
+  spreadOf,
+} from './protocol.js';
 import {
   LatencyTable,
   latencyLayers,
@@ -136,6 +143,59 @@ describe('measureInRounds', () => {
     const kept = await measureInRounds(noisy(), models, { allowNoisy: true, onNote: (t) => notes.push(t) });
     expect(kept.noise.noisy).toBe(true);
     expect(notes.join('\n')).toMatch(/^warning: .*kept \(--allow-noisy\)/);
+  });
+});
+
+describe('pairedRatios (whole networks against a reference)', () => {
+  it('pairs timings by round, skipping rounds the reference was not timed in', () => {
+    const samples = new Map([
+      [
+        'start',
+        [
+          { round: 0, ms: 10 },
+          { round: 1, ms: 20 },
+          { round: 2, ms: 10 },
+        ],
+      ],
+      [
+        'cut',
+        [
+          { round: 0, ms: 7 },
+          { round: 1, ms: 14 },
+          { round: 2, ms: 30 },
+          { round: 3, ms: 1 },
+        ],
+      ],
+    ]);
+    const r = pairedRatios(samples, 'start');
+    // 0.7, 0.7 and a spiked 3.0; round 3 has no reference timing
+    expect(r.get('cut')).toEqual({ ratio: 0.7, spread: spreadOf([0.7, 0.7, 3]), rounds: 3 });
+    expect(r.get('start')!.ratio).toBe(1);
+    expect(() => pairedRatios(samples, 'other')).toThrow(/no samples of the reference "other"/);
+  });
+
+  it("gives a pruned network's fraction of its start under drift, spikes and noise of its own", async () => {
+    const start = conv('start', 64, 96, 56);
+    const cut = conv('cut', 64, 64, 56);
+    const trueRatio = costModelMs(cut) / costModelMs(start);
+    const errors: number[] = [];
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const { runner } = busyRunner({ drift: swell, spikes: 0.15, own: 0.05, seed });
+      const { samples } = await measureInRounds(
+        runner,
+        new Map([
+          ['start', start],
+          ['cut', cut],
+        ]),
+        { rounds: 15, allowNoisy: true },
+      );
+      const r = pairedRatios(samples, 'start').get('cut')!;
+      expect(r.rounds).toBeGreaterThanOrEqual(15);
+      errors.push(Math.abs(r.ratio / trueRatio - 1));
+    }
+    // The machine's speed moves by up to 10 % between two calls here (3x and back over 60
+    // calls), and every call has 5 % noise of its own: within 5 % on every seed.
+    expect(Math.max(...errors)).toBeLessThan(0.05);
   });
 });
 

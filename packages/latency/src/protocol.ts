@@ -79,6 +79,22 @@ export interface EntryStat {
   readonly rounds: number;
 }
 
+/** One raw timing of a batch: the round it was made in and its milliseconds (not normalised). */
+export interface RoundSample {
+  readonly round: number;
+  readonly ms: number;
+}
+
+/** A model's time relative to a reference model's, from timings made moments apart. */
+export interface RatioStat {
+  /** Median over the rounds of (this model's raw time / the reference's raw time, same round). */
+  readonly ratio: number;
+  /** IQR / median of those per-round ratios. */
+  readonly spread: number;
+  /** Rounds in which both were timed. */
+  readonly rounds: number;
+}
+
 /** How noisy a batch was. */
 export interface NoiseFigure {
   /** IQR / median of the probe's raw times: how much the machine's speed moved. */
@@ -165,7 +181,7 @@ export async function measureInRounds(
     readonly referenceMs?: number;
     readonly onSample?: (key: string, ms: number) => void;
   } = {},
-): Promise<{ entries: Map<string, EntryStat>; noise: NoiseFigure }> {
+): Promise<{ entries: Map<string, EntryStat>; noise: NoiseFigure; samples: Map<string, RoundSample[]> }> {
   const o = { ...DEFAULT_PROTOCOL, ...options };
   if (!(Number.isInteger(o.rounds) && o.rounds >= 3))
     throw new Error(`rounds must be a whole number >= 3, found ${o.rounds}`);
@@ -221,6 +237,7 @@ export async function measureInRounds(
       await round(spread, o.rounds + extra);
     }
     const entries = new Map<string, EntryStat>();
+    const samples = new Map(keys.map((k) => [k, raw.get(k)!.map(({ round: r, ms }) => ({ round: r, ms }))]));
     for (const key of keys) {
       const v = normalised(key);
       entries.set(key, { ms: quantile(v, o.quantile), spread: spreadOf(v), rounds: v.length });
@@ -253,14 +270,43 @@ export async function measureInRounds(
           noisy,
         );
       o.onNote?.(`warning: ${text}; kept (--allow-noisy), and the table records it`);
-      return { entries, noise: noisy };
+      return { entries, noise: noisy, samples };
     }
     if (noise.probeSpread > o.noteSpread)
       o.onNote?.(
         `note: ${describeNoise(noise)}: the machine is busy; timings are divided by the probe's drift and the low quantile of ${o.rounds}+ rounds is kept`,
       );
-    return { entries, noise };
+    return { entries, noise, samples };
   } finally {
     for (const t of prepared.values()) await t.dispose?.();
   }
+}
+
+/**
+ * Each model's time relative to `reference`'s: per round, the raw time over the reference's raw
+ * time in the same round, and the median of those ratios. Why not the ratio of two entries: a
+ * whole network runs tens of milliseconds, so what slows one timing down is its own preemption,
+ * not the drift the probe (a fraction of a millisecond) sees; two networks timed moments apart
+ * share the drift, and the median of their paired ratios ignores the rounds a spike hit one of
+ * them. On this project's 2-core VM this halved the round-to-round scatter of a pruned network's
+ * fraction of its start against the probe-normalised low quantiles (bench/whole-ratio.ts).
+ */
+export function pairedRatios(
+  samples: ReadonlyMap<string, readonly RoundSample[]>,
+  reference: string,
+): Map<string, RatioStat> {
+  const ref = samples.get(reference);
+  if (!ref) throw new Error(`pairedRatios: no samples of the reference "${reference}"`);
+  const refByRound = new Map(ref.map((s) => [s.round, s.ms]));
+  const out = new Map<string, RatioStat>();
+  for (const [key, list] of samples) {
+    const ratios: number[] = [];
+    for (const { round, ms } of list) {
+      const r = refByRound.get(round);
+      if (r !== undefined && r > 0) ratios.push(ms / r);
+    }
+    if (ratios.length === 0) throw new Error(`pairedRatios: "${key}" shares no round with "${reference}"`);
+    out.set(key, { ratio: quantile(ratios, 0.5), spread: spreadOf(ratios), rounds: ratios.length });
+  }
+  return out;
 }

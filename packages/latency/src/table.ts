@@ -30,14 +30,25 @@ import {
 import {
   DEFAULT_PROTOCOL,
   measureInRounds,
+  pairedRatios,
   probeGraph,
   type EntryStat,
   type NoiseFigure,
+  type RatioStat,
+  type RoundSample,
   type ProtocolOptions,
   type ProtocolRunner,
   type TimedModel,
 } from './protocol.js';
 import { writeFileAtomicSync } from './temp-files.js';
+
+/**
+ * Rounds a comparison of whole networks takes at least (`compareWhole`). A whole network costs
+ * tens of milliseconds, so 15 rounds of two are a second or two, against the minutes of an
+ * iteration's table entries; with the library's 5 a pruned network's fraction of its start
+ * scattered by several per cent between repeats on a busy 2-core machine.
+ */
+export const WHOLE_ROUNDS = 15;
 import { tf, useTimingBackend } from './tf-backend.js';
 
 /** One latency-relevant layer of a graph. */
@@ -572,11 +583,16 @@ export class LatencyTable {
   }
 
   /** Measures `models` (by key) in rounds with the probe, scaled to the table's reference probe. */
-  private async rounds(models: ReadonlyMap<string, Model>): Promise<Map<string, EntryStat>> {
+  private async rounds(
+    models: ReadonlyMap<string, Model>,
+    atLeast = 0,
+  ): Promise<{ entries: Map<string, EntryStat>; samples: Map<string, RoundSample[]> }> {
     const keep = this.options.saveSamples && this.cacheFile !== false;
     if (keep) this.samples = {};
-    const { entries, noise } = await measureInRounds(this.runner, models, {
-      ...this.options.protocol,
+    const protocol = { ...DEFAULT_PROTOCOL, ...this.options.protocol };
+    const { entries, noise, samples } = await measureInRounds(this.runner, models, {
+      ...protocol,
+      rounds: Math.max(protocol.rounds, atLeast),
       ...(keep
         ? {
             onSample: (key: string, ms: number) => {
@@ -591,7 +607,7 @@ export class LatencyTable {
     });
     this.samples = undefined;
     this.record(entries, noise);
-    return entries;
+    return { entries, samples };
   }
 
   /** A busy-machine note at most once a minute per kind (a run measures hundreds of batches). */
@@ -654,7 +670,7 @@ export class LatencyTable {
         models.set(job.overheadKey, job.identity);
       }
     }
-    const measured = await this.rounds(models);
+    const { entries: measured } = await this.rounds(models);
     for (const [k, e] of measured) {
       this.entries.set(k, e.ms);
       this.measuredHere.add(k);
@@ -737,9 +753,25 @@ export class LatencyTable {
    * the table's reference probe), so they compare with `estimate`: ms by the given keys.
    */
   async measureWhole(models: ReadonlyMap<string, Model>): Promise<Map<string, EntryStat>> {
-    const measured = await this.rounds(models);
+    const { entries } = await this.rounds(models);
     this.save();
-    return measured;
+    return entries;
+  }
+
+  /**
+   * Whole networks against one of them (`reference`, a key of `models`), in at least
+   * `WHOLE_ROUNDS` rounds: each one's time (as `measureWhole`) and its paired ratio to the
+   * reference (`pairedRatios`: the median of same-round ratios), which is what a speed-up or a
+   * fraction of the start should be read from on a busy machine.
+   */
+  async compareWhole(
+    models: ReadonlyMap<string, Model>,
+    reference: string,
+  ): Promise<{ ms: Map<string, EntryStat>; relative: Map<string, RatioStat> }> {
+    if (!models.has(reference)) throw new Error(`compareWhole: "${reference}" is not one of the models`);
+    const { entries, samples } = await this.rounds(models, WHOLE_ROUNDS);
+    this.save();
+    return { ms: entries, relative: pairedRatios(samples, reference) };
   }
 
   /**
@@ -850,12 +882,13 @@ export function wholeNetworkKey(graph: Graph): string {
 /**
  * How close the table's sum comes to the measured whole network: `{ estimated, measured,
  * ratio, spread }` (ratio = estimated / measured; NetAdapt needs it near 1 to trust the table).
- * Several models are timed in the same rounds (so their ratio, a speed-up, is robust to load).
+ * Several models are timed in the same rounds; `relative` is each one's paired ratio to the
+ * first (`pairedRatios`): read a speed-up between them from it, not from `measured`.
  */
 export async function checkLatencyTable(
   model: Model,
   table: LatencyTable,
-): Promise<{ estimated: number; measured: number; ratio: number; spread: number }> {
+): Promise<{ estimated: number; measured: number; ratio: number; spread: number; relative: RatioStat }> {
   const [c] = await checkLatencyTables([model], table);
   return c!;
 }
@@ -863,14 +896,20 @@ export async function checkLatencyTable(
 export async function checkLatencyTables(
   models: readonly Model[],
   table: LatencyTable,
-): Promise<{ estimated: number; measured: number; ratio: number; spread: number }[]> {
+): Promise<{ estimated: number; measured: number; ratio: number; spread: number; relative: RatioStat }[]> {
   await table.prefetch(models.map((m) => m.graph));
   const estimates: number[] = [];
   for (const m of models) estimates.push(await table.estimate(m.graph));
   const keyed = new Map(models.map((m, i) => [`whole:${i}`, m]));
-  const whole = await table.measureWhole(keyed);
+  const { ms: whole, relative } = await table.compareWhole(keyed, 'whole:0');
   return models.map((_, i) => {
     const w = whole.get(`whole:${i}`)!;
-    return { estimated: estimates[i]!, measured: w.ms, ratio: estimates[i]! / w.ms, spread: w.spread };
+    return {
+      estimated: estimates[i]!,
+      measured: w.ms,
+      ratio: estimates[i]! / w.ms,
+      spread: w.spread,
+      relative: relative.get(`whole:${i}`)!,
+    };
   });
 }

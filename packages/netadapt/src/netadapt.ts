@@ -356,15 +356,19 @@ export async function runNetAdapt(
   /** Whole / estimate of the current network (1 until timed; metric latency timed whole only). */
   let scale = 1;
   const resource = async (g: Graph): Promise<number> => scale * (await estimate(g));
-  /** The start and `model` timed whole in the same rounds: `model`'s time as a fraction of the start's. */
+  /**
+   * The start and `model` timed whole in the same rounds: `model`'s time as a fraction of the
+   * start's, the median of their same-round ratios (robust to a busy machine, `compareWhole`).
+   */
   const wholeFraction = async (model: Model): Promise<{ fraction: number; ms: number }> => {
-    const t = await table!.measureWhole(
+    const t = await table!.compareWhole(
       new Map([
         ['start', o.model],
         ['model', model],
       ]),
+      'start',
     );
-    return { fraction: t.get('model')!.ms / t.get('start')!.ms, ms: t.get('model')!.ms };
+    return { fraction: t.relative.get('model')!.ratio, ms: t.ms.get('model')!.ms };
   };
   mkdirSync(o.outDir, { recursive: true });
   // What a run killed outright (kill -9) left half-written; its state.json never names it.
@@ -594,7 +598,13 @@ export async function runNetAdapt(
       let latencyColumns: Partial<IterationRow> = {};
       if (whole) {
         const raw = await estimate(accepted.graph);
-        const timed = await wholeFraction(accepted);
+        let timed = await wholeFraction(accepted);
+        if (state.initial * timed.fraction <= goal) {
+          // The run would end on this timing: a second batch of rounds is averaged in, so one
+          // lucky batch on a busy machine does not stop the run short of the budget asked.
+          const again = await wholeFraction(accepted);
+          timed = { fraction: (timed.fraction + again.fraction) / 2, ms: (timed.ms + again.ms) / 2 };
+        }
         measuredResource = state.initial * timed.fraction;
         latencyColumns = {
           measuredMs: timed.ms,

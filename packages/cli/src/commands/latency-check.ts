@@ -49,7 +49,7 @@ export async function latencyCheckCommand(out: Output, options: LatencyCheckOpti
       estimated = c.estimated;
       measured = c.measured;
       spread = c.spread;
-      source = `timed whole here, ${runs} rounds beside the reference probe, spread ${(100 * c.spread).toFixed(1)} %`;
+      source = `timed whole here, ${c.relative.rounds} rounds beside the reference probe, spread ${(100 * c.spread).toFixed(1)} %`;
     } else {
       estimated = await latency.table.estimate(model.graph);
       measured = latency.table.meta(wholeNetworkKey(model.graph));

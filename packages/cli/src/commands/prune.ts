@@ -656,7 +656,10 @@ async function pruneWith(
               estimateOverWhole: timed.final.ratio,
               spread: timed.final.spread,
             },
-            measuredSpeedup: timed.start.measured / timed.final.measured,
+            // Paired: the median of same-round ratios (what survives a busy machine), not the
+            // ratio of the two times above.
+            measuredSpeedup: 1 / timed.final.relative.ratio,
+            speedupSpread: timed.final.relative.spread,
             ...(predicted.length > 0
               ? {
                   predictedOverWhole: {
@@ -737,7 +740,8 @@ async function pruneWith(
   if (timed) {
     out.line(
       `measured on ${latency!.runtime}: ${timed.start.measured.toFixed(2)} ms -> ${timed.final.measured.toFixed(2)} ms ` +
-        `(${(timed.start.measured / timed.final.measured).toFixed(2)}x faster; the table estimated ${timed.start.estimated.toFixed(2)} -> ${timed.final.estimated.toFixed(2)} ms)`,
+        `(${(1 / timed.final.relative.ratio).toFixed(2)}x faster, median of ${timed.final.relative.rounds} paired rounds, spread ${(100 * timed.final.relative.spread).toFixed(0)} %; ` +
+        `the table estimated ${timed.start.estimated.toFixed(2)} -> ${timed.final.estimated.toFixed(2)} ms)`,
     );
     out.line(
       `table estimate / whole network: start ${timed.start.ratio.toFixed(3)}, final ${timed.final.ratio.toFixed(3)}` +
