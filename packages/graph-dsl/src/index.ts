@@ -16,6 +16,14 @@ export {
   xnnpackUndefinedLayers,
   type BilinearAxis,
 } from './quant/bilinear.js';
+export {
+  checkLutOutput,
+  fixedOutputParams,
+  isLutOp,
+  lookupTable,
+  LOGISTIC_OUTPUT_PARAMS,
+  type LutOp,
+} from './quant/lut.js';
 export { parseQuantization, validateQuantizedModel } from './quant/validate.js';
 export {
   executeQuantized,
@@ -23,6 +31,7 @@ export {
   dequantizeValues,
   convMultipliers,
   addRescale,
+  mulMultiplier,
   type AddRescale,
   type QuantizedValue,
   type QuantizedInput,

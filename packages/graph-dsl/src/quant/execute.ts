@@ -1,8 +1,11 @@
 /**
  * The int8 reference executor: what a quantised graph computes, integer for integer. It follows
  * TFLite's reference integer kernels (`reference_integer_ops::ConvPerChannel`,
- * `DepthwiseConvPerChannel`, int8 `Add`, `ResizeNearestNeighbor`, `MaxPool`, `Concatenation`, `DepthToSpace` in PyTorch's
- * channel order for pixelShuffle; unpool, which TFLite lacks, inserts the zero point), so a model
+ * `DepthwiseConvPerChannel`, int8 `Add`, `Mul`, `AveragePool`, `ResizeNearestNeighbor`, `MaxPool`,
+ * `Concatenation`, `DepthToSpace` in PyTorch's channel order for pixelShuffle, the LOGISTIC
+ * lookup table for sigmoid and the hard ones (`lut.ts`); unpool, which TFLite lacks, inserts the
+ * zero point; clip is a clamp like relu6; a global average pool is an average pool over the
+ * whole plane), so a model
  * imported from a TFLite file gives the integers TFLite's reference kernels give, and every
  * int8 backend of the project (the wasm engine) is tested against it bit for bit. A graph whose
  * `quantization.arithmetic` is `'xnnpack'` is requantised the way XNNPACK (LiteRT.js, TFLite's
@@ -26,8 +29,10 @@ import { numel } from '../weights.js';
 import {
   activationRange,
   clampInt,
+  clampRange,
   multiplyByQuantizedMultiplier,
   quantizeMultiplier,
+  roundedDivide,
   roundHalfAwayFromZero,
   type QuantizedMultiplier,
 } from './fixed-point.js';
@@ -41,12 +46,15 @@ import {
   type TensorI32,
 } from './ir.js';
 import { resizeBilinearInt8 } from './bilinear.js';
+import { lookupTable } from './lut.js';
 import { validateQuantizedModel } from './validate.js';
 import {
   xnnpackActivationRange,
   xnnpackAdd,
   xnnpackAddParams,
+  xnnpackClampRange,
   xnnpackConvScales,
+  xnnpackMulScale,
   xnnpackRequantize,
 } from './xnnpack.js';
 
@@ -205,6 +213,97 @@ function add(
   return y;
 }
 
+/** TFLite's int8 MUL multiplier: `double(s_a) * double(s_b) / double(s_out)` as (multiplier, shift). */
+export function mulMultiplier(a: QuantParams, b: QuantParams, out: QuantParams): QuantizedMultiplier {
+  return quantizeMultiplier((a.scale * b.scale) / out.scale);
+}
+
+/**
+ * int8 MUL of `x` and `s` (same shape, or (N, C, 1, 1) broadcast over H and W: squeeze-excite):
+ * the product of the centred integers `(a - zp_a) * (b - zp_b)` (|p| <= 255^2) requantised to the
+ * output: TFLite's `MultiplyByQuantizedMultiplier` (reference_integer_ops::MulElementwise), or
+ * XNNPACK's float32 scale rounded half to even (qs8-vmul fp32, `xnnpackMulScale`).
+ */
+function mul(
+  x: QuantizedValue,
+  s: QuantizedValue,
+  outParams: QuantParams,
+  arithmetic: IntegerArithmetic,
+  layer: string,
+): Int8Array {
+  const [, , h, w] = x.shape;
+  const perChannel = s.data.length !== x.data.length;
+  const { zeroPoint: zx } = x.params;
+  const { zeroPoint: zs } = s.params;
+  const zo = outParams.zeroPoint;
+  let requant: (p: number) => number;
+  if (arithmetic === 'xnnpack') {
+    const scale = xnnpackMulScale(x.params, s.params, outParams, layer);
+    requant = (p) => xnnpackRequantize(p, scale, zo, INT8_MIN, INT8_MAX);
+  } else {
+    const m = mulMultiplier(x.params, s.params, outParams);
+    requant = (p) => clampInt(multiplyByQuantizedMultiplier(p, m) + zo, INT8_MIN, INT8_MAX);
+  }
+  return Int8Array.from(x.data, (q, i) =>
+    requant((q - zx) * (s.data[perChannel ? Math.floor(i / (h * w)) : i]! - zs)),
+  );
+}
+
+/**
+ * TFLite's int8 AVERAGE_POOL_2D (reference_integer_ops::AveragePool): the raw integers of each
+ * window summed and divided with `roundedDivide` (the output carries the input's parameters, so
+ * no requantisation). Padded taps are the zero point (a PAD before a VALID pool) and counted
+ * when `countIncludePad`; otherwise they are left out of the sum and the count (TFLite's SAME
+ * padding). The same under both arithmetics: XNNPACK has no int8 average pooling
+ * (operators/average-pooling-nhwc.c: f16 and f32 only) and its TFLite delegate takes float
+ * AVERAGE_POOL_2D only (`VisitAveragePool2DNode`), so the op stays on TFLite's kernel.
+ */
+function averagePool(node: NodeOf<'avgPool2d'>, x: QuantizedValue, out: Shape): Int8Array {
+  const {
+    kernel: [kh, kw],
+    stride: [sh, sw],
+    pads: [pt, pl],
+    countIncludePad,
+  } = node.attrs;
+  const [n, c, h, w] = x.shape;
+  const [, , oh, ow] = out;
+  const y = new Int8Array(numel(out));
+  for (let p = 0; p < n * c; p++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        let sum = 0;
+        let inside = 0;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= w) continue;
+            sum += x.data[(p * h + iy) * w + ix]!;
+            inside++;
+          }
+        }
+        const count = countIncludePad ? kh * kw : inside;
+        if (countIncludePad) sum += (kh * kw - inside) * x.params.zeroPoint;
+        y[(p * oh + oy) * ow + ox] = roundedDivide(sum, count);
+      }
+    }
+  }
+  return y;
+}
+
+/** Global average pooling: TFLite's AVERAGE_POOL_2D with the whole plane as its window. */
+function globalAveragePool(x: QuantizedValue): Int8Array {
+  const [n, c, h, w] = x.shape;
+  const y = new Int8Array(n * c);
+  for (let p = 0; p < n * c; p++) {
+    let sum = 0;
+    for (let i = 0; i < h * w; i++) sum += x.data[p * h * w + i]!;
+    y[p] = roundedDivide(sum, h * w);
+  }
+  return y;
+}
+
 function clampAll(x: Int8Array, [lo, hi]: readonly [number, number]): Int8Array {
   return x.map((v) => clampInt(v, lo, hi));
 }
@@ -214,6 +313,7 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
   const params = model.graph.quantization.tensors[node.name]!;
   const arithmetic = model.graph.quantization.arithmetic ?? 'tflite';
   const range = arithmetic === 'xnnpack' ? xnnpackActivationRange : activationRange;
+  const clip = arithmetic === 'xnnpack' ? xnnpackClampRange : clampRange;
   switch (node.op) {
     case 'conv2d':
       return conv2d(node, x, out, model);
@@ -221,6 +321,22 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
       return clampAll(x.data, range('relu', params));
     case 'relu6':
       return clampAll(x.data, range('relu6', params));
+    case 'clip':
+      // A clamp at the quantised bounds, as relu6 is clip(0, 6) (the output carries the input's
+      // parameters).
+      return clampAll(x.data, clip(node.attrs.min, node.attrs.max, params));
+    case 'sigmoid':
+    case 'hardSigmoid':
+    case 'hardSwish': {
+      const table = lookupTable(node.op, x.params, params, arithmetic);
+      return x.data.map((q) => table[q - INT8_MIN]!);
+    }
+    case 'mul':
+      return mul(x, ins[1]!, params, arithmetic, node.name);
+    case 'avgPool2d':
+      return averagePool(node, x, out);
+    case 'globalAvgPool':
+      return globalAveragePool(x);
     case 'add':
       return add(x, ins[1]!, params, arithmetic, node.name);
     case 'upsample':
@@ -247,13 +363,6 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'input':
     case 'convTranspose2d':
     case 'batchNorm':
-    case 'sigmoid':
-    case 'hardSigmoid':
-    case 'hardSwish':
-    case 'clip':
-    case 'mul':
-    case 'avgPool2d':
-    case 'globalAvgPool':
       // validateQuantizedModel refuses these before anything runs.
       throw new GraphError(node.name, `op ${node.op} has no int8 definition`);
     default:

@@ -104,21 +104,46 @@ export function clampInt(x: number, lo: number, hi: number): number {
 }
 
 /**
+ * The integer interval of a clamp to real bounds [min, max] in `params`, TFLite's way
+ * (`CalculateActivationRangeQuantizedImpl`, `QuantizedReluX`): each bound quantised as
+ * `zeroPoint + round(f / scale)` with `f / scale` in float32 and halves away from zero, then
+ * kept inside [-128, 127] (an infinite bound is the int8 limit). A clamp acts on the integers
+ * only because its output carries its input's parameters, as relu, relu6 and clip do.
+ */
+export function clampRange(
+  min: number,
+  max: number,
+  params: { readonly scale: number; readonly zeroPoint: number },
+): readonly [number, number] {
+  const q = (f: number): number =>
+    clampInt(params.zeroPoint + roundHalfAwayFromZero(Math.fround(f / params.scale)), -128, 127);
+  return [q(min), q(max)];
+}
+
+/**
  * TFLite `CalculateActivationRangeQuantized` for int8: the integer interval a fused
- * activation clamps to. Bounds are quantised as `zeroPoint + round(f / scale)` in float32,
- * as TFLite computes them.
+ * activation clamps to (`clampRange` of relu's [0, inf) and relu6's [0, 6]).
  */
 export function activationRange(
   activation: 'none' | 'relu' | 'relu6',
   params: { readonly scale: number; readonly zeroPoint: number },
 ): readonly [number, number] {
-  const q = (f: number): number => params.zeroPoint + roundHalfAwayFromZero(Math.fround(f / params.scale));
   switch (activation) {
     case 'none':
       return [-128, 127];
     case 'relu':
-      return [Math.max(-128, q(0)), 127];
+      return clampRange(0, Infinity, params);
     case 'relu6':
-      return [Math.max(-128, q(0)), Math.min(127, q(6))];
+      return clampRange(0, 6, params);
   }
+}
+
+/**
+ * TFLite's rounded integer mean of int8 average pooling (`reference_integer_ops::AveragePool`):
+ * `acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n` in C++ int32 arithmetic (truncating
+ * division), i.e. `acc / n` rounded to nearest with halves away from zero.
+ */
+export function roundedDivide(acc: number, n: number): number {
+  const half = Math.trunc(n / 2);
+  return Math.trunc((acc > 0 ? acc + half : acc - half) / n);
 }

@@ -8,12 +8,20 @@
  * point 0. A real value r is represented by q with `r = scale * (q - zeroPoint)`.
  *
  * Tensors are keyed by the name of the layer that produces them. Ops that do not change the
- * quantised values' meaning (relu, relu6, nearest or bilinear upsample/resize, max pool, unpool,
- * output) carry their input's parameters exactly (a bilinear value is TFLite's integer mix of
- * four, `quant/bilinear.ts`), so relu is a clamp at the zero point and a conv followed by
+ * quantised values' meaning (relu, relu6, clip, nearest or bilinear upsample/resize, max and
+ * average pools, global average pool, unpool, output) carry their input's parameters exactly (a
+ * bilinear value is TFLite's integer mix of four, `quant/bilinear.ts`; an average is the rounded
+ * mean of the raw integers, TFLite's AVERAGE_POOL_2D requirement), so relu is a clamp at the zero
+ * point, clip(min, max) a clamp at the quantised bounds like relu6's, and a conv followed by
  * relu6 computes the same integers fused or not (TFLite fuses them into one tensor). A channel
  * concat's inputs all carry the concat's parameters (TFLite's CONCATENATION restriction), so it
  * copies integers too.
+ *
+ * Sigmoid and hardSigmoid output scale 1/256 and zero point -128 (TFLite's LOGISTIC requirement:
+ * [0, 1) in 256 steps); they and hardSwish (calibrated output) are 256-entry tables of the float
+ * function (`quant/lut.ts`). mul (elementwise, or a (N, C, 1, 1) factor broadcast over H and W:
+ * squeeze-excite) has calibrated output parameters and requantises the product of the centred
+ * integers, TFLite's MUL.
  */
 import type { Graph } from '../ir.js';
 

@@ -3,20 +3,22 @@
  *
  * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`) and stride-2 transposed convs
  *    become zero insertion + conv (`lowerConvTranspose`); what remains must be ops the int8
- *    semantics define (input, conv2d, relu, relu6, add, nearest or bilinear upsample/resize, max
- *    pool, unpool, pixel shuffle, concat, output).
+ *    semantics define (every op but BatchNorm and convTranspose2d: see `ir.ts`).
  * 2. Weights: symmetric int8 per output channel, `scale = max|w| / 127`, zero point 0; biases
  *    int32 in units of `inputScale * weightScale[c]`.
  * 3. Activations: per-tensor asymmetric int8, from the ranges the float reference executor
  *    sees on calibration inputs (min/max, or a percentile that ignores rare outliers).
  *
- * Relu, relu6, upsample, max pool, unpool, pixel shuffle and output carry their input's parameters exactly, so the
- * parameters are chosen once per chain of such ops, at the layer that produces it (input,
- * conv or add), to cover what the chain's readers see: a conv read only through a relu needs
+ * Relu, relu6, clip, upsample, max and average pools, global average pool, unpool, pixel shuffle
+ * and output carry their input's parameters exactly (`PASS_THROUGH`), so the parameters are
+ * chosen once per chain of such ops, at the layer that produces it (input, conv, add, mul,
+ * hardSwish), to cover what the chain's readers see: a conv read only through a relu needs
  * [0, max] and not its negative half (the relu clamps it away anyway), a relu6 output is
- * [0, 6]. A concat joins its inputs' chains: one set of parameters covers all of them (the
- * encoder's skip tensor then shares the decoder's range, as TFLite's converter does it). Every
- * range includes 0 so that the zero point represents 0 exactly (padding and relu clamp at it).
+ * [0, 6], a clip output [min, max]. Sigmoid and hardSigmoid outputs are not calibrated: they
+ * carry TFLite LOGISTIC's fixed scale 1/256 and zero point -128, and so does their chain. A
+ * concat joins its inputs' chains: one set of parameters covers all of them (the encoder's skip
+ * tensor then shares the decoder's range, as TFLite's converter does it). Every range includes
+ * 0 so that the zero point represents 0 exactly (padding and relu clamp at it).
  */
 import { GraphError } from '../errors.js';
 import { execute } from '../executor.js';
@@ -26,6 +28,7 @@ import { foldBatchNorm } from '../passes/fold-batch-norm.js';
 import { convTransposeLoweringProblem, lowerConvTranspose } from '../passes/lower-conv-transpose.js';
 import { numel, type WeightMap } from '../weights.js';
 import { roundHalfAwayFromZero } from './fixed-point.js';
+import { fixedOutputParams } from './lut.js';
 import {
   INT8_MAX,
   INT8_MIN,
@@ -86,8 +89,11 @@ export interface TensorRange {
   readonly max: number;
 }
 
-/** Readers that clamp at the zero point and above: their input's negative half never matters. */
-const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
+/**
+ * Readers that clamp (relu and relu6 at 0 and above, clip at its bounds): what their input holds
+ * beyond the range they pass never matters, so their own output's range is what it needs.
+ */
+const CLAMPS = new Set<Node['op']>(['relu', 'relu6', 'clip']);
 
 /**
  * Post-training int8 quantisation of `graph` with float `weights`, calibrated by running the
@@ -95,8 +101,9 @@ const CLAMPS = new Set<Node['op']>(['relu', 'relu6']);
  * their convs first, and stride-2 transposed convs become zero insertion + conv
  * (`lowerConvTranspose`: the quantised graph has an `unpool` and a `conv2d` where the float one
  * had a `convTranspose2d`, the conv under the same name). Throws `GraphError` naming the layer
- * for ops the int8 scheme lacks (sigmoid, average pools, other transposed convs,
- * BatchNorm that follows no convolution, ...) or for non-finite values during calibration.
+ * for what the int8 scheme lacks (other transposed convs, BatchNorm that follows no
+ * convolution, an add of three inputs, a concat of tensors whose parameters are fixed with
+ * others) or for non-finite values during calibration.
  */
 export function quantizeModel(
   graph: Graph,
@@ -125,8 +132,8 @@ export function quantizeModel(
   const fixedRelu6 = options.relu6Range === 'fixed';
   const measured = new Set<string>();
   for (const [root, members] of groups) {
-    const input = folded.graph.nodes.find((n) => n.name === root)!.op === 'input';
-    if (input && fixedInput !== 'calibrate') continue;
+    const rootOp = folded.graph.nodes.find((n) => n.name === root)!.op;
+    if ((rootOp === 'input' && fixedInput !== 'calibrate') || fixedOutputParams(rootOp)) continue;
     for (const m of coveredMembers(folded.graph, members))
       if (!(fixedRelu6 && m.op === 'relu6')) measured.add(m.name);
   }
@@ -141,8 +148,11 @@ export function quantizeModel(
   for (const [root, members] of groups) {
     const rootNode = members[0]!;
     let params: QuantParams;
+    const fixedOutput = fixedOutputParams(rootNode.op);
     if (rootNode.op === 'input' && fixedInput !== 'calibrate') {
       params = fixedInput;
+    } else if (fixedOutput) {
+      params = fixedOutput;
     } else {
       let lo = 0;
       let hi = 0;
@@ -174,10 +184,17 @@ function checkInt8Ops(graph: Graph): void {
       case 'conv2d':
       case 'relu':
       case 'relu6':
+      case 'clip':
       case 'maxPool':
+      case 'avgPool2d':
+      case 'globalAvgPool':
       case 'unpool':
       case 'pixelShuffle':
       case 'concat':
+      case 'mul':
+      case 'sigmoid':
+      case 'hardSigmoid':
+      case 'hardSwish':
       case 'output':
         break;
       case 'add':
@@ -199,17 +216,6 @@ function checkInt8Ops(graph: Graph): void {
           node.name,
           `int8 quantisation cannot take this transposed conv: ${convTransposeLoweringProblem(node) ?? 'not lowered'}`,
         );
-      case 'sigmoid':
-      case 'hardSigmoid':
-      case 'hardSwish':
-      case 'clip':
-      case 'mul':
-      case 'avgPool2d':
-      case 'globalAvgPool':
-        throw new GraphError(
-          node.name,
-          `op ${node.op} has no int8 semantics (supported: input, conv2d, relu, relu6, add, upsample and resize (nearest or bilinear), maxPool, unpool, pixelShuffle, concat, output)`,
-        );
       default:
         assertNever(node);
     }
@@ -219,13 +225,14 @@ function checkInt8Ops(graph: Graph): void {
 /**
  * Root name -> the nodes that carry one set of parameters, in graph order: a producer and the
  * pass-through ops after it; a concat joins its inputs' groups into one (all its inputs carry
- * its parameters), keyed by the earliest member. A group holding a graph input keeps the
- * input's fixed parameters, which only fit other tensors by chance: refused by name.
+ * its parameters), keyed by the earliest member. A group holding a graph input or a sigmoid
+ * keeps their fixed parameters, which only fit other tensors by chance: refused by name.
  */
 function shareGroups(graph: Graph, inputFixed: boolean): Map<string, Node[]> {
   const rootOf = new Map<string, string>();
   const groups = new Map<string, Node[]>();
   const order = new Map(graph.nodes.map((n, i) => [n.name, i]));
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const node of graph.nodes) {
     let root = node.name;
     if (PASS_THROUGH.has(node.op)) root = rootOf.get(node.inputs[0]!)!;
@@ -247,6 +254,14 @@ function shareGroups(graph: Graph, inputFixed: boolean): Map<string, Node[]> {
         throw new GraphError(
           node.name,
           "int8 concat joins a graph input, whose parameters are fixed for 8-bit images, with other tensors; quantise with inputParams: 'calibrate' (or concat after a conv)",
+        );
+      // Sigmoid outputs concatenated with each other share their fixed parameters already.
+      const fixed = members.find((m) => fixedOutputParams(m.op));
+      const allFixed = roots.every((r) => fixedOutputParams(byName.get(r)!.op));
+      if (roots.length > 1 && fixed && !allFixed)
+        throw new GraphError(
+          node.name,
+          `int8 concat joins the ${fixed.op} "${fixed.name}", whose output parameters are fixed (scale 1/256, zero point -128), with other tensors`,
         );
     }
     rootOf.set(node.name, root);

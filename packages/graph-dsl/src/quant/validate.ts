@@ -11,6 +11,7 @@ import { quote } from '../names.js';
 import { fmt } from '../ops.js';
 import { numel } from '../weights.js';
 import { xnnpackUndefinedLayers } from './bilinear.js';
+import { checkLutOutput } from './lut.js';
 import {
   INT8_MAX,
   INT8_MIN,
@@ -46,6 +47,9 @@ function zeroPointProblem(v: unknown): string | undefined {
 export const PASS_THROUGH: ReadonlySet<Node['op']> = new Set([
   'relu',
   'relu6',
+  'clip',
+  'avgPool2d',
+  'globalAvgPool',
   'upsample',
   'resize',
   'maxPool',
@@ -67,6 +71,13 @@ const INT8_OPS: ReadonlySet<Node['op']> = new Set([
   'unpool',
   'pixelShuffle',
   'concat',
+  'clip',
+  'avgPool2d',
+  'globalAvgPool',
+  'mul',
+  'sigmoid',
+  'hardSigmoid',
+  'hardSwish',
   'output',
 ]);
 
@@ -77,7 +88,8 @@ function sameParams(a: QuantParams, b: QuantParams): boolean {
 /**
  * Validates the `quantization` field of a graph file against the graph's nodes: known scheme,
  * parameters for every layer and only for layers, weight scales for every convolution (one per
- * output channel, or one), and pass-through ops carrying their input's parameters.
+ * output channel, or one), pass-through ops carrying their input's parameters, and sigmoid and
+ * hardSigmoid outputs carrying TFLite LOGISTIC's fixed ones.
  */
 export function parseQuantization(raw: unknown, graph: Graph, source: string): GraphQuantization {
   const at = (field: string, detail: string): never => {
@@ -166,6 +178,8 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
         );
       }
     }
+    // The tables of sigmoid and hardSigmoid assume TFLite LOGISTIC's output scale and zero point.
+    checkLutOutput(node.op, node.name, p);
     if (node.op === 'concat') {
       // TFLite's int8 CONCATENATION restriction: inputs and output share one scale and zero
       // point, so concatenating copies integers (post-training quantisation chooses them so).

@@ -13,10 +13,16 @@
  *   ratio)` and 21-bit integer multipliers `rne(ratio * 2^shift)`; `acc = bias + a * m_a + b * m_b`
  *   on the raw int8 values with `bias = 2^(shift - 1) - m_a * zp_a - m_b * zp_b`; then an
  *   arithmetic shift right (round half up) and `clamp(acc + zp_out)`;
- * - activation bounds (`xnn_qs8_quantize`): `lrintf(clamp(f32(f / scale) + zp, -128, 127))`.
+ * - activation bounds (`xnn_qs8_quantize`): `lrintf(clamp(f32(f / scale) + zp, -128, 127))`;
+ * - MUL (`qs8_vmul` fp32): `(a - zp_a) * (b - zp_b)` requantised like a conv accumulator with the
+ *   float32 scale `(s_a * s_b) / s_out` (the ARM builds' `rndnu` kernels round their own way);
+ * - sigmoid and hard-swish: a 256-entry table of the float32 function on every int8 input,
+ *   rounded half to even (`lut.ts`).
  *
  * Read from XNNPACK's `src/operators/convolution-nhwc.c` (requantisation scale),
- * `src/microparams-init.c` (`xnn_init_qs8_add_minmax_scalar_params`), the `qs8-qc8w-gemm`,
+ * `src/microparams-init.c` (`xnn_init_qs8_add_minmax_scalar_params`,
+ * `xnn_init_qs8_mul_minmax_scalar_params`), `src/qs8-vmul/scalar.c.in`, `src/operators/
+ * unary-elementwise-nc.c` with `src/reference/unary-elementwise.cc` (the tables), the `qs8-qc8w-gemm`,
  * `qs8-qc8w-igemm`, `qs8-qc8w-dwconv` fp32 wasmsimd kernels and `qs8-vadd` wasmsimd kernels,
  * and `src/xnnpack/requantization.h`; unchanged from 2024 through 2025 (what LiteRT.js 2.5.3
  * ships). Every function here is exact: float32 steps are `Math.fround` of a double operation,
@@ -80,6 +86,14 @@ export function xnnpackQuantizeBound(v: number, params: QuantParams): number {
   return roundHalfEven(Math.min(Math.max(q, INT8_MIN), INT8_MAX));
 }
 
+/**
+ * The integer interval of a clamp to real bounds [min, max] as XNNPACK computes it (each bound
+ * through `xnn_qs8_quantize`): relu, relu6 and clip, whose outputs carry their input's parameters.
+ */
+export function xnnpackClampRange(min: number, max: number, params: QuantParams): readonly [number, number] {
+  return [xnnpackQuantizeBound(min, params), xnnpackQuantizeBound(max, params)];
+}
+
 /** The clamp of a fused activation as XNNPACK computes it (relu: [0, +inf), relu6: [0, 6]). */
 export function xnnpackActivationRange(
   activation: 'none' | 'relu' | 'relu6',
@@ -89,10 +103,26 @@ export function xnnpackActivationRange(
     case 'none':
       return [INT8_MIN, INT8_MAX];
     case 'relu':
-      return [xnnpackQuantizeBound(0, params), INT8_MAX];
+      return xnnpackClampRange(0, Infinity, params);
     case 'relu6':
-      return [xnnpackQuantizeBound(0, params), xnnpackQuantizeBound(6, params)];
+      return xnnpackClampRange(0, 6, params);
   }
+}
+
+/**
+ * XNNPACK's requantisation scale of an int8 MUL (`xnn_init_qs8_mul_minmax_scalar_params`):
+ * `f32(f32(s_a * s_b) / s_out)`; the product `(a - zp_a) * (b - zp_b)` is then requantised like
+ * a conv accumulator (`xnnpackRequantize`, the `qs8-vmul` fp32 kernels). Throws a `GraphError`
+ * naming `layer` outside XNNPACK's [2^-16, 2^8) (the delegate leaves such a MUL to TFLite).
+ */
+export function xnnpackMulScale(a: QuantParams, b: QuantParams, out: QuantParams, layer: string): number {
+  const scale = f32(f32(f32(a.scale) * f32(b.scale)) / f32(out.scale));
+  if (!(scale >= 2 ** -16 && scale < 2 ** 8))
+    throw new GraphError(
+      layer,
+      `xnnpack int8 arithmetic: mul scale ${scale} (input ${a.scale} x input ${b.scale} / output ${out.scale}) is outside [2^-16, 2^8)`,
+    );
+  return scale;
 }
 
 /** The integer parameters of XNNPACK's int8 ADD (`xnn_init_qs8_add_minmax_scalar_params`). */
