@@ -56,15 +56,14 @@ describe('the FastDepth family on the wasm target', () => {
   it('the int8 build names every layer without an int8 kernel in one error, not only the first', () => {
     const g = new GraphBuilder('mobile');
     const x = g.input('input', [1, 8, 8, 8]);
-    const act = g.hardSwish('act', g.conv2d('c', x, { outChannels: 8, kernel: 1 }));
-    const gate = g.hardSigmoid(
-      'gate',
-      g.conv2d('e', g.globalAvgPool('pool', act), { outChannels: 8, kernel: 1 }),
-    );
-    g.output('out', g.upsample('up', g.mul('scale', act, gate), 'bilinear'));
+    const c = g.conv2d('c', x, { outChannels: 8, kernel: 1 });
+    const up = g.convTranspose2d('up', c, { outChannels: 8, kernel: 3, stride: 3 });
+    const rs = g.resize('rs', g.conv2d('e', up, { outChannels: 8, kernel: 1 }), 'nearest', {
+      size: [30, 30],
+    });
+    g.output('out', g.convTranspose2d('up2', rs, { outChannels: 8, kernel: 3, stride: 3 }));
     const graph = g.build();
-    // Quantisation parameters and int8 weights of the two convs (the int8 test reference runs only
-    // the family's ops), grafted onto the graph.
+    // Quantisation parameters and int8 weights of the two convs, grafted onto the graph.
     const base = new GraphBuilder('mobile');
     const bx = base.input('input', [1, 8, 8, 8]);
     const be = base.conv2d('e', base.conv2d('c', bx, { outChannels: 8, kernel: 1 }), {
@@ -76,7 +75,7 @@ describe('the FastDepth family on the wasm target', () => {
     const model = { graph: { ...graph, quantization: q.graph.quantization }, weights: q.weights };
     expect(() => emitWasmInt8(model)).toThrow(GraphError);
     expect(() => emitWasmInt8(model)).toThrow(
-      'layer "act": the wasm target has no kernel yet for these 4 layers: "act" (hardSwish), "pool" (globalAvgPool), "gate" (hardSigmoid), "scale" (mul) (supported: ',
+      'layer "up": the wasm target has no kernel yet for these 3 layers: "up" (convTranspose2d), "rs" (nearest resize), "up2" (convTranspose2d) (supported: ',
     );
     // The float build compiles the same graph.
     expect(emitWasm({ graph, weights: seededWeights(graph, 1) }).manifest.stages.length).toBeGreaterThan(4);

@@ -20,8 +20,11 @@
  * shuffle, pool, global average pool, transposed conv) and ends in the same epilogue, so the
  * activations, a skip add or the graph output that follow still fuse; concat copies its inputs
  * to their channel offsets. sigmoid, hardSigmoid, hardSwish and clip fuse wherever relu does.
- * The int8 build (`planGraph`) keeps to the FastDepth-family ops (max pooling the only pixel
- * stage among them, with at most an activation fused) and names every other layer in one error.
+ * The int8 build (`planGraph`) keeps to the ops with int8 kernels: the FastDepth-family ops and
+ * MobileNetV3's (clip fused wherever relu is, a clamp; sigmoid, hardSigmoid and hardSwish as
+ * table lookups in the epilogue of a conv they follow, with no upsample or add fused after them,
+ * or as map stages of their own; mul, average and global average pools as pixel stages, with at
+ * most a clamp fused), and names every other layer in one error.
  *
  * Activations are channels-last (NHWC) with channels padded to a multiple of 4 (one v128) and a
  * zero border ("halo") as wide as the largest pad of any conv that reads them: convolutions then
@@ -33,7 +36,19 @@ import { consumers, GraphError, inferShapes, type Graph, type Node, type Shape }
 export type Act = 'none' | 'relu' | 'relu6';
 
 /**
- * Every activation the float kernels apply in registers (the int8 kernels take only `Act`):
+ * The activations the int8 epilogues fuse: clamps of the integers (relu, relu6 and clip carry
+ * their input's parameters, so each is a clamp at its quantised bounds).
+ */
+export type Int8Act = Act | { readonly clip: readonly [number, number] };
+
+/**
+ * The int8 build's table lookups (own output parameters): the `act` of a conv stage (looking up
+ * its requantised values) or of a map stage of their own.
+ */
+export type LutAct = 'sigmoid' | 'hardSigmoid' | 'hardSwish';
+
+/**
+ * Every activation the float kernels apply in registers (the int8 epilogues take only `Int8Act`):
  * PyTorch's Sigmoid, Hardsigmoid (relu6(x + 3) / 6), Hardswish (x * hardsigmoid(x)) and clamp.
  */
 export type Activation =
@@ -53,7 +68,7 @@ export interface Buffer {
 }
 
 /** What a stage does with each computed vector before it is stored. */
-export interface Epilogue<A = Act> {
+export interface Epilogue<A = Int8Act> {
   act: A;
   /** Nearest x2: each output pixel is written to a 2x2 block. */
   up: boolean;
@@ -91,10 +106,10 @@ export interface ConvGeom {
 }
 
 /**
- * The stages of the int8 build (`A = Act`) and the convolution stages of the float build
- * (`A = Activation`).
+ * The stages of the int8 build (`A`: a clamp, or as a conv's `act` a table lookup of its
+ * requantised values) and the convolution stages of the float build (`A = Activation`).
  */
-export type Stage<A = Act> =
+export type Stage<A = Int8Act | LutAct> =
   /** NCHW graph input -> NHWC buffer. */
   | { readonly kind: 'input'; readonly name: string; readonly out: Buffer; readonly shape: Shape }
   /**
@@ -208,10 +223,16 @@ export interface ConcatStage {
 export type FloatStage = Stage<Activation> | PixelStage | ConcatStage;
 
 /**
- * Max pooling in the int8 build: a `pool` stage (max) whose epilogue holds at most an activation
- * (the planner fuses no upsample, add or graph output into it there).
+ * Max or average pooling in the int8 build: a `pool` stage whose epilogue holds at most an
+ * activation (the planner fuses no upsample, add or graph output into it there).
  */
 export type MaxPoolStage = Omit<Extract<PixelStage, { kind: 'pool' }>, 'epi'> & { epi: Epilogue };
+
+/** Average pooling in the int8 build (a `pool` stage with `max` false; see `MaxPoolStage`). */
+export type AvgPoolStage = MaxPoolStage;
+
+/** Global average pooling in the int8 build: a `gap` stage whose epilogue holds at most a clamp. */
+export type GapStage = Omit<Extract<PixelStage, { kind: 'gap' }>, 'epi'> & { epi: Epilogue };
 
 /**
  * Unpooling in the int8 build: an `unpool` stage whose epilogue holds at most an activation
@@ -226,11 +247,15 @@ export type UnpoolStage = Omit<Extract<PixelStage, { kind: 'unpool' }>, 'epi'> &
 export type ShuffleStage = Omit<Extract<PixelStage, { kind: 'pixelShuffle' }>, 'epi'> & { epi: Epilogue };
 
 /**
- * A standalone add in the int8 build: a `map` stage summing two complete buffers (`in` and
- * `terms[0]`) whose epilogue holds at most an activation (an add the planner could not fuse
- * into a conv's epilogue, e.g. a skip add after an UpProj block, whose own add is fused there).
+ * Every `map` stage of the int8 build: an add of two complete buffers (`in` and `terms[0]`: an
+ * add the planner could not fuse into a conv's epilogue, e.g. a skip add after an UpProj block,
+ * whose own add is fused there) or a product with a second buffer (`mul`: elementwise, or per
+ * channel in squeeze-excite), each with at most a clamp; or a table lookup (`act` a `LutAct`,
+ * no terms or mul) with at most a clamp after it (`act2`).
  */
-export type Int8AddStage = Omit<Extract<PixelStage, { kind: 'map' }>, 'epi'> & { epi: Epilogue };
+export type Int8MapStage = Omit<Extract<PixelStage, { kind: 'map' }>, 'epi'> & {
+  epi: Epilogue<Int8Act | LutAct>;
+};
 
 /**
  * A bilinear resize in the int8 build (the BLConv decoders' x2, or a bilinear `resize`): a
@@ -244,7 +269,7 @@ export type BilinearStage = Omit<Extract<PixelStage, { kind: 'resize' }>, 'epi'>
 
 /** Every stage of the int8 build (a concat copies integers: its inputs share its parameters). */
 export type Int8Stage =
-  Stage | MaxPoolStage | UnpoolStage | ShuffleStage | BilinearStage | ConcatStage | Int8AddStage;
+  Stage | MaxPoolStage | GapStage | UnpoolStage | ShuffleStage | BilinearStage | ConcatStage | Int8MapStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -292,19 +317,10 @@ export function stageOut(stage: FloatStage): Buffer | undefined {
 }
 
 /** Ops the int8 kernels have no kernel for, whatever surrounds them. */
-const NO_KERNEL: ReadonlySet<Node['op']> = new Set([
-  'convTranspose2d',
-  'sigmoid',
-  'hardSigmoid',
-  'hardSwish',
-  'clip',
-  'mul',
-  'avgPool2d',
-  'globalAvgPool',
-]);
+const NO_KERNEL: ReadonlySet<Node['op']> = new Set(['convTranspose2d']);
 
 const SUPPORTED =
-  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, add, nearest upsample after a conv, bilinear upsample and resize, max pool, unpool, pixel shuffle, concat';
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, clip, sigmoid, hardSigmoid, hardSwish, add, mul, nearest upsample after a conv, bilinear upsample and resize, max and average pools, global average pool, unpool, pixel shuffle, concat';
 
 /** Most layers named in the error about ops without a kernel; the rest are counted. */
 const MAX_LISTED_LAYERS = 12;
@@ -347,8 +363,10 @@ export interface PlanOptions {
 }
 
 /**
- * The plan of the int8 build: only the FastDepth-family ops (conv, depthwise, relu/relu6, add,
- * nearest x2, bilinear resizes, max pool, unpool, pixel shuffle, concat), every other op refused in one error naming each such layer.
+ * The plan of the int8 build: only the ops with int8 kernels (conv, depthwise, relu/relu6/clip,
+ * add, nearest x2, bilinear resizes, max and average pools, global average pool, unpool, pixel
+ * shuffle, concat, mul, sigmoid/hardSigmoid/hardSwish as table lookups), every other op refused
+ * in one error naming each such layer.
  */
 export function planGraph(
   graph: Graph,
@@ -356,8 +374,8 @@ export function planGraph(
   options: PlanOptions = {},
 ): Plan<Int8Stage> {
   checkKernels(graph);
-  // With the family ops only, `plan` makes no float-only activation, and of the pixel stages
-  // only the ones `Int8Stage` lists (max pool, unpool, pixel shuffle, bilinear resize, the add map).
+  // With these ops only, `plan` fuses only clamps into epilogues (and table lookups into convs'),
+  // and of the pixel stages makes only the ones `Int8Stage` lists.
   return plan(graph, weights, options, false) as unknown as Plan<Int8Stage>;
 }
 
@@ -369,6 +387,14 @@ export function planFloatGraph(
 ): FloatPlan {
   return plan(graph, weights, options, true);
 }
+
+/** Whether an activation is one of the int8 build's table lookups. */
+const isLutActivation = (a: Activation): a is LutAct =>
+  a === 'sigmoid' || a === 'hardSigmoid' || a === 'hardSwish';
+
+/** The stages of a convolution (whose int8 epilogue requantises, so it can look values up). */
+const isConvStage = (s: EpiStage): boolean =>
+  s.kind === 'conv' || s.kind === 'pw' || s.kind === 'head' || s.kind === 'dw' || s.kind === 'dwpw';
 
 const activationOf = (node: Node): Activation | undefined => {
   switch (node.op) {
@@ -515,16 +541,24 @@ function plan(
   };
   /**
    * Whether an upsample, a skip add or the graph output may fuse into `stage`'s epilogue: always
-   * in the float build; in the int8 build not into a max pool, an unpool, a pixel shuffle or an
-   * add stage, whose kernels only clamp.
+   * in the float build; in the int8 build not into a pool, an unpool, a pixel shuffle or a map
+   * stage, whose kernels only clamp.
    */
   const fusesMoreThanAct = (stage: EpiStage): boolean =>
     all ||
     (stage.kind !== 'pool' &&
+      stage.kind !== 'gap' &&
       stage.kind !== 'unpool' &&
       stage.kind !== 'pixelShuffle' &&
       stage.kind !== 'resize' &&
       stage.kind !== 'map');
+  /**
+   * Whether a nearest upsample or a skip add may fuse into `stage`'s epilogue: as
+   * `fusesMoreThanAct`, and in the int8 build not after a fused table lookup (whose values the
+   * epilogue stores as they come out of the table).
+   */
+  const fusesUpOrAdd = (stage: EpiStage): boolean =>
+    fusesMoreThanAct(stage) && (all || !isLutActivation(stage.epi.act));
   /** Where an activation may go in an open stage's epilogue, if anywhere. */
   const actSlot = (e: Epilogue<Activation>): 'act' | 'act2' | undefined =>
     !e.add && e.act === 'none' ? 'act' : e.act2 === 'none' ? 'act2' : undefined;
@@ -583,7 +617,9 @@ function plan(
           soleUser(src) &&
           !tail.stage.epi.up &&
           !tail.stage.epi.add &&
-          tail.stage.epi.act2 === 'none'
+          tail.stage.epi.act2 === 'none' &&
+          // int8: the row tile holds the depthwise conv's requantised values, not a lookup's.
+          (all || !isLutActivation(tail.stage.epi.act))
         ) {
           const dwStage = tail.stage;
           const fused: FloatStage = {
@@ -690,8 +726,18 @@ function plan(
       case 'clip': {
         const act = activationOf(node)!;
         const src = node.inputs[0]!;
-        const t = open.get(src);
-        const slot = t && soleUser(src) ? actSlot(t.stage.epi) : undefined;
+        // int8: sigmoid, hardSigmoid and hardSwish change the parameters: a table lookup of the
+        // requantised values in a conv's epilogue that holds nothing else yet (`EpilogueI8`),
+        // otherwise a map stage of their own (`int8/lut.ts`).
+        const lookup = !all && isLutActivation(act);
+        const open1 = open.get(src);
+        const t =
+          lookup && open1 && !(isConvStage(open1.stage) && !open1.stage.epi.up && !open1.stage.epi.add)
+            ? undefined
+            : open1;
+        let slot = t && soleUser(src) ? actSlot(t.stage.epi) : undefined;
+        // A lookup takes a conv's first slot only: its input is the requantised conv output.
+        if (lookup && slot !== 'act') slot = undefined;
         if (t && slot) {
           // Activations commute with the upsample, so one before the add always goes in `act`.
           t.stage.epi[slot] = act;
@@ -700,7 +746,7 @@ function plan(
           open.set(node.name, t);
           break;
         }
-        if (!all) {
+        if (!all && !lookup) {
           if (t && soleUser(src)) unsupported(node.name, 'a third activation in a row');
           unsupported(
             node.name,
@@ -720,7 +766,7 @@ function plan(
           node.attrs.mode === 'nearest' &&
           node.attrs.scale === 2 &&
           t &&
-          fusesMoreThanAct(t.stage) &&
+          fusesUpOrAdd(t.stage) &&
           soleUser(src) &&
           !t.stage.epi.up &&
           !t.stage.epi.add &&
@@ -747,7 +793,7 @@ function plan(
             .filter(
               (c) =>
                 c.t &&
-                fusesMoreThanAct(c.t.stage) &&
+                fusesUpOrAdd(c.t.stage) &&
                 c.name !== c.other &&
                 soleUser(c.name) &&
                 !c.t.stage.epi.add &&

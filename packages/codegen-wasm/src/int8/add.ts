@@ -11,7 +11,7 @@
 import type { QuantizedMultiplier } from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
 import type { Expr, Fn } from '../kernels/builder.js';
-import type { Buffer, Int8AddStage } from '../plan.js';
+import type { Buffer, Int8MapStage } from '../plan.js';
 import { geomI8, type AddQuant } from './plan.js';
 import { i32Splat, narrow8 } from './requant.js';
 
@@ -143,7 +143,7 @@ export class QuantizedAdd {
  */
 export function addRowsI8(
   f: Fn,
-  c: { stage: Int8AddStage; out: Buffer; add: AddQuant; r0: number; r1: number; x0: number; x1: number },
+  c: { stage: Int8MapStage; out: Buffer; add: AddQuant; r0: number; r1: number; x0: number; x1: number },
 ): Expr {
   const m = f.m;
   const [a, b] = [c.stage.in, c.stage.terms[0]!];

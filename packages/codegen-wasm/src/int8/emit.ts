@@ -77,7 +77,9 @@ import {
 import { addRowsI8 } from './add.js';
 import { concatRowsI8 } from './concat.js';
 import { bilinearRowsI8 } from './bilinear.js';
-import { maxPoolRowsI8 } from './pool.js';
+import { lutRowsI8 } from './lut.js';
+import { mulRowsI8 } from './mul.js';
+import { avgPoolRowsI8, gapRowsI8, maxPoolRowsI8 } from './pool.js';
 import { shuffleRowsI8 } from './shuffle.js';
 import { unpoolRowsI8 } from './unpool.js';
 import { makeRequant, makeRequantXnnpack, type Requant } from './requant.js';
@@ -154,6 +156,7 @@ function packAll(p: Int8Plan): { packer: BlobPacker; packs: Map<Int8Stage, Stage
     if (
       s.kind === 'input' ||
       s.kind === 'pool' ||
+      s.kind === 'gap' ||
       s.kind === 'unpool' ||
       s.kind === 'pixelShuffle' ||
       s.kind === 'resize' ||
@@ -196,8 +199,6 @@ function stageBody(
   dot: DotI8,
 ): Expr {
   const [r0, r1, x0, x1, thread] = [0, 1, 2, 3, 4];
-  // Column ranges reach only the kernels that take them (`int8StageAccess(s).columns`).
-  const cols = { x0, x1 };
   const base = layout.weights.byteOffset;
   if (s.kind === 'input')
     return inputRowsI8(f, {
@@ -213,7 +214,15 @@ function stageBody(
   if (s.kind === 'pool') {
     const out = s.epi.out;
     if (out === 'output') throw new Error(`codegen-wasm int8: pool stage ${s.name} writes the output`);
-    return maxPoolRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1 });
+    const { lo, hi, zeroPoint: zp } = q.pool!;
+    if (!s.max)
+      return avgPoolRowsI8(f, { stage: s, out, lo, hi, zp, halo: p.zeroPoint.get(s.in)!, r0, r1, x0, x1 });
+    return maxPoolRowsI8(f, { stage: s, out, lo, hi, r0, r1 });
+  }
+  if (s.kind === 'gap') {
+    const out = s.epi.out;
+    if (out === 'output') throw new Error(`codegen-wasm int8: global pool stage ${s.name} writes the output`);
+    return gapRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1 });
   }
   if (s.kind === 'unpool') {
     const out = s.epi.out;
@@ -234,11 +243,41 @@ function stageBody(
   }
   if (s.kind === 'map') {
     const out = s.epi.out;
-    if (out === 'output') throw new Error(`codegen-wasm int8: add stage ${s.name} writes the output`);
+    if (out === 'output') throw new Error(`codegen-wasm int8: map stage ${s.name} writes the output`);
+    if (q.lut)
+      return lutRowsI8(f, {
+        stage: s,
+        out,
+        table: layout.luts.byteOffset + 256 * q.lut.index,
+        r0,
+        r1,
+        x0,
+        x1,
+      });
+    if (q.mul) return mulRowsI8(f, { stage: s, out, mul: q.mul, r0, r1, x0, x1 });
     return addRowsI8(f, { stage: s, out, add: q.add!, r0, r1, x0, x1 });
   }
   const cp = pk!.conv!;
-  const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout);
+  const lutAt = q.lut ? layout.luts.byteOffset + 256 * q.lut.index : undefined;
+  const epi = new EpilogueI8(f, s.epi, cp.requant, base + cp.q, q.add, q.output, layout, lutAt);
+  return f.block([...epi.prologue(), convBody(f, s, layout, pk!, dot, epi, { r0, r1, x0, x1, thread })]);
+}
+
+/** The loops of a conv stage (conv, head, pw, dw, dwpw) around its epilogue `epi`. */
+function convBody(
+  f: Fn,
+  s: Extract<Int8Stage, { conv: unknown }>,
+  layout: LayoutI8,
+  pk: StagePack,
+  dot: DotI8,
+  epi: EpilogueI8,
+  locals: { r0: number; r1: number; x0: number; x1: number; thread: number },
+): Expr {
+  const { r0, r1, thread } = locals;
+  // Column ranges reach only the kernels that take them (`int8StageAccess(s).columns`).
+  const cols = { x0: locals.x0, x1: locals.x1 };
+  const base = layout.weights.byteOffset;
+  const cp = pk.conv!;
   const wAddr = base + cp.w;
   const bAddr = base + cp.b;
   switch (s.kind) {
@@ -307,7 +346,7 @@ function stageBody(
       const tile = f.i32Local();
       const DL = dwLocalsI8(f);
       const GL = gemmLocalsI8(f);
-      const dw = pk!.dw!;
+      const dw = pk.dw!;
       const k = pad8(s.dw.cin);
       return f.block([
         f.set(
@@ -377,6 +416,16 @@ function probeBytes(): Uint8Array {
   return out;
 }
 
+/** The table-lookup stages' tables, in `LutQuant.index` order (the `LayoutI8.luts` region). */
+function lutBytes(p: Int8Plan): Uint8Array {
+  const out = new Uint8Array(256 * countLuts(p));
+  for (const q of p.quant.values())
+    if (q.lut) out.set(new Uint8Array(q.lut.table.buffer, q.lut.table.byteOffset, 256), 256 * q.lut.index);
+  return out;
+}
+
+const countLuts = (p: Int8Plan): number => [...p.quant.values()].filter((q) => q.lut).length;
+
 function emitModule(
   p: Int8Plan,
   layout: LayoutI8,
@@ -411,6 +460,9 @@ function emitModule(
         ...(dot === 'i16'
           ? []
           : [{ offset: m.i32.const(layout.probe.byteOffset), data: probeBytes(), passive: false }]),
+        ...(layout.luts.count > 0
+          ? [{ offset: m.i32.const(layout.luts.byteOffset), data: lutBytes(p), passive: false }]
+          : []),
       ],
       variant.threads,
       false,
@@ -509,7 +561,7 @@ export function emitWasmInt8(model: QuantizedModel, options: WasmInt8EmitOptions
     throw new GraphError(p.plan.output.name, 'int8: an output without channels');
   const { packer, packs } = packAll(p);
   const weights = packer.bytes();
-  const layout = layoutI8(p.plan, weights.byteLength, maxThreads);
+  const layout = layoutI8(p.plan, weights.byteLength, maxThreads, countLuts(p));
   for (const s of p.plan.stages)
     if (tileBytes(s) > layout.scratch.bytesPerThread) throw new Error('codegen-wasm int8: scratch');
   const access = p.plan.stages.map(int8StageAccess);

@@ -2,11 +2,13 @@
  * Whole networks in int8: fastdepth-pruned at 224x224 with random int8 weights (calibrated so
  * every layer uses its range) bit-exact against graph-dsl's `executeQuantized`, on one thread and on two
  * worker_threads sharing the memory (the trained model: `trained.test.ts`); BLConv decoders
- * (bilinear x2 stages) after post-training quantisation of seeded weights, the same ways.
+ * (bilinear x2 stages) and a MobileNetV3-style network (fastdepth-arch's inverted residuals with
+ * squeeze-excite and hard-swish; the family has no such member yet) after post-training
+ * quantisation of seeded weights, the same ways.
  */
 import { Worker } from 'node:worker_threads';
-import { buildArch } from '@fastdepth/fastdepth-arch';
-import { foldBatchNorm, quantizeModel } from '@fastdepth/graph-dsl';
+import { buildArch, convBn, invertedResidual } from '@fastdepth/fastdepth-arch';
+import { foldBatchNorm, GraphBuilder, quantizeModel, type Graph } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { randomInput, seededWeights } from '../testing/harness.js';
 import { randomQuantizedModel } from '../testing/int8-reference.js';
@@ -90,6 +92,78 @@ describe('BLConv decoders in int8 (bilinear x2 stages): post-training quantisati
         memory.buffer,
         artifact.manifest.quantization!.outputInt8.byteOffset,
         64 * 64,
+      );
+      expect(want.filter((q, i) => q !== got[i]).length).toBe(0);
+      const [threaded] = await runThreaded(artifact, [x], 2);
+      expect(threaded).toEqual(floats);
+    },
+  );
+});
+
+/**
+ * A MobileNetV3-style depth network from fastdepth-arch's blocks: hard-swish stem, inverted
+ * residuals with squeeze-excite (global pool, 1x1 + relu, 1x1 + hard-sigmoid, per-channel mul)
+ * and hard-swish, an average pool and a clip, two nearest x2 decoder blocks and a 1x1 head.
+ */
+function mobilenetV3Depth(size: number): Graph {
+  const g = new GraphBuilder('mobilenetv3-depth');
+  const x = g.input('input', [1, 3, size, size]);
+  let y = convBn(g, 'stem', x, { outChannels: 16, kernel: 3, stride: 2, act: 'hardSwish' });
+  y = invertedResidual(g, 'b1', y, {
+    outChannels: 16,
+    expandRatio: 1,
+    stride: 2,
+    act: 'relu',
+    squeezeExcite: true,
+  });
+  y = invertedResidual(g, 'b2', y, { outChannels: 24, expandRatio: 4, stride: 2, act: 'relu' });
+  y = invertedResidual(g, 'b3', y, {
+    outChannels: 24,
+    expandRatio: 3,
+    kernel: 5,
+    act: 'hardSwish',
+    squeezeExcite: true,
+  });
+  y = g.clip(
+    'pool_clip',
+    g.avgPool2d('pool', y, { kernel: 3, stride: 1, pads: 1, countIncludePad: false }),
+    -3,
+    3,
+  );
+  y = g.upsample('up', convBn(g, 'dec', y, { outChannels: 12, kernel: 3, act: 'relu6' }), 'nearest');
+  y = g.upsample('up2', convBn(g, 'dec2', y, { outChannels: 8, kernel: 3, act: 'relu' }), 'nearest');
+  g.output('depth', g.conv2d('head', y, { outChannels: 1, kernel: 1, bias: true }));
+  return g.build();
+}
+
+describe('a MobileNetV3-style network in int8: post-training quantisation, 64x64', () => {
+  it.each(['tflite', 'xnnpack'] as const)(
+    '%s: one thread and two worker_threads equal executeQuantized, 0 outputs differ',
+    async (arithmetic) => {
+      const graph = mobilenetV3Depth(64);
+      const calibration = [5, 6].map((seed) => ({
+        shape: [1, 3, 64, 64],
+        data: randomInput([1, 3, 64, 64], seed),
+      }));
+      const ptq = quantizeModel(graph, seededWeights(graph, 2), calibration);
+      const model = {
+        ...ptq,
+        graph: { ...ptq.graph, quantization: { ...ptq.graph.quantization, arithmetic } },
+      };
+      const artifact = emitWasmInt8(model, { maxThreads: 2 });
+      const kinds = new Set(artifact.manifest.stages.map((s) => s.kind));
+      for (const kind of ['gap', 'map', 'pool']) expect(kinds.has(kind), kind).toBe(true);
+      const x = randomInput([1, 3, 64, 64], 7);
+      const want = executeInt8(model, x);
+      expect(new Set(want).size).toBeGreaterThan(30);
+      const memory = createWasmMemory(artifact.manifest, false) as WebAssembly.Memory;
+      const m = await loadWasmModel(artifact.manifest, artifact.modules.simd, artifact.weights, { memory });
+      const floats = m.runSingleThread(x);
+      const [, , oh, ow] = artifact.manifest.output.shape;
+      const got = new Int8Array(
+        memory.buffer,
+        artifact.manifest.quantization!.outputInt8.byteOffset,
+        oh * ow,
       );
       expect(want.filter((q, i) => q !== got[i]).length).toBe(0);
       const [threaded] = await runThreaded(artifact, [x], 2);

@@ -822,3 +822,133 @@ describe('int8 bilinear resize (BLConv decoders): TFLite RESIZE_BILINEAR on the 
     );
   });
 });
+
+describe('int8 MobileNetV3 ops: clip, table lookups, mul, average pools', () => {
+  it('clip fused into a conv, a depthwise conv and an average pool (13 channels, odd width 9)', async () => {
+    await check(
+      net([5, 9, 9], (g, x) => {
+        const c = g.clip('c_clip', conv(g, 'c', x, { out: 13, k: 3 }), -0.4, 0.9);
+        const d = g.clip('d_clip', conv(g, 'd', c, { out: 13, k: 3, groups: 13 }), -1, 0.25);
+        const a = g.avgPool2d('a', d, { kernel: 3, stride: 1, pads: 1, countIncludePad: true });
+        return conv(g, 'head', g.clip('a_clip', a, 0, 0.2), { out: 3, k: 1 });
+      }),
+      21,
+    );
+  });
+
+  it('table lookups in conv epilogues (dense, 1x1, depthwise) and in stages of their own, clips folded in', async () => {
+    const graph = net([4, 7, 11], (g, x) => {
+      const a = g.hardSwish('a_hs', conv(g, 'a', x, { out: 13, k: 3 }));
+      // 5 channels (8 bytes a pixel) on width 11: rows of 16-byte steps and a last 8-byte one.
+      const b = g.sigmoid('b_sig', conv(g, 'b', a, { out: 5, k: 1 }));
+      const d = g.clip('d_clip', g.hardSwish('d_hs', conv(g, 'd', b, { out: 5, k: 3, groups: 5 })), -0.1, 2);
+      // Read twice: the lookup is a stage of its own.
+      const c = conv(g, 'c', d, { out: 9, k: 3 });
+      const h = g.clip('c_clip', g.hardSigmoid('c_hsig', c), 0.1, 0.7);
+      const mix = g.add('mix', conv(g, 'e', h, { out: 9, k: 1 }), c);
+      // After an average pool: a stage of its own too.
+      const p = g.sigmoid('p_sig', g.avgPool2d('p', mix, { kernel: 3, stride: 1, pads: 1 }));
+      return conv(g, 'head', p, { out: 5, k: 1 });
+    });
+    const model = randomQuantizedModel(graph, 22, randomInput([1, 4, 7, 11], 25));
+    const { plan } = planInt8(model);
+    const layersOf = (kind: string) =>
+      plan.stages.filter((s) => s.kind === kind).map((s) => plan.layers.get(s));
+    expect(layersOf('map')).toEqual([['c_hsig', 'c_clip'], ['p_sig']]);
+    expect(layersOf('conv')).toContainEqual(['a', 'a_hs']);
+    expect(layersOf('pw')).toContainEqual(['b', 'b_sig']);
+    expect(layersOf('dw')).toEqual([['d', 'd_hs', 'd_clip']]);
+    await check(graph, 22);
+  });
+
+  it.each([1, 3])(
+    'a sigmoid head (%i output channels) writing the graph output from its conv epilogue',
+    async (out) => {
+      const graph = net([6, 8, 9], (g, x) =>
+        g.sigmoid(
+          'head_sig',
+          conv(g, 'head', conv(g, 'c', x, { out: 12, k: 3, act: 'relu' }), { out, k: 1 }),
+        ),
+      );
+      const model = randomQuantizedModel(graph, 29, randomInput([1, 6, 8, 9], 30));
+      const { plan } = planInt8(model);
+      expect(plan.layers.get(plan.stages[plan.stages.length - 1]!)).toEqual(['head', 'head_sig', 'depth']);
+      await check(graph, 29);
+    },
+  );
+
+  it('squeeze-excite: global pool, 1x1 + relu, 1x1 + hardSigmoid, per-channel mul (13 channels)', async () => {
+    await check(
+      net([3, 10, 14], (g, x) => {
+        const y = g.hardSwish('stem_hs', conv(g, 'stem', x, { out: 13, k: 3, s: 2 })); // 5x7
+        const pooled = g.globalAvgPool('pool', y);
+        const r = conv(g, 'reduce', pooled, { out: 4, k: 1, act: 'relu' });
+        const gate = g.hardSigmoid('gate', conv(g, 'expand', r, { out: 13, k: 1 }));
+        const scaled = g.relu('scale_relu', g.mul('scale', y, gate));
+        return conv(g, 'head', scaled, { out: 3, k: 1 });
+      }),
+      23,
+    );
+  });
+
+  it('elementwise mul of two conv outputs, a sigmoid gate and a clip after it', async () => {
+    await check(
+      net([6, 8, 13], (g, x) => {
+        const a = conv(g, 'a', x, { out: 11, k: 3 });
+        const b = g.sigmoid('b_sig', conv(g, 'b', x, { out: 11, k: 1 }));
+        const m = g.clip('m_clip', g.mul('m', a, b), -0.5, 0.5);
+        return conv(g, 'head', m, { out: 4, k: 1 });
+      }),
+      24,
+    );
+  });
+
+  it.each([true, false])(
+    'average pools with countIncludePad %s: 3x3 stride 2 pad 1, 2x3 asymmetric pads, 5 channels',
+    async (countIncludePad) => {
+      await check(
+        net([5, 10, 14], (g, x) => {
+          const c = conv(g, 'c', x, { out: 5, k: 3 });
+          const a = g.avgPool2d('a', c, { kernel: 3, stride: 2, pads: 1, countIncludePad }); // 5x7
+          const b = g.avgPool2d('b', conv(g, 'd', a, { out: 13, k: 1 }), {
+            kernel: [2, 3],
+            stride: 1,
+            pads: [1, 0, 0, 2],
+            countIncludePad,
+          });
+          return conv(g, 'head', b, { out: 3, k: 1 });
+        }),
+        countIncludePad ? 25 : 26,
+      );
+    },
+  );
+
+  it('an average pool reading the halo a padded max pool sets to -128 (its zero point is not)', async () => {
+    const graph = net([4, 9, 11], (g, x) => {
+      const c = conv(g, 'c', x, { out: 13, k: 3 });
+      const m = g.maxPool('m', c, { kernel: 3, stride: 1, pads: 1 });
+      const a = g.avgPool2d('a', c, { kernel: 3, stride: 1, pads: 1, countIncludePad: true });
+      const b = g.avgPool2d('b', c, { kernel: 3, stride: 1, pads: 1, countIncludePad: false });
+      return conv(g, 'head', g.add('s', g.add('ma', m, a), b), { out: 3, k: 1 });
+    });
+    const model = randomQuantizedModel(graph, 27, randomInput([1, 4, 9, 11], 28));
+    expect(model.graph.quantization.tensors.c!.zeroPoint).not.toBe(-128);
+    const p = planInt8(model);
+    const pool = p.plan.stages.find((s) => s.name === 'a')!;
+    expect(pool.kind === 'pool' ? p.zeroPoint.get(pool.in) : undefined).toBe(-128);
+    await check(graph, 27);
+  });
+
+  it('the table of each lookup stage lies in the module data: the weights file does not grow', () => {
+    const base = net([4, 6, 6], (g, x) =>
+      conv(g, 'head', conv(g, 'a', x, { out: 8, k: 1 }), { out: 2, k: 1 }),
+    );
+    const lut = net([4, 6, 6], (g, x) =>
+      conv(g, 'head', g.hardSwish('a_hs', conv(g, 'a', x, { out: 8, k: 1 })), { out: 2, k: 1 }),
+    );
+    const input = randomInput([1, 4, 6, 6], 3);
+    const a = emitWasmInt8(randomQuantizedModel(base, 3, input));
+    const b = emitWasmInt8(randomQuantizedModel(lut, 3, input));
+    expect(b.weights.byteLength).toBe(a.weights.byteLength);
+  });
+});

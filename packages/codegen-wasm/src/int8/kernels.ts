@@ -1,10 +1,10 @@
 /**
  * The int8 kernels: every conv accumulates in int32 lanes from int8 data widened to i16
  * (`v128.load8x8_s`), then the epilogue requantises per channel in registers (`requant.ts`),
- * clamps (fused ReLU/ReLU6 are clamps in the quantised domain), applies a fused nearest x2 (one
- * value to a 2x2 block) and a fused skip ADD (TFLite's int8 rescaling, or XNNPACK's integer ADD
- * for graphs in its arithmetic), and stores int8 NHWC, or the graph output as int8 and
- * dequantised float32 NCHW.
+ * clamps (fused ReLU/ReLU6/clip are clamps in the quantised domain), applies a fused nearest x2
+ * (one value to a 2x2 block) and a fused skip ADD (TFLite's int8 rescaling, or XNNPACK's integer
+ * ADD for graphs in its arithmetic) or a fused table lookup (sigmoid, hard-sigmoid, hard-swish:
+ * `lut.ts`), and stores int8 NHWC, or the graph output as int8 and dequantised float32 NCHW.
  *
  * - pointwise: 4 pixels x 8 output channels; per pair of input channels one broadcast of
  *   (x[k], x[k+1]) per pixel and one `i32x4.dot_i16x8_s` per 4 outputs (16 MACs per dot pair);
@@ -13,10 +13,11 @@
  * - head (one output channel): dot products over channels, reduced with shuffles.
  */
 import binaryen from 'binaryen';
-import type { Buffer, ConvGeom, Epilogue } from '../plan.js';
+import type { Buffer, ConvGeom, Epilogue, Int8Act, LutAct } from '../plan.js';
 import type { Expr, Fn } from '../kernels/builder.js';
 import { geomI8, pad8, type AddQuant, type LayoutI8 } from './plan.js';
 import { QuantizedAdd } from './add.js';
+import { TableLookup } from './lut.js';
 import { i32Splat, narrow8, requantize, requantLocals, type Requant, type RequantLocals } from './requant.js';
 
 const i8Splat = (f: Fn, v: number): Expr => f.m.i32x4.splat(f.c(v));
@@ -96,17 +97,24 @@ export class EpilogueI8 {
   private readonly L: RequantLocals;
   /** The fused skip ADD's arithmetic, when the epilogue has one. */
   private readonly adder: QuantizedAdd | undefined;
+  /**
+   * A fused table lookup (sigmoid, hardSigmoid, hardSwish) of the requantised values, applied to
+   * the 8 narrowed bytes before they are stored (no add or upsample is fused with one).
+   */
+  private readonly table: TableLookup | undefined;
   private readonly s: number;
 
   constructor(
     private readonly f: Fn,
-    private readonly epi: Epilogue,
+    private readonly epi: Epilogue<Int8Act | LutAct>,
     private readonly q: Requant,
     /** Absolute address of the requantisation table (channel 0). */
     private readonly qAddr: number,
     add: AddQuant | undefined,
     private readonly output: { scale: number; zeroPoint: number } | undefined,
     private readonly layout: LayoutI8,
+    /** Absolute address of a fused table lookup's 256 bytes (no add or upsample then). */
+    lutAt?: number,
   ) {
     this.outBase = f.i32Local();
     this.addBase = f.i32Local();
@@ -117,7 +125,15 @@ export class EpilogueI8 {
     this.o = f.v128Local();
     this.L = requantLocals(f);
     this.adder = add ? new QuantizedAdd(f, add) : undefined;
+    if (lutAt !== undefined && (add || epi.up))
+      throw new Error('codegen-wasm int8: a fused table lookup with an add or an upsample (a planner bug)');
+    this.table = lutAt === undefined ? undefined : new TableLookup(f, lutAt);
     this.s = epi.up ? 2 : 1;
+  }
+
+  /** What the stage runs once before its loops: loading a fused lookup's table into locals. */
+  prologue(): Expr[] {
+    return this.table ? this.table.load() : [];
   }
 
   /** Points the epilogue at conv output pixel (y, x), channel `c` (a multiple of 4). */
@@ -192,6 +208,12 @@ export class EpilogueI8 {
         const o = this.layout.output;
         const d = this.output!;
         const pixel = dy * o.w + p * s + dx;
+        if (this.table) {
+          // The looked-up bytes widened back to two i32x4 halves for the stores below.
+          out.push(f.set(this.t, m.i16x8.extend_low_i8x16_s(this.table.lookup(narrow8(f, vl, vh)))));
+          vl = m.i32x4.extend_low_i16x8_s(f.get(this.t));
+          vh = m.i32x4.extend_high_i16x8_s(f.get(this.t));
+        }
         const halves: Expr[] = hi || epi.add ? [vl, vh] : [vl];
         halves.forEach((v, half) => {
           out.push(f.set(this.o, v));
@@ -227,7 +249,7 @@ export class EpilogueI8 {
             1,
             0,
             f.get(this.outBase),
-            narrow8(f, vl, vh),
+            this.table ? this.table.lookup(narrow8(f, vl, vh)) : narrow8(f, vl, vh),
           ),
         );
       }

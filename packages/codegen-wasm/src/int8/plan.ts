@@ -25,6 +25,15 @@
  * epilogue holding an add already, as after an UpProj block) is a stage of its own over the two
  * buffers, with the same ADD arithmetic as the fused one and a fused activation as its clamp.
  *
+ * MobileNetV3's ops: clip is a clamp fused like relu6 (its bounds quantised the same way);
+ * sigmoid, hardSigmoid and hardSwish look every integer up in the layer's 256-byte table
+ * (graph-dsl `lookupTable`, computed here and stored in the module's data; a clamp after it
+ * folded into the table), in the epilogue of the conv they follow (its output requantised
+ * unclamped in its own parameters, then looked up) or else in a map stage of their own; mul is a map stage over its two buffers (the
+ * factor per channel in squeeze-excite) requantising the product of the centred integers;
+ * average and global average pools sum raw integers and divide with TFLite's rounding
+ * (`int8/pool.ts`), their outputs carrying their inputs' parameters.
+ *
  * Max pooling compares integers of one scale (its output carries its input's parameters), so
  * its stage only takes maxima and clamps for a fused activation. Padded taps must never win: the
  * halo of a buffer a padded max pool reads holds -128, which no valid value is below, and every
@@ -33,11 +42,17 @@
  */
 import {
   activationRange,
+  clampInt,
+  clampRange,
   GraphError,
+  lookupTable,
+  mulMultiplier,
   quantizeMultiplier,
   xnnpackActivationRange,
   xnnpackAddParams,
+  xnnpackClampRange,
   xnnpackConvScales,
+  xnnpackMulScale,
   type IntegerArithmetic,
   type XnnpackAddParams,
   type Graph,
@@ -51,11 +66,14 @@ import {
   planGraph,
   type Buffer,
   type ConvGeom,
+  type Int8Act,
   type Int8Stage,
+  type LutAct,
   type MaxPoolStage,
   type Plan,
 } from '../plan.js';
 import { floatStageAccess, type ReadAxis, type StageAccess } from '../schedule.js';
+import { makeRequant, makeRequantXnnpack, type Requant } from './requant.js';
 
 export const pad8 = (c: number): number => Math.ceil(c / 8) * 8;
 
@@ -106,7 +124,26 @@ export interface ClampedRangeArgs<S> {
   readonly x1: number;
 }
 
-/** The clamp of a max pool, unpool, pixel shuffle or bilinear stage: [-128, 127] or a fused activation's range. */
+/**
+ * The int8 MUL of a map stage: `in` times `mul` (per channel when `mul` is 1x1), the product of
+ * the centred integers requantised by one multiplier (or XNNPACK scale) for every channel.
+ */
+export interface MulQuant {
+  /** Zero points of the two operands. */
+  readonly zpIn: number;
+  readonly zpMul: number;
+  /** The same requantisation in every lane, with the output zero point and a fused clamp. */
+  readonly requant: Requant;
+}
+
+/** A table-lookup stage's 256 bytes (entry q + 128 for input q; a clamp after it folded in). */
+export interface LutQuant {
+  readonly table: Int8Array;
+  /** Its place among the build's tables (`LayoutI8.luts`). */
+  readonly index: number;
+}
+
+/** The clamp of a pool, unpool, pixel shuffle or bilinear stage: [-128, 127] or a fused activation's range. */
 export interface PoolQuant {
   readonly lo: number;
   readonly hi: number;
@@ -120,7 +157,11 @@ export interface StageQuant {
   /** The depthwise conv of a dwpw stage (its output lives in the row tile). */
   readonly dw?: ConvQuant;
   readonly add?: AddQuant;
-  /** A max pool, unpool, pixel shuffle or bilinear stage's clamp. */
+  /** A map stage's product. */
+  readonly mul?: MulQuant;
+  /** A map stage's table lookup. */
+  readonly lut?: LutQuant;
+  /** A pool, global average pool, unpool, pixel shuffle or bilinear stage's clamp. */
   readonly pool?: PoolQuant;
   /** Dequantisation of the graph output, when the stage writes it. */
   readonly output?: QuantParams;
@@ -181,9 +222,13 @@ export function planInt8(model: QuantizedModel): Int8Plan {
       `int8 wasm target: bilinear resize "${undefinedLayer.name}" has no int8 definition under the xnnpack arithmetic (use tflite)`,
     );
   const range = arithmetic === 'xnnpack' ? xnnpackActivationRange : activationRange;
+  const clip = arithmetic === 'xnnpack' ? xnnpackClampRange : clampRange;
+  /** The integer interval of a fused clamp (relu, relu6, clip) in the output's parameters. */
+  const clampOf = (act: Int8Act, p: QuantParams): readonly [number, number] =>
+    typeof act === 'object' ? clip(act.clip[0], act.clip[1], p) : range(act, p);
   const tensors = (name: string, reader: string): QuantParams => paramsOf(graph, name, reader);
 
-  const convQuant = (g: ConvGeom, inName: string, act: 'none' | 'relu' | 'relu6'): ConvQuant => {
+  const convQuant = (g: ConvGeom, inName: string, act: Int8Act): ConvQuant => {
     const w = weights.get(`${g.layer}.weight`)!;
     const b = weights.get(`${g.layer}.bias`);
     const inParams = tensors(inName, g.layer);
@@ -196,7 +241,7 @@ export function planInt8(model: QuantizedModel): Int8Plan {
         (inParams.scale * (scales.length === 1 ? scales[0]! : scales[c]!)) / outParams.scale,
       ),
     );
-    const [lo, hi] = range(act, outParams);
+    const [lo, hi] = clampOf(act, outParams);
     return {
       weight: w.data as Int8Array,
       bias: b ? (b.data as Int32Array) : new Int32Array(g.cout),
@@ -212,15 +257,10 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   };
 
   /** The int8 ADD `layer` of operands with parameters p1 and p2, clamped by a fused `act`. */
-  const addQuant = (
-    layer: string,
-    p1: QuantParams,
-    p2: QuantParams,
-    act: 'none' | 'relu' | 'relu6',
-  ): AddQuant => {
+  const addQuant = (layer: string, p1: QuantParams, p2: QuantParams, act: Int8Act): AddQuant => {
     const po = tensors(layer, layer);
     const twiceMax = 2 * Math.max(p1.scale, p2.scale);
-    const [lo, hi] = range(act, po);
+    const [lo, hi] = clampOf(act, po);
     return {
       layer,
       zp1: p1.zeroPoint,
@@ -238,10 +278,17 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   const quant = new Map<Int8Stage, StageQuant>();
   const outputNode = graph.nodes.find((n) => n.op === 'output')!;
   const outputParams = tensors(outputNode.name, outputNode.name);
+  let luts = 0;
   for (const s of plan.stages) {
     if (s.kind === 'input' || s.kind === 'concat') continue;
     const layers = plan.layers.get(s)!;
-    if (s.kind === 'pool' || s.kind === 'unpool' || s.kind === 'pixelShuffle' || s.kind === 'resize') {
+    if (
+      s.kind === 'pool' ||
+      s.kind === 'gap' ||
+      s.kind === 'unpool' ||
+      s.kind === 'pixelShuffle' ||
+      s.kind === 'resize'
+    ) {
       // The planner fuses nothing but activations into these stages of the int8 build; their
       // kernels clamp once.
       if (s.epi.act2 !== 'none')
@@ -251,33 +298,87 @@ export function planInt8(model: QuantizedModel): Int8Plan {
         );
       const last = layers[layers.length - 1]!;
       const out = tensors(last, last);
-      const [lo, hi] = range(s.epi.act, out);
+      const [lo, hi] = clampOf(s.epi.act, out);
       quant.set(s, { pool: { lo, hi, zeroPoint: out.zeroPoint } });
       continue;
     }
     if (s.kind === 'map') {
-      // A standalone add (`Int8AddStage`): the planner fuses nothing but an activation into it.
+      const act = s.epi.act;
+      const inParams = tensors(s.in.name, s.name);
+      if (isLutAct(act)) {
+        // A table lookup (the planner's standalone sigmoid, hardSigmoid or hardSwish): a clamp
+        // after it carries its parameters, so it is folded into the 256 bytes.
+        const after = s.epi.act2;
+        if (s.terms.length > 0 || s.mul || s.affine || isLutAct(after))
+          throw new GraphError(s.name, `int8 wasm target: "${s.name}" is not a table lookup of one tensor`);
+        const out = tensors(s.name, s.name);
+        const [lo, hi] = clampOf(after, out);
+        const table = lookupTable(act, inParams, out, arithmetic).map((v) => clampInt(v, lo, hi));
+        quant.set(s, { lut: { table, index: luts++ } });
+        continue;
+      }
+      if (s.epi.act2 !== 'none')
+        throw new GraphError(s.name, `int8 wasm target: two activations in a row after "${s.name}"`);
+      if (s.mul && s.terms.length === 0 && !s.affine) {
+        // The product requantised like TFLite's MUL (or XNNPACK's qs8-vmul), a fused clamp after.
+        const pm = tensors(s.mul.name, s.name);
+        const out = tensors(s.name, s.name);
+        const [lo, hi] = clampOf(act, out);
+        const bounds = { zp: out.zeroPoint, lo, hi };
+        const requant =
+          arithmetic === 'xnnpack'
+            ? makeRequantXnnpack(
+                new Float32Array(4).fill(xnnpackMulScale(inParams, pm, out, s.name)),
+                4,
+                bounds,
+              )
+            : // |(a - zp_a) (b - zp_b)| <= 255^2.
+              makeRequant(
+                Array.from({ length: 4 }, () => mulMultiplier(inParams, pm, out)),
+                4,
+                bounds,
+                255 * 255,
+                s.name,
+              );
+        quant.set(s, { mul: { zpIn: inParams.zeroPoint, zpMul: pm.zeroPoint, requant } });
+        continue;
+      }
+      // A standalone add (`addRowsI8`): the planner fuses nothing but an activation into it.
       const [term] = s.terms;
       if (!term || s.terms.length !== 1 || s.mul || s.affine)
         throw new GraphError(s.name, `int8 wasm target: "${s.name}" is not an add of two tensors`);
-      if (s.epi.act2 !== 'none')
-        throw new GraphError(s.name, `int8 wasm target: two activations in a row after add "${s.name}"`);
-      const p1 = tensors(s.in.name, s.name);
-      quant.set(s, { add: addQuant(s.name, p1, tensors(term.name, s.name), s.epi.act) });
+      quant.set(s, { add: addQuant(s.name, inParams, tensors(term.name, s.name), act) });
       continue;
     }
-    const q: { conv?: ConvQuant; dw?: ConvQuant; add?: AddQuant; output?: QuantParams } = {};
+    const q: { conv?: ConvQuant; dw?: ConvQuant; add?: AddQuant; lut?: LutQuant; output?: QuantParams } = {};
+    const { act, act2 } = s.epi;
+    if (isLutAct(act2) || (s.kind === 'dwpw' && isLutAct(s.dwAct)))
+      throw new GraphError(s.name, `int8 wasm target: a table lookup in "${s.name}" after another step`);
+    // A fused lookup reads the conv's requantised output in its own parameters, unclamped.
+    const convAct = isLutAct(act) ? 'none' : act;
     if (s.kind === 'dwpw') {
-      q.dw = convQuant(s.dw, s.in.name, s.dwAct);
-      q.conv = convQuant(s.conv, s.dw.layer, s.epi.act);
+      q.dw = convQuant(s.dw, s.in.name, s.dwAct as Int8Act);
+      q.conv = convQuant(s.conv, s.dw.layer, convAct);
     } else {
-      q.conv = convQuant(s.conv, s.in.name, s.epi.act);
+      q.conv = convQuant(s.conv, s.in.name, convAct);
     }
-    if (s.epi.add) {
+    if (isLutAct(act)) {
+      // The lookup's layer names its output parameters; a clamp after it is folded in.
+      const layer = layers.find((l) => byName.get(l)?.op === act);
+      if (!layer || s.epi.add || s.epi.up)
+        throw new GraphError(
+          s.name,
+          `int8: a fused ${act} the planner did not name, or with an add or upsample`,
+        );
+      const out = tensors(layer, layer);
+      const [lo, hi] = clampOf(act2, out);
+      const table = lookupTable(act, q.conv.outParams, out, arithmetic).map((v) => clampInt(v, lo, hi));
+      q.lut = { table, index: luts++ };
+    } else if (s.epi.add) {
       const addLayer = layers.find((l) => byName.get(l)?.op === 'add');
       if (!addLayer) throw new GraphError(s.name, 'int8: a fused add the planner did not name');
-      q.add = addQuant(addLayer, q.conv.outParams, tensors(s.epi.add.name, addLayer), s.epi.act2);
-    } else if (s.epi.act2 !== 'none') {
+      q.add = addQuant(addLayer, q.conv.outParams, tensors(s.epi.add.name, addLayer), act2);
+    } else if (act2 !== 'none') {
       throw new GraphError(s.name, 'int8: a second activation without an add');
     }
     if (s.epi.out === 'output') q.output = outputParams;
@@ -286,7 +387,8 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   const zeroPoint = new Map<Buffer, number>();
   for (const b of plan.buffers) zeroPoint.set(b, tensors(b.name, b.name).zeroPoint);
   for (const s of plan.stages) {
-    if (s.kind !== 'pool' || !poolReadsPadding(s)) continue;
+    // Average pools correct for whatever their input's halo holds (`avgPoolRowsI8`).
+    if (s.kind !== 'pool' || !s.max || !poolReadsPadding(s)) continue;
     const zp = zeroPoint.get(s.in)!;
     const conv = plan.stages.find((c) => {
       // The convolution stages (the others read no padded windows).
@@ -320,6 +422,11 @@ function convReadsPadding(g: ConvGeom, b: Buffer): boolean {
     (g.oh - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1 > b.h ||
     (g.ow - 1) * g.sw - g.pl + (g.kw - 1) * g.dw + 1 > b.w
   );
+}
+
+/** Whether a map stage's `act` is a table lookup. */
+export function isLutAct(act: Int8Act | LutAct): act is LutAct {
+  return act === 'sigmoid' || act === 'hardSigmoid' || act === 'hardSwish';
 }
 
 /** Whether a pool's windows reach outside its input (into the halo). */
@@ -356,8 +463,10 @@ export const BARRIER_OFFSET = 0;
  * The `StageAccess` of an int8 stage, for the thread schedule (`schedule.ts`). The int8 plan has
  * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
  * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
- * depthwise row kernels, the concat copy, the add stage, the pixel shuffle and the bilinear resize take column ranges as the float ones do (the input
- * stage, the dense conv, the head, the max pool and the unpool take whole rows).
+ * depthwise row kernels, the concat copy, the map stages (add, mul, table lookup), the pixel
+ * shuffle, the bilinear resize and the average pool take column ranges as the float ones do (the
+ * input stage, the dense conv, the head, the max pool and the unpool take whole rows; a global
+ * average pool is one output pixel).
  */
 export function int8StageAccess(s: Int8Stage): StageAccess {
   if ((s.kind === 'dw' || s.kind === 'dwpw') && s.ring)
@@ -370,7 +479,8 @@ export function int8StageAccess(s: Int8Stage): StageAccess {
     s.kind === 'concat' ||
     s.kind === 'map' ||
     s.kind === 'pixelShuffle' ||
-    s.kind === 'resize';
+    s.kind === 'resize' ||
+    (s.kind === 'pool' && !s.max);
   if (s.kind === 'resize') {
     // The float window bounds reads near floor(exact source) and the next pixel. TFLite's
     // integer positions are exact only where the 1/1024 step is (1024 * in divisible by out,
@@ -386,8 +496,8 @@ export function int8StageAccess(s: Int8Stage): StageAccess {
 }
 
 /**
- * Memory of an int8 build: barrier, the thread schedule table, weights, float input, float and
- * int8 output, buffers, scratch.
+ * Memory of an int8 build: barrier, the thread schedule table, the relaxed probe, lookup tables,
+ * weights, float input, float and int8 output, buffers, scratch.
  */
 export interface LayoutI8 {
   /** The thread schedule table (`run.ts`), written by each module's data segment. */
@@ -409,6 +519,8 @@ export interface LayoutI8 {
    * the relaxed dot the start function checks before any stage runs (`emit.ts`).
    */
   readonly probe: { readonly byteOffset: number };
+  /** The table-lookup stages' 256-byte tables (`LutQuant.index` order), written by the data segment. */
+  readonly luts: { readonly byteOffset: number; readonly count: number };
   readonly maxThreads: number;
   readonly pages: number;
 }
@@ -421,13 +533,20 @@ export function tileBytes(s: Int8Stage): number {
   return s.kind === 'dwpw' ? align(s.dw.ow * pad8(s.dw.cin) * 2) : 0;
 }
 
-export function layoutI8(plan: Plan<Int8Stage>, weightBytes: number, maxThreads: number): LayoutI8 {
+export function layoutI8(
+  plan: Plan<Int8Stage>,
+  weightBytes: number,
+  maxThreads: number,
+  lutCount = 0,
+): LayoutI8 {
   let at = 64;
   const recordBytes = scheduleRecordBytes(maxThreads);
   const schedule = { byteOffset: at, recordBytes };
   at = align(at + maxThreads * plan.stages.length * recordBytes);
   const probe = { byteOffset: at };
   at = align(at + 48);
+  const luts = { byteOffset: at, count: lutCount };
+  at = align(at + 256 * lutCount);
   const weights = { byteOffset: at, byteLength: weightBytes };
   at = align(at + weightBytes);
   const [, ci, hi, wi] = plan.input.shape;
@@ -454,6 +573,7 @@ export function layoutI8(plan: Plan<Int8Stage>, weightBytes: number, maxThreads:
     outputInt8,
     scratch,
     probe,
+    luts,
     maxThreads,
     pages: Math.ceil(at / PAGE) + 1,
   };

@@ -275,3 +275,14 @@ export function requantize(f: Fn, v: Expr, q: Requant, tableAt: (i: number) => E
   const y = m.i32x4.add(mulByQuantized(f, v, tableAt, q, L), i32Splat(f, q.zp));
   return m.i32x4.min_s(m.i32x4.max_s(y, i32Splat(f, q.lo)), i32Splat(f, q.hi));
 }
+
+/**
+ * `tableAt` for `requantize` of a tensor-wide requantisation (every lane the same: `makeRequant`
+ * or `makeRequantXnnpack` of four equal channels): each constant vector as a `v128.const`.
+ */
+export function uniformConstants(f: Fn, q: Requant): (i: number) => Expr {
+  return (i) => {
+    const at = q.slot[i]!;
+    return f.m.v128.const([...new Uint8Array(q.table.buffer, q.table.byteOffset + at * 16, 16)]);
+  };
+}

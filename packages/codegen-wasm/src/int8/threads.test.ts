@@ -150,7 +150,50 @@ function bilinearRows(): Graph {
   return g.build();
 }
 
+/**
+ * MobileNetV3's ops on 7 rows of odd width 11, 5 channels (8 bytes a pixel: the table lookup's
+ * last 8-byte step on column cuts): hardSwish and hardSigmoid tables, squeeze-excite (global
+ * pool, per-channel mul), an average pool with padding and a clip.
+ */
+function mobileRows(): Graph {
+  const g = new GraphBuilder('mobile_rows');
+  const x = g.input('input', [1, 3, 14, 22]);
+  const stem = g.hardSwish('stem_hs', g.conv2d('stem', x, { outChannels: 5, kernel: 3, stride: 2, pads: 1 }));
+  const pooled = g.globalAvgPool('pool', stem);
+  const r = g.relu('reduce_relu', g.conv2d('reduce', pooled, { outChannels: 4, kernel: 1 }));
+  const gate = g.hardSigmoid('gate', g.conv2d('expand', r, { outChannels: 5, kernel: 1 }));
+  const scaled = g.clip('scale_clip', g.mul('scale', stem, gate), -0.2, 0.6);
+  // A lookup after a pool: a stage of its own.
+  const avg = g.hardSwish(
+    'avg_hs',
+    g.avgPool2d('avg', scaled, { kernel: 3, stride: 1, pads: 1, countIncludePad: false }),
+  );
+  g.output(
+    'depth',
+    g.conv2d('head', g.conv2d('pw', avg, { outChannels: 6, kernel: 1 }), { outChannels: 1, kernel: 1 }),
+  );
+  return g.build();
+}
+
 describe('int8 threads: the -threads module on N workers equals one thread and the reference', () => {
+  it.each([
+    ['tflite', 2],
+    ['tflite', 3],
+    ['xnnpack', 2],
+  ] as const)(
+    '%s arithmetic: table lookups, squeeze-excite mul and an average pool split by pixels on %i threads',
+    async (arithmetic, threads) => {
+      const graph = mobileRows();
+      const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 14, 22], 2))).plan.stages;
+      const sch = scheduleStages(stages.map(int8StageAccess), threads);
+      for (const name of ['scale', 'avg', 'avg_hs']) {
+        const at = stages.findIndex((s) => s.name === name);
+        expect(sch.stages[at]?.axis, name).toBe('pixels');
+      }
+      await expectThreadedEqual(graph, threads, true, arithmetic);
+    },
+  );
+
   it.each([2, 3])('7-row stages, odd width 11, skip add, on %i threads', async (threads) => {
     await expectThreadedEqual(fewRows(), threads);
   });

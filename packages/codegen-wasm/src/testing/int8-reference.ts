@@ -8,6 +8,7 @@
 import {
   activationRange,
   clampInt,
+  clampRange,
   inferShapes,
   multiplyByQuantizedMultiplier,
   quantizeMultiplier,
@@ -236,6 +237,116 @@ function run(
           data.set(get(name).data, at);
           at += get(name).data.length;
         }
+        values.set(node.name, { shape, data });
+        break;
+      }
+      case 'clip': {
+        // A clamp at TFLite's quantised bounds (relu6 is clip(0, 6)); the input's parameters.
+        q.tensors[node.name] ??= inP();
+        const [lo, hi] = clampRange(node.attrs.min, node.attrs.max, q.tensors[node.name]!);
+        values.set(node.name, {
+          shape,
+          data: Int8Array.from(get(node.inputs[0]!).data, (v) => clampInt(v, lo, hi)),
+        });
+        break;
+      }
+      case 'avgPool2d':
+      case 'globalAvgPool': {
+        // TFLite's AVERAGE_POOL_2D on the raw integers (a global pool: the whole plane as window):
+        // padded taps are the zero point and counted with countIncludePad, else left out; the
+        // sum divided rounding half away from zero (C++'s truncating division of sum ± n / 2).
+        q.tensors[node.name] ??= inP();
+        const x = get(node.inputs[0]!);
+        const [, c, h, w] = shape;
+        const [ih, iw] = [x.shape[2]!, x.shape[3]!];
+        const a: {
+          kernel: readonly [number, number];
+          stride: readonly [number, number];
+          pads: readonly [number, number, number, number];
+          countIncludePad: boolean;
+        } =
+          node.op === 'avgPool2d'
+            ? node.attrs
+            : { kernel: [ih, iw], stride: [1, 1], pads: [0, 0, 0, 0], countIncludePad: true };
+        const zp = inP().zeroPoint;
+        const data = new Int8Array(c * h * w);
+        for (let ch = 0; ch < c; ch++)
+          for (let y = 0; y < h; y++)
+            for (let xx = 0; xx < w; xx++) {
+              let sum = 0;
+              let n = 0;
+              for (let ky = 0; ky < a.kernel[0]; ky++)
+                for (let kx = 0; kx < a.kernel[1]; kx++) {
+                  const [sy, sx] = [y * a.stride[0] - a.pads[0] + ky, xx * a.stride[1] - a.pads[1] + kx];
+                  const inside = sy >= 0 && sy < ih && sx >= 0 && sx < iw;
+                  if (inside || a.countIncludePad) {
+                    sum += inside ? x.data[(ch * ih + sy) * iw + sx]! : zp;
+                    n++;
+                  }
+                }
+              const half = Math.floor(n / 2);
+              data[(ch * h + y) * w + xx] = Math.trunc((sum > 0 ? sum + half : sum - half) / n);
+            }
+        values.set(node.name, { shape, data });
+        break;
+      }
+      case 'mul': {
+        // TFLite's MUL: (a - zp_a)(b - zp_b) times s_a s_b / s_out as a fixed-point multiplier; the
+        // second input per channel when it is (1, C, 1, 1).
+        const [p1, p2] = [inP(0), inP(1)];
+        const [a, b] = [get(node.inputs[0]!), get(node.inputs[1]!)];
+        const plane = shape[2] * shape[3];
+        const bAt = (i: number): number =>
+          b.data[b.data.length === a.data.length ? i : Math.floor(i / plane)]!;
+        if (choose) {
+          const real = Float64Array.from(
+            a.data,
+            (v, i) => p1.scale * (v - p1.zeroPoint) * p2.scale * (bAt(i) - p2.zeroPoint),
+          );
+          q.tensors[node.name] = choose(node.name, real);
+        }
+        const po = q.tensors[node.name]!;
+        const mq = quantizeMultiplier((p1.scale * p2.scale) / po.scale);
+        const data = Int8Array.from(a.data, (v, i) =>
+          clampInt(
+            multiplyByQuantizedMultiplier((v - p1.zeroPoint) * (bAt(i) - p2.zeroPoint), mq) + po.zeroPoint,
+            -128,
+            127,
+          ),
+        );
+        values.set(node.name, { shape, data });
+        break;
+      }
+      case 'sigmoid':
+      case 'hardSigmoid':
+      case 'hardSwish': {
+        // TFLite's PopulateLookupTable in float32: x = s_in (q - zp_in), round(f(x) * (1 / s_out))
+        // halves away from zero, + zp_out, clamped. Sigmoid and hardSigmoid output 1/256, -128.
+        const f32 = Math.fround;
+        const p = inP();
+        const x = get(node.inputs[0]!);
+        const relu6 = (v: number): number => Math.min(Math.max(f32(v + 3), 0), 6);
+        const fn =
+          node.op === 'sigmoid'
+            ? (v: number) => f32(1 / f32(1 + f32(Math.exp(-v))))
+            : node.op === 'hardSigmoid'
+              ? (v: number) => f32(relu6(v) / 6)
+              : (v: number) => f32(f32(v * relu6(v)) / 6);
+        if (node.op !== 'hardSwish') q.tensors[node.name] ??= { scale: 1 / 256, zeroPoint: -128 };
+        else if (choose)
+          q.tensors[node.name] = choose(
+            node.name,
+            Float64Array.from(x.data, (v) => fn(f32(p.scale * (v - p.zeroPoint)))),
+          );
+        const po = q.tensors[node.name]!;
+        const inverse = f32(1 / po.scale);
+        const data = Int8Array.from(x.data, (v) =>
+          clampInt(
+            roundHalfAwayFromZero(f32(fn(f32(p.scale * (v - p.zeroPoint))) * inverse)) + po.zeroPoint,
+            -128,
+            127,
+          ),
+        );
         values.set(node.name, { shape, data });
         break;
       }
