@@ -292,17 +292,25 @@ export function maxPoolInto<T extends Float64Array | Int8Array>(
   return y;
 }
 
-/** Average pool: padded positions add 0; the divisor is the window, or only its inside positions. */
-function avgPool(node: NodeOf<'avgPool2d'>, x: Tensor64, out: Shape): Float64Array {
+/**
+ * Average pooling's window walk, shared by the float and the int8 executors: for every output
+ * position, the sum of the window's values inside the input and how many there are; `finish`
+ * turns them into the output value (each executor pads and divides its own way). Writes `y`.
+ */
+export function averagePoolInto<T extends Float64Array | Int8Array>(
+  node: NodeOf<'avgPool2d'>,
+  x: PlanarTensor,
+  out: Shape,
+  y: T,
+  finish: (sum: number, inside: number) => number,
+): T {
   const {
     kernel: [kh, kw],
     stride: [sh, sw],
     pads: [pt, pl],
-    countIncludePad,
   } = node.attrs;
   const [n, c, h, w] = x.shape;
   const [, , oh, ow] = out;
-  const y = new Float64Array(numel(out));
   for (let p = 0; p < n * c; p++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
@@ -318,11 +326,24 @@ function avgPool(node: NodeOf<'avgPool2d'>, x: Tensor64, out: Shape): Float64Arr
             inside++;
           }
         }
-        y[(p * oh + oy) * ow + ox] = sum / (countIncludePad ? kh * kw : inside);
+        y[(p * oh + oy) * ow + ox] = finish(sum, inside);
       }
     }
   }
   return y;
+}
+
+/** Average pool: padded positions add 0; the divisor is the window, or only its inside positions. */
+function avgPool(node: NodeOf<'avgPool2d'>, x: Tensor64, out: Shape): Float64Array {
+  const [kh, kw] = node.attrs.kernel;
+  const includePad = node.attrs.countIncludePad;
+  return averagePoolInto(
+    node,
+    x,
+    out,
+    new Float64Array(numel(out)),
+    (sum, inside) => sum / (includePad ? kh * kw : inside),
+  );
 }
 
 /** Product with a second input of the same shape or of shape (N, C, 1, 1). */

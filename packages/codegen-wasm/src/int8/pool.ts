@@ -25,6 +25,35 @@ import type { Expr, Fn } from '../kernels/builder.js';
 import { geomI8 } from './plan.js';
 import { i32Splat, narrow8 } from './requant.js';
 
+/**
+ * For output pixel (y, x) (locals) of a max or average pool stage: `ip` = the window's top-left tap
+ * (in the halo where the window starts in the padding), `op` = the output pixel.
+ */
+function windowPointers(
+  f: Fn,
+  c: {
+    stage: MaxPoolStage;
+    gi: ReturnType<typeof geomI8>;
+    go: ReturnType<typeof geomI8>;
+    y: number;
+    x: number;
+    ip: number;
+    op: number;
+  },
+): Expr[] {
+  const { stage: s, gi, go, y, x } = c;
+  return [
+    f.set(
+      c.ip,
+      f.add(
+        f.c(gi.origin - s.pt * gi.rs - s.pl * gi.pix),
+        f.add(f.mul(f.get(y), f.c(s.sh * gi.rs)), f.mul(f.get(x), f.c(s.sw * gi.pix))),
+      ),
+    ),
+    f.set(c.op, f.add(f.c(go.origin), f.add(f.mul(f.get(y), f.c(go.rs)), f.mul(f.get(x), f.c(go.pix))))),
+  ];
+}
+
 /** Rows [r0, r1) (locals) of a max pool stage writing `out`, clamped to [lo, hi]. */
 export function maxPoolRowsI8(
   f: Fn,
@@ -69,15 +98,7 @@ export function maxPoolRowsI8(
   }
   return f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, [
     f.loop(x, f.c(0), () => f.c(s.cols), 1, [
-      // Top-left tap of the window (in the halo where the window starts in the padding).
-      f.set(
-        ip,
-        f.add(
-          f.c(gi.origin - s.pt * gi.rs - s.pl * gi.pix),
-          f.add(f.mul(f.get(y), f.c(s.sh * gi.rs)), f.mul(f.get(x), f.c(s.sw * gi.pix))),
-        ),
-      ),
-      f.set(op, f.add(f.c(go.origin), f.add(f.mul(f.get(y), f.c(go.rs)), f.mul(f.get(x), f.c(go.pix))))),
+      ...windowPointers(f, { stage: s, gi, go, y, x, ip, op }),
       ...pixel,
     ]),
   ]);
@@ -180,14 +201,7 @@ export function avgPoolRowsI8(
     f.set(corr, f.mul(outside, f.c(s.countIncludePad ? c.zp - c.halo : -c.halo))),
     f.set(v.half, m.i32x4.splat(m.i32.shr_u(count, f.c(1)))),
     f.set(v.n, m.f32x4.splat(m.f32.convert_s.i32(s.countIncludePad ? f.c(area) : f.get(inside)))),
-    f.set(
-      ip,
-      f.add(
-        f.c(gi.origin - s.pt * gi.rs - s.pl * gi.pix),
-        f.add(f.mul(f.get(y), f.c(s.sh * gi.rs)), f.mul(f.get(x), f.c(s.sw * gi.pix))),
-      ),
-    ),
-    f.set(op, f.add(f.c(go.origin), f.add(f.mul(f.get(y), f.c(go.rs)), f.mul(f.get(x), f.c(go.pix))))),
+    ...windowPointers(f, { stage: s, gi, go, y, x, ip, op }),
   ];
   for (let ch = 0; ch < go.pix; ch += 8) {
     pixel.push(f.set(sumLo, m.i32x4.splat(f.get(corr))), f.set(sumHi, m.i32x4.splat(f.get(corr))));

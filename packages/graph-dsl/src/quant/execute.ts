@@ -16,6 +16,7 @@
  */
 import { GraphError } from '../errors.js';
 import {
+  averagePoolInto,
   concatChannelsInto,
   maxPoolInto,
   pixelShuffleInto,
@@ -259,37 +260,13 @@ function mul(
  * AVERAGE_POOL_2D only (`VisitAveragePool2DNode`), so the op stays on TFLite's kernel.
  */
 function averagePool(node: NodeOf<'avgPool2d'>, x: QuantizedValue, out: Shape): Int8Array {
-  const {
-    kernel: [kh, kw],
-    stride: [sh, sw],
-    pads: [pt, pl],
-    countIncludePad,
-  } = node.attrs;
-  const [n, c, h, w] = x.shape;
-  const [, , oh, ow] = out;
-  const y = new Int8Array(numel(out));
-  for (let p = 0; p < n * c; p++) {
-    for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        let sum = 0;
-        let inside = 0;
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh - pt + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw - pl + kx;
-            if (ix < 0 || ix >= w) continue;
-            sum += x.data[(p * h + iy) * w + ix]!;
-            inside++;
-          }
-        }
-        const count = countIncludePad ? kh * kw : inside;
-        if (countIncludePad) sum += (kh * kw - inside) * x.params.zeroPoint;
-        y[(p * oh + oy) * ow + ox] = roundedDivide(sum, count);
-      }
-    }
-  }
-  return y;
+  const [kh, kw] = node.attrs.kernel;
+  const includePad = node.attrs.countIncludePad;
+  return averagePoolInto(node, x, out, new Int8Array(numel(out)), (sum, inside) =>
+    includePad
+      ? roundedDivide(sum + (kh * kw - inside) * x.params.zeroPoint, kh * kw)
+      : roundedDivide(sum, inside),
+  );
 }
 
 /** Global average pooling: TFLite's AVERAGE_POOL_2D with the whole plane as its window. */
