@@ -1,6 +1,6 @@
 // `compile --quantize int8`: post-training quantisation on the shared photos, the agreement
 // report and the int8 artifacts, read back and run by the int8 reference executor.
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,9 +8,11 @@ import {
   decodeQuantizedWeights,
   dequantizeValues,
   executeQuantized,
+  GraphBuilder,
   loadGraph,
   quantizedModel,
   randomTensor,
+  saveGraph,
 } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './testing/run-cli.js';
@@ -145,6 +147,52 @@ describe('fastdepth compile --quantize int8', () => {
       int8Manifest?: string;
     };
     expect(manifest.int8Manifest).toBe('fastdepth-pruned.int8.wasm-manifest.json');
+  });
+
+  it("a network whose output is not a depth map at the input size: the int8 wasm build checked on codegen-wasm's host", async () => {
+    // A squeeze-excite block ending at half resolution (a U-Net's last map before its upsample):
+    // runtime-web's estimator runs depth maps at the input size only.
+    const g = new GraphBuilder('half-res-se');
+    const x = g.input('input', [1, 3, 32, 32]);
+    const c = g.hardSwish('act', g.conv2d('stem', x, { outChannels: 16, kernel: 3, stride: 2, pads: 1 }));
+    const gate = g.hardSigmoid(
+      'gate',
+      g.conv2d(
+        'excite',
+        g.relu('squeeze_relu', g.conv2d('squeeze', g.globalAvgPool('gap', c), { outChannels: 8, kernel: 1 })),
+        {
+          outChannels: 16,
+          kernel: 1,
+        },
+      ),
+    );
+    g.output('out', g.conv2d('head', g.mul('se', c, gate), { outChannels: 1, kernel: 1 }));
+    const dir = tmp();
+    const arch = join(dir, 'half-res-se.json');
+    writeFileSync(arch, saveGraph(g.build()));
+    const out = join(dir, 'o');
+    const r = await runCli(
+      'compile',
+      '--arch',
+      arch,
+      '--target',
+      'wasm',
+      '--quantize',
+      'int8',
+      '--images',
+      PHOTOS,
+      '--out',
+      out,
+    );
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^int8 wasm: int8 wasm build written to wasm\/.*on one thread \(its output is not a depth map/m,
+    );
+    expect(r.stdout).toMatch(
+      /int8 wasm \(codegen-wasm host, 1 thread\) vs int8 reference executor +0\.00e\+0 +0/,
+    );
+    expect(readdirSync(join(out, 'wasm')).filter((f) => f.includes('.int8.')).length).toBe(6);
   });
 
   it("an int8 .tflite file's own quantisation: no --images, the int8 wasm build equal to its reference", async () => {
