@@ -97,6 +97,10 @@ describe('torchvision networks through the general ONNX import', () => {
   it('mobilenet_v3_small at opset 17 (HardSwish as one op) equals PyTorch', () => {
     const dir = exportNetworks(17, ['mobilenet_v3_small']);
     expect(readFileSync(join(dir, 'mobilenet_v3_small.onnx')).includes('HardSwish')).toBe(true);
-    expect(relativeToTorch(dir, 'mobilenet_v3_small').error).toBeLessThanOrEqual(1e-4);
+    const opset17 = relativeToTorch(dir, 'mobilenet_v3_small');
+    expect(opset17.error).toBeLessThanOrEqual(1e-4);
+    // Opset 13 has no HardSwish: PyTorch writes x * HardSigmoid(x), which the import fuses back,
+    // so both give the same graph.
+    expect(relativeToTorch(opset13, 'mobilenet_v3_small').layers).toBe(opset17.layers);
   });
 });

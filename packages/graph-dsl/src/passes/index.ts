@@ -9,6 +9,7 @@ import { checkWeights } from '../weights.js';
 import { validateGraph } from './validate.js';
 
 export { foldBatchNorm } from './fold-batch-norm.js';
+export { fuseHardSwish } from './fuse-hard-swish.js';
 export { convTransposeLoweringProblem, lowerConvTranspose } from './lower-conv-transpose.js';
 export { removeDeadNodes, removeDeadNodesModel } from './remove-dead-nodes.js';
 export { topologicalSort } from './topological-sort.js';

@@ -7,6 +7,7 @@ import { initWeights } from '../weights.js';
 import {
   convTransposeLoweringProblem,
   foldBatchNorm,
+  fuseHardSwish,
   graphPass,
   lowerConvTranspose,
   removeDeadNodes,
@@ -170,5 +171,38 @@ describe('graph passes', () => {
     expect(() => runPasses({ graph, weights: initWeights(graph) }, [breaker], { validate: true })).toThrow(
       /after pass "breaker"/,
     );
+  });
+});
+
+describe('fuseHardSwish', () => {
+  const build = (order: 'x-first' | 'gate-first', extraReader: boolean) => {
+    const g = new GraphBuilder('hs');
+    const x = g.conv2d('c', g.input('input', [1, 3, 6, 6]), { outChannels: 4, kernel: 1 });
+    const gate = g.hardSigmoid('gate', x);
+    const y = order === 'x-first' ? g.mul('m', x, gate) : g.mul('m', gate, x);
+    g.output('out', extraReader ? g.add('a', y, gate) : y);
+    return g.build();
+  };
+  it('rewrites mul(x, hardSigmoid(x)) in either order as hardSwish(x), with the same values', () => {
+    for (const order of ['x-first', 'gate-first'] as const) {
+      const graph = build(order, false);
+      const fused = fuseHardSwish(graph);
+      expect(fused.nodes.map((n) => `${n.name}:${n.op}`)).toEqual([
+        'input:input',
+        'c:conv2d',
+        'm:hardSwish',
+        'out:output',
+      ]);
+      validateGraph(fused);
+      const weights = initWeights(graph, 3);
+      const input = { input: randomTensor([1, 3, 6, 6], 5, -4, 4) };
+      const a = execute(graph, weights, input).out!;
+      const b = execute(fused, weights, input).out!;
+      expect(maxRelativeError(b.data, a.data)).toBeLessThan(1e-12);
+    }
+  });
+  it('leaves a hardSigmoid that something else reads', () => {
+    const graph = build('x-first', true);
+    expect(fuseHardSwish(graph)).toBe(graph);
   });
 });

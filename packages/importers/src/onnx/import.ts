@@ -20,6 +20,7 @@ import {
   commentText,
   FastDepthError,
   FormatError,
+  fuseHardSwish,
   GraphBuilder,
   halfToFloat,
   isGraphName,
@@ -792,7 +793,8 @@ class OnnxRecoverer {
     this.g.output('output', out);
     const descriptions = this.descriptions;
     return {
-      model: { graph: this.g.build(), weights: this.weights },
+      // PyTorch writes nn.Hardswish as x * HardSigmoid(x) before opset 14: one op again.
+      model: { graph: fuseHardSwish(this.g.build()), weights: this.weights },
       describe: (n) => descriptions.get(n.name) ?? quote(n.name),
     };
   }
