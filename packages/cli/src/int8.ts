@@ -38,7 +38,7 @@ import {
 import { UserError } from './errors.js';
 import type { OutputFile } from './fs-atomic.js';
 import { parseInteger } from './options.js';
-import type { Check } from './targets.js';
+import { isDepthMapShape, type Check } from './targets.js';
 import type { Output } from './output.js';
 import { loadQuantizationImages, type QuantizationImages } from './training-data.js';
 
@@ -147,9 +147,9 @@ export async function int8WasmFiles(
   const expected = dequantizeValues(q.data, q.params);
   // (C, H, W) photos and (N, C, H, W) check inputs alike: H and W are the last two dimensions.
   const [h, w] = check.shape.slice(-2) as [number, number];
-  const [oc, oh, ow] = artifact.manifest.output.shape.slice(-3);
+  const depthMap = isDepthMapShape([1, 3, h, w], artifact.manifest.output.shape);
   const checks: Check[] = [];
-  if (oc !== 1 || oh !== h || ow !== w) {
+  if (!depthMap) {
     // runtime-web's estimator returns a depth map at the input's size; another output (a
     // half-resolution map, an encoder's features) is checked through codegen-wasm's own host.
     const host = await loadWasmModel(artifact.manifest, artifact.modules.simd, artifact.weights);
@@ -159,9 +159,10 @@ export async function int8WasmFiles(
       limit: 0,
     });
   }
-  const hwc = new Float32Array(h * w * 3);
-  for (let p = 0; p < h * w; p++) for (let k = 0; k < 3; k++) hwc[p * 3 + k] = check.data[k * h * w + p]!;
-  for (const threads of checks.length > 0 ? [] : [1, 2]) {
+  const hwc = new Float32Array(depthMap ? h * w * 3 : 0);
+  if (depthMap)
+    for (let p = 0; p < h * w; p++) for (let k = 0; k < 3; k++) hwc[p * 3 + k] = check.data[k * h * w + p]!;
+  for (const threads of depthMap ? [1, 2] : []) {
     const estimator = await createDepthEstimator({
       model: {
         engine: 'wasm',
@@ -189,7 +190,7 @@ export async function int8WasmFiles(
   return {
     files,
     built: true,
-    note: `int8 wasm build written to wasm/ (${files.length} files, ${stem}.int8.*; the float manifest links it, so --engine wasm runs it), equal to the int8 reference executor ${checks.length === 1 ? 'on one thread (its output is not a depth map at the input size, which runtime-web runs)' : 'at 1 and 2 threads'}`,
+    note: `int8 wasm build written to wasm/ (${files.length} files, ${stem}.int8.*; the float manifest links it, so --engine wasm runs it), equal to the int8 reference executor ${!depthMap ? 'on one thread (its output is not a depth map at the input size, which runtime-web runs)' : 'at 1 and 2 threads'}`,
     checks,
   };
 }

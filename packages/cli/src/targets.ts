@@ -284,11 +284,18 @@ async function wasmParity(
   }
 }
 
-/** Whether the network maps the image to one channel at its own size (what runtime-web runs). */
-function isDepthMap(reference: ReferenceCase): boolean {
-  const [, , h, w] = reference.input.shape;
-  const [n, c, oh, ow] = reference.expected.shape;
+/**
+ * Whether a network with these NCHW input and output shapes maps the image to one channel at its
+ * own size (what runtime-web's estimator runs).
+ */
+export function isDepthMapShape(input: readonly number[], output: readonly number[]): boolean {
+  const [, , h, w] = input;
+  const [n, c, oh, ow] = output;
   return n === 1 && c === 1 && oh === h && ow === w;
+}
+
+function isDepthMap(reference: ReferenceCase): boolean {
+  return isDepthMapShape(reference.input.shape, reference.expected.shape);
 }
 
 /** Runs the compiled module single-threaded through codegen-wasm's host on the reference input. */
