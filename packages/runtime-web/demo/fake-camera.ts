@@ -47,15 +47,25 @@ function toI420(rgb: Uint8Array, width: number, height: number): Uint8Array {
 }
 
 /**
- * Writes `path`: `seconds` of 30 frames/s, each photo held for half a second and slowly panned
- * (so consecutive frames differ, as a camera's do). Returns the number of frames.
+ * Writes `path`: `seconds` of `fps` frames/s (30 by default, a webcam's rate; the stream bench
+ * takes 60 to show what an engine delivers beyond it), each photo held for half a second and
+ * slowly panned (so consecutive frames differ, as a camera's do). Returns the number of frames.
  */
-export async function writeFakeCamera(path: string, seconds = 4, width = 640, height = 480): Promise<number> {
+export async function writeFakeCamera(
+  path: string,
+  seconds = 4,
+  width = 640,
+  height = 480,
+  fps = 30,
+): Promise<number> {
   const photos = readdirSync(PHOTOS_DIR)
     .filter((f) => /\.(jpe?g|png)$/i.test(f))
     .sort();
   if (photos.length === 0) throw new Error(`no photos in ${PHOTOS_DIR}`);
-  const fps = 30;
+  if (!Number.isInteger(fps) || fps < 2 || fps % 2 !== 0)
+    throw new Error(
+      `fake camera: ${fps} frames/s, expected an even whole number (each photo is held half a second)`,
+    );
   const frames = seconds * fps;
   const fd = openSync(path, 'w');
   try {
