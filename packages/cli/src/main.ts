@@ -141,8 +141,8 @@ step, AbsRel and delta1 against the float output). Written beside the float arti
 NAME.int8.json (the graph with its "quantization" annotation) and NAME.int8.safetensors
 (I8 weights, I32 biases); with --target wasm also the int8 wasm build. --int8-arithmetic
 picks the requantisation the int8 model declares and the wasm build computes: xnnpack
-(default; LiteRT.js's and TFLite-on-CPU's integers) or tflite (TFLite's reference kernels;
-the only one that defines bilinear resizes, so the BLConv decoders need it).
+(default; LiteRT.js's and TFLite-on-CPU's integers) or tflite (TFLite's reference kernels);
+both define bilinear resizes (the BLConv decoders), each with its own rounding.
 
 Examples:
   fastdepth compile --weights fast_depth_224.tflite --target onnx

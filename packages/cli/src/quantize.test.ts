@@ -1,6 +1,6 @@
 // `compile --quantize int8`: post-training quantisation on the shared photos, the agreement
 // report and the int8 artifacts, read back and run by the int8 reference executor.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -241,7 +241,7 @@ describe('fastdepth compile --quantize int8', () => {
     );
   });
 
-  it('bilinear decoders under the default xnnpack arithmetic: refused before calibration, every layer and the flag named, nothing written', async () => {
+  it('bilinear decoders under the default xnnpack arithmetic: calibrated, XNNPACK bilinear integers, the int8 wasm build checked exactly', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'fastdepth-blconv-int8-')), 'o');
     const r = await runCli(
       'compile',
@@ -258,11 +258,18 @@ describe('fastdepth compile --quantize int8', () => {
       '--out',
       out,
     );
-    expect(r.code).toBe(1);
-    expect(r.stderr).toBe(
-      'fastdepth: error: --quantize int8: 5 bilinear resize(s) ("decode_conv1_up", "decode_conv2_up", "decode_conv3_up", "decode_conv4_up", "decode_conv5_up") have an int8 definition in the tflite arithmetic only; pass --int8-arithmetic tflite (the default, xnnpack, is LiteRT.js\'s integers)',
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /int8 \(post-training quantisation, minmax, calibrated on 16 photo\(s\).*; xnnpack arithmetic\)/,
     );
-    expect(r.stdout).not.toMatch(/calibration photo/);
-    expect(existsSync(out)).toBe(false);
+    // The int8 wasm build's bilinear stages compute the reference's integers: 0 pixels differ.
+    expect(r.stdout).toMatch(/int8 wasm \(runtime-web, 2 threads\) vs int8 reference executor +0\.00e\+0 +0/);
+    const graph = loadGraph(
+      readFileSync(join(out, 'mobilenet-blconv5dw-skipadd.int8.json'), 'utf8'),
+      'int8.json',
+    );
+    expect(graph.quantization?.arithmetic).toBe('xnnpack');
+    expect(graph.nodes.filter((n) => n.op === 'upsample' && n.attrs.mode === 'bilinear')).toHaveLength(5);
   });
 });

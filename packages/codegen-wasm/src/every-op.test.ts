@@ -214,6 +214,22 @@ describe('depthwise transposed convs (DeConv-dw): zero insertion + a depthwise c
       expect(manifest.weights.byteLength).toBeLessThan(13 * 13 * k * k * 4);
     },
   );
+
+  it('stride 1 (kernel 3 pad 1, 13 channels): the depthwise conv alone, no zero insertion', async () => {
+    const graph = net([13, 5, 7], (g, x) => {
+      const t = g.convTranspose2d('deconv', x, {
+        outChannels: 13,
+        kernel: 3,
+        stride: 1,
+        pads: 1,
+        groups: 13,
+      });
+      return g.conv2d('pw', g.relu('r', g.batchNorm('bn', t)), { outChannels: 6, kernel: 1 });
+    });
+    await check(graph, ['dwpw']);
+    const { manifest } = emitWasm({ graph, weights: seededWeights(graph, 3) }, { optimizeLevel: 1 });
+    expect(manifest.stages.map((s) => s.kind)).not.toContain('unpool');
+  });
 });
 
 describe('bilinear taps of any ratio (the table of the resize kernel)', () => {

@@ -267,9 +267,27 @@ export type BilinearStage = Omit<Extract<PixelStage, { kind: 'resize' }>, 'epi'>
   epi: Epilogue;
 };
 
+/**
+ * A nearest resize in the int8 build (a `resize` op, or an upsample no conv epilogue takes): a
+ * `resize` stage whose epilogue holds at most an activation (its output carries its input's
+ * parameters: the stage gathers integers, `int8/nearest.ts`).
+ */
+export type NearestStage = Omit<Extract<PixelStage, { kind: 'resize' }>, 'epi'> & {
+  readonly mode: 'nearest';
+  epi: Epilogue;
+};
+
 /** Every stage of the int8 build (a concat copies integers: its inputs share its parameters). */
 export type Int8Stage =
-  Stage | MaxPoolStage | GapStage | UnpoolStage | ShuffleStage | BilinearStage | ConcatStage | Int8MapStage;
+  | Stage
+  | MaxPoolStage
+  | GapStage
+  | UnpoolStage
+  | ShuffleStage
+  | BilinearStage
+  | NearestStage
+  | ConcatStage
+  | Int8MapStage;
 
 /**
  * A depthwise conv whose input is `up(y) + skip` (nearest x2, skip optional) never stored: the
@@ -316,11 +334,14 @@ export function stageOut(stage: FloatStage): Buffer | undefined {
   return stage.epi.out === 'output' ? undefined : stage.epi.out;
 }
 
-/** Ops the int8 kernels have no kernel for, whatever surrounds them. */
+/**
+ * Ops the int8 kernels have no kernel for, whatever surrounds them (quantizeModel lowers the
+ * stride-1 and stride-2 transposed convs to convs: the others reach here).
+ */
 const NO_KERNEL: ReadonlySet<Node['op']> = new Set(['convTranspose2d']);
 
 const SUPPORTED =
-  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, clip, sigmoid, hardSigmoid, hardSwish, add, mul, nearest upsample after a conv, bilinear upsample and resize, max and average pools, global average pool, unpool, pixel shuffle, concat';
+  'supported: conv2d, depthwise conv, BatchNorm after a conv, relu, relu6, clip, sigmoid, hardSigmoid, hardSwish, add, mul, nearest and bilinear upsample and resize, max and average pools, global average pool, unpool, pixel shuffle, concat';
 
 /** Most layers named in the error about ops without a kernel; the rest are counted. */
 const MAX_LISTED_LAYERS = 12;
@@ -330,11 +351,9 @@ const MAX_LISTED_LAYERS = 12;
  * from outside the family often has several kinds; fixing them one error at a time is slow).
  */
 function checkKernels(graph: Graph): void {
-  const lacking = graph.nodes.filter(
-    (n) => NO_KERNEL.has(n.op) || (n.op === 'resize' && n.attrs.mode === 'nearest'),
-  );
+  const lacking = graph.nodes.filter((n) => NO_KERNEL.has(n.op));
   if (lacking.length === 0) return;
-  const names = lacking.map((n) => `"${n.name}" (${n.op === 'resize' ? 'nearest resize' : n.op})`);
+  const names = lacking.map((n) => `"${n.name}" (${n.op})`);
   const more = names.length - MAX_LISTED_LAYERS;
   const listed = `${names.slice(0, MAX_LISTED_LAYERS).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
   throw new GraphError(
@@ -364,7 +383,7 @@ export interface PlanOptions {
 
 /**
  * The plan of the int8 build: only the ops with int8 kernels (conv, depthwise, relu/relu6/clip,
- * add, nearest x2, bilinear resizes, max and average pools, global average pool, unpool, pixel
+ * add, nearest and bilinear resizes, max and average pools, global average pool, unpool, pixel
  * shuffle, concat, mul, sigmoid/hardSigmoid/hardSwish as table lookups), every other op refused
  * in one error naming each such layer.
  */
@@ -541,8 +560,8 @@ function plan(
   };
   /**
    * Whether an upsample, a skip add or the graph output may fuse into `stage`'s epilogue: always
-   * in the float build; in the int8 build not into a pool, an unpool, a pixel shuffle or a map
-   * stage, whose kernels only clamp.
+   * in the float build; in the int8 build not into a pool, an unpool, a pixel shuffle, a resize
+   * or a map stage, whose kernels only clamp (the graph output after one is an output copy).
    */
   const fusesMoreThanAct = (stage: EpiStage): boolean =>
     all ||
@@ -778,9 +797,7 @@ function plan(
           open.set(node.name, t);
           break;
         }
-        // The int8 build has a bilinear stage (`int8/bilinear.ts`) but no standalone nearest one.
-        if (!all && node.attrs.mode === 'nearest')
-          unsupported(node.name, 'a nearest upsample that does not directly follow a conv');
+        // A resize stage of its own (int8: `int8/bilinear.ts`, or the byte gather of `int8/nearest.ts`).
         openResize(node.attrs.mode);
         break;
       }
@@ -985,16 +1002,16 @@ function plan(
           t.layers.push(node.name);
           break;
         }
-        if (!all) unsupported(node.name, 'an output that is not the sole reader of a conv result');
-        // A value other layers read too (or a concat): copied to the NCHW output.
+        // A value other layers read too, a concat, or (int8) the value of a stage whose kernel
+        // writes only int8 NHWC buffers (pools, resizes, map stages...): copied to the NCHW
+        // output (int8: and dequantised, `int8/output.ts`).
         const s = mapStage(node.name, src);
         addStage(s, [node.name]);
         break;
       }
       case 'resize': {
         // Any ratio or size: the upsample stage's kernel (tables of PyTorch's source rows); the
-        // int8 build's bilinear stage (nearest resizes are refused by `checkKernels`).
-        if (!all && node.attrs.mode === 'nearest') unsupported(node.name, 'a nearest resize');
+        // int8 build's bilinear stage or its nearest byte gather (`int8/nearest.ts`).
         openResize(node.attrs.mode);
         break;
       }

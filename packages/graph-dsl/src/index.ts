@@ -13,8 +13,13 @@ export {
   bilinearRound,
   bilinearScale10,
   resizeBilinearInt8,
-  xnnpackUndefinedLayers,
+  resizeBilinearInt8In,
+  resizeBilinearInt8Xnnpack,
+  xnnpackBilinearAxis,
+  xnnpackBilinearMix,
+  xnnpackBilinearScale,
   type BilinearAxis,
+  type XnnpackBilinearAxis,
 } from './quant/bilinear.js';
 export {
   checkLutOutput,

@@ -4,9 +4,7 @@ import {
   GraphError,
   graphOutputs,
   saveGraph,
-  type Graph,
   type Model,
-  xnnpackUndefinedLayers,
 } from '@fastdepth/graph-dsl';
 import { relative } from 'node:path';
 import { UserError } from '../errors.js';
@@ -221,7 +219,6 @@ export async function compileCommand(out: Output, options: CompileOptions): Prom
     );
   // Photos are read (and bad ones refused) before the long float compile starts.
   const request = quantize === 'own' ? undefined : quantize;
-  if (request && arithmetic === 'xnnpack') refuseXnnpackBilinear(model.graph);
   const photos = request ? await loadPhotosFor(model, stem, request, seed) : undefined;
   const stats = analyze(model.graph);
   const compiled = await compileArtifacts(out, {
@@ -337,23 +334,6 @@ function int8Json(r: Int8Result, q: QuantizeRequest | 'own'): Record<string, unk
     agreement: r.agreement,
     wasm: r.wasm,
   };
-}
-
-/**
- * Post-training quantisation under the xnnpack arithmetic (the default) refuses bilinear
- * resizes (graph-dsl defines them in the tflite arithmetic only): said before calibration
- * starts, naming every such layer and the flag that takes them.
- */
-function refuseXnnpackBilinear(graph: Graph): void {
-  const bilinear = xnnpackUndefinedLayers(graph);
-  if (bilinear.length > 0)
-    throw new UserError(
-      `--quantize int8: ${bilinear.length} bilinear resize(s) (${bilinear
-        .map((n) => `"${n.name}"`)
-        .join(
-          ', ',
-        )}) have an int8 definition in the tflite arithmetic only; pass --int8-arithmetic tflite (the default, xnnpack, is LiteRT.js's integers)`,
-    );
 }
 
 const arithmeticOf = (r: Int8Result): string => r.model.graph.quantization.arithmetic ?? 'tflite';

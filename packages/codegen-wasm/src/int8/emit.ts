@@ -79,6 +79,8 @@ import { concatRowsI8 } from './concat.js';
 import { bilinearRowsI8 } from './bilinear.js';
 import { lutRowsI8 } from './lut.js';
 import { mulRowsI8 } from './mul.js';
+import { nearestRowsI8 } from './nearest.js';
+import { outputRowsI8 } from './output.js';
 import { avgPoolRowsI8, gapRowsI8, maxPoolRowsI8 } from './pool.js';
 import { shuffleRowsI8 } from './shuffle.js';
 import { unpoolRowsI8 } from './unpool.js';
@@ -238,11 +240,14 @@ function stageBody(
   }
   if (s.kind === 'resize') {
     const out = s.epi.out;
-    if (out === 'output') throw new Error(`codegen-wasm int8: bilinear stage ${s.name} writes the output`);
-    return bilinearRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1, x0, x1 });
+    if (out === 'output') throw new Error(`codegen-wasm int8: resize stage ${s.name} writes the output`);
+    if (s.mode === 'nearest')
+      return nearestRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1, x0, x1 });
+    return bilinearRowsI8(f, { stage: s, out, lo: q.pool!.lo, hi: q.pool!.hi, r0, r1, x0, x1 }, p.arithmetic);
   }
   if (s.kind === 'map') {
     const out = s.epi.out;
+    if (q.output) return outputRowsI8(f, { stage: s, layout, params: q.output, r0, r1, x0, x1 });
     if (out === 'output') throw new Error(`codegen-wasm int8: map stage ${s.name} writes the output`);
     if (q.lut)
       return lutRowsI8(f, {

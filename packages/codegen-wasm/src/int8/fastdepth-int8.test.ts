@@ -71,15 +71,22 @@ describe('fastdepth-pruned 224x224 in int8', () => {
 });
 
 describe('BLConv decoders in int8 (bilinear x2 stages): post-training quantisation, 64x64', () => {
-  it.each(['mobilenet-blconv5dw-skipadd'])(
-    '%s: one thread and two worker_threads equal executeQuantized, 0 outputs differ',
-    async (arch) => {
+  it.each([
+    ['mobilenet-blconv5dw-skipadd', 'tflite'],
+    ['mobilenet-blconv5dw-skipadd', 'xnnpack'],
+  ] as const)(
+    '%s, %s arithmetic: one thread and two worker_threads equal executeQuantized, 0 outputs differ',
+    async (arch, arithmetic) => {
       const graph = buildArch(arch, { inputSize: 64 });
       const calibration = [5, 6].map((seed) => ({
         shape: [1, 3, 64, 64],
         data: randomInput([1, 3, 64, 64], seed),
       }));
-      const model = quantizeModel(graph, seededWeights(graph, 2), calibration);
+      const ptq = quantizeModel(graph, seededWeights(graph, 2), calibration);
+      const model = {
+        ...ptq,
+        graph: { ...ptq.graph, quantization: { ...ptq.graph.quantization, arithmetic } },
+      };
       const artifact = emitWasmInt8(model, { maxThreads: 2 });
       expect(artifact.manifest.stages.filter((s) => s.name.endsWith('_up')).length).toBe(5);
       const x = randomInput([1, 3, 64, 64], 7);

@@ -17,9 +17,13 @@
  * Pixel shuffle moves integers (its output carries its input's parameters): each output
  * pixel gathers its channels from one input pixel.
  *
- * A bilinear resize (the BLConv decoders) is TFLite's integer RESIZE_BILINEAR on the raw
- * integers (its output carries its input's parameters): four taps per output pixel
- * (`int8/bilinear.ts`).
+ * A bilinear resize (the BLConv decoders) is TFLite's integer RESIZE_BILINEAR or XNNPACK's s8
+ * ibilinear (per the arithmetic) on the raw integers (its output carries its input's
+ * parameters): four taps per output pixel (`int8/bilinear.ts`).
+ *
+ * A nearest resize to any size or scale (and a nearest upsample no conv epilogue takes) gathers
+ * integers (its output carries its input's parameters): each output pixel copies the input
+ * pixel PyTorch's float32 source indices name (`int8/nearest.ts`).
  *
  * An add that no conv epilogue can take (both operands already complete, or the producer's
  * epilogue holding an add already, as after an UpProj block) is a stage of its own over the two
@@ -39,6 +43,13 @@
  * halo of a buffer a padded max pool reads holds -128, which no valid value is below, and every
  * window has a valid value (pads are smaller than the window); a padded conv reading the same
  * buffer needs its zero point there, so the two are refused together unless that is -128 too.
+ *
+ * The graph output is written by the conv epilogue that computes it where there is one (int8 and
+ * dequantised float32 NCHW, `q.output`); after any other stage (pools, resizes, unpool, pixel
+ * shuffle, map stages, a concat) or for a value other layers read too, that stage writes a buffer
+ * and an output copy stage (a map stage of that buffer alone, `int8/output.ts`) writes both
+ * outputs. Transposed convs arrive lowered by `quantizeModel` (stride 2: unpool + conv; stride 1:
+ * a conv); other strides are refused before planning.
  */
 import {
   activationRange,
@@ -59,7 +70,6 @@ import {
   type QuantizedModel,
   type QuantizedMultiplier,
   type QuantParams,
-  xnnpackUndefinedLayers,
 } from '@fastdepth/graph-dsl';
 import { scheduleRecordBytes } from '../layout.js';
 import {
@@ -110,8 +120,8 @@ export interface ConvQuant {
 
 /**
  * What the emitters of the column-range stages that move or mix one buffer's integers (pixel
- * shuffle, bilinear) take: the stage, its output, its clamp [lo, hi], and the locals holding
- * rows [r0, r1) and columns [x0, x1).
+ * shuffle, bilinear and nearest resizes) take: the stage, its output, its clamp [lo, hi], and
+ * the locals holding rows [r0, r1) and columns [x0, x1).
  */
 export interface ClampedRangeArgs<S> {
   readonly stage: S;
@@ -143,7 +153,7 @@ export interface LutQuant {
   readonly index: number;
 }
 
-/** The clamp of a pool, unpool, pixel shuffle or bilinear stage: [-128, 127] or a fused activation's range. */
+/** The clamp of a pool, unpool, pixel shuffle or resize stage: [-128, 127] or a fused activation's range. */
 export interface PoolQuant {
   readonly lo: number;
   readonly hi: number;
@@ -161,9 +171,9 @@ export interface StageQuant {
   readonly mul?: MulQuant;
   /** A map stage's table lookup. */
   readonly lut?: LutQuant;
-  /** A pool, global average pool, unpool, pixel shuffle or bilinear stage's clamp. */
+  /** A pool, global average pool, unpool, pixel shuffle or resize stage's clamp. */
   readonly pool?: PoolQuant;
-  /** Dequantisation of the graph output, when the stage writes it. */
+  /** Dequantisation of the graph output, when the stage (a conv, or the output copy) writes it. */
   readonly output?: QuantParams;
 }
 
@@ -214,13 +224,6 @@ export function planInt8(model: QuantizedModel): Int8Plan {
   }
   const plan = planGraph(graph, floatWeights, { upsampleInReads: false });
   const arithmetic = graph.quantization.arithmetic ?? 'tflite';
-  // As in graph-dsl's validation: XNNPACK's s8 bilinear arithmetic is not modelled.
-  const [undefinedLayer] = arithmetic === 'xnnpack' ? xnnpackUndefinedLayers(graph) : [];
-  if (undefinedLayer)
-    throw new GraphError(
-      undefinedLayer.name,
-      `int8 wasm target: bilinear resize "${undefinedLayer.name}" has no int8 definition under the xnnpack arithmetic (use tflite)`,
-    );
   const range = arithmetic === 'xnnpack' ? xnnpackActivationRange : activationRange;
   const clip = arithmetic === 'xnnpack' ? xnnpackClampRange : clampRange;
   /** The integer interval of a fused clamp (relu, relu6, clip) in the output's parameters. */
@@ -305,6 +308,14 @@ export function planInt8(model: QuantizedModel): Int8Plan {
     if (s.kind === 'map') {
       const act = s.epi.act;
       const inParams = tensors(s.in.name, s.name);
+      if (s.epi.out === 'output') {
+        // The planner fuses the output into no int8 map stage: this is the output copy of a
+        // value some other stage wrote (`int8/output.ts`).
+        if (s.terms.length > 0 || s.mul || s.affine || act !== 'none' || s.epi.act2 !== 'none')
+          throw new GraphError(s.name, `int8 wasm target: "${s.name}" computes and writes the output`);
+        quant.set(s, { output: outputParams });
+        continue;
+      }
       if (isLutAct(act)) {
         // A table lookup (the planner's standalone sigmoid, hardSigmoid or hardSwish): a clamp
         // after it carries its parameters, so it is folded into the 256 bytes.
@@ -463,10 +474,10 @@ export const BARRIER_OFFSET = 0;
  * The `StageAccess` of an int8 stage, for the thread schedule (`schedule.ts`). The int8 plan has
  * the float plan's stages and buffers without the ring (no upsample fused into reads), so a
  * stage reads and writes the same rows and columns as its float counterpart; the int8 GEMM and
- * depthwise row kernels, the concat copy, the map stages (add, mul, table lookup), the pixel
- * shuffle, the bilinear resize and the average pool take column ranges as the float ones do (the
- * input stage, the dense conv, the head, the max pool and the unpool take whole rows; a global
- * average pool is one output pixel).
+ * depthwise row kernels, the concat copy, the map stages (add, mul, table lookup, the output
+ * copy), the pixel shuffle, the resizes and the average pool take column ranges as the float
+ * ones do (the input stage, the dense conv, the head, the max pool and the unpool take whole
+ * rows; a global average pool is one output pixel).
  */
 export function int8StageAccess(s: Int8Stage): StageAccess {
   if ((s.kind === 'dw' || s.kind === 'dwpw') && s.ring)
@@ -481,7 +492,8 @@ export function int8StageAccess(s: Int8Stage): StageAccess {
     s.kind === 'pixelShuffle' ||
     s.kind === 'resize' ||
     (s.kind === 'pool' && !s.max);
-  if (s.kind === 'resize') {
+  // A nearest resize reads floor(float32 source), within the float window of any ratio.
+  if (s.kind === 'resize' && s.mode === 'bilinear') {
     // The float window bounds reads near floor(exact source) and the next pixel. TFLite's
     // integer positions are exact only where the 1/1024 step is (1024 * in divisible by out,
     // as for x2); elsewhere they drift, so the stage is taken to read the whole axis.

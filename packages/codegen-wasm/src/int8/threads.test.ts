@@ -151,6 +151,41 @@ function bilinearRows(): Graph {
 }
 
 /**
+ * A nearest resize to a size that is no integer factor (5x7 -> 7x11, 13 channels), ReLU fused:
+ * on 3 threads, split by pixels.
+ */
+function nearestRows(): Graph {
+  const g = new GraphBuilder('nearest_rows');
+  const x = g.input('input', [1, 3, 10, 14]);
+  const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
+  const up = g.relu(
+    'up_relu',
+    g.resize('up', g.conv2d('pre', stem, { outChannels: 13, kernel: 1 }), 'nearest', { size: [7, 11] }),
+  );
+  g.output(
+    'depth',
+    g.conv2d('head', g.conv2d('d', up, { outChannels: 6, kernel: 3, pads: 1 }), {
+      outChannels: 1,
+      kernel: 1,
+    }),
+  );
+  return g.build();
+}
+
+/**
+ * The graph output after an average pool (7 rows of odd width 11, 5 channels): the pool writes
+ * a buffer, the output copy stage dequantises it, both split by pixels.
+ */
+function poolOutput(): Graph {
+  const g = new GraphBuilder('pool_output');
+  const x = g.input('input', [1, 3, 14, 22]);
+  const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
+  const pw = g.conv2d('pw', stem, { outChannels: 5, kernel: 1 });
+  g.output('depth', g.avgPool2d('avg', pw, { kernel: 3, stride: 1, pads: 1, countIncludePad: false }));
+  return g.build();
+}
+
+/**
  * MobileNetV3's ops on 7 rows of odd width 11, 5 channels (8 bytes a pixel: the table lookup's
  * last 8-byte step on column cuts): hardSwish and hardSigmoid tables, squeeze-excite (global
  * pool, per-channel mul), an average pool with padding and a clip.
@@ -225,17 +260,51 @@ describe('int8 threads: the -threads module on N workers equals one thread and t
     await expectThreadedEqual(graph, 3, false);
   });
 
-  it('a bilinear resize stage split by pixels on 3 threads', async () => {
-    const graph = bilinearRows();
-    const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 10, 14], 2))).plan.stages;
-    const sch = scheduleStages(stages.map(int8StageAccess), 3);
-    const at = stages.findIndex((s) => s.name === 'up');
-    expect(stages[at]?.kind).toBe('resize');
-    expect(sch.stages[at]?.axis).toBe('pixels');
-    // It reads neighbour rows of the stage before: a barrier before it.
-    expect(sch.stages[at]?.barrierBefore).toBe(true);
-    await expectThreadedEqual(graph, 3, false);
-  });
+  it.each(['tflite', 'xnnpack'] as const)(
+    '%s arithmetic: a bilinear resize stage split by pixels on 3 threads',
+    async (arithmetic) => {
+      const graph = bilinearRows();
+      const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 10, 14], 2))).plan.stages;
+      const sch = scheduleStages(stages.map(int8StageAccess), 3);
+      const at = stages.findIndex((s) => s.name === 'up');
+      expect(stages[at]?.kind).toBe('resize');
+      expect(sch.stages[at]?.axis).toBe('pixels');
+      // It reads neighbour rows of the stage before: a barrier before it.
+      expect(sch.stages[at]?.barrierBefore).toBe(true);
+      await expectThreadedEqual(graph, 3, false, arithmetic);
+    },
+  );
+
+  it.each(['tflite', 'xnnpack'] as const)(
+    '%s arithmetic: a nearest resize stage to 7x11 split by pixels on 3 threads',
+    async (arithmetic) => {
+      const graph = nearestRows();
+      const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 10, 14], 2))).plan.stages;
+      const sch = scheduleStages(stages.map(int8StageAccess), 3);
+      const at = stages.findIndex((s) => s.name === 'up');
+      expect(stages[at]?.kind === 'resize' ? stages[at].mode : undefined).toBe('nearest');
+      expect(sch.stages[at]?.axis).toBe('pixels');
+      // It reads other rows of the stage before: a barrier before it.
+      expect(sch.stages[at]?.barrierBefore).toBe(true);
+      await expectThreadedEqual(graph, 3, false, arithmetic);
+    },
+  );
+
+  it.each([
+    ['tflite', 2],
+    ['xnnpack', 3],
+  ] as const)(
+    '%s arithmetic: the output copy after an average pool on %i threads',
+    async (arithmetic, threads) => {
+      const graph = poolOutput();
+      const stages = planInt8(randomQuantizedModel(graph, 4, randomInput([1, 3, 14, 22], 2))).plan.stages;
+      const last = stages[stages.length - 1]!;
+      expect([last.kind, last.name]).toEqual(['map', 'depth']);
+      const sch = scheduleStages(stages.map(int8StageAccess), threads);
+      expect(sch.stages[stages.length - 1]?.axis).toBe('pixels');
+      await expectThreadedEqual(graph, threads, false, arithmetic);
+    },
+  );
 
   it.each([2, 3])('xnnpack arithmetic: 7-row stages, skip add, on %i threads', async (threads) => {
     await expectThreadedEqual(fewRows(), threads, true, 'xnnpack');

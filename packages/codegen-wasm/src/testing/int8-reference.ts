@@ -11,6 +11,7 @@ import {
   clampRange,
   inferShapes,
   multiplyByQuantizedMultiplier,
+  nearestSourceIndex,
   quantizeMultiplier,
   roundHalfAwayFromZero,
   SeededRandom,
@@ -135,12 +136,14 @@ function run(
           values.set(node.name, { shape, data: bilinear(x, h, w) });
           break;
         }
-        if (node.op === 'resize') throw new Error(`int8 test reference: nearest resize ${node.name}`);
+        // Any size: PyTorch's float32 source indices (x2: y >> 1).
+        const [ih, iw] = [x.shape[2]!, x.shape[3]!];
         const data = new Int8Array(c * h * w);
         for (let ch = 0; ch < c; ch++)
           for (let y = 0; y < h; y++)
             for (let xx = 0; xx < w; xx++)
-              data[(ch * h + y) * w + xx] = x.data[(ch * (h / 2) + (y >> 1)) * (w / 2) + (xx >> 1)]!;
+              data[(ch * h + y) * w + xx] =
+                x.data[(ch * ih + nearestSourceIndex(y, ih, h)) * iw + nearestSourceIndex(xx, iw, w)]!;
         values.set(node.name, { shape, data });
         break;
       }

@@ -3,25 +3,29 @@ import type { Graph, Node, NodeOf, Pads } from '../ir.js';
 import type { Model } from '../weights.js';
 
 /**
- * Rewrites every stride-2 transposed conv as the same computation on ops that every int8
- * backend has: zero insertion (`unpool`: input (y, x) at (2y, 2x), zeros between) followed by a
- * stride-1 `conv2d` whose kernel is the transposed conv's flipped in both axes, with input and
- * output channels swapped per group. The conv's padding places the kernel so that output (oy,
- * ox) sums exactly the products the transposed conv scatters there:
+ * Rewrites every stride-2 and stride-1 transposed conv as the same computation on ops that
+ * every int8 backend has: a stride-1 `conv2d` whose kernel is the transposed conv's flipped in
+ * both axes, with input and output channels swapped per group, after zero insertion for stride 2
+ * (`unpool`: input (y, x) at (2y, 2x), zeros between). The conv's padding places the kernel so
+ * that output (oy, ox) sums exactly the products the transposed conv scatters there. Stride 2:
  * top = kh - 1 - padTop, bottom = kh - 1 - padBottom + outputPadding - 1 (the unpool's last,
- * all-zero row stands for the rest), likewise left and right.
+ * all-zero row stands for the rest), likewise left and right. Stride 1 is the same without the
+ * zero insertion and without that last row: top = kh - 1 - padTop, bottom = kh - 1 - padBottom
+ * + outputPadding (H + top + bottom - kh + 1 is then the transposed conv's H - 1 - padTop -
+ * padBottom + kh + outputPadding rows).
  *
  * Exact in real arithmetic, and in int8 it gives TFLite's TRANSPOSE_CONV integers: the unpool
  * carries its input's parameters, so an inserted zero is the zero point and contributes
  * (zp - zp) * w = 0; every output channel keeps the same weights (permuted), hence the same
- * per-channel scale; the products summed in int32 are the same ones. The conv does 4x the
- * transposed conv's multiply-adds (a quarter of its taps read zeros): the price of running on
- * the conv kernels. The conv keeps the transposed conv's name (its parameters and the
- * BatchNorm folded into it stay attached); the unpool is named `<name>_zero_insert`.
+ * per-channel scale; the products summed in int32 are the same ones. At stride 2 the conv does
+ * 4x the transposed conv's multiply-adds (a quarter of its taps read zeros): the price of running
+ * on the conv kernels; at stride 1 it does exactly as many. The conv keeps the transposed conv's
+ * name (its parameters and the BatchNorm folded into it stay attached); the unpool is named
+ * `<name>_zero_insert`.
  *
- * Transposed convs that do not fit (stride other than 2x2, a padding larger than the kernel)
- * are left as they are; `convTransposeLoweringProblem` says why. `only` lowers only the ones
- * it accepts.
+ * Transposed convs that do not fit (stride other than 1x1 or 2x2, a padding larger than the
+ * kernel) are left as they are; `convTransposeLoweringProblem` says why. `only` lowers only the
+ * ones it accepts.
  */
 export function lowerConvTranspose(
   model: Model,
@@ -41,13 +45,17 @@ export function lowerConvTranspose(
       continue;
     }
     const pads = loweredPads(node);
-    const zerosName = freshName(`${node.name}_zero_insert`, taken);
-    nodes.push({ op: 'unpool', name: zerosName, inputs: node.inputs, attrs: { scale: 2 } });
+    let inputs = node.inputs;
+    if (node.attrs.stride[0] === 2) {
+      const zerosName = freshName(`${node.name}_zero_insert`, taken);
+      nodes.push({ op: 'unpool', name: zerosName, inputs: node.inputs, attrs: { scale: 2 } });
+      inputs = [zerosName];
+    }
     const { outChannels, kernel, groups, bias } = node.attrs;
     nodes.push({
       op: 'conv2d',
       name: node.name,
-      inputs: [zerosName],
+      inputs,
       attrs: { outChannels, kernel, stride: [1, 1], pads, dilation: [1, 1], groups, bias },
     });
     const w = model.weights.get(`${node.name}.weight`);
@@ -61,8 +69,9 @@ export function lowerConvTranspose(
 /** Why `lowerConvTranspose` leaves `node` as it is, or undefined when it lowers it. */
 export function convTransposeLoweringProblem(node: NodeOf<'convTranspose2d'>): string | undefined {
   const { stride } = node.attrs;
-  if (stride[0] !== 2 || stride[1] !== 2)
-    return `stride ${stride[0]}x${stride[1]} (only 2x2 transposed convs run as zero insertion + conv)`;
+  // Mixed strides (1x2) would need zero insertion along one axis only, which `unpool` has not.
+  if (!((stride[0] === 2 && stride[1] === 2) || (stride[0] === 1 && stride[1] === 1)))
+    return `stride ${stride[0]}x${stride[1]} (only 2x2 transposed convs run as zero insertion + conv, and 1x1 ones as a conv)`;
   if (loweredPads(node).some((p) => p < 0))
     return `padding [${node.attrs.pads.join(', ')}] with output padding [${node.attrs.outputPadding.join(', ')}] crops more than the kernel covers`;
   return undefined;
@@ -74,7 +83,9 @@ function loweredPads(node: NodeOf<'convTranspose2d'>): Pads {
     pads: [pt, pl, pb, pr],
     outputPadding: [oph, opw],
   } = node.attrs;
-  return [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb + oph - 1, kw - 1 - pr + opw - 1];
+  // Stride 2: the unpool's last row and column (all zero point) stand for one pad each.
+  const last = node.attrs.stride[0] === 2 ? 1 : 0;
+  return [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb + oph - last, kw - 1 - pr + opw - last];
 }
 
 /**

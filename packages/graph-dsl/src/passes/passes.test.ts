@@ -101,16 +101,55 @@ describe('lowerConvTranspose: stride-2 transposed convs as zero insertion + conv
     expect(maxRelativeError(got.data, want.data)).toBeLessThan(1e-12);
   });
 
+  const stride1: [string, number, Options][] = [
+    ['k 3 pad 1 (same size)', 5, { outChannels: 7, kernel: 3, stride: 1, pads: 1 }],
+    ['k 3, no padding (grows by 2)', 4, { outChannels: 3, kernel: 3, stride: 1, bias: true }],
+    ['depthwise k 5 pad 2', 6, { outChannels: 6, kernel: 5, stride: 1, pads: 2, groups: 6 }],
+    ['k 4 pad 1 (even kernel), groups 2', 4, { outChannels: 6, kernel: 4, stride: 1, pads: 1, groups: 2 }],
+    [
+      'asymmetric pads and a 3x5 kernel',
+      3,
+      { outChannels: 4, kernel: [3, 5], stride: 1, pads: [0, 2, 2, 1], bias: true },
+    ],
+  ];
+  it.each(stride1)('stride 1, %s: the same output from a conv alone (no zero insertion)', (_, cin, o) => {
+    const g = new GraphBuilder('lower1');
+    const x = g.input('input', [1, cin, 5, 7]);
+    g.output('out', g.relu('t_relu', g.convTranspose2d('t', x, o)));
+    const graph = g.build();
+    const weights = initWeights(graph, 5);
+    if (o.bias) weights.set('t.bias', randomTensor(weights.get('t.bias')!.shape, 6, -1, 1));
+    const lowered = runPasses({ graph, weights }, [{ name: 'lowerConvTranspose', run: lowerConvTranspose }], {
+      validate: true,
+    });
+    expect(lowered.graph.nodes.map((n) => `${n.op}:${n.name}`)).toEqual([
+      'input:input',
+      'conv2d:t',
+      'relu:t_relu',
+      'output:out',
+    ]);
+    const input = randomTensor([1, cin, 5, 7], 9, -1, 1);
+    const want = execute(graph, weights, { input }).out!;
+    const got = execute(lowered.graph, lowered.weights, { input }).out!;
+    expect(got.shape).toEqual(want.shape);
+    expect(Math.max(...want.data)).toBeGreaterThan(0.1);
+    expect(maxRelativeError(got.data, want.data)).toBeLessThan(1e-12);
+  });
+
   it('leaves other strides and over-cropping pads as they are, saying why', () => {
     const g = new GraphBuilder('keep');
     const x = g.input('input', [1, 2, 4, 4]);
     const a = g.convTranspose2d('s3', x, { outChannels: 2, kernel: 3, stride: 3 });
-    g.output('out', g.convTranspose2d('crop', a, { outChannels: 2, kernel: 3, stride: 2, pads: 3 }));
+    const b = g.convTranspose2d('s12', a, { outChannels: 2, kernel: 3, stride: [1, 2] });
+    const c = g.convTranspose2d('crop1', b, { outChannels: 2, kernel: 3, stride: 1, pads: 3 });
+    g.output('out', g.convTranspose2d('crop', c, { outChannels: 2, kernel: 3, stride: 2, pads: 3 }));
     const graph = g.build();
     const lowered = lowerConvTranspose({ graph, weights: initWeights(graph, 1) });
     expect(lowered.graph.nodes).toEqual(graph.nodes);
-    const [s3, crop] = graph.nodes.filter((n) => n.op === 'convTranspose2d');
+    const [s3, s12, crop1, crop] = graph.nodes.filter((n) => n.op === 'convTranspose2d');
     expect(convTransposeLoweringProblem(s3!)).toMatch(/stride 3x3/);
+    expect(convTransposeLoweringProblem(s12!)).toMatch(/stride 1x2/);
+    expect(convTransposeLoweringProblem(crop1!)).toMatch(/padding \[3, 3, 3, 3\]/);
     expect(convTransposeLoweringProblem(crop!)).toMatch(/padding \[3, 3, 3, 3\]/);
   });
 

@@ -9,7 +9,8 @@
  * imported from a TFLite file gives the integers TFLite's reference kernels give, and every
  * int8 backend of the project (the wasm engine) is tested against it bit for bit. A graph whose
  * `quantization.arithmetic` is `'xnnpack'` is requantised the way XNNPACK (LiteRT.js, TFLite's
- * CPU delegate) does it instead (`xnnpack.ts`): same accumulators, other roundings.
+ * CPU delegate) does it instead (`xnnpack.ts`): same accumulators, other roundings; its bilinear
+ * resizes are XNNPACK's s8 ibilinear (Q11 weights, `bilinear.ts`).
  *
  * Like the float executor it is written for obviousness: NCHW, plain loops. Accumulators are
  * JS numbers holding exact int32 values (|acc| stays far below 2^53).
@@ -46,7 +47,7 @@ import {
   type TensorI8,
   type TensorI32,
 } from './ir.js';
-import { resizeBilinearInt8 } from './bilinear.js';
+import { resizeBilinearInt8In } from './bilinear.js';
 import { lookupTable } from './lut.js';
 import { validateQuantizedModel } from './validate.js';
 import {
@@ -319,10 +320,11 @@ function evalNode(node: Node, ins: readonly QuantizedValue[], out: Shape, model:
     case 'upsample':
     case 'resize':
       // Nearest resizes and max pool act on the integers: they only move or compare values of one
-      // scale. Bilinear is TFLite's integer RESIZE_BILINEAR (weights summing to 1, same scale).
+      // scale. Bilinear is TFLite's integer RESIZE_BILINEAR or XNNPACK's s8 ibilinear, per the
+      // arithmetic (weights summing to 1, same scale; `bilinear.ts`).
       return node.attrs.mode === 'nearest'
         ? upsampleNearestInto(x, out, new Int8Array(numel(out)))
-        : resizeBilinearInt8(x, out);
+        : resizeBilinearInt8In(arithmetic, x, out);
     case 'maxPool':
       return maxPoolInto(node, x, out, new Int8Array(numel(out)));
     case 'unpool':

@@ -10,7 +10,7 @@
  * Tensors are keyed by the name of the layer that produces them. Ops that do not change the
  * quantised values' meaning (relu, relu6, clip, nearest or bilinear upsample/resize, max and
  * average pools, global average pool, unpool, output) carry their input's parameters exactly (a
- * bilinear value is TFLite's integer mix of four, `quant/bilinear.ts`; an average is the rounded
+ * bilinear value is an integer mix of four, TFLite's or XNNPACK's, `quant/bilinear.ts`; an average is the rounded
  * mean of the raw integers, TFLite's AVERAGE_POOL_2D requirement), so relu is a clamp at the zero
  * point, clip(min, max) a clamp at the quantised bounds like relu6's, and a conv followed by
  * relu6 computes the same integers fused or not (TFLite fuses them into one tensor). A channel
@@ -60,8 +60,8 @@ export interface GraphQuantization {
  * - `tflite`: TFLite's reference kernels (fixed-point multiplier and shift, `fixed-point.ts`),
  *   what the file format specifies;
  * - `xnnpack`: XNNPACK's kernels (float32 per-channel scales with round-half-even for
- *   convolutions, 21-bit multipliers for ADD, `xnnpack.ts`), what TFLite's default CPU delegate
- *   and LiteRT.js compute. The two differ by one step on a small share of values per layer.
+ *   convolutions, 21-bit multipliers for ADD, `xnnpack.ts`; Q11 bilinear weights, `bilinear.ts`),
+ *   what TFLite's default CPU delegate and LiteRT.js compute. The two differ by one step on a small share of values per layer.
  */
 export type IntegerArithmetic = 'tflite' | 'xnnpack';
 

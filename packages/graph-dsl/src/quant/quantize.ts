@@ -1,9 +1,10 @@
 /**
  * Post-training quantisation of any DSL network to TFLite's int8 scheme (see `ir.ts`):
  *
- * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`) and stride-2 transposed convs
- *    become zero insertion + conv (`lowerConvTranspose`); what remains must be ops the int8
- *    semantics define (every op but BatchNorm and convTranspose2d: see `ir.ts`).
+ * 1. BatchNorm is folded into the convolutions (`foldBatchNorm`), stride-2 transposed convs
+ *    become zero insertion + conv and stride-1 ones a conv (`lowerConvTranspose`); what remains
+ *    must be ops the int8 semantics define (every op but BatchNorm and convTranspose2d: see
+ *    `ir.ts`).
  * 2. Weights: symmetric int8 per output channel, `scale = max|w| / 127`, zero point 0; biases
  *    int32 in units of `inputScale * weightScale[c]`.
  * 3. Activations: per-tensor asymmetric int8, from the ranges the float reference executor
@@ -98,9 +99,9 @@ const CLAMPS = new Set<Node['op']>(['relu', 'relu6', 'clip']);
 /**
  * Post-training int8 quantisation of `graph` with float `weights`, calibrated by running the
  * float reference executor on `calibrationInputs`. Deterministic. BatchNorms are folded into
- * their convs first, and stride-2 transposed convs become zero insertion + conv
- * (`lowerConvTranspose`: the quantised graph has an `unpool` and a `conv2d` where the float one
- * had a `convTranspose2d`, the conv under the same name). Throws `GraphError` naming the layer
+ * their convs first, and stride-2 transposed convs become zero insertion + conv, stride-1 ones a
+ * conv (`lowerConvTranspose`: the quantised graph has an `unpool`, at stride 2, and a `conv2d`
+ * where the float one had a `convTranspose2d`, the conv under the same name). Throws `GraphError` naming the layer
  * for what the int8 scheme lacks (other transposed convs, BatchNorm that follows no
  * convolution, an add of three inputs, a concat of tensors whose parameters are fixed with
  * others) or for non-finite values during calibration.
@@ -121,8 +122,8 @@ export function quantizeModel(
     throw new RangeError(`quantizeModel: percentile must be in (50, 100], found ${percentile}`);
   if (calibrationInputs.length === 0) throw new RangeError('quantizeModel: no calibration inputs');
 
-  // Transposed convs run as zero insertion + conv, two int8 ops (exactly TFLite's
-  // TRANSPOSE_CONV integers: `lowerConvTranspose`).
+  // Transposed convs run as zero insertion + conv, two int8 ops (a conv alone at stride 1;
+  // exactly TFLite's TRANSPOSE_CONV integers: `lowerConvTranspose`).
   const folded = lowerConvTranspose(foldBatchNorm({ graph, weights }));
   checkInt8Ops(folded.graph);
   const fixedInput = options.inputParams ?? IMAGE_INPUT_PARAMS;

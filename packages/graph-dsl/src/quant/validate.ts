@@ -10,7 +10,6 @@ import type { Graph, Node } from '../ir.js';
 import { quote } from '../names.js';
 import { fmt } from '../ops.js';
 import { numel } from '../weights.js';
-import { xnnpackUndefinedLayers } from './bilinear.js';
 import { checkLutOutput } from './lut.js';
 import {
   INT8_MAX,
@@ -160,7 +159,6 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
       `quantization.arithmetic must be one of ${INTEGER_ARITHMETICS.join(', ')}, found ${JSON.stringify(q.arithmetic)}`,
     );
   const shapes = inferShapes(graph);
-  const undefinedUnderXnnpack = new Set(xnnpackUndefinedLayers(graph));
   for (const node of graph.nodes) {
     if (!INT8_OPS.has(node.op))
       throw new GraphError(
@@ -192,11 +190,6 @@ function checkAnnotation(graph: Graph, q: GraphQuantization): void {
           );
       }
     }
-    if (q.arithmetic === 'xnnpack' && undefinedUnderXnnpack.has(node))
-      throw new GraphError(
-        node.name,
-        `bilinear ${node.op === 'upsample' ? 'upsampling' : 'resizing'} has no int8 definition under the xnnpack arithmetic (use nearest, or the tflite arithmetic)`,
-      );
     if (node.op === 'add' && node.inputs.length !== 2)
       throw new GraphError(node.name, `int8 add takes exactly 2 inputs, found ${node.inputs.length}`);
     const scales = q.weightScales[node.name];
