@@ -20,6 +20,7 @@
 import binaryen from 'binaryen';
 import type { Expr, Fn } from '../kernels/builder.js';
 import type { NearestStage } from '../plan.js';
+import { copyPixelI8 } from './bytes.js';
 import { geomI8, type ClampedRangeArgs } from './plan.js';
 
 /** Rows [r0, r1) and columns [x0, x1) (locals) of a nearest resize writing `out`, clamped to [lo, hi]. */
@@ -53,19 +54,7 @@ export function nearestRowsI8(f: Fn, c: ClampedRangeArgs<NearestStage>): Expr {
       binaryen.i32,
     );
   };
-  const clamp = (e: Expr): Expr => {
-    let r = e;
-    if (c.lo > -128) r = m.i8x16.max_s(r, m.i8x16.splat(f.c(c.lo)));
-    if (c.hi < 127) r = m.i8x16.min_s(r, m.i8x16.splat(f.c(c.hi)));
-    return r;
-  };
-  const copy: Expr[] = [];
-  for (let b = 0; b < gi.pix; b += 8)
-    copy.push(
-      c.lo > -128 || c.hi < 127
-        ? m.v128.store64_lane(b, 1, 0, f.get(op), clamp(m.v128.load64_zero(b, 1, f.get(ip))))
-        : m.i64.store(b, 1, f.get(op), m.i64.load(b, 1, f.get(ip))),
-    );
+  const copy = copyPixelI8(f, gi.pix, ip, op, c.lo, c.hi);
   return f.loop(y, f.get(c.r0), () => f.get(c.r1), 1, [
     f.set(ipRow, f.add(f.c(gi.origin), f.mul(source(y, s.in.h, s.rows), f.c(gi.rs)))),
     f.set(op, f.add(f.c(go.origin), f.add(f.mul(f.get(y), f.c(go.rs)), f.mul(f.get(c.x0), f.c(go.pix))))),

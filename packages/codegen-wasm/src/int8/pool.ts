@@ -22,6 +22,7 @@ import { GraphError } from '@fastdepth/graph-dsl';
 import binaryen from 'binaryen';
 import type { AvgPoolStage, Buffer, GapStage, MaxPoolStage } from '../plan.js';
 import type { Expr, Fn } from '../kernels/builder.js';
+import { clampI8x16 } from './bytes.js';
 import { geomI8 } from './plan.js';
 import { i32Splat, narrow8 } from './requant.js';
 
@@ -67,12 +68,7 @@ export function maxPoolRowsI8(
   const v = f.v128Local();
   const taps: number[] = [];
   for (let ky = 0; ky < s.kh; ky++) for (let kx = 0; kx < s.kw; kx++) taps.push(ky * gi.rs + kx * gi.pix);
-  const clamp = (e: Expr): Expr => {
-    let r = e;
-    if (c.lo > -128) r = m.i8x16.max_s(r, m.i8x16.splat(f.c(c.lo)));
-    if (c.hi < 127) r = m.i8x16.min_s(r, m.i8x16.splat(f.c(c.hi)));
-    return r;
-  };
+  const clamp = (e: Expr): Expr => clampI8x16(f, e, c.lo, c.hi);
   /** The window's maximum of the 16 (or 8) channels at byte `at` of each tap from `base()`. */
   const windowMax = (base: () => Expr, at: number, narrow: boolean): Expr[] => {
     const load = (off: number): Expr =>
