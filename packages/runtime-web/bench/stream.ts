@@ -1,10 +1,10 @@
 /**
- * `npx tsx --conditions=@fastdepth/source bench/stream.ts [--seconds=N] [--configs=wasm:2,tfjs:1,...]
+ * `npx tsx --conditions=@fastdepth/source bench/stream.ts [--seconds=N] [--configs=wasm:2,tfjs:1:page,wasm-int8:2:worker:2,...]
  * [--camera-fps=N] [--warmup-seconds=N]`:
  * live depth from a fake camera (a `.y4m` of the shared photos, 30 frames/s unless
  * `--camera-fps` says otherwise: at 60 an engine faster than a webcam shows how much faster) on the demo page in
  * headless Chromium, each engine and thread count, in the demo's worker and (for contrast) on
- * the page's thread. Prints per configuration the depth frames per second (median of 1 s
+ * the page's thread; a 4th field of 2 streams with `framesInFlight: 2`. Prints per configuration the depth frames per second (median of 1 s
  * samples over the window), the median capture-to-result latency, the dropped frames and the
  * longest gap between the page's animation frames (its rendering) while estimating.
  * Targets (issue 19): wasm engine 2 threads >= 25 fps float (>= 30 int8), longest gap <= 50 ms.
@@ -38,8 +38,15 @@ const DEFAULT_CONFIGS = 'wasm:1,wasm:2,tfjs:1,tfjs:2,onnx:1,onnx:2,wasm:2:page,t
 const configs = (args.find((a) => a.startsWith('--configs='))?.slice(10) ?? DEFAULT_CONFIGS)
   .split(',')
   .map((c) => {
-    const [engine, threads, where] = c.split(':');
-    return { engine: engine!, threads: Number(threads ?? 1), worker: where !== 'page' };
+    const [engine, threads, where, inFlight] = c.split(':');
+    if (inFlight !== undefined && inFlight !== '1' && inFlight !== '2')
+      throw new Error(`--configs: "${c}": frames in flight (the 4th field) must be 1 or 2`);
+    return {
+      engine: engine!,
+      threads: Number(threads ?? 1),
+      worker: where !== 'page',
+      inFlight: inFlight === '2' ? 2 : 1,
+    };
   });
 
 const dir = join(TMP_DIR, `bench-stream-${process.pid}`);
@@ -53,11 +60,11 @@ const browser = await chromium.launch({
 });
 const rows: string[][] = [];
 try {
-  for (const { engine, threads, worker } of configs) {
+  for (const { engine, threads, worker, inFlight } of configs) {
     const page = await browser.newPage();
     await page.addInitScript({ content: RECORD_FRAME_GAPS });
     await page.goto(
-      `${server.url}?engine=${engine}&backend=wasm&threads=${threads}&worker=${worker ? 1 : 0}&camera=1`,
+      `${server.url}?engine=${engine}&backend=wasm&threads=${threads}&worker=${worker ? 1 : 0}&camera=1&inFlight=${inFlight}`,
     );
     type Demo = { demo?: { stream?: { stats: { delivered: number } } } };
     // Warm-up: the first estimates compile kernels.
@@ -89,6 +96,7 @@ try {
       engine,
       `${end.threads}`,
       worker ? 'worker' : 'page',
+      `${inFlight}`,
       /int8/.test(reason) ? 'int8' : 'float32',
       median(fps).toFixed(1),
       ((frames * 1000) / (seconds * 1000)).toFixed(1),
@@ -113,6 +121,7 @@ console.log(
       'engine',
       'threads',
       'runs in',
+      'in flight',
       'weights',
       'depth fps',
       'camera frames/s',

@@ -6,7 +6,8 @@
  * beside the image with fps, latency and a legend in metres that stays steady on video
  * (`estimator.stream`'s smoothed colour range). URL parameters `engine`, `backend`, `threads`,
  * `worker` (0, 1 or `builtin`: the package's own worker) preselect the controls, `camera=1` starts
- * the webcam and `maxFps=N` caps its estimates per second (the e2e tests use them).
+ * the webcam, `maxFps=N` caps its estimates per second and `inFlight=2` sends a second frame
+ * before the first comes back (the e2e tests and the stream bench use them).
  */
 import {
   colormapTable,
@@ -309,8 +310,10 @@ async function startWebcam(): Promise<void> {
   ui.webcam.textContent = 'Stop the webcam';
   setStatus(`Webcam: estimating continuously${current.inWorker ? ' in a worker' : ''}.`);
   const maxFps = Number(params.get('maxFps') ?? Infinity);
+  const framesInFlight = params.get('inFlight') === '2' ? 2 : 1;
   depthStream = current.stream(ui.video, drawFrame, {
     ...(Number.isFinite(maxFps) ? { maxFps } : {}),
+    framesInFlight,
     onError: (error) => setStatus(`webcam: ${error.message}`, true),
   });
 }

@@ -1,8 +1,9 @@
 /**
  * `estimator.stream`'s bookkeeping, deterministic: a canvas source (a stub `OffscreenCanvas`)
  * whose frames are animation frames driven by hand, and an estimator whose estimates resolve
- * when the test says. One frame in flight, the newest waiting one taken next, the ones it
- * superseded counted as dropped, and sent before the previous result is drawn; `maxFps` (on a
+ * when the test says. One frame in flight (or two with `framesInFlight`), the newest waiting one
+ * taken next, the ones it superseded counted as dropped, and sent before the previous result is
+ * drawn; `maxFps` (on a
  * fake clock); pause/resume/stop; the colour range and depth smoothing.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -143,6 +144,43 @@ describe('estimator.stream', () => {
     expect(stream.state).toBe('stopped');
     await frame();
     expect(estimator.calls).toBe(2);
+  });
+
+  it('framesInFlight 2: a second frame goes before the first comes back; results arrive in order', async () => {
+    const estimator = manualEstimator();
+    const got: StreamFrame[] = [];
+    const stream = startDepthStream(estimator, new OffscreenCanvas(2, 2), (f) => got.push(f), {
+      framesInFlight: 2,
+      rangeSmoothing: 1,
+    });
+    await frame(); // frame 1: sent
+    await frame(); // frame 2: sent too, queued behind it
+    expect(estimator.calls).toBe(2);
+    await frame(); // frame 3: waits
+    await frame(); // frame 4: supersedes 3 (dropped)
+    expect(estimator.calls).toBe(2);
+    expect(stream.stats).toMatchObject({ frames: 4, delivered: 0, dropped: 1 });
+    estimator.finish([1, 1, 1, 1]);
+    await settle();
+    // Frame 1 delivered; frame 4 sent at once, so two are in flight again.
+    expect(got.map((f) => f.result.depth[0])).toEqual([1]);
+    expect(estimator.calls).toBe(3);
+    estimator.finish([2, 2, 2, 2]);
+    estimator.finish([4, 4, 4, 4]);
+    await settle();
+    expect(got.map((f) => [f.index, f.result.depth[0]])).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 4],
+    ]);
+    // Every presented frame is delivered or dropped.
+    expect(stream.stats).toMatchObject({ frames: 4, delivered: 3, dropped: 1 });
+    await stream.stop();
+    expect(() =>
+      startDepthStream(estimator, new OffscreenCanvas(2, 2), () => undefined, {
+        framesInFlight: 3 as 2,
+      }),
+    ).toThrow(/framesInFlight 3, expected 1 or 2/);
   });
 
   it('maxFps: no estimate starts sooner than its interval; the frames between are dropped, counted', async () => {

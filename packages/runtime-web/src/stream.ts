@@ -1,10 +1,14 @@
 /// <reference lib="dom" />
 /**
  * `estimator.stream(source, onDepth, options)`: depth from a live `<video>`, `MediaStream` or
- * canvas. One frame is in flight at a time; the frames the source presents meanwhile are
- * dropped (counted), except the newest, which goes next, so the depth is never older than one
- * estimate. That next frame is sent as soon as a result comes back, before `onDepth` colours and
- * draws the result, so the page's work overlaps the next estimate. With a worker-backed
+ * canvas. One frame is in flight at a time (`framesInFlight`: 1); the frames the source presents
+ * meanwhile are dropped (counted), except the newest, which goes next, so the depth is never
+ * older than one estimate. That next frame is sent as soon as a result comes back, before
+ * `onDepth` colours and draws the result, so the page's work overlaps the next estimate. With
+ * `framesInFlight: 2` a second frame waits in the estimator's queue (a worker's mailbox), so the
+ * worker starts it the moment the first is done instead of idling until the page has handled
+ * the result and sent the next: more estimates a second on a busy page, each up to one estimate
+ * older. With a worker-backed
  * estimator (`worker` option) each frame is captured as a `VideoFrame` (a `<video>`: no pixel
  * copy on the page) or an `ImageBitmap` and transferred, so the page's thread only captures,
  * posts and draws.
@@ -34,6 +38,13 @@ export interface StreamOptions extends DepthRangeOptions {
    * spare a phone's battery or leave the CPU to the page; default: as fast as the engine goes.
    */
   readonly maxFps?: number;
+  /**
+   * Frames sent to the estimator before the first comes back: 1 (default: the newest depth, never
+   * older than one estimate) or 2 (a worker-backed estimator starts the next frame as soon as it
+   * finishes one: higher throughput when the page's thread is busy, latency up to one estimate
+   * longer; estimates still run one after another and arrive in order).
+   */
+  readonly framesInFlight?: 1 | 2;
   /** Start paused (`resume()` starts). */
   readonly paused?: boolean;
   /** A failed estimate stops the stream and is passed here (default: `console.error`). */
@@ -76,10 +87,10 @@ export interface StreamFrame {
 export interface DepthStream {
   readonly state: 'running' | 'paused' | 'stopped';
   readonly stats: StreamStats;
-  /** Stops taking frames (the estimate in flight still arrives). */
+  /** Stops taking frames (the estimates in flight still arrive). */
   pause(): void;
   resume(): void;
-  /** Stops for good; resolves once the estimate in flight (if any) has settled. */
+  /** Stops for good; resolves once the estimates in flight (if any) have settled. */
   stop(): Promise<void>;
 }
 
@@ -93,6 +104,13 @@ function checkWeight(name: string, value: number | undefined, fallback: number):
       'BAD_OPTION',
     );
   return v;
+}
+
+function checkFramesInFlight(value: number | undefined): number {
+  if (value === undefined) return 1;
+  if (value !== 1 && value !== 2)
+    throw new DepthEstimatorError(`stream: framesInFlight ${String(value)}, expected 1 or 2`, 'BAD_OPTION');
+  return value;
 }
 
 function checkMaxFps(value: number | undefined): number {
@@ -242,6 +260,7 @@ export function startDepthStream(
   // A frame may start an estimate this long after the previous start. A tenth of the interval
   // less, so that a 30 frames/s camera capped at 30 is not turned into 15 by frame-time jitter.
   const minIntervalMs = (1000 / checkMaxFps(options.maxFps)) * 0.9;
+  const framesInFlight = checkFramesInFlight(options.framesInFlight);
   const rangeOptions: DepthRangeOptions = {
     ...(options.range === undefined ? {} : { range: options.range }),
     ...(options.percentiles === undefined ? {} : { percentiles: options.percentiles }),
@@ -250,7 +269,8 @@ export function startDepthStream(
   const onError = options.onError ?? ((error: Error) => console.error(error));
   const { drawable, clock, close } = openSource(source);
   let state: DepthStream['state'] = options.paused === true ? 'paused' : 'running';
-  let inFlight: Promise<void> | undefined;
+  /** The estimates sent and not yet settled (at most `framesInFlight`). */
+  const inFlight = new Set<Promise<void>>();
   let pending = false;
   let lastLaunch = -Infinity;
   let frames = 0;
@@ -327,15 +347,16 @@ export function startDepthStream(
     onError(error);
   }
 
-  /** Whether an estimate may start now: none in flight, and `maxFps` allows one. */
-  const canLaunch = (): boolean => inFlight === undefined && performance.now() - lastLaunch >= minIntervalMs;
+  /** Whether an estimate may start now: a free place in flight, and `maxFps` allows one. */
+  const canLaunch = (): boolean =>
+    inFlight.size < framesInFlight && performance.now() - lastLaunch >= minIntervalMs;
 
   function launch(): void {
     pending = false;
     lastLaunch = performance.now();
-    inFlight = estimateOne().then(
+    const estimate: Promise<void> = estimateOne().then(
       ({ start, result }) => {
-        inFlight = undefined;
+        inFlight.delete(estimate);
         if (state === 'stopped') return;
         // The next frame goes to the estimator before this one is coloured and drawn, so the
         // page's work on a result overlaps the next estimate instead of delaying it.
@@ -347,10 +368,11 @@ export function startDepthStream(
         }
       },
       (error: unknown) => {
-        inFlight = undefined;
+        inFlight.delete(estimate);
         fail(error as Error);
       },
     );
+    inFlight.add(estimate);
   }
 
   function onFrame(): void {
@@ -385,7 +407,7 @@ export function startDepthStream(
     },
     async stop() {
       if (state === 'stopped') {
-        await inFlight;
+        await Promise.all(inFlight);
         return;
       }
       state = 'stopped';
@@ -393,7 +415,7 @@ export function startDepthStream(
       if (pending) dropped++;
       pending = false;
       close();
-      await inFlight;
+      await Promise.all(inFlight);
     },
   };
 }
