@@ -13,6 +13,7 @@ import {
   quantizeModel,
   type Graph,
   type IntegerArithmetic,
+  type Tensor,
 } from '@fastdepth/graph-dsl';
 import { describe, expect, it } from 'vitest';
 import { randomInput, seededWeights } from '../testing/harness.js';
@@ -131,15 +132,15 @@ function shuffleRows(): Graph {
   return g.build();
 }
 
-/** A bilinear x2 to 10 rows (5 input rows) of width 14, ReLU fused: on 3 threads, split by pixels. */
-function bilinearRows(): Graph {
-  const g = new GraphBuilder('bilinear_rows');
+/**
+ * A resize of a 13-channel 5x7 map, ReLU fused, between a stride-2 stem and a 3x3 + 1x1 head:
+ * on 3 threads, split by pixels. `resize` builds it from the 1x1 conv before it.
+ */
+function resizeRows(name: string, resize: (g: GraphBuilder, pre: Tensor) => Tensor): Graph {
+  const g = new GraphBuilder(name);
   const x = g.input('input', [1, 3, 10, 14]);
   const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
-  const up = g.relu(
-    'up_relu',
-    g.upsample('up', g.conv2d('pre', stem, { outChannels: 13, kernel: 1 }), 'bilinear'),
-  );
+  const up = g.relu('up_relu', resize(g, g.conv2d('pre', stem, { outChannels: 13, kernel: 1 })));
   g.output(
     'depth',
     g.conv2d('head', g.conv2d('d', up, { outChannels: 6, kernel: 3, pads: 1 }), {
@@ -150,27 +151,12 @@ function bilinearRows(): Graph {
   return g.build();
 }
 
-/**
- * A nearest resize to a size that is no integer factor (5x7 -> 7x11, 13 channels), ReLU fused:
- * on 3 threads, split by pixels.
- */
-function nearestRows(): Graph {
-  const g = new GraphBuilder('nearest_rows');
-  const x = g.input('input', [1, 3, 10, 14]);
-  const stem = g.relu6('stem_relu', g.conv2d('stem', x, { outChannels: 12, kernel: 3, stride: 2, pads: 1 }));
-  const up = g.relu(
-    'up_relu',
-    g.resize('up', g.conv2d('pre', stem, { outChannels: 13, kernel: 1 }), 'nearest', { size: [7, 11] }),
-  );
-  g.output(
-    'depth',
-    g.conv2d('head', g.conv2d('d', up, { outChannels: 6, kernel: 3, pads: 1 }), {
-      outChannels: 1,
-      kernel: 1,
-    }),
-  );
-  return g.build();
-}
+/** A bilinear x2 to 10 rows of width 14. */
+const bilinearRows = (): Graph => resizeRows('bilinear_rows', (g, pre) => g.upsample('up', pre, 'bilinear'));
+
+/** A nearest resize to a size that is no integer factor (5x7 -> 7x11). */
+const nearestRows = (): Graph =>
+  resizeRows('nearest_rows', (g, pre) => g.resize('up', pre, 'nearest', { size: [7, 11] }));
 
 /**
  * The graph output after an average pool (7 rows of odd width 11, 5 channels): the pool writes
