@@ -75,34 +75,63 @@ export function bilinearRound(sum: number): number {
   return Math.trunc((sum + (sum > 0 ? 1 << 19 : -(1 << 19))) / (1 << 20));
 }
 
-/** int8 bilinear resize of planar `x` (N, C, H, W) to `out`'s spatial size. */
-export function resizeBilinearInt8(x: { shape: Shape; data: Int8Array }, out: Shape): Int8Array {
+/** One axis of a bilinear resize: per output coordinate, the two source indices and the upper one's weight. */
+interface AxisTaps {
+  readonly lower: Int32Array;
+  readonly upper: Int32Array;
+  readonly weight: Int32Array;
+}
+
+/**
+ * The walk both arithmetics share: every output pixel of every plane of `x` mixes its four
+ * source integers with the column and row weights (`mix(tl, tr, bl, br, wx, wy)`).
+ */
+function resizePlanes(
+  x: { shape: Shape; data: Int8Array },
+  out: Shape,
+  rows: AxisTaps,
+  cols: AxisTaps,
+  mix: (tl: number, tr: number, bl: number, br: number, wx: number, wy: number) => number,
+): Int8Array {
   const [n, c, h, w] = x.shape;
   const [, , oh, ow] = out;
-  const rows = bilinearAxis(h, oh);
-  const cols = bilinearAxis(w, ow);
   const y = new Int8Array(n * c * oh * ow);
   for (let p = 0; p < n * c; p++) {
     for (let oy = 0; oy < oh; oy++) {
       const top = (p * h + rows.lower[oy]!) * w;
       const bottom = (p * h + rows.upper[oy]!) * w;
-      const wb = rows.frac[oy]!;
-      const wt = 1024 - wb;
+      const wy = rows.weight[oy]!;
       for (let ox = 0; ox < ow; ox++) {
         const l = cols.lower[ox]!;
         const r = cols.upper[ox]!;
-        const wr = cols.frac[ox]!;
-        const wl = 1024 - wr;
-        const sum =
-          x.data[top + l]! * wt * wl +
-          x.data[bottom + l]! * wb * wl +
-          x.data[top + r]! * wt * wr +
-          x.data[bottom + r]! * wb * wr;
-        y[(p * oh + oy) * ow + ox] = bilinearRound(sum);
+        y[(p * oh + oy) * ow + ox] = mix(
+          x.data[top + l]!,
+          x.data[top + r]!,
+          x.data[bottom + l]!,
+          x.data[bottom + r]!,
+          cols.weight[ox]!,
+          wy,
+        );
       }
     }
   }
   return y;
+}
+
+/** int8 bilinear resize of planar `x` (N, C, H, W) to `out`'s spatial size. */
+export function resizeBilinearInt8(x: { shape: Shape; data: Int8Array }, out: Shape): Int8Array {
+  const taps = (a: BilinearAxis): AxisTaps => ({ lower: a.lower, upper: a.upper, weight: a.frac });
+  // Weights in 1/1024: the four products sum in 1/2^20.
+  return resizePlanes(
+    x,
+    out,
+    taps(bilinearAxis(x.shape[2], out[2])),
+    taps(bilinearAxis(x.shape[3], out[3])),
+    (tl, tr, bl, br, wr, wb) =>
+      bilinearRound(
+        tl * (1024 - wb) * (1024 - wr) + bl * wb * (1024 - wr) + tr * (1024 - wb) * wr + br * wb * wr,
+      ),
+  );
 }
 
 /** Per output coordinate along one axis under the xnnpack arithmetic: the two source indices and the upper one's Q11 weight. */
@@ -168,31 +197,14 @@ export function xnnpackBilinearMix(
 
 /** int8 bilinear resize of planar `x` (N, C, H, W) to `out`'s spatial size under the xnnpack arithmetic. */
 export function resizeBilinearInt8Xnnpack(x: { shape: Shape; data: Int8Array }, out: Shape): Int8Array {
-  const [n, c, h, w] = x.shape;
-  const [, , oh, ow] = out;
-  const rows = xnnpackBilinearAxis(h, oh);
-  const cols = xnnpackBilinearAxis(w, ow);
-  const y = new Int8Array(n * c * oh * ow);
-  for (let p = 0; p < n * c; p++) {
-    for (let oy = 0; oy < oh; oy++) {
-      const top = (p * h + rows.lower[oy]!) * w;
-      const bottom = (p * h + rows.upper[oy]!) * w;
-      const ay = rows.alpha[oy]!;
-      for (let ox = 0; ox < ow; ox++) {
-        const l = cols.lower[ox]!;
-        const r = cols.upper[ox]!;
-        y[(p * oh + oy) * ow + ox] = xnnpackBilinearMix(
-          x.data[top + l]!,
-          x.data[top + r]!,
-          x.data[bottom + l]!,
-          x.data[bottom + r]!,
-          cols.alpha[ox]!,
-          ay,
-        );
-      }
-    }
-  }
-  return y;
+  const taps = (a: XnnpackBilinearAxis): AxisTaps => ({ lower: a.lower, upper: a.upper, weight: a.alpha });
+  return resizePlanes(
+    x,
+    out,
+    taps(xnnpackBilinearAxis(x.shape[2], out[2])),
+    taps(xnnpackBilinearAxis(x.shape[3], out[3])),
+    xnnpackBilinearMix,
+  );
 }
 
 /** int8 bilinear resize of planar `x` to `out`'s spatial size in `arithmetic`'s integers. */
