@@ -287,10 +287,14 @@ Examples:
       '0.025',
     )
     .option('--calibration <n>', 'augmented calibration crops the refit is fitted on', '128')
-    .option('--scoring <n>', 'other augmented crops proposals are ranked on', '32')
+    .option('--scoring <n>', 'augmented crops proposals are ranked on (of the --ranking-photos)', '32')
     .option(
       '--holdout <n>',
       'photos of --images never used while pruning, to report agreement on (default: one in five)',
+    )
+    .option(
+      '--ranking-photos <n>',
+      'photos of --images the ranking crops come from, never fitted on (default: one in four of those not held out; 0: rank on other crops of the calibration photos)',
     )
     .option('--short-steps <n>', 'optional gradient fine-tune steps per proposal, after the refit', '0')
     .option('--long-steps <n>', 'optional gradient fine-tune steps of the final network', '0')

@@ -224,66 +224,43 @@ describe('fastdepth prune', () => {
   it('rejects bad calibration input with one line naming the file or folder', async () => {
     const dir = tmp();
     const arch = tinyNetFile(dir);
+    // Each refusal: exit 1 and its one line, and no --out folder left behind.
+    const refused = async (out: string, ...flags: string[]): Promise<[number, string]> => {
+      const r = await runCli('prune', '--arch', arch, '--budget', '0.8', ...flags, '--out', join(dir, out));
+      return [r.code, r.stderr];
+    };
+    const failure = (line: RegExp): unknown => [1, expect.stringMatching(line) as unknown];
     const empty = join(dir, 'empty');
     mkdirSync(empty);
-    let r = await runCli(
-      'prune',
-      '--arch',
-      arch,
-      '--budget',
-      '0.8',
-      '--images',
-      empty,
-      '--out',
-      join(dir, 'o1'),
-    );
-    expect([r.code, r.stderr]).toEqual([
-      1,
-      expect.stringMatching(/--images ".*empty": no .png\/.jpg/) as unknown,
-    ]);
+    expect(await refused('o1', '--images', empty)).toEqual(failure(/--images ".*empty": no .png\/.jpg/));
     const broken = join(dir, 'broken');
     mkdirSync(broken);
     writeFileSync(join(broken, 'a.png'), 'not a png');
-    r = await runCli(
-      'prune',
-      '--arch',
-      arch,
-      '--budget',
-      '0.8',
-      '--images',
-      broken,
-      '--out',
-      join(dir, 'o2'),
-    );
-    expect([r.code, r.stderr]).toEqual([
-      1,
-      expect.stringMatching(/cannot decode image ".*a\.png"/) as unknown,
-    ]);
+    expect(await refused('o2', '--images', broken)).toEqual(failure(/cannot decode image ".*a\.png"/));
     const tiny = join(dir, 'tiny');
     mkdirSync(tiny);
     await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } })
       .png()
       .toFile(join(tiny, 'one.png'));
-    r = await runCli('prune', '--arch', arch, '--budget', '0.8', '--images', tiny, '--out', join(dir, 'o3'));
-    expect([r.code, r.stderr]).toEqual([
-      1,
-      expect.stringMatching(
-        /image ".*one\.png" is 1x1: calibration photos need at least 32 pixels/,
-      ) as unknown,
-    ]);
-    r = await runCli(
-      'prune',
-      '--arch',
-      arch,
-      '--budget',
-      '0.8',
-      '--images',
-      join(DATA, 'images'),
-      '--holdout',
-      '3',
+    expect(await refused('o3', '--images', tiny)).toEqual(
+      failure(/image ".*one\.png" is 1x1: calibration photos need at least 32 pixels/),
     );
-    expect(r.stderr).toMatch(/--holdout 3: ".*images" has 3 photo\(s\); at least one must remain/);
-    for (const d of ['o1', 'o2', 'o3']) expect(existsSync(join(dir, d))).toBe(false);
+    const images = join(DATA, 'images');
+    expect(await refused('o4', '--images', images, '--holdout', '3')).toEqual(
+      failure(/--holdout 3: ".*images" has 3 photo\(s\); at least one must remain/),
+    );
+    expect(await refused('o5', '--images', images, '--holdout', '1', '--ranking-photos', '2')).toEqual(
+      failure(
+        /--ranking-photos 2: ".*images" has 2 photo\(s\) besides the held-out ones; at least one must remain for calibration/,
+      ),
+    );
+    expect(await refused('o6', '--ranking-photos', 'two')).toEqual(
+      failure(/--ranking-photos must be an integer/),
+    );
+    expect(await refused('o7', '--ranking-photos', '2')).toEqual(
+      failure(/--ranking-photos .*: give --images/),
+    );
+    for (let i = 1; i <= 7; i++) expect(existsSync(join(dir, `o${i}`))).toBe(false);
   });
 
   it('refuses an --out that is a file or holds a run, and says when there is nothing to resume', async () => {

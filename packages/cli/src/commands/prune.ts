@@ -67,6 +67,7 @@ export interface PruneOptions extends QueueOptions, LatencyOptions, RecoveryFlag
   readonly calibration: string;
   readonly scoring: string;
   readonly holdout?: string;
+  readonly rankingPhotos?: string;
   readonly shortSteps: string;
   readonly longSteps: string;
   readonly resolution: string;
@@ -140,6 +141,8 @@ interface CalibrationChoice {
   readonly scoring: number;
   /** Photos held out; undefined: one in five. */
   readonly holdout?: number;
+  /** Photos only the ranking crops come from. */
+  readonly rankingPhotos?: number;
   /** Block-wise corrections after each accepted iteration (`--block-recovery`). */
   readonly blocks?: boolean;
 }
@@ -177,6 +180,7 @@ async function calibrationFor(
       count,
       scoring: choice.scoring,
       ...(choice.holdout !== undefined ? { holdout: choice.holdout } : {}),
+      ...(choice.rankingPhotos !== undefined ? { rankingPhotos: choice.rankingPhotos } : {}),
       seed,
       ...size,
     });
@@ -185,7 +189,11 @@ async function calibrationFor(
     heldOut.push(...set.heldOut);
     heldOutNames.push(...set.heldOutNames);
     sources.push(
-      `${set.calibration.length} calibration + ${set.scoring.length} ranking crops of ${set.photos.length} photo(s) in ${options.images}` +
+      `${set.calibration.length} calibration crops of ${set.photos.length} photo(s) + ${set.scoring.length} ranking crops of ` +
+        (set.rankingNames.length > 0
+          ? `${set.rankingNames.length} other photo(s) (${set.rankingNames.join(', ')})`
+          : 'the same photos') +
+        ` in ${options.images}` +
         (set.heldOutNames.length > 0 ? ` (${set.heldOutNames.length} held out)` : ''),
     );
   }
@@ -326,7 +334,12 @@ export async function pruneCommand(out: Output, options: PruneOptions): Promise<
     count: parseCount('--calibration', options.calibration, 1),
     scoring: parseCount('--scoring', options.scoring, 1),
     ...(options.holdout !== undefined ? { holdout: parseCount('--holdout', options.holdout, 0) } : {}),
+    ...(options.rankingPhotos !== undefined
+      ? { rankingPhotos: parseCount('--ranking-photos', options.rankingPhotos, 0) }
+      : {}),
   };
+  if (choice.rankingPhotos !== undefined && options.images === undefined)
+    throw new UserError('--ranking-photos sets photos of --images apart for the ranking: give --images');
   if (options.teacher !== undefined && shortSteps === 0 && longSteps === 0)
     throw new UserError(
       '--teacher only labels the gradient fine-tuning: give --short-steps or --long-steps too',
