@@ -185,9 +185,7 @@ export async function loadCalibrationSet(dir: string, o: CalibrationOptions): Pr
     throw new UserError(
       `--ranking-photos ${ranking}: "${dir}" has ${used.length} photo(s) besides the held-out ones; at least one must remain for calibration`,
     );
-  // A photo of its own for the ranking: proposals whose refit only fits the calibration photos lose.
-  const { used: fitted, held: rankingPhotos } =
-    ranking > 0 ? splitHoldout(dir, used, ranking, o.seed + 3) : { used, held: [] };
+  const { used: fitted, held: rankingPhotos } = splitHoldout(dir, used, ranking, o.seed + 3);
   const size = { width: o.width, height: o.height };
   const calibration = await augmentedCrops(fitted, o.count, size, new SeededRandom(o.seed + 1));
   const scoring = await augmentedCrops(
