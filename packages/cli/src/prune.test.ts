@@ -65,7 +65,16 @@ interface PruneReport {
   readonly task: string;
   readonly recovery: string;
   readonly channelSelection: string;
-  readonly heldOut?: { readonly photos: readonly string[]; readonly delta1: number; readonly absRel: number };
+  readonly heldOut?: {
+    readonly photos: readonly string[];
+    readonly delta1: number;
+    readonly absRel: number;
+    readonly perPhoto: readonly {
+      readonly photo: string;
+      readonly delta1: number;
+      readonly absRel: number;
+    }[];
+  };
   readonly latency?: {
     readonly runtime: string;
     readonly measuredSpeedup: number;
@@ -160,7 +169,7 @@ describe('fastdepth prune', () => {
       '--images',
       join(DATA, 'images'),
       '--holdout',
-      '1',
+      '2',
       '--calibration',
       '8',
       '--scoring',
@@ -174,8 +183,15 @@ describe('fastdepth prune', () => {
       expect(row.absRel).toBeGreaterThanOrEqual(0);
       expect(row.refitError).toBeGreaterThanOrEqual(0);
     }
-    expect(report.heldOut?.photos).toHaveLength(1);
-    expect(report.heldOut!.delta1).toBeGreaterThan(0);
+    const held = report.heldOut!;
+    expect(held.photos).toHaveLength(2);
+    expect(held.delta1).toBeGreaterThan(0);
+    // Per photo, named; the overall figure is their mean (the authors average per image).
+    expect(held.perPhoto.map((p) => p.photo)).toEqual(held.photos);
+    const mean = (k: 'delta1' | 'absRel') =>
+      held.perPhoto.reduce((a, p) => a + p[k], 0) / held.perPhoto.length;
+    expect(mean('delta1')).toBeCloseTo(held.delta1, 10);
+    expect(mean('absRel')).toBeCloseTo(held.absRel, 10);
     const lines = readFileSync(join(out, 'report.jsonl'), 'utf8').trim().split('\n');
     expect(JSON.parse(lines[0]!)).toHaveProperty('absRel');
   });

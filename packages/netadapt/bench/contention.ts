@@ -34,7 +34,7 @@ interface Report {
   done: boolean;
   fraction: number;
   iterations: readonly { predictedOverWhole?: number; estimateOverWhole?: number }[];
-  heldOut?: { delta1: number; absRel: number };
+  heldOut?: { delta1: number; absRel: number; perPhoto?: readonly { photo: string; delta1: number }[] };
   latency?: {
     start: { estimatedMs: number; measuredMs: number; estimateOverWhole: number };
     final: { estimatedMs: number; measuredMs: number; estimateOverWhole: number };
@@ -117,6 +117,7 @@ async function prune(condition: string): Promise<{ report: Report; seconds: numb
 }
 
 const rows: string[] = [];
+const perPhoto: string[] = [];
 for (const condition of conditions) {
   if (condition !== 'quiet' && condition !== 'loaded')
     throw new Error(`CONDITIONS: quiet or loaded, found ${condition}`);
@@ -145,6 +146,10 @@ for (const condition of conditions) {
         String(report.done),
       ].join(' | '),
     );
+    if (report.heldOut?.perPhoto)
+      perPhoto.push(
+        `${condition}: held-out delta1 per photo ${report.heldOut.perPhoto.map((p) => `${p.photo} ${p.delta1.toFixed(3)}`).join(', ')}`,
+      );
     console.log(`${condition}: done (${(seconds / 60).toFixed(1)} min)`);
   } finally {
     stopBusy();
@@ -160,4 +165,5 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r} |`);
+if (perPhoto.length > 0) console.log(`\n${perPhoto.join('\n')}`);
 console.log(`\n${readFileSync('/proc/loadavg', 'utf8').trim()} (/proc/loadavg at the end)`);

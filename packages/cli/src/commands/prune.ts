@@ -10,10 +10,11 @@ import { analyze, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import type { PreparedSample } from '@fastdepth/eval';
 import { checkLatencyTables, type TableProvenance } from '@fastdepth/latency';
 import {
-  agreementOn,
+  agreement,
   dataFreeRecovery,
   distillationTask,
   reconstructionRecovery,
+  predictOnnx,
   runNetAdapt,
   supervisedTask,
   type Agreement,
@@ -539,8 +540,10 @@ async function pruneWith(
         }))
       : undefined;
   const predicted = result.rows.map((r) => r.predictedOverWhole).filter((v): v is number => v !== undefined);
-  const heldOut: Agreement | undefined =
-    calibration.heldOut.length > 0 ? await agreementOn(model, result.model, calibration.heldOut) : undefined;
+  const heldOut =
+    calibration.heldOut.length > 0
+      ? await heldOutAgreement(model, result.model, calibration.heldOut, calibration.heldOutNames)
+      : undefined;
 
   const final = analyze(result.model.graph);
   const resourceLabel =
@@ -648,7 +651,14 @@ async function pruneWith(
     finalScore: result.finalScore,
     ...(result.safeTune ? { safeTune: result.safeTune } : {}),
     ...(heldOut
-      ? { heldOut: { photos: calibration.heldOutNames, delta1: heldOut.delta1, absRel: heldOut.absRel } }
+      ? {
+          heldOut: {
+            photos: calibration.heldOutNames,
+            delta1: heldOut.delta1,
+            absRel: heldOut.absRel,
+            perPhoto: heldOut.perPhoto,
+          },
+        }
       : {}),
     ...(timed
       ? {
@@ -769,7 +779,8 @@ async function pruneWith(
     );
   if (heldOut)
     out.line(
-      `held-out photos (${calibration.heldOutNames.join(', ')}): delta1 ${heldOut.delta1.toFixed(3)}, AbsRel ${heldOut.absRel.toFixed(3)} against the starting network`,
+      `held-out photos: delta1 ${heldOut.delta1.toFixed(3)}, AbsRel ${heldOut.absRel.toFixed(3)} against the starting network; ` +
+        `per photo delta1 ${heldOut.perPhoto.map((p) => `${p.photo} ${p.delta1.toFixed(3)}`).join(', ')}`,
     );
   out.line(
     `final: ${humanCount(final.macs)} MACs, ${humanCount(final.params)} params${
@@ -783,6 +794,29 @@ async function pruneWith(
   out.line(
     `plot: ${written[0] ?? ''}; accepted iterations are in ${options.out} (graph .json + .safetensors + report.jsonl)`,
   );
+}
+
+/** A held-out photo's agreement with the start: the mean hides which scenes the cuts cost. */
+interface PhotoAgreement {
+  readonly photo: string;
+  readonly delta1: number;
+  readonly absRel: number;
+}
+
+/** Agreement of `pruned` with `start` on the held-out photos, over all of them and per photo. */
+async function heldOutAgreement(
+  start: Model,
+  pruned: Model,
+  images: readonly TensorF32[],
+  names: readonly string[],
+): Promise<Agreement & { readonly perPhoto: readonly PhotoAgreement[] }> {
+  const predicted = await predictOnnx(pruned, images);
+  const teacher = await predictOnnx(start, images);
+  const perPhoto = names.map((photo, i) => {
+    const a = agreement([predicted[i]!], [teacher[i]!]);
+    return { photo, delta1: a.delta1, absRel: a.absRel };
+  });
+  return { ...agreement(predicted, teacher), perPhoto };
 }
 
 /** How the latency table was measured, for the report (per-entry spreads counted, not listed). */
