@@ -415,13 +415,22 @@ export function evaluatorRecovery(evaluator: Evaluator): Recovery {
   };
 }
 
-/** Agreement of `model` with `reference` on `images` (e.g. held-out photos), in onnxruntime. */
+/**
+ * Agreement of `model` with `reference` on `images` (e.g. held-out photos), in onnxruntime:
+ * over all of them and per image (`perImage`, in order; over a few photos the mean hides the
+ * one scene a cut broke).
+ */
 export async function agreementOn(
   reference: Model,
   model: Model,
   images: readonly TensorF32[],
-): Promise<Agreement> {
-  return agreement(await predictOnnx(model, images), await predictOnnx(reference, images));
+): Promise<Agreement & { readonly perImage: readonly Agreement[] }> {
+  const predicted = await predictOnnx(model, images);
+  const teacher = await predictOnnx(reference, images);
+  return {
+    ...agreement(predicted, teacher),
+    perImage: predicted.map((p, i) => agreement([p], [teacher[i]!])),
+  };
 }
 
 /** Rebuilds a built-in recovery from its portable description (a queue worker's side). */

@@ -10,14 +10,12 @@ import { analyze, type Model, type TensorF32 } from '@fastdepth/graph-dsl';
 import type { PreparedSample } from '@fastdepth/eval';
 import { checkLatencyTables, type TableProvenance } from '@fastdepth/latency';
 import {
-  agreement,
+  agreementOn,
   dataFreeRecovery,
   distillationTask,
-  predictOnnx,
   reconstructionRecovery,
   runNetAdapt,
   supervisedTask,
-  type Agreement,
   type ChannelSelection,
   type Metric,
   type NetAdaptOptions,
@@ -541,9 +539,12 @@ async function pruneWith(
       : undefined;
   const predicted = result.rows.map((r) => r.predictedOverWhole).filter((v): v is number => v !== undefined);
   const heldOut =
-    calibration.heldOut.length > 0
-      ? await heldOutAgreement(model, result.model, calibration.heldOut, calibration.heldOutNames)
-      : undefined;
+    calibration.heldOut.length > 0 ? await agreementOn(model, result.model, calibration.heldOut) : undefined;
+  const heldOutPerPhoto = heldOut?.perImage.map((a, i) => ({
+    photo: calibration.heldOutNames[i]!,
+    delta1: a.delta1,
+    absRel: a.absRel,
+  }));
 
   const final = analyze(result.model.graph);
   const resourceLabel =
@@ -656,7 +657,7 @@ async function pruneWith(
             photos: calibration.heldOutNames,
             delta1: heldOut.delta1,
             absRel: heldOut.absRel,
-            perPhoto: heldOut.perPhoto,
+            perPhoto: heldOutPerPhoto,
           },
         }
       : {}),
@@ -777,10 +778,10 @@ async function pruneWith(
     out.line(
       `latency from ${latency.runtime}; its device is not attached here, so the start and final networks were not timed whole (fastdepth latency-check does it on the device)`,
     );
-  if (heldOut)
+  if (heldOut && heldOutPerPhoto)
     out.line(
       `held-out photos: delta1 ${heldOut.delta1.toFixed(3)}, AbsRel ${heldOut.absRel.toFixed(3)} against the starting network; ` +
-        `per photo delta1 ${heldOut.perPhoto.map((p) => `${p.photo} ${p.delta1.toFixed(3)}`).join(', ')}`,
+        `per photo delta1 ${heldOutPerPhoto.map((p) => `${p.photo} ${p.delta1.toFixed(3)}`).join(', ')}`,
     );
   out.line(
     `final: ${humanCount(final.macs)} MACs, ${humanCount(final.params)} params${
@@ -794,29 +795,6 @@ async function pruneWith(
   out.line(
     `plot: ${written[0] ?? ''}; accepted iterations are in ${options.out} (graph .json + .safetensors + report.jsonl)`,
   );
-}
-
-/** A held-out photo's agreement with the start: the mean hides which scenes the cuts cost. */
-interface PhotoAgreement {
-  readonly photo: string;
-  readonly delta1: number;
-  readonly absRel: number;
-}
-
-/** Agreement of `pruned` with `start` on the held-out photos, over all of them and per photo. */
-async function heldOutAgreement(
-  start: Model,
-  pruned: Model,
-  images: readonly TensorF32[],
-  names: readonly string[],
-): Promise<Agreement & { readonly perPhoto: readonly PhotoAgreement[] }> {
-  const predicted = await predictOnnx(pruned, images);
-  const teacher = await predictOnnx(start, images);
-  const perPhoto = names.map((photo, i) => {
-    const a = agreement([predicted[i]!], [teacher[i]!]);
-    return { photo, delta1: a.delta1, absRel: a.absRel };
-  });
-  return { ...agreement(predicted, teacher), perPhoto };
 }
 
 /** How the latency table was measured, for the report (per-entry spreads counted, not listed). */
