@@ -7,7 +7,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { promisify, stripVTControlCharacters } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { freePort } from '../src/serving.js';
 import { PACKAGE_DIR, SHARED_DATA_DIR } from '../src/testing/models.js';
@@ -81,7 +81,8 @@ export async function startVite(
     );
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      if (output.includes(`127.0.0.1:${port}`)) {
+      // Vite colours the port where colour is forced (nx passes FORCE_COLOR to `npm test`'s tasks).
+      if (stripVTControlCharacters(output).includes(`127.0.0.1:${port}`)) {
         clearTimeout(timer);
         resolve();
       }
